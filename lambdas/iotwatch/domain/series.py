@@ -1,0 +1,44 @@
+"""A series is one CloudWatch metric with one exact dimension set, watched on its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionSettings:
+    warning: float
+    critical: float
+    pending_periods: int
+    recovery_periods: int
+    min_volume: float
+    min_relative_change: float
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    namespace: str
+    metric: str
+    dimensions: tuple[tuple[str, str], ...]
+    statistic: str
+    period: int
+    detection: DetectionSettings
+    runbook: str | None = None
+    description: str | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        """Stable, readable key: 'AWS/IoT|Connect.Success|Protocol=MQTT'."""
+        dims = ",".join(f"{k}={v}" for k, v in self.dimensions)
+        return f"{self.namespace}|{self.metric}|{dims}"
+
+    @property
+    def dimension_map(self) -> dict[str, str]:
+        return dict(self.dimensions)
+
+    @property
+    def label(self) -> str:
+        """Short human name: 'Connect.Success (MQTT)', 'RulesExecuted'."""
+        if not self.dimensions:
+            return self.metric
+        return f"{self.metric} ({', '.join(v for _, v in self.dimensions)})"

@@ -1,0 +1,1 @@
+"""The monitoring plan: model, validation and expansion into series."""

@@ -1,0 +1,417 @@
+"""Reading and checking a monitoring plan, with every problem reported at once.
+
+Structural problems come from the pydantic model; the checks here cover what a schema
+cannot express (schedule syntax, references between sections, contact formats, AWS/IoT
+metric names). Both run on every load so a user fixes a plan in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.plan.catalog import AWS_IOT_METRICS, AWS_IOT_NAMESPACE
+from iotwatch.plan.model import (
+    E164_PATTERN,
+    EMAIL_PATTERN,
+    SEVERITIES,
+    TOPIC_NAME_PATTERN,
+    Contact,
+    Plan,
+    mask_contact,
+)
+from iotwatch.plan.schedule import ScheduleError, parse_schedule
+
+DEFAULT_PLAN_FILE = "monitoring-plan.yaml"
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    level: Literal["error", "warning"]
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.path or '(plan)'}: {self.message}"
+
+
+class PlanError(Exception):
+    """A plan that cannot be deployed. `problems` lists every error and warning found."""
+
+    def __init__(self, source: str, problems: list[PlanProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        errors = [p for p in problems if p.level == "error"]
+        lines = [f"{source}: {len(errors)} problem(s) in the monitoring plan:"]
+        lines += [f"  {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    plan: Plan | None
+    problems: list[PlanProblem]
+
+    @property
+    def errors(self) -> list[PlanProblem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[PlanProblem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+
+def read_plan_document(path: str | Path) -> Any:
+    """YAML or JSON file -> Python data. Raises PlanError naming the file on bad syntax."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(source, [PlanProblem("error", "", f"cannot read the plan file: {exc.strerror}")]) from exc
+    if source.endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            raise PlanError(source, [PlanProblem("error", "", msg)]) from exc
+    import yaml  # only the CLI and the CDK app read YAML; the Lambdas read the compiled JSON
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PlanError(source, [PlanProblem("error", "", f"not valid YAML{where}: {problem}")]) from exc
+
+
+def check_plan(data: Any, *, environ: Mapping[str, str] | None = None, resolve_env: bool = False) -> PlanCheck:
+    """Validates plan data. With `resolve_env`, {env: X} contacts must be set in `environ`."""
+    if not isinstance(data, dict):
+        return PlanCheck(None, [PlanProblem("error", "", "the plan must be a mapping of sections (goals, owners, …)")])
+    problems: list[PlanProblem] = []
+    plan: Plan | None = None
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        problems += [_problem_from_pydantic(err) for err in exc.errors()]
+    problems += _semantic_checks(data, environ if environ is not None else os.environ, resolve_env)
+    unique = list(dict.fromkeys(problems))
+    if any(p.level == "error" for p in unique):
+        plan = None
+    return PlanCheck(plan, unique)
+
+
+def load_plan(path: str | Path, *, environ: Mapping[str, str] | None = None, resolve_env: bool = False) -> Plan:
+    """Reads and validates a plan file; raises PlanError with every problem on failure."""
+    check = check_plan(read_plan_document(path), environ=environ, resolve_env=resolve_env)
+    if check.plan is None:
+        raise PlanError(str(path), check.problems)
+    return check.plan
+
+
+def expand_series(plan: Plan) -> list[Series]:
+    """Every metric x dimension-value combination the plan watches, in plan order."""
+    series: list[Series] = []
+    for spec in plan.resources.metrics:
+        detection = _merged_detection(plan, spec.detection)
+        keys = sorted(spec.dimensions)
+        combos: list[tuple[tuple[str, str], ...]] = [()]
+        for key in keys:
+            raw = spec.dimensions[key]
+            values = raw if isinstance(raw, list) else [raw]
+            combos = [combo + ((key, value),) for combo in combos for value in values]
+        for dims in combos:
+            series.append(
+                Series(
+                    namespace=spec.namespace,
+                    metric=spec.metric,
+                    dimensions=dims,
+                    statistic=spec.statistic,
+                    period=spec.period or plan.frequency.period_seconds,
+                    detection=detection,
+                    runbook=spec.runbook or plan.owners.runbook,
+                    description=spec.description,
+                )
+            )
+    return series
+
+
+def _merged_detection(plan: Plan, override: Any) -> DetectionSettings:
+    base = plan.detection
+    over = override.model_dump(exclude_none=True) if override is not None else {}
+    sensitivity = over.get("sensitivity") or base.sensitivity.model_dump()
+    return DetectionSettings(
+        warning=sensitivity["warning"],
+        critical=sensitivity["critical"],
+        pending_periods=over.get("pending_periods", base.pending_periods),
+        recovery_periods=over.get("recovery_periods", base.recovery_periods),
+        min_volume=over.get("min_volume", base.min_volume),
+        min_relative_change=over.get("min_relative_change", base.min_relative_change),
+    )
+
+
+# --- problem reporting -------------------------------------------------------------------------
+
+
+def _format_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the key at `loc` (used to list allowed keys)."""
+    import typing
+
+    current: Any = Plan
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation: Any = field.annotation
+        while True:
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if typing.get_origin(annotation) in (list, typing.Union) or (
+                args and type(annotation).__name__ == "UnionType"
+            ):
+                models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+                annotation = models[0] if models else (args[0] if args else None)
+                if typing.get_origin(annotation) is None:
+                    break
+            else:
+                break
+        current = annotation
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _problem_from_pydantic(err: Any) -> PlanProblem:
+    loc = tuple(err["loc"])
+    path = _format_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = _model_at(loc)
+        allowed = ", ".join(owner.model_fields) if owner else ""
+        hint = f"; allowed keys here: {allowed}" if allowed else ""
+        return PlanProblem("error", path, f"unknown key '{loc[-1]}' (check its spelling){hint}")
+    if kind == "missing":
+        return PlanProblem("error", path, "required; add this field")
+    if kind == "literal_error":
+        return PlanProblem("error", path, f"{err['msg']} (got {err.get('input')!r})")
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "name" and len(loc) == 1:
+        message = "plan name must be 1-30 characters: lowercase letters, digits and '-', starting with a letter"
+    return PlanProblem("error", path, message)
+
+
+def _semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_env: bool) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+    frequency = data.get("frequency") if isinstance(data.get("frequency"), dict) else {}
+    period = frequency.get("period_seconds", 300) if isinstance(frequency.get("period_seconds", 300), int) else 300
+    for key in ("evaluation", "baseline_refresh"):
+        expression = frequency.get(key)
+        if isinstance(expression, str):
+            try:
+                schedule = parse_schedule(expression)
+            except ScheduleError as exc:
+                problems.append(PlanProblem("error", f"frequency.{key}", str(exc)))
+                continue
+            if key == "evaluation" and schedule.interval_seconds and schedule.interval_seconds < period:
+                problems.append(
+                    PlanProblem(
+                        "warning",
+                        "frequency.evaluation",
+                        f"runs more often than the {period}s period: extra runs re-read the same datapoints",
+                    )
+                )
+
+    notify = data.get("notify") if isinstance(data.get("notify"), dict) else {}
+    topics = notify.get("topics") if isinstance(notify.get("topics"), list) else []
+    plan_name = data.get("name") if isinstance(data.get("name"), str) else ""
+    names: dict[str, int] = {}
+    for i, topic in enumerate(topics):
+        if not isinstance(topic, dict) or not isinstance(topic.get("name"), str):
+            continue
+        name = topic["name"]
+        if name in names:
+            problems.append(
+                PlanProblem(
+                    "error", f"notify.topics[{i}].name", f"duplicate topic '{name}' (also notify.topics[{names[name]}])"
+                )
+            )
+        else:
+            names[name] = i
+        physical = f"iotwatch-{plan_name}-{name}"
+        if not re.match(TOPIC_NAME_PATTERN, name) or len(physical) > 256:
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"notify.topics[{i}].name",
+                    f"'{name}' is not a valid SNS topic name: use letters, digits, '-' and '_' only",
+                )
+            )
+        subscribers = topic.get("subscribers") if isinstance(topic.get("subscribers"), list) else []
+        if not subscribers:
+            problems.append(
+                PlanProblem("warning", f"notify.topics[{i}]", "no subscribers: alerts routed here reach nobody")
+            )
+        for j, sub in enumerate(subscribers):
+            if isinstance(sub, dict):
+                problems += _contact_checks(sub, f"notify.topics[{i}].subscribers[{j}]", environ, resolve_env)
+
+    routes = notify.get("routes") if isinstance(notify.get("routes"), list) else []
+    routed: set[str] = set()
+    for i, route in enumerate(routes):
+        if not isinstance(route, dict):
+            continue
+        target = route.get("topic")
+        if isinstance(target, str) and target not in names:
+            known = ", ".join(names) or "none defined"
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"notify.routes[{i}].topic",
+                    f"routes to undefined topic '{target}'; define it under notify.topics (known: {known})",
+                )
+            )
+        severities = route.get("severities", list(SEVERITIES))
+        if isinstance(severities, list):
+            routed.update(s for s in severities if isinstance(s, str))
+    for severity in SEVERITIES:
+        if routes and severity not in routed:
+            problems.append(PlanProblem("warning", "notify.routes", f"no route for severity '{severity}'"))
+
+    problems += _metric_checks(data)
+    detection = data.get("detection")
+    if isinstance(detection, dict):
+        problems += _threshold_checks(detection.get("sensitivity"), "detection.sensitivity")
+    return problems
+
+
+def _threshold_checks(sensitivity: Any, path: str) -> list[PlanProblem]:
+    if not isinstance(sensitivity, dict):
+        return []
+    warning, critical = sensitivity.get("warning", 4.0), sensitivity.get("critical", 7.0)
+    if isinstance(warning, int | float) and isinstance(critical, int | float) and critical < warning:
+        return [PlanProblem("error", path, f"critical ({critical}) must be at least warning ({warning})")]
+    return []
+
+
+def _metric_checks(data: dict[str, Any]) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+    resources = data.get("resources") if isinstance(data.get("resources"), dict) else {}
+    metrics = resources.get("metrics") if isinstance(resources.get("metrics"), list) else []
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, spec in enumerate(metrics):
+        if not isinstance(spec, dict) or not isinstance(spec.get("metric"), str):
+            continue
+        path = f"resources.metrics[{i}]"
+        name, namespace = spec["metric"], spec.get("namespace", AWS_IOT_NAMESPACE)
+        dims = spec.get("dimensions") if isinstance(spec.get("dimensions"), dict) else {}
+        for key, value in dims.items():
+            values = value if isinstance(value, list) else [value]
+            if any(v == "*" for v in values):
+                problems.append(
+                    PlanProblem(
+                        "error",
+                        f"{path}.dimensions.{key}",
+                        "'*' (watch every value) is not supported yet; list the values explicitly",
+                    )
+                )
+            if isinstance(value, list) and not value:
+                problems.append(PlanProblem("error", f"{path}.dimensions.{key}", "empty list: give at least one value"))
+        if namespace == AWS_IOT_NAMESPACE:
+            if name not in AWS_IOT_METRICS:
+                problems.append(
+                    PlanProblem(
+                        "warning",
+                        f"{path}.metric",
+                        f"'{name}' is not an AWS/IoT metric AWS documents; check the spelling "
+                        "(custom metrics belong in their own namespace)",
+                    )
+                )
+            else:
+                expected = set(AWS_IOT_METRICS[name])
+                unknown = set(dims) - expected
+                if unknown:
+                    allowed = ", ".join(sorted(expected)) or "none"
+                    problems.append(
+                        PlanProblem(
+                            "warning",
+                            f"{path}.dimensions",
+                            f"{name} is not published with dimension(s) {', '.join(sorted(unknown))} "
+                            f"(it carries: {allowed}); this series would stay empty",
+                        )
+                    )
+        key = (namespace, name, json.dumps(dims, sort_keys=True), spec.get("statistic", "Sum"))
+        if key in seen:
+            problems.append(
+                PlanProblem("error", path, f"same metric and dimensions as resources.metrics[{seen[key]}]; remove one")
+            )
+        else:
+            seen[key] = i
+        detection = spec.get("detection")
+        if isinstance(detection, dict):
+            problems += _threshold_checks(detection.get("sensitivity"), f"{path}.detection.sensitivity")
+    return problems
+
+
+def _contact_checks(sub: dict[str, Any], path: str, environ: Mapping[str, str], resolve_env: bool) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+    for protocol in ("email", "sms"):
+        raw = sub.get(protocol)
+        if raw is None:
+            continue
+        try:
+            contact = Contact.model_validate(raw)
+        except ValidationError:
+            continue  # already reported by the model
+        value: str | None = contact.value if contact.source == "literal" else None
+        if contact.source == "env":
+            value = environ.get(contact.value)
+            if value is None and resolve_env:
+                problems.append(
+                    PlanProblem(
+                        "error",
+                        f"{path}.{protocol}",
+                        f"environment variable {contact.value} is not set; export it before synth/deploy",
+                    )
+                )
+        if value is None:
+            continue
+        shown = "the value of $" + contact.value if contact.source == "env" else repr(mask_contact(value))
+        if protocol == "email" and not EMAIL_PATTERN.match(value):
+            problems.append(PlanProblem("error", f"{path}.email", f"{shown} is not a valid e-mail address"))
+        if protocol == "sms" and not E164_PATTERN.match(value):
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"{path}.sms",
+                    f"{shown} is not an E.164 phone number (write it as +<country code><number>, e.g. +15550100)",
+                )
+            )
+        if contact.source == "literal" and protocol == "sms":
+            problems.append(
+                PlanProblem(
+                    "warning",
+                    f"{path}.sms",
+                    "phone number written in the plan; prefer {ssm: /param} or {env: VAR} to keep it out of git",
+                )
+            )
+    return problems

@@ -1,0 +1,214 @@
+"""The monitoring plan: one validated model shared by the CDK app, the Lambdas and the CLI.
+
+Its sections answer the AWS IoT monitoring guide's six questions: goals, resources,
+frequency, tools, owners (who monitors) and notify (who is told).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from iotwatch.plan.catalog import AWS_IOT_NAMESPACE
+
+Severity = Literal["warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
+Statistic = Literal["Sum", "Average", "Minimum", "Maximum", "SampleCount"]
+
+PLAN_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,29}$"
+TOPIC_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{7,14}$")
+SSM_NAME_PATTERN = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    """Deviation scores (robust z-scores against the baseline band) that raise each severity."""
+
+    warning: float = Field(default=4.0, gt=0)
+    critical: float = Field(default=7.0, gt=0)
+
+
+class Detection(_Strict):
+    """How a deviation becomes an alert. Every field can be overridden per metric."""
+
+    sensitivity: Thresholds = Thresholds()
+    pending_periods: int = Field(default=2, ge=1, le=12, description="consecutive deviating periods before alerting")
+    recovery_periods: int = Field(default=2, ge=1, le=12, description="consecutive normal periods before resolving")
+    min_volume: float = Field(
+        default=20.0, ge=0, description="below this count per period neither expected nor actual can page"
+    )
+    min_relative_change: float = Field(
+        default=0.2, ge=0, le=10, description="smallest |actual-expected|/expected that can page"
+    )
+
+
+class DetectionOverride(_Strict):
+    sensitivity: Thresholds | None = None
+    pending_periods: int | None = Field(default=None, ge=1, le=12)
+    recovery_periods: int | None = Field(default=None, ge=1, le=12)
+    min_volume: float | None = Field(default=None, ge=0)
+    min_relative_change: float | None = Field(default=None, ge=0, le=10)
+
+
+class MetricSpec(_Strict):
+    metric: str = Field(min_length=1, max_length=255)
+    namespace: str = Field(default=AWS_IOT_NAMESPACE, min_length=1, max_length=255)
+    # A list value watches each listed value as its own series.
+    dimensions: dict[str, str | list[str]] = Field(default_factory=dict)
+    statistic: Statistic = "Sum"
+    period: int | None = Field(default=None, description="seconds; defaults to frequency.period_seconds")
+    description: str | None = None
+    runbook: str | None = None
+    detection: DetectionOverride | None = None
+
+
+class Resources(_Strict):
+    metrics: list[MetricSpec] = Field(min_length=1)
+
+
+class Frequency(_Strict):
+    evaluation: str = "rate(5 minutes)"
+    baseline_refresh: str = "rate(1 day)"
+    period_seconds: int = Field(default=300, description="CloudWatch period of each evaluated datapoint")
+    history_days: int = Field(default=14, ge=1, le=63, description="history read when (re)building baselines")
+    settle_seconds: int = Field(
+        default=60, ge=0, le=900, description="how long to wait for CloudWatch to finish a period"
+    )
+
+    @field_validator("period_seconds")
+    @classmethod
+    def _cloudwatch_period(cls, value: int) -> int:
+        if value < 60 or value % 60:
+            raise ValueError("must be a multiple of 60 seconds (CloudWatch periods for standard metrics)")
+        return value
+
+
+class Tools(_Strict):
+    dashboard: bool = True
+    audit: bool = False
+
+
+class Owners(_Strict):
+    team: str = Field(min_length=1, max_length=100)
+    runbook: str | None = None
+    escalation: str | None = None
+
+
+class Contact(_Strict):
+    """Where a subscriber's address comes from: the plan itself, an environment variable
+    read at synth time, or an SSM parameter resolved by CloudFormation at deploy time."""
+
+    source: Literal["literal", "env", "ssm"]
+    value: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_plan_syntax(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"source": "literal", "value": data}
+        if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in ("env", "ssm"):
+            (source, value), = data.items()
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"'{source}' must name a non-empty {'variable' if source == 'env' else 'parameter'}")
+            pattern = ENV_NAME_PATTERN if source == "env" else SSM_NAME_PATTERN
+            if not pattern.match(value):
+                raise ValueError(f"{value!r} is not a valid {'environment variable' if source == 'env' else 'SSM parameter'} name")
+            return {"source": source, "value": value}
+        if isinstance(data, dict) and set(data) == {"source", "value"}:
+            return data
+        raise ValueError("write an address as a string, or {env: VARIABLE} or {ssm: /parameter/name}")
+
+    def describe(self) -> str:
+        """Safe to print: never the address itself unless it is a literal placeholder."""
+        if self.source == "env":
+            return f"from env ${self.value}"
+        if self.source == "ssm":
+            return f"from SSM {self.value}"
+        return mask_contact(self.value)
+
+
+def mask_contact(value: str) -> str:
+    """Keeps contact data out of logs and summaries: 'o***@example.com', '+44*******89'."""
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return value[:3] + "*" * max(len(value) - 5, 0) + value[-2:]
+
+
+class Subscriber(_Strict):
+    """An e-mail address or an SMS number (E.164), literal or referenced from env / SSM."""
+
+    email: Contact | None = None
+    sms: Contact | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Subscriber:
+        if (self.email is None) == (self.sms is None):
+            raise ValueError("give exactly one of 'email' or 'sms' per subscriber")
+        return self
+
+    @property
+    def protocol(self) -> Literal["email", "sms"]:
+        return "email" if self.email is not None else "sms"
+
+    @property
+    def contact(self) -> Contact:
+        contact = self.email if self.email is not None else self.sms
+        assert contact is not None
+        return contact
+
+
+class Topic(_Strict):
+    name: str
+    description: str | None = None
+    subscribers: list[Subscriber] = Field(default_factory=list)
+
+
+class Route(_Strict):
+    topic: str
+    severities: list[Severity] = Field(default_factory=lambda: list(SEVERITIES), min_length=1)
+    metrics: list[str] = Field(default_factory=lambda: ["*"], min_length=1, description="glob patterns")
+
+    def matches(self, *, severity: str, metric: str) -> bool:
+        return severity in self.severities and any(fnmatch.fnmatchcase(metric, p) for p in self.metrics)
+
+
+class Notify(_Strict):
+    topics: list[Topic] = Field(min_length=1)
+    routes: list[Route] = Field(min_length=1)
+
+
+class Plan(_Strict):
+    version: Literal[1] = 1
+    name: str = Field(pattern=PLAN_NAME_PATTERN)
+    goals: list[str] = Field(min_length=1)
+    owners: Owners
+    resources: Resources
+    frequency: Frequency = Frequency()
+    detection: Detection = Detection()
+    tools: Tools = Tools()
+    notify: Notify
+
+    @property
+    def stack_name(self) -> str:
+        return "IotWatch-" + "".join(part.capitalize() for part in self.name.split("-"))
+
+    def topic_physical_name(self, topic: str) -> str:
+        return f"iotwatch-{self.name}-{topic}"
+
+    def topics_for(self, *, severity: str, metric: str) -> list[str]:
+        """Topic names a deviation of `metric` at `severity` is routed to, in plan order, once each."""
+        names: list[str] = []
+        for route in self.notify.routes:
+            if route.matches(severity=severity, metric=metric) and route.topic not in names:
+                names.append(route.topic)
+        return names
