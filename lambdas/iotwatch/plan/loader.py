@@ -75,7 +75,9 @@ def read_plan_document(path: str | Path) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise PlanError(source, [PlanProblem("error", "", f"cannot read the plan file: {exc.strerror}")]) from exc
+        raise PlanError(
+            source, [PlanProblem("error", "", f"cannot read the plan file: {exc.strerror}")]
+        ) from exc
     if source.endswith(".json"):
         try:
             return json.loads(text)
@@ -93,10 +95,14 @@ def read_plan_document(path: str | Path) -> Any:
         raise PlanError(source, [PlanProblem("error", "", f"not valid YAML{where}: {problem}")]) from exc
 
 
-def check_plan(data: Any, *, environ: Mapping[str, str] | None = None, resolve_env: bool = False) -> PlanCheck:
+def check_plan(
+    data: Any, *, environ: Mapping[str, str] | None = None, resolve_env: bool = False
+) -> PlanCheck:
     """Validates plan data. With `resolve_env`, {env: X} contacts must be set in `environ`."""
     if not isinstance(data, dict):
-        return PlanCheck(None, [PlanProblem("error", "", "the plan must be a mapping of sections (goals, owners, …)")])
+        return PlanCheck(
+            None, [PlanProblem("error", "", "the plan must be a mapping of sections (goals, owners, …)")]
+        )
     problems: list[PlanProblem] = []
     plan: Plan | None = None
     try:
@@ -110,7 +116,9 @@ def check_plan(data: Any, *, environ: Mapping[str, str] | None = None, resolve_e
     return PlanCheck(plan, unique)
 
 
-def load_plan(path: str | Path, *, environ: Mapping[str, str] | None = None, resolve_env: bool = False) -> Plan:
+def load_plan(
+    path: str | Path, *, environ: Mapping[str, str] | None = None, resolve_env: bool = False
+) -> Plan:
     """Reads and validates a plan file; raises PlanError with every problem on failure."""
     check = check_plan(read_plan_document(path), environ=environ, resolve_env=resolve_env)
     if check.plan is None:
@@ -128,7 +136,7 @@ def expand_series(plan: Plan) -> list[Series]:
         for key in keys:
             raw = spec.dimensions[key]
             values = raw if isinstance(raw, list) else [raw]
-            combos = [combo + ((key, value),) for combo in combos for value in values]
+            combos = [(*combo, (key, value)) for combo in combos for value in values]
         for dims in combos:
             series.append(
                 Series(
@@ -216,14 +224,20 @@ def _problem_from_pydantic(err: Any) -> PlanProblem:
         return PlanProblem("error", path, f"{err['msg']} (got {err.get('input')!r})")
     message = str(err["msg"]).removeprefix("Value error, ")
     if kind == "string_pattern_mismatch" and loc and loc[-1] == "name" and len(loc) == 1:
-        message = "plan name must be 1-30 characters: lowercase letters, digits and '-', starting with a letter"
+        message = (
+            "plan name must be 1-30 characters: lowercase letters, digits and '-', starting with a letter"
+        )
     return PlanProblem("error", path, message)
 
 
-def _semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_env: bool) -> list[PlanProblem]:
+def _semantic_checks(
+    data: dict[str, Any], environ: Mapping[str, str], resolve_env: bool
+) -> list[PlanProblem]:
     problems: list[PlanProblem] = []
     frequency = data.get("frequency") if isinstance(data.get("frequency"), dict) else {}
-    period = frequency.get("period_seconds", 300) if isinstance(frequency.get("period_seconds", 300), int) else 300
+    period = (
+        frequency.get("period_seconds", 300) if isinstance(frequency.get("period_seconds", 300), int) else 300
+    )
     for key in ("evaluation", "baseline_refresh"):
         expression = frequency.get(key)
         if isinstance(expression, str):
@@ -252,7 +266,9 @@ def _semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_e
         if name in names:
             problems.append(
                 PlanProblem(
-                    "error", f"notify.topics[{i}].name", f"duplicate topic '{name}' (also notify.topics[{names[name]}])"
+                    "error",
+                    f"notify.topics[{i}].name",
+                    f"duplicate topic '{name}' (also notify.topics[{names[name]}])",
                 )
             )
         else:
@@ -269,7 +285,9 @@ def _semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_e
         subscribers = topic.get("subscribers") if isinstance(topic.get("subscribers"), list) else []
         if not subscribers:
             problems.append(
-                PlanProblem("warning", f"notify.topics[{i}]", "no subscribers: alerts routed here reach nobody")
+                PlanProblem(
+                    "warning", f"notify.topics[{i}]", "no subscribers: alerts routed here reach nobody"
+                )
             )
         for j, sub in enumerate(subscribers):
             if isinstance(sub, dict):
@@ -335,7 +353,9 @@ def _metric_checks(data: dict[str, Any]) -> list[PlanProblem]:
                     )
                 )
             if isinstance(value, list) and not value:
-                problems.append(PlanProblem("error", f"{path}.dimensions.{key}", "empty list: give at least one value"))
+                problems.append(
+                    PlanProblem("error", f"{path}.dimensions.{key}", "empty list: give at least one value")
+                )
         if namespace == AWS_IOT_NAMESPACE:
             if name not in AWS_IOT_METRICS:
                 problems.append(
@@ -362,7 +382,9 @@ def _metric_checks(data: dict[str, Any]) -> list[PlanProblem]:
         key = (namespace, name, json.dumps(dims, sort_keys=True), spec.get("statistic", "Sum"))
         if key in seen:
             problems.append(
-                PlanProblem("error", path, f"same metric and dimensions as resources.metrics[{seen[key]}]; remove one")
+                PlanProblem(
+                    "error", path, f"same metric and dimensions as resources.metrics[{seen[key]}]; remove one"
+                )
             )
         else:
             seen[key] = i
@@ -372,7 +394,9 @@ def _metric_checks(data: dict[str, Any]) -> list[PlanProblem]:
     return problems
 
 
-def _contact_checks(sub: dict[str, Any], path: str, environ: Mapping[str, str], resolve_env: bool) -> list[PlanProblem]:
+def _contact_checks(
+    sub: dict[str, Any], path: str, environ: Mapping[str, str], resolve_env: bool
+) -> list[PlanProblem]:
     problems: list[PlanProblem] = []
     for protocol in ("email", "sms"):
         raw = sub.get(protocol)

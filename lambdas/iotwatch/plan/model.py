@@ -41,8 +41,12 @@ class Detection(_Strict):
     """How a deviation becomes an alert. Every field can be overridden per metric."""
 
     sensitivity: Thresholds = Thresholds()
-    pending_periods: int = Field(default=2, ge=1, le=12, description="consecutive deviating periods before alerting")
-    recovery_periods: int = Field(default=2, ge=1, le=12, description="consecutive normal periods before resolving")
+    pending_periods: int = Field(
+        default=2, ge=1, le=12, description="consecutive deviating periods before alerting"
+    )
+    recovery_periods: int = Field(
+        default=2, ge=1, le=12, description="consecutive normal periods before resolving"
+    )
     min_volume: float = Field(
         default=20.0, ge=0, description="below this count per period neither expected nor actual can page"
     )
@@ -116,12 +120,16 @@ class Contact(_Strict):
         if isinstance(data, str):
             return {"source": "literal", "value": data}
         if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in ("env", "ssm"):
-            (source, value), = data.items()
+            ((source, value),) = data.items()
             if not isinstance(value, str) or not value:
-                raise ValueError(f"'{source}' must name a non-empty {'variable' if source == 'env' else 'parameter'}")
+                raise ValueError(
+                    f"'{source}' must name a non-empty {'variable' if source == 'env' else 'parameter'}"
+                )
             pattern = ENV_NAME_PATTERN if source == "env" else SSM_NAME_PATTERN
             if not pattern.match(value):
-                raise ValueError(f"{value!r} is not a valid {'environment variable' if source == 'env' else 'SSM parameter'} name")
+                raise ValueError(
+                    f"{value!r} is not a valid {'environment variable' if source == 'env' else 'SSM parameter'} name"
+                )
             return {"source": source, "value": value}
         if isinstance(data, dict) and set(data) == {"source", "value"}:
             return data

@@ -55,4 +55,6 @@ def parse_schedule(expression: str) -> Schedule:
                 f"'{expression}': exactly one of day-of-month and day-of-week must be '?', e.g. cron(0 3 * * ? *)"
             )
         return Schedule(text, "cron", None, cron_fields=fields)
-    raise ScheduleError(f"'{expression}' is not a schedule expression; use rate(5 minutes) or cron(0 3 * * ? *)")
+    raise ScheduleError(
+        f"'{expression}' is not a schedule expression; use rate(5 minutes) or cron(0 3 * * ? *)"
+    )

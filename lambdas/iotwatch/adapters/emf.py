@@ -1,0 +1,54 @@
+"""Per-series baseline metrics in CloudWatch embedded metric format (EMF).
+
+One EMF document per series carries Actual, Expected, BandLower, BandUpper and
+DeviationScore under the dimension Series=<id>, which is what the dashboard draws as the
+band. Powertools' Metrics flushes one dimension set per document and `single_metric`
+one metric per document, so five metrics per series would cost five documents; this
+writes one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from iotwatch.domain.deviation import PeriodScore
+
+NAMESPACE = "IotWatch"
+METRICS = ("Actual", "Expected", "BandLower", "BandUpper", "DeviationScore")
+
+
+def emf_document(series_id: str, score: PeriodScore, *, timestamp_ms: int, service: str) -> str:
+    return json.dumps(
+        {
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [["Series"]],
+                        "Metrics": [{"Name": name, "Unit": "None"} for name in METRICS],
+                    }
+                ],
+            },
+            "Series": series_id,
+            "service": service,
+            "Actual": score.actual,
+            "Expected": round(score.expected, 3),
+            "BandLower": round(score.lower, 3),
+            "BandUpper": round(score.upper, 3),
+            "DeviationScore": round(score.score, 3),
+        },
+        separators=(",", ":"),
+    )
+
+
+class EmfWriter:
+    def __init__(self, sink: Callable[[str], None] = print, service: str = "iotwatch") -> None:
+        self._sink = sink
+        self._service = service
+        self.documents = 0
+
+    def write(self, series_id: str, score: PeriodScore) -> None:
+        self._sink(emf_document(series_id, score, timestamp_ms=score.ts * 1000, service=self._service))
+        self.documents += 1

@@ -1,0 +1,36 @@
+"""Publishing rendered messages to the plan's SNS topics."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from iotwatch.domain.messages import RenderedMessage
+
+
+class Notifier(Protocol):
+    def publish(self, topic: str, message: RenderedMessage) -> str: ...
+
+
+class UnknownTopicError(KeyError):
+    pass
+
+
+class SnsNotifier:
+    def __init__(self, sns: Any, topic_arns: dict[str, str]) -> None:
+        self._sns = sns
+        self._topic_arns = topic_arns
+        self.published = 0
+
+    def publish(self, topic: str, message: RenderedMessage) -> str:
+        arn = self._topic_arns.get(topic)
+        if arn is None:
+            raise UnknownTopicError(f"plan topic '{topic}' has no ARN in IOTWATCH_TOPICS")
+        response = self._sns.publish(
+            TopicArn=arn,
+            Subject=message.subject,
+            Message=message.sns_message(),
+            MessageStructure="json",
+            MessageAttributes=message.attributes,
+        )
+        self.published += 1
+        return str(response["MessageId"])

@@ -1,0 +1,115 @@
+"""Baselines and alert state in one DynamoDB table (pk = SERIES#<id>, sk = BASELINE | STATE)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from iotwatch.domain.baseline import Baseline
+from iotwatch.domain.deviation import AlertState
+
+BATCH_GET_LIMIT = 100
+BASELINE_SK = "BASELINE"
+STATE_SK = "STATE"
+
+
+def series_pk(series_id: str) -> str:
+    return f"SERIES#{series_id}"
+
+
+class StateStore(Protocol):
+    def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]: ...
+    def put_baseline(self, baseline: Baseline) -> None: ...
+    def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]: ...
+    def save_state(self, state: AlertState) -> bool: ...
+
+
+class DynamoStateStore:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+        self.requests = 0
+
+    # -- baselines ---------------------------------------------------------------------------
+    def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
+        items = self._batch_get(series_ids, BASELINE_SK)
+        return {sid: Baseline.from_record(json.loads(item["record"]["S"])) for sid, item in items.items()}
+
+    def put_baseline(self, baseline: Baseline) -> None:
+        self.requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": series_pk(baseline.series_id)},
+                "sk": {"S": BASELINE_SK},
+                "version": {"N": str(baseline.version)},
+                "method": {"S": baseline.method},
+                "built_at": {"N": str(baseline.built_at)},
+                "record": {"S": json.dumps(baseline.to_record(), separators=(",", ":"))},
+            },
+        )
+
+    # -- alert state -------------------------------------------------------------------------
+    def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]:
+        items = self._batch_get(series_ids, STATE_SK)
+        states = {}
+        for sid, item in items.items():
+            data = json.loads(item["state"]["S"])
+            states[sid] = AlertState(**{**data, "revision": int(item["revision"]["N"])})
+        return states
+
+    def save_state(self, state: AlertState) -> bool:
+        """Writes `state` if nobody else wrote since it was read; False when overtaken."""
+        payload = {
+            "series_id": state.series_id,
+            "status": state.status,
+            "severity": state.severity,
+            "since": state.since,
+            "peak_score": state.peak_score,
+            "last_evaluated": state.last_evaluated,
+        }
+        self.requests += 1
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": series_pk(state.series_id)},
+                    "sk": {"S": STATE_SK},
+                    "revision": {"N": str(state.revision + 1)},
+                    "status": {"S": state.status},
+                    "state": {"S": json.dumps(payload, separators=(",", ":"))},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR revision = :seen",
+                ExpressionAttributeValues={":seen": {"N": str(state.revision)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _batch_get(self, series_ids: Sequence[str], sk: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(series_ids))
+        for i in range(0, len(unique), BATCH_GET_LIMIT):
+            keys: list[dict[str, Any]] = [
+                {"pk": {"S": series_pk(sid)}, "sk": {"S": sk}} for sid in unique[i : i + BATCH_GET_LIMIT]
+            ]
+            attempt = 0
+            while keys:
+                self.requests += 1
+                response = self._db.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["pk"]["S"].removeprefix("SERIES#")] = item
+                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                attempt += 1
+                if keys:
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+        return found

@@ -1,0 +1,146 @@
+"""Scoring one period against its baseline, and deciding when a series is alerting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.series import DetectionSettings
+
+Severity = Literal["warning", "critical"]
+Direction = Literal["drop", "surge"]
+SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodScore:
+    ts: int
+    actual: float
+    expected: float
+    lower: float  # edges of the warning band, for display
+    upper: float
+    score: float  # signed robust z-score: negative below normal
+    relative_change: float  # (actual - expected) / expected; inf when nothing was expected
+    severity: Severity | None
+    source: str
+
+    @property
+    def direction(self) -> Direction:
+        return "drop" if self.score < 0 else "surge"
+
+    @property
+    def anomaly(self) -> float:
+        """The score folded into [0, 1): 0 normal, 0.5 at about 3 sigma, near 1 far out."""
+        return 1.0 - math.exp(-((self.score / 4.0) ** 2) * 0.7) if self.score else 0.0
+
+
+def score_period(
+    ts: int, actual: float, expectation: Expectation, detection: DetectionSettings
+) -> PeriodScore:
+    expected, scale = expectation.expected, max(expectation.scale, 1e-9)
+    score = (actual - expected) / scale
+    if expected > 0:
+        relative = (actual - expected) / expected
+    else:
+        relative = math.inf if actual > 0 else 0.0
+    severity: Severity | None = None
+    volume_ok = max(actual, expected) >= detection.min_volume
+    change_ok = abs(relative) >= detection.min_relative_change
+    if volume_ok and change_ok and expectation.source != "none":
+        if abs(score) >= detection.critical:
+            severity = "critical"
+        elif abs(score) >= detection.warning:
+            severity = "warning"
+    band = detection.warning * scale
+    return PeriodScore(
+        ts=ts,
+        actual=actual,
+        expected=expected,
+        lower=max(expected - band, 0.0),
+        upper=expected + band,
+        score=score,
+        relative_change=relative,
+        severity=severity,
+        source=expectation.source,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """What the evaluator remembers about one series between runs."""
+
+    series_id: str
+    status: Literal["ok", "firing"] = "ok"
+    severity: Severity | None = None
+    since: int | None = None  # first deviating period of the incident
+    peak_score: float = 0.0
+    last_evaluated: int | None = None  # end of the last evaluated period
+    revision: int = 0  # optimistic-locking counter for the store
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    kind: Literal["firing", "escalated", "resolved"]
+    series_id: str
+    severity: Severity
+    since: int
+    at: int  # end of the period that caused the transition
+    peak_score: float
+    latest: PeriodScore
+    ended: int = 0  # resolved only: start of the first normal period
+
+    def __post_init__(self) -> None:
+        if not self.ended:
+            object.__setattr__(self, "ended", self.at)
+
+
+def decide(
+    state: AlertState, recent: Sequence[PeriodScore], detection: DetectionSettings, *, period: int
+) -> tuple[AlertState, Transition | None]:
+    """Advances one series' alert state from the most recent scored periods (oldest first).
+
+    Fires when the last `pending_periods` periods all deviate in the same direction; the
+    severity is the mildest of them, so one spike cannot page as critical. Resolves when the
+    last `recovery_periods` periods are all within the band.
+    """
+    if not recent:
+        return state, None
+    latest = recent[-1]
+    at = latest.ts + period
+    pending = list(recent[-detection.pending_periods :])
+    deviating = (
+        len(pending) == detection.pending_periods
+        and all(p.severity for p in pending)
+        and len({p.direction for p in pending}) == 1
+    )
+    if state.status == "ok":
+        if not deviating:
+            return replace(state, last_evaluated=at), None
+        severity: Severity = min((p.severity for p in pending if p.severity), key=lambda s: SEVERITY_RANK[s])
+        peak = max(pending, key=lambda p: abs(p.score)).score
+        since = pending[0].ts
+        new = replace(
+            state, status="firing", severity=severity, since=since, peak_score=peak, last_evaluated=at
+        )
+        return new, Transition("firing", state.series_id, severity, since, at, peak, latest)
+
+    # firing
+    since = state.since if state.since is not None else latest.ts
+    peak = max((state.peak_score, *(p.score for p in recent if p.severity)), key=abs)
+    recovering = list(recent[-detection.recovery_periods :])
+    if len(recovering) == detection.recovery_periods and not any(p.severity for p in recovering):
+        new = AlertState(series_id=state.series_id, last_evaluated=at, revision=state.revision)
+        ended = recovering[0].ts
+        return new, Transition(
+            "resolved", state.series_id, state.severity or "warning", since, at, peak, latest, ended=ended
+        )
+    current = state.severity or "warning"
+    if deviating:
+        level = min((p.severity for p in pending if p.severity), key=lambda s: SEVERITY_RANK[s])
+        if SEVERITY_RANK[level] > SEVERITY_RANK[current]:
+            new = replace(state, severity=level, peak_score=peak, last_evaluated=at)
+            return new, Transition("escalated", state.series_id, level, since, at, peak, latest)
+    return replace(state, peak_score=peak, last_evaluated=at), None

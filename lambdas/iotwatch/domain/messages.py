@@ -1,0 +1,279 @@
+"""What on-call reads: one message per topic and evaluation, rendered per protocol.
+
+SNS `MessageStructure=json` lets one publish carry a full e-mail and a short SMS. Limits
+that matter: e-mail subject under 100 characters with no line break; an SMS part is 160
+GSM-7 characters (longer ones are split and billed per part), so the SMS is fitted into
+one part and says what is wrong and how badly first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from iotwatch.domain.deviation import Transition
+from iotwatch.domain.series import Series
+
+SUBJECT_LIMIT = 99
+SMS_LIMIT = 160
+
+_GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€")
+_ASCII_FALLBACKS = {
+    "—": "-",
+    "–": "-",
+    "−": "-",
+    "σ": "sd",
+    "’": "'",
+    "…": "...",
+    "×": "x",
+    "→": ">",
+    "≈": "~",
+}
+
+
+def to_gsm7(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in _GSM7_BASIC or ch in _GSM7_EXTENDED:
+            out.append(ch)
+        else:
+            out.append(_ASCII_FALLBACKS.get(ch, "?"))
+    return "".join(out)
+
+
+def gsm7_length(text: str) -> int:
+    """Septets used; extension characters take two. Raises if a character is not GSM-7."""
+    total = 0
+    for ch in text:
+        if ch in _GSM7_BASIC:
+            total += 1
+        elif ch in _GSM7_EXTENDED:
+            total += 2
+        else:
+            raise ValueError(f"{ch!r} is not a GSM-7 character")
+    return total
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    plan_name: str
+    stack_name: str
+    region: str
+    team: str
+    runbook: str | None
+    escalation: str | None
+    dashboard_name: str | None
+    baseline_method: dict[str, str] = field(default_factory=dict)  # series id -> "method, source, window"
+
+
+@dataclass(frozen=True)
+class Alert:
+    series: Series
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to one topic: every alert of the same kind from the same evaluation."""
+
+    topic: str
+    kind: str  # firing | escalated | resolved
+    severity: str
+    at: int
+    alerts: tuple[Alert, ...]
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(dict.fromkeys(a.series.metric for a in self.alerts))
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    email: str
+    sms: str
+    attributes: dict[str, dict[str, str]]
+
+    def sns_message(self) -> str:
+        return json.dumps({"default": self.email, "email": self.email, "sms": self.sms}, ensure_ascii=False)
+
+
+def _clock(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M")
+
+
+def _stamp(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(seconds: int) -> str:
+    minutes = max(seconds, 0) // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _count(value: float) -> str:
+    if value >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def _change(relative: float) -> str:
+    if relative == float("inf"):
+        return "new traffic"
+    return f"{relative * 100:+.0f}%"
+
+
+def _rison(value: str) -> str:
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+    return "'" + "".join(ch if ch in safe else f"*{ord(ch):02x}" for ch in value)
+
+
+def metric_console_url(series: Series, region: str, *, start: int, end: int) -> str:
+    parts = [series.namespace, series.metric]
+    for key, value in series.dimensions:
+        parts += [key, value]
+    metric = "~(" + "".join("~" + _rison(p) for p in parts) + ")"
+    graph = (
+        f"~(metrics~({metric})~view~'timeSeries~stat~{_rison(series.statistic)}~period~{series.period}"
+        f"~region~{_rison(region)}~start~{_rison(_iso(start))}~end~{_rison(_iso(end))})"
+    )
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#metricsV2?graph={graph}"
+
+
+def dashboard_url(name: str, region: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
+    )
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _headline(alert: Alert, kind: str) -> str:
+    latest = alert.transition.latest
+    if kind == "resolved":
+        return f"{alert.series.label} back to normal"
+    verb = "down" if latest.direction == "drop" else "up"
+    if latest.relative_change == float("inf"):
+        return f"{alert.series.label} {verb}: new traffic"
+    return f"{alert.series.label} {verb} {abs(latest.relative_change) * 100:.0f}%"
+
+
+def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
+    alerts = sorted(notification.alerts, key=lambda a: -abs(a.transition.latest.score))
+    kind, at = notification.kind, notification.at
+    lead = alerts[0]
+    since = min(a.transition.since for a in alerts)
+    tag = "RESOLVED" if kind == "resolved" else notification.severity.upper()
+    more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
+    subject = _fit(f"[{tag}] {ctx.plan_name}: {_headline(lead, kind)}{more}", SUBJECT_LIMIT).replace(
+        "\n", " "
+    )
+
+    lines: list[str] = []
+    if kind == "resolved":
+        lines.append(
+            f"RESOLVED: {len(alerts)} metric(s) of plan '{ctx.plan_name}' are back within their normal range "
+            f"after {_duration(max(a.transition.ended for a in alerts) - since)}."
+        )
+    else:
+        word = "escalated to CRITICAL" if kind == "escalated" else notification.severity.upper()
+        lines.append(
+            f"{word}: {len(alerts)} metric(s) of plan '{ctx.plan_name}' are outside their normal range "
+            f"since {_stamp(since)} ({_duration(at - since)})."
+        )
+    lines.append("")
+    for alert in alerts:
+        t, s = alert.transition, alert.series
+        p = t.latest
+        dims = ", ".join(f"{k}={v}" for k, v in s.dimensions) or "no dimensions"
+        window = f"{_clock(p.ts)}-{_clock(p.ts + s.period)} UTC"
+        lines.append(f"{s.metric} ({dims}) [{s.namespace}, {s.statistic} per {s.period // 60} min]")
+        lines.append(f"  now:       {_count(p.actual)} ({window})")
+        lines.append(f"  expected:  {_count(p.expected)} (normal range {_count(p.lower)}-{_count(p.upper)})")
+        if kind == "resolved":
+            lines.append(
+                f"  incident:  {_stamp(t.since)} to {_stamp(t.ended)} ({_duration(t.ended - t.since)})"
+            )
+            lines.append(f"  worst:     deviation {t.peak_score:+.1f} (robust sd)")
+        else:
+            lines.append(f"  change:    {_change(p.relative_change)}, deviation {p.score:+.1f} (robust sd)")
+            lines.append(f"  since:     {_stamp(t.since)} ({_duration(t.at - t.since)})")
+        method = ctx.baseline_method.get(s.id)
+        if method:
+            lines.append(f"  baseline:  {method}")
+        if s.description:
+            lines.append(f"  about:     {s.description}")
+        lines.append(
+            f"  graph:     {metric_console_url(s, ctx.region, start=t.since - 6 * 3600, end=t.at + 3600)}"
+        )
+        lines.append("")
+    lines.append(f"Owner: {ctx.team}" + (f" (escalation: {ctx.escalation})" if ctx.escalation else ""))
+    runbooks = list(dict.fromkeys(a.series.runbook for a in alerts if a.series.runbook)) or (
+        [ctx.runbook] if ctx.runbook else []
+    )
+    for runbook in runbooks:
+        lines.append(f"Runbook: {runbook}")
+    if ctx.dashboard_name:
+        lines.append(f"Dashboard: {dashboard_url(ctx.dashboard_name, ctx.region)}")
+    lines.append("")
+    lines.append(f"Sent by iotwatch stack {ctx.stack_name} in {ctx.region} to topic '{notification.topic}'.")
+    email = "\n".join(lines)
+
+    sms = _render_sms(notification, alerts, ctx, since)
+    attributes = {
+        "severity": {"DataType": "String", "StringValue": notification.severity},
+        "kind": {"DataType": "String", "StringValue": kind},
+        "category": {"DataType": "String", "StringValue": "deviation"},
+        "metric": {"DataType": "String.Array", "StringValue": json.dumps(notification.metrics)},
+        "plan": {"DataType": "String", "StringValue": ctx.plan_name},
+    }
+    return RenderedMessage(subject=subject, email=email, sms=sms, attributes=attributes)
+
+
+def _render_sms(notification: Notification, alerts: Sequence[Alert], ctx: MessageContext, since: int) -> str:
+    kind = notification.kind
+    if kind == "resolved":
+        head = f"RESOLVED {ctx.plan_name}: "
+        ended = max(a.transition.ended for a in alerts)
+        tail = f" normal again after {_duration(ended - since)}."
+        items = [a.series.label for a in alerts]
+    else:
+        head = f"{'CRIT' if notification.severity == 'critical' else 'WARN'} {ctx.plan_name}: "
+        tail = f" since {_clock(since)}Z. Details by email."
+        items = []
+        for a in alerts:
+            p = a.transition.latest
+            change = _change(p.relative_change)
+            items.append(f"{a.series.label} {change} ({_count(p.actual)} vs ~{_count(p.expected)})")
+    chosen: list[str] = []
+    for item in items:
+        trial = [*chosen, item]
+        if gsm7_length(to_gsm7(_sms_text(head, trial, len(items), tail))) > SMS_LIMIT:
+            break
+        chosen = trial
+    if not chosen:
+        chosen = [items[0][:60]]
+    text = to_gsm7(_sms_text(head, chosen, len(items), tail))
+    while gsm7_length(text) > SMS_LIMIT:
+        text = text[:-1]
+    return text
+
+
+def _sms_text(head: str, chosen: Sequence[str], total: int, tail: str) -> str:
+    rest = total - len(chosen)
+    return head + ", ".join(chosen) + (f", +{rest} more" if rest else "") + tail

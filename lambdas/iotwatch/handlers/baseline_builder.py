@@ -1,0 +1,79 @@
+"""Baseline builder Lambda: learns every series' normal from CloudWatch history.
+
+Runs on the plan's refresh schedule and on this stack's CREATE_COMPLETE/UPDATE_COMPLETE,
+so a first deploy bootstraps from the history CloudWatch already holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.handlers.events import event_epoch
+from iotwatch.handlers.settings import FunctionSettings, load_settings
+from iotwatch.plan.loader import expand_series
+from iotwatch.service.baselines import rebuild_baselines
+
+logger = Logger()
+metrics = Metrics()
+
+
+@dataclass
+class BuilderDependencies:
+    reader: CloudWatchMetricReader
+    store: DynamoStateStore
+
+
+@cache
+def _settings() -> FunctionSettings:
+    return load_settings()
+
+
+@cache
+def _dependencies() -> BuilderDependencies:
+    from iotwatch.adapters.aws import client
+
+    return BuilderDependencies(
+        reader=CloudWatchMetricReader(client("cloudwatch")),
+        store=DynamoStateStore(client("dynamodb"), _settings().table_name),
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+def handler(
+    event: dict[str, Any], context: LambdaContext, dependencies: BuilderDependencies | None = None
+) -> dict[str, Any]:
+    settings = _settings()
+    deps = dependencies or _dependencies()
+    trigger = EventBridgeEvent(event)
+    now = event_epoch(trigger)
+    calls_before = deps.reader.calls
+    report = rebuild_baselines(
+        now=now,
+        series=expand_series(settings.plan),
+        history_days=settings.plan.frequency.history_days,
+        reader=deps.reader,
+        store=deps.store,
+    )
+    calls = deps.reader.calls - calls_before
+    logger.info(
+        "baselines rebuilt",
+        trigger=trigger.detail_type,
+        built=report.built,
+        without_history=len(report.empty),
+        get_metric_data_calls=calls,
+    )
+    if report.empty:
+        logger.warning("series with no history yet; they stay in learning mode", series=report.empty)
+    metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=report.built)
+    metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=calls)
+    return {"built": report.built, "without_history": report.empty, "get_metric_data_calls": calls}

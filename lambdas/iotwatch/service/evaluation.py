@@ -1,0 +1,148 @@
+"""One evaluator run: read the window, score every series, page on transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from iotwatch.adapters.cloudwatch import MetricReader
+from iotwatch.adapters.emf import EmfWriter
+from iotwatch.adapters.notifier import Notifier
+from iotwatch.adapters.store import StateStore
+from iotwatch.domain.evaluation import (
+    SeriesOutcome,
+    evaluate_series,
+    evaluation_window,
+    group_notifications,
+    lookback_periods,
+)
+from iotwatch.domain.messages import MessageContext, Notification, RenderedMessage, render
+from iotwatch.domain.series import Series
+from iotwatch.plan.model import Plan
+
+
+@dataclass(frozen=True)
+class SentNotification:
+    notification: Notification
+    message: RenderedMessage
+    message_id: str
+
+
+@dataclass
+class EvaluationReport:
+    window_start: int
+    window_end: int
+    series: int = 0
+    learning: int = 0
+    firing: int = 0
+    skipped: int = 0
+    sent: list[SentNotification] = field(default_factory=list)
+    failed_topics: list[str] = field(default_factory=list)
+    outcomes: list[SeriesOutcome] = field(default_factory=list)
+
+    def as_log_fields(self) -> dict[str, object]:
+        return {
+            "window_start": datetime.fromtimestamp(self.window_start, UTC).isoformat(),
+            "window_end": datetime.fromtimestamp(self.window_end, UTC).isoformat(),
+            "series": self.series,
+            "learning": self.learning,
+            "firing": self.firing,
+            "skipped": self.skipped,
+            "notifications": len(self.sent),
+            "failed_topics": self.failed_topics,
+        }
+
+
+def message_context(plan: Plan, *, region: str, dashboard_name: str | None) -> MessageContext:
+    return MessageContext(
+        plan_name=plan.name,
+        stack_name=plan.stack_name,
+        region=region,
+        team=plan.owners.team,
+        runbook=plan.owners.runbook,
+        escalation=plan.owners.escalation,
+        dashboard_name=dashboard_name,
+    )
+
+
+def run_evaluation(
+    *,
+    event_time: float,
+    plan: Plan,
+    series: Sequence[Series],
+    reader: MetricReader,
+    store: StateStore,
+    notifier: Notifier,
+    context: MessageContext,
+    emf: EmfWriter | None = None,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
+) -> EvaluationReport:
+    """Evaluates every series for the window that `event_time` closes.
+
+    Notifications are published before state is saved: a series whose message could not be
+    sent keeps its old state, so the next run sees the same transition and sends it then.
+    """
+    period = plan.frequency.period_seconds
+    window = evaluation_window(
+        event_time,
+        period=period,
+        settle_seconds=plan.frequency.settle_seconds,
+        periods=lookback_periods(series),
+    )
+    report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(series))
+    ids = [s.id for s in series]
+    datapoints = reader.read(series, start=window.start, end=window.end)
+    baselines = store.get_baselines(ids)
+    states = store.get_states(ids)
+
+    outcomes = [
+        evaluate_series(
+            s,
+            datapoints=datapoints.get(s.id, []),
+            baseline=baselines.get(s.id),
+            state=states.get(s.id),
+            window=window,
+        )
+        for s in series
+    ]
+    report.outcomes = outcomes
+    methods = {
+        sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
+        for sid, b in baselines.items()
+    }
+    context = MessageContext(**{**context.__dict__, "baseline_method": methods})
+    notifications = group_notifications(
+        outcomes, route=lambda sev, m: plan.topics_for(severity=sev, metric=m), at=window.end
+    )
+
+    unsent: set[str] = set()
+    for notification in notifications:
+        message = render(notification, context)
+        try:
+            message_id = notifier.publish(notification.topic, message)
+        except on_publish_error:
+            report.failed_topics.append(notification.topic)
+            unsent.update(a.series.id for a in notification.alerts)
+            continue
+        report.sent.append(SentNotification(notification, message, message_id))
+
+    for outcome in outcomes:
+        if outcome.status == "already-evaluated":
+            report.skipped += 1
+            continue
+        if outcome.status == "learning":
+            report.learning += 1
+            continue
+        if outcome.state.status == "firing":
+            report.firing += 1
+        if emf is not None and outcome.scores:
+            emf.write(outcome.series.id, outcome.scores[-1])
+        if outcome.series.id in unsent:
+            continue
+        store.save_state(outcome.state)
+    return report
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
