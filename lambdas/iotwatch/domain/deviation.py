@@ -13,6 +13,7 @@ from iotwatch.domain.series import DetectionSettings
 Severity = Literal["warning", "critical"]
 Direction = Literal["drop", "surge"]
 SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
+FALLBACK_MIN_RELATIVE_CHANGE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,11 @@ def score_period(
         relative = math.inf if actual > 0 else 0.0
     severity: Severity | None = None
     volume_ok = max(actual, expected) >= detection.min_volume
-    change_ok = abs(relative) >= detection.min_relative_change
+    min_change = detection.min_relative_change
+    if expectation.source != "hour-of-week":
+        # Without a week of history a weekend looks like an outage; only big changes can page.
+        min_change = max(min_change, FALLBACK_MIN_RELATIVE_CHANGE)
+    change_ok = abs(relative) >= min_change
     if volume_ok and change_ok and expectation.source != "none":
         if abs(score) >= detection.critical:
             severity = "critical"

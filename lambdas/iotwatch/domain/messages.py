@@ -99,9 +99,20 @@ class RenderedMessage:
     email: str
     sms: str
     attributes: dict[str, dict[str, str]]
+    document: dict[str, object] = field(default_factory=dict)
 
     def sns_message(self) -> str:
-        return json.dumps({"default": self.email, "email": self.email, "sms": self.sms}, ensure_ascii=False)
+        """Per-protocol bodies: people get the e-mail or SMS text; queues and functions
+        (ChatOps, ticketing) get a JSON document with the same facts plus both texts."""
+        machine = json.dumps(self.document, ensure_ascii=False, separators=(",", ":"))
+        bodies = {
+            "default": self.email,
+            "email": self.email,
+            "sms": self.sms,
+            "sqs": machine,
+            "lambda": machine,
+        }
+        return json.dumps(bodies, ensure_ascii=False)
 
 
 def _clock(ts: int) -> str:
@@ -242,7 +253,40 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         "metric": {"DataType": "String.Array", "StringValue": json.dumps(notification.metrics)},
         "plan": {"DataType": "String", "StringValue": ctx.plan_name},
     }
-    return RenderedMessage(subject=subject, email=email, sms=sms, attributes=attributes)
+    document: dict[str, object] = {
+        "source": "iotwatch",
+        "plan": ctx.plan_name,
+        "stack": ctx.stack_name,
+        "region": ctx.region,
+        "topic": notification.topic,
+        "category": "deviation",
+        "kind": kind,
+        "severity": notification.severity,
+        "time": _iso(at),
+        "since": _iso(since),
+        "alerts": [
+            {
+                "metric": a.series.metric,
+                "namespace": a.series.namespace,
+                "dimensions": a.series.dimension_map,
+                "series": a.series.id,
+                "period_start": _iso(a.transition.latest.ts),
+                "actual": a.transition.latest.actual,
+                "expected": round(a.transition.latest.expected, 3),
+                "lower": round(a.transition.latest.lower, 3),
+                "upper": round(a.transition.latest.upper, 3),
+                "score": round(a.transition.latest.score, 3),
+                "peak_score": round(a.transition.peak_score, 3),
+                "since": _iso(a.transition.since),
+                **({"ended": _iso(a.transition.ended)} if kind == "resolved" else {}),
+            }
+            for a in alerts
+        ],
+        "subject": subject,
+        "email": email,
+        "sms": sms,
+    }
+    return RenderedMessage(subject=subject, email=email, sms=sms, attributes=attributes, document=document)
 
 
 def _render_sms(notification: Notification, alerts: Sequence[Alert], ctx: MessageContext, since: int) -> str:

@@ -130,7 +130,7 @@ def expand_series(plan: Plan) -> list[Series]:
     """Every metric x dimension-value combination the plan watches, in plan order."""
     series: list[Series] = []
     for spec in plan.resources.metrics:
-        detection = _merged_detection(plan, spec.detection)
+        detection = merged_detection(plan, spec.detection)
         keys = sorted(spec.dimensions)
         combos: list[tuple[tuple[str, str], ...]] = [()]
         for key in keys:
@@ -153,7 +153,7 @@ def expand_series(plan: Plan) -> list[Series]:
     return series
 
 
-def _merged_detection(plan: Plan, override: Any) -> DetectionSettings:
+def merged_detection(plan: Plan, override: Any) -> DetectionSettings:
     base = plan.detection
     over = override.model_dump(exclude_none=True) if override is not None else {}
     sensitivity = over.get("sensitivity") or base.sensitivity.model_dump()

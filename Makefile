@@ -1,0 +1,54 @@
+# iotwatch: every entry point. `make demo` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test test-unit test-integration test-infra lint typecheck synth deploy bench clean
+
+install: $(STAMP) node_modules/.installed
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	touch $@
+
+demo: install
+	$(BIN)/iotwatch demo
+
+test: install lint
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile tests
+
+test-unit: install
+	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+test-integration: install
+	$(BIN)/pytest -p no:cacheprovider tests/integration
+
+test-infra: install
+	$(BIN)/pytest -p no:cacheprovider tests/infrastructure
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+synth: install
+	npx cdk synth --no-notices --quiet $(if $(PLAN),-c plan=$(PLAN))
+
+deploy: install
+	npx cdk deploy --no-notices $(if $(PLAN),-c plan=$(PLAN))
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out out .pytest_cache .ruff_cache .mypy_cache

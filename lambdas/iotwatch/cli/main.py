@@ -1,0 +1,197 @@
+"""The `iotwatch` command."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from iotwatch.plan.loader import (
+    DEFAULT_PLAN_FILE,
+    PlanCheck,
+    PlanError,
+    check_plan,
+    expand_series,
+    read_plan_document,
+)
+from iotwatch.domain.series import Series
+from iotwatch.plan.model import Plan
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
+    series = expand_series(plan)
+    f, d = plan.frequency, plan.detection
+    lines = [f"{source}: OK - plan '{plan.name}' deploys as stack {plan.stack_name}", "", "Goals:"]
+    lines += [f"  - {goal}" for goal in plan.goals]
+    lines.append("")
+    lines.append(f"Watches {len(series)} series:")
+    for s in series:
+        lines.append(f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min")
+    lines.append("")
+    lines.append(
+        f"Evaluates on {f.evaluation} (waits {f.settle_seconds}s for CloudWatch to settle); "
+        f"baselines refresh on {f.baseline_refresh} from {f.history_days} days of history."
+    )
+    lines.append(
+        f"Pages at deviation >= {d.sensitivity.warning:g} sd (warning) / {d.sensitivity.critical:g} sd (critical) "
+        f"for {d.pending_periods} period(s); resolves after {d.recovery_periods} normal period(s); "
+        f"ignores periods under {d.min_volume:g} counts or {d.min_relative_change:.0%} change."
+    )
+    lines.append("")
+    lines.append(
+        f"Owners: {plan.owners.team}" + (f", runbook {plan.owners.runbook}" if plan.owners.runbook else "")
+    )
+    lines.append("Topics:")
+    for topic in plan.notify.topics:
+        subs = (
+            ", ".join(f"{s.protocol} {s.contact.describe()}" for s in topic.subscribers) or "no subscribers"
+        )
+        lines.append(f"  {plan.topic_physical_name(topic.name)}: {subs}")
+    lines.append("Routes:")
+    for route in plan.notify.routes:
+        lines.append(f"  {', '.join(route.severities)} of {', '.join(route.metrics)} -> {route.topic}")
+    lines.append(
+        f"Tools: dashboard {'on' if plan.tools.dashboard else 'off'}, "
+        f"CloudTrail audit {'on' if plan.tools.audit else 'off'}"
+    )
+    if check.warnings:
+        lines.append("")
+        lines.append(f"{len(check.warnings)} warning(s):")
+        lines += [f"  {w}" for w in check.warnings]
+    return "\n".join(lines)
+
+
+def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    source = args.file
+    try:
+        data = read_plan_document(source)
+    except PlanError as exc:
+        print(exc, file=err)
+        return EXIT_BAD_INPUT
+    check = check_plan(data, resolve_env=args.resolve_env)
+    if check.plan is None:
+        print(PlanError(source, check.problems), file=err)
+        print("Fix the fields above and run `iotwatch plan validate` again.", file=err)
+        return EXIT_BAD_INPUT
+    print(plan_summary(check.plan, check, source), file=out)
+    return EXIT_OK
+
+
+def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.cli.series_csv import CsvInputError, read_series_csv
+    from iotwatch.plan.loader import load_plan
+    from iotwatch.service.replay import ReplayPoint, median_spacing, replay, snap_to_grid
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        print(exc, file=err)
+        return EXIT_BAD_INPUT
+    try:
+        if args.file == "-":
+            rows = read_series_csv(sys.stdin, source="<stdin>")
+        else:
+            with open(args.file, encoding="utf-8", newline="") as handle:
+                rows = read_series_csv(handle, source=args.file)
+    except OSError as exc:
+        print(f"{args.file}: cannot read: {exc.strerror}", file=err)
+        return EXIT_BAD_INPUT
+    except CsvInputError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_BAD_INPUT
+    if args.period is not None and args.period <= 0:
+        print("error: --period must be a positive number of seconds", file=err)
+        return EXIT_BAD_INPUT
+    period = args.period or median_spacing([r.ts for r in rows])
+    snapped, _ = snap_to_grid([r.ts for r in rows], period)
+    series = score_series(plan, period)
+    refresh = refresh_interval(plan)
+    points = [ReplayPoint(ts, r.value) for ts, r in zip(snapped, rows, strict=True)]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["timestamp", "anomaly_score", "alert"])
+    for row, result in zip(
+        rows,
+        replay(points, series=series, history_days=plan.frequency.history_days, refresh_seconds=refresh),
+        strict=True,
+    ):
+        writer.writerow([row.raw_timestamp, f"{result.anomaly_score:.4f}", 1 if result.alert else 0])
+    return EXIT_OK
+
+
+def score_series(plan: Plan, period: int) -> Series:
+    """The series a CSV replays as: the plan's default detection, at the CSV's period."""
+    from iotwatch.plan.loader import merged_detection
+
+    return Series(
+        namespace="csv",
+        metric="value",
+        dimensions=(),
+        statistic="Sum",
+        period=period,
+        detection=merged_detection(plan, None),
+    )
+
+
+def refresh_interval(plan: Plan) -> int:
+    """Seconds between baseline rebuilds in the deployed stack (cron schedules: daily)."""
+    from iotwatch.plan.schedule import parse_schedule
+
+    return parse_schedule(plan.frequency.baseline_refresh).interval_seconds or 86400
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.local.demo import run_demo
+
+    return run_demo(plan_path=args.plan, out_dir=args.out, stream=out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iotwatch", description="Alerting for AWS IoT Core fleets from learned baselines."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = commands.add_parser("plan", help="check a monitoring plan")
+    plan_commands = plan.add_subparsers(dest="plan_command", required=True, metavar="SUBCOMMAND")
+    validate = plan_commands.add_parser(
+        "validate", help="list every problem, or summarize what will be deployed"
+    )
+    validate.add_argument(
+        "file", nargs="?", default=DEFAULT_PLAN_FILE, help=f"plan file (default {DEFAULT_PLAN_FILE})"
+    )
+    validate.add_argument(
+        "--resolve-env",
+        action="store_true",
+        help="require {env: VAR} contacts to be set now, as `cdk synth` does",
+    )
+    validate.set_defaults(func=cmd_plan_validate)
+
+    score = commands.add_parser(
+        "score", help="replay a metric exported as CSV: what would iotwatch have said at each row?"
+    )
+    score.add_argument("file", help="CSV with a header, then timestamp,value rows (- for stdin)")
+    score.add_argument("--plan", default=DEFAULT_PLAN_FILE, help="plan whose default detection to use")
+    score.add_argument("--period", type=int, default=None, help="seconds per row (default: median spacing)")
+    score.set_defaults(func=cmd_score)
+
+    demo = commands.add_parser("demo", help="run iotwatch end to end on a local AWS endpoint")
+    demo.add_argument("--plan", default=DEFAULT_PLAN_FILE)
+    demo.add_argument("--out", default="out/demo")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args, out or sys.stdout, err or sys.stderr))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

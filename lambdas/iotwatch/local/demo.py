@@ -1,0 +1,360 @@
+"""`iotwatch demo`: the whole product on a local AWS endpoint, end to end.
+
+synth the plan's stack -> deploy the template into moto's CloudFormation -> subscribe an
+"on-call inbox" queue to every topic -> write 14 days of simulated fleet traffic ->
+run the baseline builder as the stack's first deploy would -> replay a day of evaluator
+ticks with an injected outage -> print what on-call receives and write summary.json.
+
+The handlers run in-process with the environment read back from the deployed functions
+and their staged code directory (with the compiled plan) as LAMBDA_TASK_ROOT.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+DAY = 86400
+HOUR = 3600
+# A fixed Monday, so every run replays the same traffic and prints the same pages.
+REPLAY_DAY = calendar.timegm((2026, 11, 16, 0, 0, 0))
+DEPLOYED_AT = REPLAY_DAY + 8 * HOUR
+REPLAY_END = REPLAY_DAY + 16 * HOUR
+INCIDENT_START = REPLAY_DAY + 13 * HOUR
+INCIDENT_END = INCIDENT_START + 30 * 60
+INCIDENT_METRICS = (
+    "Connect.Success",
+    "Ping.Success",
+    "PublishIn.Success",
+    "PublishOut.Success",
+    "RulesExecuted",
+    "GetThingShadow.Accepted",
+    "UpdateThingShadow.Accepted",
+)
+ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True)
+class LocalLambdaContext:
+    """What Powertools reads from the Lambda context object."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    aws_request_id: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def scheduled_event(ts: int, rule_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.UUID(int=ts)),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": iso(ts),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def stack_status_event(ts: int, stack_id: str, region: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.UUID(int=ts + 1)),
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": ACCOUNT,
+        "time": iso(ts),
+        "region": region,
+        "resources": [stack_id],
+        "detail": {"stack-id": stack_id, "status-details": {"status": "CREATE_COMPLETE"}},
+    }
+
+
+@contextlib.contextmanager
+def function_environment(environ: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in environ}
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Step:
+    """Prints one progress line per demo step, with its duration."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    @contextlib.contextmanager
+    def __call__(self, text: str) -> Iterator[None]:
+        started = time.monotonic()
+        self._stream.write(f"  {text} ...")
+        self._stream.flush()
+        yield
+        self._stream.write(f" {time.monotonic() - started:.1f}s\n")
+
+
+def put_traffic(cloudwatch: Any, points: Iterator[tuple[Any, int, int]]) -> int:
+    """Writes (series, ts, count) datapoints with as few PutMetricData calls as allowed."""
+    batch: list[dict[str, Any]] = []
+    namespace: str | None = None
+    written = 0
+
+    def flush() -> None:
+        if batch:
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=list(batch))
+            batch.clear()
+
+    for series, ts, count in points:
+        if namespace not in (None, series.namespace) or len(batch) >= 1000:
+            flush()
+        namespace = series.namespace
+        batch.append(
+            {
+                "MetricName": series.metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in series.dimensions],
+                "Timestamp": datetime.fromtimestamp(ts, UTC),
+                "Value": float(count),
+                "Unit": "Count",
+            }
+        )
+        written += 1
+    flush()
+    return written
+
+
+def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> int:
+    # Imported here: synth loads jsii (node), the rest needs the local endpoint's environment.
+    import boto3
+
+    from infra.app import build_app
+    from infra.naming import (
+        OUTPUT_BASELINE_BUILDER_FUNCTION,
+        OUTPUT_EVALUATOR_FUNCTION,
+        OUTPUT_TABLE_NAME,
+        topic_output_name,
+    )
+    from iotwatch.local.deploy import deploy_stack
+    from iotwatch.local.endpoint import LocalAws
+    from iotwatch.local.inbox import read_inbox, subscribe_inbox
+    from iotwatch.local.traffic import Fleet, Incident, generate
+    from iotwatch.plan.loader import PlanError, expand_series, load_plan
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    step = Step(stream)
+    say = stream.write
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    series = expand_series(plan)
+    say(f"iotwatch demo: plan '{plan.name}' ({plan_path}), {len(series)} series, local AWS endpoint\n")
+
+    assembly = out / "cdk.out"
+    with step(f"synthesizing stack {plan.stack_name} (CDK app + cdk-nag)"):
+        build_app(plan_path, outdir=str(assembly), context={"data_removal_policy": "destroy"}).synth()
+
+    log_path = out / "lambda.log"
+    with LocalAws() as aws, aws.env(), log_path.open("w", encoding="utf-8") as lambda_log:
+        region = boto3.session.Session().region_name or "us-east-1"
+        with step("deploying the synthesized template into the local CloudFormation"):
+            stack = deploy_stack(assembly, plan.stack_name)
+        topics = {t.name: stack.outputs[topic_output_name(t.name)] for t in plan.notify.topics}
+        inboxes = {name: subscribe_inbox(arn) for name, arn in topics.items()}
+        evaluator_name = stack.outputs[OUTPUT_EVALUATOR_FUNCTION]
+        builder_name = stack.outputs[OUTPUT_BASELINE_BUILDER_FUNCTION]
+        evaluator_env = stack.handler_environ(evaluator_name)
+        builder_env = stack.handler_environ(builder_name)
+        rules = stack.of_type("AWS::Events::Rule")
+        rule_arn = next(iter(rules.values())).physical_id if rules else "local-rule"
+        say(
+            f"    table {stack.outputs[OUTPUT_TABLE_NAME]}, topics {', '.join(topics)}, "
+            f"functions {evaluator_name}, {builder_name}\n"
+        )
+
+        fleet = Fleet()
+        incident = Incident(INCIDENT_START, INCIDENT_END, INCIDENT_METRICS, factor=0.2)
+        history_start = DEPLOYED_AT - plan.frequency.history_days * DAY
+        cloudwatch = boto3.client("cloudwatch")
+        with step(f"writing {plan.frequency.history_days} days of simulated fleet traffic to CloudWatch"):
+            written = put_traffic(
+                cloudwatch,
+                generate(fleet, series, start=history_start, end=REPLAY_END, incidents=[incident]),
+            )
+
+        # Handlers import Powertools, whose logger binds to stdout at import: send both to the log file.
+        with contextlib.redirect_stdout(lambda_log):
+            with function_environment(builder_env):
+                from iotwatch.handlers import baseline_builder
+            with function_environment(evaluator_env):
+                from iotwatch.handlers import evaluator
+
+        def invoke(
+            handler: Callable[..., Any], environ: dict[str, str], event: dict[str, Any], name: str
+        ) -> Any:
+            context = LocalLambdaContext(function_name=name, aws_request_id=event["id"])
+            with function_environment(environ), contextlib.redirect_stdout(lambda_log):
+                return handler(event, context)
+
+        with step("building baselines (the stack's CREATE_COMPLETE triggers the builder)"):
+            built = invoke(
+                baseline_builder.handler,
+                builder_env,
+                stack_status_event(DEPLOYED_AT, stack.stack_id, region),
+                builder_name,
+            )
+
+        notifications: list[dict[str, Any]] = []
+        ticks = list(
+            range(DEPLOYED_AT + plan.frequency.settle_seconds, REPLAY_END + 1, plan.frequency.period_seconds)
+        )
+        with step(
+            f"replaying {len(ticks)} evaluator ticks {iso(ticks[0])[11:16]}-{iso(ticks[-1])[11:16]} UTC "
+            f"(outage {iso(INCIDENT_START)[11:16]}-{iso(INCIDENT_END)[11:16]})"
+        ):
+            for tick in ticks:
+                invoke(
+                    evaluator.handler, evaluator_env, scheduled_event(tick, rule_arn, region), evaluator_name
+                )
+                for topic, queue_url in inboxes.items():
+                    for envelope in read_inbox(queue_url):
+                        notifications.append(_notification_record(tick, topic, envelope))
+
+    summary = _summary(plan, stack, topics, series, built, written, incident, notifications)
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    _print_pages(stream, notifications)
+    verdict = summary["verdict"]
+    say("\n" + verdict["text"] + "\n")
+    say(f"Wrote {out / 'summary.json'}; function logs in {log_path}\n")
+    return 0 if verdict["detected"] and not verdict["false_alerts"] else 1
+
+
+def _notification_record(tick: int, topic: str, envelope: dict[str, Any]) -> dict[str, Any]:
+    document = json.loads(envelope["Message"])
+    attributes = {k: v.get("Value") for k, v in envelope.get("MessageAttributes", {}).items()}
+    alerts = document["alerts"]
+    return {
+        "time": iso(tick),
+        "topic": topic,
+        "kind": document["kind"],
+        "category": document["category"],
+        "severity": document["severity"],
+        "metric": alerts[0]["metric"],
+        "dimensions": alerts[0]["dimensions"],
+        "metrics": [
+            {"metric": a["metric"], "dimensions": a["dimensions"], "score": a["score"]} for a in alerts
+        ],
+        "since": document["since"],
+        "subject": envelope.get("Subject", document["subject"]),
+        "email": document["email"],
+        "sms": document["sms"],
+        "attributes": attributes,
+    }
+
+
+def _summary(
+    plan: Any,
+    stack: Any,
+    topics: dict[str, str],
+    series: list[Any],
+    built: dict[str, Any],
+    written: int,
+    incident: Any,
+    notifications: list[dict[str, Any]],
+) -> dict[str, Any]:
+    from infra.naming import OUTPUT_BASELINE_BUILDER_FUNCTION, OUTPUT_EVALUATOR_FUNCTION, OUTPUT_TABLE_NAME
+
+    firing = [n for n in notifications if n["kind"] in ("firing", "escalated")]
+    during = [n for n in firing if INCIDENT_START <= _epoch(n["time"]) <= INCIDENT_END + HOUR]
+    outside = [n for n in firing if n not in during]
+    first = min((_epoch(n["time"]) for n in during), default=None)
+    periods = None if first is None else round((first - INCIDENT_START) / plan.frequency.period_seconds)
+    detected = first is not None
+    text = (
+        f"Outage {iso(INCIDENT_START)[11:16]}-{iso(INCIDENT_END)[11:16]} UTC detected at {iso(first)[11:16]} UTC "
+        f"({periods} evaluation periods after it began); {len(outside)} page(s) outside the incident; "
+        f"{len(notifications)} message(s) in all."
+        if detected
+        else f"Outage NOT detected; {len(outside)} page(s) outside the incident."
+    )
+    return {
+        "stack": stack.stack_name,
+        "region": stack.region,
+        "resources": {
+            "table": stack.outputs[OUTPUT_TABLE_NAME],
+            "topics": topics,
+            "functions": {
+                "evaluator": stack.outputs[OUTPUT_EVALUATOR_FUNCTION],
+                "baseline_builder": stack.outputs[OUTPUT_BASELINE_BUILDER_FUNCTION],
+            },
+            "dashboard": stack.outputs.get("DashboardName"),
+        },
+        "series": [s.id for s in series],
+        "traffic": {
+            "datapoints_written": written,
+            "history_start": iso(DEPLOYED_AT - plan.frequency.history_days * DAY),
+        },
+        "baselines": {"built": built["built"], "built_at": iso(DEPLOYED_AT)},
+        "incident": {
+            "start": iso(incident.start),
+            "end": iso(incident.end),
+            "metrics": list(incident.metrics),
+            "description": incident.description,
+        },
+        "replay": {"start": iso(DEPLOYED_AT), "end": iso(REPLAY_END)},
+        "notifications": notifications,
+        "verdict": {
+            "detected": detected,
+            "first_alert": iso(first) if first is not None else None,
+            "detected_after_periods": periods,
+            "false_alerts": len(outside),
+            "text": text,
+        },
+    }
+
+
+def _epoch(text: str) -> int:
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _print_pages(stream: TextIO, notifications: list[dict[str, Any]]) -> None:
+    say = stream.write
+    say(f"\nWhat on-call received ({len(notifications)} message(s)):\n")
+    shown_email: set[str] = set()
+    for n in notifications:
+        say(f"\n[{n['time'][11:16]} UTC] topic {n['topic']} - {n['kind']}, {n['severity']}\n")
+        say(f"  e-mail subject: {n['subject']}\n")
+        say(f"  SMS ({len(n['sms'])} chars): {n['sms']}\n")
+        if n["kind"] not in shown_email:
+            shown_email.add(n["kind"])
+            say("  e-mail body:\n")
+            for line in n["email"].splitlines():
+                say(f"  | {line}\n")
