@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from iotwatch.domain.series import Series
 from iotwatch.plan.loader import (
     DEFAULT_PLAN_FILE,
     PlanCheck,
@@ -16,7 +17,6 @@ from iotwatch.plan.loader import (
     expand_series,
     read_plan_document,
 )
-from iotwatch.domain.series import Series
 from iotwatch.plan.model import Plan
 
 EXIT_OK = 0

@@ -8,6 +8,7 @@ row's period would: the same `evaluate_series` over the same lookback window.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -104,7 +105,7 @@ def replay(
 
 
 def median_spacing(timestamps: list[int]) -> int:
-    gaps = sorted(b - a for a, b in zip(timestamps, timestamps[1:], strict=False) if b > a)
+    gaps = sorted(b - a for a, b in itertools.pairwise(timestamps) if b > a)
     if not gaps:
         return 300
     mid = len(gaps) // 2
@@ -117,4 +118,4 @@ def snap_to_grid(timestamps: list[int], period: int) -> tuple[list[int], int]:
     if not timestamps:
         return [], 0
     offset = timestamps[0] % period
-    return [int(math.floor((t - offset) / period + 0.5)) * period for t in timestamps], offset
+    return [math.floor((t - offset) / period + 0.5) * period for t in timestamps], offset
