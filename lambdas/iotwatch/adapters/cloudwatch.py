@@ -20,6 +20,13 @@ MAX_DATAPOINTS_PER_CALL = 100_800
 Datapoints = dict[str, list[tuple[int, float]]]
 
 
+class MetricReadError(RuntimeError):
+    """CloudWatch answered a query with an error: the data is unknown, not zero."""
+
+
+FAILED_STATUSES = frozenset({"InternalError", "Forbidden"})
+
+
 class MetricReader(Protocol):
     def read(self, series: Sequence[Series], *, start: int, end: int) -> Datapoints: ...
 
@@ -62,6 +69,7 @@ class CloudWatchMetricReader:
             "ScanBy": "TimestampAscending",
         }
         seen: dict[str, dict[int, float]] = {sid: {} for sid in ids.values()}
+        failed: dict[str, str] = {}
         while True:
             response = self._cloudwatch.get_metric_data(**request)
             self.calls += 1
@@ -69,12 +77,19 @@ class CloudWatchMetricReader:
                 series_id = ids.get(item["Id"])
                 if series_id is None:
                     continue
+                if item.get("StatusCode") in FAILED_STATUSES:
+                    messages = "; ".join(m.get("Value", "") for m in item.get("Messages", []))
+                    failed[series_id] = f"{item['StatusCode']}{': ' + messages if messages else ''}"
                 for ts, value in zip(item.get("Timestamps", []), item.get("Values", []), strict=False):
                     seen[series_id][int(ts.timestamp())] = float(value)
             token = response.get("NextToken")
             if not token:
                 break
             request["NextToken"] = token
+        if failed:
+            # Fail the run (it is retried) rather than score unknown data as a silent fleet.
+            listing = ", ".join(f"{sid} ({why})" for sid, why in failed.items())
+            raise MetricReadError(f"GetMetricData failed for {len(failed)} series: {listing}")
         for series_id, points in seen.items():
             result[series_id].extend((ts, v) for ts, v in points.items() if start <= ts < end)
 

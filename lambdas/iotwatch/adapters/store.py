@@ -13,6 +13,13 @@ from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
 
 BATCH_GET_LIMIT = 100
+MAX_BATCH_ATTEMPTS = 8
+
+
+class StoreThrottledError(RuntimeError):
+    pass
+
+
 BASELINE_SK = "BASELINE"
 STATE_SK = "STATE"
 
@@ -110,6 +117,10 @@ class DynamoStateStore:
                     found[item["pk"]["S"].removeprefix("SERIES#")] = item
                 keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
                 attempt += 1
+                if keys and attempt >= MAX_BATCH_ATTEMPTS:
+                    raise StoreThrottledError(
+                        f"DynamoDB left {len(keys)} key(s) unprocessed after {attempt} attempts; the run is retried"
+                    )
                 if keys:
                     time.sleep(min(0.05 * 2**attempt, 1.0))
         return found

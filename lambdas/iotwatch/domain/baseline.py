@@ -1,6 +1,6 @@
 """Learning "normal" for one series from its own history.
 
-Method `seasonal-robust-v1`:
+Method `seasonal-level-v2` (value = fleet level x hour-of-week shape):
 - IoT counters send no datapoint when there is no traffic, so a missing period after the
   series' first datapoint counts as zero; before it, the series did not exist yet.
 - Expected value per hour of week (168 buckets) is the median of that hour's periods.
@@ -10,6 +10,11 @@ Method `seasonal-robust-v1`:
   do not look like deviations at the start and end of each hour.
 - Spread is the robust scale (1.4826 x MAD) of residuals against that curve, floored by
   Poisson noise (sqrt of the expected count) and a small relative floor.
+- Growth and planned rollouts change the fleet's size, not its rhythm: with a week or more
+  of history, each day's level (median ratio of actual to the shape) is divided out before
+  the shape is learnt, and the expected value uses the most recent day's level. A rollout
+  is absorbed within a day instead of paging for weeks; an incident of a few hours moves
+  the median level of a day very little.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 HOURS_PER_WEEK = 168
-METHOD = "seasonal-robust-v1"
+METHOD = "seasonal-level-v2"
 SECONDS_PER_HOUR = 3600
 SECONDS_PER_WEEK = HOURS_PER_WEEK * SECONDS_PER_HOUR
 # Unix epoch (1970-01-01) was a Thursday; shift so hour-of-week 0 is Monday 00:00 UTC.
@@ -30,6 +35,11 @@ MIN_SAMPLES_HOUR_OF_WEEK = 2  # distinct days seen for this hour of week
 MIN_DAYS_HOUR_OF_DAY = 3
 RELATIVE_SCALE_FLOOR = 0.05
 ABSOLUTE_SCALE_FLOOR = 1.0
+LEVEL_MIN_EXPECTED = 10.0  # periods with less expected traffic are too noisy to measure level
+LEVEL_MIN_HOURS = 6  # hours a week-over-week comparison needs
+LEVEL_SMOOTHNESS = 0.05  # pull of neighbouring days, relative to a week-over-week ratio
+LEVEL_SWEEPS = 200
+LEVEL_TREND_DAMPING = 1.0
 
 
 def hour_of_week(ts: float) -> int:
@@ -65,10 +75,14 @@ class Expectation:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    expected: float
-    scale: float
+    expected: float  # at level 1.0
+    spread: float  # robust scale of residuals at level 1.0, before the noise floors
     samples: int
     source: str
+
+
+def noise_floor(expected: float) -> float:
+    return max(math.sqrt(max(expected, 0.0)), RELATIVE_SCALE_FLOOR * expected, ABSOLUTE_SCALE_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class Baseline:
     built_at: int
     datapoints: int  # periods with a datapoint in the training window
     buckets: tuple[Bucket, ...]  # 168, Monday 00:00 UTC first
+    level: float = 1.0  # the most recent day's fleet level relative to the shape
 
     def expectation_at(self, ts: float) -> Expectation:
         """Expected value at the middle of the period starting at `ts`."""
@@ -91,9 +106,9 @@ class Baseline:
         a = self.buckets[lower % HOURS_PER_WEEK]
         b = self.buckets[(lower + 1) % HOURS_PER_WEEK]
         nearest = a if weight < 0.5 else b
-        expected = a.expected * (1.0 - weight) + b.expected * weight
-        scale = a.scale * (1.0 - weight) + b.scale * weight
-        return Expectation(expected=expected, scale=scale, source=nearest.source)
+        expected = (a.expected * (1.0 - weight) + b.expected * weight) * self.level
+        spread = (a.spread * (1.0 - weight) + b.spread * weight) * self.level
+        return Expectation(expected=expected, scale=max(spread, noise_floor(expected)), source=nearest.source)
 
     @property
     def usable(self) -> bool:
@@ -109,8 +124,9 @@ class Baseline:
             "trained_to": self.trained_to,
             "built_at": self.built_at,
             "datapoints": self.datapoints,
+            "level": round(self.level, 5),
             "buckets": json.dumps(
-                [[round(b.expected, 4), round(b.scale, 4), b.samples, b.source] for b in self.buckets],
+                [[round(b.expected, 4), round(b.spread, 4), b.samples, b.source] for b in self.buckets],
                 separators=(",", ":"),
             ),
         }
@@ -130,6 +146,7 @@ class Baseline:
             built_at=int(record["built_at"]),  # type: ignore[call-overload]
             datapoints=int(record["datapoints"]),  # type: ignore[call-overload]
             buckets=tuple(Bucket(float(e), float(s), int(n), str(src)) for e, s, n, src in rows),
+            level=float(record.get("level", 1.0)),  # type: ignore[arg-type]
         )
 
 
@@ -149,6 +166,87 @@ def fill_periods(
     return slots
 
 
+def _interpolate(levels: Sequence[float], ts: float, period: int) -> float:
+    position = fractional_hour_of_week(ts + period / 2.0) - 0.5
+    lower = math.floor(position)
+    weight = position - lower
+    return levels[lower % HOURS_PER_WEEK] * (1.0 - weight) + levels[(lower + 1) % HOURS_PER_WEEK] * weight
+
+
+def _shape(hows: Sequence[int], days: Sequence[int], values: Sequence[float]) -> list[tuple[float, str, int]]:
+    """Median per hour of week, falling back to hour of day, then to everything."""
+    by_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
+    days_how: list[set[int]] = [set() for _ in range(HOURS_PER_WEEK)]
+    by_hod: list[list[float]] = [[] for _ in range(24)]
+    days_hod: list[set[int]] = [set() for _ in range(24)]
+    for how, day, value in zip(hows, days, values, strict=True):
+        by_how[how].append(value)
+        days_how[how].add(day)
+        by_hod[how % 24].append(value)
+        days_hod[how % 24].add(day)
+    global_median = median(values)
+    hod_median = [median(v) for v in by_hod]
+    shape: list[tuple[float, str, int]] = []
+    for how in range(HOURS_PER_WEEK):
+        if len(days_how[how]) >= MIN_SAMPLES_HOUR_OF_WEEK:
+            shape.append((median(by_how[how]), "hour-of-week", len(by_how[how])))
+        elif len(days_hod[how % 24]) >= MIN_DAYS_HOUR_OF_DAY:
+            shape.append((hod_median[how % 24], "hour-of-day", len(by_hod[how % 24])))
+        elif values:
+            shape.append((global_median, "global", len(values)))
+        else:
+            shape.append((0.0, "none", 0))
+    return shape
+
+
+def fleet_levels(times: Sequence[int], values: Sequence[float], *, end: int, period: int) -> dict[int, float]:
+    """Each day's fleet level (day 0 = the 24 hours before `end`), relative to the others.
+
+    Day levels and an hour-of-week shape cannot be told apart from one another (every day
+    belongs to one weekday), so levels come from what the shape cancels out of: the ratio
+    of the same hours one week apart (median over hours, so a short incident does not
+    move it), tied together by a weak pull towards neighbouring days. Solved as least
+    squares in log space. Empty when there is less than a week to compare.
+    """
+    by_slot = {ts: v for ts, v in zip(times, values, strict=True)}
+    hourly: dict[tuple[int, int], float] = {}
+    for ts, value in by_slot.items():
+        day, hour = (end - 1 - ts) // 86400, ((ts % 86400) // 3600)
+        hourly[(day, hour)] = hourly.get((day, hour), 0.0) + value
+    days = sorted({d for d, _ in hourly})
+    if not days or days[-1] < 7:
+        return {}
+    min_hourly = LEVEL_MIN_EXPECTED * 3600 / period
+    week_ratios: dict[int, float] = {}
+    for day in days:
+        ratios = [
+            math.log(hourly[(day, h)] / hourly[(day + 7, h)])
+            for h in range(24)
+            if hourly.get((day, h), 0.0) >= min_hourly and hourly.get((day + 7, h), 0.0) >= min_hourly
+        ]
+        if len(ratios) >= LEVEL_MIN_HOURS:
+            week_ratios[day] = median(ratios)
+    if 0 not in week_ratios:
+        return {}
+    log_level = dict.fromkeys(range(days[-1] + 1), 0.0)
+    for _ in range(LEVEL_SWEEPS):
+        for day in log_level:
+            total = weight = 0.0
+            if day in week_ratios and day + 7 in log_level:
+                total += log_level[day + 7] + week_ratios[day]
+                weight += 1.0
+            if day - 7 in week_ratios:
+                total += log_level[day - 7] - week_ratios[day - 7]
+                weight += 1.0
+            for neighbour in (day - 1, day + 1):
+                if neighbour in log_level:
+                    total += LEVEL_SMOOTHNESS * log_level[neighbour]
+                    weight += LEVEL_SMOOTHNESS
+            log_level[day] = total / weight
+    anchor = log_level[max(log_level)]
+    return {day: math.exp(value - anchor) for day, value in log_level.items()}
+
+
 def build_baseline(
     *,
     series_id: str,
@@ -166,65 +264,45 @@ def build_baseline(
         for ts, v in fill_periods(points, start=start, end=end, period=period)
         if v is not None and not any(a <= ts < b for a, b in excluded)
     ]
-    by_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
-    days_how: list[set[int]] = [set() for _ in range(HOURS_PER_WEEK)]
-    by_hod: list[list[float]] = [[] for _ in range(24)]
-    days_hod: list[set[int]] = [set() for _ in range(24)]
-    for ts, value in slots:
-        how = hour_of_week(ts)
-        day = ts // 86400
-        by_how[how].append(value)
-        days_how[how].add(day)
-        by_hod[how % 24].append(value)
-        days_hod[how % 24].add(day)
-    all_values = [v for _, v in slots]
-    global_median = median(all_values)
+    times = [ts for ts, _ in slots]
+    values = [v for _, v in slots]
+    hows = [hour_of_week(ts) for ts in times]
+    days = [ts // 86400 for ts in times]
+    shape = _shape(hows, days, values)
 
-    level: list[tuple[float, str, int]] = []
-    for how in range(HOURS_PER_WEEK):
-        if len(days_how[how]) >= MIN_SAMPLES_HOUR_OF_WEEK:
-            level.append((median(by_how[how]), "hour-of-week", len(by_how[how])))
-        elif len(days_hod[how % 24]) >= MIN_DAYS_HOUR_OF_DAY:
-            level.append((median(by_hod[how % 24]), "hour-of-day", len(by_hod[how % 24])))
-        elif all_values:
-            level.append((global_median, "global", len(all_values)))
-        else:
-            level.append((0.0, "none", 0))
+    level = 1.0
+    day_levels = fleet_levels(times, values, end=end, period=period)
+    if day_levels:
+        day_of = [(end - 1 - ts) // 86400 for ts in times]
+        values = [v / day_levels.get(day, 1.0) for day, v in zip(day_of, values, strict=True)]
+        shape = _shape(hows, days, values)
+        # Day 0's level is centred ~12 h before `end` and used for the ~24 h after it: carry
+        # the recent trend forward (damped, so a finished rollout overshoots only a little).
+        trend = math.log(day_levels[0] / day_levels[1]) if 1 in day_levels else 0.0
+        level = day_levels[0] * math.exp(LEVEL_TREND_DAMPING * trend)
 
-    provisional = Baseline(
-        series_id=series_id,
-        version=version,
-        method=METHOD,
-        period=period,
-        trained_from=start,
-        trained_to=end,
-        built_at=built_at,
-        datapoints=len(points),
-        buckets=tuple(Bucket(e, 0.0, n, src) for e, src, n in level),
-    )
+    curve = [e for e, _, _ in shape]
     residuals_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
     residuals_hod: list[list[float]] = [[] for _ in range(24)]
     all_residuals: list[float] = []
-    for ts, value in slots:
-        residual = value - provisional.expectation_at(ts).expected
-        how = hour_of_week(ts)
+    for ts, how, value in zip(times, hows, values, strict=True):
+        residual = value - _interpolate(curve, ts, period)
         residuals_how[how].append(residual)
         residuals_hod[how % 24].append(residual)
         all_residuals.append(residual)
-    global_scale = robust_scale(all_residuals)
+    global_spread = robust_scale(all_residuals)
+    hod_spread = [robust_scale(r) for r in residuals_hod]
 
     buckets: list[Bucket] = []
-    for how, (expected, source, samples) in enumerate(level):
+    for how, (expected, source, samples) in enumerate(shape):
         if source == "hour-of-week":
-            spread = robust_scale(residuals_how[how])
-            # a handful of samples underestimates spread; never go below the day-level figure by much
-            spread = max(spread, 0.5 * robust_scale(residuals_hod[how % 24]))
+            # a handful of samples underestimates spread; keep at least half the day-level figure
+            spread = max(robust_scale(residuals_how[how]), 0.5 * hod_spread[how % 24])
         elif source == "hour-of-day":
-            spread = robust_scale(residuals_hod[how % 24])
+            spread = hod_spread[how % 24]
         else:
-            spread = global_scale
-        floor = max(math.sqrt(max(expected, 0.0)), RELATIVE_SCALE_FLOOR * expected, ABSOLUTE_SCALE_FLOOR)
-        buckets.append(Bucket(expected, max(spread, floor), samples, source))
+            spread = global_spread
+        buckets.append(Bucket(expected, spread, samples, source))
     return Baseline(
         series_id=series_id,
         version=version,
@@ -233,6 +311,9 @@ def build_baseline(
         trained_from=start,
         trained_to=end,
         built_at=built_at,
-        datapoints=len(points),
+        datapoints=sum(
+            1 for ts, _ in points if start <= ts < end and not any(a <= ts < b for a, b in excluded)
+        ),
         buckets=tuple(buckets),
+        level=level,
     )

@@ -138,7 +138,13 @@ def decide(
     recovering = list(recent[-detection.recovery_periods :])
     if len(recovering) == detection.recovery_periods and not any(p.severity for p in recovering):
         new = AlertState(series_id=state.series_id, last_evaluated=at, revision=state.revision)
+        # the whole trailing run of normal periods: a resolve re-decided after a failed
+        # publish sees more of them than recovery_periods
         ended = recovering[0].ts
+        for p in reversed(recent):
+            if p.severity:
+                break
+            ended = p.ts
         return new, Transition(
             "resolved", state.series_id, state.severity or "warning", since, at, peak, latest, ended=ended
         )

@@ -174,14 +174,21 @@ def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _headline(alert: Alert, kind: str) -> str:
+def _headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
+    """(label, what happened): the label may be shortened to fit, the rest never is."""
     latest = alert.transition.latest
     if kind == "resolved":
-        return f"{alert.series.label} back to normal"
+        return alert.series.label, "back to normal"
     verb = "down" if latest.direction == "drop" else "up"
     if latest.relative_change == float("inf"):
-        return f"{alert.series.label} {verb}: new traffic"
-    return f"{alert.series.label} {verb} {abs(latest.relative_change) * 100:.0f}%"
+        return alert.series.label, f"{verb}: new traffic"
+    return alert.series.label, f"{verb} {abs(latest.relative_change) * 100:.0f}%"
+
+
+def _shorten(label: str, room: int) -> str:
+    if len(label) <= room:
+        return label
+    return label[: max(room - 3, 1)].rstrip() + "..."
 
 
 def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
@@ -191,9 +198,10 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
     since = min(a.transition.since for a in alerts)
     tag = "RESOLVED" if kind == "resolved" else notification.severity.upper()
     more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
-    subject = _fit(f"[{tag}] {ctx.plan_name}: {_headline(lead, kind)}{more}", SUBJECT_LIMIT).replace(
-        "\n", " "
-    )
+    label, what = _headline_parts(lead, kind)
+    prefix, suffix = f"[{tag}] {ctx.plan_name}: ", f" {what}{more}"
+    label = _shorten(label, SUBJECT_LIMIT - len(prefix) - len(suffix))
+    subject = _fit(f"{prefix}{label}{suffix}", SUBJECT_LIMIT).replace("\n", " ").replace("\r", " ")
 
     lines: list[str] = []
     if kind == "resolved":
@@ -291,19 +299,24 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
 
 def _render_sms(notification: Notification, alerts: Sequence[Alert], ctx: MessageContext, since: int) -> str:
     kind = notification.kind
+    entries: list[tuple[str, str]] = []  # (label, detail); only labels are ever shortened
     if kind == "resolved":
         head = f"RESOLVED {ctx.plan_name}: "
         ended = max(a.transition.ended for a in alerts)
         tail = f" normal again after {_duration(ended - since)}."
-        items = [a.series.label for a in alerts]
+        entries = [(a.series.label, "") for a in alerts]
     else:
         head = f"{'CRIT' if notification.severity == 'critical' else 'WARN'} {ctx.plan_name}: "
         tail = f" since {_clock(since)}Z. Details by email."
-        items = []
         for a in alerts:
             p = a.transition.latest
-            change = _change(p.relative_change)
-            items.append(f"{a.series.label} {change} ({_count(p.actual)} vs ~{_count(p.expected)})")
+            entries.append(
+                (
+                    a.series.label,
+                    f"{_change(p.relative_change)} ({_count(p.actual)} vs ~{_count(p.expected)})",
+                )
+            )
+    items = [f"{label} {detail}".rstrip() for label, detail in entries]
     chosen: list[str] = []
     for item in items:
         trial = [*chosen, item]
@@ -311,7 +324,9 @@ def _render_sms(notification: Notification, alerts: Sequence[Alert], ctx: Messag
             break
         chosen = trial
     if not chosen:
-        chosen = [items[0][:60]]
+        label, detail = entries[0]
+        fixed = gsm7_length(to_gsm7(_sms_text(head, [" " + detail if detail else ""], len(items), tail)))
+        chosen = [f"{_shorten(to_gsm7(label), SMS_LIMIT - fixed)} {detail}".rstrip()]
     text = to_gsm7(_sms_text(head, chosen, len(items), tail))
     while gsm7_length(text) > SMS_LIMIT:
         text = text[:-1]

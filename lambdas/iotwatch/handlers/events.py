@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
@@ -20,6 +20,9 @@ def event_epoch(event: EventBridgeEvent) -> float:
             "EventBridge event has no 'time' field; iotwatch needs it to pick the window"
         ) from exc
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-    except (AttributeError, ValueError) as exc:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError) as exc:
         raise BadEventError(f"EventBridge event 'time' is not ISO 8601: {raw!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # EventBridge always sends UTC; never the host's zone
+    return parsed.timestamp()

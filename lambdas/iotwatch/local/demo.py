@@ -149,6 +149,7 @@ def put_traffic(cloudwatch: Any, points: Iterator[tuple[Any, int, int]]) -> int:
 
 def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> int:
     # Imported here: synth loads jsii (node), the rest needs the local endpoint's environment.
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import boto3
 
     from infra.app import build_app

@@ -38,6 +38,36 @@ class Incident:
     metrics: tuple[str, ...]
     factor: float  # traffic multiplier during the incident, e.g. 0.2 for an 80 % drop
     description: str = "80% of devices lost connectivity"
+    kind: str = "outage"
+    ramp_seconds: int = 0  # >0: the factor is reached gradually (slow degradation)
+    reconnect_burst: bool = True  # Connect.Success spikes for one period when it ends
+
+    def multiplier(self, metric: str, ts: int) -> float:
+        if metric not in self.metrics or not (self.start <= ts < self.end):
+            return 1.0
+        if self.ramp_seconds > 0:
+            progress = min(1.0, (ts - self.start) / self.ramp_seconds)
+            return 1.0 + (self.factor - 1.0) * progress
+        return self.factor
+
+    @property
+    def magnitude(self) -> float:
+        return abs(1.0 - self.factor)
+
+
+@dataclass(frozen=True)
+class FleetChange:
+    """A planned change of fleet size (a rollout), ramped over `ramp_seconds`: not an incident."""
+
+    start: int
+    ramp_seconds: int
+    factor: float
+
+    def multiplier(self, ts: int) -> float:
+        if ts < self.start:
+            return 1.0
+        progress = 1.0 if self.ramp_seconds <= 0 else min(1.0, (ts - self.start) / self.ramp_seconds)
+        return 1.0 + (self.factor - 1.0) * progress
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,16 @@ class Fleet:
     devices: int = 4000
     seed: int = 7
     utc_offset_hours: int = 1  # the fleet's local time drives the daily rhythm
+    daily_growth: float = 0.0  # e.g. 0.01: the fleet grows 1 % a day
+    growth_epoch: int = 0  # when the fleet had `devices` devices
+    changes: tuple[FleetChange, ...] = ()
+    weekend_factor: float = 0.7
+
+    def devices_at(self, ts: int) -> float:
+        size = self.devices * (1.0 + self.daily_growth) ** ((ts - self.growth_epoch) / DAY)
+        for change in self.changes:
+            size *= change.multiplier(ts)
+        return size
 
     def online_fraction(self, ts: int) -> float:
         """Share of devices online: high in local daytime, low at night, lower at weekends."""
@@ -54,11 +94,11 @@ class Fleet:
         daytime = 0.5 - 0.5 * math.cos(2 * math.pi * (hour - 3.0) / 24.0)  # trough 03:00, peak 15:00
         fraction = 0.08 + 0.85 * daytime**1.5
         if weekday >= 5:
-            fraction *= 0.7
+            fraction *= self.weekend_factor
         return fraction
 
     def expected_count(self, metric: str, ts: int) -> float:
-        return self.devices * self.online_fraction(ts) * RATES_PER_DEVICE.get(metric, 1.0)
+        return self.devices_at(ts) * self.online_fraction(ts) * RATES_PER_DEVICE.get(metric, 1.0)
 
 
 def poisson(rng: random.Random, lam: float) -> int:
@@ -90,11 +130,15 @@ def generate(
         for s in series:
             lam = fleet.expected_count(s.metric, ts)
             for incident in incidents:
-                if s.metric in incident.metrics:
-                    if incident.start <= ts < incident.end:
-                        lam *= incident.factor
-                    elif s.metric == "Connect.Success" and incident.end <= ts < incident.end + period:
-                        lam *= 4.0  # the reconnect burst when the devices come back
+                lam *= incident.multiplier(s.metric, ts)
+                if (
+                    incident.reconnect_burst
+                    and incident.factor < 1.0
+                    and s.metric == "Connect.Success"
+                    and s.metric in incident.metrics
+                    and incident.end <= ts < incident.end + period
+                ):
+                    lam *= 4.0  # the reconnect burst when the devices come back
             count = poisson(rng, lam)
             if count > 0:
                 yield s, ts, count

@@ -156,7 +156,7 @@ def expand_series(plan: Plan) -> list[Series]:
 def merged_detection(plan: Plan, override: Any) -> DetectionSettings:
     base = plan.detection
     over = override.model_dump(exclude_none=True) if override is not None else {}
-    sensitivity = over.get("sensitivity") or base.sensitivity.model_dump()
+    sensitivity = {**base.sensitivity.model_dump(), **over.get("sensitivity", {})}
     return DetectionSettings(
         warning=sensitivity["warning"],
         critical=sensitivity["critical"],
@@ -315,23 +315,27 @@ def _semantic_checks(
         if routes and severity not in routed:
             problems.append(PlanProblem("warning", "notify.routes", f"no route for severity '{severity}'"))
 
-    problems += _metric_checks(data)
     detection = data.get("detection")
-    if isinstance(detection, dict):
-        problems += _threshold_checks(detection.get("sensitivity"), "detection.sensitivity")
+    plan_sensitivity = detection.get("sensitivity") if isinstance(detection, dict) else None
+    plan_sensitivity = plan_sensitivity if isinstance(plan_sensitivity, dict) else {}
+    problems += _metric_checks(data, plan_sensitivity)
+    problems += _threshold_checks(plan_sensitivity, "detection.sensitivity")
     return problems
 
 
-def _threshold_checks(sensitivity: Any, path: str) -> list[PlanProblem]:
+def _threshold_checks(
+    sensitivity: Any, path: str, inherited: dict[str, Any] | None = None
+) -> list[PlanProblem]:
     if not isinstance(sensitivity, dict):
         return []
-    warning, critical = sensitivity.get("warning", 4.0), sensitivity.get("critical", 7.0)
+    merged = {"warning": 4.0, "critical": 7.0, **(inherited or {}), **sensitivity}
+    warning, critical = merged["warning"], merged["critical"]
     if isinstance(warning, int | float) and isinstance(critical, int | float) and critical < warning:
         return [PlanProblem("error", path, f"critical ({critical}) must be at least warning ({warning})")]
     return []
 
 
-def _metric_checks(data: dict[str, Any]) -> list[PlanProblem]:
+def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> list[PlanProblem]:
     problems: list[PlanProblem] = []
     resources = data.get("resources") if isinstance(data.get("resources"), dict) else {}
     metrics = resources.get("metrics") if isinstance(resources.get("metrics"), list) else []
@@ -390,7 +394,9 @@ def _metric_checks(data: dict[str, Any]) -> list[PlanProblem]:
             seen[key] = i
         detection = spec.get("detection")
         if isinstance(detection, dict):
-            problems += _threshold_checks(detection.get("sensitivity"), f"{path}.detection.sensitivity")
+            problems += _threshold_checks(
+                detection.get("sensitivity"), f"{path}.detection.sensitivity", inherited=plan_sensitivity
+            )
     return problems
 
 

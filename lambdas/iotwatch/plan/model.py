@@ -55,8 +55,13 @@ class Detection(_Strict):
     )
 
 
+class ThresholdsOverride(_Strict):
+    warning: float | None = Field(default=None, gt=0)
+    critical: float | None = Field(default=None, gt=0)
+
+
 class DetectionOverride(_Strict):
-    sensitivity: Thresholds | None = None
+    sensitivity: ThresholdsOverride | None = None
     pending_periods: int | None = Field(default=None, ge=1, le=12)
     recovery_periods: int | None = Field(default=None, ge=1, le=12)
     min_volume: float | None = Field(default=None, ge=0)

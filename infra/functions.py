@@ -1,0 +1,146 @@
+"""The one place that decides how an iotwatch Lambda function is built.
+
+Every function gets the same runtime, architecture, Powertools layer, code asset, JSON
+logging, tracing and log retention from `FunctionFactory.create`; callers say only what
+differs (handler, service name, memory, timeout). No copy-pasted Function blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+# Python 3.14 is the newest Lambda runtime aws-cdk-lib knows (so cdk-nag AwsSolutions-L1
+# passes without an acknowledgement) and Powertools publishes its layer for it: its release
+# workflow writes /aws/service/powertools/python/arm64/python3.14/latest in every commercial
+# region (powertools-lambda-python .github/workflows/update_ssm.yml). The code stays
+# 3.11-compatible, which is what runs locally.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{RUNTIME.name}/latest"
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+LOG_LEVEL = "INFO"
+
+
+class FunctionFactory(Construct):
+    """Owns the defaults shared by every iotwatch function and the objects they share
+    (one code asset, one layer reference)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code_dir: str | Path,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._environment = dict(environment)
+        self.code = lambda_.Code.from_asset(str(code_dir))
+        # Resolved by CloudFormation at deploy time (an SSM-typed template parameter), so synth
+        # needs no AWS access and each deploy picks up the region's latest layer version.
+        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
+        )
+
+    def create(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        service_name: str,
+        description: str,
+        memory_size: int,
+        timeout: Duration,
+        environment: Mapping[str, str] | None = None,
+    ) -> lambda_.Function:
+        """A function with its own role and its own log group, under `construct_id`."""
+        scope = Construct(self, construct_id)
+        log_group = logs.LogGroup(
+            scope,
+            "Logs",
+            retention=LOG_RETENTION,
+            # The group has no fixed name; keeping it after the stack is gone would only leave
+            # an orphan that expires anyway.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # A role of our own instead of the AWSLambdaBasicExecutionRole managed policy
+        # (cdk-nag AwsSolutions-IAM4): the only log permission it holds is to write to
+        # this function's own log group, not to create or write any group in the account.
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"iotwatch {service_name}",
+        )
+        log_group.grant_write(role)
+
+        function = lambda_.Function(
+            scope,
+            "Function",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self.code,
+            handler=handler,
+            layers=[self.powertools_layer],
+            description=description,
+            memory_size=memory_size,
+            timeout=timeout,
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                **self._environment,
+                "POWERTOOLS_SERVICE_NAME": service_name,
+                "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
+                **(environment or {}),
+            },
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords; X-Ray "
+            "has no resource-level permissions for these actions, so AWS requires Resource '*'.",
+        )
+        return function
+
+
+def grant_read_metrics(function: lambda_.Function) -> iam.Policy:
+    """cloudwatch:GetMetricData, in a policy of its own so its '*' is acknowledged on its own.
+
+    GetMetricData supports no resource-level permissions or metric-scoping condition keys:
+    AWS requires Resource '*'. It is read-only.
+    """
+    role = function.role
+    assert role is not None
+    scope = function.node.scope
+    assert isinstance(scope, Construct)
+    policy = iam.Policy(
+        scope,
+        "ReadMetricsPolicy",
+        statements=[iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])],
+        roles=[role],
+    )
+    # Attach before the function exists in the account, so its first run can read metrics.
+    function.node.add_dependency(policy)
+    acknowledge(
+        policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:GetMetricData does not support resource-level permissions; AWS requires "
+        "Resource '*'. The action is read-only and the only one in this policy.",
+    )
+    return policy

@@ -1,0 +1,106 @@
+"""One stack per monitoring plan, assembled from one construct per capability."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from constructs import Construct
+from iotwatch.handlers.settings import ENV_DASHBOARD, ENV_PLAN_FILE, ENV_TABLE, ENV_TOPICS
+from iotwatch.plan.model import Plan
+from iotwatch.plan.runtime import RUNTIME_PLAN_FILE
+
+from infra import naming
+from infra.baselines import BaselineRefresh
+from infra.dashboard import FleetDashboard
+from infra.detection import DeviationDetection
+from infra.functions import FunctionFactory
+from infra.notifications import AlertTopics
+from infra.scheduling import DeadLetters
+from infra.staging import stage_function_code
+from infra.storage import BaselineStore
+
+
+class IotWatchStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        plan: Plan,
+        staging_root: str | Path,
+        data_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            plan.stack_name,
+            description=f"iotwatch alerting for the '{plan.name}' AWS IoT fleet (team {plan.owners.team})",
+        )
+        self.plan = plan
+        Tags.of(self).add("iotwatch:plan", plan.name)
+        Tags.of(self).add("iotwatch:owner-team", plan.owners.team)
+
+        self.store = BaselineStore(self, "Baselines", removal_policy=data_removal_policy)
+        self.topics = AlertTopics(
+            self, "Alerts", plan=plan, environ=os.environ if environ is None else environ
+        )
+        self.dead_letters = DeadLetters(self, "DeadLetters")
+
+        environment = {
+            ENV_TABLE: self.store.table_name,
+            ENV_TOPICS: self.to_json_string(self.topics.topic_arns),
+            ENV_PLAN_FILE: RUNTIME_PLAN_FILE,
+            "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
+        }
+        if plan.tools.dashboard:
+            environment[ENV_DASHBOARD] = naming.dashboard_name(plan)
+        self.code_dir = stage_function_code(plan, staging_root=staging_root)
+        factory = FunctionFactory(self, "Functions", code_dir=self.code_dir, environment=environment)
+
+        self.detection = DeviationDetection(
+            self,
+            "Detection",
+            plan=plan,
+            factory=factory,
+            store=self.store,
+            topics=self.topics,
+            dead_letters=self.dead_letters,
+        )
+        self.baselines = BaselineRefresh(
+            self,
+            "BaselineRefresh",
+            plan=plan,
+            factory=factory,
+            store=self.store,
+            dead_letters=self.dead_letters,
+        )
+
+        self.dashboard: FleetDashboard | None = None
+        if plan.tools.dashboard:
+            self.dashboard = FleetDashboard(
+                self,
+                "Dashboard",
+                plan=plan,
+                functions={"evaluator": self.detection.function, "baseline builder": self.baselines.function},
+                dead_letter_queue=self.dead_letters.queue,
+            )
+
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """Read back by the demo and the CLI, by these exact names (see infra.naming)."""
+        CfnOutput(
+            self,
+            naming.OUTPUT_TABLE_NAME,
+            value=self.store.table_name,
+            description="baselines and alert state",
+        )
+        for name, arn in self.topics.topic_arns.items():
+            CfnOutput(self, naming.topic_output_name(name), value=arn, description=f"SNS topic '{name}'")
+        CfnOutput(self, naming.OUTPUT_EVALUATOR_FUNCTION, value=self.detection.function_name)
+        CfnOutput(self, naming.OUTPUT_BASELINE_BUILDER_FUNCTION, value=self.baselines.function_name)
+        CfnOutput(self, naming.OUTPUT_DEAD_LETTER_QUEUE, value=self.dead_letters.queue.queue_url)
+        if self.dashboard is not None:
+            CfnOutput(self, naming.OUTPUT_DASHBOARD_NAME, value=self.dashboard.dashboard.dashboard_name)

@@ -1,0 +1,55 @@
+"""Capability: remember what normal looks like (baselines) and where each alert stands (state)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expires_at"
+
+
+class BaselineStore(Construct):
+    """One single-table DynamoDB design: `pk`/`sk` strings, items expire through `expires_at`.
+
+    - On-demand billing: traffic is a burst every evaluation period and near zero between,
+      which provisioned capacity would either throttle or pay for idle.
+    - Point-in-time recovery: baselines take days of history to rebuild well.
+    - Encryption with the AWS-managed key (alias/aws/dynamodb): the items are metric
+      aggregates and alert states, not personal data; a customer-managed key would add a
+      monthly cost and a key policy to maintain for no extra control we need. Every use is
+      still logged in CloudTrail. Switch to CUSTOMER_MANAGED here if a policy requires it.
+    - RETAIN by default, so deleting the stack never deletes learned baselines; demos and
+      tests pass `removal_policy=DESTROY`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=removal_policy,
+        )
+        # A stateful resource: pin its logical id so refactoring construct paths never
+        # replaces the table (and orphans the learned baselines).
+        cfn_table = self.table.node.default_child
+        assert isinstance(cfn_table, dynamodb.CfnTable)
+        cfn_table.override_logical_id("BaselineTable")
+
+    @property
+    def table_name(self) -> str:
+        return self.table.table_name
+
+    def grant_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.table.grant_read_write_data(grantee)

@@ -1,0 +1,148 @@
+"""Shared by the infrastructure tests: test plans, the in-process synth and template helpers.
+
+A module with a unique name (not conftest) so that `import infra_support` is unambiguous."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# jsii prints an end-of-life banner on Node 20; silence it before aws_cdk starts its kernel.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Contacts used by the test plans. Tests check that none of them leaks where it must not.
+LITERAL_EMAIL = "team-literal@example.com"
+ENV_EMAIL_VAR = "IOTWATCH_TEST_ONCALL_EMAIL"
+ENV_EMAIL = "from-env-secret@example.com"
+SMS_PARAMETER = "/iotwatch/test-fleet/oncall-phone"
+
+FULL_PLAN = textwrap.dedent(
+    f"""
+    version: 1
+    name: test-fleet
+    goals:
+      - Know within two periods when devices stop connecting.
+      - Catch the rules engine stalling.
+    owners:
+      team: iot-platform
+      runbook: https://runbooks.example.com/iotwatch
+      escalation: iot-platform on-call rotation
+    resources:
+      metrics:
+        - metric: Connect.Success
+          dimensions: {{Protocol: [MQTT, HTTP]}}
+        - metric: PublishIn.Success
+          dimensions: {{Protocol: MQTT}}
+          period: 60
+          detection:
+            sensitivity: {{warning: 3, critical: 9}}
+        - metric: RulesExecuted
+    frequency:
+      evaluation: rate(5 minutes)
+      baseline_refresh: cron(0 3 * * ? *)
+    tools:
+      dashboard: true
+    notify:
+      topics:
+        - name: oncall-email
+          subscribers:
+            - email: {LITERAL_EMAIL}
+            - email: {{env: {ENV_EMAIL_VAR}}}
+        - name: oncall_sms
+          subscribers:
+            - sms: {{ssm: {SMS_PARAMETER}}}
+      routes:
+        - topic: oncall-email
+          severities: [warning, critical]
+        - topic: oncall_sms
+          severities: [critical]
+    """
+)
+
+MINIMAL_PLAN = textwrap.dedent(
+    """
+    version: 1
+    name: quiet
+    goals: [Notice when devices stop publishing.]
+    owners: {team: platform}
+    resources:
+      metrics:
+        - metric: PublishIn.Success
+          dimensions: {Protocol: MQTT}
+    frequency:
+      evaluation: rate(10 minutes)
+      baseline_refresh: rate(12 hours)
+    tools: {dashboard: false}
+    notify:
+      topics:
+        - name: alerts
+          subscribers:
+            - email: ops@example.com
+      routes:
+        - topic: alerts
+    """
+)
+
+
+@dataclass
+class Synth:
+    """One synthesized app: the stack object, its template (dict and assertions.Template)."""
+
+    app: Any
+    stack: Any
+    template: Any
+    template_json: dict[str, Any]
+    outdir: Path
+    plan_path: Path
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template_json["Resources"].items() if v["Type"] == resource_type}
+
+    def function(self, handler: str) -> tuple[str, dict[str, Any]]:
+        """(logical id, resource) of the function with this handler; ids are looked up, never hard-coded."""
+        found = [
+            (k, v)
+            for k, v in self.resources("AWS::Lambda::Function").items()
+            if v["Properties"]["Handler"] == handler
+        ]
+        assert len(found) == 1, f"expected one function with handler {handler}, found {len(found)}"
+        return found[0]
+
+    def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
+        found = list(self.resources(resource_type).items())
+        assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+        return found[0]
+
+
+def synthesize(
+    plan_path: Path, outdir: Path, *, environ: dict[str, str], context: dict[str, Any] | None = None
+) -> Synth:
+    from aws_cdk.assertions import Template
+
+    from infra.app import build_app, iotwatch_stack
+
+    app = build_app(plan_path, outdir=str(outdir), context=context, environ=environ)
+    assembly = app.synth()
+    stack = iotwatch_stack(app)
+    template_json = assembly.get_stack_by_name(stack.stack_name).template
+    return Synth(app, stack, Template.from_json(template_json), template_json, outdir, plan_path)
+
+
+def join_to_text(value: Any, placeholder: str = "<{}>") -> str:
+    """Flattens an Fn::Join of strings and {Ref: X} / {Fn::GetAtt: [X, A]} into text with <X> markers."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(join_to_text(p, placeholder) for p in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return placeholder.format(value["Ref"])
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return placeholder.format(".".join(value["Fn::GetAtt"]))
+    return json.dumps(value)

@@ -1,0 +1,50 @@
+"""Integration tests run against moto in server mode on loopback, started once per session.
+
+Fixtures:
+- ``local_aws`` (session): the running ``LocalAws``; its ``url``, ``reset()``, ``env()``.
+- ``aws_env`` (function): moto reset to empty, and ``os.environ`` pointing boto3 at it
+  (``AWS_ENDPOINT_URL``, dummy credentials, region) for the test; yields the
+  ``LocalAws``. Use this one in tests.
+
+Every test under this directory is marked ``integration`` and may open sockets to
+loopback only (pytest-socket ``allow_hosts``), also when the run passes
+``--disable-socket``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from iotwatch.local.endpoint import MOTO_UNSUPPORTED_WARNING, LocalAws
+
+HERE = Path(__file__).parent
+LOOPBACK = ["127.0.0.1", "localhost", "::1"]
+
+# jsii (behind aws-cdk-lib) prints a banner on Node 20; synth in tests should be quiet.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+            if item.get_closest_marker("allow_hosts") is None:
+                item.add_marker(pytest.mark.allow_hosts(LOOPBACK))
+            # moto warns per resource type its CloudFormation skips; deploy_stack reports them
+            item.add_marker(pytest.mark.filterwarnings(f"ignore:{MOTO_UNSUPPORTED_WARNING}:UserWarning"))
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    with LocalAws() as aws:
+        yield aws
+
+
+@pytest.fixture
+def aws_env(local_aws: LocalAws) -> Iterator[LocalAws]:
+    local_aws.reset()
+    with local_aws.env():
+        yield local_aws

@@ -1,0 +1,145 @@
+"""In-memory stand-ins for the adapters (they implement the Protocols in iotwatch.adapters)
+and small builders for domain objects. No AWS, no network."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket
+from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.messages import RenderedMessage
+from iotwatch.domain.series import DetectionSettings, Series
+
+PERIOD = 300
+DAY = 86400
+# A Monday, 00:00 UTC (checked below rather than trusted).
+MONDAY = int(datetime(2025, 11, 24, tzinfo=UTC).timestamp())
+assert datetime.fromtimestamp(MONDAY, UTC).weekday() == 0
+
+DETECTION = DetectionSettings(
+    warning=4.0,
+    critical=7.0,
+    pending_periods=2,
+    recovery_periods=2,
+    min_volume=20.0,
+    min_relative_change=0.2,
+)
+
+
+def make_series(
+    metric: str = "PublishIn.Success",
+    dimensions: Sequence[tuple[str, str]] = (("Protocol", "MQTT"),),
+    *,
+    namespace: str = "AWS/IoT",
+    detection: DetectionSettings = DETECTION,
+    period: int = PERIOD,
+    runbook: str | None = "https://wiki.example.com/runbook",
+    description: str | None = None,
+) -> Series:
+    return Series(
+        namespace=namespace,
+        metric=metric,
+        dimensions=tuple(dimensions),
+        statistic="Sum",
+        period=period,
+        detection=detection,
+        runbook=runbook,
+        description=description,
+    )
+
+
+def flat_baseline(
+    series_id: str, *, expected: float, scale: float, period: int = PERIOD, source: str = "hour-of-week"
+) -> Baseline:
+    """A baseline expecting the same value at every hour of the week."""
+    return Baseline(
+        series_id=series_id,
+        version=1,
+        method=METHOD,
+        period=period,
+        trained_from=MONDAY - 14 * DAY,
+        trained_to=MONDAY,
+        built_at=MONDAY,
+        datapoints=14 * DAY // period,
+        buckets=tuple(Bucket(expected, scale, 24, source) for _ in range(HOURS_PER_WEEK)),
+    )
+
+
+class FakeReader:
+    """Serves datapoints from memory for [start, end), like GetMetricData would."""
+
+    def __init__(self, points: dict[str, dict[int, float]] | None = None) -> None:
+        self.points: dict[str, dict[int, float]] = points if points is not None else {}
+        self.calls = 0
+        self.requests: list[tuple[tuple[str, ...], int, int]] = []
+
+    def set(self, series_id: str, ts: int, value: float) -> None:
+        self.points.setdefault(series_id, {})[ts] = value
+
+    def read(self, series: Sequence[Series], *, start: int, end: int) -> dict[str, list[tuple[int, float]]]:
+        self.calls += 1
+        self.requests.append((tuple(s.id for s in series), start, end))
+        out: dict[str, list[tuple[int, float]]] = {}
+        for s in series:
+            values = self.points.get(s.id, {})
+            out[s.id] = [
+                (ts, values[ts])
+                for ts in range(start - start % s.period, end, s.period)
+                if ts in values and ts >= start
+            ]
+        return out
+
+
+class FakeStore:
+    """Baselines and alert states in dicts, with the same optimistic locking as DynamoDB."""
+
+    def __init__(self, baselines: Iterable[Baseline] = ()) -> None:
+        self.baselines: dict[str, Baseline] = {b.series_id: b for b in baselines}
+        self.states: dict[str, AlertState] = {}
+        self.saved: list[AlertState] = []
+
+    def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
+        return {sid: self.baselines[sid] for sid in series_ids if sid in self.baselines}
+
+    def put_baseline(self, baseline: Baseline) -> None:
+        self.baselines[baseline.series_id] = baseline
+
+    def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]:
+        return {sid: self.states[sid] for sid in series_ids if sid in self.states}
+
+    def save_state(self, state: AlertState) -> bool:
+        current = self.states.get(state.series_id)
+        if current is not None and current.revision != state.revision:
+            return False
+        self.states[state.series_id] = replace(state, revision=state.revision + 1)
+        self.saved.append(state)
+        return True
+
+
+class PublishFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class FakeNotifier:
+    """Records what would have been published; topics in `failing` raise instead."""
+
+    failing: set[str] = field(default_factory=set)
+    sent: list[tuple[str, RenderedMessage]] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)
+    published: int = 0
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def publish(self, topic: str, message: RenderedMessage) -> str:
+        self.attempts.append(topic)
+        if topic in self.failing:
+            raise PublishFailed(f"SNS said no to {topic}")
+        self.sent.append((topic, message))
+        self.published += 1
+        return f"msg-{next(self._ids)}"
+
+    def topics(self) -> list[str]:
+        return [topic for topic, _ in self.sent]

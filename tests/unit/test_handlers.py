@@ -1,0 +1,228 @@
+"""The Lambda handlers in-process: settings from the environment, plan.json from the task
+root, injected in-memory dependencies, and the sample events in tests/events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from iotwatch.adapters.emf import EmfWriter
+from iotwatch.handlers import baseline_builder, evaluator
+from iotwatch.handlers.events import BadEventError
+from iotwatch.plan.loader import check_plan, expand_series, read_plan_document
+from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan, write_runtime_plan
+
+from .conftest import DEFAULT_PLAN_FILE, EVENTS_DIR
+from .fakes import DAY, PERIOD, FakeNotifier, FakeReader, FakeStore, flat_baseline
+
+TOPIC_ARNS = {
+    "oncall-email": "arn:aws:sns:eu-west-1:123456789012:iotwatch-fleet-oncall-email",
+    "oncall-sms": "arn:aws:sns:eu-west-1:123456789012:iotwatch-fleet-oncall-sms",
+}
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "IotWatch-Fleet-Evaluator"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:IotWatch-Fleet-Evaluator"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def event(name, **changes):
+    data = json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    data.update(changes)
+    return data
+
+
+def epoch(iso):
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def _clear_caches():
+    for cached in (evaluator._settings, evaluator._series, evaluator._dependencies):
+        cached.cache_clear()
+    for cached in (baseline_builder._settings, baseline_builder._dependencies):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def task_root(tmp_path, monkeypatch, default_plan):
+    """What the Lambda runtime provides: the staged asset with plan.json, and the stack's environment."""
+    write_runtime_plan(default_plan, tmp_path)
+    monkeypatch.setenv("IOTWATCH_TABLE", "iotwatch-fleet-state")
+    monkeypatch.setenv("IOTWATCH_TOPICS", json.dumps(TOPIC_ARNS))
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("IOTWATCH_DASHBOARD", "IotWatch-Fleet")
+    monkeypatch.delenv("IOTWATCH_PLAN_FILE", raising=False)
+    _clear_caches()
+    yield tmp_path
+    _clear_caches()
+
+
+@pytest.fixture
+def evaluator_deps():
+    return evaluator.EvaluatorDependencies(
+        reader=FakeReader(), store=FakeStore(), notifier=FakeNotifier(), emf=EmfWriter(sink=lambda _: None)
+    )
+
+
+# --- evaluator ----------------------------------------------------------------------------------
+
+
+def test_evaluator_window_comes_from_the_event_time(task_root, evaluator_deps):
+    scheduled = event("evaluator-schedule")
+    result = evaluator.handler(scheduled, LambdaContext(), evaluator_deps)
+    # 14:06:00 minus 60 s settling is 14:05:00: the last complete periods end at 14:05
+    end = epoch("2026-11-24T14:05:00Z")
+    [(series_ids, start, stop)] = evaluator_deps.reader.requests
+    assert (start, stop) == (end - 3 * PERIOD, end)
+    assert len(series_ids) == 9
+    assert result["window_end"] == datetime.fromtimestamp(end, UTC).isoformat()
+    assert (result["series"], result["learning"], result["published"]) == (9, 9, 0)
+
+
+@pytest.mark.parametrize(
+    ("time", "window_end"),
+    [
+        ("2024-02-29T08:01:30Z", "2024-02-29T08:00:00Z"),
+        ("2024-02-29T08:00:59Z", "2024-02-29T07:55:00Z"),
+        ("2019-06-01T00:00:30+00:00", "2019-05-31T23:55:00Z"),  # across midnight
+    ],
+)
+def test_evaluator_uses_the_event_time_not_the_wall_clock(task_root, evaluator_deps, time, window_end):
+    evaluator.handler(event("evaluator-schedule", time=time), LambdaContext(), evaluator_deps)
+    [(_, start, stop)] = evaluator_deps.reader.requests
+    assert stop == epoch(window_end)
+    assert start == stop - 3 * PERIOD
+
+
+def test_evaluator_pages_through_its_dependencies(task_root, evaluator_deps, default_series):
+    end = epoch("2026-11-24T14:05:00Z")
+    for s in default_series:
+        evaluator_deps.store.put_baseline(flat_baseline(s.id, expected=1000.0, scale=50.0))
+        for ts in range(end - 3 * PERIOD, end - 2 * PERIOD, PERIOD):
+            evaluator_deps.reader.set(s.id, ts, 1000.0)
+    # every series went silent two periods ago (a broker outage): zeros against 1,000 expected
+    result = evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
+    assert result["published"] == 2
+    assert evaluator_deps.notifier.topics() == ["oncall-email", "oncall-sms"]
+    assert result["firing"] == 9
+    # the same event again (a Lambda retry) changes nothing
+    again = evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
+    assert (again["published"], again["skipped"]) == (0, 9)
+
+
+def test_evaluator_fails_the_invocation_when_a_topic_cannot_be_reached(
+    task_root, evaluator_deps, default_series
+):
+    evaluator_deps.notifier.failing.add("oncall-sms")
+    for s in default_series:
+        evaluator_deps.store.put_baseline(flat_baseline(s.id, expected=1000.0, scale=50.0))
+    with pytest.raises(RuntimeError, match="oncall-sms"):
+        evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
+    assert evaluator_deps.notifier.topics() == ["oncall-email"]
+    assert evaluator_deps.store.states == {}  # every series was in the failed SMS: retried next run
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize("bad_time", ["yesterday", "24/11/2026 14:06", "", None, 1764000000])
+def test_evaluator_rejects_a_bad_event_time_clearly(task_root, evaluator_deps, bad_time):
+    with pytest.raises(BadEventError) as raised:
+        evaluator.handler(event("evaluator-schedule", time=bad_time), LambdaContext(), evaluator_deps)
+    assert "'time'" in str(raised.value)
+    assert repr(bad_time) in str(raised.value)
+    assert evaluator_deps.reader.requests == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_evaluator_rejects_an_event_without_time(task_root, evaluator_deps):
+    scheduled = event("evaluator-schedule")
+    del scheduled["time"]
+    with pytest.raises(BadEventError, match="no 'time'"):
+        evaluator.handler(scheduled, LambdaContext(), evaluator_deps)
+
+
+# --- baseline builder --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["stack-create-complete", "stack-update-complete", "baseline-refresh-schedule"]
+)
+def test_baseline_builder_trains_on_history_before_the_event_time(task_root, name, default_series):
+    reader, store = FakeReader(), FakeStore()
+    trigger = event(name)
+    end = epoch(trigger["time"]) // PERIOD * PERIOD
+    rules = next(s for s in default_series if s.metric == "RulesExecuted")
+    for ts in range(end - 14 * DAY, end, PERIOD):
+        reader.set(rules.id, ts, 500.0)
+    deps = baseline_builder.BuilderDependencies(reader=reader, store=store)
+    result = baseline_builder.handler(trigger, LambdaContext(function_name="IotWatch-Fleet-Baselines"), deps)
+    [(_, start, stop)] = reader.requests
+    assert (start, stop) == (end - 14 * DAY, end)
+    assert result["built"] == len(store.baselines) == 9
+    assert sorted(result["without_history"]) == sorted(s.id for s in default_series if s is not rules)
+    assert store.baselines[rules.id].expectation_at(end + 3600).expected == 500.0
+    assert {b.trained_to for b in store.baselines.values()} == {end}
+    assert result["get_metric_data_calls"] == 1
+
+
+def test_baseline_builder_bumps_versions_on_refresh(task_root, default_series):
+    store = FakeStore([flat_baseline(s.id, expected=1.0, scale=1.0) for s in default_series])
+    deps = baseline_builder.BuilderDependencies(reader=FakeReader(), store=store)
+    baseline_builder.handler(event("baseline-refresh-schedule"), LambdaContext(), deps)
+    assert {b.version for b in store.baselines.values()} == {2}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_baseline_builder_rejects_a_bad_event_time(task_root):
+    deps = baseline_builder.BuilderDependencies(reader=FakeReader(), store=FakeStore())
+    with pytest.raises(BadEventError):
+        baseline_builder.handler(event("stack-create-complete", time="not-a-time"), LambdaContext(), deps)
+
+
+# --- the compiled plan ------------------------------------------------------------------------------
+
+
+def test_compiled_plan_contains_no_subscriber_contacts(tmp_path):
+    data = read_plan_document(DEFAULT_PLAN_FILE)
+    data = copy.deepcopy(data)
+    data["notify"]["topics"][0]["subscribers"].append({"email": {"env": "ONCALL_BACKUP_EMAIL"}})
+    data["notify"]["topics"][1]["subscribers"].append({"sms": "+447700900123"})
+    plan = check_plan(data, environ={"ONCALL_BACKUP_EMAIL": "backup.person@example.net"}).plan
+    path = write_runtime_plan(plan, tmp_path)
+    assert path == tmp_path / RUNTIME_PLAN_FILE
+    text = path.read_text(encoding="utf-8")
+    for contact in (
+        "iot-oncall@example.com",
+        "/iotwatch/fleet/oncall-phone",
+        "ONCALL_BACKUP_EMAIL",
+        "backup.person@example.net",
+        "+447700900123",
+        "7700900123",
+    ):
+        assert contact not in text
+    compiled = json.loads(text)
+    assert [t["subscribers"] for t in compiled["notify"]["topics"]] == [[], []]
+    # everything the functions need is still there
+    runtime = read_runtime_plan(path)
+    assert [t.name for t in runtime.notify.topics] == ["oncall-email", "oncall-sms"]
+    assert runtime.notify.routes == plan.notify.routes
+    assert expand_series(runtime) == expand_series(plan)
+    assert runtime.owners == plan.owners
+
+
+def test_handlers_read_the_plan_from_the_task_root(task_root, default_plan):
+    settings = evaluator._settings()
+    assert settings.plan == read_runtime_plan(task_root / RUNTIME_PLAN_FILE)
+    assert settings.topic_arns == TOPIC_ARNS
+    assert (settings.table_name, settings.region, settings.dashboard_name) == (
+        "iotwatch-fleet-state",
+        "eu-west-1",
+        "IotWatch-Fleet",
+    )
+    assert tuple(evaluator._series()) == tuple(expand_series(default_plan))
