@@ -182,7 +182,11 @@ def test_email_body_has_everything_on_call_needs():
     assert f"since:     {since} (10 min)" in body
     assert "about:     Messages devices published to the broker" in body
     assert "Owner: iot-platform (escalation: iot-platform on-call rotation)" in body
-    assert f"Runbook: {PUBLISH_IN.runbook}" in body
+    # a metric's own runbook (different from the plan's) is named with its metric
+    assert f"Runbook (PublishIn.Success): {PUBLISH_IN.runbook}" in body
+    # the first screen: a one-line-per-metric table before the details
+    table = body.split("Details:")[0]
+    assert "PublishIn.Success (MQTT)" in table and "200" in table and "800-1,200" in table and "-80%" in table
     assert (
         "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#metricsV2?graph=" in body
     )
@@ -195,7 +199,7 @@ def test_email_falls_back_to_the_plan_runbook_and_lists_dimensionless_metrics():
     series = make_series("RulesExecuted", (), runbook=None)
     body = render(notify([alert(series)]), CTX).email
     assert "RulesExecuted (no dimensions)" in body
-    assert f"Runbook: {RUNBOOK}" in body
+    assert f"Runbook:   {RUNBOOK}" in body.split("Details:")[0]
 
 
 def test_grouped_email_lists_every_metric():

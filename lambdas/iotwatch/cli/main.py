@@ -117,7 +117,13 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     writer.writerow(["timestamp", "anomaly_score", "alert"])
     for row, result in zip(
         rows,
-        replay(points, series=series, history_days=plan.frequency.history_days, refresh_seconds=refresh),
+        replay(
+            points,
+            series=series,
+            history_days=plan.frequency.history_days,
+            refresh_seconds=refresh,
+            excluded=plan.detection.excluded_windows,
+        ),
         strict=True,
     ):
         writer.writerow([row.raw_timestamp, f"{result.anomaly_score:.4f}", 1 if result.alert else 0])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 HOURS_PER_WEEK = 168
 METHOD = "seasonal-level-v2"
@@ -39,6 +39,7 @@ LEVEL_MIN_EXPECTED = 10.0  # periods with less expected traffic are too noisy to
 LEVEL_MIN_HOURS = 6  # hours a week-over-week comparison needs
 LEVEL_SMOOTHNESS = 0.05  # pull of neighbouring days, relative to a week-over-week ratio
 LEVEL_SWEEPS = 200
+LEVEL_TOLERANCE = 1e-7  # log-level change that ends the solve
 LEVEL_TREND_DAMPING = 1.0
 
 
@@ -97,9 +98,18 @@ class Baseline:
     datapoints: int  # periods with a datapoint in the training window
     buckets: tuple[Bucket, ...]  # 168, Monday 00:00 UTC first
     level: float = 1.0  # the most recent day's fleet level relative to the shape
+    _memo: dict[float, Expectation] = field(default_factory=dict, compare=False, repr=False)
 
     def expectation_at(self, ts: float) -> Expectation:
-        """Expected value at the middle of the period starting at `ts`."""
+        """Expected value at the middle of the period starting at `ts` (the same for every
+        week, so it is computed once per position in the week)."""
+        key = (ts + _EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._expectation(ts)
+        return found
+
+    def _expectation(self, ts: float) -> Expectation:
         position = fractional_hour_of_week(ts + self.period / 2.0) - 0.5
         lower = math.floor(position)
         weight = position - lower
@@ -166,6 +176,19 @@ def fill_periods(
     return slots
 
 
+def _training_slots(
+    points: Sequence[tuple[int, float]], *, start: int, end: int, period: int
+) -> list[tuple[int, float]]:
+    """fill_periods without the slots before the first datapoint (what training uses)."""
+    by_ts = {int(ts): value for ts, value in points if start <= ts < end}
+    if not by_ts:
+        return []
+    first = min(by_ts)
+    first_slot = start + -(-(first - start) // period) * period if (first - start) % period else first
+    get = by_ts.get
+    return [(ts, get(ts, 0.0)) for ts in range(first_slot, end, period)]
+
+
 def _interpolate(levels: Sequence[float], ts: float, period: int) -> float:
     position = fractional_hour_of_week(ts + period / 2.0) - 0.5
     lower = math.floor(position)
@@ -173,27 +196,43 @@ def _interpolate(levels: Sequence[float], ts: float, period: int) -> float:
     return levels[lower % HOURS_PER_WEEK] * (1.0 - weight) + levels[(lower + 1) % HOURS_PER_WEEK] * weight
 
 
-def _shape(hows: Sequence[int], days: Sequence[int], values: Sequence[float]) -> list[tuple[float, str, int]]:
+@dataclass(frozen=True)
+class _Grouping:
+    """Which training slots fall in each hour of week / hour of day, computed once per build."""
+
+    by_how: list[list[int]]
+    by_hod: list[list[int]]
+    days_how: list[int]  # distinct days seen per hour of week
+    days_hod: list[int]
+    count: int
+
+    @classmethod
+    def of(cls, hows: Sequence[int], days: Sequence[int]) -> _Grouping:
+        by_how: list[list[int]] = [[] for _ in range(HOURS_PER_WEEK)]
+        day_sets_how: list[set[int]] = [set() for _ in range(HOURS_PER_WEEK)]
+        for i, (how, day) in enumerate(zip(hows, days, strict=True)):
+            by_how[how].append(i)
+            day_sets_how[how].add(day)
+        by_hod = [[i for how in range(hod, HOURS_PER_WEEK, 24) for i in by_how[how]] for hod in range(24)]
+        days_hod = [
+            sum(len(day_sets_how[how]) for how in range(hod, HOURS_PER_WEEK, 24)) for hod in range(24)
+        ]
+        return cls(by_how, by_hod, [len(d) for d in day_sets_how], days_hod, len(hows))
+
+
+def _shape(group: _Grouping, values: Sequence[float]) -> list[tuple[float, str, int]]:
     """Median per hour of week, falling back to hour of day, then to everything."""
-    by_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
-    days_how: list[set[int]] = [set() for _ in range(HOURS_PER_WEEK)]
-    by_hod: list[list[float]] = [[] for _ in range(24)]
-    days_hod: list[set[int]] = [set() for _ in range(24)]
-    for how, day, value in zip(hows, days, values, strict=True):
-        by_how[how].append(value)
-        days_how[how].add(day)
-        by_hod[how % 24].append(value)
-        days_hod[how % 24].add(day)
     global_median = median(values)
-    hod_median = [median(v) for v in by_hod]
+    hod_median = [median([values[i] for i in idx]) for idx in group.by_hod]
     shape: list[tuple[float, str, int]] = []
     for how in range(HOURS_PER_WEEK):
-        if len(days_how[how]) >= MIN_SAMPLES_HOUR_OF_WEEK:
-            shape.append((median(by_how[how]), "hour-of-week", len(by_how[how])))
-        elif len(days_hod[how % 24]) >= MIN_DAYS_HOUR_OF_DAY:
-            shape.append((hod_median[how % 24], "hour-of-day", len(by_hod[how % 24])))
+        idx = group.by_how[how]
+        if group.days_how[how] >= MIN_SAMPLES_HOUR_OF_WEEK:
+            shape.append((median([values[i] for i in idx]), "hour-of-week", len(idx)))
+        elif group.days_hod[how % 24] >= MIN_DAYS_HOUR_OF_DAY:
+            shape.append((hod_median[how % 24], "hour-of-day", len(group.by_hod[how % 24])))
         elif values:
-            shape.append((global_median, "global", len(values)))
+            shape.append((global_median, "global", group.count))
         else:
             shape.append((0.0, "none", 0))
     return shape
@@ -208,21 +247,21 @@ def fleet_levels(times: Sequence[int], values: Sequence[float], *, end: int, per
     move it), tied together by a weak pull towards neighbouring days. Solved as least
     squares in log space. Empty when there is less than a week to compare.
     """
-    by_slot = {ts: v for ts, v in zip(times, values, strict=True)}
-    hourly: dict[tuple[int, int], float] = {}
-    for ts, value in by_slot.items():
-        day, hour = (end - 1 - ts) // 86400, ((ts % 86400) // 3600)
-        hourly[(day, hour)] = hourly.get((day, hour), 0.0) + value
-    days = sorted({d for d, _ in hourly})
+    hourly: dict[int, float] = {}  # key: day * 24 + hour (day 0 = the 24 h before `end`)
+    for ts, value in zip(times, values, strict=True):
+        key = ((end - 1 - ts) // 86400) * 24 + (ts % 86400) // 3600
+        hourly[key] = hourly.get(key, 0.0) + value
+    days = sorted({k // 24 for k in hourly})
     if not days or days[-1] < 7:
         return {}
     min_hourly = LEVEL_MIN_EXPECTED * 3600 / period
     week_ratios: dict[int, float] = {}
     for day in days:
+        now, before = day * 24, (day + 7) * 24
         ratios = [
-            math.log(hourly[(day, h)] / hourly[(day + 7, h)])
+            math.log(hourly[now + h] / hourly[before + h])
             for h in range(24)
-            if hourly.get((day, h), 0.0) >= min_hourly and hourly.get((day + 7, h), 0.0) >= min_hourly
+            if hourly.get(now + h, 0.0) >= min_hourly and hourly.get(before + h, 0.0) >= min_hourly
         ]
         if len(ratios) >= LEVEL_MIN_HOURS:
             week_ratios[day] = median(ratios)
@@ -230,6 +269,7 @@ def fleet_levels(times: Sequence[int], values: Sequence[float], *, end: int, per
         return {}
     log_level = dict.fromkeys(range(days[-1] + 1), 0.0)
     for _ in range(LEVEL_SWEEPS):
+        largest_step = 0.0
         for day in log_level:
             total = weight = 0.0
             if day in week_ratios and day + 7 in log_level:
@@ -242,9 +282,22 @@ def fleet_levels(times: Sequence[int], values: Sequence[float], *, end: int, per
                 if neighbour in log_level:
                     total += LEVEL_SMOOTHNESS * log_level[neighbour]
                     weight += LEVEL_SMOOTHNESS
-            log_level[day] = total / weight
+            new = total / weight
+            largest_step = max(largest_step, abs(new - log_level[day]))
+            log_level[day] = new
+        if largest_step < LEVEL_TOLERANCE:
+            break
     anchor = log_level[max(log_level)]
     return {day: math.exp(value - anchor) for day, value in log_level.items()}
+
+
+def _count_training_points(
+    points: Sequence[tuple[int, float]], start: int, end: int, excluded: Sequence[tuple[int, int]]
+) -> int:
+    inside = [ts for ts, _ in points if start <= ts < end]
+    if excluded:
+        inside = [ts for ts in inside if not any(a <= ts < b for a, b in excluded)]
+    return len(inside)
 
 
 def build_baseline(
@@ -259,23 +312,21 @@ def build_baseline(
     excluded: Sequence[tuple[int, int]] = (),
 ) -> Baseline:
     """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped."""
-    slots = [
-        (ts, v)
-        for ts, v in fill_periods(points, start=start, end=end, period=period)
-        if v is not None and not any(a <= ts < b for a, b in excluded)
-    ]
+    slots = _training_slots(points, start=start, end=end, period=period)
+    if excluded:
+        slots = [(ts, v) for ts, v in slots if not any(a <= ts < b for a, b in excluded)]
     times = [ts for ts, _ in slots]
     values = [v for _, v in slots]
-    hows = [hour_of_week(ts) for ts in times]
-    days = [ts // 86400 for ts in times]
-    shape = _shape(hows, days, values)
+    hows = [int(((ts + _EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) // SECONDS_PER_HOUR) for ts in times]
+    group = _Grouping.of(hows, [ts // 86400 for ts in times])
+    shape = _shape(group, values)
 
     level = 1.0
     day_levels = fleet_levels(times, values, end=end, period=period)
     if day_levels:
         day_of = [(end - 1 - ts) // 86400 for ts in times]
         values = [v / day_levels.get(day, 1.0) for day, v in zip(day_of, values, strict=True)]
-        shape = _shape(hows, days, values)
+        shape = _shape(group, values)
         # Day 0's level is centred ~12 h before `end` and used for the ~24 h after it: carry
         # the recent trend forward (damped, so a finished rollout overshoots only a little).
         trend = math.log(day_levels[0] / day_levels[1]) if 1 in day_levels else 0.0
@@ -285,8 +336,13 @@ def build_baseline(
     residuals_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
     residuals_hod: list[list[float]] = [[] for _ in range(24)]
     all_residuals: list[float] = []
+    interpolated: dict[int, float] = {}  # per position in the week: 2,016 at 5-minute periods
     for ts, how, value in zip(times, hows, values, strict=True):
-        residual = value - _interpolate(curve, ts, period)
+        position = ts % SECONDS_PER_WEEK
+        expected = interpolated.get(position)
+        if expected is None:
+            expected = interpolated[position] = _interpolate(curve, ts, period)
+        residual = value - expected
         residuals_how[how].append(residual)
         residuals_hod[how % 24].append(residual)
         all_residuals.append(residual)
@@ -311,9 +367,7 @@ def build_baseline(
         trained_from=start,
         trained_to=end,
         built_at=built_at,
-        datapoints=sum(
-            1 for ts, _ in points if start <= ts < end and not any(a <= ts < b for a, b in excluded)
-        ),
+        datapoints=_count_training_points(points, start, end, excluded),
         buckets=tuple(buckets),
         level=level,
     )

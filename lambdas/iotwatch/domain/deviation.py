@@ -123,7 +123,8 @@ def decide(
     )
     if state.status == "ok":
         if not deviating:
-            return replace(state, last_evaluated=at), None
+            # the hot path of every evaluation: no dataclasses.replace (it costs ~5x a constructor)
+            return AlertState(state.series_id, "ok", None, None, 0.0, at, state.revision), None
         severity: Severity = min((p.severity for p in pending if p.severity), key=lambda s: SEVERITY_RANK[s])
         peak = max(pending, key=lambda p: abs(p.score)).score
         since = pending[0].ts

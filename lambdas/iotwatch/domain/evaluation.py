@@ -51,17 +51,25 @@ def evaluate_series(
     baseline: Baseline | None,
     state: AlertState | None,
     window: Window,
+    score_memo: dict[tuple[int, float], PeriodScore] | None = None,
 ) -> SeriesOutcome:
+    """`score_memo` (replay only) keeps scores of periods seen in earlier windows under the
+    same baseline; a score depends only on the period, its value and the baseline."""
     state = state or AlertState(series_id=series.id)
     if state.last_evaluated is not None and state.last_evaluated >= window.end:
         return SeriesOutcome(series, [], state, None, "already-evaluated")
     if baseline is None or not baseline.usable:
         return SeriesOutcome(series, [], state, None, "learning")
     values = dict(datapoints)
-    scores = [
-        score_period(ts, values.get(ts, 0.0), baseline.expectation_at(ts), series.detection)
-        for ts in window.period_starts
-    ]
+    scores = []
+    for ts in window.period_starts:
+        actual = values.get(ts, 0.0)
+        score = score_memo.get((ts, actual)) if score_memo is not None else None
+        if score is None:
+            score = score_period(ts, actual, baseline.expectation_at(ts), series.detection)
+            if score_memo is not None:
+                score_memo[(ts, actual)] = score
+        scores.append(score)
     new_state, transition = decide(state, scores, series.detection, period=window.period)
     return SeriesOutcome(series, scores, new_state, transition, new_state.status)
 

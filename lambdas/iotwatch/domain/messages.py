@@ -191,6 +191,20 @@ def _shorten(label: str, room: int) -> str:
     return label[: max(room - 3, 1)].rstrip() + "..."
 
 
+def _summary_table(alerts: Sequence[Alert], kind: str) -> list[str]:
+    """One line per metric, readable on a phone: what, now, normally, how far off."""
+    rows = [("metric", "now", "normal", "change")]
+    for a in alerts:
+        p = a.transition.latest
+        change = "ok" if kind == "resolved" else _change(p.relative_change)
+        rows.append((a.series.label, _count(p.actual), f"{_count(p.lower)}-{_count(p.upper)}", change))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return [
+        f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}".rstrip()
+        for r in rows
+    ]
+
+
 def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
     alerts = sorted(notification.alerts, key=lambda a: -abs(a.transition.latest.score))
     kind, at = notification.kind, notification.at
@@ -215,6 +229,17 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
             f"{word}: {len(alerts)} metric(s) of plan '{ctx.plan_name}' are outside their normal range "
             f"since {_stamp(since)} ({_duration(at - since)})."
         )
+    lines.append("")
+    lines += _summary_table(alerts, kind)
+    lines.append("")
+    if ctx.runbook or ctx.dashboard_name:
+        lines.append("Where to look:")
+        if ctx.dashboard_name:
+            lines.append(f"  Dashboard: {dashboard_url(ctx.dashboard_name, ctx.region)}")
+        if ctx.runbook:
+            lines.append(f"  Runbook:   {ctx.runbook}")
+        lines.append("")
+    lines.append("Details:")
     lines.append("")
     for alert in alerts:
         t, s = alert.transition, alert.series
@@ -242,13 +267,11 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         )
         lines.append("")
     lines.append(f"Owner: {ctx.team}" + (f" (escalation: {ctx.escalation})" if ctx.escalation else ""))
-    runbooks = list(dict.fromkeys(a.series.runbook for a in alerts if a.series.runbook)) or (
-        [ctx.runbook] if ctx.runbook else []
-    )
-    for runbook in runbooks:
-        lines.append(f"Runbook: {runbook}")
-    if ctx.dashboard_name:
-        lines.append(f"Dashboard: {dashboard_url(ctx.dashboard_name, ctx.region)}")
+    for runbook in dict.fromkeys(a.series.runbook for a in alerts if a.series.runbook):
+        if runbook != ctx.runbook:
+            lines.append(
+                f"Runbook ({', '.join(a.series.metric for a in alerts if a.series.runbook == runbook)}): {runbook}"
+            )
     lines.append("")
     lines.append(f"Sent by iotwatch stack {ctx.stack_name} in {ctx.region} to topic '{notification.topic}'.")
     email = "\n".join(lines)

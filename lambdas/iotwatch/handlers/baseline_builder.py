@@ -63,6 +63,7 @@ def handler(
         history_days=settings.plan.frequency.history_days,
         reader=deps.reader,
         store=deps.store,
+        excluded=settings.plan.detection.excluded_windows,
     )
     calls = deps.reader.calls - calls_before
     logger.info(

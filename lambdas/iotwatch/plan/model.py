@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,8 +38,32 @@ class Thresholds(_Strict):
     critical: float = Field(default=7.0, gt=0)
 
 
+class TrainingExclusion(_Strict):
+    """A window baselines must not learn from: a holiday, a maintenance, a past incident."""
+
+    start: datetime
+    end: datetime
+    reason: str = Field(min_length=1, max_length=200)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrainingExclusion:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        return self
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return int(self.start.timestamp()), int(self.end.timestamp())
+
+
 class Detection(_Strict):
-    """How a deviation becomes an alert. Every field can be overridden per metric."""
+    """How a deviation becomes an alert. Every field but `exclude_from_training` can be
+    overridden per metric."""
 
     sensitivity: Thresholds = Thresholds()
     pending_periods: int = Field(
@@ -53,6 +78,11 @@ class Detection(_Strict):
     min_relative_change: float = Field(
         default=0.2, ge=0, le=10, description="smallest |actual-expected|/expected that can page"
     )
+    exclude_from_training: list[TrainingExclusion] = Field(default_factory=list)
+
+    @property
+    def excluded_windows(self) -> list[tuple[int, int]]:
+        return [exclusion.window for exclusion in self.exclude_from_training]
 
 
 class ThresholdsOverride(_Strict):

@@ -29,6 +29,7 @@ def rebuild_baselines(
     history_days: int,
     reader: MetricReader,
     store: StateStore,
+    excluded: Sequence[tuple[int, int]] = (),
 ) -> BaselineReport:
     """Trains on whole periods in [now - history_days, now) and stores one baseline per series."""
     by_period: dict[int, list[Series]] = {}
@@ -52,6 +53,7 @@ def rebuild_baselines(
                 period=period,
                 built_at=int(now),
                 version=(old.version + 1) if old else 1,
+                excluded=excluded,
             )
             store.put_baseline(baseline)
             report.built += 1

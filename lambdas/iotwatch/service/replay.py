@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from iotwatch.domain.baseline import Baseline, build_baseline
@@ -54,6 +54,7 @@ def replay(
     series: Series,
     history_days: int,
     refresh_seconds: int,
+    excluded: Sequence[tuple[int, int]] = (),
 ) -> Iterator[ReplayResult]:
     period = series.period
     detection = series.detection
@@ -63,6 +64,7 @@ def replay(
     baseline_epoch: int | None = None
     state = AlertState(series_id=series.id)
     recent: deque[tuple[int, float]] = deque()
+    memo: dict[tuple[int, float], PeriodScore] = {}
     for point in points:
         ts = point.ts
         refresh_at = (ts // refresh_seconds) * refresh_seconds
@@ -79,11 +81,13 @@ def replay(
                     end=(refresh_at // period) * period,
                     period=period,
                     built_at=refresh_at,
+                    excluded=excluded,
                 )
                 if training
                 else None
             )
             baseline_epoch = refresh_at
+            memo = {}
         if point.value is not None:
             history.append((ts, point.value))
             recent.append((ts, point.value))
@@ -91,8 +95,10 @@ def replay(
             recent.popleft()
         window = Window(start=ts - (lookback - 1) * period, end=ts + period, period=period)
         outcome = evaluate_series(
-            series, datapoints=list(recent), baseline=baseline, state=state, window=window
+            series, datapoints=list(recent), baseline=baseline, state=state, window=window, score_memo=memo
         )
+        if len(memo) > 4 * lookback:
+            memo = {key: value for key, value in memo.items() if key[0] >= window.start}
         state = outcome.state
         latest = outcome.scores[-1] if outcome.scores else None
         yield ReplayResult(
