@@ -50,5 +50,8 @@ synth: install
 deploy: install
 	npx cdk deploy --no-notices $(if $(PLAN),-c plan=$(PLAN))
 
+bench: install
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out out .pytest_cache .ruff_cache .mypy_cache

@@ -207,13 +207,23 @@ def test_compiled_plan_contains_no_subscriber_contacts(tmp_path):
     ):
         assert contact not in text
     compiled = json.loads(text)
-    assert [t["subscribers"] for t in compiled["notify"]["topics"]] == [[], []]
-    # everything the functions need is still there
+    assert "subscribers" not in text and "notify" not in compiled
+    # everything the functions need is still there, already expanded
     runtime = read_runtime_plan(path)
-    assert [t.name for t in runtime.notify.topics] == ["oncall-email", "oncall-sms"]
-    assert runtime.notify.routes == plan.notify.routes
-    assert expand_series(runtime) == expand_series(plan)
-    assert runtime.owners == plan.owners
+    assert list(runtime.topics) == ["oncall-email", "oncall-sms"]
+    assert [(r.topic, list(r.severities), list(r.metrics)) for r in runtime.routes] == [
+        (r.topic, r.severities, r.metrics) for r in plan.notify.routes
+    ]
+    assert list(runtime.series) == expand_series(plan)
+    for severity in ("warning", "critical"):
+        assert runtime.topics_for(severity=severity, metric="Connect.Success") == plan.topics_for(
+            severity=severity, metric="Connect.Success"
+        )
+    assert (runtime.owners.team, runtime.owners.runbook, runtime.owners.escalation) == (
+        plan.owners.team,
+        plan.owners.runbook,
+        plan.owners.escalation,
+    )
 
 
 def test_handlers_read_the_plan_from_the_task_root(task_root, default_plan):

@@ -19,7 +19,6 @@ from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.handlers.events import event_epoch
 from iotwatch.handlers.settings import FunctionSettings, load_settings
-from iotwatch.plan.loader import expand_series
 from iotwatch.service.baselines import rebuild_baselines
 
 logger = Logger()
@@ -59,7 +58,7 @@ def handler(
     calls_before = deps.reader.calls
     report = rebuild_baselines(
         now=now,
-        series=expand_series(settings.plan),
+        series=settings.plan.series,
         history_days=settings.plan.frequency.history_days,
         reader=deps.reader,
         store=deps.store,

@@ -22,7 +22,6 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch
 from iotwatch.handlers.settings import FunctionSettings, load_settings
-from iotwatch.plan.loader import expand_series
 from iotwatch.service.evaluation import message_context, run_evaluation
 
 logger = Logger()
@@ -44,7 +43,7 @@ def _settings() -> FunctionSettings:
 
 @cache
 def _series() -> tuple[Series, ...]:
-    return tuple(expand_series(_settings().plan))
+    return _settings().plan.series
 
 
 @cache

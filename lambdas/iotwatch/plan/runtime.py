@@ -1,24 +1,108 @@
-"""The plan as the Lambdas see it: compiled to JSON at synth time and shipped in the code asset.
+"""The plan as the Lambdas see it: compiled at synth time, shipped in the code asset as
+`plan.json`, loaded at cold start with nothing but `json` and dataclasses.
 
-Subscriber contacts are stripped: the functions publish to topics and never need an
-address, so none travels into the asset or a log line.
+The authoring model (pydantic, YAML, validation with every problem listed) stays on the
+synth/CLI side; the functions get the already-expanded series and routes, which keeps
+pydantic and the plan model out of their cold start. Subscriber contacts are not
+compiled: the functions publish to topics and never need an address.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from iotwatch.plan.model import Plan
+from iotwatch.domain.series import DetectionSettings, Series
+
+if TYPE_CHECKING:
+    from iotwatch.plan.model import Plan
 
 RUNTIME_PLAN_FILE = "plan.json"
+RUNTIME_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RuntimeOwners:
+    team: str
+    runbook: str | None
+    escalation: str | None
+
+
+@dataclass(frozen=True)
+class RuntimeFrequency:
+    period_seconds: int
+    settle_seconds: int
+    history_days: int
+    evaluation: str
+    baseline_refresh: str
+
+
+@dataclass(frozen=True)
+class RuntimeDetection:
+    excluded_windows: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class RuntimeRoute:
+    topic: str
+    severities: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+    def matches(self, *, severity: str, metric: str) -> bool:
+        return severity in self.severities and any(fnmatch.fnmatchcase(metric, p) for p in self.metrics)
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    """Attribute paths mirror `Plan` (name, owners.team, frequency.period_seconds, ...)."""
+
+    name: str
+    stack_name: str
+    owners: RuntimeOwners
+    frequency: RuntimeFrequency
+    detection: RuntimeDetection
+    topics: tuple[str, ...]
+    routes: tuple[RuntimeRoute, ...]
+    series: tuple[Series, ...]
+
+    def topics_for(self, *, severity: str, metric: str) -> list[str]:
+        names: list[str] = []
+        for route in self.routes:
+            if route.matches(severity=severity, metric=metric) and route.topic not in names:
+                names.append(route.topic)
+        return names
+
+
+def runtime_plan(plan: Plan) -> RuntimePlan:
+    from iotwatch.plan.loader import expand_series
+
+    return RuntimePlan(
+        name=plan.name,
+        stack_name=plan.stack_name,
+        owners=RuntimeOwners(plan.owners.team, plan.owners.runbook, plan.owners.escalation),
+        frequency=RuntimeFrequency(
+            period_seconds=plan.frequency.period_seconds,
+            settle_seconds=plan.frequency.settle_seconds,
+            history_days=plan.frequency.history_days,
+            evaluation=plan.frequency.evaluation,
+            baseline_refresh=plan.frequency.baseline_refresh,
+        ),
+        detection=RuntimeDetection(tuple(plan.detection.excluded_windows)),
+        topics=tuple(t.name for t in plan.notify.topics),
+        routes=tuple(
+            RuntimeRoute(r.topic, tuple(r.severities), tuple(r.metrics)) for r in plan.notify.routes
+        ),
+        series=tuple(expand_series(plan)),
+    )
 
 
 def compile_runtime_plan(plan: Plan) -> dict[str, Any]:
-    data = plan.model_dump(mode="json")
-    for topic in data["notify"]["topics"]:
-        topic["subscribers"] = []
+    compiled = runtime_plan(plan)
+    data = asdict(compiled)
+    data["format"] = RUNTIME_FORMAT
     return data
 
 
@@ -28,5 +112,44 @@ def write_runtime_plan(plan: Plan, directory: str | Path) -> Path:
     return path
 
 
-def read_runtime_plan(path: str | Path) -> Plan:
-    return Plan.model_validate_json(Path(path).read_text(encoding="utf-8"))
+class RuntimePlanError(ValueError):
+    pass
+
+
+def read_runtime_plan(path: str | Path) -> RuntimePlan:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("format") != RUNTIME_FORMAT:
+            raise RuntimePlanError(
+                f"{path}: compiled plan format {data.get('format')!r}, expected {RUNTIME_FORMAT}"
+            )
+        return RuntimePlan(
+            name=data["name"],
+            stack_name=data["stack_name"],
+            owners=RuntimeOwners(**data["owners"]),
+            frequency=RuntimeFrequency(**data["frequency"]),
+            detection=RuntimeDetection(tuple(tuple(w) for w in data["detection"]["excluded_windows"])),  # type: ignore[misc]
+            topics=tuple(data["topics"]),
+            routes=tuple(
+                RuntimeRoute(r["topic"], tuple(r["severities"]), tuple(r["metrics"])) for r in data["routes"]
+            ),
+            series=tuple(
+                Series(
+                    namespace=s["namespace"],
+                    metric=s["metric"],
+                    dimensions=tuple((k, v) for k, v in s["dimensions"]),
+                    statistic=s["statistic"],
+                    period=s["period"],
+                    detection=DetectionSettings(**s["detection"]),
+                    runbook=s["runbook"],
+                    description=s["description"],
+                )
+                for s in data["series"]
+            ),
+        )
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, RuntimePlanError):
+            raise
+        raise RuntimePlanError(
+            f"{path}: cannot read the compiled plan ({type(exc).__name__}: {exc}); redeploy the stack"
+        ) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from iotwatch.adapters.cloudwatch import MetricReader
 from iotwatch.adapters.emf import EmfWriter
@@ -19,7 +20,10 @@ from iotwatch.domain.evaluation import (
 )
 from iotwatch.domain.messages import MessageContext, Notification, RenderedMessage, render
 from iotwatch.domain.series import Series
-from iotwatch.plan.model import Plan
+from iotwatch.plan.runtime import RuntimePlan
+
+if TYPE_CHECKING:
+    from iotwatch.plan.model import Plan
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class EvaluationReport:
         }
 
 
-def message_context(plan: Plan, *, region: str, dashboard_name: str | None) -> MessageContext:
+def message_context(plan: Plan | RuntimePlan, *, region: str, dashboard_name: str | None) -> MessageContext:
     return MessageContext(
         plan_name=plan.name,
         stack_name=plan.stack_name,
@@ -69,7 +73,7 @@ def message_context(plan: Plan, *, region: str, dashboard_name: str | None) -> M
 def run_evaluation(
     *,
     event_time: float,
-    plan: Plan,
+    plan: Plan | RuntimePlan,
     series: Sequence[Series],
     reader: MetricReader,
     store: StateStore,

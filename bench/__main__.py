@@ -1,0 +1,40 @@
+"""`make bench`: every figure as one `name: value` line, all of them in out/bench.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import detection, score_speed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--plan", default="monitoring-plan.yaml")
+    parser.add_argument("--out", default="out/bench.json")
+    args = parser.parse_args()
+    figures: dict[str, object] = {}
+    speed = score_speed.measure(args.plan)
+    figures.update({f"score.{k}": v for k, v in speed.items()})
+    for name, value in figures.items():
+        print(f"{name}: {value}", flush=True)
+    quality = detection.evaluate(args.plan)
+    for name, value in quality["summary"].items():  # type: ignore[union-attr]
+        figures[f"detection.{name}"] = value
+        print(f"detection.{name}: {value}", flush=True)
+    report = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "figures": figures,
+        "detection_scenarios": quality["scenarios"],
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
