@@ -8,7 +8,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import detection, score_speed
+from bench import cold_start, detection, score_speed
 
 
 def main() -> None:
@@ -19,6 +19,7 @@ def main() -> None:
     figures: dict[str, object] = {}
     speed = score_speed.measure(args.plan)
     figures.update({f"score.{k}": v for k, v in speed.items()})
+    figures.update({f"cold_start.{k}": v for k, v in cold_start.measure().items()})
     for name, value in figures.items():
         print(f"{name}: {value}", flush=True)
     quality = detection.evaluate(args.plan)
