@@ -100,6 +100,13 @@ class FakeStore:
         self.baselines: dict[str, Baseline] = {b.series_id: b for b in baselines}
         self.states: dict[str, AlertState] = {}
         self.saved: list[AlertState] = []
+        self.claimed_runs: set[int] = set()
+
+    def claim_run(self, window_end: int) -> bool:
+        if window_end in self.claimed_runs:
+            return False
+        self.claimed_runs.add(window_end)
+        return True
 
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
         return {sid: self.baselines[sid] for sid in series_ids if sid in self.baselines}

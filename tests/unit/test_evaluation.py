@@ -119,13 +119,24 @@ def alerts_by_topic(report):
     }
 
 
-def test_steady_traffic_sends_nothing_and_saves_every_state(world):
+def test_steady_traffic_sends_nothing_and_writes_nothing_but_the_run_claim(world):
     report = world.tick(E)
     assert report.sent == [] and world.notifier.attempts == []
     assert (report.window_start, report.window_end) == (E - 3 * PERIOD, E)
     assert world.reader.requests[-1][1:] == (E - 3 * PERIOD, E)
-    assert len(world.store.states) == 9
-    assert all(s.status == "ok" and s.last_evaluated == E for s in world.store.states.values())
+    # a quiet fleet costs one conditional write per tick, not one per series
+    assert world.store.claimed_runs == {E}
+    assert world.store.saved == [] and world.store.states == {}
+    assert all(o.state.status == "ok" for o in report.outcomes)
+
+
+def test_a_firing_series_is_written_once_and_again_only_when_it_changes(world):
+    world.set_from("Connect.Success", E - 2 * PERIOD, 0.0)
+    world.tick(E)
+    firing = [s for s in world.store.saved if s.status == "firing"]
+    assert [s.series_id.split("|")[1] for s in firing] == ["Connect.Success"]
+    world.tick(E + PERIOD)  # still down, same severity and depth: no write
+    assert len(world.store.saved) == 1
 
 
 def test_three_correlated_drops_page_once_per_routed_topic(world):

@@ -28,7 +28,12 @@ def series_pk(series_id: str) -> str:
     return f"SERIES#{series_id}"
 
 
+RUN_PK = "RUN"
+RUN_MARKER_TTL_SECONDS = 2 * 86400
+
+
 class StateStore(Protocol):
+    def claim_run(self, window_end: int) -> bool: ...
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]: ...
     def put_baseline(self, baseline: Baseline) -> None: ...
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]: ...
@@ -40,6 +45,27 @@ class DynamoStateStore:
         self._db = dynamodb
         self._table = table_name
         self.requests = 0
+
+    # -- evaluation runs ---------------------------------------------------------------------
+    def claim_run(self, window_end: int) -> bool:
+        """True for the first run that evaluates the window ending at `window_end`; a
+        retried or overlapping invocation of the same tick gets False and sends nothing."""
+        self.requests += 1
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": RUN_PK},
+                    "sk": {"S": f"EVALUATION#{window_end}"},
+                    "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # -- baselines ---------------------------------------------------------------------------
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:

@@ -11,6 +11,7 @@ from iotwatch.adapters.cloudwatch import MetricReader
 from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import StateStore
+from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import (
     SeriesOutcome,
     evaluate_series,
@@ -41,6 +42,7 @@ class EvaluationReport:
     learning: int = 0
     firing: int = 0
     skipped: int = 0
+    duplicate_run: bool = False
     sent: list[SentNotification] = field(default_factory=list)
     failed_topics: list[str] = field(default_factory=list)
     outcomes: list[SeriesOutcome] = field(default_factory=list)
@@ -53,6 +55,7 @@ class EvaluationReport:
             "learning": self.learning,
             "firing": self.firing,
             "skipped": self.skipped,
+            "duplicate_run": self.duplicate_run,
             "notifications": len(self.sent),
             "failed_topics": self.failed_topics,
         }
@@ -95,6 +98,10 @@ def run_evaluation(
         periods=lookback_periods(series),
     )
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(series))
+    if not store.claim_run(window.end):
+        report.skipped = len(series)
+        report.duplicate_run = True
+        return report
     ids = [s.id for s in series]
     datapoints = reader.read(series, start=window.start, end=window.end)
     baselines = store.get_baselines(ids)
@@ -144,8 +151,17 @@ def run_evaluation(
             emf.write(outcome.series.id, outcome.scores[-1])
         if outcome.series.id in unsent:
             continue
+        previous = states.get(outcome.series.id)
+        if previous is None and outcome.state.status == "ok":
+            continue  # never alerted: nothing worth a write
+        if previous is not None and _alert_facts(previous) == _alert_facts(outcome.state):
+            continue  # unchanged; the run claim already guards against re-evaluation
         store.save_state(outcome.state)
     return report
+
+
+def _alert_facts(state: AlertState) -> tuple[object, ...]:
+    return (state.status, state.severity, state.since, round(state.peak_score, 3))
 
 
 def _day(ts: int) -> str:
