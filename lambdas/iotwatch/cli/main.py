@@ -151,6 +151,18 @@ def refresh_interval(plan: Plan) -> int:
     return parse_schedule(plan.frequency.baseline_refresh).interval_seconds or 86400
 
 
+def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.cli.baseline_show import cmd_baseline_show as run
+
+    return run(args, out, err)
+
+
+def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.cli.backtest import cmd_backtest as run
+
+    return run(args, out, err)
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.local.demo import run_demo
 
@@ -185,6 +197,53 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--plan", default=DEFAULT_PLAN_FILE, help="plan whose default detection to use")
     score.add_argument("--period", type=int, default=None, help="seconds per row (default: median spacing)")
     score.set_defaults(func=cmd_score)
+
+    baseline = commands.add_parser("baseline", help="inspect the baselines a deployed stack learned")
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True, metavar="SUBCOMMAND")
+    show = baseline_commands.add_parser(
+        "show", help="print a series' expected band by hour of week, and where it came from"
+    )
+    show.add_argument("metric", help="metric name, e.g. PublishIn.Success")
+    show.add_argument(
+        "--dimension",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="dimension of the series, e.g. Protocol=MQTT (repeat for several)",
+    )
+    show.add_argument("--namespace", default="AWS/IoT", help="metric namespace (default AWS/IoT)")
+    where = show.add_mutually_exclusive_group()
+    where.add_argument("--table", help="DynamoDB table holding the baselines")
+    where.add_argument("--stack", help="iotwatch stack whose TableName output to use (default: the plan's)")
+    show.add_argument("--plan", default=DEFAULT_PLAN_FILE, help="plan for the stack name and sensitivity")
+    show.add_argument("--json", action="store_true", help="print every figure as JSON (168 hours)")
+    show.set_defaults(func=cmd_baseline_show)
+
+    backtest = commands.add_parser(
+        "backtest", help="replay a plan's metrics (CloudWatch history or CSV files), plot them, count alerts"
+    )
+    backtest.add_argument(
+        "--plan", default=DEFAULT_PLAN_FILE, help="plan whose series, detection and history_days to use"
+    )
+    backtest.add_argument(
+        "--csv",
+        action="append",
+        default=[],
+        metavar="METRIC=FILE",
+        help="replay FILE (timestamp,value CSV) as METRIC instead of reading CloudWatch (repeatable)",
+    )
+    backtest.add_argument(
+        "--days",
+        type=float,
+        default=None,
+        help="days to score before --end (default 7 from CloudWatch, the whole file for CSV); "
+        "the plan's history_days before them are warm-up",
+    )
+    backtest.add_argument(
+        "--end", default=None, help="end of the scored window, ISO 8601 (default: now, or the CSV's last row)"
+    )
+    backtest.add_argument("--out", default="out/backtest", help="directory for the PNGs and summary.json")
+    backtest.set_defaults(func=cmd_backtest)
 
     demo = commands.add_parser("demo", help="run iotwatch end to end on a local AWS endpoint")
     demo.add_argument("--plan", default=DEFAULT_PLAN_FILE)

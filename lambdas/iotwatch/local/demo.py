@@ -159,6 +159,9 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         OUTPUT_TABLE_NAME,
         topic_output_name,
     )
+    from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+    from iotwatch.cli.backtest import cloudwatch_backtest, write_backtest
+    from iotwatch.cli.main import refresh_interval
     from iotwatch.local.deploy import deploy_stack
     from iotwatch.local.endpoint import LocalAws
     from iotwatch.local.inbox import read_inbox, subscribe_inbox
@@ -247,7 +250,21 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                     for envelope in read_inbox(queue_url):
                         notifications.append(_notification_record(tick, topic, envelope))
 
+        # `iotwatch backtest` over the last two days of the same CloudWatch history: one PNG per series.
+        backtest = write_backtest(
+            cloudwatch_backtest(
+                plan,
+                series,
+                CloudWatchMetricReader(cloudwatch),
+                window_start=REPLAY_END - 2 * DAY,
+                window_end=REPLAY_END,
+                refresh_seconds=refresh_interval(plan),
+            ),
+            out / "plots",
+        )
+
     summary = _summary(plan, stack, topics, series, built, written, incident, notifications)
+    summary["plots"] = [str(path) for path in backtest.plots]
     (out / "summary.json").write_text(
         json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -255,6 +272,10 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     verdict = summary["verdict"]
     say("\n" + verdict["text"] + "\n")
     say(f"Wrote {out / 'summary.json'}; function logs in {log_path}\n")
+    say(
+        f"Backtest plots of the last 2 days: {len(backtest.plots)} PNGs in {out / 'plots'} "
+        f"({backtest.alerts_fired} alert(s) would have fired)\n"
+    )
     return 0 if verdict["detected"] and not verdict["false_alerts"] else 1
 
 
