@@ -5,6 +5,13 @@ Fixtures:
 - ``aws_env`` (function): moto reset to empty, and ``os.environ`` pointing boto3 at it
   (``AWS_ENDPOINT_URL``, dummy credentials, region) for the test; yields the
   ``LocalAws``. Use this one in tests.
+- ``fleet_assembly`` (session): the cloud assembly of the real CDK app synthesized from
+  the default ``monitoring-plan.yaml`` (synth once per session, in a tmp dir).
+- ``handler_caches`` (function): the handlers' cached settings, series and clients
+  cleared before and after the test (a cold start), so each test's invocations use the
+  current endpoint and the environment of the stack it deployed.
+
+``iotwatch_harness`` (beside this file) deploys an assembly and drives the real handlers.
 
 Every test under this directory is marked ``integration`` and may open sockets to
 loopback only (pytest-socket ``allow_hosts``), also when the run passes
@@ -19,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from iotwatch.local.endpoint import MOTO_UNSUPPORTED_WARNING, LocalAws
+from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches, synthesize
 
 HERE = Path(__file__).parent
 LOOPBACK = ["127.0.0.1", "localhost", "::1"]
@@ -48,3 +56,15 @@ def aws_env(local_aws: LocalAws) -> Iterator[LocalAws]:
     local_aws.reset()
     with local_aws.env():
         yield local_aws
+
+
+@pytest.fixture(scope="session")
+def fleet_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthesize(DEFAULT_PLAN_FILE, tmp_path_factory.mktemp("fleet") / "cdk.out")
+
+
+@pytest.fixture
+def handler_caches() -> Iterator[None]:
+    clear_handler_caches()
+    yield
+    clear_handler_caches()

@@ -186,6 +186,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
 
     log_path = out / "lambda.log"
     with LocalAws() as aws, aws.env(), log_path.open("w", encoding="utf-8") as lambda_log:
+        aws.reset()  # moto keeps its state per process: a second demo in one process starts clean
         region = boto3.session.Session().region_name or "us-east-1"
         with step("deploying the synthesized template into the local CloudFormation"):
             stack = deploy_stack(assembly, plan.stack_name)
@@ -218,6 +219,11 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                 from iotwatch.handlers import baseline_builder
             with function_environment(evaluator_env):
                 from iotwatch.handlers import evaluator
+        for module in (baseline_builder, evaluator):
+            # a cold start per demo: clients and settings must follow this run's endpoint and stack
+            for cached in ("_settings", "_series", "_dependencies"):
+                if hasattr(module, cached):
+                    getattr(module, cached).cache_clear()
 
         def invoke(
             handler: Callable[..., Any], environ: dict[str, str], event: dict[str, Any], name: str

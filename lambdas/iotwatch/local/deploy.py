@@ -574,7 +574,15 @@ class _Deployer:
             kwargs["TemplateURL"] = f"https://s3.amazonaws.com/{bucket}/{key}"
         try:
             stack_id: str = self.cfn_once.create_stack(**kwargs)["StackId"]
-        except (ClientError, ResponseParserError) as err:
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "AlreadyExistsException":
+                # someone else's stack: report it, never delete it
+                raise DeployError(
+                    f"a stack named {stack_name} already exists on the local endpoint; reset the endpoint "
+                    "or pass deployed_name= to deploy beside it"
+                ) from err
+            raise DeployError(self._create_failure_message(stack_name, err)) from err
+        except ResponseParserError as err:
             raise DeployError(self._create_failure_message(stack_name, err)) from err
         return stack_id
 

@@ -19,6 +19,7 @@ from typing import Any
 from moto.cloudwatch.models import CloudWatchBackend, Dimension, Statistics
 
 _original: Callable[..., list[dict[str, Any]]] | None = None
+_installs = 0  # nested endpoints (a demo run inside a test's endpoint) share one install
 
 
 def _fast_get_metric_data(
@@ -80,14 +81,16 @@ def _fast_get_metric_data(
 
 
 def install() -> None:
-    global _original
+    global _original, _installs
+    _installs += 1
     if _original is None:
         _original = CloudWatchBackend.get_metric_data
         CloudWatchBackend.get_metric_data = _fast_get_metric_data  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
-    global _original
-    if _original is not None:
+    global _original, _installs
+    _installs = max(_installs - 1, 0)
+    if _installs == 0 and _original is not None:
         CloudWatchBackend.get_metric_data = _original  # type: ignore[method-assign]
         _original = None

@@ -1,0 +1,275 @@
+"""The deployed iotwatch stack on the local endpoint, with its handlers called in-process.
+
+What the demo does (``iotwatch.local.demo``), packaged for tests: a cloud assembly
+synthesized from the real CDK app is deployed into moto's CloudFormation; the evaluator
+and the baseline builder are the real handler functions, called with exactly the
+environment the stack gives them (``DeployedStack.handler_environ``: the functions'
+variables plus LAMBDA_TASK_ROOT at the staged asset with plan.json) and EventBridge
+events as the schedule and CloudFormation would send them. What the functions publish is
+caught by SQS queues subscribed to the deployed topics.
+
+The handlers cache their settings, series and boto3 clients for the life of the process
+(``functools.cache``, as a warm Lambda container would): ``clear_handler_caches()`` is the
+cold start, and every test that deploys a stack needs one (``handler_caches`` fixture).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from iotwatch.domain.series import Series
+from iotwatch.local.demo import (
+    LocalLambdaContext,
+    function_environment,
+    put_traffic,
+    scheduled_event,
+    stack_status_event,
+)
+from iotwatch.local.deploy import DeployedStack, deploy_stack
+from iotwatch.local.inbox import read_inbox, subscribe_inbox
+from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.model import Plan
+
+from infra.naming import (
+    OUTPUT_BASELINE_BUILDER_FUNCTION,
+    OUTPUT_EVALUATOR_FUNCTION,
+    OUTPUT_TABLE_NAME,
+    topic_output_name,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_PLAN_FILE = REPO / "monitoring-plan.yaml"
+DAY = 86400
+HOUR = 3600
+SERIES_PREFIX = "SERIES#"
+
+
+def synthesize(plan_path: Path, outdir: Path) -> Path:
+    """The cloud assembly of the real CDK app for `plan_path`, as the demo synthesizes it."""
+    from infra.app import build_app  # aws-cdk-lib starts a node process: only when needed
+
+    build_app(plan_path, outdir=str(outdir), context={"data_removal_policy": "destroy"}).synth()
+    return outdir
+
+
+EVALUATOR_MODULE = "iotwatch.handlers.evaluator"
+BUILDER_MODULE = "iotwatch.handlers.baseline_builder"
+_CACHES = {
+    EVALUATOR_MODULE: ("_settings", "_series", "_dependencies"),
+    BUILDER_MODULE: ("_settings", "_dependencies"),
+}
+
+
+def handler_module(name: str, environ: dict[str, str]) -> Any:
+    """The handler module, imported (once per process) inside the function's environment.
+
+    As in a Lambda init: Powertools reads POWERTOOLS_SERVICE_NAME and
+    POWERTOOLS_METRICS_NAMESPACE when the module creates its Logger and Metrics.
+    """
+    with function_environment(environ):
+        return importlib.import_module(name)
+
+
+def clear_handler_caches() -> None:
+    """A cold start: the next invocation reads its environment and builds its clients again."""
+    for module_name, names in _CACHES.items():
+        module = sys.modules.get(module_name)
+        if module is not None:
+            for name in names:
+                getattr(module, name).cache_clear()
+
+
+def alert_document(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The JSON alert document an SQS subscriber gets (the `sqs` body of the publish)."""
+    document: dict[str, Any] = json.loads(envelope["Message"])
+    return document
+
+
+@dataclass
+class Received:
+    """One notification as an SQS subscriber of a topic received it."""
+
+    tick: int  # scheduled time of the evaluator run that published it
+    topic: str  # plan topic name
+    envelope: dict[str, Any]
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return alert_document(self.envelope)
+
+    @property
+    def kind(self) -> str:
+        return str(self.document["kind"])
+
+    @property
+    def metrics(self) -> list[str]:
+        return [a["metric"] for a in self.document["alerts"]]
+
+
+@dataclass
+class IotWatch:
+    """One deployed iotwatch stack and the means to drive and observe it."""
+
+    stack: DeployedStack
+    plan: Plan
+    series: list[Series]
+    topics: dict[str, str]  # plan topic name -> ARN (stack outputs)
+    table: str
+    evaluator_name: str
+    builder_name: str
+    evaluator_env: dict[str, str]
+    builder_env: dict[str, str]
+    evaluator_rule_arn: str  # the evaluation schedule
+    builder_rule_arn: str  # the baseline refresh schedule
+
+    @classmethod
+    def deploy(cls, assembly: Path, plan_path: Path, **kwargs: Any) -> IotWatch:
+        plan = load_plan(plan_path)
+        stack = deploy_stack(assembly, plan.stack_name, **kwargs)
+        evaluator_name = stack.outputs[OUTPUT_EVALUATOR_FUNCTION]
+        builder_name = stack.outputs[OUTPUT_BASELINE_BUILDER_FUNCTION]
+        return cls(
+            stack=stack,
+            plan=plan,
+            series=expand_series(plan),
+            topics={t.name: stack.outputs[topic_output_name(t.name)] for t in plan.notify.topics},
+            table=stack.outputs[OUTPUT_TABLE_NAME],
+            evaluator_name=evaluator_name,
+            builder_name=builder_name,
+            evaluator_env=stack.handler_environ(evaluator_name),
+            builder_env=stack.handler_environ(builder_name),
+            evaluator_rule_arn=_schedule_rule_arn(stack, evaluator_name),
+            builder_rule_arn=_schedule_rule_arn(stack, builder_name),
+        )
+
+    # -- series and traffic --------------------------------------------------------------
+    def series_of(self, *metrics: str) -> list[Series]:
+        found = [s for s in self.series if s.metric in metrics]
+        assert {s.metric for s in found} == set(metrics), f"plan lacks some of {metrics}"
+        return found
+
+    def put_traffic(self, points: Iterable[tuple[Series, int, int]]) -> int:
+        return put_traffic(boto3.client("cloudwatch"), iter(points))
+
+    # -- invocations ---------------------------------------------------------------------
+    def tick_event(self, ts: int) -> dict[str, Any]:
+        return scheduled_event(ts, self.evaluator_rule_arn, self.stack.region)
+
+    def evaluate(self, ts: int | dict[str, Any], dependencies: Any = None) -> dict[str, Any]:
+        """One evaluator invocation for the schedule tick at `ts` (or the given event)."""
+        event = self.tick_event(ts) if isinstance(ts, int) else ts
+        context = LocalLambdaContext(function_name=self.evaluator_name, aws_request_id=event["id"])
+        module = handler_module(EVALUATOR_MODULE, self.evaluator_env)
+        with function_environment(self.evaluator_env):
+            result: dict[str, Any] = module.handler(event, context, dependencies)
+        return result
+
+    def build_baselines(self, ts: int, *, scheduled: bool = False) -> dict[str, Any]:
+        """The baseline builder as the stack's CREATE_COMPLETE (default) or its refresh schedule runs it."""
+        if scheduled:
+            event = scheduled_event(ts, self.builder_rule_arn, self.stack.region)
+        else:
+            event = stack_status_event(ts, self.stack.stack_id, self.stack.region)
+        context = LocalLambdaContext(function_name=self.builder_name, aws_request_id=event["id"])
+        module = handler_module(BUILDER_MODULE, self.builder_env)
+        with function_environment(self.builder_env):
+            result: dict[str, Any] = module.handler(event, context)
+        return result
+
+    # -- what the table holds ------------------------------------------------------------
+    def all_items(self) -> list[dict[str, Any]]:
+        db = boto3.client("dynamodb")
+        pages = db.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True)
+        return [item for page in pages for item in page["Items"]]
+
+    def items(self, sk: str) -> dict[str, dict[str, Any]]:
+        """Per-series items with this sort key (BASELINE, STATE), by series id."""
+        return {
+            item["pk"]["S"].removeprefix(SERIES_PREFIX): item
+            for item in self.all_items()
+            if item["pk"]["S"].startswith(SERIES_PREFIX) and item["sk"]["S"] == sk
+        }
+
+    def forget_everything_but_baselines(self) -> None:
+        """Delete alert state and run claims: the evaluator starts as right after the builder ran."""
+        db = boto3.client("dynamodb")
+        for item in self.all_items():
+            if item["sk"]["S"] != "BASELINE":
+                db.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+def _schedule_rule_arn(stack: DeployedStack, function_name: str) -> str:
+    """The ARN of the rule with a schedule expression that targets the function."""
+    function_id = stack.function(function_name).logical_id
+    for logical_id, rule in stack.of_type("AWS::Events::Rule").items():
+        properties = stack.template["Resources"][logical_id]["Properties"]
+        targets = json.dumps(properties.get("Targets", []))
+        if "ScheduleExpression" in properties and f'"{function_id}"' in targets:
+            # moto reports the rule's name as its physical id; events carry its ARN
+            return f"arn:aws:events:{stack.region}:{stack.account_id}:rule/{rule.physical_id}"
+    raise LookupError(f"no schedule rule targets {function_name}")
+
+
+class Inboxes:
+    """An SQS queue subscribed to each deployed topic; what arrived, per evaluator tick."""
+
+    def __init__(self, topics: dict[str, str]) -> None:
+        self._topics = topics
+        self._sns = boto3.client("sns")
+        self.queues: dict[str, str] = {}
+        self._subscriptions: dict[str, str] = {}
+        self.received: list[Received] = []
+        for name in topics:
+            self.subscribe(name)
+
+    def subscribe(self, name: str) -> None:
+        """(Re)subscribe a fresh queue to the topic `name`."""
+        arn = self._topics[name]
+        before = {s["SubscriptionArn"] for s in self._list(arn)}
+        self.queues[name] = subscribe_inbox(arn)
+        [new] = [s["SubscriptionArn"] for s in self._list(arn) if s["SubscriptionArn"] not in before]
+        self._subscriptions[name] = new
+
+    def _list(self, arn: str) -> list[dict[str, Any]]:
+        return list(self._sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"])
+
+    def collect(self, tick: int) -> list[Received]:
+        """Drain every queue; what arrived is recorded as published by the run at `tick`."""
+        new = [
+            Received(tick, name, envelope)
+            for name, url in self.queues.items()
+            for envelope in read_inbox(url)
+        ]
+        self.received.extend(new)
+        return new
+
+    def of(self, topic: str, kind: str | None = None) -> list[Received]:
+        return [r for r in self.received if r.topic == topic and (kind is None or r.kind == kind)]
+
+    def close(self) -> None:
+        for arn in self._subscriptions.values():
+            # gone already when the test deleted (and recreated) the topic
+            with contextlib.suppress(self._sns.exceptions.NotFoundException):
+                self._sns.unsubscribe(SubscriptionArn=arn)
+
+
+def ticks(first: int, last: int, *, period: int, settle: int) -> Iterator[int]:
+    """Evaluator schedule times (settle seconds after each period boundary) in [first, last]."""
+    start = -(-(first - settle) // period) * period + settle
+    yield from range(start, last + 1, period)
+
+
+def run_ticks(iotwatch: IotWatch, inboxes: Inboxes, times: Sequence[int]) -> list[dict[str, Any]]:
+    results = []
+    for ts in times:
+        results.append(iotwatch.evaluate(ts))
+        inboxes.collect(ts)
+    return results

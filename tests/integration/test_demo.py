@@ -1,0 +1,150 @@
+"""`iotwatch demo` as a library call: the whole product on the local endpoint, once.
+
+``run_demo`` synthesizes the default plan's stack, deploys it into moto, writes 14 days of
+simulated traffic with a 30-minute outage, bootstraps the baselines and replays a day of
+evaluator ticks; summary.json is what on-call would have received.
+
+It runs its own ``LocalAws``, but moto's backends are per process, shared with this
+session's endpoint: the module fixture empties them first (another module may have left
+the same stack deployed) and cold-starts the handlers (another module may have left them
+holding clients for its own stack).
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from iotwatch.domain.messages import gsm7_length
+from iotwatch.local import fast_metrics
+from iotwatch.local.demo import INCIDENT_END, INCIDENT_METRICS, INCIDENT_START, iso, run_demo
+from iotwatch.local.endpoint import LocalAws
+from iotwatch.plan.loader import load_plan
+from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
+
+PLAN = load_plan(DEFAULT_PLAN_FILE)
+PERIOD = PLAN.frequency.period_seconds
+SETTLE = PLAN.frequency.settle_seconds
+
+
+def _epoch(text: str) -> int:
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_session_endpoint_indexed(local_aws: LocalAws) -> Iterator[None]:
+    """The demo's own LocalAws uninstalls the indexed GetMetricData when it stops, also
+    under this session's endpoint (see test_local_endpoint_nesting.py): put it back."""
+    yield
+    fast_metrics.install()
+
+
+@pytest.fixture(scope="module")
+def demo(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    local_aws.reset()
+    clear_handler_caches()
+    out = tmp_path_factory.mktemp("demo")
+    stream = io.StringIO()
+    code = run_demo(plan_path=str(DEFAULT_PLAN_FILE), out_dir=str(out), stream=stream)
+    fast_metrics.install()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    yield {"code": code, "summary": summary, "printed": stream.getvalue(), "out": out}
+    clear_handler_caches()
+    local_aws.reset()
+
+
+def test_the_demo_succeeds_and_names_what_it_deployed(demo: dict[str, Any]) -> None:
+    assert demo["code"] == 0, demo["printed"][-2000:]
+    summary = demo["summary"]
+    assert summary["stack"] == PLAN.stack_name == "IotWatch-Fleet"
+    resources = summary["resources"]
+    assert resources["table"].startswith(f"{PLAN.stack_name}-")
+    assert resources["topics"] == {
+        t.name: f"arn:aws:sns:{summary['region']}:123456789012:{PLAN.topic_physical_name(t.name)}"
+        for t in PLAN.notify.topics
+    }
+    assert set(resources["functions"]) == {"evaluator", "baseline_builder"}
+    assert all(name.startswith(f"{PLAN.stack_name}-") for name in resources["functions"].values())
+    assert summary["incident"]["start"] == iso(INCIDENT_START)
+    assert summary["incident"]["end"] == iso(INCIDENT_END)
+    assert summary["incident"]["metrics"] == list(INCIDENT_METRICS)
+    assert (Path(demo["out"]) / "cdk.out" / "manifest.json").is_file()
+
+
+def test_the_demo_notifications_page_for_the_outage_only(demo: dict[str, Any]) -> None:
+    notifications = demo["summary"]["notifications"]
+    kinds = {n["kind"] for n in notifications}
+    assert {"firing", "resolved"} <= kinds
+    assert {n["topic"] for n in notifications} == {t.name for t in PLAN.notify.topics}
+
+    times = [_epoch(n["time"]) for n in notifications]
+    assert times == sorted(times)
+    assert min(times) > INCIDENT_START, "nothing before the outage began"
+    firing = [n for n in notifications if n["kind"] == "firing"]
+    assert min(_epoch(n["time"]) for n in firing) - INCIDENT_START <= 2 * PERIOD + SETTLE
+    # one firing per topic; every resolved message comes after it and after the outage
+    for topic in {n["topic"] for n in notifications}:
+        assert next(n["kind"] for n in notifications if n["topic"] == topic) == "firing"
+        assert len([n for n in firing if n["topic"] == topic]) == 1, topic
+    for n in notifications:
+        if n["kind"] == "resolved":
+            assert _epoch(n["time"]) > INCIDENT_END
+    # every metric that fired resolved, on every topic it paged
+    for topic in {n["topic"] for n in notifications}:
+        fired = {m["metric"] for n in firing if n["topic"] == topic for m in n["metrics"]}
+        resolved = {
+            m["metric"]
+            for n in notifications
+            if n["topic"] == topic and n["kind"] == "resolved"
+            for m in n["metrics"]
+        }
+        assert fired == resolved, topic
+    [email_firing] = [n for n in firing if n["topic"] == "oncall-email"]
+    assert {m["metric"] for m in email_firing["metrics"]} == set(INCIDENT_METRICS)
+    assert all(n["severity"] == "critical" for n in notifications if n["topic"] == "oncall-sms")
+
+
+def test_the_demo_notifications_fit_their_channels(demo: dict[str, Any]) -> None:
+    notifications = demo["summary"]["notifications"]
+    assert notifications
+    for n in notifications:
+        assert {
+            "time",
+            "topic",
+            "kind",
+            "severity",
+            "metric",
+            "dimensions",
+            "subject",
+            "email",
+            "sms",
+        } <= set(n)
+        assert n["metric"] in INCIDENT_METRICS
+        assert isinstance(n["dimensions"], dict)
+        assert len(n["subject"]) < 100 and "\n" not in n["subject"], n["subject"]
+        assert gsm7_length(n["sms"]) <= 160, n["sms"]
+        assert n["email"].strip() and n["metric"] in n["email"]
+        assert n["severity"] in ("warning", "critical")
+
+
+def test_a_second_run_in_the_same_process_prints_the_same_notifications(
+    demo: dict[str, Any], tmp_path: Path
+) -> None:
+    """run_demo owns its endpoint, so running it again (a test, a notebook) must work and,
+    with seeded traffic and fixed times, page exactly as before."""
+    stream = io.StringIO()
+    code = run_demo(plan_path=str(DEFAULT_PLAN_FILE), out_dir=str(tmp_path), stream=stream)
+    again = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+
+    assert code == demo["code"]
+
+    def pages(summary: dict[str, Any]) -> list[tuple[str, ...]]:
+        return [(n["time"], n["topic"], n["kind"], n["subject"], n["sms"]) for n in summary["notifications"]]
+
+    assert pages(again) == pages(demo["summary"])

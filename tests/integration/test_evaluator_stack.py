@@ -1,0 +1,418 @@
+"""The real evaluator handler on the stack deployed from the default monitoring plan.
+
+Once for the module: the stack is deployed, CloudWatch gets 14 days of simulated fleet
+traffic with a 30-minute outage of seven metrics (the demo's incident, without the
+reconnect burst, so every series recovers in the same tick) and no history at all for
+Subscribe.Success, and the baseline builder runs on the stack's CREATE_COMPLETE. Each test
+then starts from the state right after that bootstrap (alert state and run claims
+deleted, baselines kept) with an SQS inbox subscribed to every deployed topic, and
+replays evaluator ticks as the schedule would send them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from iotwatch.adapters.aws import client
+from iotwatch.adapters.notifier import SnsNotifier
+from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.domain.messages import gsm7_length
+from iotwatch.local import fast_metrics
+from iotwatch.local.demo import (
+    DEPLOYED_AT,
+    INCIDENT_END,
+    INCIDENT_METRICS,
+    INCIDENT_START,
+    function_environment,
+    iso,
+)
+from iotwatch.local.endpoint import LocalAws
+from iotwatch.local.traffic import Fleet, Incident, generate
+from iotwatch_harness import (
+    DAY,
+    DEFAULT_PLAN_FILE,
+    EVALUATOR_MODULE,
+    HOUR,
+    Inboxes,
+    IotWatch,
+    Received,
+    clear_handler_caches,
+    handler_module,
+    run_ticks,
+    ticks,
+)
+
+NO_HISTORY_METRIC = "Subscribe.Success"
+QUIET_METRICS = {"Subscribe.Success", "DeleteThingShadow.Accepted"}  # not in the outage
+SUBJECT_LIMIT = 100  # e-mail subjects: under 100 characters
+SMS_LIMIT = 160  # one SMS part, in GSM-7 septets
+ROUTED_ATTRIBUTES = ("severity", "kind", "category", "metric")
+
+
+@pytest.fixture(scope="module")
+def outage(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
+    local_aws.reset()
+    fast_metrics.install()  # in case a nested endpoint stopped before (test_local_harness_reruns.py)
+    with local_aws.env():
+        clear_handler_caches()
+        iotwatch = IotWatch.deploy(fleet_assembly, DEFAULT_PLAN_FILE)
+        incident = Incident(INCIDENT_START, INCIDENT_END, INCIDENT_METRICS, factor=0.2, reconnect_burst=False)
+        with_history = [s for s in iotwatch.series if s.metric != NO_HISTORY_METRIC]
+        history_start = DEPLOYED_AT - iotwatch.plan.frequency.history_days * DAY
+        iotwatch.put_traffic(
+            generate(
+                Fleet(), with_history, start=history_start, end=INCIDENT_END + 2 * HOUR, incidents=[incident]
+            )
+        )
+        built = iotwatch.build_baselines(DEPLOYED_AT)
+        assert built["without_history"] == [s.id for s in iotwatch.series if s.metric == NO_HISTORY_METRIC]
+        yield iotwatch
+        clear_handler_caches()
+    local_aws.reset()
+
+
+@pytest.fixture
+def fleet(outage: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
+    """The bootstrapped stack, every test from the same start: a cold evaluator, no alert state."""
+    with local_aws.env():
+        outage.forget_everything_but_baselines()
+        clear_handler_caches()
+        yield outage
+        clear_handler_caches()
+
+
+@pytest.fixture
+def inboxes(fleet: IotWatch) -> Iterator[Inboxes]:
+    boxes = Inboxes(fleet.topics)
+    yield boxes
+    boxes.close()
+
+
+def _schedule(fleet: IotWatch, first: int, last: int) -> list[int]:
+    frequency = fleet.plan.frequency
+    return list(ticks(first, last, period=frequency.period_seconds, settle=frequency.settle_seconds))
+
+
+def _firing_tick(fleet: IotWatch) -> int:
+    """The first tick whose window holds `pending_periods` periods of the outage."""
+    frequency = fleet.plan.frequency
+    return (
+        INCIDENT_START
+        + fleet.plan.detection.pending_periods * frequency.period_seconds
+        + frequency.settle_seconds
+    )
+
+
+def _routed(fleet: IotWatch, severity: str) -> set[str]:
+    return {t for s in fleet.series for t in fleet.plan.topics_for(severity=severity, metric=s.metric)}
+
+
+def _summary(received: list[Received]) -> list[tuple[str, str, str]]:
+    return [(iso(r.tick), r.topic, r.kind) for r in received]
+
+
+def _kinds(inboxes: Inboxes, topic: str) -> list[str]:
+    return [r.kind for r in inboxes.of(topic)]
+
+
+# --------------------------------------------------------------------------------------------
+# scenario: a 30-minute outage, end to end
+
+
+def test_an_outage_pages_each_routed_topic_once_and_resolves_once(fleet: IotWatch, inboxes: Inboxes) -> None:
+    period = fleet.plan.frequency.period_seconds
+    settle = fleet.plan.frequency.settle_seconds
+    schedule = _schedule(fleet, INCIDENT_START - HOUR, INCIDENT_END + HOUR)
+    results = run_ticks(fleet, inboxes, schedule)
+
+    assert all(r["failed_topics"] == [] for r in results)
+    critical_topics = _routed(fleet, "critical")
+    assert critical_topics == {"oncall-email", "oncall-sms"}, "the default plan's routes"
+    assert set(fleet.topics) == critical_topics
+
+    for topic in critical_topics:
+        assert _kinds(inboxes, topic) == ["firing", "resolved"], (topic, _summary(inboxes.received))
+    assert all(r.tick > INCIDENT_START for r in inboxes.received), "nothing before the outage"
+
+    [email_firing] = inboxes.of("oncall-email", "firing")
+    [sms_firing] = inboxes.of("oncall-sms", "firing")
+    [email_resolved] = inboxes.of("oncall-email", "resolved")
+    [sms_resolved] = inboxes.of("oncall-sms", "resolved")
+
+    # detection latency: the tick that closes the second deviating period pages
+    first_page = min(r.tick for r in inboxes.received)
+    assert first_page == email_firing.tick == sms_firing.tick == _firing_tick(fleet)
+    assert first_page - INCIDENT_START <= 2 * period + settle
+    assert email_firing.document["time"] == iso(INCIDENT_START + 2 * period), "the window it closes"
+    assert email_firing.document["since"] == iso(INCIDENT_START)
+    # resolution: two normal periods after the outage, then nothing more
+    recovery = fleet.plan.detection.recovery_periods
+    assert email_resolved.tick == sms_resolved.tick
+    assert INCIDENT_END < email_resolved.tick <= INCIDENT_END + recovery * period + settle
+    assert max(r.tick for r in inboxes.received) == email_resolved.tick, "nothing after it resolved"
+    for resolved in (email_resolved, sms_resolved):
+        for alert in resolved.document["alerts"]:
+            assert alert["since"] == iso(INCIDENT_START) and alert["ended"] == iso(INCIDENT_END)
+
+    # grouping: one e-mail names every metric of the outage, and only those
+    assert sorted(email_firing.metrics) == sorted(INCIDENT_METRICS)
+    assert sorted(email_resolved.metrics) == sorted(INCIDENT_METRICS)
+    for metric in INCIDENT_METRICS:
+        assert metric in email_firing.document["email"]
+    assert not QUIET_METRICS & {m for r in inboxes.received for m in r.metrics}
+
+    # the SMS topic gets critical pages only, and only for the critical series
+    for received in inboxes.of("oncall-sms"):
+        assert received.document["severity"] == "critical"
+        assert received.envelope["MessageAttributes"]["severity"]["Value"] == "critical"
+    assert set(sms_firing.metrics) < set(email_firing.metrics), "a warning-level series stays off SMS"
+    assert set(sms_resolved.metrics) == set(sms_firing.metrics)
+    critical = {s.metric: s.detection.critical for s in fleet.series}
+    for alert in sms_firing.document["alerts"]:
+        assert abs(alert["score"]) >= critical[alert["metric"]], alert
+    assert email_firing.document["severity"] == "critical", "the most severe of its alerts"
+
+    for received in inboxes.received:
+        _check_message(received)
+
+
+def _check_message(received: Received) -> None:
+    envelope, document = received.envelope, received.document
+    subject = envelope["Subject"]
+    assert subject == document["subject"]
+    assert len(subject) < SUBJECT_LIMIT and "\n" not in subject and "\r" not in subject, subject
+    assert gsm7_length(document["sms"]) <= SMS_LIMIT, document["sms"]  # raises on a non-GSM-7 character
+    attributes = envelope["MessageAttributes"]
+    assert set(ROUTED_ATTRIBUTES) <= set(attributes), attributes
+    assert attributes["kind"]["Value"] == document["kind"] == received.kind
+    assert attributes["severity"]["Value"] == document["severity"]
+    assert attributes["category"]["Value"] == document["category"]
+    assert sorted(json.loads(attributes["metric"]["Value"])) == sorted(set(received.metrics))
+    assert document["topic"] == received.topic
+    assert envelope["TopicArn"].endswith(f"-{received.topic}")
+
+
+# --------------------------------------------------------------------------------------------
+# scenario: at-least-once delivery of schedule events
+
+
+def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, inboxes: Inboxes) -> None:
+    schedule = _schedule(fleet, INCIDENT_START - 2 * 300, INCIDENT_END + HOUR // 2)
+    firing = _firing_tick(fleet)
+    for tick in schedule:
+        first = fleet.evaluate(tick)
+        arrived = inboxes.collect(tick)
+        retried = fleet.evaluate(tick)  # the same event again (Lambda/EventBridge retry)
+        assert inboxes.collect(tick) == [], f"the retry of {iso(tick)} sent something"
+        assert retried["published"] == 0
+        if tick == firing:
+            assert first["published"] == len(arrived) == 2
+    for topic in fleet.topics:
+        assert _kinds(inboxes, topic) == ["firing", "resolved"], (topic, _summary(inboxes.received))
+
+    # one claim per tick, expiring through the table's TTL attribute (moto's CloudFormation does
+    # not apply TimeToLiveSpecification, so the deployed template says which attribute that is)
+    claims = [item for item in fleet.all_items() if not item["pk"]["S"].startswith("SERIES#")]
+    assert len(claims) == len(schedule)
+    [table] = [r for r in fleet.stack.template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    ttl = table["Properties"]["TimeToLiveSpecification"]
+    assert ttl["Enabled"] is True
+    period = fleet.plan.frequency.period_seconds
+    for claim in claims:
+        assert int(claim[ttl["AttributeName"]]["N"]) > max(schedule) // period * period
+
+
+class _OverlappingStore(DynamoStateStore):
+    """The real store; claiming the run waits until the other invocation reaches it too,
+    the worst interleaving of two concurrent invocations of one event."""
+
+    def __init__(self, dynamodb: Any, table: str, barrier: threading.Barrier) -> None:
+        super().__init__(dynamodb, table)
+        self._barrier = barrier
+
+    def claim_run(self, window_end: int) -> bool:
+        self._barrier.wait(timeout=30)
+        return super().claim_run(window_end)
+
+
+def test_two_overlapping_invocations_of_one_tick_page_once(fleet: IotWatch, inboxes: Inboxes) -> None:
+    firing = _firing_tick(fleet)
+    run_ticks(fleet, inboxes, _schedule(fleet, INCIDENT_START - 2 * 300, firing - 300))
+    assert inboxes.received == []
+
+    module = handler_module(EVALUATOR_MODULE, fleet.evaluator_env)
+    barrier = threading.Barrier(2)
+    with function_environment(fleet.evaluator_env):
+        warm = module._dependencies()  # what the function builds at cold start, from its environment
+        # two containers: each its own clients, all on the deployed table and topics
+        containers = [
+            dataclasses.replace(
+                warm,
+                store=_OverlappingStore(client("dynamodb"), module._settings().table_name, barrier),
+                notifier=SnsNotifier(client("sns"), module._settings().topic_arns),
+            )
+            for _ in range(2)
+        ]
+    event = fleet.tick_event(firing)
+    outcomes: list[Any] = [None, None]
+
+    def invoke(i: int) -> None:
+        try:
+            outcomes[i] = fleet.evaluate(event, dependencies=containers[i])
+        except BaseException as exc:  # reported below, on the test's thread
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=invoke, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+
+    arrived = inboxes.collect(firing)
+    assert sorted((r.topic, r.kind) for r in arrived) == [
+        ("oncall-email", "firing"),
+        ("oncall-sms", "firing"),
+    ]
+    assert sorted(o["published"] for o in outcomes) == [0, 2]
+    # and the overlap left one consistent state: the following ticks resolve it once
+    run_ticks(fleet, inboxes, _schedule(fleet, firing + 1, INCIDENT_END + HOUR // 2))
+    for topic in fleet.topics:
+        assert _kinds(inboxes, topic) == ["firing", "resolved"], (topic, _summary(inboxes.received))
+
+
+# --------------------------------------------------------------------------------------------
+# scenario: SNS fails on the firing tick
+
+
+def _fail_topics(names: list[str], fleet: IotWatch) -> dict[str, dict[str, str]]:
+    """Delete the topics (publishing to them fails with NotFound); returns their attributes."""
+    sns = boto3.client("sns")
+    saved = {}
+    for name in names:
+        saved[name] = sns.get_topic_attributes(TopicArn=fleet.topics[name])["Attributes"]
+        sns.delete_topic(TopicArn=fleet.topics[name])
+    return saved
+
+
+def _restore_topics(saved: dict[str, dict[str, str]], fleet: IotWatch, inboxes: Inboxes) -> None:
+    sns = boto3.client("sns")
+    for name, attributes in saved.items():
+        kept = {k: attributes[k] for k in ("KmsMasterKeyId", "DisplayName") if attributes.get(k)}
+        arn = sns.create_topic(Name=fleet.topics[name].rsplit(":", 1)[-1], Attributes=kept)["TopicArn"]
+        assert arn == fleet.topics[name], "the same topic again, as the functions know it"
+        inboxes.subscribe(name)
+
+
+def _page_fails(fleet: IotWatch, inboxes: Inboxes, failing: list[str]) -> int:
+    """Ticks up to the firing one, whose publishes to `failing` topics fail; returns that tick."""
+    firing = _firing_tick(fleet)
+    run_ticks(fleet, inboxes, _schedule(fleet, INCIDENT_START - 2 * 300, firing - 300))
+    assert inboxes.received == []
+    saved = _fail_topics(failing, fleet)
+    try:
+        with pytest.raises(RuntimeError, match="could not publish") as raised:
+            fleet.evaluate(firing)
+        for name in fleet.topics:
+            assert (name in str(raised.value)) == (name in failing), str(raised.value)
+        inboxes.collect(firing)
+    finally:
+        _restore_topics(saved, fleet, inboxes)
+    return firing
+
+
+def _incident_states(fleet: IotWatch) -> dict[str, str]:
+    states = fleet.items("STATE")
+    return {s.metric: states[s.id]["status"]["S"] for s in fleet.series if s.id in states}
+
+
+def test_a_failed_publish_fails_the_run_keeps_the_state_and_the_next_tick_pages(
+    fleet: IotWatch, inboxes: Inboxes
+) -> None:
+    firing = _page_fails(fleet, inboxes, failing=list(fleet.topics))
+
+    assert inboxes.received == []
+    assert _incident_states(fleet) == {}, "no series advanced to firing without its page"
+
+    next_tick = firing + fleet.plan.frequency.period_seconds
+    [result] = run_ticks(fleet, inboxes, [next_tick])
+    assert result["failed_topics"] == [] and result["published"] == 2
+    assert sorted((r.topic, r.kind) for r in inboxes.received) == [
+        ("oncall-email", "firing"),
+        ("oncall-sms", "firing"),
+    ]
+    [email] = inboxes.of("oncall-email", "firing")
+    assert sorted(email.metrics) == sorted(INCIDENT_METRICS)
+    assert set(_incident_states(fleet)) == set(INCIDENT_METRICS)
+    assert set(_incident_states(fleet).values()) == {"firing"}
+
+    run_ticks(fleet, inboxes, _schedule(fleet, next_tick + 1, INCIDENT_END + HOUR // 2))
+    for topic in fleet.topics:
+        assert _kinds(inboxes, topic) == ["firing", "resolved"], (topic, _summary(inboxes.received))
+
+
+def test_the_page_sent_after_a_failed_publish_says_when_the_outage_began(
+    fleet: IotWatch, inboxes: Inboxes
+) -> None:
+    firing = _page_fails(fleet, inboxes, failing=list(fleet.topics))
+    run_ticks(fleet, inboxes, [firing + fleet.plan.frequency.period_seconds])
+
+    [email] = inboxes.of("oncall-email", "firing")
+    # every period since 13:00 deviated, and the window of this tick still holds 13:00
+    assert email.document["since"] == iso(INCIDENT_START), email.document["sms"]
+    assert {a["since"] for a in email.document["alerts"]} == {iso(INCIDENT_START)}
+
+
+def test_a_publish_failing_on_one_topic_does_not_page_the_other_topic_twice(
+    fleet: IotWatch, inboxes: Inboxes
+) -> None:
+    firing = _page_fails(fleet, inboxes, failing=["oncall-sms"])
+    assert _summary(inboxes.received) == [(iso(firing), "oncall-email", "firing")]
+
+    run_ticks(fleet, inboxes, _schedule(fleet, firing + 1, INCIDENT_END + HOUR // 2))
+    assert _kinds(inboxes, "oncall-sms") == ["firing", "resolved"], _summary(inboxes.received)
+    email_pages = [iso(r.tick) for r in inboxes.of("oncall-email", "firing")]
+    assert email_pages == [iso(firing)], f"the e-mail topic was paged for one outage at {email_pages}"
+    assert _kinds(inboxes, "oncall-email") == ["firing", "resolved"]
+
+
+# --------------------------------------------------------------------------------------------
+# scenario: no history, no page
+
+
+def test_a_series_without_history_stays_learning_when_its_traffic_drops_to_zero(
+    fleet: IotWatch, inboxes: Inboxes
+) -> None:
+    [subscribe] = fleet.series_of(NO_HISTORY_METRIC)
+    baseline = json.loads(fleet.items("BASELINE")[subscribe.id]["record"]["S"])
+    assert baseline["datapoints"] == 0, "the builder found no history for it"
+
+    # devices start subscribing after the deploy, then stop at 11:00 (no datapoints: zero)
+    dropped_at = DEPLOYED_AT + 3 * HOUR
+    written = fleet.put_traffic(generate(Fleet(seed=11), [subscribe], start=DEPLOYED_AT, end=dropped_at))
+    assert written == 3 * HOUR // 300, "a datapoint every period until the drop"
+    cloudwatch = boto3.client("cloudwatch")
+    after = cloudwatch.get_metric_statistics(
+        Namespace=subscribe.namespace,
+        MetricName=subscribe.metric,
+        Dimensions=[{"Name": k, "Value": v} for k, v in subscribe.dimensions],
+        StartTime=dropped_at,
+        EndTime=dropped_at + 2 * HOUR,
+        Period=300,
+        Statistics=["Sum"],
+    )
+    assert after["Datapoints"] == [], "no traffic after the drop"
+
+    results = run_ticks(fleet, inboxes, _schedule(fleet, dropped_at - HOUR // 2, dropped_at + 90 * 60))
+
+    assert inboxes.received == [], _summary(inboxes.received)
+    assert {r["learning"] for r in results} == {1}, "the one series without history"
+    assert {r["series"] for r in results} == {len(fleet.series)}
+    assert subscribe.id not in fleet.items("STATE")
