@@ -13,12 +13,16 @@ class CsvInputError(ValueError):
     """A row that cannot be used; the message names the line and what to fix."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CsvRow:
     line: int
     raw_timestamp: str
     ts: int
     value: float | None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 def parse_timestamp(text: str) -> int:
@@ -27,9 +31,9 @@ def parse_timestamp(text: str) -> int:
     if cleaned.endswith(("Z", "z")):
         cleaned = cleaned[:-1] + "+00:00"
     parsed = datetime.fromisoformat(cleaned)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
+    # What .timestamp() computes, minus its cost (and that of replace(tzinfo=UTC) for a naive
+    # time): the seconds since the epoch, taken as UTC when naive.
+    return int((parsed - (_NAIVE_EPOCH if parsed.tzinfo is None else _EPOCH)).total_seconds())
 
 
 def read_series_csv(lines: Iterable[str], *, source: str = "<stdin>") -> list[CsvRow]:
@@ -44,7 +48,7 @@ def read_series_csv(lines: Iterable[str], *, source: str = "<stdin>") -> list[Cs
             if len(record) < 2:
                 raise CsvInputError(f"{source}:{line}: the header needs two columns (timestamp,value)")
             continue
-        if not record or all(not cell.strip() for cell in record):
+        if not any(map(str.strip, record)):  # an empty or blank line
             continue
         if len(record) < 2:
             raise CsvInputError(f"{source}:{line}: expected two columns (timestamp,value), got {len(record)}")
@@ -70,7 +74,7 @@ def read_series_csv(lines: Iterable[str], *, source: str = "<stdin>") -> list[Cs
                 f"{source}:{line}: time goes backwards ({raw_ts.strip()} is before the previous row); sort the file"
             )
         previous = ts
-        rows.append(CsvRow(line=line, raw_timestamp=raw_ts, ts=ts, value=value))
+        rows.append(CsvRow(line, raw_ts, ts, value))  # positional: keywords cost ~0.4 us a row
     if not header_seen:
         raise CsvInputError(f"{source}: empty input; expected a header line and rows of timestamp,value")
     return rows

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter, sub, truediv
 
 HOURS_PER_WEEK = 168
 METHOD = "seasonal-level-v2"
@@ -51,8 +53,12 @@ def fractional_hour_of_week(ts: float) -> float:
     return ((ts + _EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) / SECONDS_PER_HOUR
 
 
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
+def median(values: Iterable[float]) -> float:
+    return _middle(sorted(values))
+
+
+def _middle(ordered: Sequence[float]) -> float:
+    """The median of values already in ascending order."""
     n = len(ordered)
     if n == 0:
         return 0.0
@@ -60,11 +66,17 @@ def median(values: Sequence[float]) -> float:
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
-def robust_scale(values: Sequence[float]) -> float:
-    if not values:
+def robust_scale(values: Iterable[float]) -> float:
+    return _robust_scale_of_sorted(sorted(values))
+
+
+def _robust_scale_of_sorted(ordered: Sequence[float]) -> float:
+    """robust_scale of values already in ascending order. Their deviations from the median
+    then fall and rise again: two runs, which sorted() merges in about linear time."""
+    if not ordered:
         return 0.0
-    center = median(values)
-    return 1.4826 * median([abs(v - center) for v in values])
+    center = _middle(ordered)
+    return 1.4826 * median(map(abs, map(sub, ordered, repeat(center))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +130,7 @@ class Baseline:
         nearest = a if weight < 0.5 else b
         expected = (a.expected * (1.0 - weight) + b.expected * weight) * self.level
         spread = (a.spread * (1.0 - weight) + b.spread * weight) * self.level
-        return Expectation(expected=expected, scale=max(spread, noise_floor(expected)), source=nearest.source)
+        return Expectation(expected, max(spread, noise_floor(expected)), nearest.source)  # positional: hot
 
     @property
     def usable(self) -> bool:
@@ -176,63 +188,132 @@ def fill_periods(
     return slots
 
 
-def _training_slots(
-    points: Sequence[tuple[int, float]], *, start: int, end: int, period: int
-) -> list[tuple[int, float]]:
-    """fill_periods without the slots before the first datapoint (what training uses)."""
-    by_ts = {int(ts): value for ts, value in points if start <= ts < end}
+def _first_training_slot(by_ts: dict[int, float], *, start: int, end: int, period: int) -> int:
+    """Training skips the slots before the series' first datapoint (see fill_periods)."""
     if not by_ts:
-        return []
+        return end
     first = min(by_ts)
-    first_slot = start + -(-(first - start) // period) * period if (first - start) % period else first
-    get = by_ts.get
-    return [(ts, get(ts, 0.0)) for ts in range(first_slot, end, period)]
+    return start + -(-(first - start) // period) * period if (first - start) % period else first
 
 
-def _interpolate(levels: Sequence[float], ts: float, period: int) -> float:
-    position = fractional_hour_of_week(ts + period / 2.0) - 0.5
-    lower = math.floor(position)
-    weight = position - lower
-    return levels[lower % HOURS_PER_WEEK] * (1.0 - weight) + levels[(lower + 1) % HOURS_PER_WEEK] * weight
+def _is_excluded(ts: float, excluded: Sequence[tuple[int, int]]) -> bool:
+    return any(a <= ts < b for a, b in excluded)
 
 
-@dataclass(frozen=True)
-class _Grouping:
-    """Which training slots fall in each hour of week / hour of day, computed once per build."""
+_Gather = Callable[[Sequence[float]], Sequence[float]]
 
-    by_how: list[list[int]]
-    by_hod: list[list[int]]
+
+def _gather(indices: Sequence[int]) -> _Gather:
+    """`values -> [values[i] for i in indices]` (as a tuple) in one C call: every build picks
+    each hour's slots out of 4,032 values and again out of the residuals."""
+    if not indices:
+        return lambda values: ()
+    if len(indices) == 1:  # itemgetter of one index returns the item, not a 1-tuple
+        only = indices[0]
+        return lambda values: (values[only],)
+    return itemgetter(*indices)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Everything a build needs to know about where its training slots sit: each slot's hour
+    of week, day, fleet-level hour and interpolation weights. None of it depends on the
+    values, only on the slots' place in the week, so the daily rebuilds of a replay (and the
+    series of one refresh) share it instead of recomputing it for every one of 4,032 slots."""
+
+    count: int
+    keep: _Gather | None  # drops excluded slots from the full run of slots; None keeps all
+    how_take: list[_Gather]  # the slots of each hour of week
+    how_samples: list[int]
+    hod_take: list[_Gather]  # the slots of each hour of day
+    hod_samples: list[int]
     days_how: list[int]  # distinct days seen per hour of week
     days_hod: list[int]
-    count: int
+    hours: dict[int, _Gather]  # the slots of each hour, keyed as in fleet_levels
+    day_of: list[int]  # per slot (0 = the 24 hours before `end`)
+    position: list[int]  # per slot: index into `weights`
+    weights: list[tuple[int, int, float, float]]  # per position in the week: buckets and weights
 
     @classmethod
-    def of(cls, hows: Sequence[int], days: Sequence[int]) -> _Grouping:
+    def of(cls, times: Sequence[int], kept: Sequence[int] | None, *, end: int, period: int) -> _Layout:
         by_how: list[list[int]] = [[] for _ in range(HOURS_PER_WEEK)]
         day_sets_how: list[set[int]] = [set() for _ in range(HOURS_PER_WEEK)]
-        for i, (how, day) in enumerate(zip(hows, days, strict=True)):
+        for i, ts in enumerate(times):
+            how = int(((ts + _EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) // SECONDS_PER_HOUR)
             by_how[how].append(i)
-            day_sets_how[how].add(day)
+            day_sets_how[how].add(ts // 86400)
         by_hod = [[i for how in range(hod, HOURS_PER_WEEK, 24) for i in by_how[how]] for hod in range(24)]
-        days_hod = [
-            sum(len(day_sets_how[how]) for how in range(hod, HOURS_PER_WEEK, 24)) for hod in range(24)
-        ]
-        return cls(by_how, by_hod, [len(d) for d in day_sets_how], days_hod, len(hows))
+        days_how = [len(d) for d in day_sets_how]
+        days_hod = [sum(days_how[how] for how in range(hod, HOURS_PER_WEEK, 24)) for hod in range(24)]
+        position_of: dict[int, int] = {}  # 2,016 positions at 5-minute periods
+        weights: list[tuple[int, int, float, float]] = []
+        position: list[int] = []
+        for ts in times:
+            at = ts % SECONDS_PER_WEEK
+            if at not in position_of:
+                position_of[at] = len(weights)
+                point = fractional_hour_of_week(ts + period / 2.0) - 0.5
+                lower = math.floor(point)
+                weight = point - lower
+                weights.append((lower % HOURS_PER_WEEK, (lower + 1) % HOURS_PER_WEEK, 1.0 - weight, weight))
+            position.append(position_of[at])
+        return cls(
+            count=len(times),
+            keep=None if kept is None else _gather(kept),
+            how_take=[_gather(idx) for idx in by_how],
+            how_samples=[len(idx) for idx in by_how],
+            hod_take=[_gather(idx) for idx in by_hod],
+            hod_samples=[len(idx) for idx in by_hod],
+            days_how=days_how,
+            days_hod=days_hod,
+            hours=_hours(times, end=end),
+            day_of=[(end - 1 - ts) // 86400 for ts in times],
+            position=position,
+            weights=weights,
+        )
 
 
-def _shape(group: _Grouping, values: Sequence[float]) -> list[tuple[float, str, int]]:
+_LAYOUTS: dict[tuple[int, int, int, tuple[int, ...]], _Layout] = {}
+_LAYOUTS_KEPT = 32  # a replay cycles through 7 (one per weekday)
+
+
+def _layout(first_slot: int, *, end: int, period: int, excluded: Sequence[tuple[int, int]]) -> _Layout:
+    slots = range(first_slot, end, period)
+    dropped = tuple(i for i, ts in enumerate(slots) if _is_excluded(ts, excluded)) if excluded else ()
+    # The slots are first_slot + i * period for i < count, less `dropped`: shifting them by
+    # whole weeks changes no hour of week, position or day offset from `end`.
+    key = (first_slot % SECONDS_PER_WEEK, end - first_slot, period, dropped)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        kept: list[int] | None = None
+        times: Sequence[int] = slots
+        if dropped:
+            skip = set(dropped)
+            kept = [i for i in range(len(slots)) if i not in skip]
+            times = [slots[i] for i in kept]
+        if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+            del _LAYOUTS[next(iter(_LAYOUTS))]  # the oldest
+        found = _LAYOUTS[key] = _Layout.of(times, kept, end=end, period=period)
+    return found
+
+
+def _shape(layout: _Layout, values: Sequence[float]) -> list[tuple[float, str, int]]:
     """Median per hour of week, falling back to hour of day, then to everything."""
-    global_median = median(values)
-    hod_median = [median([values[i] for i in idx]) for idx in group.by_hod]
+    hod_median: dict[int, float] = {}  # fallbacks are only computed when a bucket needs them
+    global_median: float | None = None
     shape: list[tuple[float, str, int]] = []
     for how in range(HOURS_PER_WEEK):
-        idx = group.by_how[how]
-        if group.days_how[how] >= MIN_SAMPLES_HOUR_OF_WEEK:
-            shape.append((median([values[i] for i in idx]), "hour-of-week", len(idx)))
-        elif group.days_hod[how % 24] >= MIN_DAYS_HOUR_OF_DAY:
-            shape.append((hod_median[how % 24], "hour-of-day", len(group.by_hod[how % 24])))
+        hod = how % 24
+        if layout.days_how[how] >= MIN_SAMPLES_HOUR_OF_WEEK:
+            shape.append((median(layout.how_take[how](values)), "hour-of-week", layout.how_samples[how]))
+        elif layout.days_hod[hod] >= MIN_DAYS_HOUR_OF_DAY:
+            if hod not in hod_median:
+                hod_median[hod] = median(layout.hod_take[hod](values))
+            shape.append((hod_median[hod], "hour-of-day", layout.hod_samples[hod]))
         elif values:
-            shape.append((global_median, "global", group.count))
+            if global_median is None:
+                global_median = median(values)
+            shape.append((global_median, "global", layout.count))
         else:
             shape.append((0.0, "none", 0))
     return shape
@@ -247,10 +328,24 @@ def fleet_levels(times: Sequence[int], values: Sequence[float], *, end: int, per
     move it), tied together by a weak pull towards neighbouring days. Solved as least
     squares in log space. Empty when there is less than a week to compare.
     """
-    hourly: dict[int, float] = {}  # key: day * 24 + hour (day 0 = the 24 h before `end`)
-    for ts, value in zip(times, values, strict=True):
-        key = ((end - 1 - ts) // 86400) * 24 + (ts % 86400) // 3600
-        hourly[key] = hourly.get(key, 0.0) + value
+    if len(times) != len(values):
+        raise ValueError("fleet_levels needs one value per time")
+    return _fleet_levels(_hours(times, end=end), values, period=period)
+
+
+def _hours(times: Sequence[int], *, end: int) -> dict[int, _Gather]:
+    """Which of `times` fall in each hour; key: day * 24 + hour (day 0 = the 24 h before `end`)."""
+    by_hour: dict[int, list[int]] = {}
+    for i, ts in enumerate(times):
+        by_hour.setdefault(((end - 1 - ts) // 86400) * 24 + (ts % 86400) // 3600, []).append(i)
+    return {key: _gather(idx) for key, idx in by_hour.items()}
+
+
+def _fleet_levels(hours: dict[int, _Gather], values: Sequence[float], *, period: int) -> dict[int, float]:
+    """fleet_levels with the times grouped by hour already (build_baseline has them cached)."""
+    # sum() adds in time order like the loop it replaces (3.12+ compensates rounding: no less exact)
+    hourly = {key: sum(take(values)) for key, take in hours.items()}
+    get = hourly.get
     days = sorted({k // 24 for k in hourly})
     if not days or days[-1] < 7:
         return {}
@@ -261,43 +356,56 @@ def fleet_levels(times: Sequence[int], values: Sequence[float], *, end: int, per
         ratios = [
             math.log(hourly[now + h] / hourly[before + h])
             for h in range(24)
-            if hourly.get(now + h, 0.0) >= min_hourly and hourly.get(before + h, 0.0) >= min_hourly
+            if get(now + h, 0.0) >= min_hourly and get(before + h, 0.0) >= min_hourly
         ]
         if len(ratios) >= LEVEL_MIN_HOURS:
             week_ratios[day] = median(ratios)
     if 0 not in week_ratios:
         return {}
-    log_level = dict.fromkeys(range(days[-1] + 1), 0.0)
+    return _solve_levels(days[-1] + 1, week_ratios)
+
+
+def _solve_levels(n_days: int, week_ratios: dict[int, float]) -> dict[int, float]:
+    """Gauss-Seidel over the days, day 0 first, as ever; each day's terms are worked out once
+    rather than looked up in dicts on each of ~100 sweeps."""
+    equations: list[tuple[int, float | None, float | None, bool, bool, float]] = []
+    for day in range(n_days):
+        ahead = week_ratios.get(day) if day + 7 < n_days else None  # vs the same day a week before
+        behind = week_ratios.get(day - 7)  # the day a week later, vs this one
+        left, right = day > 0, day < n_days - 1
+        weight = 0.0
+        if ahead is not None:
+            weight += 1.0
+        if behind is not None:
+            weight += 1.0
+        if left:
+            weight += LEVEL_SMOOTHNESS
+        if right:
+            weight += LEVEL_SMOOTHNESS
+        equations.append((day, ahead, behind, left, right, weight))
+    log_level = [0.0] * n_days
+    smoothness = LEVEL_SMOOTHNESS
     for _ in range(LEVEL_SWEEPS):
         largest_step = 0.0
-        for day in log_level:
-            total = weight = 0.0
-            if day in week_ratios and day + 7 in log_level:
-                total += log_level[day + 7] + week_ratios[day]
-                weight += 1.0
-            if day - 7 in week_ratios:
-                total += log_level[day - 7] - week_ratios[day - 7]
-                weight += 1.0
-            for neighbour in (day - 1, day + 1):
-                if neighbour in log_level:
-                    total += LEVEL_SMOOTHNESS * log_level[neighbour]
-                    weight += LEVEL_SMOOTHNESS
+        for day, ahead, behind, left, right, weight in equations:
+            total = 0.0
+            if ahead is not None:
+                total += log_level[day + 7] + ahead
+            if behind is not None:
+                total += log_level[day - 7] - behind
+            if left:
+                total += smoothness * log_level[day - 1]
+            if right:
+                total += smoothness * log_level[day + 1]
             new = total / weight
-            largest_step = max(largest_step, abs(new - log_level[day]))
+            step = abs(new - log_level[day])
+            if step > largest_step:
+                largest_step = step
             log_level[day] = new
         if largest_step < LEVEL_TOLERANCE:
             break
-    anchor = log_level[max(log_level)]
-    return {day: math.exp(value - anchor) for day, value in log_level.items()}
-
-
-def _count_training_points(
-    points: Sequence[tuple[int, float]], start: int, end: int, excluded: Sequence[tuple[int, int]]
-) -> int:
-    inside = [ts for ts, _ in points if start <= ts < end]
-    if excluded:
-        inside = [ts for ts in inside if not any(a <= ts < b for a, b in excluded)]
-    return len(inside)
+    anchor = log_level[-1]
+    return {day: math.exp(value - anchor) for day, value in enumerate(log_level)}
 
 
 def build_baseline(
@@ -312,53 +420,57 @@ def build_baseline(
     excluded: Sequence[tuple[int, int]] = (),
 ) -> Baseline:
     """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped."""
-    slots = _training_slots(points, start=start, end=end, period=period)
-    if excluded:
-        slots = [(ts, v) for ts, v in slots if not any(a <= ts < b for a, b in excluded)]
-    times = [ts for ts, _ in slots]
-    values = [v for _, v in slots]
-    hows = [int(((ts + _EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) // SECONDS_PER_HOUR) for ts in times]
-    group = _Grouping.of(hows, [ts // 86400 for ts in times])
-    shape = _shape(group, values)
+    inside = [p for p in points if start <= p[0] < end]
+    by_ts = dict(inside)
+    if set(map(type, by_ts)) - {int}:  # slots are ints; int() each only when some are not
+        by_ts = {int(ts): value for ts, value in inside}
+    first_slot = _first_training_slot(by_ts, start=start, end=end, period=period)
+    layout = _layout(first_slot, end=end, period=period, excluded=excluded)
+    # one value per slot from the first datapoint on: a missing datapoint is zero traffic
+    values: list[float] = list(map(by_ts.get, range(first_slot, end, period), repeat(0.0)))
+    if layout.keep is not None:
+        values = list(layout.keep(values))
 
     level = 1.0
-    day_levels = fleet_levels(times, values, end=end, period=period)
+    day_levels = _fleet_levels(layout.hours, values, period=period)
     if day_levels:
-        day_of = [(end - 1 - ts) // 86400 for ts in times]
-        values = [v / day_levels.get(day, 1.0) for day, v in zip(day_of, values, strict=True)]
-        shape = _shape(group, values)
+        divisor = [day_levels.get(day, 1.0) for day in range(max(day_levels) + 1)]
+        values = list(map(truediv, values, map(divisor.__getitem__, layout.day_of)))
         # Day 0's level is centred ~12 h before `end` and used for the ~24 h after it: carry
         # the recent trend forward (damped, so a finished rollout overshoots only a little).
         trend = math.log(day_levels[0] / day_levels[1]) if 1 in day_levels else 0.0
         level = day_levels[0] * math.exp(LEVEL_TREND_DAMPING * trend)
+    shape = _shape(layout, values)  # of the level-free values when there are levels
 
     curve = [e for e, _, _ in shape]
-    residuals_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
-    residuals_hod: list[list[float]] = [[] for _ in range(24)]
-    all_residuals: list[float] = []
-    interpolated: dict[int, float] = {}  # per position in the week: 2,016 at 5-minute periods
-    for ts, how, value in zip(times, hows, values, strict=True):
-        position = ts % SECONDS_PER_WEEK
-        expected = interpolated.get(position)
-        if expected is None:
-            expected = interpolated[position] = _interpolate(curve, ts, period)
-        residual = value - expected
-        residuals_how[how].append(residual)
-        residuals_hod[how % 24].append(residual)
-        all_residuals.append(residual)
-    global_spread = robust_scale(all_residuals)
-    hod_spread = [robust_scale(r) for r in residuals_hod]
+    # the curve interpolated at each position in the week (2,016 at 5-minute periods), then
+    # each slot's residual against its position's value
+    interpolated = [curve[a] * wa + curve[b] * wb for a, b, wa, wb in layout.weights]
+    residuals = list(map(sub, values, map(interpolated.__getitem__, layout.position)))
+    # Each hour of week's residuals in order; an hour of day's are then 7 ordered runs, which
+    # sorted() merges for much less than sorting them from scratch.
+    how_sorted = [sorted(take(residuals)) for take in layout.how_take]
+    hod_spread = [
+        _robust_scale_of_sorted(sorted(chain.from_iterable(how_sorted[hod::24]))) for hod in range(24)
+    ]
+    global_spread: float | None = None  # only when a bucket falls back to it
 
     buckets: list[Bucket] = []
     for how, (expected, source, samples) in enumerate(shape):
         if source == "hour-of-week":
             # a handful of samples underestimates spread; keep at least half the day-level figure
-            spread = max(robust_scale(residuals_how[how]), 0.5 * hod_spread[how % 24])
+            spread = max(_robust_scale_of_sorted(how_sorted[how]), 0.5 * hod_spread[how % 24])
         elif source == "hour-of-day":
             spread = hod_spread[how % 24]
         else:
+            if global_spread is None:
+                global_spread = robust_scale(residuals)
             spread = global_spread
         buckets.append(Bucket(expected, spread, samples, source))
+    if excluded:
+        datapoints = sum(1 for ts, _ in inside if not _is_excluded(ts, excluded))
+    else:
+        datapoints = len(inside)
     return Baseline(
         series_id=series_id,
         version=version,
@@ -367,7 +479,7 @@ def build_baseline(
         trained_from=start,
         trained_to=end,
         built_at=built_at,
-        datapoints=_count_training_points(points, start, end, excluded),
+        datapoints=datapoints,
         buckets=tuple(buckets),
         level=level,
     )

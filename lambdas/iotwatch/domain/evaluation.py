@@ -61,16 +61,18 @@ def evaluate_series(
     if baseline is None or not baseline.usable:
         return SeriesOutcome(series, [], state, None, "learning")
     values = dict(datapoints)
+    detection = series.detection
     scores = []
-    for ts in window.period_starts:
+    for ts in range(window.start, window.end, window.period):  # window.period_starts, without the list
         actual = values.get(ts, 0.0)
-        score = score_memo.get((ts, actual)) if score_memo is not None else None
+        key = (ts, actual)
+        score = score_memo.get(key) if score_memo is not None else None
         if score is None:
-            score = score_period(ts, actual, baseline.expectation_at(ts), series.detection)
+            score = score_period(ts, actual, baseline.expectation_at(ts), detection)
             if score_memo is not None:
-                score_memo[(ts, actual)] = score
+                score_memo[key] = score
         scores.append(score)
-    new_state, transition = decide(state, scores, series.detection, period=window.period)
+    new_state, transition = decide(state, scores, detection, period=window.period)
     return SeriesOutcome(series, scores, new_state, transition, new_state.status)
 
 

@@ -72,42 +72,42 @@ def replay(
             start = refresh_at - history_days * DAY
             while history and history[0][0] < start:
                 history.popleft()
-            training = [(t, v) for t, v in history if t < refresh_at]
+            # Training is the history before refresh_at. build_baseline itself drops points from
+            # `end` (<= refresh_at) on, so it is handed the history as it is, not a filtered copy.
+            has_training = any(t < refresh_at for t, _ in history)  # normally decided by the first
             baseline = (
                 build_baseline(
                     series_id=series.id,
-                    points=training,
+                    points=history,
                     start=(start // period) * period,
                     end=(refresh_at // period) * period,
                     period=period,
                     built_at=refresh_at,
                     excluded=excluded,
                 )
-                if training
+                if has_training
                 else None
             )
             baseline_epoch = refresh_at
             memo = {}
         if point.value is not None:
-            history.append((ts, point.value))
-            recent.append((ts, point.value))
-        while recent and recent[0][0] <= ts - lookback * period:
+            datapoint = (ts, point.value)
+            history.append(datapoint)
+            recent.append(datapoint)
+        oldest = ts - lookback * period
+        while recent and recent[0][0] <= oldest:
             recent.popleft()
-        window = Window(start=ts - (lookback - 1) * period, end=ts + period, period=period)
+        window = Window(ts - (lookback - 1) * period, ts + period, period)
+        # `recent` as it is, not a copy: evaluate_series only reads it into a dict
         outcome = evaluate_series(
-            series, datapoints=list(recent), baseline=baseline, state=state, window=window, score_memo=memo
+            series, datapoints=recent, baseline=baseline, state=state, window=window, score_memo=memo
         )
         if len(memo) > 4 * lookback:
             memo = {key: value for key, value in memo.items() if key[0] >= window.start}
         state = outcome.state
         latest = outcome.scores[-1] if outcome.scores else None
-        yield ReplayResult(
-            ts=ts,
-            anomaly_score=anomaly_score(latest, detection),
-            alert=state.status == "firing",
-            score=latest,
-            baseline=baseline,
-        )
+        # positional (ts, anomaly_score, alert, score, baseline): keywords cost on every row
+        yield ReplayResult(ts, anomaly_score(latest, detection), state.status == "firing", latest, baseline)
 
 
 def median_spacing(timestamps: list[int]) -> int:
