@@ -4,10 +4,12 @@ and small builders for domain objects. No AWS, no network."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from iotwatch.adapters.store import OutboxItem
 from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.messages import RenderedMessage
@@ -102,11 +104,25 @@ class FakeStore:
         self.saved: list[AlertState] = []
         self.claimed_runs: set[int] = set()
 
+        self.outbox: dict[str, OutboxItem] = {}
+
     def claim_run(self, window_end: int) -> bool:
         if window_end in self.claimed_runs:
             return False
         self.claimed_runs.add(window_end)
         return True
+
+    def release_run(self, window_end: int) -> None:
+        self.claimed_runs.discard(window_end)
+
+    def put_outbox(self, item: OutboxItem) -> None:
+        self.outbox[item.key] = item
+
+    def list_outbox(self) -> list[OutboxItem]:
+        return [self.outbox[k] for k in sorted(self.outbox)]
+
+    def delete_outbox(self, key: str) -> None:
+        self.outbox.pop(key, None)
 
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
         return {sid: self.baselines[sid] for sid in series_ids if sid in self.baselines}
@@ -147,6 +163,20 @@ class FakeNotifier:
         self.sent.append((topic, message))
         self.published += 1
         return f"msg-{next(self._ids)}"
+
+    def publish_raw(
+        self, topic: str, *, subject: str, message: str, attributes: dict[str, dict[str, str]]
+    ) -> str:
+        """What the outbox sends: the stored SNS body, turned back into the rendered message."""
+        bodies = json.loads(message)
+        rendered = RenderedMessage(
+            subject=subject,
+            email=bodies["email"],
+            sms=bodies["sms"],
+            attributes=attributes,
+            document=json.loads(bodies["sqs"]),
+        )
+        return self.publish(topic, rendered)
 
     def topics(self) -> list[str]:
         return [topic for topic, _ in self.sent]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from iotwatch.adapters.emf import EmfWriter
@@ -211,28 +212,33 @@ def test_an_ongoing_incident_pages_once_then_resolves_once(world):
     assert all(world.state(m).status == "ok" for m in BROKER)
 
 
-def test_a_failing_topic_keeps_its_series_unsaved_and_the_next_tick_sends_it(default_plan, default_series):
+def test_a_failing_topic_gets_its_message_from_the_outbox_and_nobody_is_paged_twice(
+    default_plan, default_series
+):
     notifier = FakeNotifier(failing={"oncall-sms"})
     world = World(default_plan, default_series, notifier=notifier)
     world.set_from("Connect.Success", E - 2 * PERIOD, 0.0)  # critical: e-mail + SMS
     world.set_from("Ping.Success", E - 2 * PERIOD, 750.0)  # warning: e-mail only
     report = world.tick(E)
     assert report.failed_topics == ["oncall-sms"]
-    # the e-mail still went out, with both series
+    # the e-mail still went out, with both series; the SMS waits in the outbox, rendered
     assert alerts_by_topic(report) == {"oncall-email": ["Connect.Success", "Ping.Success"]}
-    # Ping reached everyone it is routed to: saved. Connect's SMS did not: not saved.
+    [owed] = world.store.outbox.values()
+    assert owed.topic == "oncall-sms" and "Connect.Success" in owed.subject
+    # state advanced for both, so the e-mail topic will not hear about this firing again
+    assert world.state("Connect.Success").status == "firing"
     assert world.state("Ping.Success").status == "firing"
-    assert world.state("Connect.Success") is None
+    # the failed run released its claim: Lambda's retry of the same event delivers the SMS
+    assert E not in world.store.claimed_runs
 
     notifier.failing.clear()
-    report = world.tick(E + PERIOD)
-    sms = [s for s in report.sent if s.notification.topic == "oncall-sms"]
-    assert len(sms) == 1
-    assert [a.series.metric for a in sms[0].notification.alerts] == ["Connect.Success"]
-    assert sms[0].notification.kind == "firing"
-    assert world.state("Connect.Success").status == "firing"
-    # Ping was delivered the first time and is not paged again
-    assert all("Ping.Success" not in [a.series.metric for a in s.notification.alerts] for s in report.sent)
+    report = world.tick(E)  # the retry
+    assert report.redelivered == ["oncall-sms"] and report.sent == []
+    assert world.store.outbox == {}
+    assert [t for t, _ in notifier.sent] == ["oncall-email", "oncall-sms"]
+    assert "Connect.Success" in notifier.sent[-1][1].sms
+    world.tick(E + PERIOD)
+    assert [t for t, _ in notifier.sent] == ["oncall-email", "oncall-sms"]  # nothing more
 
 
 def test_a_resolve_that_failed_to_send_reports_the_true_end_of_the_incident(default_plan, default_series):
@@ -246,12 +252,18 @@ def test_a_resolve_that_failed_to_send_reports_the_true_end_of_the_incident(defa
     notifier.failing.add("oncall-sms")
     failed = world.tick(E + 3 * PERIOD)  # two normal periods: resolved, but the SMS fails
     assert failed.failed_topics == ["oncall-sms"]
+    [resolved_email] = [
+        m for t, m in notifier.sent if t == "oncall-email" and m.document["kind"] == "resolved"
+    ]
     notifier.failing.clear()
     report = world.tick(E + 4 * PERIOD)
-    [transition] = {a.transition for s in report.sent for a in s.notification.alerts}
-    assert transition.kind == "resolved"
-    assert transition.since == incident_start
-    assert transition.ended == incident_end  # not one period later
+    assert report.redelivered == ["oncall-sms"]
+    topic, message = notifier.sent[-1]
+    assert topic == "oncall-sms" and message.document["kind"] == "resolved"
+    [alert] = message.document["alerts"]
+    assert alert["since"] == resolved_email.document["alerts"][0]["since"]
+    assert alert["since"] == datetime.fromtimestamp(incident_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert alert["ended"] == datetime.fromtimestamp(incident_end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_series_without_baseline_are_learning_and_never_page(default_plan, default_series):

@@ -126,7 +126,11 @@ def test_evaluator_fails_the_invocation_when_a_topic_cannot_be_reached(
     with pytest.raises(RuntimeError, match="oncall-sms"):
         evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     assert evaluator_deps.notifier.topics() == ["oncall-email"]
-    assert evaluator_deps.store.states == {}  # every series was in the failed SMS: retried next run
+    # the SMS waits in the outbox for the retry of this event; nothing else will page again
+    assert [item.topic for item in evaluator_deps.store.outbox.values()] == ["oncall-sms"]
+    evaluator_deps.notifier.failing.clear()
+    evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
+    assert evaluator_deps.notifier.topics() == ["oncall-email", "oncall-sms"]
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")

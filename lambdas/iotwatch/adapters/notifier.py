@@ -9,6 +9,9 @@ from iotwatch.domain.messages import RenderedMessage
 
 class Notifier(Protocol):
     def publish(self, topic: str, message: RenderedMessage) -> str: ...
+    def publish_raw(
+        self, topic: str, *, subject: str, message: str, attributes: dict[str, dict[str, str]]
+    ) -> str: ...
 
 
 class UnknownTopicError(KeyError):
@@ -22,15 +25,22 @@ class SnsNotifier:
         self.published = 0
 
     def publish(self, topic: str, message: RenderedMessage) -> str:
+        return self.publish_raw(
+            topic, subject=message.subject, message=message.sns_message(), attributes=message.attributes
+        )
+
+    def publish_raw(
+        self, topic: str, *, subject: str, message: str, attributes: dict[str, dict[str, str]]
+    ) -> str:
         arn = self._topic_arns.get(topic)
         if arn is None:
             raise UnknownTopicError(f"plan topic '{topic}' has no ARN in IOTWATCH_TOPICS")
         response = self._sns.publish(
             TopicArn=arn,
-            Subject=message.subject,
-            Message=message.sns_message(),
+            Subject=subject,
+            Message=message,
             MessageStructure="json",
-            MessageAttributes=message.attributes,
+            MessageAttributes=attributes,
         )
         self.published += 1
         return str(response["MessageId"])

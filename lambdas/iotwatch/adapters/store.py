@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -32,8 +33,28 @@ RUN_PK = "RUN"
 RUN_MARKER_TTL_SECONDS = 2 * 86400
 
 
+OUTBOX_PK = "OUTBOX"
+OUTBOX_TTL_SECONDS = 7 * 86400
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A message a topic still owes on-call: rendered when its publish failed, sent later."""
+
+    key: str
+    topic: str
+    subject: str
+    message: str
+    attributes: dict[str, dict[str, str]]
+    first_attempt: int
+
+
 class StateStore(Protocol):
     def claim_run(self, window_end: int) -> bool: ...
+    def release_run(self, window_end: int) -> None: ...
+    def put_outbox(self, item: OutboxItem) -> None: ...
+    def list_outbox(self) -> list[OutboxItem]: ...
+    def delete_outbox(self, key: str) -> None: ...
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]: ...
     def put_baseline(self, baseline: Baseline) -> None: ...
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]: ...
@@ -66,6 +87,60 @@ class DynamoStateStore:
                 return False
             raise
         return True
+
+    def release_run(self, window_end: int) -> None:
+        """Lets a retry of a failed run evaluate the same window again."""
+        self.requests += 1
+        self._db.delete_item(
+            TableName=self._table, Key={"pk": {"S": RUN_PK}, "sk": {"S": f"EVALUATION#{window_end}"}}
+        )
+
+    # -- outbox ------------------------------------------------------------------------------
+    def put_outbox(self, item: OutboxItem) -> None:
+        self.requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": OUTBOX_PK},
+                "sk": {"S": item.key},
+                "topic": {"S": item.topic},
+                "subject": {"S": item.subject},
+                "message": {"S": item.message},
+                "attributes": {"S": json.dumps(item.attributes)},
+                "first_attempt": {"N": str(item.first_attempt)},
+                "expires_at": {"N": str(item.first_attempt + OUTBOX_TTL_SECONDS)},
+            },
+        )
+
+    def list_outbox(self) -> list[OutboxItem]:
+        items: list[OutboxItem] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": OUTBOX_PK}},
+            "ConsistentRead": True,
+        }
+        while True:
+            self.requests += 1
+            response = self._db.query(**request)
+            for raw in response.get("Items", []):
+                items.append(
+                    OutboxItem(
+                        key=raw["sk"]["S"],
+                        topic=raw["topic"]["S"],
+                        subject=raw["subject"]["S"],
+                        message=raw["message"]["S"],
+                        attributes=json.loads(raw["attributes"]["S"]),
+                        first_attempt=int(raw["first_attempt"]["N"]),
+                    )
+                )
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def delete_outbox(self, key: str) -> None:
+        self.requests += 1
+        self._db.delete_item(TableName=self._table, Key={"pk": {"S": OUTBOX_PK}, "sk": {"S": key}})
 
     # -- baselines ---------------------------------------------------------------------------
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:

@@ -122,7 +122,13 @@ def decide(
             return AlertState(state.series_id, "ok", None, None, 0.0, at, state.revision), None
         severity: Severity = min((p.severity for p in pending if p.severity), key=lambda s: SEVERITY_RANK[s])
         peak = max(pending, key=lambda p: abs(p.score)).score
+        # the incident began where the run of same-direction deviations began, which can be
+        # before the pending periods when a page is decided late (e.g. after a failed run)
         since = pending[0].ts
+        for p in reversed(recent):
+            if not p.severity or p.direction != latest.direction:
+                break
+            since = p.ts
         new = replace(
             state, status="firing", severity=severity, since=since, peak_score=peak, last_evaluated=at
         )

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from iotwatch.adapters.cloudwatch import MetricReader
 from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import Notifier
-from iotwatch.adapters.store import StateStore
+from iotwatch.adapters.store import OutboxItem, StateStore
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import (
     SeriesOutcome,
+    Window,
     evaluate_series,
     evaluation_window,
     group_notifications,
@@ -45,6 +46,7 @@ class EvaluationReport:
     duplicate_run: bool = False
     sent: list[SentNotification] = field(default_factory=list)
     failed_topics: list[str] = field(default_factory=list)
+    redelivered: list[str] = field(default_factory=list)
     outcomes: list[SeriesOutcome] = field(default_factory=list)
 
     def as_log_fields(self) -> dict[str, object]:
@@ -58,6 +60,7 @@ class EvaluationReport:
             "duplicate_run": self.duplicate_run,
             "notifications": len(self.sent),
             "failed_topics": self.failed_topics,
+            "redelivered": self.redelivered,
         }
 
 
@@ -87,8 +90,11 @@ def run_evaluation(
 ) -> EvaluationReport:
     """Evaluates every series for the window that `event_time` closes.
 
-    Notifications are published before state is saved: a series whose message could not be
-    sent keeps its old state, so the next run sees the same transition and sends it then.
+    Each window is claimed once, so a retried or overlapping invocation sends nothing twice.
+    A message whose publish fails goes to the outbox (rendered, per topic) and the series'
+    state advances as if it was sent: the next run delivers it first, and topics that did
+    receive it are not paged again. A run that fails, or leaves anything in the outbox,
+    releases its claim so Lambda's retry of the same event can deliver it sooner.
     """
     period = plan.frequency.period_seconds
     window = evaluation_window(
@@ -102,6 +108,59 @@ def run_evaluation(
         report.skipped = len(series)
         report.duplicate_run = True
         return report
+    try:
+        _deliver_outbox(store, notifier, report, on_publish_error)
+        _evaluate_window(
+            window=window,
+            plan=plan,
+            series=series,
+            reader=reader,
+            store=store,
+            notifier=notifier,
+            context=context,
+            emf=emf,
+            report=report,
+            on_publish_error=on_publish_error,
+        )
+    except Exception:
+        store.release_run(window.end)
+        raise
+    if report.failed_topics:
+        store.release_run(window.end)
+    return report
+
+
+def _deliver_outbox(
+    store: StateStore,
+    notifier: Notifier,
+    report: EvaluationReport,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...],
+) -> None:
+    for item in store.list_outbox():
+        try:
+            notifier.publish_raw(
+                item.topic, subject=item.subject, message=item.message, attributes=item.attributes
+            )
+        except on_publish_error:
+            report.failed_topics.append(item.topic)
+            continue
+        store.delete_outbox(item.key)
+        report.redelivered.append(item.topic)
+
+
+def _evaluate_window(
+    *,
+    window: Window,
+    plan: Plan | RuntimePlan,
+    series: Sequence[Series],
+    reader: MetricReader,
+    store: StateStore,
+    notifier: Notifier,
+    context: MessageContext,
+    emf: EmfWriter | None,
+    report: EvaluationReport,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...],
+) -> None:
     ids = [s.id for s in series]
     datapoints = reader.read(series, start=window.start, end=window.end)
     baselines = store.get_baselines(ids)
@@ -127,14 +186,22 @@ def run_evaluation(
         outcomes, route=lambda sev, m: plan.topics_for(severity=sev, metric=m), at=window.end
     )
 
-    unsent: set[str] = set()
-    for notification in notifications:
+    for index, notification in enumerate(notifications):
         message = render(notification, context)
         try:
             message_id = notifier.publish(notification.topic, message)
         except on_publish_error:
             report.failed_topics.append(notification.topic)
-            unsent.update(a.series.id for a in notification.alerts)
+            store.put_outbox(
+                OutboxItem(
+                    key=f"{window.end}#{index:03d}#{notification.topic}#{notification.kind}",
+                    topic=notification.topic,
+                    subject=message.subject,
+                    message=message.sns_message(),
+                    attributes=message.attributes,
+                    first_attempt=window.end,
+                )
+            )
             continue
         report.sent.append(SentNotification(notification, message, message_id))
 
@@ -149,15 +216,12 @@ def run_evaluation(
             report.firing += 1
         if emf is not None and outcome.scores:
             emf.write(outcome.series.id, outcome.scores[-1])
-        if outcome.series.id in unsent:
-            continue
         previous = states.get(outcome.series.id)
         if previous is None and outcome.state.status == "ok":
             continue  # never alerted: nothing worth a write
         if previous is not None and _alert_facts(previous) == _alert_facts(outcome.state):
             continue  # unchanged; the run claim already guards against re-evaluation
         store.save_state(outcome.state)
-    return report
 
 
 def _alert_facts(state: AlertState) -> tuple[object, ...]:
