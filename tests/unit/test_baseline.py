@@ -152,20 +152,27 @@ def test_baseline_records_its_training_window(two_weeks):
 
 
 @pytest.mark.parametrize(
-    ("days", "source"),
-    [(1, "global"), (2, "global"), (4, "hour-of-day"), (7, "hour-of-day"), (14, "hour-of-week")],
+    ("days", "sources"),
+    [
+        (1, {"global"}),  # Sunday only
+        (2, {"global", "weekday-hour"}),  # a weekend: weekend hours known, weekdays not
+        (3, {"hour-of-day", "weekday-hour"}),  # Fri..Sun: one weekday, so weekdays use every day
+        (4, {"weekday-hour"}),  # Thu..Sun: two weekdays and two weekend days
+        (7, {"weekday-hour"}),
+        (14, {"hour-of-week"}),
+    ],
 )
-def test_short_histories_fall_back_to_hour_of_day_then_global(days, source):
+def test_short_histories_fall_back_to_weekday_hours_then_hour_of_day_then_global(days, sources):
     start = END - days * DAY
     baseline = baseline_for(history(start, END), start=start, end=END)
-    assert {b.source for b in baseline.buckets} == {source}
+    assert {b.source for b in baseline.buckets} == sources
 
 
 def test_eight_days_mix_hour_of_week_for_the_repeated_day_only():
     start = END - 8 * DAY  # Sunday, then Monday..Sunday: only Sunday is seen twice
     baseline = baseline_for(history(start, END), start=start, end=END)
     for how, bucket in enumerate(baseline.buckets):
-        assert bucket.source == ("hour-of-week" if how >= 6 * 24 else "hour-of-day"), how
+        assert bucket.source == ("hour-of-week" if how >= 6 * 24 else "weekday-hour"), how
 
 
 def test_global_fallback_expects_the_median_of_all_history():
@@ -255,9 +262,9 @@ def test_excluded_windows_are_ignored():
     ignored_spiky = baseline_for(spiky, start=START, end=END, excluded=[(a, b)])
     assert ignored_broken.buckets == ignored_spiky.buckets
     # Tuesday 10:00 was seen on one Tuesday only once the window is ignored, so it falls back
-    # to the hour of day (weekdays outnumber weekend days there) and stays near the pattern
+    # to 10:00 on weekdays and stays near the pattern
     ts = END + 1 * DAY + 10 * HOUR + 30 * 60
-    assert ignored_broken.buckets[hour_of_week(ts)].source == "hour-of-day"
+    assert ignored_broken.buckets[hour_of_week(ts)].source == "weekday-hour"
     assert ignored_broken.expectation_at(ts).expected == pytest.approx(
         weekly_pattern(ts + PERIOD / 2), rel=0.05
     )

@@ -44,7 +44,7 @@ TABLE = "IotWatch-Fleet-BaselineTable-ABC123"
 @pytest.fixture(scope="module")
 def learned() -> tuple[Any, Baseline]:
     """PublishIn.Success learned from 10 days of a simulated fleet: Mon-Wed have two weeks of
-    their weekday (hour-of-week), the other days fall back to hour-of-day."""
+    their weekday (hour-of-week), the other days fall back to the same hour on weekdays / weekend days."""
     series = make_series()
     start = FAKES_MONDAY
     end = start + 10 * DAY
@@ -69,10 +69,10 @@ def mixed_baseline(series_id: str = "AWS/IoT|PublishIn.Success|Protocol=MQTT") -
     sources = list(SOURCE_LETTERS)
     buckets = tuple(
         Bucket(
-            expected=0.0 if sources[h % 4] == "none" else 100.0 + 10 * h,
+            expected=0.0 if sources[h % len(sources)] == "none" else 100.0 + 10 * h,
             spread=5.0 + h % 7,
             samples=2 + h % 3,
-            source=sources[h % 4],
+            source=sources[h % len(sources)],
         )
         for h in range(HOURS_PER_WEEK)
     )
@@ -256,7 +256,7 @@ def test_text_states_where_the_baseline_came_from(learned):
         "built at     2025-12-04 01:00 UTC",
         "2,880 of 2,880 periods (100%)",
         f"fleet level  {baseline.level:.3f}",
-        "72 hour-of-week, 96 hour-of-day",
+        "72 hour-of-week, 96 weekday-hour",
         "expected ± 4 x scale (warning; critical at 7 x)",
         "2 period(s) in a row",
     ):
@@ -280,7 +280,7 @@ def test_the_grid_has_every_hour_of_the_week_with_its_band_and_source(learned):
         for day in range(7):
             row = rows[block * 7 + day]
             assert row.startswith(DAY_NAMES[day])
-            found = re.findall(r"[ *]\s*(\S+)±(\S+)\s+([WDG-])", row[4:])
+            found = re.findall(r"[ *]\s*(\S+)±(\S+)\s+([WKDG-])", row[4:])
             assert len(found) == 8, row
             for offset, cell in enumerate(found):
                 cells[day * 24 + first_hour + offset] = cell
@@ -298,11 +298,14 @@ def test_the_grid_has_every_hour_of_the_week_with_its_band_and_source(learned):
 def test_every_source_has_its_letter_and_the_legend_explains_them():
     series = make_series()
     text = render(series, mixed_baseline())
-    letters = Counter(letter for row in grid_rows(text) for letter in re.findall(r"±\S+\s+([WDG-])", row))
-    assert letters == {"W": 42, "D": 42, "G": 42, "-": 42}
-    for letter, name in (("W", "hour-of-week"), ("D", "hour-of-day"), ("G", "global"), ("-", "none")):
+    baseline = mixed_baseline()
+    letters = Counter(letter for row in grid_rows(text) for letter in re.findall(r"±\S+\s+([WKDG-])", row))
+    by_source = Counter(b.source for b in baseline.buckets)
+    assert len(by_source) == len(SOURCE_LETTERS) == 5
+    assert letters == {SOURCE_LETTERS[source]: count for source, count in by_source.items()}
+    for name, letter in SOURCE_LETTERS.items():
         assert f"{letter} {name}:" in text
-    assert "42 hour-of-week, 42 hour-of-day, 42 global, 42 none" in text
+    assert ", ".join(f"{by_source[name]} {name}" for name in SOURCE_LETTERS) in text
 
 
 def test_now_is_marked_once_in_its_hour(learned):
@@ -358,7 +361,7 @@ def test_json_has_the_same_facts_and_168_hours(learned):
     assert (document["datapoints"], document["training_periods"]) == (2880, 2880)
     assert document["level"] == baseline.level
     assert document["sensitivity"] == {"warning": 4.0, "critical": 7.0}
-    assert document["sources"] == {"hour-of-week": 72, "hour-of-day": 96}
+    assert document["sources"] == {"hour-of-week": 72, "weekday-hour": 96}
     assert (document["table"], document["stack"]) == (TABLE, "IotWatch-Fleet")
     hours = document["hours"]
     assert len(hours) == HOURS_PER_WEEK

@@ -223,12 +223,7 @@ def test_empty_values_before_the_first_datapoint_are_a_series_that_did_not_exist
     assert not [row for row in scored if row[2] == "1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known false page (domain/baseline.py): on day 3 of a series that began at 01:00, hour 00 has "
-    "2 days of history, falls back to 'global' (the all-day median, ~4x the night's traffic) but gets the "
-    "small spread of residuals against the hour-of-day curve, so 00:00-01:00 pages critical",
-)
+# Regression: a 'global' fallback bucket used to get the (small) residual spread and paged.
 def test_a_series_that_began_mid_day_does_not_page_while_it_learns():
     rows = late_start_rows(15)
     code, out, err = score(to_csv([(stamp(ts), v) for ts, v in rows]))

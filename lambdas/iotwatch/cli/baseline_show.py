@@ -28,9 +28,10 @@ EXIT_BAD_INPUT = 2
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # 1970-01-05 00:00 UTC was a Monday: hour-of-week h starts at MONDAY + h hours (any week will do).
 MONDAY = 4 * 86400
-SOURCE_LETTERS = {"hour-of-week": "W", "hour-of-day": "D", "global": "G", "none": "-"}
+SOURCE_LETTERS = {"hour-of-week": "W", "weekday-hour": "K", "hour-of-day": "D", "global": "G", "none": "-"}
 SOURCE_MEANING = {
     "hour-of-week": "this weekday and hour (2+ weeks of it)",
+    "weekday-hour": "this hour on weekdays, or on weekend days (too few weeks)",
     "hour-of-day": "every day at this hour (too few weeks)",
     "global": "the whole history (too little data)",
     "none": "no data: cannot alert",
@@ -257,8 +258,8 @@ def render_text(
             lines.append(f"{DAY_NAMES[day]} " + "".join(cells).rstrip())
         lines.append("")
     legend = [f"{letter} {name}: {SOURCE_MEANING[name]}" for name, letter in SOURCE_LETTERS.items()]
-    lines.append("Source: " + "  ".join(legend[:2]))
-    lines.append("        " + "  ".join(legend[2:]))
+    for i, entry in enumerate(legend):
+        lines.append(("Source: " if i == 0 else "        ") + entry)
     if now_how is not None:
         lines.append(f"* now ({_utc(now or 0, '%a %H:%M')} UTC). The lower edge is floored at 0.")
     else:

@@ -35,6 +35,7 @@ _EPOCH_WEEKDAY_OFFSET = 3 * 24 * SECONDS_PER_HOUR
 
 MIN_SAMPLES_HOUR_OF_WEEK = 2  # distinct days seen for this hour of week
 MIN_DAYS_HOUR_OF_DAY = 3
+MIN_DAYS_DAYTYPE = 2  # weekdays (or weekend days) seen at this hour
 RELATIVE_SCALE_FLOOR = 0.05
 ABSOLUTE_SCALE_FLOOR = 1.0
 LEVEL_MIN_EXPECTED = 10.0  # periods with less expected traffic are too noisy to measure level
@@ -83,7 +84,7 @@ def _robust_scale_of_sorted(ordered: Sequence[float]) -> float:
 class Expectation:
     expected: float
     scale: float
-    source: str  # "hour-of-week" | "hour-of-day" | "global" | "none"
+    source: str  # "hour-of-week" | "weekday-hour" | "hour-of-day" | "global" | "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,9 @@ class _Layout:
     hod_samples: list[int]
     days_how: list[int]  # distinct days seen per hour of week
     days_hod: list[int]
+    daytype_take: list[_Gather]  # the slots of each (weekday | weekend) x hour of day
+    daytype_samples: list[int]
+    days_daytype: list[int]
     hours: dict[int, _Gather]  # the slots of each hour, keyed as in fleet_levels
     day_of: list[int]  # per slot (0 = the 24 hours before `end`)
     position: list[int]  # per slot: index into `weights`
@@ -245,6 +249,8 @@ class _Layout:
         by_hod = [[i for how in range(hod, HOURS_PER_WEEK, 24) for i in by_how[how]] for hod in range(24)]
         days_how = [len(d) for d in day_sets_how]
         days_hod = [sum(days_how[how] for how in range(hod, HOURS_PER_WEEK, 24)) for hod in range(24)]
+        by_daytype = [[i for how in _daytype_hours(group) for i in by_how[how]] for group in range(48)]
+        days_daytype = [sum(days_how[how] for how in _daytype_hours(group)) for group in range(48)]
         position_of: dict[int, int] = {}  # 2,016 positions at 5-minute periods
         weights: list[tuple[int, int, float, float]] = []
         position: list[int] = []
@@ -266,11 +272,24 @@ class _Layout:
             hod_samples=[len(idx) for idx in by_hod],
             days_how=days_how,
             days_hod=days_hod,
+            daytype_take=[_gather(idx) for idx in by_daytype],
+            daytype_samples=[len(idx) for idx in by_daytype],
+            days_daytype=days_daytype,
             hours=_hours(times, end=end),
             day_of=[(end - 1 - ts) // 86400 for ts in times],
             position=position,
             weights=weights,
         )
+
+
+def daytype_group(how: int) -> int:
+    """0-23: the hour on a weekday (Mon-Fri UTC); 24-47: on a weekend day."""
+    return (24 if how >= 5 * 24 else 0) + how % 24
+
+
+def _daytype_hours(group: int) -> range:
+    hod = group % 24
+    return range(5 * 24 + hod, HOURS_PER_WEEK, 24) if group >= 24 else range(hod, 5 * 24, 24)
 
 
 _LAYOUTS: dict[tuple[int, int, int, tuple[int, ...]], _Layout] = {}
@@ -298,14 +317,21 @@ def _layout(first_slot: int, *, end: int, period: int, excluded: Sequence[tuple[
 
 
 def _shape(layout: _Layout, values: Sequence[float]) -> list[tuple[float, str, int]]:
-    """Median per hour of week, falling back to hour of day, then to everything."""
+    """Median per hour of week, falling back to the same hour on the same kind of day
+    (weekday or weekend), then to the hour of day, then to everything."""
     hod_median: dict[int, float] = {}  # fallbacks are only computed when a bucket needs them
+    daytype_median: dict[int, float] = {}
     global_median: float | None = None
     shape: list[tuple[float, str, int]] = []
     for how in range(HOURS_PER_WEEK):
         hod = how % 24
+        group = daytype_group(how)
         if layout.days_how[how] >= MIN_SAMPLES_HOUR_OF_WEEK:
             shape.append((median(layout.how_take[how](values)), "hour-of-week", layout.how_samples[how]))
+        elif layout.days_daytype[group] >= MIN_DAYS_DAYTYPE:
+            if group not in daytype_median:
+                daytype_median[group] = median(layout.daytype_take[group](values))
+            shape.append((daytype_median[group], "weekday-hour", layout.daytype_samples[group]))
         elif layout.days_hod[hod] >= MIN_DAYS_HOUR_OF_DAY:
             if hod not in hod_median:
                 hod_median[hod] = median(layout.hod_take[hod](values))
@@ -454,17 +480,25 @@ def build_baseline(
         _robust_scale_of_sorted(sorted(chain.from_iterable(how_sorted[hod::24]))) for hod in range(24)
     ]
     global_spread: float | None = None  # only when a bucket falls back to it
+    daytype_spread: dict[int, float] = {}
 
     buckets: list[Bucket] = []
     for how, (expected, source, samples) in enumerate(shape):
         if source == "hour-of-week":
             # a handful of samples underestimates spread; keep at least half the day-level figure
             spread = max(_robust_scale_of_sorted(how_sorted[how]), 0.5 * hod_spread[how % 24])
+        elif source == "weekday-hour":
+            group = daytype_group(how)
+            if group not in daytype_spread:
+                daytype_spread[group] = robust_scale(layout.daytype_take[group](residuals))
+            spread = daytype_spread[group]
         elif source == "hour-of-day":
             spread = hod_spread[how % 24]
         else:
+            # A global median says nothing about the hour: its uncertainty is the spread of
+            # the values themselves, not of residuals against a curve it is not on.
             if global_spread is None:
-                global_spread = robust_scale(residuals)
+                global_spread = robust_scale(values)
             spread = global_spread
         buckets.append(Bucket(expected, spread, samples, source))
     if excluded:
