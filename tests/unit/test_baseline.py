@@ -15,12 +15,14 @@ from iotwatch.domain.baseline import (
     METHOD,
     Baseline,
     Bucket,
+    Expectation,
     build_baseline,
     fill_periods,
     hour_of_week,
 )
+from iotwatch.domain.deviation import score_period
 
-from .fakes import DAY, MONDAY, PERIOD
+from .fakes import DAY, DETECTION, MONDAY, PERIOD
 
 HOUR = 3600
 
@@ -38,8 +40,9 @@ def weekly_pattern(t: float) -> float:
 
 
 def history(start: int, end: int, value=weekly_pattern, period: int = PERIOD) -> list[tuple[int, float]]:
-    """One datapoint per period, valued at the middle of the period."""
-    return [(ts, value(ts + period / 2)) for ts in range(start, end, period)]
+    """One datapoint per period, valued at the middle of the period, in whole counts (as
+    every AWS/IoT Sum is)."""
+    return [(ts, float(round(value(ts + period / 2)))) for ts in range(start, end, period)]
 
 
 def baseline_for(points, *, start, end, excluded=()):
@@ -291,15 +294,38 @@ def test_scale_is_floored_by_poisson_noise(two_weeks):
 
 
 @settings(max_examples=40)
-@given(level=st.floats(min_value=0.0, max_value=1e6), days=st.sampled_from([1, 4, 14]))
+@given(level=st.integers(min_value=0, max_value=10**6), days=st.sampled_from([1, 4, 14]))
 def test_scale_floor_holds_for_any_flat_level(level, days):
     start = END - days * DAY
-    points = [(ts, level) for ts in range(start, END, 4 * PERIOD)]  # every 4th period: bursty
+    points = [(ts, float(level)) for ts in range(start, END, 4 * PERIOD)]  # every 4th period: bursty
     baseline = baseline_for(points, start=start, end=END)
+    assert baseline.counts
     for ts in range(END, END + 7 * DAY, 13 * PERIOD):
         expectation = baseline.expectation_at(ts)
         assert expectation.scale >= math.sqrt(max(expectation.expected, 0.0)) - 1e-9
         assert expectation.scale >= 1.0
+
+
+@settings(max_examples=40)
+@given(level=st.floats(min_value=0.001, max_value=1e6).filter(lambda v: not float(v).is_integer()))
+def test_a_gauge_gets_a_floor_in_its_own_units_not_poisson_noise(level):
+    """A latency of 0.2 s or a CPU of 37.5 % is not a count: sqrt(expected) and a floor of one
+    count would make every deviation invisible."""
+    start = END - 14 * DAY
+    baseline = baseline_for([(ts, level) for ts in range(start, END, PERIOD)], start=start, end=END)
+    assert not baseline.counts
+    expectation = baseline.expectation_at(END + 3 * HOUR)
+    assert not expectation.counts
+    assert expectation.scale == pytest.approx(max(0.05 * level, baseline.min_scale))
+    assert expectation.scale < max(math.sqrt(level), 1.0) or level > 400
+
+
+def test_a_gauge_pages_below_min_volume_but_a_count_does_not():
+    detection = DETECTION  # min_volume 20
+    gauge = Expectation(0.2, 0.01, "hour-of-week", False)
+    count = Expectation(2.0, 1.0, "hour-of-week", True)
+    assert score_period(0, 0.9, gauge, detection).severity == "critical"  # latency 0.2 s -> 0.9 s
+    assert score_period(0, 19.0, count, detection).severity is None  # 2 -> 19 events: too few to page
 
 
 def test_noisy_history_learns_a_wider_band_than_the_floor():

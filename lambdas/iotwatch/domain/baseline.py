@@ -38,6 +38,7 @@ MIN_DAYS_HOUR_OF_DAY = 3
 MIN_DAYS_DAYTYPE = 2  # weekdays (or weekend days) seen at this hour
 RELATIVE_SCALE_FLOOR = 0.05
 ABSOLUTE_SCALE_FLOOR = 1.0
+GAUGE_MIN_SCALE_FRACTION = 0.01  # a gauge's smallest spread: 1 % of its typical size
 LEVEL_MIN_EXPECTED = 10.0  # periods with less expected traffic are too noisy to measure level
 LEVEL_MIN_HOURS = 6  # hours a week-over-week comparison needs
 LEVEL_SMOOTHNESS = 0.05  # pull of neighbouring days, relative to a week-over-week ratio
@@ -85,6 +86,7 @@ class Expectation:
     expected: float
     scale: float
     source: str  # "hour-of-week" | "weekday-hour" | "hour-of-day" | "global" | "none"
+    counts: bool = True  # counters (volume gate applies) rather than gauges
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,12 @@ class Bucket:
     source: str
 
 
-def noise_floor(expected: float) -> float:
-    return max(math.sqrt(max(expected, 0.0)), RELATIVE_SCALE_FLOOR * expected, ABSOLUTE_SCALE_FLOOR)
+def noise_floor(expected: float, *, counts: bool = True, minimum: float = ABSOLUTE_SCALE_FLOOR) -> float:
+    """Counts carry at least Poisson noise (sqrt of the count); any series at least a small
+    relative noise, and a floor in its own units (1 count, or a sliver of a gauge's size)."""
+    if counts:
+        return max(math.sqrt(max(expected, 0.0)), RELATIVE_SCALE_FLOOR * expected, minimum)
+    return max(RELATIVE_SCALE_FLOOR * abs(expected), minimum)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,10 @@ class Baseline:
     datapoints: int  # periods with a datapoint in the training window
     buckets: tuple[Bucket, ...]  # 168, Monday 00:00 UTC first
     level: float = 1.0  # the most recent day's fleet level relative to the shape
+    # Counters (non-negative whole numbers, like every AWS/IoT Sum) get Poisson noise floors
+    # and the volume gate; anything else (a CPU %, a latency) is a gauge and gets neither.
+    counts: bool = True
+    min_scale: float = ABSOLUTE_SCALE_FLOOR
     _memo: dict[float, Expectation] = field(default_factory=dict, compare=False, repr=False)
 
     def expectation_at(self, ts: float) -> Expectation:
@@ -131,7 +141,8 @@ class Baseline:
         nearest = a if weight < 0.5 else b
         expected = (a.expected * (1.0 - weight) + b.expected * weight) * self.level
         spread = (a.spread * (1.0 - weight) + b.spread * weight) * self.level
-        return Expectation(expected, max(spread, noise_floor(expected)), nearest.source)  # positional: hot
+        floor = noise_floor(expected, counts=self.counts, minimum=self.min_scale)
+        return Expectation(expected, max(spread, floor), nearest.source, self.counts)  # positional: hot
 
     @property
     def usable(self) -> bool:
@@ -148,6 +159,8 @@ class Baseline:
             "built_at": self.built_at,
             "datapoints": self.datapoints,
             "level": round(self.level, 5),
+            "counts": self.counts,
+            "min_scale": self.min_scale,
             "buckets": json.dumps(
                 [[round(b.expected, 4), round(b.spread, 4), b.samples, b.source] for b in self.buckets],
                 separators=(",", ":"),
@@ -170,6 +183,8 @@ class Baseline:
             datapoints=int(record["datapoints"]),  # type: ignore[call-overload]
             buckets=tuple(Bucket(float(e), float(s), int(n), str(src)) for e, s, n, src in rows),
             level=float(record.get("level", 1.0)),  # type: ignore[arg-type]
+            counts=bool(record.get("counts", True)),
+            min_scale=float(record.get("min_scale", ABSOLUTE_SCALE_FLOOR)),  # type: ignore[arg-type]
         )
 
 
@@ -434,6 +449,11 @@ def _solve_levels(n_days: int, week_ratios: dict[int, float]) -> dict[int, float
     return {day: math.exp(value - anchor) for day, value in enumerate(log_level)}
 
 
+def _gauge_min_scale(values: Sequence[float]) -> float:
+    typical = median([abs(v) for v in values]) if values else 0.0
+    return max(GAUGE_MIN_SCALE_FRACTION * typical, 1e-9)
+
+
 def build_baseline(
     *,
     series_id: str,
@@ -453,6 +473,7 @@ def build_baseline(
     first_slot = _first_training_slot(by_ts, start=start, end=end, period=period)
     layout = _layout(first_slot, end=end, period=period, excluded=excluded)
     # one value per slot from the first datapoint on: a missing datapoint is zero traffic
+    counts = all(v >= 0 and float(v).is_integer() for v in by_ts.values())
     values: list[float] = list(map(by_ts.get, range(first_slot, end, period), repeat(0.0)))
     if layout.keep is not None:
         values = list(layout.keep(values))
@@ -516,4 +537,6 @@ def build_baseline(
         datapoints=datapoints,
         buckets=tuple(buckets),
         level=level,
+        counts=counts,
+        min_scale=ABSOLUTE_SCALE_FLOOR if counts else _gauge_min_scale(values),
     )

@@ -48,7 +48,8 @@ def score_period(
     else:
         relative = math.inf if actual > 0 else 0.0
     severity: Severity | None = None
-    volume_ok = max(actual, expected) >= detection.min_volume
+    # min_volume is a count per period: it means nothing for a gauge (a CPU %, a latency)
+    volume_ok = not expectation.counts or max(actual, expected) >= detection.min_volume
     min_change = detection.min_relative_change
     if source != "hour-of-week":
         # Without a week of history a weekend looks like an outage; only big changes can page.
