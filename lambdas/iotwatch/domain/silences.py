@@ -1,0 +1,95 @@
+"""Silences: time ranges in which deviations are recorded and shown but not paged.
+
+Two sources, one rule: ad-hoc silences a person adds from the CLI (stored in DynamoDB),
+and recurring maintenance windows from the plan (weekly, in a named time zone). A series
+is silenced at an instant when any active silence matches its metric (glob) and every
+dimension the silence names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from iotwatch.domain.series import Series
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Silence:
+    """One silence. `starts`/`ends` are epoch seconds; `ends` is exclusive."""
+
+    id: str
+    starts: int
+    ends: int
+    reason: str
+    metrics: tuple[str, ...] = ("*",)  # glob patterns on the metric name
+    dimensions: Mapping[str, str] = field(default_factory=dict)  # all must match
+    created_by: str = "unknown"
+    created_at: int = 0
+
+    def matches(self, series: Series) -> bool:
+        if not any(fnmatch.fnmatchcase(series.metric, pattern) for pattern in self.metrics):
+            return False
+        dims = series.dimension_map
+        return all(dims.get(key) == value for key, value in self.dimensions.items())
+
+    def active_at(self, ts: float) -> bool:
+        return self.starts <= ts < self.ends
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A weekly window in local time, e.g. Sundays 02:00-04:00 Europe/Berlin."""
+
+    name: str
+    days: tuple[str, ...]  # of WEEKDAYS
+    start: str  # "HH:MM" local
+    end: str  # "HH:MM" local; earlier than start means it ends the next day
+    timezone: str = "UTC"
+    metrics: tuple[str, ...] = ("*",)
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+    def occurrence_at(self, ts: float) -> Silence | None:
+        """The silence this window makes at `ts`, if `ts` falls in one of its occurrences."""
+        zone = ZoneInfo(self.timezone)
+        local = datetime.fromtimestamp(ts, zone)
+        start_h, start_m = (int(x) for x in self.start.split(":"))
+        end_h, end_m = (int(x) for x in self.end.split(":"))
+        for days_back in (0, 1):  # an overnight window may have begun yesterday
+            day = (local - timedelta(days=days_back)).date()
+            if WEEKDAYS[day.weekday()] not in self.days:
+                continue
+            begin = datetime(day.year, day.month, day.day, start_h, start_m, tzinfo=zone)
+            finish = datetime(day.year, day.month, day.day, end_h, end_m, tzinfo=zone)
+            if finish <= begin:
+                finish += timedelta(days=1)
+            if begin.timestamp() <= ts < finish.timestamp():
+                return Silence(
+                    id=f"window:{self.name}:{day.isoformat()}",
+                    starts=int(begin.timestamp()),
+                    ends=int(finish.timestamp()),
+                    reason=f"maintenance window '{self.name}'",
+                    metrics=self.metrics,
+                    dimensions=self.dimensions,
+                    created_by="plan",
+                )
+        return None
+
+
+def silence_for(
+    series: Series, ts: float, *, silences: Iterable[Silence] = (), windows: Sequence[MaintenanceWindow] = ()
+) -> Silence | None:
+    """The silence covering `series` at `ts` (ad-hoc first, then maintenance windows), or None."""
+    for silence in silences:
+        if silence.active_at(ts) and silence.matches(series):
+            return silence
+    for window in windows:
+        occurrence = window.occurrence_at(ts)
+        if occurrence is not None and occurrence.matches(series):
+            return occurrence
+    return None
