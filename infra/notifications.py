@@ -1,5 +1,10 @@
 """Capability: tell people. One encrypted SNS topic per plan topic, with its subscribers.
 
+Each subscription carries a filter policy on message attributes derived from the plan's
+routes to its topic (see `route_filter_policy`): defence in depth behind the evaluator, which
+already publishes only to routed topics, and the real SNS semantics for anyone who subscribes
+to the topic by hand with the same policy.
+
 Contact data never leaves this module as text: literal and {env: VAR} addresses go straight
 into the subscription resource; {ssm: /name} addresses become a CloudFormation parameter of
 type AWS::SSM::Parameter::Value<String>, resolved at deploy time, so the number never passes
@@ -10,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -18,9 +24,83 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
-from iotwatch.plan.model import Contact, Plan, Subscriber
+from iotwatch.plan.model import SEVERITIES, Contact, Plan, Route, Subscriber
 
 from infra.nag import acknowledge
+
+# SNS counts a policy's "combinations" (per $or branch, the product of each key's number of
+# values; summed over branches) and refuses more than 150.
+MAX_FILTER_COMBINATIONS = 150
+_GLOB_CHARACTERS = set("*?[")
+
+
+def metric_matcher(pattern: str) -> str | dict[str, str] | None:
+    """A route's metric glob as an SNS filter value: the name itself when it has no wildcard,
+    {"prefix": ...} for `X*`, {"suffix": ...} for `*X`; None when SNS cannot express it
+    (`*`, `?`, `[...]`, a `*` in the middle): the route then does not filter on metrics."""
+    if not _GLOB_CHARACTERS & set(pattern):
+        return pattern
+    head, tail = pattern[:-1], pattern[1:]
+    if pattern.endswith("*") and head and not _GLOB_CHARACTERS & set(head):
+        return {"prefix": head}
+    if pattern.startswith("*") and tail and not _GLOB_CHARACTERS & set(tail):
+        return {"suffix": tail}
+    return None
+
+
+def _combinations(branch: Mapping[str, Sequence[Any]]) -> int:
+    total = 1
+    for values in branch.values():
+        total *= len(values)
+    return total
+
+
+def route_filter_policy(routes: Sequence[Route]) -> dict[str, Any] | None:
+    """The SNS filter policy (MessageAttributes scope) that lets through what `routes` send to
+    one topic, or None when they allow everything (no policy at all).
+
+    A message passes when some route allows its `severity` and, if that route names metrics,
+    one of the message's `metric` values (a String.Array: any element may match). A resolved or
+    reminder message carries the incident's severity and metrics, so it reaches whoever got the
+    firing. Audit messages (`category: audit`) carry a severity but no metric: they pass on
+    severity alone. A metric glob SNS cannot express widens its route to all metrics (the
+    policy may let through more than the routes, never less; the evaluator narrows). A topic
+    no route names has no policy (nothing derives one)."""
+    if not routes:
+        return None
+    open_severities: set[str] = set()
+    narrowed: dict[tuple[str, ...], list[Any]] = {}
+    for route in routes:
+        matchers = [metric_matcher(p) for p in route.metrics]
+        if any(m is None for m in matchers):
+            open_severities |= set(route.severities)
+            continue
+        key = tuple(s for s in SEVERITIES if s in route.severities)
+        for matcher in matchers:
+            if matcher not in narrowed.setdefault(key, []):
+                narrowed[key].append(matcher)
+    branches: list[dict[str, list[Any]]] = []
+    if open_severities:
+        branches.append({"severity": [s for s in SEVERITIES if s in open_severities]})
+    audit: set[str] = set()
+    for severities, matchers in narrowed.items():
+        rest = [s for s in severities if s not in open_severities]
+        if rest:
+            branches.append({"severity": rest, "metric": matchers})
+            audit |= set(rest)
+    if audit:
+        branches.append({"severity": [s for s in SEVERITIES if s in audit], "category": ["audit"]})
+    if sum(_combinations(b) for b in branches) > MAX_FILTER_COMBINATIONS:
+        # Too many metric patterns for one policy: keep the severity filter only.
+        every = {s for b in branches for s in b["severity"]}
+        branches = [{"severity": [s for s in SEVERITIES if s in every]}]
+    if (
+        len(branches) == 1
+        and set(branches[0]) == {"severity"}
+        and set(branches[0]["severity"]) == set(SEVERITIES)
+    ):
+        return None
+    return branches[0] if len(branches) == 1 else {"$or": branches}
 
 
 class AlertTopics(Construct):
@@ -72,12 +152,17 @@ class AlertTopics(Construct):
                 master_key=self.key,
                 enforce_ssl=True,
             )
+            policy = route_filter_policy([r for r in plan.notify.routes if r.topic == topic_spec.name])
             for subscriber in topic_spec.subscribers:
-                self._subscribe(topic, subscriber, env)
+                self._subscribe(topic, subscriber, env, policy)
             self.topics[topic_spec.name] = topic
 
     def _subscribe(
-        self, topic: sns.Topic, subscriber: Subscriber, environ: Mapping[str, str]
+        self,
+        topic: sns.Topic,
+        subscriber: Subscriber,
+        environ: Mapping[str, str],
+        policy: dict[str, Any] | None,
     ) -> sns.Subscription:
         # topic.add_subscription() would name the construct (and the logical id, which shows
         # up in CloudFormation events and `cdk diff`) after the address itself. Name it after a
@@ -87,7 +172,7 @@ class AlertTopics(Construct):
         digest = hashlib.sha256(
             f"{subscriber.protocol}|{contact.source}|{contact.value}".encode()
         ).hexdigest()[:10]
-        return sns.Subscription(
+        subscription = sns.Subscription(
             topic,
             f"Subscriber{digest}",
             topic=topic,
@@ -96,6 +181,13 @@ class AlertTopics(Construct):
             else sns.SubscriptionProtocol.SMS,
             endpoint=self._endpoint(contact, environ),
         )
+        if policy is not None:
+            # Set on the L1: SubscriptionFilter cannot express "$or" or a suffix match.
+            cfn = subscription.node.default_child
+            assert isinstance(cfn, sns.CfnSubscription)
+            cfn.filter_policy = policy
+            cfn.filter_policy_scope = "MessageAttributes"
+        return subscription
 
     def _endpoint(self, contact: Contact, environ: Mapping[str, str]) -> str:
         if contact.source == "literal":

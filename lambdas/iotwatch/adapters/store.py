@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.silences import Silence
 
 BATCH_GET_LIMIT = 100
 MAX_BATCH_ATTEMPTS = 8
@@ -35,6 +36,11 @@ RUN_MARKER_TTL_SECONDS = 2 * 86400
 
 OUTBOX_PK = "OUTBOX"
 OUTBOX_TTL_SECONDS = 7 * 86400
+
+
+SILENCE_PK = "SILENCE"
+# An ended silence stays listable (`silence list --all`) for a month, then DynamoDB's TTL removes it.
+SILENCE_TTL_SECONDS = 30 * 86400
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,48 @@ class DynamoStateStore:
         self.requests += 1
         self._db.delete_item(TableName=self._table, Key={"pk": {"S": OUTBOX_PK}, "sk": {"S": key}})
 
+    # -- silences ----------------------------------------------------------------------------
+    def put_silence(self, silence: Silence) -> None:
+        """Creates or replaces the silence with this id (pk SILENCE, sk = id)."""
+        self.requests += 1
+        self._db.put_item(TableName=self._table, Item=_silence_item(silence))
+
+    def list_silences(self, *, now: int | None = None, include_expired: bool = False) -> list[Silence]:
+        """Silences that have not ended at `now` (active and future), or all still stored, by start.
+
+        One Query on the SILENCE partition (paginated): the evaluator calls this every run.
+        Ended ones are dropped by a filter, not by the key, so they are read (and billed) until
+        the TTL removes them; a month of ad-hoc silences is a few KB."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": SILENCE_PK}},
+            "ConsistentRead": True,
+        }
+        if not include_expired:
+            at = int(time.time()) if now is None else int(now)
+            request["FilterExpression"] = "ends > :now"
+            request["ExpressionAttributeValues"][":now"] = {"N": str(at)}
+        silences: list[Silence] = []
+        while True:
+            self.requests += 1
+            response = self._db.query(**request)
+            silences += [_silence_from_item(raw) for raw in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(silences, key=lambda s: (s.starts, s.ends, s.id))
+
+    def delete_silence(self, silence_id: str) -> bool:
+        """Removes the silence; False when there was none with this id."""
+        self.requests += 1
+        response = self._db.delete_item(
+            TableName=self._table,
+            Key={"pk": {"S": SILENCE_PK}, "sk": {"S": silence_id}},
+            ReturnValues="ALL_OLD",
+        )
+        return bool(response.get("Attributes"))
+
     # -- baselines ---------------------------------------------------------------------------
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
         items = self._batch_get(series_ids, BASELINE_SK)
@@ -225,3 +273,31 @@ class DynamoStateStore:
                 if keys:
                     time.sleep(min(0.05 * 2**attempt, 1.0))
         return found
+
+
+def _silence_item(silence: Silence) -> dict[str, Any]:
+    return {
+        "pk": {"S": SILENCE_PK},
+        "sk": {"S": silence.id},
+        "starts": {"N": str(int(silence.starts))},
+        "ends": {"N": str(int(silence.ends))},
+        "reason": {"S": silence.reason},
+        "metrics": {"S": json.dumps(list(silence.metrics))},
+        "dimensions": {"S": json.dumps(dict(silence.dimensions), sort_keys=True)},
+        "created_by": {"S": silence.created_by},
+        "created_at": {"N": str(int(silence.created_at))},
+        "expires_at": {"N": str(int(silence.ends) + SILENCE_TTL_SECONDS)},
+    }
+
+
+def _silence_from_item(raw: dict[str, Any]) -> Silence:
+    return Silence(
+        id=raw["sk"]["S"],
+        starts=int(raw["starts"]["N"]),
+        ends=int(raw["ends"]["N"]),
+        reason=raw["reason"]["S"],
+        metrics=tuple(json.loads(raw["metrics"]["S"])),
+        dimensions=json.loads(raw["dimensions"]["S"]),
+        created_by=raw.get("created_by", {}).get("S", "unknown"),
+        created_at=int(raw.get("created_at", {}).get("N", "0")),
+    )

@@ -245,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", default="out/backtest", help="directory for the PNGs and summary.json")
     backtest.set_defaults(func=cmd_backtest)
 
+    from iotwatch.cli.silence import add_parsers as add_silence_parsers
+
+    add_silence_parsers(commands, DEFAULT_PLAN_FILE)
+
     demo = commands.add_parser("demo", help="run iotwatch end to end on a local AWS endpoint")
     demo.add_argument("--plan", default=DEFAULT_PLAN_FILE)
     demo.add_argument("--out", default="out/demo")

@@ -1,0 +1,429 @@
+"""`iotwatch silence add | list | remove`: ad-hoc silences, stored in the stack's table.
+
+A silence mutes paging (deviations are still recorded and shown) for the series whose metric
+matches a glob and whose dimensions include every `--dimension` given, from `--starts`
+(default now) until `--until` / for `--for`. The evaluator reads the active ones each run
+with `DynamoStateStore.list_silences`. Parsing, validation and rendering are pure functions;
+only the `cmd_*` functions talk to AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import getpass
+import os
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from iotwatch.domain.series import Series
+from iotwatch.domain.silences import Silence
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+ID_PREFIX = "s-"
+ID_PATTERN = re.compile(r"^s-[0-9a-f]{8}$")
+LONG_SILENCE_SECONDS = 7 * 86400
+REASON_WIDTH = 48
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?$")
+
+
+def clock() -> float:
+    """Now (a function, so tests can fix it)."""
+    return time.time()
+
+
+class SilenceError(Exception):
+    """Something the user can fix; the message says what, `code` how to exit."""
+
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def new_silence_id() -> str:
+    """Short enough to type from a phone: `s-` and 8 hex digits (4 billion values)."""
+    return ID_PREFIX + secrets.token_hex(4)
+
+
+def parse_duration(text: str) -> int:
+    """'2h', '90m', '1h30m', '1d', '1d12h' -> seconds."""
+    match = _DURATION.match(text.strip().lower().replace(" ", ""))
+    if not text.strip() or match is None or not any(match.groups()):
+        raise SilenceError(f"--for {text!r}: write a duration such as 30m, 2h, 1h30m or 1d")
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    seconds = ((days * 24 + hours) * 60 + minutes) * 60
+    if seconds <= 0:
+        raise SilenceError(f"--for {text!r}: the duration must be longer than 0")
+    return seconds
+
+
+def parse_instant(text: str, option: str) -> int:
+    """ISO 8601 -> epoch seconds; a time without offset is UTC (as everything iotwatch prints)."""
+    value = text.strip()
+    try:
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("z", "Z")) else value)
+    except ValueError:
+        raise SilenceError(
+            f"{option} {text!r}: not an ISO 8601 time; write e.g. 2026-11-16T18:00Z or 2026-11-16T19:00+01:00"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def parse_dimensions(items: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise SilenceError(f"--dimension {item!r}: use NAME=VALUE, e.g. --dimension Protocol=MQTT")
+        if key in found and found[key] != value:
+            raise SilenceError(
+                f"--dimension {key} is given twice; a silence matches one value per dimension "
+                "(add a second silence for the other value)"
+            )
+        found[key] = value
+    return dict(sorted(found.items()))
+
+
+def build_silence(
+    *,
+    metric: str,
+    dimensions: Sequence[str],
+    until: str | None,
+    duration: str | None,
+    reason: str,
+    starts: str | None,
+    by: str | None,
+    now: int,
+    silence_id: str | None = None,
+) -> Silence:
+    """The silence the `add` arguments describe, or SilenceError saying what to fix."""
+    if not metric.strip():
+        raise SilenceError("--metric is empty: give a metric name or glob, e.g. 'Connect.*' or '*'")
+    if not reason.strip():
+        raise SilenceError("--reason is empty: say why, e.g. --reason 'broker upgrade CHG-1234'")
+    dims = parse_dimensions(dimensions)
+    begin = parse_instant(starts, "--starts") if starts else now
+    if until is not None:
+        end = parse_instant(until, "--until")
+    elif duration is not None:
+        end = begin + parse_duration(duration)
+    else:  # argparse requires one of them; kept for callers that build silences directly
+        raise SilenceError("give --until TIME or --for DURATION")
+    if end <= now:
+        raise SilenceError(
+            f"--until {iso(end)} is in the past (now is {iso(now)}): nothing would be silenced"
+        )
+    if end <= begin:
+        raise SilenceError(f"--until {iso(end)} is not after --starts {iso(begin)}")
+    return Silence(
+        id=silence_id or new_silence_id(),
+        starts=begin,
+        ends=end,
+        reason=" ".join(reason.split()),
+        metrics=(metric.strip(),),
+        dimensions=dims,
+        created_by=(by or default_author()).strip() or "unknown",
+        created_at=now,
+    )
+
+
+def default_author() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return os.environ.get("USER", "unknown")
+
+
+def plan_warnings(silence: Silence, plan_series: Sequence[Series]) -> list[str]:
+    """What the silence will not do as the user may think: nothing in the plan matches, a
+    dimension no matching series has, a very long silence."""
+    warnings: list[str] = []
+    by_metric = [s for s in plan_series if any(fnmatch.fnmatchcase(s.metric, p) for p in silence.metrics)]
+    pattern = ", ".join(silence.metrics)
+    if not by_metric:
+        known = sorted({s.metric for s in plan_series})
+        warnings.append(
+            f"warning: metric {pattern!r} matches no series of the plan (it watches {', '.join(known)}); "
+            "the silence is stored anyway (metric names are case-sensitive)"
+        )
+    else:
+        covered = [s for s in by_metric if silence.matches(s)]
+        for key, value in silence.dimensions.items():
+            values = sorted({s.dimension_map[key] for s in by_metric if key in s.dimension_map})
+            if not values:
+                warnings.append(f"warning: no series of {pattern!r} in the plan has a dimension {key}")
+            elif value not in values:
+                warnings.append(
+                    f"warning: no series of {pattern!r} in the plan has {key}={value} (plan: {', '.join(values)})"
+                )
+        if not warnings and not covered:
+            warnings.append(
+                f"warning: no series of the plan matches {pattern!r} with all of these dimensions"
+            )
+    if silence.ends - silence.starts > LONG_SILENCE_SECONDS:
+        warnings.append(
+            f"warning: the silence lasts {relative(silence.ends - silence.starts)}; "
+            "for a recurring quiet time use notify.maintenance_windows in the plan"
+        )
+    return warnings
+
+
+def covered_series(silence: Silence, plan_series: Sequence[Series]) -> list[Series]:
+    return [s for s in plan_series if silence.matches(s)]
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def relative(seconds: float) -> str:
+    """A duration as people say it: '45 s', '20 min', '1 h 20 min', '3 d 4 h'."""
+    seconds = int(abs(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def clock_time(ts: float, now: float) -> str:
+    """'15:30' on the same UTC day as now, else '11-18 15:30'."""
+    text = stamp(ts)
+    return text[11:] if text[:10] == stamp(now)[:10] else text[5:]
+
+
+def when(ts: float, now: float) -> str:
+    return f"in {relative(ts - now)}" if ts > now else f"{relative(now - ts)} ago"
+
+
+def status(silence: Silence, now: float) -> str:
+    if silence.ends <= now:
+        return "expired"
+    return "active" if silence.starts <= now else "future"
+
+
+def dimensions_text(silence: Silence) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(silence.dimensions.items())) or "(any)"
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def render_table(silences: Sequence[Silence], *, now: float) -> str:
+    header = ("ID", "STATUS", "METRIC", "DIMENSIONS", "FROM (UTC)", "UNTIL", "REASON", "BY")
+    rows = [
+        (
+            s.id,
+            status(s, now),
+            ",".join(s.metrics),
+            dimensions_text(s),
+            stamp(s.starts),
+            (f"ended {when(s.ends, now)}" if s.ends <= now else when(s.ends, now))
+            + f" ({clock_time(s.ends, now)})",
+            shorten(s.reason, REASON_WIDTH),
+            s.created_by,
+        )
+        for s in silences
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def render_added(silence: Silence, *, covered: Sequence[Series], table: str, now: float) -> str:
+    start = "now" if silence.starts <= now else f"{stamp(silence.starts)} UTC ({when(silence.starts, now)})"
+    lines = [
+        f"Added silence {silence.id} in {table}",
+        f"  metric      {', '.join(silence.metrics)}",
+        f"  dimensions  {dimensions_text(silence)}",
+        f"  from        {start}",
+        f"  until       {stamp(silence.ends)} UTC ({when(silence.ends, now)})",
+        f"  reason      {silence.reason}",
+        f"  by          {silence.created_by}",
+        f"  covers      {len(covered)} series of the plan"
+        + (
+            ": " + ", ".join(s.label for s in covered[:5]) + (", ..." if len(covered) > 5 else "")
+            if covered
+            else ""
+        ),
+        "Deviations of these series are still recorded and shown, but do not page until then.",
+        f"End it early with: iotwatch silence remove {silence.id}",
+    ]
+    return "\n".join(lines)
+
+
+# --- AWS -----------------------------------------------------------------------------------
+
+
+def _open_store(args: argparse.Namespace, plan: Any) -> tuple[Any, str]:
+    from iotwatch.adapters.aws import client
+    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.cli.baseline_show import ShowError, resolve_table
+
+    stack = None if args.table else (args.stack or plan.stack_name)
+    try:
+        table = args.table or resolve_table(client("cloudformation"), stack or "")
+    except ShowError as exc:
+        raise SilenceError(str(exc), exc.code) from None
+    return DynamoStateStore(client("dynamodb"), table), table
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, action: Any) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from iotwatch.plan.loader import PlanError, load_plan
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        print(exc, file=err)
+        return EXIT_BAD_INPUT
+    try:
+        return int(action(plan))
+    except SilenceError as exc:
+        print(exc, file=err)
+        return exc.code
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            print(
+                "error: the table does not exist (or is not in this region); check --table/--stack", file=err
+            )
+            return EXIT_BAD_INPUT
+        print(f"error: AWS refused the request: {exc}", file=err)
+        return EXIT_FAILURE
+    except BotoCoreError as exc:
+        print(f"error: cannot reach AWS: {exc}", file=err)
+        return EXIT_FAILURE
+
+
+def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.plan.loader import expand_series
+
+    def action(plan: Any) -> int:
+        now = int(clock())
+        silence = build_silence(
+            metric=args.metric,
+            dimensions=args.dimension,
+            until=args.until,
+            duration=args.duration,
+            reason=args.reason,
+            starts=args.starts,
+            by=args.by,
+            now=now,
+        )
+        series = expand_series(plan)
+        for warning in plan_warnings(silence, series):
+            print(warning, file=err)
+        store, table = _open_store(args, plan)
+        store.put_silence(silence)
+        print(render_added(silence, covered=covered_series(silence, series), table=table, now=now), file=out)
+        return EXIT_OK
+
+    return _run(args, out, err, action)
+
+
+def cmd_silence_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def action(plan: Any) -> int:
+        now = int(clock())
+        store, table = _open_store(args, plan)
+        silences = store.list_silences(now=now, include_expired=args.all)
+        if not silences:
+            which = "stored" if args.all else "active or future"
+            print(f"No {which} silences in {table}.", file=out)
+            return EXIT_OK
+        print(render_table(silences, now=now), file=out)
+        return EXIT_OK
+
+    return _run(args, out, err, action)
+
+
+def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def action(plan: Any) -> int:
+        silence_id = args.id.strip()
+        if not ID_PATTERN.match(silence_id):
+            raise SilenceError(
+                f"{args.id!r} is not a silence id; ids look like s-1a2b3c4d (see `iotwatch silence list`)"
+            )
+        store, table = _open_store(args, plan)
+        if not store.delete_silence(silence_id):
+            raise SilenceError(
+                f"error: no silence {silence_id} in {table}; `iotwatch silence list --all` shows the stored ones"
+            )
+        print(f"Removed silence {silence_id}: its series page again from the next evaluation.", file=out)
+        return EXIT_OK
+
+    return _run(args, out, err, action)
+
+
+def add_parsers(commands: Any, default_plan: str) -> None:
+    """Registers `silence add|list|remove` on the top-level subparsers."""
+    silence = commands.add_parser(
+        "silence", help="mute paging for some series for a while (deploy stays as is)"
+    )
+    sub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--table", help="DynamoDB table of the stack")
+        where.add_argument(
+            "--stack", help="iotwatch stack whose TableName output to use (default: the plan's)"
+        )
+        parser.add_argument("--plan", default=default_plan, help="plan for the stack name and its series")
+
+    add = sub.add_parser("add", help="silence series matching a metric glob (and dimensions) until a time")
+    add.add_argument("--metric", required=True, metavar="GLOB", help="metric name or glob, e.g. 'Connect.*'")
+    add.add_argument(
+        "--dimension",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="only series with this dimension value, e.g. Protocol=MQTT (repeat for several)",
+    )
+    length = add.add_mutually_exclusive_group(required=True)
+    length.add_argument("--until", metavar="ISO", help="end, ISO 8601 (UTC unless an offset is given)")
+    length.add_argument(
+        "--for", dest="duration", metavar="DURATION", help="length from the start: 30m, 2h, 1d"
+    )
+    add.add_argument("--reason", required=True, help="why (shown in `silence list` and to on-call)")
+    add.add_argument("--starts", metavar="ISO", default=None, help="start, ISO 8601 (default: now)")
+    add.add_argument("--by", default=None, help="who adds it (default: your login name)")
+    common(add)
+    add.set_defaults(func=cmd_silence_add)
+
+    listing = sub.add_parser("list", help="active and future silences")
+    listing.add_argument("--all", action="store_true", help="include ended ones (kept 30 days)")
+    common(listing)
+    listing.set_defaults(func=cmd_silence_list)
+
+    remove = sub.add_parser("remove", help="end a silence now (delete it)")
+    remove.add_argument("id", help="silence id, e.g. s-1a2b3c4d")
+    common(remove)
+    remove.set_defaults(func=cmd_silence_remove)
