@@ -58,12 +58,28 @@ def _package_files(root: Path) -> Iterator[tuple[str, Path]]:
             yield (Path(PACKAGE_NAME) / relative_dir / name).as_posix(), source
 
 
+def _zone_files() -> Iterator[tuple[str, Path]]:
+    """The IANA time-zone database as the `tzdata` package: zoneinfo falls back to it when
+    the Lambda runtime image has no /usr/share/zoneinfo (some Amazon Linux 2023 images)."""
+    import tzdata
+
+    root = Path(tzdata.__file__).parent
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIR_NAMES)
+        here = Path(dirpath)
+        for name in sorted(filenames):
+            if not name.endswith(EXCLUDED_SUFFIXES):
+                yield (Path("tzdata") / here.relative_to(root) / name).as_posix(), here / name
+
+
 def stage_function_code(
     plan: Plan, *, staging_root: str | Path, source_dir: str | Path | None = None
 ) -> Path:
     """Writes (or reuses) `<staging_root>/.iotwatch-staging/<content hash>` and returns it."""
     root = Path(source_dir) if source_dir is not None else package_dir()
     files = list(_package_files(root))
+    if plan.notify.maintenance_windows:  # only windows need time zones
+        files += list(_zone_files())
 
     digest = hashlib.sha256()
     for relative, source in files:

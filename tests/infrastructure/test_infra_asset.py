@@ -87,3 +87,21 @@ def test_staging_is_deterministic_so_the_asset_hash_is_stable(full: Synth, tmp_p
 
 def test_a_different_plan_gives_a_different_asset(full: Synth, minimal: Synth) -> None:
     assert _shipped_asset(full).name != _shipped_asset(minimal).name
+
+
+def test_time_zones_are_bundled_only_for_plans_with_maintenance_windows(tmp_path: Path) -> None:
+    from iotwatch.plan.loader import check_plan, read_plan_document
+
+    data = read_plan_document("monitoring-plan.yaml")
+    plain = check_plan(data).plan
+    assert plain is not None and not plain.notify.maintenance_windows
+    without = stage_function_code(plain, staging_root=tmp_path / "a")
+    assert not (without / "tzdata").exists()
+
+    data["notify"]["maintenance_windows"] = [
+        {"name": "patch", "days": ["sun"], "start": "02:00", "end": "04:00", "timezone": "Europe/Berlin"}
+    ]
+    windowed = check_plan(data).plan
+    assert windowed is not None
+    with_zones = stage_function_code(windowed, staging_root=tmp_path / "b")
+    assert (with_zones / "tzdata" / "zoneinfo" / "Europe" / "Berlin").is_file()

@@ -14,6 +14,7 @@ from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.messages import RenderedMessage
 from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.silences import Silence
 
 PERIOD = 300
 DAY = 86400
@@ -105,6 +106,13 @@ class FakeStore:
         self.claimed_runs: set[int] = set()
 
         self.outbox: dict[str, OutboxItem] = {}
+        self.silences: list[Silence] = []  # ad-hoc silences, as `iotwatch silence add` stores them
+
+    def list_silences(self, *, now: int | None = None, include_expired: bool = False) -> list[Silence]:
+        """Like DynamoStateStore: silences not ended at `now` (every one without `now`)."""
+        if include_expired or now is None:
+            return list(self.silences)
+        return [s for s in self.silences if s.ends > now]
 
     def claim_run(self, window_end: int) -> bool:
         if window_end in self.claimed_runs:

@@ -28,7 +28,7 @@ CTX = MessageContext(
     escalation="iot-platform on-call rotation",
     dashboard_name="IotWatch-Fleet-Dashboard",
 )
-KINDS = ("firing", "escalated", "resolved")
+KINDS = ("firing", "escalated", "reminder", "resolved")
 
 
 def alert(
@@ -295,3 +295,32 @@ def test_to_gsm7_examples(text, mapped, septets):
 def test_gsm7_length_rejects_non_gsm_text():
     with pytest.raises(ValueError):
         gsm7_length("temperature 25°C")
+
+
+# --- reminders ------------------------------------------------------------------------------------
+
+
+def reminder(series, *, hours=4, severity="critical", actual=200.0):
+    """A reminder sent `hours` after the incident began (at AT)."""
+    return alert(series, kind="reminder", severity=severity, actual=actual, since=AT - hours * HOUR)
+
+
+def test_reminder_says_still_and_for_how_long_everywhere():
+    message = render(notify([reminder(PUBLISH_IN)], kind="reminder"), CTX)
+    assert message.subject == "[REMINDER CRITICAL] fleet: PublishIn.Success (MQTT) still down 80% after 4 h"
+    assert message.email.startswith("REMINDER (CRITICAL): 1 metric(s) of plan 'fleet' are still outside")
+    assert message.sms.startswith("CRIT fleet still: PublishIn.Success (MQTT) -80%")
+    assert "since 10:10Z (4 h)" in message.sms
+    assert message.attributes["kind"]["StringValue"] == "reminder"
+    assert message.document["kind"] == "reminder"
+    assert_channel_limits(message)
+
+
+def test_grouped_reminder_keeps_the_count_and_the_limits():
+    long_group = "plant-rotterdam-north-hall-b-line-7-packaging-robots-firmware-2-14-canary-group-0042"
+    series = [make_series("PublishIn.Success", (("ThingGroup", long_group),)), CONNECT, RULES]
+    message = render(notify([reminder(s, hours=27) for s in series], kind="reminder"), CTX)
+    assert message.subject.startswith("[REMINDER CRITICAL] fleet: ")
+    assert message.subject.endswith("still down 80% after 27 h (+2 more)")
+    assert_channel_limits(message)
+    assert "still" in message.sms

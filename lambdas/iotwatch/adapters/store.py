@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -57,6 +57,7 @@ class OutboxItem:
 
 class StateStore(Protocol):
     def claim_run(self, window_end: int) -> bool: ...
+    def list_silences(self, *, now: int | None = None, include_expired: bool = False) -> list[Silence]: ...
     def release_run(self, window_end: int) -> None: ...
     def put_outbox(self, item: OutboxItem) -> None: ...
     def list_outbox(self) -> list[OutboxItem]: ...
@@ -220,14 +221,8 @@ class DynamoStateStore:
 
     def save_state(self, state: AlertState) -> bool:
         """Writes `state` if nobody else wrote since it was read; False when overtaken."""
-        payload = {
-            "series_id": state.series_id,
-            "status": state.status,
-            "severity": state.severity,
-            "since": state.since,
-            "peak_score": state.peak_score,
-            "last_evaluated": state.last_evaluated,
-        }
+        # every field but the revision, which lives in its own attribute for the condition
+        payload = {f.name: getattr(state, f.name) for f in fields(AlertState) if f.name != "revision"}
         self.requests += 1
         try:
             self._db.put_item(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from iotwatch.domain.baseline import Baseline
-from iotwatch.domain.deviation import SEVERITY_RANK, AlertState, PeriodScore, Transition, decide, score_period
+from iotwatch.domain.deviation import (
+    SEVERITY_RANK,
+    AlertState,
+    PeriodScore,
+    Transition,
+    decide,
+    lifecycle,
+    score_period,
+)
 from iotwatch.domain.messages import Alert, Notification
 from iotwatch.domain.series import Series
+from iotwatch.domain.silences import Silence
 
 
 @dataclass(frozen=True)
@@ -40,8 +49,10 @@ class SeriesOutcome:
     series: Series
     scores: list[PeriodScore]
     state: AlertState
-    transition: Transition | None
+    transition: Transition | None  # after `apply_lifecycle`: what is paged
     status: str  # "ok" | "firing" | "learning" | "already-evaluated"
+    held: Transition | None = None  # a transition recorded but not paged (silenced)
+    silence: Silence | None = None  # the silence covering the series at this tick
 
 
 def evaluate_series(
@@ -62,6 +73,8 @@ def evaluate_series(
         return SeriesOutcome(series, [], state, None, "learning")
     values = dict(datapoints)
     detection = series.detection
+    if detection.missing_data != "zero":
+        return _evaluate_with_missing_data(series, values, baseline, state, window)
     scores = []
     for ts in range(window.start, window.end, window.period):  # window.period_starts, without the list
         actual = values.get(ts, 0.0)
@@ -76,22 +89,131 @@ def evaluate_series(
     return SeriesOutcome(series, scores, new_state, transition, new_state.status)
 
 
+def _evaluate_with_missing_data(
+    series: Series, values: Mapping[int, float], baseline: Baseline, state: AlertState, window: Window
+) -> SeriesOutcome:
+    """missing_data `ignore`: a period without datapoint is left out, so it neither extends a
+    deviation nor a recovery (both still look only within the window). `breaching`: it is
+    scored as zero traffic and counts as a deviating drop whenever traffic was expected."""
+    detection = series.detection
+    breaching = detection.missing_data == "breaching"
+    scores = []
+    for ts in range(window.start, window.end, window.period):
+        actual = values.get(ts)
+        if actual is not None:
+            scores.append(score_period(ts, actual, baseline.expectation_at(ts), detection))
+            continue
+        if not breaching:
+            continue
+        expectation = baseline.expectation_at(ts)
+        score = score_period(ts, 0.0, expectation, detection)
+        expected = expectation.expected
+        if (
+            score.severity is None
+            and expected > 0
+            and (not expectation.counts or expected >= detection.min_volume)
+        ):
+            score = PeriodScore(
+                ts,
+                0.0,
+                expected,
+                score.lower,
+                score.upper,
+                score.score,
+                score.relative_change,
+                "warning",
+                score.source,
+            )
+        scores.append(score)
+    new_state, transition = decide(state, scores, detection, period=window.period, at=window.end)
+    return SeriesOutcome(series, scores, new_state, transition, new_state.status)
+
+
+def apply_lifecycle(
+    outcomes: Sequence[SeriesOutcome],
+    previous: Mapping[str, AlertState],
+    *,
+    at: int,
+    repeat_interval: int,
+    silence_of: Callable[[Series], Silence | None],
+) -> list[SeriesOutcome]:
+    """Turns what `decide` found into what is paged: reminders, silences, late pages.
+    Looks a series' silence up only when it has something to say (quiet ticks stay cheap)."""
+    out: list[SeriesOutcome] = []
+    for outcome in outcomes:
+        if outcome.status in ("learning", "already-evaluated") or (
+            outcome.transition is None and outcome.state.status != "firing"
+        ):
+            out.append(outcome)
+            continue
+        series = outcome.series
+        silence = silence_of(series)
+        before = previous.get(series.id) or AlertState(series_id=series.id)
+        state, page, held = lifecycle(
+            before,
+            outcome.state,
+            outcome.transition,
+            outcome.scores[-1] if outcome.scores else None,
+            at=at,
+            repeat_interval=repeat_interval,
+            silenced=silence is not None,
+        )
+        out.append(replace(outcome, state=state, transition=page, held=held, silence=silence))
+    return out
+
+
+def group_key(series: Series, group_by: str | Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The dimensions that decide which message an alert joins; () joins every group."""
+    if group_by == "tick":
+        return ()
+    if group_by == "dimensions":
+        return series.dimensions
+    dims = series.dimension_map
+    return tuple((key, dims[key]) for key in group_by if key in dims)
+
+
 def group_notifications(
-    outcomes: Sequence[SeriesOutcome], *, route: Callable[[str, str], list[str]], at: int
+    outcomes: Sequence[SeriesOutcome],
+    *,
+    route: Callable[[str, str], list[str]],
+    at: int,
+    group_by: str | Sequence[str] = "tick",
 ) -> list[Notification]:
-    """Transitions of the same kind in one tick go out as one message per topic, so a
-    broker outage that drops Connect, PublishIn and Ping pages once, not three times."""
-    grouped: dict[tuple[str, str], list[Alert]] = {}
+    """Transitions of the same kind in one tick go out as one message per topic and group, so
+    a broker outage that drops Connect, PublishIn and Ping pages once, not three times.
+
+    With `group_by` "dimensions" (or a list of keys) MQTT and HTTP series go out separately.
+    A series without any grouping dimension (RulesExecuted is account-wide) belongs with
+    whatever else happened: it joins every group of its topic and kind, or forms its own."""
+    grouped: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[Alert]] = {}
+    loose: dict[tuple[str, str], list[Alert]] = {}
     for outcome in outcomes:
         t = outcome.transition
         if t is None:
             continue
+        key = group_key(outcome.series, group_by)
         for topic in route(t.severity, outcome.series.metric):
-            grouped.setdefault((topic, t.kind), []).append(Alert(outcome.series, t))
+            alert = Alert(outcome.series, t)
+            if key or group_by == "tick":
+                grouped.setdefault((topic, t.kind, key), []).append(alert)
+            else:
+                loose.setdefault((topic, t.kind), []).append(alert)
+    for (topic, kind), alerts in loose.items():
+        keys = [k for k in grouped if k[:2] == (topic, kind)]
+        if not keys:
+            grouped[(topic, kind, ())] = alerts
+        for k in keys:
+            grouped[k] = _in_order(outcomes, [*grouped[k], *alerts])
     notifications = []
-    for (topic, kind), alerts in grouped.items():
+    for (topic, kind, _), alerts in grouped.items():
         severity = max((a.transition.severity for a in alerts), key=lambda s: SEVERITY_RANK[s])
         notifications.append(
             Notification(topic=topic, kind=kind, severity=severity, at=at, alerts=tuple(alerts))
         )
     return notifications
+
+
+def _in_order(outcomes: Sequence[SeriesOutcome], alerts: list[Alert]) -> list[Alert]:
+    """Alerts in evaluation (plan) order, as they would be without grouping."""
+    rank = {id(o.series): i for i, o in enumerate(outcomes)}
+    return sorted(alerts, key=lambda a: rank.get(id(a.series), 0))

@@ -83,7 +83,7 @@ class Notification:
     """One message to one topic: every alert of the same kind from the same evaluation."""
 
     topic: str
-    kind: str  # firing | escalated | resolved
+    kind: str  # firing | escalated | reminder | resolved
     severity: str
     at: int
     alerts: tuple[Alert, ...]
@@ -180,6 +180,11 @@ def _headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
     if kind == "resolved":
         return alert.series.label, "back to normal"
     verb = "down" if latest.direction == "drop" else "up"
+    if kind == "reminder":
+        after = f" after {_duration(alert.transition.at - alert.transition.since)}"
+        if latest.relative_change == float("inf"):
+            return alert.series.label, f"still {verb}: new traffic{after}"
+        return alert.series.label, f"still {verb} {abs(latest.relative_change) * 100:.0f}%{after}"
     if latest.relative_change == float("inf"):
         return alert.series.label, f"{verb}: new traffic"
     return alert.series.label, f"{verb} {abs(latest.relative_change) * 100:.0f}%"
@@ -211,6 +216,8 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
     lead = alerts[0]
     since = min(a.transition.since for a in alerts)
     tag = "RESOLVED" if kind == "resolved" else notification.severity.upper()
+    if kind == "reminder":
+        tag = f"REMINDER {tag}"
     more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
     label, what = _headline_parts(lead, kind)
     prefix, suffix = f"[{tag}] {ctx.plan_name}: ", f" {what}{more}"
@@ -222,6 +229,11 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         lines.append(
             f"RESOLVED: {len(alerts)} metric(s) of plan '{ctx.plan_name}' are back within their normal range "
             f"after {_duration(max(a.transition.ended for a in alerts) - since)}."
+        )
+    elif kind == "reminder":
+        lines.append(
+            f"REMINDER ({notification.severity.upper()}): {len(alerts)} metric(s) of plan '{ctx.plan_name}' "
+            f"are still outside their normal range since {_stamp(since)} ({_duration(at - since)})."
         )
     else:
         word = "escalated to CRITICAL" if kind == "escalated" else notification.severity.upper()
@@ -331,6 +343,9 @@ def _render_sms(notification: Notification, alerts: Sequence[Alert], ctx: Messag
     else:
         head = f"{'CRIT' if notification.severity == 'critical' else 'WARN'} {ctx.plan_name}: "
         tail = f" since {_clock(since)}Z. Details by email."
+        if kind == "reminder":
+            head = f"{'CRIT' if notification.severity == 'critical' else 'WARN'} {ctx.plan_name} still: "
+            tail = f" since {_clock(since)}Z ({_duration(notification.at - since)})."
         for a in alerts:
             p = a.transition.latest
             entries.append(

@@ -13,6 +13,9 @@ class DetectionSettings:
     recovery_periods: int
     min_volume: float
     min_relative_change: float
+    # what a period without a datapoint means: "zero" traffic, "ignore" (skipped by the
+    # pending/recovery counts) or "breaching" (deviating when traffic was expected)
+    missing_data: str = "zero"
 
 
 @dataclass(frozen=True, slots=True)

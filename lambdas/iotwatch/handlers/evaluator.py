@@ -90,6 +90,22 @@ def handler(
             metrics=sent.notification.metrics,
             message_id=sent.message_id,
         )
+    for outcome in report.silenced:
+        held, silence = outcome.held, outcome.silence
+        logger.info(
+            "deviation silenced: recorded, not paged",
+            series=outcome.series.id,
+            kind=held.kind if held else None,
+            severity=held.severity if held else None,
+            silence=silence.id if silence else None,
+            reason=silence.reason if silence else None,
+            silenced_until=silence.ends if silence else None,
+        )
+    if report.silences_error:
+        logger.warning(
+            "ad-hoc silences could not be read; this run paged as if there were none",
+            error=report.silences_error,
+        )
     if report.failed_topics:
         logger.error(
             "notifications kept in the outbox; the retry or the next run sends them",
@@ -100,6 +116,7 @@ def handler(
     metrics.add_metric(name="SeriesLearning", unit=MetricUnit.Count, value=report.learning)
     metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(report.sent))
+    metrics.add_metric(name="DeviationsSilenced", unit=MetricUnit.Count, value=len(report.silenced))
     metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(report.failed_topics))
     metrics.add_metric(
         name="GetMetricDataCalls", unit=MetricUnit.Count, value=deps.reader.calls - calls_before

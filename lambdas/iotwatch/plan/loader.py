@@ -164,6 +164,7 @@ def merged_detection(plan: Plan, override: Any) -> DetectionSettings:
         recovery_periods=over.get("recovery_periods", base.recovery_periods),
         min_volume=over.get("min_volume", base.min_volume),
         min_relative_change=over.get("min_relative_change", base.min_relative_change),
+        missing_data=over.get("missing_data", base.missing_data),
     )
 
 
@@ -315,11 +316,96 @@ def _semantic_checks(
         if routes and severity not in routed:
             problems.append(PlanProblem("warning", "notify.routes", f"no route for severity '{severity}'"))
 
+    problems += _lifecycle_checks(data, notify, period)
+
     detection = data.get("detection")
     plan_sensitivity = detection.get("sensitivity") if isinstance(detection, dict) else None
     plan_sensitivity = plan_sensitivity if isinstance(plan_sensitivity, dict) else {}
     problems += _metric_checks(data, plan_sensitivity)
     problems += _threshold_checks(plan_sensitivity, "detection.sensitivity")
+    return problems
+
+
+def _lifecycle_checks(data: dict[str, Any], notify: dict[str, Any], period: int) -> list[PlanProblem]:
+    """What the model cannot see: window names, and patterns or keys that match nothing."""
+    import fnmatch
+
+    from iotwatch.plan.model import parse_interval
+
+    problems: list[PlanProblem] = []
+    try:
+        interval = parse_interval(notify.get("repeat_interval", 0))
+    except ValueError:
+        interval = 0  # reported by the model
+    if 0 < interval < period:
+        problems.append(
+            PlanProblem(
+                "warning",
+                "notify.repeat_interval",
+                f"shorter than the {period}s period: a firing alert would remind on every evaluation",
+            )
+        )
+    resources = data.get("resources") if isinstance(data.get("resources"), dict) else {}
+    specs = (
+        [m for m in resources.get("metrics") or [] if isinstance(m, dict)]
+        if isinstance(resources.get("metrics"), list)
+        else []
+    )
+    metric_names = [m["metric"] for m in specs if isinstance(m.get("metric"), str)]
+    dimension_keys = {k for m in specs if isinstance(m.get("dimensions"), dict) for k in m["dimensions"]}
+    group_by = notify.get("group_by")
+    if isinstance(group_by, list):
+        for i, key in enumerate(group_by):
+            if isinstance(key, str) and key not in dimension_keys:
+                problems.append(
+                    PlanProblem(
+                        "warning",
+                        f"notify.group_by[{i}]",
+                        f"no metric of the plan has dimension '{key}'; it groups nothing",
+                    )
+                )
+    windows = notify.get("maintenance_windows")
+    seen: dict[str, int] = {}
+    for i, window in enumerate(windows if isinstance(windows, list) else []):
+        if not isinstance(window, dict):
+            continue
+        path = f"notify.maintenance_windows[{i}]"
+        name = window.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(
+                    PlanProblem(
+                        "error",
+                        f"{path}.name",
+                        f"duplicate window '{name}' (also notify.maintenance_windows[{seen[name]}])",
+                    )
+                )
+            else:
+                seen[name] = i
+        patterns = window.get("metrics")
+        for j, pattern in enumerate(patterns if isinstance(patterns, list) else []):
+            if (
+                isinstance(pattern, str)
+                and metric_names
+                and not any(fnmatch.fnmatchcase(m, pattern) for m in metric_names)
+            ):
+                problems.append(
+                    PlanProblem(
+                        "warning",
+                        f"{path}.metrics[{j}]",
+                        f"'{pattern}' matches no metric of the plan; the window silences nothing",
+                    )
+                )
+        dims = window.get("dimensions")
+        for key in dims if isinstance(dims, dict) else {}:
+            if key not in dimension_keys:
+                problems.append(
+                    PlanProblem(
+                        "warning",
+                        f"{path}.dimensions.{key}",
+                        f"no metric of the plan has dimension '{key}'; the window silences nothing",
+                    )
+                )
     return problems
 
 

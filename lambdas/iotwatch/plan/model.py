@@ -10,14 +10,22 @@ import fnmatch
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from iotwatch.domain.silences import WEEKDAYS, MaintenanceWindow
 from iotwatch.plan.catalog import AWS_IOT_NAMESPACE
 
 Severity = Literal["warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
 Statistic = Literal["Sum", "Average", "Minimum", "Maximum", "SampleCount"]
+MissingData = Literal["zero", "ignore", "breaching"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+assert WEEKDAYS == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_REPEAT_INTERVAL = 4 * 3600
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 PLAN_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,29}$"
 TOPIC_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
@@ -78,6 +86,10 @@ class Detection(_Strict):
     min_relative_change: float = Field(
         default=0.2, ge=0, le=10, description="smallest |actual-expected|/expected that can page"
     )
+    missing_data: MissingData = Field(
+        default="zero",
+        description="a period without datapoint: zero traffic, ignored, or deviating (breaching)",
+    )
     exclude_from_training: list[TrainingExclusion] = Field(default_factory=list)
 
     @property
@@ -96,6 +108,7 @@ class DetectionOverride(_Strict):
     recovery_periods: int | None = Field(default=None, ge=1, le=12)
     min_volume: float | None = Field(default=None, ge=0)
     min_relative_change: float | None = Field(default=None, ge=0, le=10)
+    missing_data: MissingData | None = None
 
 
 class MetricSpec(_Strict):
@@ -225,9 +238,120 @@ class Route(_Strict):
         return severity in self.severities and any(fnmatch.fnmatchcase(metric, p) for p in self.metrics)
 
 
+def parse_interval(value: Any) -> int:
+    """'4h', '90m', '1h30m', '1d' or a number of minutes -> seconds; 0 or None -> 0."""
+    if value is None or value is False:
+        return 0
+    if isinstance(value, bool):
+        raise ValueError("give a duration such as '4h' or '30m', or 0 for none")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("must not be negative")
+        if value != int(value):
+            raise ValueError("give whole minutes, or a duration such as '90m'")
+        return int(value) * 60
+    if isinstance(value, str):
+        match = _DURATION.match(value.lower())
+        if value.strip() and match and any(match.groups()):
+            days, hours, minutes = (int(g or 0) for g in match.groups())
+            return ((days * 24 + hours) * 60 + minutes) * 60
+        if value.strip() == "0":
+            return 0
+    raise ValueError(f"{value!r} is not a duration: write e.g. '4h', '30m', '1h30m' or minutes as a number")
+
+
+class MaintenanceWindowSpec(_Strict):
+    """A weekly window in local time in which deviations are recorded but not paged."""
+
+    name: str = Field(min_length=1, max_length=64)
+    days: list[Weekday] = Field(min_length=1)
+    start: str = Field(description="HH:MM local time")
+    end: str = Field(description="HH:MM local time; earlier than start ends the next day")
+    timezone: str = "UTC"
+    metrics: list[str] = Field(default_factory=lambda: ["*"], min_length=1, description="glob patterns")
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _lower_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return (
+            [v.lower()[:3] if isinstance(v, str) and len(v) >= 3 else v for v in value]
+            if isinstance(value, list)
+            else value
+        )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError(f"{value!r} is not a time of day: write HH:MM, 00:00 to 23:59")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MaintenanceWindowSpec:
+        if self.start == self.end:
+            raise ValueError(f"start and end are both {self.start}: the window would be empty")
+        return self
+
+    def domain(self) -> MaintenanceWindow:
+        return MaintenanceWindow(
+            name=self.name,
+            days=tuple(self.days),
+            start=self.start,
+            end=self.end,
+            timezone=self.timezone,
+            metrics=tuple(self.metrics),
+            dimensions=dict(self.dimensions),
+        )
+
+
 class Notify(_Strict):
     topics: list[Topic] = Field(min_length=1)
     routes: list[Route] = Field(min_length=1)
+    repeat_interval: int = Field(
+        default=DEFAULT_REPEAT_INTERVAL,
+        description="seconds between reminders while an alert fires ('4h', '30m' or minutes); 0: none",
+    )
+    group_by: str | list[str] = Field(
+        default="dimensions",
+        description="'tick': one message per topic and kind; 'dimensions': also per dimension set; "
+        "or a list of dimension keys",
+    )
+    maintenance_windows: list[MaintenanceWindowSpec] = Field(default_factory=list)
+
+    @field_validator("repeat_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> int:
+        return parse_interval(value)
+
+    @field_validator("group_by", mode="before")
+    @classmethod
+    def _grouping(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in ("tick", "dimensions"):
+            return value
+        if isinstance(value, list) and value and all(isinstance(k, str) and k for k in value):
+            return value
+        raise ValueError(
+            f"got {value!r}: write 'dimensions' (same tick and dimension set), 'tick' (same tick), "
+            "or a list of dimension keys such as [Protocol]"
+        )
+
+    @property
+    def windows(self) -> tuple[MaintenanceWindow, ...]:
+        return tuple(w.domain() for w in self.maintenance_windows)
 
 
 class Plan(_Strict):

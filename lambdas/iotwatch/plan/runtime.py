@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.silences import MaintenanceWindow
 
 if TYPE_CHECKING:
     from iotwatch.plan.model import Plan
@@ -56,6 +57,19 @@ class RuntimeRoute:
 
 
 @dataclass(frozen=True)
+class RuntimeNotify:
+    """The alert lifecycle settings of `notify` (topics and routes are flattened beside it)."""
+
+    repeat_interval: int = 4 * 3600  # seconds between reminders while firing; 0: none
+    group_by: str | tuple[str, ...] = "dimensions"  # "tick", "dimensions" or dimension keys
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+
+    @property
+    def windows(self) -> tuple[MaintenanceWindow, ...]:
+        return self.maintenance_windows
+
+
+@dataclass(frozen=True)
 class RuntimePlan:
     """Attribute paths mirror `Plan` (name, owners.team, frequency.period_seconds, ...)."""
 
@@ -67,6 +81,7 @@ class RuntimePlan:
     topics: tuple[str, ...]
     routes: tuple[RuntimeRoute, ...]
     series: tuple[Series, ...]
+    notify: RuntimeNotify = RuntimeNotify()
 
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
         names: list[str] = []
@@ -96,6 +111,13 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             RuntimeRoute(r.topic, tuple(r.severities), tuple(r.metrics)) for r in plan.notify.routes
         ),
         series=tuple(expand_series(plan)),
+        notify=RuntimeNotify(
+            repeat_interval=plan.notify.repeat_interval,
+            group_by=plan.notify.group_by
+            if isinstance(plan.notify.group_by, str)
+            else tuple(plan.notify.group_by),
+            maintenance_windows=plan.notify.windows,
+        ),
     )
 
 
@@ -114,6 +136,28 @@ def write_runtime_plan(plan: Plan, directory: str | Path) -> Path:
 
 class RuntimePlanError(ValueError):
     pass
+
+
+def _read_notify(data: dict[str, Any] | None) -> RuntimeNotify:
+    if data is None:  # compiled before the alert lifecycle existed
+        return RuntimeNotify()
+    group_by = data["group_by"]
+    return RuntimeNotify(
+        repeat_interval=int(data["repeat_interval"]),
+        group_by=group_by if isinstance(group_by, str) else tuple(group_by),
+        maintenance_windows=tuple(
+            MaintenanceWindow(
+                name=w["name"],
+                days=tuple(w["days"]),
+                start=w["start"],
+                end=w["end"],
+                timezone=w["timezone"],
+                metrics=tuple(w["metrics"]),
+                dimensions=dict(w["dimensions"]),
+            )
+            for w in data["maintenance_windows"]
+        ),
+    )
 
 
 def read_runtime_plan(path: str | Path) -> RuntimePlan:
@@ -146,6 +190,7 @@ def read_runtime_plan(path: str | Path) -> RuntimePlan:
                 )
                 for s in data["series"]
             ),
+            notify=_read_notify(data.get("notify")),
         )
     except (OSError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, RuntimePlanError):

@@ -15,6 +15,7 @@ from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import (
     SeriesOutcome,
     Window,
+    apply_lifecycle,
     evaluate_series,
     evaluation_window,
     group_notifications,
@@ -22,6 +23,7 @@ from iotwatch.domain.evaluation import (
 )
 from iotwatch.domain.messages import MessageContext, Notification, RenderedMessage, render
 from iotwatch.domain.series import Series
+from iotwatch.domain.silences import Silence, silence_for
 from iotwatch.plan.runtime import RuntimePlan
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ class EvaluationReport:
     failed_topics: list[str] = field(default_factory=list)
     redelivered: list[str] = field(default_factory=list)
     outcomes: list[SeriesOutcome] = field(default_factory=list)
+    silenced: list[SeriesOutcome] = field(default_factory=list)  # transitions recorded, not paged
+    silences_error: str | None = None  # ad-hoc silences could not be read: everything pages
 
     def as_log_fields(self) -> dict[str, object]:
         return {
@@ -61,6 +65,16 @@ class EvaluationReport:
             "notifications": len(self.sent),
             "failed_topics": self.failed_topics,
             "redelivered": self.redelivered,
+            "silenced": [
+                {
+                    "series": o.series.id,
+                    "kind": o.held.kind if o.held else None,
+                    "silence": o.silence.id if o.silence else None,
+                    "reason": o.silence.reason if o.silence else None,
+                }
+                for o in self.silenced
+            ],
+            **({"silences_error": self.silences_error} if self.silences_error else {}),
         }
 
 
@@ -176,14 +190,28 @@ def _evaluate_window(
         )
         for s in series
     ]
+    at = window.end
+    silences = _active_silences(store, at, report)
+    windows = plan.notify.windows
+    outcomes = apply_lifecycle(
+        outcomes,
+        states,
+        at=at,
+        repeat_interval=plan.notify.repeat_interval,
+        silence_of=lambda s: silence_for(s, at, silences=silences, windows=windows),
+    )
     report.outcomes = outcomes
+    report.silenced = [o for o in outcomes if o.held is not None]
     methods = {
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
         for sid, b in baselines.items()
     }
     context = MessageContext(**{**context.__dict__, "baseline_method": methods})
     notifications = group_notifications(
-        outcomes, route=lambda sev, m: plan.topics_for(severity=sev, metric=m), at=window.end
+        outcomes,
+        route=lambda sev, m: plan.topics_for(severity=sev, metric=m),
+        at=window.end,
+        group_by=plan.notify.group_by,
     )
 
     for index, notification in enumerate(notifications):
@@ -225,7 +253,29 @@ def _evaluate_window(
 
 
 def _alert_facts(state: AlertState) -> tuple[object, ...]:
-    return (state.status, state.severity, state.since, round(state.peak_score, 3))
+    return (
+        state.status,
+        state.severity,
+        state.since,
+        round(state.peak_score, 3),
+        state.last_notified,
+        state.unpaged,
+    )
+
+
+def _active_silences(store: StateStore, at: int, report: EvaluationReport) -> list[Silence]:
+    """Ad-hoc silences active at `at`. A store without them (or one that fails to list them)
+    silences nothing: a missed silence costs a page, a wrongly assumed one could cost an outage."""
+    list_silences = getattr(store, "list_silences", None)
+    if list_silences is None:
+        return []
+    try:
+        # `now=at`, not the wall clock: a retried or replayed event sees the silences of its window
+        silences = list_silences(now=at)
+    except Exception as exc:  # fail open; reported in the run's log line
+        report.silences_error = f"{type(exc).__name__}: {exc}"
+        return []
+    return [s for s in silences if s.active_at(at)]
 
 
 def _day(ts: int) -> str:
