@@ -1,0 +1,129 @@
+"""Alert lifecycle on the stack deployed from the default plan (repeat interval 4 h):
+a long incident gives its reminders, and a silence added from the CLI holds the page
+until it ends. The real evaluator handler, the real table, SQS inboxes on the topics."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from iotwatch.cli import silence as silence_cli
+from iotwatch.cli.main import main as iotwatch_cli
+from iotwatch.local import fast_metrics
+from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_METRICS, INCIDENT_START, iso
+from iotwatch.local.endpoint import LocalAws
+from iotwatch.local.traffic import Fleet, Incident, generate
+from iotwatch_harness import (
+    DAY,
+    DEFAULT_PLAN_FILE,
+    HOUR,
+    Inboxes,
+    IotWatch,
+    clear_handler_caches,
+    run_ticks,
+    ticks,
+)
+
+LONG_INCIDENT_END = INCIDENT_START + 5 * HOUR
+
+
+@pytest.fixture(scope="module")
+def long_outage(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
+    local_aws.reset()
+    fast_metrics.install()
+    with local_aws.env():
+        clear_handler_caches()
+        iotwatch = IotWatch.deploy(fleet_assembly, DEFAULT_PLAN_FILE)
+        incident = Incident(
+            INCIDENT_START, LONG_INCIDENT_END, INCIDENT_METRICS, factor=0.2, reconnect_burst=False
+        )
+        start = DEPLOYED_AT - iotwatch.plan.frequency.history_days * DAY
+        iotwatch.put_traffic(
+            generate(
+                Fleet(), iotwatch.series, start=start, end=LONG_INCIDENT_END + HOUR, incidents=[incident]
+            )
+        )
+        iotwatch.build_baselines(DEPLOYED_AT)
+        yield iotwatch
+        clear_handler_caches()
+    local_aws.reset()
+
+
+@pytest.fixture
+def fleet(long_outage: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
+    with local_aws.env():
+        long_outage.forget_everything_but_baselines()
+        clear_handler_caches()
+        yield long_outage
+
+
+def _schedule(fleet: IotWatch, first: int, last: int) -> list[int]:
+    f = fleet.plan.frequency
+    return list(ticks(first, last, period=f.period_seconds, settle=f.settle_seconds))
+
+
+def test_a_five_hour_incident_pages_once_reminds_at_the_interval_and_resolves_once(fleet: IotWatch) -> None:
+    interval = fleet.plan.notify.repeat_interval
+    assert interval == 4 * HOUR  # the default plan's
+    inboxes = Inboxes(fleet.topics)
+    try:
+        run_ticks(fleet, inboxes, _schedule(fleet, INCIDENT_START - 1800, LONG_INCIDENT_END + 1800))
+        for topic in fleet.topics:
+            kinds = [r.kind for r in inboxes.of(topic)]
+            # 5 h of incident with a 4 h interval: one reminder between the page and the resolve
+            assert kinds == ["firing", "reminder", "resolved"], (topic, kinds)
+            [firing] = inboxes.of(topic, "firing")
+            [reminder] = inboxes.of(topic, "reminder")
+            assert reminder.tick - firing.tick == interval
+            assert reminder.envelope["Subject"].startswith("[REMINDER")
+            assert "still" in reminder.document["sms"]
+            assert reminder.envelope["MessageAttributes"]["kind"]["Value"] == "reminder"
+    finally:
+        inboxes.close()
+
+
+def test_a_silence_from_the_cli_holds_the_page_and_its_end_pages_once(
+    fleet: IotWatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    silence_end = INCIDENT_START + 90 * 60
+    # the CLI's clock, at the time the on-call engineer would have typed the command
+    monkeypatch.setattr(silence_cli, "clock", lambda: float(INCIDENT_START - HOUR))
+    out, err = io.StringIO(), io.StringIO()
+    code = iotwatch_cli(
+        [
+            "silence",
+            "add",
+            "--table",
+            fleet.table,
+            "--metric",
+            "*",
+            "--starts",
+            iso(INCIDENT_START - HOUR),
+            "--until",
+            iso(silence_end),
+            "--reason",
+            "broker upgrade CHG-42",
+            "--by",
+            "integration-test",
+        ],
+        out=out,
+        err=err,
+    )
+    assert code == 0, err.getvalue()
+    inboxes = Inboxes(fleet.topics)
+    try:
+        schedule = _schedule(fleet, INCIDENT_START - 1800, silence_end + 1800)
+        results = run_ticks(fleet, inboxes, schedule)
+        held = [r for r in results if r.get("silenced")]
+        assert held, "the deviation inside the silence is recorded in the run's report"
+        assert all(r.tick >= silence_end for r in inboxes.received), [iso(r.tick) for r in inboxes.received]
+        for topic in fleet.topics:
+            [firing] = inboxes.of(topic, "firing")
+            assert firing.tick < silence_end + 2 * fleet.plan.frequency.period_seconds
+            # the page tells when the incident really began, not when the silence ended
+            assert firing.document["since"] == iso(INCIDENT_START)
+            assert [r.kind for r in inboxes.of(topic)] == ["firing"]
+    finally:
+        inboxes.close()
