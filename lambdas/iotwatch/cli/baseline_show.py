@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from iotwatch.cli.errors import CliError
 from iotwatch.domain.baseline import HOURS_PER_WEEK, Baseline, hour_of_week
 from iotwatch.domain.deviation import FALLBACK_MIN_RELATIVE_CHANGE
 from iotwatch.domain.series import DetectionSettings, Series
@@ -46,12 +47,8 @@ def clock() -> float:
     return time.time()
 
 
-class ShowError(Exception):
-    """Something the user can fix (or cannot reach); the message says what, `code` how to exit."""
-
-    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
+class ShowError(CliError):
+    """A `baseline show` problem the user can fix, or an AWS resource it cannot reach."""
 
 
 # --- naming the series ---------------------------------------------------------------------

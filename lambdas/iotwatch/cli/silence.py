@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from iotwatch.cli.errors import CliError
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 
@@ -39,12 +40,8 @@ def clock() -> float:
     return time.time()
 
 
-class SilenceError(Exception):
-    """Something the user can fix; the message says what, `code` how to exit."""
-
-    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
+class SilenceError(CliError):
+    """A `silence` problem the user can fix, or an AWS resource it cannot reach."""
 
 
 # --- parsing -------------------------------------------------------------------------------
