@@ -249,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_silence_parsers(commands, DEFAULT_PLAN_FILE)
 
+    from iotwatch.cli.audit import add_parsers as add_audit_parsers
+
+    add_audit_parsers(commands)
+
     demo = commands.add_parser("demo", help="run iotwatch end to end on a local AWS endpoint")
     demo.add_argument("--plan", default=DEFAULT_PLAN_FILE)
     demo.add_argument("--out", default="out/demo")
