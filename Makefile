@@ -25,7 +25,7 @@ node_modules/.installed: package.json package-lock.json
 demo: install
 	$(BIN)/iotwatch demo
 
-test: install lint
+test: install lint typecheck
 	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile tests
 
 test-unit: install

@@ -111,7 +111,7 @@ def handler(
             "notifications kept in the outbox; the retry or the next run sends them",
             topics=report.failed_topics,
         )
-    logger.info("evaluation complete", event_time=scheduled.time, **report.as_log_fields())
+    logger.info("evaluation complete", extra={"event_time": scheduled.time, **report.as_log_fields()})
     metrics.add_metric(name="SeriesEvaluated", unit=MetricUnit.Count, value=report.series - report.skipped)
     metrics.add_metric(name="SeriesLearning", unit=MetricUnit.Count, value=report.learning)
     metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)

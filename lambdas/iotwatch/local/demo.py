@@ -326,8 +326,9 @@ def _summary(
     first = min((_epoch(n["time"]) for n in during), default=None)
     periods = None if first is None else round((first - INCIDENT_START) / plan.frequency.period_seconds)
     detected = first is not None
+    first_seen = iso(first)[11:16] if first is not None else "-"
     text = (
-        f"Outage {iso(INCIDENT_START)[11:16]}-{iso(INCIDENT_END)[11:16]} UTC detected at {iso(first)[11:16]} UTC "
+        f"Outage {iso(INCIDENT_START)[11:16]}-{iso(INCIDENT_END)[11:16]} UTC detected at {first_seen} UTC "
         f"({periods} evaluation periods after it began); {len(outside)} page(s) outside the incident; "
         f"{len(notifications)} message(s) in all."
         if detected

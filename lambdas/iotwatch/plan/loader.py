@@ -69,6 +69,17 @@ class PlanCheck:
         return [p for p in self.problems if p.level == "warning"]
 
 
+def _mapping(data: Any, key: str) -> dict[str, Any]:
+    """`data[key]` when both are mappings, else {}: checks run on plans that failed the schema."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(data: Any, key: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def read_plan_document(path: str | Path) -> Any:
     """YAML or JSON file -> Python data. Raises PlanError naming the file on bad syntax."""
     source = str(path)
@@ -235,7 +246,7 @@ def _semantic_checks(
     data: dict[str, Any], environ: Mapping[str, str], resolve_env: bool
 ) -> list[PlanProblem]:
     problems: list[PlanProblem] = []
-    frequency = data.get("frequency") if isinstance(data.get("frequency"), dict) else {}
+    frequency = _mapping(data, "frequency")
     period = (
         frequency.get("period_seconds", 300) if isinstance(frequency.get("period_seconds", 300), int) else 300
     )
@@ -256,8 +267,8 @@ def _semantic_checks(
                     )
                 )
 
-    notify = data.get("notify") if isinstance(data.get("notify"), dict) else {}
-    topics = notify.get("topics") if isinstance(notify.get("topics"), list) else []
+    notify = _mapping(data, "notify")
+    topics = _sequence(notify, "topics")
     plan_name = data.get("name") if isinstance(data.get("name"), str) else ""
     names: dict[str, int] = {}
     for i, topic in enumerate(topics):
@@ -283,7 +294,7 @@ def _semantic_checks(
                     f"'{name}' is not a valid SNS topic name: use letters, digits, '-' and '_' only",
                 )
             )
-        subscribers = topic.get("subscribers") if isinstance(topic.get("subscribers"), list) else []
+        subscribers = _sequence(topic, "subscribers")
         if not subscribers:
             problems.append(
                 PlanProblem(
@@ -294,7 +305,7 @@ def _semantic_checks(
             if isinstance(sub, dict):
                 problems += _contact_checks(sub, f"notify.topics[{i}].subscribers[{j}]", environ, resolve_env)
 
-    routes = notify.get("routes") if isinstance(notify.get("routes"), list) else []
+    routes = _sequence(notify, "routes")
     routed: set[str] = set()
     for i, route in enumerate(routes):
         if not isinstance(route, dict):
@@ -345,7 +356,7 @@ def _lifecycle_checks(data: dict[str, Any], notify: dict[str, Any], period: int)
                 f"shorter than the {period}s period: a firing alert would remind on every evaluation",
             )
         )
-    resources = data.get("resources") if isinstance(data.get("resources"), dict) else {}
+    resources = _mapping(data, "resources")
     specs = (
         [m for m in resources.get("metrics") or [] if isinstance(m, dict)]
         if isinstance(resources.get("metrics"), list)
@@ -423,15 +434,15 @@ def _threshold_checks(
 
 def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> list[PlanProblem]:
     problems: list[PlanProblem] = []
-    resources = data.get("resources") if isinstance(data.get("resources"), dict) else {}
-    metrics = resources.get("metrics") if isinstance(resources.get("metrics"), list) else []
+    resources = _mapping(data, "resources")
+    metrics = _sequence(resources, "metrics")
     seen: dict[tuple[Any, ...], int] = {}
     for i, spec in enumerate(metrics):
         if not isinstance(spec, dict) or not isinstance(spec.get("metric"), str):
             continue
         path = f"resources.metrics[{i}]"
         name, namespace = spec["metric"], spec.get("namespace", AWS_IOT_NAMESPACE)
-        dims = spec.get("dimensions") if isinstance(spec.get("dimensions"), dict) else {}
+        dims = _mapping(spec, "dimensions")
         for key, value in dims.items():
             values = value if isinstance(value, list) else [value]
             if any(v == "*" for v in values):
@@ -469,15 +480,17 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
                             f"(it carries: {allowed}); this series would stay empty",
                         )
                     )
-        key = (namespace, name, json.dumps(dims, sort_keys=True), spec.get("statistic", "Sum"))
-        if key in seen:
+        identity = (namespace, name, json.dumps(dims, sort_keys=True), spec.get("statistic", "Sum"))
+        if identity in seen:
             problems.append(
                 PlanProblem(
-                    "error", path, f"same metric and dimensions as resources.metrics[{seen[key]}]; remove one"
+                    "error",
+                    path,
+                    f"same metric and dimensions as resources.metrics[{seen[identity]}]; remove one",
                 )
             )
         else:
-            seen[key] = i
+            seen[identity] = i
         detection = spec.get("detection")
         if isinstance(detection, dict):
             problems += _threshold_checks(
