@@ -148,3 +148,14 @@ def test_a_second_run_in_the_same_process_prints_the_same_notifications(
         return [(n["time"], n["topic"], n["kind"], n["subject"], n["sms"]) for n in summary["notifications"]]
 
     assert pages(again) == pages(demo["summary"])
+
+
+def test_the_backtest_of_the_simulated_fortnight_alerts_only_for_the_outage(demo: dict[str, Any]) -> None:
+    summary = demo["summary"]
+    backtest = summary["backtest"]
+    assert backtest["days"] == 14
+    assert backtest["outside_incident"] == [] and backtest["false_alerts"] == 0
+    # the outage's metrics alert once each; the backtest covers the fortnight up to the replay's end
+    assert backtest["alerts"] == len(summary["incident"]["metrics"])
+    assert backtest["end"] == summary["replay"]["end"]
+    assert len(summary["plots"]) == len(summary["series"])
