@@ -273,3 +273,24 @@ def run_ticks(iotwatch: IotWatch, inboxes: Inboxes, times: Sequence[int]) -> lis
         results.append(iotwatch.evaluate(ts))
         inboxes.collect(ts)
     return results
+
+
+# -- a bare iotwatch table (pk/sk strings), for tests that need the store but not the stack --
+STATE_TABLE_KEYS: dict[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+# The same table as a one-resource stack whose `TableName` output the CLI looks up.
+STATE_TABLE_TEMPLATE: dict[str, Any] = {
+    "Resources": {"Table": {"Type": "AWS::DynamoDB::Table", "Properties": STATE_TABLE_KEYS}},
+    "Outputs": {"TableName": {"Value": {"Ref": "Table"}}},
+}
+
+
+def create_state_table(name: str) -> str:
+    boto3.client("dynamodb").create_table(TableName=name, **STATE_TABLE_KEYS)
+    return name

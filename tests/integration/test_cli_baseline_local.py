@@ -23,6 +23,7 @@ from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.traffic import Fleet, generate
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.service.baselines import rebuild_baselines
+from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "monitoring-plan.yaml"
@@ -33,25 +34,7 @@ NOW = MONDAY + 14 * 3600 + 600  # Monday 14:10 UTC
 TABLE = "iotwatch-cli-baselines"
 STACK = "IotWatch-Fleet"  # the default plan's stack name
 
-TEMPLATE = {
-    "Resources": {
-        "BaselineTable": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "AttributeDefinitions": [
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                "KeySchema": [
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                "BillingMode": "PAY_PER_REQUEST",
-            },
-        }
-    },
-    "Outputs": {"TableName": {"Value": {"Ref": "BaselineTable"}}},
-}
+TEMPLATE = STATE_TABLE_TEMPLATE
 
 
 @pytest.fixture
@@ -61,15 +44,7 @@ def plan_series():
 
 @pytest.fixture
 def table(aws_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> str:
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(TABLE)
     monkeypatch.setattr(baseline_show, "clock", lambda: NOW)
     return TABLE
 

@@ -27,6 +27,7 @@ from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.inbox import message_attribute, read_inbox, subscribe_inbox
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Route
+from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 
 from infra.notifications import route_filter_policy
 
@@ -36,34 +37,11 @@ NOW = int(datetime(2026, 11, 16, 14, 10, tzinfo=UTC).timestamp())
 HOUR = 3600
 TABLE = "iotwatch-silences"
 STACK = "IotWatch-Fleet"  # the default plan's stack name
-TEMPLATE = {
-    "Resources": {
-        "Table": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "AttributeDefinitions": [
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                "KeySchema": [
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                "BillingMode": "PAY_PER_REQUEST",
-            },
-        }
-    },
-    "Outputs": {"TableName": {"Value": {"Ref": "Table"}}},
-}
+TEMPLATE = STATE_TABLE_TEMPLATE
 
 
 def create_table(name: str = TABLE) -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=name,
-        AttributeDefinitions=TEMPLATE["Resources"]["Table"]["Properties"]["AttributeDefinitions"],  # type: ignore[index]
-        KeySchema=TEMPLATE["Resources"]["Table"]["Properties"]["KeySchema"],  # type: ignore[index]
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(name)
 
 
 # --- the store ----------------------------------------------------------------------------------

@@ -7,20 +7,11 @@ import dataclasses
 import boto3
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState
+from iotwatch_harness import create_state_table
 
 
 def _table() -> DynamoStateStore:
-    db = boto3.client("dynamodb")
-    db.create_table(
-        TableName="iotwatch-state",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return DynamoStateStore(db, "iotwatch-state")
+    return DynamoStateStore(boto3.client("dynamodb"), create_state_table("iotwatch-state"))
 
 
 def test_every_alert_state_field_survives_a_save_and_a_read(aws_env) -> None:

@@ -20,11 +20,11 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from iotwatch.domain.series import Series
+from iotwatch.domain.times import iso_z
 from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
 
 EXIT_OK = 0
@@ -121,7 +121,7 @@ class SeriesBacktest:
 
 
 def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if ts is None else iso_z(ts)
 
 
 def alert_episodes(results: Sequence[ReplayResult], *, alerting_before: bool = False) -> list[AlertEpisode]:

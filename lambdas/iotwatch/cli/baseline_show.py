@@ -21,6 +21,7 @@ from iotwatch.cli.errors import CliError
 from iotwatch.domain.baseline import HOURS_PER_WEEK, Baseline, hour_of_week
 from iotwatch.domain.deviation import FALLBACK_MIN_RELATIVE_CHANGE
 from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.times import iso_z as iso
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -177,10 +178,6 @@ def compact(value: float) -> str:
 
 def _utc(ts: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return datetime.fromtimestamp(ts, UTC).strftime(fmt)
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def render_text(

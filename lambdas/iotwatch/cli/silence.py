@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from iotwatch.cli.errors import CliError
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
+from iotwatch.domain.times import iso_z as iso
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -183,10 +184,6 @@ def covered_series(silence: Silence, plan_series: Sequence[Series]) -> list[Seri
 
 
 # --- rendering -----------------------------------------------------------------------------
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def stamp(ts: float) -> str:

@@ -32,11 +32,6 @@ class PeriodScore:
     def direction(self) -> Direction:
         return "drop" if self.score < 0 else "surge"
 
-    @property
-    def anomaly(self) -> float:
-        """The score folded into [0, 1): 0 normal, 0.5 at about 3 sigma, near 1 far out."""
-        return 1.0 - math.exp(-((self.score / 4.0) ** 2) * 0.7) if self.score else 0.0
-
 
 def score_period(
     ts: int, actual: float, expectation: Expectation, detection: DetectionSettings

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from iotwatch.domain.deviation import Transition
 from iotwatch.domain.series import Series
+from iotwatch.domain.times import iso_z
 
 SUBJECT_LIMIT = 99
 SMS_LIMIT = 160
@@ -155,7 +156,7 @@ def metric_console_url(series: Series, region: str, *, start: int, end: int) -> 
     metric = "~(" + "".join("~" + _rison(p) for p in parts) + ")"
     graph = (
         f"~(metrics~({metric})~view~'timeSeries~stat~{_rison(series.statistic)}~period~{series.period}"
-        f"~region~{_rison(region)}~start~{_rison(_iso(start))}~end~{_rison(_iso(end))})"
+        f"~region~{_rison(region)}~start~{_rison(iso_z(start))}~end~{_rison(iso_z(end))})"
     )
     return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#metricsV2?graph={graph}"
 
@@ -164,10 +165,6 @@ def dashboard_url(name: str, region: str) -> str:
     return (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
     )
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _fit(text: str, limit: int) -> str:
@@ -305,23 +302,23 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         "category": "deviation",
         "kind": kind,
         "severity": notification.severity,
-        "time": _iso(at),
-        "since": _iso(since),
+        "time": iso_z(at),
+        "since": iso_z(since),
         "alerts": [
             {
                 "metric": a.series.metric,
                 "namespace": a.series.namespace,
                 "dimensions": a.series.dimension_map,
                 "series": a.series.id,
-                "period_start": _iso(a.transition.latest.ts),
+                "period_start": iso_z(a.transition.latest.ts),
                 "actual": a.transition.latest.actual,
                 "expected": round(a.transition.latest.expected, 3),
                 "lower": round(a.transition.latest.lower, 3),
                 "upper": round(a.transition.latest.upper, 3),
                 "score": round(a.transition.latest.score, 3),
                 "peak_score": round(a.transition.peak_score, 3),
-                "since": _iso(a.transition.since),
-                **({"ended": _iso(a.transition.ended)} if kind == "resolved" else {}),
+                "since": iso_z(a.transition.since),
+                **({"ended": iso_z(a.transition.ended)} if kind == "resolved" else {}),
             }
             for a in alerts
         ],

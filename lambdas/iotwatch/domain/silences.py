@@ -81,6 +81,11 @@ class MaintenanceWindow:
         return None
 
 
+def active_occurrences(windows: Iterable[MaintenanceWindow], ts: float) -> list[Silence]:
+    """The silences the plan's maintenance windows make at `ts` (time-zone work once per window)."""
+    return [o for o in (w.occurrence_at(ts) for w in windows) if o is not None]
+
+
 def silence_for(
     series: Series, ts: float, *, silences: Iterable[Silence] = (), windows: Sequence[MaintenanceWindow] = ()
 ) -> Silence | None:

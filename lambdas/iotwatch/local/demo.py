@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from iotwatch.domain.times import iso_z as iso
+
 DAY = 86400
 HOUR = 3600
 # A fixed Monday, so every run replays the same traffic and prints the same pages.
@@ -56,10 +58,6 @@ class LocalLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scheduled_event(ts: int, rule_arn: str, region: str) -> dict[str, Any]:

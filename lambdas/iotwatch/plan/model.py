@@ -6,7 +6,6 @@ frequency, tools, owners (who monitors) and notify (who is told).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from iotwatch.domain.routing import route_matches, routed_topics
 from iotwatch.domain.silences import WEEKDAYS, MaintenanceWindow
 from iotwatch.plan.catalog import AWS_IOT_NAMESPACE
 
@@ -235,7 +235,7 @@ class Route(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["*"], min_length=1, description="glob patterns")
 
     def matches(self, *, severity: str, metric: str) -> bool:
-        return severity in self.severities and any(fnmatch.fnmatchcase(metric, p) for p in self.metrics)
+        return route_matches(self, severity=severity, metric=metric)
 
 
 def parse_interval(value: Any) -> int:
@@ -374,8 +374,4 @@ class Plan(_Strict):
 
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
         """Topic names a deviation of `metric` at `severity` is routed to, in plan order, once each."""
-        names: list[str] = []
-        for route in self.notify.routes:
-            if route.matches(severity=severity, metric=metric) and route.topic not in names:
-                names.append(route.topic)
-        return names
+        return routed_topics(self.notify.routes, severity=severity, metric=metric)

@@ -9,12 +9,12 @@ compiled: the functions publish to topics and never need an address.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iotwatch.domain.routing import route_matches, routed_topics
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import MaintenanceWindow
 
@@ -53,7 +53,7 @@ class RuntimeRoute:
     metrics: tuple[str, ...]
 
     def matches(self, *, severity: str, metric: str) -> bool:
-        return severity in self.severities and any(fnmatch.fnmatchcase(metric, p) for p in self.metrics)
+        return route_matches(self, severity=severity, metric=metric)
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,7 @@ class RuntimePlan:
     notify: RuntimeNotify = RuntimeNotify()
 
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
-        names: list[str] = []
-        for route in self.routes:
-            if route.matches(severity=severity, metric=metric) and route.topic not in names:
-                names.append(route.topic)
-        return names
+        return routed_topics(self.routes, severity=severity, metric=metric)
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:

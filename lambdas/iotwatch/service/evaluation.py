@@ -23,7 +23,7 @@ from iotwatch.domain.evaluation import (
 )
 from iotwatch.domain.messages import MessageContext, Notification, RenderedMessage, render
 from iotwatch.domain.series import Series
-from iotwatch.domain.silences import Silence, silence_for
+from iotwatch.domain.silences import Silence, active_occurrences, silence_for
 from iotwatch.plan.runtime import RuntimePlan
 
 if TYPE_CHECKING:
@@ -191,14 +191,14 @@ def _evaluate_window(
         for s in series
     ]
     at = window.end
-    silences = _active_silences(store, at, report)
-    windows = plan.notify.windows
+    # ad-hoc silences and this instant's maintenance-window occurrences, resolved once per tick
+    silences = [*_active_silences(store, at, report), *active_occurrences(plan.notify.windows, at)]
     outcomes = apply_lifecycle(
         outcomes,
         states,
         at=at,
         repeat_interval=plan.notify.repeat_interval,
-        silence_of=lambda s: silence_for(s, at, silences=silences, windows=windows),
+        silence_of=lambda s: silence_for(s, at, silences=silences),
     )
     report.outcomes = outcomes
     report.silenced = [o for o in outcomes if o.held is not None]
