@@ -18,6 +18,7 @@ from pathlib import Path
 HANDLERS = {
     "evaluator": ("iotwatch.handlers.evaluator", ("cloudwatch", "dynamodb", "sns")),
     "baseline_builder": ("iotwatch.handlers.baseline_builder", ("cloudwatch", "dynamodb")),
+    "audit": ("iotwatch.handlers.audit", ("dynamodb", "sns")),
 }
 
 _TIMER = """

@@ -14,6 +14,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -64,8 +65,16 @@ class FunctionFactory(Construct):
         memory_size: int,
         timeout: Duration,
         environment: Mapping[str, str] | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> lambda_.Function:
-        """A function with its own role and its own log group, under `construct_id`."""
+        """A function with its own role and its own log group, under `construct_id`.
+
+        `dead_letter_queue`: where Lambda puts an asynchronous invocation (an EventBridge
+        target) that still fails after Lambda's own retries (2 retries, events up to 6 h old,
+        the Lambda defaults); without one Lambda drops it. The message body is the original
+        event, as in EventBridge's own target dead-letter queue, so one queue can hold both
+        and be replayed the same way. Lambda sends with the function's role: the role gets
+        sqs:SendMessage on that queue (an SSE-SQS queue needs no KMS permission)."""
         scope = Construct(self, construct_id)
         log_group = logs.LogGroup(
             scope,
@@ -103,6 +112,7 @@ class FunctionFactory(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
+            dead_letter_queue=dead_letter_queue,
             environment={
                 **self._environment,
                 "POWERTOOLS_SERVICE_NAME": service_name,

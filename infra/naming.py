@@ -12,10 +12,13 @@ OUTPUT_EVALUATOR_FUNCTION = "EvaluatorFunctionName"
 OUTPUT_BASELINE_BUILDER_FUNCTION = "BaselineBuilderFunctionName"
 OUTPUT_DASHBOARD_NAME = "DashboardName"
 OUTPUT_DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
+OUTPUT_AUDIT_FUNCTION = "AuditFunctionName"
+OUTPUT_AUDIT_RULE = "AuditRuleName"
 
 METRICS_NAMESPACE = "IotWatch"
 EVALUATOR_SERVICE = "iotwatch-evaluator"
 BASELINE_BUILDER_SERVICE = "iotwatch-baseline-builder"
+AUDIT_SERVICE = "iotwatch-audit"
 
 
 def camel(name: str) -> str:

@@ -13,6 +13,7 @@ from iotwatch.plan.model import Plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE
 
 from infra import naming
+from infra.audit import ControlPlaneAudit
 from infra.baselines import BaselineRefresh
 from infra.dashboard import FleetDashboard
 from infra.detection import DeviationDetection
@@ -76,6 +77,18 @@ class IotWatchStack(Stack):
             store=self.store,
             dead_letters=self.dead_letters,
         )
+        self.audit: ControlPlaneAudit | None = None
+        if plan.tools.audit:
+            self.audit = ControlPlaneAudit(
+                self,
+                "Audit",
+                plan=plan,
+                factory=factory,
+                store=self.store,
+                topics=self.topics,
+                dead_letters=self.dead_letters,
+                trail_removal_policy=data_removal_policy,
+            )
 
         self.dashboard: FleetDashboard | None = None
         if plan.tools.dashboard:
@@ -83,7 +96,11 @@ class IotWatchStack(Stack):
                 self,
                 "Dashboard",
                 plan=plan,
-                functions={"evaluator": self.detection.function, "baseline builder": self.baselines.function},
+                functions={
+                    "evaluator": self.detection.function,
+                    "baseline builder": self.baselines.function,
+                    **({"audit": self.audit.function} if self.audit is not None else {}),
+                },
                 dead_letter_queue=self.dead_letters.queue,
             )
 
@@ -104,3 +121,6 @@ class IotWatchStack(Stack):
         CfnOutput(self, naming.OUTPUT_DEAD_LETTER_QUEUE, value=self.dead_letters.queue.queue_url)
         if self.dashboard is not None:
             CfnOutput(self, naming.OUTPUT_DASHBOARD_NAME, value=self.dashboard.dashboard.dashboard_name)
+        if self.audit is not None:
+            CfnOutput(self, naming.OUTPUT_AUDIT_FUNCTION, value=self.audit.function_name)
+            CfnOutput(self, naming.OUTPUT_AUDIT_RULE, value=self.audit.rule_name)

@@ -134,6 +134,41 @@ def synthesize(
     return Synth(app, stack, Template.from_json(template_json), template_json, outdir, plan_path)
 
 
+# Only the known, harmless CDK pattern may warn in cfn-lint: W3005 (explicit DependsOn next
+# to a GetAtt).
+CFN_LINT_ALLOWED_WARNINGS = frozenset({"W3005"})
+
+
+def nag_problems(synth: Synth) -> list[str]:
+    """Every cdk-nag AwsSolutions finding not acknowledged in the app, as text."""
+    from infra.nag import nag_findings
+
+    return [str(f) for f in nag_findings(synth.app)]
+
+
+def acknowledgements(synth: Synth) -> dict[tuple[str, str], str]:
+    """(construct path, rule) -> reason, for every cdk-nag acknowledgement in the stack."""
+    import aws_cdk as cdk
+
+    found: dict[tuple[str, str], str] = {}
+    for construct in synth.stack.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule, reason in entry.data.items():
+                    found[(construct.node.path, rule)] = reason
+    return found
+
+
+def cfn_lint_problems(synth: Synth) -> tuple[list[str], set[str]]:
+    """(cfn-lint errors as text, ids of the warnings outside CFN_LINT_ALLOWED_WARNINGS)."""
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(json.dumps(synth.template_json), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    errors = [str(m) for m in matches if m.rule.id.startswith("E")]
+    warnings = {m.rule.id for m in matches if not m.rule.id.startswith("E")} - CFN_LINT_ALLOWED_WARNINGS
+    return errors, warnings
+
+
 def join_to_text(value: Any, placeholder: str = "<{}>") -> str:
     """Flattens an Fn::Join of strings and {Ref: X} / {Fn::GetAtt: [X, A]} into text with <X> markers."""
     if isinstance(value, str):

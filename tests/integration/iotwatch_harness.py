@@ -39,6 +39,7 @@ from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Plan
 
 from infra.naming import (
+    OUTPUT_AUDIT_FUNCTION,
     OUTPUT_BASELINE_BUILDER_FUNCTION,
     OUTPUT_EVALUATOR_FUNCTION,
     OUTPUT_TABLE_NAME,
@@ -62,9 +63,11 @@ def synthesize(plan_path: Path, outdir: Path) -> Path:
 
 EVALUATOR_MODULE = "iotwatch.handlers.evaluator"
 BUILDER_MODULE = "iotwatch.handlers.baseline_builder"
+AUDIT_MODULE = "iotwatch.handlers.audit"
 _CACHES = {
     EVALUATOR_MODULE: ("_settings", "_series", "_dependencies"),
     BUILDER_MODULE: ("_settings", "_dependencies"),
+    AUDIT_MODULE: ("_settings", "_dependencies"),
 }
 
 
@@ -129,6 +132,8 @@ class IotWatch:
     builder_env: dict[str, str]
     evaluator_rule_arn: str  # the evaluation schedule
     builder_rule_arn: str  # the baseline refresh schedule
+    audit_name: str | None = None  # when the plan turns the audit on
+    audit_env: dict[str, str] | None = None
 
     @classmethod
     def deploy(cls, assembly: Path, plan_path: Path, **kwargs: Any) -> IotWatch:
@@ -148,6 +153,12 @@ class IotWatch:
             builder_env=stack.handler_environ(builder_name),
             evaluator_rule_arn=_schedule_rule_arn(stack, evaluator_name),
             builder_rule_arn=_schedule_rule_arn(stack, builder_name),
+            audit_name=stack.outputs.get(OUTPUT_AUDIT_FUNCTION),
+            audit_env=(
+                stack.handler_environ(stack.outputs[OUTPUT_AUDIT_FUNCTION])
+                if OUTPUT_AUDIT_FUNCTION in stack.outputs
+                else None
+            ),
         )
 
     # -- series and traffic --------------------------------------------------------------
@@ -182,6 +193,16 @@ class IotWatch:
         module = handler_module(BUILDER_MODULE, self.builder_env)
         with function_environment(self.builder_env):
             result: dict[str, Any] = module.handler(event, context)
+        return result
+
+    def audit(self, event: Any, dependencies: Any = None) -> dict[str, Any]:
+        """One audit invocation, as the CloudTrail rule delivers `event`."""
+        assert self.audit_name is not None and self.audit_env is not None, "the plan has no audit"
+        request_id = event.get("id", "malformed") if isinstance(event, dict) else "malformed"
+        context = LocalLambdaContext(function_name=self.audit_name, aws_request_id=str(request_id))
+        module = handler_module(AUDIT_MODULE, self.audit_env)
+        with function_environment(self.audit_env):
+            result: dict[str, Any] = module.handler(event, context, dependencies)
         return result
 
     # -- what the table holds ------------------------------------------------------------

@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 from iotwatch.domain.messages import gsm7_length
 from iotwatch.local import fast_metrics
-from iotwatch.local.demo import INCIDENT_END, INCIDENT_METRICS, INCIDENT_START, iso, run_demo
+from iotwatch.local.demo import (
+    CAUSE_ACTION,
+    CAUSE_AT,
+    INCIDENT_END,
+    INCIDENT_METRICS,
+    INCIDENT_START,
+    iso,
+    run_demo,
+)
 from iotwatch.local.endpoint import LocalAws
 from iotwatch.plan.loader import load_plan
 from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
@@ -69,7 +77,7 @@ def test_the_demo_succeeds_and_names_what_it_deployed(demo: dict[str, Any]) -> N
         t.name: f"arn:aws:sns:{summary['region']}:123456789012:{PLAN.topic_physical_name(t.name)}"
         for t in PLAN.notify.topics
     }
-    assert set(resources["functions"]) == {"evaluator", "baseline_builder"}
+    assert set(resources["functions"]) == {"evaluator", "baseline_builder", "audit"}
     assert all(name.startswith(f"{PLAN.stack_name}-") for name in resources["functions"].values())
     assert summary["incident"]["start"] == iso(INCIDENT_START)
     assert summary["incident"]["end"] == iso(INCIDENT_END)
@@ -77,8 +85,12 @@ def test_the_demo_succeeds_and_names_what_it_deployed(demo: dict[str, Any]) -> N
     assert (Path(demo["out"]) / "cdk.out" / "manifest.json").is_file()
 
 
+def deviations(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    return [n for n in summary["notifications"] if n["category"] == "deviation"]
+
+
 def test_the_demo_notifications_page_for_the_outage_only(demo: dict[str, Any]) -> None:
-    notifications = demo["summary"]["notifications"]
+    notifications = deviations(demo["summary"])
     kinds = {n["kind"] for n in notifications}
     assert {"firing", "resolved"} <= kinds
     assert {n["topic"] for n in notifications} == {t.name for t in PLAN.notify.topics}
@@ -111,7 +123,7 @@ def test_the_demo_notifications_page_for_the_outage_only(demo: dict[str, Any]) -
 
 
 def test_the_demo_notifications_fit_their_channels(demo: dict[str, Any]) -> None:
-    notifications = demo["summary"]["notifications"]
+    notifications = deviations(demo["summary"])
     assert notifications
     for n in notifications:
         assert {
@@ -159,3 +171,25 @@ def test_the_backtest_of_the_simulated_fortnight_alerts_only_for_the_outage(demo
     assert backtest["alerts"] == len(summary["incident"]["metrics"])
     assert backtest["end"] == summary["replay"]["end"]
     assert len(summary["plots"]) == len(summary["series"])
+
+
+def test_the_demo_pages_the_policy_deletion_once_and_the_outage_page_quotes_it(demo: dict[str, Any]) -> None:
+    summary = demo["summary"]
+    audit = [n for n in summary["notifications"] if n["kind"] == "audit"]
+    # DeletePolicy is critical: both topics, once each, although EventBridge delivered it twice
+    assert sorted(n["topic"] for n in audit) == ["oncall-email", "oncall-sms"]
+    for n in audit:
+        assert n["category"] == "audit" and n["severity"] == "critical"
+        assert n["attributes"]["kind"] == "audit" and n["attributes"]["action"] == CAUSE_ACTION
+        assert n["audit"]["principal"] == "deploy-bot" and n["audit"]["session"] == "ci-run-4711"
+        assert n["audit"]["parameters"] == {"policyName": "fleet-device-policy"}
+        assert _epoch(n["time"]) < INCIDENT_START + PERIOD, "paged before the outage shows in metrics"
+        assert gsm7_length(n["sms"]) <= 160 and len(n["subject"]) < 100
+    assert summary["audit"]["duplicates"] == 1 and summary["audit"]["rejected"] == 1
+    assert summary["audit"]["recorded"] == 2  # the routine CreateThing is kept, not paged
+    firing = [n for n in summary["notifications"] if n["kind"] == "firing"]
+    assert firing
+    for n in firing:
+        assert f"4 min after {CAUSE_ACTION} fleet-device-policy by role deploy-bot/ci-run-4711" in n["email"]
+        assert f"After {CAUSE_ACTION} {iso(CAUSE_AT)[11:16]}Z." in n["sms"]
+    assert summary["audit"]["quoted_by_incident"] is True

@@ -55,7 +55,7 @@ def test_guide_record_as_table():
     code, out, err = run(GUIDE)
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0].split() == ["TIME", "(UTC)", "ACTION", "WHO", "FROM", "OUTCOME", "SENSITIVE"]
+    assert lines[0].split() == ["TIME", "(UTC)", "ACTION", "WHO", "FROM", "OUTCOME", "PAGES"]
     assert "2016-04-08T23:51:36Z" in lines[1] and "AttachPolicy" in lines[1]
     assert "i-35d0a4b6" in lines[1] and "52.90.213.26" in lines[1] and "warning" in lines[1]
     assert lines[1].split()[2] == "role"
@@ -180,3 +180,34 @@ def test_render_table_keeps_role_and_session_when_clipping():
     who = row.split()[3]
     assert row.split()[2] == "role"
     assert who.startswith("iotm") and "..." in who and who.endswith("/i-35d0a4b6")
+
+
+def test_a_plan_judges_calls_as_the_deployed_audit_would(tmp_path: Path):
+    from iotwatch.plan.loader import read_plan_document
+
+    from .conftest import REPO_ROOT
+
+    plan = read_plan_document(REPO_ROOT / "monitoring-plan.yaml")
+    plan["audit"] = {"actions": {"AttachPolicy": "critical"}}
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(json.dumps(plan), encoding="utf-8")
+    plan["audit"] = {"ignore_principals": ["iotmonitor-*"]}
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text(json.dumps(plan), encoding="utf-8")
+
+    (row,) = json_lines(run("--json", "--plan", str(strict), GUIDE)[1])
+    assert row["sensitive"] is True and row["severity"] == "critical"
+    assert row["reasons"] == ["AttachPolicy is a sensitive action (critical)"]
+    (row,) = json_lines(run("--json", "--plan", str(lenient), GUIDE)[1])
+    assert row["sensitive"] is True and row["severity"] is None
+    assert "ignore_principals" in row["reasons"][0]
+    code, out, _ = run("--plan", str(lenient), GUIDE)
+    assert code == 0 and "0 would page" in out
+
+
+def test_an_invalid_plan_stops_before_reading_any_file(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: fleet\naudit: {actions: {DeletePolicy: loud}}\n", encoding="utf-8")
+    code, out, err = run("--plan", str(bad), GUIDE)
+    assert code == 2 and out == ""
+    assert str(bad) in err and "audit.actions.DeletePolicy" in err

@@ -11,7 +11,8 @@ import pytest
 from iotwatch.adapters.emf import EmfWriter
 from iotwatch.domain.baseline import METHOD
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
-from iotwatch.service.evaluation import message_context, run_evaluation
+from iotwatch.service.context import message_context
+from iotwatch.service.evaluation import run_evaluation
 
 from .fakes import DETECTION, MONDAY, PERIOD, FakeNotifier, FakeReader, FakeStore, flat_baseline, make_series
 

@@ -17,7 +17,8 @@ from iotwatch.domain.series import DetectionSettings
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.loader import check_plan, expand_series
 from iotwatch.plan.runtime import read_runtime_plan, runtime_plan, write_runtime_plan
-from iotwatch.service.evaluation import message_context, run_evaluation
+from iotwatch.service.context import message_context
+from iotwatch.service.evaluation import run_evaluation
 
 from .conftest import DEFAULT_PLAN_FILE
 from .fakes import DETECTION, MONDAY, PERIOD, FakeNotifier, FakeReader, FakeStore, flat_baseline, make_series

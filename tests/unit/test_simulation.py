@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from iotwatch.local.traffic import Fleet, FleetChange, Incident, generate
 from iotwatch.service.baselines import rebuild_baselines
-from iotwatch.service.evaluation import message_context, run_evaluation
+from iotwatch.service.context import message_context
+from iotwatch.service.evaluation import run_evaluation
 
 from .fakes import DAY, MONDAY, PERIOD, FakeNotifier, FakeReader, FakeStore
 

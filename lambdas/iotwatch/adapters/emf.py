@@ -52,3 +52,29 @@ class EmfWriter:
     def write(self, series_id: str, score: PeriodScore) -> None:
         self._sink(emf_document(series_id, score, timestamp_ms=score.ts * 1000, service=self._service))
         self.documents += 1
+
+
+AUDIT_ACTION_METRIC = "AuditEventsByAction"
+
+
+def audit_action_document(action: str, *, timestamp_ms: int) -> str:
+    """One IoT control-plane call, counted under the single dimension Action=<API action>;
+    Powertools' Metrics would add its `service` dimension to it, which the dashboard's
+    SEARCH by action would then have to repeat."""
+    return json.dumps(
+        {
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [["Action"]],
+                        "Metrics": [{"Name": AUDIT_ACTION_METRIC, "Unit": "Count"}],
+                    }
+                ],
+            },
+            "Action": action,
+            AUDIT_ACTION_METRIC: 1,
+        },
+        separators=(",", ":"),
+    )

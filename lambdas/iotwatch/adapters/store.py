@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from iotwatch.domain.audit import RecordedCall
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.silences import Silence
@@ -43,6 +44,18 @@ SILENCE_PK = "SILENCE"
 SILENCE_TTL_SECONDS = 30 * 86400
 
 
+# Control-plane calls, one partition per UTC day so "the hour before an incident" is one or
+# two Queries: pk AUDIT#2026-11-16, sk <ISO time>#<eventID>.
+AUDIT_PK_PREFIX = "AUDIT#"
+DAY_SECONDS = 86400
+
+
+def audit_key(call: RecordedCall) -> dict[str, dict[str, str]]:
+    day = time.strftime("%Y-%m-%d", time.gmtime(call.at))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(call.at))
+    return {"pk": {"S": AUDIT_PK_PREFIX + day}, "sk": {"S": f"{stamp}#{call.event_id}"}}
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """A message a topic still owes on-call: rendered when its publish failed, sent later."""
@@ -66,6 +79,7 @@ class StateStore(Protocol):
     def put_baseline(self, baseline: Baseline) -> None: ...
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]: ...
     def save_state(self, state: AlertState) -> bool: ...
+    def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]: ...
 
 
 class DynamoStateStore:
@@ -243,6 +257,71 @@ class DynamoStateStore:
             raise
         return True
 
+    # -- control-plane audit -------------------------------------------------------------------
+    def record_audit_call(self, call: RecordedCall, *, expires_at: int) -> bool:
+        """Keeps `call`; False when it was already recorded (EventBridge delivers at least once,
+        so a second delivery of the same CloudTrail event must not page again)."""
+        self.requests += 1
+        payload = {
+            "action": call.action,
+            "who": call.who,
+            "principal_arn": call.principal_arn,
+            "key_parameters": dict(call.key_parameters),
+            "source_ip": call.source_ip,
+            "region": call.region,
+            "account": call.account,
+            "error": call.error,
+            "severity": call.severity,
+            "sensitive": call.sensitive,
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    **audit_key(call),
+                    "at": {"N": str(call.at)},
+                    "action": {"S": call.action},
+                    "call": {"S": json.dumps(payload, separators=(",", ":"))},
+                    "expires_at": {"N": str(int(expires_at))},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def forget_audit_call(self, call: RecordedCall) -> None:
+        """Undoes `record_audit_call` when its alert could not be handled, so the retry pages."""
+        self.requests += 1
+        self._db.delete_item(TableName=self._table, Key=audit_key(call))
+
+    def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]:
+        """Calls made in [start, end], oldest first: one Query per UTC day touched."""
+        calls: list[RecordedCall] = []
+        first_day = start - start % DAY_SECONDS
+        for day in range(first_day, end + 1, DAY_SECONDS):
+            low = audit_key(_probe(max(start, day)))
+            high = audit_key(_probe(min(end, day + DAY_SECONDS - 1)))
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":pk": low["pk"],
+                    ":low": {"S": low["sk"]["S"].rstrip("#")},
+                    ":high": {"S": high["sk"]["S"].rstrip("#") + "#\uffff"},
+                },
+            }
+            while True:
+                self.requests += 1
+                response = self._db.query(**request)
+                calls += [_call_from_item(raw) for raw in response.get("Items", [])]
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return calls
+
     # -- helpers -----------------------------------------------------------------------------
     def _batch_get(self, series_ids: Sequence[str], sk: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -295,4 +374,39 @@ def _silence_from_item(raw: dict[str, Any]) -> Silence:
         dimensions=json.loads(raw["dimensions"]["S"]),
         created_by=raw.get("created_by", {}).get("S", "unknown"),
         created_at=int(raw.get("created_at", {}).get("N", "0")),
+    )
+
+
+def _probe(at: int) -> RecordedCall:
+    return RecordedCall(
+        at=at,
+        event_id="",
+        action="",
+        who="",
+        principal_arn=None,
+        key_parameters={},
+        source_ip=None,
+        region=None,
+        account=None,
+        error=None,
+        severity=None,
+        sensitive=False,
+    )
+
+
+def _call_from_item(raw: dict[str, Any]) -> RecordedCall:
+    data = json.loads(raw["call"]["S"])
+    return RecordedCall(
+        at=int(raw["at"]["N"]),
+        event_id=raw["sk"]["S"].split("#", 1)[1],
+        action=data["action"],
+        who=data["who"],
+        principal_arn=data.get("principal_arn"),
+        key_parameters=data.get("key_parameters", {}),
+        source_ip=data.get("source_ip"),
+        region=data.get("region"),
+        account=data.get("account"),
+        error=data.get("error"),
+        severity=data.get("severity"),
+        sensitive=bool(data.get("sensitive")),
     )

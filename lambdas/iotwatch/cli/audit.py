@@ -23,10 +23,11 @@ from typing import Any, TextIO
 from iotwatch.domain.audit import (
     IOT_SOURCE,
     AuditEvent,
+    AuditPolicy,
     AuditRecordError,
+    judge,
     normalize,
     records_from_document,
-    sensitivity,
 )
 
 EXIT_OK = 0
@@ -127,9 +128,9 @@ def iso(event: AuditEvent) -> str:
     return event.time.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def as_json(item: Located) -> dict[str, Any]:
+def as_json(item: Located, policy: AuditPolicy | None = None) -> dict[str, Any]:
     e = item.event
-    severity = sensitivity(e)
+    verdict = judge(e, policy or AuditPolicy())
     return {
         "time": iso(e),
         "action": e.action,
@@ -147,8 +148,9 @@ def as_json(item: Located) -> dict[str, Any]:
         "mfa": e.mfa,
         "error": e.error,
         "error_message": e.error_message,
-        "sensitive": severity is not None,
-        "severity": severity,
+        "sensitive": verdict.sensitive,
+        "severity": verdict.severity,  # what the deployed audit would page at; None: no page
+        "reasons": list(verdict.reasons),
         "is_root": e.is_root,
         "failed": e.failed,
         "key_parameters": e.key_parameters,
@@ -196,12 +198,12 @@ def clip_end(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
 
 
-def render_table(items: list[Located], width: int = TABLE_WIDTH) -> str:
-    header = ("TIME (UTC)", "ACTION", "WHO", "FROM", "OUTCOME", "SENSITIVE")
+def render_table(items: list[Located], width: int = TABLE_WIDTH, policy: AuditPolicy | None = None) -> str:
+    header = ("TIME (UTC)", "ACTION", "WHO", "FROM", "OUTCOME", "PAGES")
     rows = []
     for item in items:
         e = item.event
-        flags = sensitivity(e) or ""
+        flags = judge(e, policy or AuditPolicy()).severity or ""
         if e.is_root:
             flags = (flags + " root").strip()
         rows.append((iso(e), e.action, e.who, e.source_ip or "-", outcome(e), flags))
@@ -219,30 +221,50 @@ def render_table(items: list[Located], width: int = TABLE_WIDTH) -> str:
     return "\n".join(lines)
 
 
-def summary(items: list[Located], hidden: int) -> str:
-    sensitive = sum(1 for i in items if sensitivity(i.event))
+def summary(items: list[Located], hidden: int, policy: AuditPolicy | None = None) -> str:
+    verdicts = [judge(i.event, policy or AuditPolicy()) for i in items]
+    sensitive = sum(1 for v in verdicts if v.sensitive)
+    pages = sum(1 for v in verdicts if v.pages)
     failed = sum(1 for i in items if i.event.failed)
     root = sum(1 for i in items if i.event.is_root)
-    text = f"{len(items)} call(s): {sensitive} sensitive, {failed} failed, {root} by root"
+    text = f"{len(items)} call(s): {sensitive} sensitive, {failed} failed, {root} by root; {pages} would page"
     if hidden:
         text += f"; {hidden} call(s) to other services not shown (--all-sources shows them)"
     return text
 
 
+def plan_policy(path: str | None, err: TextIO) -> AuditPolicy | None:
+    """The audit policy of the plan at `path`, or the built-in one without a plan; None if the
+    plan is invalid (its problems are printed)."""
+    if path is None:
+        return AuditPolicy()
+    from iotwatch.plan.loader import PlanError, load_plan
+    from iotwatch.plan.runtime import runtime_plan
+
+    try:
+        return runtime_plan(load_plan(path)).audit.policy
+    except PlanError as exc:
+        print(exc, file=err)
+        return None
+
+
 def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    policy = plan_policy(args.plan, err)
+    if policy is None:
+        return EXIT_BAD_INPUT
     files, paths_ok = input_files(args.paths, err)
     located, records_ok = read_events(files, err)
     shown = [item for item in located if is_shown(item.event, args.all_sources)]
     shown.sort(key=lambda item: item.event.time)  # stable: same-second calls keep file order
     if args.json:
         for item in shown:
-            print(json.dumps(as_json(item), sort_keys=False, default=str), file=out)
+            print(json.dumps(as_json(item, policy), sort_keys=False, default=str), file=out)
     elif shown:
-        print(render_table(shown), file=out)
+        print(render_table(shown, policy=policy), file=out)
         print("", file=out)
-        print(summary(shown, len(located) - len(shown)), file=out)
+        print(summary(shown, len(located) - len(shown), policy), file=out)
     else:
-        print(summary(shown, len(located) - len(shown)), file=out)
+        print(summary(shown, len(located) - len(shown), policy), file=out)
     return EXIT_OK if paths_ok and records_ok else EXIT_BAD_INPUT
 
 
@@ -261,5 +283,11 @@ def add_parsers(commands: Any) -> None:
         "--all-sources",
         action="store_true",
         help=f"show calls to every AWS service, not only {IOT_SOURCE}",
+    )
+    audit.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="judge calls by this monitoring plan's audit section (sensitive actions, root, failed, "
+        "ignored principals), as the deployed stack would; default: the built-in list",
     )
     audit.set_defaults(func=cmd_audit)

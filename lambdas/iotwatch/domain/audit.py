@@ -205,6 +205,139 @@ def notes(event: AuditEvent) -> tuple[str, ...]:
     return tuple(found)
 
 
+# --- what pages ------------------------------------------------------------------------------
+
+_RANK = {WARNING: 1, CRITICAL: 2}
+# A denied call is someone trying what they may not, whatever the action; other failures
+# (ResourceAlreadyExists from provisioning) are only news for sensitive actions.
+ACCESS_ERRORS = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
+)
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """The plan's audit settings that decide what pages (compiled into the functions' plan)."""
+
+    actions: Mapping[str, str] = field(default_factory=lambda: dict(SENSITIVE_ACTIONS))
+    root: str | None = CRITICAL  # None: root calls page only for a sensitive action
+    failed: str | None = WARNING  # None: failed calls page only at the action's own severity
+    ignore_principals: tuple[str, ...] = ()
+
+    @classmethod
+    def from_overrides(
+        cls,
+        overrides: Mapping[str, str],
+        *,
+        root: str = CRITICAL,
+        failed: str = WARNING,
+        ignore_principals: tuple[str, ...] = (),
+    ) -> AuditPolicy:
+        """Defaults plus the plan's `audit.actions` ('off' drops an action); 'off' disables root/failed."""
+        actions = dict(SENSITIVE_ACTIONS)
+        for action, severity in overrides.items():
+            if severity == "off":
+                actions.pop(action, None)
+            else:
+                actions[action] = severity
+        return cls(
+            actions=actions,
+            root=None if root == "off" else root,
+            failed=None if failed == "off" else failed,
+            ignore_principals=tuple(ignore_principals),
+        )
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    severity: str | None  # None: recorded, not paged
+    reasons: tuple[str, ...]  # why it pages, or why it does not ("ignored principal ...")
+    sensitive: bool  # the action is on the plan's list
+
+    @property
+    def pages(self) -> bool:
+        return self.severity is not None
+
+
+def judge(event: AuditEvent, policy: AuditPolicy) -> AuditVerdict:
+    """Whether a call pages and at which severity: the action's own severity, raised to the
+    plan's `root` severity for root credentials, and a failed sensitive or denied call at
+    least at `failed`. The highest applies. Ignored principals are recorded, never paged."""
+    import fnmatch
+
+    action_severity = sensitivity(event, policy.actions)
+    reasons: list[str] = []
+    candidates: list[str] = []
+    if action_severity is not None:
+        reasons.append(f"{event.action} is a sensitive action ({action_severity})")
+        candidates.append(action_severity)
+    iot_call = event.source in (None, IOT_SOURCE)
+    if iot_call and event.is_root and policy.root is not None:
+        reasons.append("made with root credentials")
+        candidates.append(policy.root)
+    denied = (event.error or "").split(".")[-1] in ACCESS_ERRORS
+    if iot_call and event.failed and policy.failed is not None and (action_severity or denied):
+        reasons.append(f"failed with {event.error}")
+        candidates.append(policy.failed)
+    severity = max(candidates, key=lambda s: _RANK.get(s, 0)) if candidates else None
+    names = [n for n in (event.principal, event.principal_arn) if n]
+    for pattern in policy.ignore_principals:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            return AuditVerdict(
+                None, (f"principal matches ignore_principals {pattern!r}",), bool(action_severity)
+            )
+    return AuditVerdict(severity, tuple(reasons), action_severity is not None)
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """What iotwatch keeps of a control-plane call (DynamoDB, with a TTL) and what a deviation
+    message quotes: no request payload beyond the parameters that name what was touched."""
+
+    at: int  # epoch seconds
+    event_id: str
+    action: str
+    who: str
+    principal_arn: str | None
+    key_parameters: Mapping[str, str]
+    source_ip: str | None
+    region: str | None
+    account: str | None
+    error: str | None
+    severity: str | None  # set when it paged
+    sensitive: bool
+
+    @property
+    def target(self) -> str:
+        """'fleet-policy', 'telemetry_to_kinesis', '' — the first parameter that names a thing."""
+        return next(iter(self.key_parameters.values()), "")
+
+    def line(self) -> str:
+        """'12:56 DeletePolicy fleet-policy by role deploy-bot/ci-42 (critical)'."""
+        what = f"{self.action} {self.target}".rstrip()
+        outcome = f", failed: {self.error}" if self.error else ""
+        tag = f" ({self.severity}{outcome})" if self.severity else (f" ({outcome[2:]})" if outcome else "")
+        return f"{datetime.fromtimestamp(self.at, UTC):%H:%M} {what} by {self.who}{tag}"
+
+
+def recorded_call(event: AuditEvent, verdict: AuditVerdict, *, fallback_id: str) -> RecordedCall:
+    """`fallback_id` (the EventBridge event id) keys a record that carries no eventID."""
+    return RecordedCall(
+        at=int(event.time.timestamp()),
+        event_id=event.event_id or fallback_id,
+        action=event.action,
+        who=event.who,
+        principal_arn=event.principal_arn,
+        key_parameters=event.key_parameters,
+        source_ip=event.source_ip,
+        region=event.region,
+        account=event.account,
+        error=event.error,
+        severity=verdict.severity,
+        sensitive=verdict.sensitive,
+    )
+
+
 # --- reading -------------------------------------------------------------------------------
 
 

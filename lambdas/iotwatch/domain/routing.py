@@ -28,3 +28,21 @@ def routed_topics(routes: Iterable[RouteLike], *, severity: str, metric: str) ->
         if route_matches(route, severity=severity, metric=metric) and route.topic not in names:
             names.append(route.topic)
     return names
+
+
+def routed_audit_topics(
+    routes: Iterable[RouteLike], *, severity: str, only: Sequence[str] | None = None
+) -> list[str]:
+    """Topics for an audit alert: a control-plane call concerns no metric, so a route's
+    metric patterns do not narrow it; severity does. `only` (the plan's audit.topics) picks
+    the topics, in its order; their routes' severities still apply, as their subscription
+    filter policies would drop anything else anyway; a topic no route names takes all."""
+    by_severity: list[str] = []
+    named: set[str] = set()
+    for route in routes:
+        named.add(route.topic)
+        if severity in route.severities and route.topic not in by_severity:
+            by_severity.append(route.topic)
+    if only is None:
+        return by_severity
+    return [topic for topic in dict.fromkeys(only) if topic in by_severity or topic not in named]

@@ -22,7 +22,8 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch
 from iotwatch.handlers.settings import FunctionSettings, load_settings
-from iotwatch.service.evaluation import message_context, run_evaluation
+from iotwatch.service.context import message_context
+from iotwatch.service.evaluation import run_evaluation
 
 logger = Logger()
 metrics = Metrics()

@@ -45,6 +45,9 @@ INCIDENT_METRICS = (
 )
 ACCOUNT = "123456789012"
 BACKTEST_DAYS = 14
+# The outage's cause: a pipeline deletes the fleet's IoT policy four minutes before devices drop.
+CAUSE_AT = INCIDENT_START - 4 * 60
+CAUSE_ACTION = "DeletePolicy"
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,80 @@ def stack_status_event(ts: int, stack_id: str, region: str) -> dict[str, Any]:
         "resources": [stack_id],
         "detail": {"stack-id": stack_id, "status-details": {"status": "CREATE_COMPLETE"}},
     }
+
+
+def cloudtrail_event(
+    ts: int,
+    action: str,
+    parameters: dict[str, Any],
+    *,
+    region: str,
+    role: str = "deploy-bot",
+    session: str = "ci-run-4711",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """An "AWS API Call via CloudTrail" event as EventBridge delivers it for an IoT call made
+    with a role's temporary credentials."""
+    event_id = event_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"iotwatch-demo/{action}/{ts}"))
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"eventbridge/{event_id}")),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iot",
+        "account": ACCOUNT,
+        "time": iso(ts),
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": f"AROADEMO:{session}",
+                "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}",
+                "accountId": ACCOUNT,
+                "accessKeyId": "ASIADEMO",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "arn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+                        "accountId": ACCOUNT,
+                        "userName": role,
+                    },
+                    "attributes": {"creationDate": iso(ts - 600), "mfaAuthenticated": "false"},
+                },
+            },
+            "eventTime": iso(ts),
+            "eventSource": "iot.amazonaws.com",
+            "eventName": action,
+            "awsRegion": region,
+            "sourceIPAddress": "203.0.113.10",
+            "userAgent": "aws-cli/2.15.0 Python/3.11.6",
+            "requestParameters": parameters,
+            "responseElements": None,
+            "eventID": event_id,
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": ACCOUNT,
+        },
+    }
+
+
+def control_plane_story(region: str) -> list[tuple[int, dict[str, Any]]]:
+    """What CloudTrail delivers during the replay, by delivery time: a routine provisioning
+    call (recorded, not paged), the policy deletion behind the outage, EventBridge delivering
+    that one a second time (at least once), and an event no CloudTrail reader can use."""
+    provisioning = cloudtrail_event(
+        REPLAY_DAY + 10 * HOUR + 15 * 60, "CreateThing", {"thingName": "sensor-4711"}, region=region
+    )
+    cause = cloudtrail_event(CAUSE_AT, CAUSE_ACTION, {"policyName": "fleet-device-policy"}, region=region)
+    malformed = {**cause, "id": "demo-malformed", "detail": {"eventSource": "iot.amazonaws.com"}}
+    return [
+        (REPLAY_DAY + 10 * HOUR + 16 * 60, provisioning),
+        (CAUSE_AT + 2 * 60, cause),
+        (CAUSE_AT + 3 * 60, cause),
+        (CAUSE_AT + 3 * 60, malformed),
+    ]
 
 
 @contextlib.contextmanager
@@ -153,6 +230,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
 
     from infra.app import build_app
     from infra.naming import (
+        OUTPUT_AUDIT_FUNCTION,
         OUTPUT_BASELINE_BUILDER_FUNCTION,
         OUTPUT_EVALUATOR_FUNCTION,
         OUTPUT_TABLE_NAME,
@@ -195,6 +273,8 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         builder_name = stack.outputs[OUTPUT_BASELINE_BUILDER_FUNCTION]
         evaluator_env = stack.handler_environ(evaluator_name)
         builder_env = stack.handler_environ(builder_name)
+        audit_name = stack.outputs.get(OUTPUT_AUDIT_FUNCTION)
+        audit_env = stack.handler_environ(audit_name) if audit_name else {}
         rules = stack.of_type("AWS::Events::Rule")
         rule_arn = next(iter(rules.values())).physical_id if rules else "local-rule"
         say(
@@ -220,7 +300,9 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                 from iotwatch.handlers import baseline_builder
             with function_environment(evaluator_env):
                 from iotwatch.handlers import evaluator
-        for module in (baseline_builder, evaluator):
+            with function_environment(audit_env or evaluator_env):
+                from iotwatch.handlers import audit
+        for module in (baseline_builder, evaluator, audit):
             # a cold start per demo: clients and settings must follow this run's endpoint and stack
             for cached in ("_settings", "_series", "_dependencies"):
                 if hasattr(module, cached):
@@ -242,6 +324,8 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
             )
 
         notifications: list[dict[str, Any]] = []
+        story = control_plane_story(region) if audit_name else []
+        deliveries: list[dict[str, Any]] = []
         ticks = list(
             range(DEPLOYED_AT + plan.frequency.settle_seconds, REPLAY_END + 1, plan.frequency.period_seconds)
         )
@@ -250,6 +334,10 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
             f"(outage {iso(INCIDENT_START)[11:16]}-{iso(INCIDENT_END)[11:16]})"
         ):
             for tick in ticks:
+                while story and story[0][0] <= tick:
+                    delivered_at, cloudtrail = story.pop(0)
+                    result = invoke(audit.handler, audit_env, cloudtrail, str(audit_name))
+                    deliveries.append({"time": iso(delivered_at), "event_id": cloudtrail["id"], **result})
                 invoke(
                     evaluator.handler, evaluator_env, scheduled_event(tick, rule_arn, region), evaluator_name
                 )
@@ -273,6 +361,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
 
     summary = _summary(plan, stack, topics, series, built, written, incident, notifications)
     summary["plots"] = [str(path) for path in backtest.plots]
+    summary["audit"] = _audit_summary(deliveries, notifications)
     stray = [
         (sb.series.metric, iso(e.start))
         for sb in backtest.series
@@ -298,12 +387,61 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         f"Backtest of the {BACKTEST_DAYS} simulated days: {backtest.alerts_fired} alert(s) would have fired, "
         f"{len(stray)} outside the outage; {len(backtest.plots)} PNGs in {out / 'plots'}\n"
     )
-    return 0 if verdict["detected"] and not verdict["false_alerts"] and not stray else 1
+    audit_ok = True
+    if audit_name:
+        audit_summary = summary["audit"]
+        audit_ok = audit_summary["paged"] and audit_summary["quoted_by_incident"]
+        say(
+            f"Control-plane audit: {audit_summary['text']}\n"
+            if audit_ok
+            else f"Control-plane audit FAILED: {audit_summary['text']}\n"
+        )
+    return 0 if verdict["detected"] and not verdict["false_alerts"] and not stray and audit_ok else 1
+
+
+def _audit_summary(deliveries: list[dict[str, Any]], notifications: list[dict[str, Any]]) -> dict[str, Any]:
+    pages = [n for n in notifications if n["kind"] == "audit"]
+    firing = [n for n in notifications if n["kind"] in ("firing", "escalated")]
+    quoted = [n for n in firing if CAUSE_ACTION in n["email"]]
+    paged = any(n["audit"]["action"] == CAUSE_ACTION for n in pages)
+    recorded = sum(d["recorded"] for d in deliveries)
+    duplicates = sum(d["duplicates"] for d in deliveries)
+    rejected = sum(len(d["rejected"]) for d in deliveries)
+    text = (
+        f"{len(deliveries)} CloudTrail event(s) delivered, {recorded} call(s) recorded, "
+        f"{duplicates} duplicate delivery(ies) not paged again, {rejected} malformed event(s) rejected; "
+        f"{CAUSE_ACTION} at {iso(CAUSE_AT)[11:16]} UTC paged {len(pages)} time(s) "
+        f"and is quoted by {len(quoted)} of {len(firing)} incident page(s)."
+    )
+    return {
+        "deliveries": deliveries,
+        "recorded": recorded,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "pages": len(pages),
+        "paged": paged,
+        "quoted_by_incident": bool(quoted) and len(quoted) == len(firing),
+        "text": text,
+    }
 
 
 def _notification_record(tick: int, topic: str, envelope: dict[str, Any]) -> dict[str, Any]:
     document = json.loads(envelope["Message"])
     attributes = {k: v.get("Value") for k, v in envelope.get("MessageAttributes", {}).items()}
+    if document["kind"] == "audit":
+        return {
+            "time": iso(tick),
+            "topic": topic,
+            "kind": "audit",
+            "category": document["category"],
+            "severity": document["severity"],
+            "action": document["audit"]["action"],
+            "audit": document["audit"],
+            "subject": envelope.get("Subject", document["subject"]),
+            "email": document["email"],
+            "sms": document["sms"],
+            "attributes": attributes,
+        }
     alerts = document["alerts"]
     return {
         "time": iso(tick),
@@ -334,7 +472,12 @@ def _summary(
     incident: Any,
     notifications: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    from infra.naming import OUTPUT_BASELINE_BUILDER_FUNCTION, OUTPUT_EVALUATOR_FUNCTION, OUTPUT_TABLE_NAME
+    from infra.naming import (
+        OUTPUT_AUDIT_FUNCTION,
+        OUTPUT_BASELINE_BUILDER_FUNCTION,
+        OUTPUT_EVALUATOR_FUNCTION,
+        OUTPUT_TABLE_NAME,
+    )
 
     firing = [n for n in notifications if n["kind"] in ("firing", "escalated")]
     during = [n for n in firing if INCIDENT_START <= _epoch(n["time"]) <= INCIDENT_END + HOUR]
@@ -359,6 +502,11 @@ def _summary(
             "functions": {
                 "evaluator": stack.outputs[OUTPUT_EVALUATOR_FUNCTION],
                 "baseline_builder": stack.outputs[OUTPUT_BASELINE_BUILDER_FUNCTION],
+                **(
+                    {"audit": stack.outputs[OUTPUT_AUDIT_FUNCTION]}
+                    if OUTPUT_AUDIT_FUNCTION in stack.outputs
+                    else {}
+                ),
             },
             "dashboard": stack.outputs.get("DashboardName"),
         },

@@ -327,6 +327,7 @@ def _semantic_checks(
         if routes and severity not in routed:
             problems.append(PlanProblem("warning", "notify.routes", f"no route for severity '{severity}'"))
 
+    problems += _topic_reference_checks(data, notify, names)
     problems += _lifecycle_checks(data, notify, period)
 
     detection = data.get("detection")
@@ -334,6 +335,42 @@ def _semantic_checks(
     plan_sensitivity = plan_sensitivity if isinstance(plan_sensitivity, dict) else {}
     problems += _metric_checks(data, plan_sensitivity)
     problems += _threshold_checks(plan_sensitivity, "detection.sensitivity")
+    return problems
+
+
+def _topic_reference_checks(
+    data: dict[str, Any], notify: dict[str, Any], names: Mapping[str, int]
+) -> list[PlanProblem]:
+    """Topics named outside `routes` (operations alarms, audit alerts) must exist too."""
+    problems: list[PlanProblem] = []
+    known = ", ".join(names) or "none defined"
+    operations = notify.get("operations_topic")
+    if isinstance(operations, str) and operations not in names:
+        problems.append(
+            PlanProblem(
+                "error",
+                "notify.operations_topic",
+                f"names undefined topic '{operations}'; define it under notify.topics (known: {known})",
+            )
+        )
+    audit = _mapping(data, "audit")
+    for i, topic in enumerate(_sequence(audit, "topics")):
+        if isinstance(topic, str) and topic not in names:
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"audit.topics[{i}]",
+                    f"names undefined topic '{topic}'; define it under notify.topics (known: {known})",
+                )
+            )
+    if audit and not _mapping(data, "tools").get("audit", False):
+        problems.append(
+            PlanProblem(
+                "warning",
+                "audit",
+                "audit settings are given but tools.audit is false: set tools.audit: true to deploy the audit",
+            )
+        )
     return problems
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from iotwatch.domain.routing import route_matches, routed_topics
+from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.silences import WEEKDAYS, MaintenanceWindow
 from iotwatch.plan.catalog import AWS_IOT_NAMESPACE
 
@@ -146,7 +146,60 @@ class Frequency(_Strict):
 
 class Tools(_Strict):
     dashboard: bool = True
-    audit: bool = False
+    audit: bool = False  # alert on sensitive AWS IoT control-plane calls; settings under `audit`
+
+
+AuditSeverity = Literal["warning", "critical", "off"]
+AUDIT_ACTION_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]{1,127}$")
+
+
+class Audit(_Strict):
+    """The control-plane audit: CloudTrail records of AWS IoT API calls, as EventBridge
+    delivers them. Used when `tools.audit` is true."""
+
+    actions: dict[str, AuditSeverity] = Field(
+        default_factory=dict,
+        description="sensitive IoT actions and their severity, added to or overriding the defaults; "
+        "'off' drops a default",
+    )
+    root: AuditSeverity = Field(default="critical", description="any IoT call made with root credentials")
+    failed: AuditSeverity = Field(
+        default="warning", description="a failed sensitive call, or any denied IoT call (AccessDenied, ...)"
+    )
+    ignore_principals: list[str] = Field(
+        default_factory=list,
+        description="glob patterns on the principal name or ARN whose calls never page (still recorded)",
+    )
+    topics: list[str] | None = Field(
+        default=None, description="topics for audit alerts; default: every topic routed that severity"
+    )
+    correlation_window: int = Field(
+        default=3600, description="how far back a firing deviation looks for control-plane changes"
+    )
+    retention_days: int = Field(default=90, ge=1, le=3650, description="how long audit events are kept")
+    create_trail: bool = Field(
+        default=False, description="create a CloudTrail trail (for accounts without one in this region)"
+    )
+    trail_retention_days: int = Field(default=365, ge=1, le=3650)
+
+    @field_validator("actions")
+    @classmethod
+    def _action_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not AUDIT_ACTION_PATTERN.match(name)]
+        if bad:
+            raise ValueError(
+                f"{', '.join(repr(b) for b in bad)}: write IoT API action names as CloudTrail logs them, "
+                "e.g. DeletePolicy, AttachPolicy, UpdateCertificate"
+            )
+        return value
+
+    @field_validator("correlation_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> int:
+        seconds = parse_interval(value)
+        if not 0 <= seconds <= 24 * 3600:
+            raise ValueError("give at most 24h, e.g. '1h' or '30m' (0 turns correlation off)")
+        return seconds
 
 
 class Owners(_Strict):
@@ -331,6 +384,9 @@ class Notify(_Strict):
         "or a list of dimension keys",
     )
     maintenance_windows: list[MaintenanceWindowSpec] = Field(default_factory=list)
+    operations_topic: str | None = Field(
+        default=None, description="topic for alarms on iotwatch itself; default: the first topic"
+    )
 
     @field_validator("repeat_interval", mode="before")
     @classmethod
@@ -353,6 +409,11 @@ class Notify(_Strict):
     def windows(self) -> tuple[MaintenanceWindow, ...]:
         return tuple(w.domain() for w in self.maintenance_windows)
 
+    @property
+    def operations(self) -> str:
+        """The topic that receives alarms on iotwatch itself."""
+        return self.operations_topic or self.topics[0].name
+
 
 class Plan(_Strict):
     version: Literal[1] = 1
@@ -363,6 +424,7 @@ class Plan(_Strict):
     frequency: Frequency = Frequency()
     detection: Detection = Detection()
     tools: Tools = Tools()
+    audit: Audit = Audit()
     notify: Notify
 
     @property
@@ -375,3 +437,6 @@ class Plan(_Strict):
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
         """Topic names a deviation of `metric` at `severity` is routed to, in plan order, once each."""
         return routed_topics(self.notify.routes, severity=severity, metric=metric)
+
+    def audit_topics_for(self, severity: str) -> list[str]:
+        return routed_audit_topics(self.notify.routes, severity=severity, only=self.audit.topics)

@@ -10,11 +10,12 @@ compiled: the functions publish to topics and never need an address.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iotwatch.domain.routing import route_matches, routed_topics
+from iotwatch.domain.audit import AuditPolicy
+from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import MaintenanceWindow
 
@@ -70,6 +71,17 @@ class RuntimeNotify:
 
 
 @dataclass(frozen=True)
+class RuntimeAudit:
+    """`tools.audit` and the `audit` section: what pages, where it goes, how long it is kept."""
+
+    enabled: bool = False
+    policy: AuditPolicy = field(default_factory=AuditPolicy)
+    topics: tuple[str, ...] | None = None  # None: every topic routed the alert's severity
+    correlation_window: int = 3600
+    retention_days: int = 90
+
+
+@dataclass(frozen=True)
 class RuntimePlan:
     """Attribute paths mirror `Plan` (name, owners.team, frequency.period_seconds, ...)."""
 
@@ -82,9 +94,13 @@ class RuntimePlan:
     routes: tuple[RuntimeRoute, ...]
     series: tuple[Series, ...]
     notify: RuntimeNotify = RuntimeNotify()
+    audit: RuntimeAudit = RuntimeAudit()
 
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
         return routed_topics(self.routes, severity=severity, metric=metric)
+
+    def audit_topics_for(self, severity: str) -> list[str]:
+        return routed_audit_topics(self.routes, severity=severity, only=self.audit.topics)
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
@@ -113,6 +129,18 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             if isinstance(plan.notify.group_by, str)
             else tuple(plan.notify.group_by),
             maintenance_windows=plan.notify.windows,
+        ),
+        audit=RuntimeAudit(
+            enabled=plan.tools.audit,
+            policy=AuditPolicy.from_overrides(
+                plan.audit.actions,
+                root=plan.audit.root,
+                failed=plan.audit.failed,
+                ignore_principals=tuple(plan.audit.ignore_principals),
+            ),
+            topics=tuple(plan.audit.topics) if plan.audit.topics is not None else None,
+            correlation_window=plan.audit.correlation_window,
+            retention_days=plan.audit.retention_days,
         ),
     )
 
@@ -156,6 +184,24 @@ def _read_notify(data: dict[str, Any] | None) -> RuntimeNotify:
     )
 
 
+def _read_audit(data: dict[str, Any] | None) -> RuntimeAudit:
+    if data is None:  # compiled before the audit existed
+        return RuntimeAudit()
+    policy = data["policy"]
+    return RuntimeAudit(
+        enabled=bool(data["enabled"]),
+        policy=AuditPolicy(
+            actions=dict(policy["actions"]),
+            root=policy["root"],
+            failed=policy["failed"],
+            ignore_principals=tuple(policy["ignore_principals"]),
+        ),
+        topics=tuple(data["topics"]) if data["topics"] is not None else None,
+        correlation_window=int(data["correlation_window"]),
+        retention_days=int(data["retention_days"]),
+    )
+
+
 def read_runtime_plan(path: str | Path) -> RuntimePlan:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -187,6 +233,7 @@ def read_runtime_plan(path: str | Path) -> RuntimePlan:
                 for s in data["series"]
             ),
             notify=_read_notify(data.get("notify")),
+            audit=_read_audit(data.get("audit")),
         )
     except (OSError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, RuntimePlanError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from iotwatch.domain.messages import MessageContext, Notification, RenderedMessa
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
 from iotwatch.plan.runtime import RuntimePlan
+from iotwatch.service.context import message_context as message_context
 
 if TYPE_CHECKING:
     from iotwatch.plan.model import Plan
@@ -52,6 +53,7 @@ class EvaluationReport:
     outcomes: list[SeriesOutcome] = field(default_factory=list)
     silenced: list[SeriesOutcome] = field(default_factory=list)  # transitions recorded, not paged
     silences_error: str | None = None  # ad-hoc silences could not be read: everything pages
+    control_plane_error: str | None = None  # audit records could not be read: pages lack them
 
     def as_log_fields(self) -> dict[str, object]:
         return {
@@ -75,19 +77,8 @@ class EvaluationReport:
                 for o in self.silenced
             ],
             **({"silences_error": self.silences_error} if self.silences_error else {}),
+            **({"control_plane_error": self.control_plane_error} if self.control_plane_error else {}),
         }
-
-
-def message_context(plan: Plan | RuntimePlan, *, region: str, dashboard_name: str | None) -> MessageContext:
-    return MessageContext(
-        plan_name=plan.name,
-        stack_name=plan.stack_name,
-        region=region,
-        team=plan.owners.team,
-        runbook=plan.owners.runbook,
-        escalation=plan.owners.escalation,
-        dashboard_name=dashboard_name,
-    )
 
 
 def run_evaluation(
@@ -214,6 +205,9 @@ def _evaluate_window(
         group_by=plan.notify.group_by,
     )
 
+    if any(n.kind in ("firing", "escalated") for n in notifications):
+        context = _with_control_plane(context, plan, store, notifications, report)
+
     for index, notification in enumerate(notifications):
         message = render(notification, context)
         try:
@@ -250,6 +244,31 @@ def _evaluate_window(
         if previous is not None and _alert_facts(previous) == _alert_facts(outcome.state):
             continue  # unchanged; the run claim already guards against re-evaluation
         store.save_state(outcome.state)
+
+
+def _with_control_plane(
+    context: MessageContext,
+    plan: Plan | RuntimePlan,
+    store: StateStore,
+    notifications: Sequence[Notification],
+    report: EvaluationReport,
+) -> MessageContext:
+    """The context with the control-plane calls a firing message may quote: one read per run
+    that pages, covering every incident's correlation window. Failing to read them costs the
+    quote, never the page."""
+    enabled = plan.audit.enabled if isinstance(plan, RuntimePlan) else plan.tools.audit
+    window = plan.audit.correlation_window
+    list_calls = getattr(store, "list_audit_calls", None)
+    if not enabled or window <= 0 or list_calls is None:
+        return context
+    since = min(min(a.transition.since for a in n.alerts) for n in notifications)
+    end = max(n.at for n in notifications)
+    try:
+        calls = tuple(list_calls(start=since - window, end=end))
+    except Exception as exc:  # reported in the run's log line
+        report.control_plane_error = f"{type(exc).__name__}: {exc}"
+        return context
+    return replace(context, control_plane=calls, correlation_window=window)
 
 
 def _alert_facts(state: AlertState) -> tuple[object, ...]:

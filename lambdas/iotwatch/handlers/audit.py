@@ -1,0 +1,105 @@
+"""Audit Lambda: one EventBridge "AWS API Call via CloudTrail" event from AWS IoT per invocation.
+
+Sensitive calls page; every call is recorded and counted. A malformed event is logged
+(why, and the EventBridge id; never the payload) and counted, not raised: no retry could
+make it readable, and failing would only bury the next events behind retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from iotwatch.adapters.emf import audit_action_document
+from iotwatch.adapters.notifier import SnsNotifier
+from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.handlers.settings import FunctionSettings, load_settings
+from iotwatch.service.audit import handle_audit_event
+from iotwatch.service.context import message_context
+
+logger = Logger()
+metrics = Metrics()
+
+
+@dataclass
+class AuditDependencies:
+    store: DynamoStateStore
+    notifier: SnsNotifier
+
+
+@cache
+def _settings() -> FunctionSettings:
+    return load_settings()
+
+
+@cache
+def _dependencies() -> AuditDependencies:
+    from iotwatch.adapters.aws import client
+
+    settings = _settings()
+    return AuditDependencies(
+        store=DynamoStateStore(client("dynamodb"), settings.table_name),
+        notifier=SnsNotifier(client("sns"), settings.topic_arns),
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+def handler(
+    event: dict[str, Any], context: LambdaContext, dependencies: AuditDependencies | None = None
+) -> dict[str, Any]:
+    settings = _settings()
+    deps = dependencies or _dependencies()
+    event_id = event.get("id") if isinstance(event, dict) else None
+    report = handle_audit_event(
+        event if isinstance(event, dict) else {"detail-type": None},
+        plan=settings.plan,
+        store=deps.store,
+        notifier=deps.notifier,
+        context=message_context(
+            settings.plan, region=settings.region, dashboard_name=settings.dashboard_name
+        ),
+    )
+    for reason in report.rejected:
+        logger.error(
+            "audit event rejected: not a readable CloudTrail record", reason=reason, event_id=event_id
+        )
+    for call in report.recorded:
+        verdict = report.verdicts[call.event_id]
+        logger.info(
+            "control-plane call recorded",
+            action=call.action,
+            who=call.who,
+            event_id=call.event_id,
+            error=call.error,
+            severity=verdict.severity,
+            reasons=list(verdict.reasons),
+        )
+        print(audit_action_document(call.action, timestamp_ms=call.at * 1000), flush=True)
+    for duplicate in report.duplicates:
+        logger.info("control-plane call already handled; not paged again", event_id=duplicate)
+    for alert in report.alerts:
+        if alert.message_id is None:
+            logger.error("audit alert kept in the outbox; the next evaluator run sends it", topic=alert.topic)
+        else:
+            logger.info(
+                "audit alert sent", topic=alert.topic, severity=alert.severity, message_id=alert.message_id
+            )
+    metrics.add_metric(name="AuditEvents", unit=MetricUnit.Count, value=len(report.recorded))
+    metrics.add_metric(name="AuditAlerts", unit=MetricUnit.Count, value=len(report.alerts))
+    metrics.add_metric(name="AuditEventsRejected", unit=MetricUnit.Count, value=len(report.rejected))
+    return {
+        "recorded": len(report.recorded),
+        "duplicates": len(report.duplicates),
+        "ignored": report.ignored,
+        "rejected": report.rejected,
+        "alerts": [
+            {"topic": a.topic, "severity": a.severity, "sent": a.message_id is not None}
+            for a in report.alerts
+        ],
+    }

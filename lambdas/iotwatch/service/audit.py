@@ -1,0 +1,139 @@
+"""One audit delivery: a CloudTrail "AWS API Call via CloudTrail" event from EventBridge.
+
+Every IoT control-plane call is recorded (for the dashboard and for deviation messages to
+quote); the ones the plan calls sensitive page through the same routing, message rendering
+and outbox as deviations. EventBridge delivers at least once: the record's eventID keys a
+conditional write, so a second delivery pages nobody. A failure before the alert is handled
+undoes the record and re-raises, so Lambda's retry pages instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotwatch.adapters.notifier import Notifier
+from iotwatch.adapters.store import DynamoStateStore, OutboxItem
+from iotwatch.domain.audit import (
+    IOT_SOURCE,
+    AuditEvent,
+    AuditRecordError,
+    AuditVerdict,
+    RecordedCall,
+    judge,
+    normalize,
+    recorded_call,
+    records_from_document,
+)
+from iotwatch.domain.messages import MessageContext, render_audit
+from iotwatch.plan.runtime import RuntimePlan
+
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class AuditAlert:
+    topic: str
+    severity: str
+    subject: str
+    message_id: str | None  # None: kept in the outbox
+
+
+@dataclass
+class AuditReport:
+    recorded: list[RecordedCall] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # event ids already handled
+    ignored: int = 0  # not IoT calls
+    rejected: list[str] = field(default_factory=list)  # why a record could not be read
+    alerts: list[AuditAlert] = field(default_factory=list)
+    verdicts: dict[str, AuditVerdict] = field(default_factory=dict)  # event id -> verdict
+
+    @property
+    def failed_topics(self) -> list[str]:
+        return [a.topic for a in self.alerts if a.message_id is None]
+
+
+def handle_audit_event(
+    event: Mapping[str, Any],
+    *,
+    plan: RuntimePlan,
+    store: DynamoStateStore,
+    notifier: Notifier,
+    context: MessageContext,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
+) -> AuditReport:
+    """Records and judges each call in `event` (an EventBridge event, or a CloudTrail log
+    document); a record that cannot be read is reported, never raised."""
+    report = AuditReport()
+    fallback_id = str(event.get("id") or "") if isinstance(event, Mapping) else ""
+    try:
+        records = list(records_from_document(event))
+    except AuditRecordError as exc:
+        report.rejected.append(str(exc))
+        return report
+    for index, record in enumerate(records):
+        try:
+            call_event = normalize(record)
+        except AuditRecordError as exc:
+            report.rejected.append(f"record {index + 1}: {exc}")
+            continue
+        if call_event.source not in (None, IOT_SOURCE):
+            report.ignored += 1
+            continue
+        _handle_call(
+            call_event,
+            fallback_id=f"{fallback_id}#{index}" if len(records) > 1 else fallback_id or "no-id",
+            plan=plan,
+            store=store,
+            notifier=notifier,
+            context=context,
+            report=report,
+            on_publish_error=on_publish_error,
+        )
+    return report
+
+
+def _handle_call(
+    event: AuditEvent,
+    *,
+    fallback_id: str,
+    plan: RuntimePlan,
+    store: DynamoStateStore,
+    notifier: Notifier,
+    context: MessageContext,
+    report: AuditReport,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...],
+) -> None:
+    verdict = judge(event, plan.audit.policy)
+    call = recorded_call(event, verdict, fallback_id=fallback_id)
+    expires_at = call.at + plan.audit.retention_days * DAY
+    if not store.record_audit_call(call, expires_at=expires_at):
+        report.duplicates.append(call.event_id)
+        return
+    report.recorded.append(call)
+    report.verdicts[call.event_id] = verdict
+    if verdict.severity is None:
+        return
+    try:
+        for topic in plan.audit_topics_for(verdict.severity):
+            message = render_audit(event, verdict, topic=topic, event_id=call.event_id, ctx=context)
+            try:
+                message_id: str | None = notifier.publish(topic, message)
+            except on_publish_error:
+                # the evaluator's next run delivers it; the other topics are not paged twice
+                store.put_outbox(
+                    OutboxItem(
+                        key=f"{call.at}#audit#{call.event_id}#{topic}",
+                        topic=topic,
+                        subject=message.subject,
+                        message=message.sns_message(),
+                        attributes=message.attributes,
+                        first_attempt=call.at,
+                    )
+                )
+                message_id = None
+            report.alerts.append(AuditAlert(topic, verdict.severity, message.subject, message_id))
+    except Exception:
+        store.forget_audit_call(call)
+        raise
