@@ -1,20 +1,40 @@
-"""Capability: show it. A CloudWatch dashboard with each watched metric drawn against the
-baseline band the evaluator publishes, and the health of iotwatch itself."""
+"""Capability: show it. A CloudWatch dashboard, top to bottom:
+
+1. the plan: goals, owners, who is notified (topic names, masked subscribers, routes);
+2. now: series firing, notifications sent/failed/silenced, the self-monitoring alarms;
+3. each watched metric against the baseline band the evaluator publishes, with its deviation
+   score against the warning and critical thresholds (horizontal annotations);
+4. with `tools.audit`: IoT control-plane calls by action, audit alerts;
+5. iotwatch's own health: invocations, errors, throttles, duration per function,
+   GetMetricData calls, undelivered events.
+
+CloudWatch limits a dashboard to 500 widgets and 2,500 metrics (500 per widget): the series
+graphs get what the other widgets leave, and the header says how many series are not drawn.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from iotwatch.adapters.emf import AUDIT_ACTION_METRIC
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import expand_series
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model import SEVERITIES, Plan
 
-from infra.naming import METRICS_NAMESPACE, dashboard_name
+from infra.health import EVALUATOR, SERVICE_DIMENSION, natural_period
+from infra.naming import (
+    AUDIT_SERVICE,
+    BASELINE_BUILDER_SERVICE,
+    EVALUATOR_SERVICE,
+    METRICS_NAMESPACE,
+    dashboard_name,
+)
 
 # What the evaluator publishes per series (namespace IotWatch, one dimension Series=<series.id>).
 BAND_DIMENSION = "Series"
@@ -23,11 +43,22 @@ BAND_LOWER_METRIC = "BandLower"
 BAND_UPPER_METRIC = "BandUpper"
 DEVIATION_METRIC = "DeviationScore"
 
-# CloudWatch allows 500 widgets per dashboard; leave room for the header and health rows.
-MAX_SERIES_WIDGETS = 480
+# The audit function counts each IoT API call under the single dimension Action=<action>.
+AUDIT_BY_ACTION_SEARCH = (
+    f"SEARCH('{{{METRICS_NAMESPACE},Action}} MetricName=\"{AUDIT_ACTION_METRIC}\"', 'Sum', 3600)"
+)
+
+# CloudWatch dashboard quotas.
+MAX_WIDGETS = 500
+MAX_METRICS = 2500
+MAX_METRICS_PER_WIDGET = 500
+SERIES_GRAPH_METRICS = 5  # actual, expected, band lower, band upper, deviation score
+
 WIDGETS_PER_ROW = 2
 GRAPH_WIDTH = 24 // WIDGETS_PER_ROW
 GRAPH_HEIGHT = 6
+HOUR = Duration.hours(1)
+FIVE_MINUTES = Duration.minutes(5)
 
 
 class FleetDashboard(Construct):
@@ -39,6 +70,7 @@ class FleetDashboard(Construct):
         plan: Plan,
         functions: Mapping[str, lambda_.IFunction],
         dead_letter_queue: sqs.IQueue,
+        alarms: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.dashboard_name = dashboard_name(plan)
@@ -48,21 +80,52 @@ class FleetDashboard(Construct):
             dashboard_name=self.dashboard_name,
             default_interval=Duration.days(1),
         )
+        rows: list[list[cloudwatch.IWidget]] = [
+            now_widgets(plan, alarms),
+            audit_widgets() if plan.tools.audit else [],
+            *health_widgets(functions, dead_letter_queue),
+        ]
+        fixed = [w for row in rows for w in row]
         series = expand_series(plan)
-        drawn = series[:MAX_SERIES_WIDGETS]
+        drawn = series[: series_capacity(self, fixed)]
+        header = header_markdown(plan, hidden=len(series) - len(drawn))
         self.dashboard.add_widgets(
-            cloudwatch.TextWidget(
-                markdown=header_markdown(plan, hidden=len(series) - len(drawn)), width=24, height=6
-            )
+            cloudwatch.TextWidget(markdown=header, width=24, height=header_height(header))
         )
+        self.dashboard.add_widgets(*rows[0])
         graphs = [series_graph(s) for s in drawn]
         for start in range(0, len(graphs), WIDGETS_PER_ROW):
             self.dashboard.add_widgets(*graphs[start : start + WIDGETS_PER_ROW])
-        self.dashboard.add_widgets(*health_widgets(functions, dead_letter_queue))
+        for row in rows[1:]:
+            if row:
+                self.dashboard.add_widgets(*row)
+
+
+def metric_count(scope: Construct, widget: cloudwatch.IWidget) -> int:
+    """Metrics and expressions one widget puts on the dashboard, as CloudWatch counts them."""
+    count = 0
+    for rendered in Stack.of(scope).resolve(widget.to_json()):
+        count += len(rendered.get("properties", {}).get("metrics", []))
+    return count
+
+
+def series_capacity(scope: Construct, fixed: Sequence[cloudwatch.IWidget]) -> int:
+    """How many series graphs fit next to the header and the `fixed` widgets."""
+    counts = [metric_count(scope, w) for w in fixed]
+    assert all(c <= MAX_METRICS_PER_WIDGET for c in counts), counts
+    widgets_left = MAX_WIDGETS - 1 - len(fixed)
+    metrics_left = MAX_METRICS - sum(counts)
+    return max(0, min(widgets_left, metrics_left // SERIES_GRAPH_METRICS))
+
+
+def _code(text: str) -> str:
+    """Inline code: masked contacts hold '*', which markdown would read as emphasis."""
+    return "`" + text.replace("`", "'") + "`"
 
 
 def header_markdown(plan: Plan, *, hidden: int = 0) -> str:
-    """Goals, owners and who is notified (topic names and routes only: never a contact)."""
+    """Goals, owners and who is notified. Contacts only as Contact.describe() gives them
+    (masked literals, the env variable or SSM parameter a contact comes from): never an address."""
     lines = [f"# iotwatch: {plan.name}", "", "**Goals**", ""]
     lines += [f"- {goal}" for goal in plan.goals]
     lines += ["", f"**Owner team:** {plan.owners.team}"]
@@ -70,10 +133,23 @@ def header_markdown(plan: Plan, *, hidden: int = 0) -> str:
         lines.append(f"**Escalation:** {plan.owners.escalation}")
     if plan.owners.runbook:
         lines.append(f"**Runbook:** [{plan.owners.runbook}]({plan.owners.runbook})")
-    lines += ["", "**Notified**", ""]
+    lines += ["", "**Notified** (topic: severities, metrics)", ""]
     for route in plan.notify.routes:
         metrics = "" if route.metrics == ["*"] else f" for {', '.join(route.metrics)}"
         lines.append(f"- `{route.topic}`: {', '.join(route.severities)}{metrics}")
+    if plan.tools.audit:
+        audit = [t for s in SEVERITIES for t in plan.audit_topics_for(s)]
+        lines.append(
+            f"- audit alerts (IoT control-plane calls): {', '.join(_code(t) for t in dict.fromkeys(audit))}"
+        )
+    lines.append(f"- alarms on iotwatch itself: `{plan.notify.operations}`")
+    lines += ["", "**Subscribers**", ""]
+    for topic in plan.notify.topics:
+        who = [
+            f"{'e-mail' if s.protocol == 'email' else 'SMS'} {_code(s.contact.describe())}"
+            for s in topic.subscribers
+        ]
+        lines.append(f"- `{topic.name}`: {', '.join(who) if who else 'none'}")
     lines += [
         "",
         f"Each graph: the metric (left axis), the learned baseline band ({METRICS_NAMESPACE} "
@@ -83,6 +159,10 @@ def header_markdown(plan: Plan, *, hidden: int = 0) -> str:
     if hidden:
         lines += ["", f"{hidden} more series are watched but not drawn (dashboard widget limit)."]
     return "\n".join(lines)
+
+
+def header_height(markdown: str) -> int:
+    return min(max(6, math.ceil(len(markdown.splitlines()) * 0.45)), 18)
 
 
 def series_graph(series: Series) -> cloudwatch.GraphWidget:
@@ -130,36 +210,165 @@ def series_graph(series: Series) -> cloudwatch.GraphWidget:
     )
 
 
-def health_widgets(functions: Mapping[str, lambda_.IFunction], queue: sqs.IQueue) -> list[cloudwatch.IWidget]:
-    """Is iotwatch itself working: errors, throttles and durations, and undelivered events."""
-    five_minutes = Duration.minutes(5)
+def _iotwatch_metric(
+    name: str, service: str, *, statistic: str, period: Duration, label: str, color: str | None = None
+) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={SERVICE_DIMENSION: service},
+        statistic=statistic,
+        period=period,
+        label=label,
+        color=color,
+    )
+
+
+def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwatch.IWidget]:
+    """Active incidents, what was sent about them, and the state of the self-monitoring alarms."""
+    period = natural_period(EVALUATOR, plan)
+
+    def evaluator(name: str, statistic: str, label: str, color: str | None = None) -> cloudwatch.Metric:
+        return _iotwatch_metric(
+            name, EVALUATOR_SERVICE, statistic=statistic, period=period, label=label, color=color
+        )
+
+    widgets: list[cloudwatch.IWidget] = [
+        cloudwatch.SingleValueWidget(
+            title="Series now (last evaluation)",
+            width=6,
+            height=GRAPH_HEIGHT,
+            metrics=[
+                evaluator("SeriesFiring", "Maximum", "firing", cloudwatch.Color.RED),
+                evaluator("SeriesLearning", "Maximum", "learning"),
+                evaluator("SeriesEvaluated", "Maximum", "evaluated"),
+            ],
+        ),
+        cloudwatch.GraphWidget(
+            title="Active incidents and notifications",
+            width=9 if alarms else 18,
+            height=GRAPH_HEIGHT,
+            left=[evaluator("SeriesFiring", "Maximum", "series firing", cloudwatch.Color.RED)],
+            right=[
+                evaluator("NotificationsSent", "Sum", "notifications sent", cloudwatch.Color.BLUE),
+                evaluator("NotificationsFailed", "Sum", "notifications failed", cloudwatch.Color.PURPLE),
+                evaluator("DeviationsSilenced", "Sum", "deviations silenced", cloudwatch.Color.GREY),
+            ],
+            left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False, label="series"),
+            right_y_axis=cloudwatch.YAxisProps(min=0, show_units=False, label="messages"),
+        ),
+    ]
+    if alarms:
+        widgets.append(
+            cloudwatch.AlarmStatusWidget(
+                title="iotwatch self-monitoring alarms",
+                alarms=list(alarms),
+                width=9,
+                height=GRAPH_HEIGHT,
+                sort_by=cloudwatch.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
+            )
+        )
+    return widgets
+
+
+def audit_widgets() -> list[cloudwatch.IWidget]:
+    """IoT control-plane calls by API action (every action seen, via SEARCH) and what the
+    audit function made of them."""
+
+    def audit(name: str, label: str, color: str | None = None) -> cloudwatch.Metric:
+        return _iotwatch_metric(name, AUDIT_SERVICE, statistic="Sum", period=HOUR, label=label, color=color)
+
     return [
         cloudwatch.GraphWidget(
-            title="iotwatch errors and throttles",
+            title="IoT control-plane calls by action (CloudTrail, per hour)",
+            width=16,
+            height=GRAPH_HEIGHT,
+            left=[cloudwatch.MathExpression(expression=AUDIT_BY_ACTION_SEARCH, label="", period=HOUR)],
+            stacked=True,
+            left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+        ),
+        cloudwatch.GraphWidget(
+            title="Audit events and alerts (per hour)",
             width=8,
             height=GRAPH_HEIGHT,
             left=[
-                metric
-                for name, fn in functions.items()
-                for metric in (
-                    fn.metric_errors(period=five_minutes, label=f"{name} errors"),
-                    fn.metric_throttles(period=five_minutes, label=f"{name} throttles"),
-                )
+                audit("AuditEvents", "events judged"),
+                audit("AuditAlerts", "alerts sent", cloudwatch.Color.RED),
+                audit("AuditEventsRejected", "events rejected", cloudwatch.Color.GREY),
             ],
+            left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
         ),
-        cloudwatch.GraphWidget(
-            title="iotwatch duration (max)",
-            width=8,
-            height=GRAPH_HEIGHT,
-            left=[
-                fn.metric_duration(period=five_minutes, statistic="Maximum", label=name)
-                for name, fn in functions.items()
-            ],
-        ),
-        cloudwatch.GraphWidget(
-            title="Undelivered schedule events (dead-letter queue)",
-            width=8,
-            height=GRAPH_HEIGHT,
-            left=[queue.metric_approximate_number_of_messages_visible(period=five_minutes, label="messages")],
-        ),
+    ]
+
+
+def health_widgets(
+    functions: Mapping[str, lambda_.IFunction], queue: sqs.IQueue
+) -> list[list[cloudwatch.IWidget]]:
+    """Is iotwatch itself working: two rows of graphs."""
+    return [
+        [
+            cloudwatch.GraphWidget(
+                title="iotwatch invocations",
+                width=8,
+                height=GRAPH_HEIGHT,
+                left=[
+                    fn.metric_invocations(period=FIVE_MINUTES, label=name) for name, fn in functions.items()
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="iotwatch errors and throttles",
+                width=8,
+                height=GRAPH_HEIGHT,
+                left=[
+                    metric
+                    for name, fn in functions.items()
+                    for metric in (
+                        fn.metric_errors(period=FIVE_MINUTES, label=f"{name} errors"),
+                        fn.metric_throttles(period=FIVE_MINUTES, label=f"{name} throttles"),
+                    )
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="iotwatch duration (max)",
+                width=8,
+                height=GRAPH_HEIGHT,
+                left=[
+                    fn.metric_duration(period=FIVE_MINUTES, statistic="Maximum", label=name)
+                    for name, fn in functions.items()
+                ],
+            ),
+        ],
+        [
+            cloudwatch.GraphWidget(
+                title="GetMetricData calls (per hour)",
+                width=12,
+                height=GRAPH_HEIGHT,
+                left=[
+                    _iotwatch_metric(
+                        "GetMetricDataCalls",
+                        EVALUATOR_SERVICE,
+                        statistic="Sum",
+                        period=HOUR,
+                        label="evaluator",
+                    ),
+                    _iotwatch_metric(
+                        "GetMetricDataCalls",
+                        BASELINE_BUILDER_SERVICE,
+                        statistic="Sum",
+                        period=HOUR,
+                        label="baseline builder",
+                    ),
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="Undelivered events (dead-letter queue)",
+                width=12,
+                height=GRAPH_HEIGHT,
+                left=[
+                    queue.metric_approximate_number_of_messages_visible(
+                        period=FIVE_MINUTES, statistic="Maximum", label="messages"
+                    )
+                ],
+            ),
+        ],
     ]

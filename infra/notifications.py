@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -31,6 +31,7 @@ from infra.nag import acknowledge
 # SNS counts a policy's "combinations" (per $or branch, the product of each key's number of
 # values; summed over branches) and refuses more than 150.
 MAX_FILTER_COMBINATIONS = 150
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 _GLOB_CHARACTERS = set("*?[")
 
 
@@ -106,11 +107,11 @@ def route_filter_policy(routes: Sequence[Route]) -> dict[str, Any] | None:
 class AlertTopics(Construct):
     """SNS topics named `iotwatch-<plan>-<topic>`, encrypted with one customer-managed key.
 
-    The key is customer-managed (not alias/aws/sns) because AWS services that will publish
-    here later — CloudWatch alarms on iotwatch itself — can only use a key whose policy lets
-    their service principal call kms:GenerateDataKey* and kms:Decrypt; the AWS-managed key's
-    policy cannot be changed. Rotation is on. The publishing Lambdas get key use through
-    `grant_publish` (identity policy), not through the key policy.
+    The key is customer-managed (not alias/aws/sns) because the CloudWatch alarms on iotwatch
+    itself (infra.health) publish to the operations topic, and an AWS service can only use a
+    key whose policy lets its service principal call kms:GenerateDataKey* and kms:Decrypt; the
+    AWS-managed key's policy cannot be changed. Rotation is on. The publishing Lambdas get key
+    use through `grant_publish` (identity policy), not through the key policy.
     """
 
     def __init__(
@@ -132,12 +133,17 @@ class AlertTopics(Construct):
             # outlives the topics, so it goes with the stack (after KMS's waiting period).
             removal_policy=RemovalPolicy.DESTROY,
         )
+        # The one service that publishes to these topics: CloudWatch, for the alarms on iotwatch
+        # itself (infra.health), and only on behalf of alarms in this account. Nothing else gets
+        # the key through its policy: the Lambdas use it through grant_publish (identity policy),
+        # and no EventBridge rule targets a topic.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublishToEncryptedTopics",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
             )
         )
         self.topics: dict[str, sns.Topic] = {}
@@ -197,6 +203,37 @@ class AlertTopics(Construct):
             return environ[contact.value]
         # A String parameter (CloudFormation cannot read SecureString into an SNS endpoint).
         return ssm.StringParameter.value_for_string_parameter(Stack.of(self), contact.value)
+
+    def allow_cloudwatch_alarms(self, topic_name: str, *, alarm_name_prefix: str) -> sns.Topic:
+        """Lets CloudWatch publish to `topic_name` for this account's alarms named
+        `alarm_name_prefix*`, and returns the topic.
+
+        The topic policy CDK writes for enforce_ssl replaces SNS's default policy, so nothing
+        but an identity policy in this account can publish unless the policy says so; an alarm
+        publishes as the cloudwatch.amazonaws.com service principal, which has none. The key
+        half (kms:GenerateDataKey*/Decrypt for that principal) is in the key policy above."""
+        topic = self.topics[topic_name]
+        stack = Stack.of(self)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowIotwatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=f"{alarm_name_prefix}*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
+        return topic
 
     @property
     def topic_arns(self) -> dict[str, str]:

@@ -12,7 +12,7 @@ from iotwatch.handlers.settings import ENV_DASHBOARD, ENV_PLAN_FILE, ENV_TABLE, 
 from iotwatch.plan.model import Plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE
 
-from infra import naming
+from infra import health, naming
 from infra.audit import ControlPlaneAudit
 from infra.baselines import BaselineRefresh
 from infra.dashboard import FleetDashboard
@@ -90,18 +90,29 @@ class IotWatchStack(Stack):
                 trail_removal_policy=data_removal_policy,
             )
 
+        functions = {
+            health.EVALUATOR: self.detection.function,
+            health.BASELINE_BUILDER: self.baselines.function,
+            **({health.AUDIT: self.audit.function} if self.audit is not None else {}),
+        }
+        self.health = health.SelfMonitoring(
+            self,
+            "Health",
+            plan=plan,
+            functions=functions,
+            dead_letter_queue=self.dead_letters.queue,
+            topics=self.topics,
+        )
+
         self.dashboard: FleetDashboard | None = None
         if plan.tools.dashboard:
             self.dashboard = FleetDashboard(
                 self,
                 "Dashboard",
                 plan=plan,
-                functions={
-                    "evaluator": self.detection.function,
-                    "baseline builder": self.baselines.function,
-                    **({"audit": self.audit.function} if self.audit is not None else {}),
-                },
+                functions=functions,
                 dead_letter_queue=self.dead_letters.queue,
+                alarms=self.health.alarms,
             )
 
         self._outputs()

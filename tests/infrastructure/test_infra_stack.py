@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Capture, Match
 from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, LITERAL_EMAIL, SMS_PARAMETER, Synth, join_to_text
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.loader import load_plan
 
 pytestmark = pytest.mark.infrastructure
 
@@ -374,44 +374,7 @@ def test_dead_letter_queue_is_encrypted_and_tls_only(full: Synth) -> None:
 # --- dashboard ------------------------------------------------------------------------------------
 
 
-def test_dashboard_draws_each_series_with_its_baseline_band(full: Synth) -> None:
-    _, dashboard = full.only("AWS::CloudWatch::Dashboard")
-    assert dashboard["Properties"]["DashboardName"] == "iotwatch-test-fleet"
-    body = json.loads(join_to_text(dashboard["Properties"]["DashboardBody"], placeholder="{}"))
-    graphs = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
-    plan = load_plan(full.plan_path, environ={ENV_EMAIL_VAR: ENV_EMAIL}, resolve_env=True)
-    series = expand_series(plan)
-    assert len(series) == 4  # Connect.Success x2 protocols, PublishIn.Success, RulesExecuted
-    for s in series:
-        graph = graphs[s.label]
-        rows = [[part for part in row if not isinstance(part, dict)] for row in graph["metrics"]]
-        dims = [x for pair in s.dimensions for x in pair]
-        assert [s.namespace, s.metric, *dims] in rows
-        for band in ("Expected", "BandLower", "BandUpper", "DeviationScore"):
-            assert ["IotWatch", band, "Series", s.id] in rows
-        thresholds = sorted(a["value"] for a in graph["annotations"]["horizontal"])
-        assert thresholds == [s.detection.warning, s.detection.critical]
-    assert sorted(a["value"] for a in graphs["PublishIn.Success (MQTT)"]["annotations"]["horizontal"]) == [
-        3,
-        9,
-    ]
-
-
-def test_dashboard_header_names_goals_owner_runbook_and_topics_but_no_contact(full: Synth) -> None:
-    _, dashboard = full.only("AWS::CloudWatch::Dashboard")
-    text = join_to_text(dashboard["Properties"]["DashboardBody"])
-    body = json.loads(join_to_text(dashboard["Properties"]["DashboardBody"], placeholder="{}"))
-    (header,) = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
-    for expected in (
-        "Know within two periods when devices stop connecting.",
-        "iot-platform",
-        "https://runbooks.example.com/iotwatch",
-        "`oncall-email`: warning, critical",
-        "`oncall_sms`: critical",
-    ):
-        assert expected in header
-    for secret in (LITERAL_EMAIL, ENV_EMAIL, ENV_EMAIL_VAR, SMS_PARAMETER):
-        assert secret not in text
+# Drawn widgets, header and limits: test_infra_dashboard.py.
 
 
 def test_no_dashboard_when_the_plan_says_so(minimal: Synth) -> None:

@@ -427,7 +427,7 @@ def test_emf_document_is_valid_embedded_metric_format():
     assert directive["Namespace"] == NAMESPACE == "IotWatch"
     assert directive["Dimensions"] == [["Series"]]
     names = [m["Name"] for m in directive["Metrics"]]
-    assert names == list(METRICS) == ["Actual", "Expected", "BandLower", "BandUpper", "DeviationScore"]
+    assert names == list(METRICS) == ["Expected", "BandLower", "BandUpper", "DeviationScore"]
     assert doc["Series"] == CONNECT.id
     # every declared dimension and metric is a root member; metric values are numbers
     for name in names:

@@ -1,8 +1,9 @@
 """Per-series baseline metrics in CloudWatch embedded metric format (EMF).
 
-One EMF document per series carries Actual, Expected, BandLower, BandUpper and
-DeviationScore under the dimension Series=<id>, which is what the dashboard draws as the
-band. Powertools' Metrics flushes one dimension set per document and `single_metric`
+One EMF document per series carries Expected, BandLower, BandUpper and DeviationScore
+under the dimension Series=<id>, which is what the dashboard draws as the band. The actual
+value rides along as a log property, not a metric: the dashboard draws the AWS/IoT metric
+itself, and a fifth custom metric would cost another $0.30 per series and month. Powertools' Metrics flushes one dimension set per document and `single_metric`
 one metric per document, so five metrics per series would cost five documents; this
 writes one.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from iotwatch.domain.deviation import PeriodScore
 
 NAMESPACE = "IotWatch"
-METRICS = ("Actual", "Expected", "BandLower", "BandUpper", "DeviationScore")
+METRICS = ("Expected", "BandLower", "BandUpper", "DeviationScore")
 
 
 def emf_document(series_id: str, score: PeriodScore, *, timestamp_ms: int, service: str) -> str:

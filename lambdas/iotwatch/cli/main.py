@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_plan_validate)
 
+    from iotwatch.cli.cost import add_parser as add_cost_parser
+
+    add_cost_parser(plan_commands, DEFAULT_PLAN_FILE)
+
     score = commands.add_parser(
         "score", help="replay a metric exported as CSV: what would iotwatch have said at each row?"
     )

@@ -70,6 +70,7 @@ LOCAL_SSM_PREFIX = "/iotwatch-local"
 FAKE_PHONE_NUMBER = "+15550100000"
 PLACEHOLDER_VALUE = "iotwatch-local-placeholder"
 PLACEHOLDER_LAYER_NAME = "iotwatch-local-placeholder-layer"
+MOTO_ACCOUNT_ID = "123456789012"  # the account moto answers as by default
 #: CloudFormation's TemplateBody limit; a larger template goes through the assets bucket.
 MAX_TEMPLATE_BODY = 51_200
 
@@ -367,7 +368,29 @@ def adapt_template_for_moto(template: dict[str, Any], region: str) -> list[str]:
             # TagKey/TagValue, and the whole CreateStack fails with a KeyError
             props["Tags"] = [{"TagKey": t.get("Key"), "TagValue": t.get("Value")} for t in props["Tags"]]
             notes.append(f"{lid}: AWS::KMS::Key tags spelt TagKey/TagValue for moto")
+    # moto skips alarms, then fails the whole stack on a reference to one (a dashboard's
+    # alarm-status widget): refer to them by the ARN they would have had
+    alarms = {lid for lid, res in resources.items() if res.get("Type") == "AWS::CloudWatch::Alarm"}
+    if alarms:
+        for section in ("Resources", "Outputs"):
+            if section in template:
+                template[section] = _replace_references(template[section], alarms, region)
+        notes.append(f"{len(alarms)} reference(s) to AWS::CloudWatch::Alarm replaced by their ARN for moto")
     return notes
+
+
+def _replace_references(node: Any, alarms: set[str], region: str) -> Any:
+    if isinstance(node, list):
+        return [_replace_references(v, alarms, region) for v in node]
+    if not isinstance(node, dict):
+        return node
+    get_att = node.get("Fn::GetAtt")
+    ref = node.get("Ref")
+    if len(node) == 1 and isinstance(get_att, list) and get_att and get_att[0] in alarms:
+        return f"arn:aws:cloudwatch:{region}:{MOTO_ACCOUNT_ID}:alarm:{get_att[0]}"
+    if len(node) == 1 and ref in alarms:
+        return str(ref)
+    return {k: _replace_references(v, alarms, region) for k, v in node.items()}
 
 
 def _walk_strings(node: Any, fn: Any) -> Any:

@@ -1,0 +1,339 @@
+"""Capability: watch the watcher. CloudWatch alarms on iotwatch itself, sent to the plan's
+operations topic (`notify.operations_topic`, else the first topic).
+
+Per function (evaluator, baseline builder, audit when the plan has it): errors, throttles
+and a duration close to the timeout. For the stack: events EventBridge or Lambda could not
+deliver (the dead-letter queue), and a heartbeat on the evaluator's own `EvaluationCompleted`
+metric, which is the only alarm that notices the evaluator not running at all (a disabled
+schedule, a broken deploy, a permissions change): every other alarm needs an invocation to
+have data.
+
+Missing data, alarm by alarm:
+- errors, duration, dead letters: IGNORE. Lambda publishes Errors (0 when clean) and
+  Duration only when the function runs, SQS publishes queue depth only while the queue is
+  active, so "no data" says nothing new: the alarm keeps its state, and OK (with its
+  notification) means a later run was clean, or fast, or the queue was drained, not merely
+  that time passed.
+- throttles: NOT_BREACHING, and no OK action: a throttle is an event, its absence is not a
+  recovery worth a message.
+- heartbeat: BREACHING, on FILL(EvaluationCompleted, 0), so each period without a completed
+  run counts as 0 rather than as missing (CloudWatch would otherwise keep evaluating the last
+  real datapoints of its evaluation range and notice a dead evaluator only periods later).
+  Right after the first deploy, before the evaluator's first run, it may go to ALARM once;
+  the first completed evaluation sends it back to OK.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from iotwatch.plan.model import Plan
+from iotwatch.plan.schedule import ScheduleError, parse_schedule
+
+from infra.naming import EVALUATOR_SERVICE, METRICS_NAMESPACE
+from infra.notifications import AlertTopics
+
+# Keys of the name -> function mapping shared by the stack, this construct and the dashboard.
+EVALUATOR = "evaluator"
+BASELINE_BUILDER = "baseline builder"
+AUDIT = "audit"
+
+HEARTBEAT_METRIC = "EvaluationCompleted"
+SERVICE_DIMENSION = "service"
+DURATION_ALARM_FRACTION = 0.8
+MAX_DESCRIPTION = 1024  # AlarmDescription, in characters
+
+FIVE_MINUTES = Duration.minutes(5)
+# CloudWatch: Period x EvaluationPeriods at most 1 day for periods under an hour, 7 days else.
+_DAY = 86400
+_MAX_EVALUATION_SECONDS = 7 * _DAY
+# The evaluator's EMF metrics reach CloudWatch through its log stream, a minute or so after
+# the run: shorter heartbeat periods would count a late datapoint as a missed run.
+_MIN_HEARTBEAT_PERIOD = 300
+
+
+def alarm_name_prefix(plan: Plan) -> str:
+    """Every self-monitoring alarm's name starts with this; the operations topic's policy
+    lets CloudWatch publish for alarms with this prefix only."""
+    return f"iotwatch-{plan.name}-"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def evaluation_cadence(expression: str) -> int | None:
+    """The longest gap, in seconds, between two runs of the evaluation schedule: the rate
+    itself, or for cron() the widest gap within a day when the expression runs every day
+    (minute and hour fields only). None when it cannot be told (weekday, month, year or
+    day-of-month restrictions, L/W/#)."""
+    try:
+        schedule = parse_schedule(expression)
+    except ScheduleError:
+        return None
+    if schedule.interval_seconds is not None:
+        return schedule.interval_seconds
+    assert schedule.cron_fields is not None
+    minutes_f, hours_f, day_of_month, month, day_of_week, year = schedule.cron_fields
+    if day_of_month not in ("*", "?") or day_of_week not in ("*", "?") or month != "*" or year != "*":
+        return None
+    minutes = _cron_values(minutes_f, 0, 59)
+    hours = _cron_values(hours_f, 0, 23)
+    if not minutes or not hours:
+        return None
+    fires = sorted(h * 60 + m for h in hours for m in minutes)
+    gaps = [b - a for a, b in itertools.pairwise(fires)] + [fires[0] + 1440 - fires[-1]]
+    return max(gaps) * 60
+
+
+def _cron_values(field: str, low: int, high: int) -> set[int] | None:
+    values: set[int] = set()
+    for part in field.split(","):
+        base, slash, step_text = part.partition("/")
+        if slash and (not step_text.isdigit() or int(step_text) < 1):
+            return None
+        step = int(step_text) if slash else 1
+        if base in ("*", "?"):
+            start, end = low, high
+        elif "-" in base:
+            first, _, last = base.partition("-")
+            if not (first.isdigit() and last.isdigit()):
+                return None
+            start, end = int(first), int(last)
+        elif base.isdigit():
+            start = int(base)
+            end = high if slash else start
+        else:
+            return None
+        if not low <= start <= end <= high:
+            return None
+        values.update(range(start, end + 1, step))
+    return values
+
+
+def heartbeat_window(evaluation: str) -> tuple[Duration, int]:
+    """(period, evaluation periods) for "no completed evaluation in two cadences" of the
+    `evaluation` schedule expression: the period is one cadence (at least 5 minutes, at most
+    a day) and the alarm needs every period of the window empty. An evaluation schedule whose cadence cannot be told gets a week, the
+    longest window CloudWatch evaluates."""
+    cadence = evaluation_cadence(evaluation)
+    if cadence is None:
+        return Duration.days(1), _MAX_EVALUATION_SECONDS // _DAY
+    period = min(max(cadence, _MIN_HEARTBEAT_PERIOD), _DAY)
+    periods = 2 if cadence <= _DAY else min(math.ceil(2 * cadence / _DAY), _MAX_EVALUATION_SECONDS // _DAY)
+    return Duration.seconds(period), periods
+
+
+def natural_period(name: str, plan: Plan) -> Duration:
+    """The period one run of a function (and Lambda's and EventBridge's retries of it) falls
+    into: one evaluation cadence for the evaluator (at most an hour), an hour for the baseline
+    builder (a rebuild or two a day, nobody needs its errors within minutes), five minutes
+    for the audit function and anything else invoked by events."""
+    if name == EVALUATOR:
+        period, _ = heartbeat_window(plan.frequency.evaluation)
+        return Duration.seconds(min(period.to_seconds(), 3600))
+    if name == BASELINE_BUILDER:
+        return Duration.hours(1)
+    return FIVE_MINUTES
+
+
+class SelfMonitoring(Construct):
+    """The alarms on iotwatch itself; `alarms` in the order the dashboard lists them."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        plan: Plan,
+        functions: Mapping[str, lambda_.Function],
+        dead_letter_queue: sqs.IQueue,
+        topics: AlertTopics,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.plan = plan
+        self.prefix = alarm_name_prefix(plan)
+        self.topic: sns.ITopic = topics.allow_cloudwatch_alarms(
+            plan.notify.operations, alarm_name_prefix=self.prefix
+        )
+        self._runbook = f" Runbook: {plan.owners.runbook}" if plan.owners.runbook else ""
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        self.heartbeat = self._heartbeat()
+        for name, function in functions.items():
+            self._function_alarms(name, function)
+        self.dead_letters = self._alarm(
+            "DeadLetters",
+            name="dead-letters",
+            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=FIVE_MINUTES, statistic="Maximum"
+            ),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            missing=cloudwatch.TreatMissingData.IGNORE,
+            description=(
+                "Events that EventBridge or Lambda could not deliver to an iotwatch function after "
+                "all retries are waiting in the dead-letter queue (kept 14 days): a schedule tick, a "
+                "post-deploy baseline build or an audit record was not processed. Check first: the "
+                "failing function's errors alarm and logs; each message's attributes name the "
+                "cause (EventBridge: RULE_ARN, ERROR_CODE, ERROR_MESSAGE; Lambda: ErrorCode, "
+                "ErrorMessage). Redrive or purge the queue once fixed: "
+                "the alarm returns to OK when the queue is empty."
+            ),
+        )
+
+    # --- the alarms ------------------------------------------------------------------------------
+
+    def _heartbeat(self) -> cloudwatch.Alarm:
+        period, periods = heartbeat_window(self.plan.frequency.evaluation)
+        completed = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=HEARTBEAT_METRIC,
+            dimensions_map={SERVICE_DIMENSION: EVALUATOR_SERVICE},
+            statistic="Sum",
+            period=period,
+        )
+        window = _describe_seconds(int(period.to_seconds()) * periods)
+        return self._alarm(
+            "Heartbeat",
+            name="evaluator-heartbeat",
+            metric=cloudwatch.MathExpression(
+                expression="FILL(completed, 0)",
+                using_metrics={"completed": completed},
+                period=period,
+                label="completed evaluations",
+            ),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=periods,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+            description=(
+                f"No evaluation of the '{self.plan.name}' fleet completed in {window} (schedule "
+                f"{self.plan.frequency.evaluation}): deviations are not being detected or notified. "
+                "Check first: the evaluator's errors and throttles alarms and its logs; that its "
+                "EventBridge schedule rule is enabled; the dead-letter queue. Right after a first "
+                "deploy it may fire once, before the first evaluation has completed."
+            ),
+        )
+
+    def _function_alarms(self, name: str, function: lambda_.Function) -> None:
+        period = natural_period(name, self.plan)
+        label = _describe_seconds(int(period.to_seconds()))
+        construct = re.sub(r"[^A-Za-z0-9]", "", name.title())
+        slug = _slug(name)
+        impact = _IMPACT.get(name, f"the {name} function is not doing its job")
+        self._alarm(
+            f"{construct}Errors",
+            name=f"{slug}-errors",
+            metric=function.metric_errors(period=period, statistic="Sum"),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            missing=cloudwatch.TreatMissingData.IGNORE,
+            description=(
+                f"The iotwatch {name} function failed at least once in {label}: {impact}. Check "
+                "first: its log group (level ERROR, and the request's earlier lines), then recent "
+                "deploys and IAM or plan changes. Returns to OK after its next clean run."
+            ),
+        )
+        self._alarm(
+            f"{construct}Throttles",
+            name=f"{slug}-throttles",
+            metric=function.metric_throttles(period=period, statistic="Sum"),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ok_action=False,
+            description=(
+                f"Lambda throttled the iotwatch {name} function in {label}: the account or region ran "
+                "out of concurrency, so runs are delayed (Lambda retries throttled events for up to "
+                "6 hours) and may end in the dead-letter queue. Check first: the account's "
+                "ConcurrentExecutions against its quota, and which other functions spiked."
+            ),
+        )
+        timeout = function.timeout
+        if timeout is None:  # the Lambda default, 3 s
+            timeout = Duration.seconds(3)
+        limit_ms = timeout.to_milliseconds() * DURATION_ALARM_FRACTION
+        slow_runs = 1 if name == BASELINE_BUILDER else 2
+        self._alarm(
+            f"{construct}Duration",
+            name=f"{slug}-duration",
+            metric=function.metric_duration(period=period, statistic="Maximum"),
+            threshold=limit_ms,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1 if slow_runs == 1 else 3,
+            datapoints_to_alarm=slow_runs,
+            missing=cloudwatch.TreatMissingData.IGNORE,
+            description=(
+                f"The iotwatch {name} function ran for {DURATION_ALARM_FRACTION:.0%} or more of its "
+                f"{_describe_seconds(int(timeout.to_seconds()))} timeout "
+                f"({'once' if slow_runs == 1 else f'in {slow_runs} of the last 3 periods of {label}'}): "
+                "the next runs may time out. Check first: its logs and X-Ray trace for slow or "
+                "throttled AWS calls (GetMetricData, DynamoDB, SNS), and whether the plan grew "
+                "(more series). Raise memory or timeout in infra if the work itself grew."
+            ),
+        )
+
+    def _alarm(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        comparison: cloudwatch.ComparisonOperator,
+        evaluation_periods: int,
+        missing: cloudwatch.TreatMissingData,
+        description: str,
+        datapoints_to_alarm: int | None = None,
+        ok_action: bool = True,
+    ) -> cloudwatch.Alarm:
+        text = f"iotwatch {self.plan.name}: {description}{self._runbook}"
+        if len(text) > MAX_DESCRIPTION:  # a long runbook URL; CloudWatch refuses more
+            text = text[: MAX_DESCRIPTION - 3] + "..."
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_name=f"{self.prefix}{name}",
+            alarm_description=text,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm or evaluation_periods,
+            treat_missing_data=missing,
+        )
+        action = cw_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        if ok_action:
+            alarm.add_ok_action(action)
+        self.alarms.append(alarm)
+        return alarm
+
+
+_IMPACT = {
+    EVALUATOR: "fleet deviations may go undetected and unnotified while it fails",
+    BASELINE_BUILDER: "baselines are not refreshed (new series stay in learning mode, old ones age)",
+    AUDIT: "IoT control-plane calls may not be judged, recorded or alerted on",
+}
+
+
+def _describe_seconds(seconds: int) -> str:
+    for unit, size in (("day", _DAY), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"

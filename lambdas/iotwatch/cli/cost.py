@@ -1,0 +1,270 @@
+"""`iotwatch plan cost [FILE]`: what the plan costs per month on AWS, item by item.
+
+The figures come from `iotwatch.plan.cost` (every price and assumption is there); this
+module reads the plan as `plan validate` does (same messages, exit code 2 on a bad file),
+applies the volume options and prints a table, or JSON with `--json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from dataclasses import asdict, replace
+from typing import Any, TextIO
+
+from iotwatch.plan.cost import (
+    PRICING_REGION,
+    Assumptions,
+    CostEstimate,
+    LineItem,
+    estimate_cost,
+)
+from iotwatch.plan.loader import PlanError, check_plan, read_plan_document
+from iotwatch.plan.model import Plan
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+SCALE_FACTOR = 10
+WIDTH = 110
+
+
+def money(value: float) -> str:
+    """Dollars to the cent; a positive amount under a cent shows as <0.01, not as zero."""
+    if 0 < value < 0.005:
+        return "<0.01"
+    return f"{value:,.2f}"
+
+
+def quantity(value: float) -> str:
+    if abs(value - round(value)) < 1e-9 or value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.3g}"
+
+
+def share(item: LineItem, estimate: CostEstimate) -> str:
+    return f"{item.monthly_usd / estimate.total_usd:.0%}" if estimate.total_usd else "-"
+
+
+def dominant_line(estimate: CostEstimate) -> str:
+    top = estimate.dominant()
+    if not top:
+        return "Nothing here costs anything."
+    parts = [f"{i.item} (${money(i.monthly_usd)}, {share(i, estimate)})" for i in top]
+    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Dominated by {joined}."
+
+
+def scaled_line(base: CostEstimate, scaled: CostEstimate) -> str:
+    ratio = scaled.total_usd / base.total_usd if base.total_usd else 0.0
+    added = scaled.series - base.series
+    per_series = (scaled.total_usd - base.total_usd) / added if added else 0.0
+    top = scaled.dominant(limit=1)
+    lead = f"; {top[0].item} alone ${money(top[0].monthly_usd)}" if top else ""
+    return (
+        f"At {SCALE_FACTOR}x the series ({scaled.series}): ${money(scaled.total_usd)} per month "
+        f"({ratio:.1f}x), about ${money(per_series)} per added series{lead}."
+    )
+
+
+def bullet(text: str) -> str:
+    return textwrap.fill(
+        text, width=WIDTH, initial_indent="  - ", subsequent_indent="    ", break_on_hyphens=False
+    )
+
+
+def render_table(estimate: CostEstimate) -> list[str]:
+    header = ("ITEM", "QUANTITY", "UNIT", "UNIT PRICE", "USD/MONTH")
+    rows = [
+        (i.item, quantity(i.quantity), i.unit, i.price_text, money(i.monthly_usd)) for i in estimate.items
+    ]
+    total = ("TOTAL", "", "", "", money(estimate.total_usd))
+    widths = [max(len(r[c]) for r in (header, *rows, total)) for c in range(len(header))]
+    right = (False, True, False, False, True)
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            cell.rjust(w) if align else cell.ljust(w)
+            for cell, w, align in zip(row, widths, right, strict=True)
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return [line(header), rule, *(line(r) for r in rows), rule, line(total)]
+
+
+def render(source: str, plan: Plan, estimate: CostEstimate, scaled: CostEstimate) -> str:
+    lines = [
+        f"{source}: plan '{plan.name}', {estimate.series} series, evaluation {plan.frequency.evaluation}, "
+        f"dashboard {'on' if plan.tools.dashboard else 'off'}, audit {'on' if plan.tools.audit else 'off'}",
+        f"Estimated monthly AWS cost at {PRICING_REGION} list prices (USD, before any free tier):",
+        "",
+        *render_table(estimate),
+        "",
+        dominant_line(estimate),
+        scaled_line(estimate, scaled),
+        f"The always-free allowances, if nothing else in the account used them, would take off "
+        f"about ${money(estimate.free_tier_usd)}.",
+        "",
+        "Assumptions:",
+        *(bullet(a) for a in estimate.assumptions),
+        *(bullet(f"{i.item}: {i.assumption}") for i in estimate.items),
+    ]
+    if estimate.notes:
+        lines += ["", "Notes:", *(bullet(n) for n in estimate.notes)]
+    warnings = [*estimate.warnings, *(f"at {SCALE_FACTOR}x the series: {w}" for w in scaled.warnings)]
+    if warnings:
+        lines += ["", f"{len(warnings)} warning(s):", *(bullet(w) for w in warnings)]
+    return "\n".join(lines)
+
+
+def item_json(item: LineItem, estimate: CostEstimate) -> dict[str, Any]:
+    return {
+        "item": item.item,
+        "quantity": round(item.quantity, 6),
+        "unit": item.unit,
+        "unit_price_usd": item.unit_price_usd,
+        "price_per": item.price_per,
+        "tiered": item.tiered,
+        "monthly_usd": round(item.monthly_usd, 6),
+        "share": round(item.monthly_usd / estimate.total_usd, 4) if estimate.total_usd else 0.0,
+        "free_tier_usd": round(item.free_tier_usd, 6),
+        "assumption": item.assumption,
+    }
+
+
+def as_json(
+    source: str, estimate: CostEstimate, scaled: CostEstimate, assumptions: Assumptions
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "plan": estimate.plan_name,
+        "region": PRICING_REGION,
+        "currency": "USD",
+        "month_days": assumptions.month_days,
+        "series": estimate.series,
+        "evaluations_per_month": estimate.evaluations_per_month,
+        "baseline_builds_per_month": estimate.baseline_builds_per_month,
+        "items": [item_json(i, estimate) for i in estimate.items],
+        "total_usd": round(estimate.total_usd, 6),
+        "free_tier_usd": round(estimate.free_tier_usd, 6),
+        "dominant": [i.item for i in estimate.dominant()],
+        "scaled": {
+            "series_factor": SCALE_FACTOR,
+            "series": scaled.series,
+            "total_usd": round(scaled.total_usd, 6),
+            "dominant": [i.item for i in scaled.dominant()],
+            "warnings": scaled.warnings,
+        },
+        "assumptions": estimate.assumptions,
+        "assumed": asdict(assumptions),
+        "notes": estimate.notes,
+        "warnings": estimate.warnings,
+    }
+
+
+def assumptions_from(args: argparse.Namespace) -> Assumptions:
+    changes: dict[str, Any] = {
+        "sms_per_month": args.sms_per_month,
+        "sms_price_usd": args.sms_price,
+        "emails_per_month": args.emails_per_month,
+        "audit_events_per_month": args.audit_events_per_month,
+    }
+    return replace(Assumptions(), **{k: v for k, v in changes.items() if v is not None})
+
+
+def cmd_plan_cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    source = args.file
+    try:
+        data = read_plan_document(source)
+    except PlanError as exc:
+        print(exc, file=err)
+        return EXIT_BAD_INPUT
+    check = check_plan(data)
+    if check.plan is None:
+        print(PlanError(source, check.problems), file=err)
+        print("Fix the fields above and run `iotwatch plan validate` again.", file=err)
+        return EXIT_BAD_INPUT
+    plan = check.plan
+    assumptions = assumptions_from(args)
+    estimate = estimate_cost(plan, assumptions)
+    scaled = estimate_cost(plan, assumptions, series_factor=SCALE_FACTOR)
+    extra = []
+    if args.audit_events_per_month is not None and not plan.tools.audit:
+        extra.append("--audit-events-per-month is ignored: tools.audit is off in this plan")
+    if check.warnings:
+        extra.append(
+            f"the plan has {len(check.warnings)} warning(s): `iotwatch plan validate {source}` lists them"
+        )
+    estimate = replace(estimate, notes=[*estimate.notes, *extra])
+    if args.json:
+        print(json.dumps(as_json(source, estimate, scaled, assumptions), indent=2), file=out)
+    else:
+        print(render(source, plan, estimate, scaled), file=out)
+    return EXIT_OK
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text.removeprefix("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a price in USD, e.g. 0.00645") from None
+    if not 0 <= value < 10:
+        raise argparse.ArgumentTypeError("give the USD price of one SMS part, e.g. 0.00645")
+    return value
+
+
+def add_parser(plan_commands: Any, default_plan_file: str) -> None:
+    """Registers `plan cost` on the `plan` subcommands."""
+    defaults = Assumptions()
+    cost = plan_commands.add_parser(
+        "cost",
+        help=f"estimate the plan's monthly AWS cost, item by item ({PRICING_REGION} list prices)",
+        description=f"Estimates the monthly AWS cost of a plan at {PRICING_REGION} list prices, with every "
+        "assumption printed. Nothing is read from AWS.",
+    )
+    cost.add_argument(
+        "file", nargs="?", default=default_plan_file, help=f"plan file (default {default_plan_file})"
+    )
+    cost.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    cost.add_argument(
+        "--sms-per-month",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"SMS messages delivered per month (default {defaults.sms_per_subscriber} per SMS subscriber)",
+    )
+    cost.add_argument(
+        "--sms-price",
+        type=_price,
+        default=None,
+        metavar="USD",
+        help=f"price of one SMS part for your destination country (default {defaults.sms_price_usd}, US)",
+    )
+    cost.add_argument(
+        "--emails-per-month",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"e-mails delivered per month (default {defaults.emails_per_subscriber} per e-mail subscriber)",
+    )
+    cost.add_argument(
+        "--audit-events-per-month",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"IoT control-plane write calls per month, with tools.audit (default {defaults.audit_events_per_month:,})",
+    )
+    cost.set_defaults(func=cmd_plan_cost)

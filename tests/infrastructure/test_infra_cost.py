@@ -1,0 +1,52 @@
+"""`iotwatch plan cost` prices what the stack deploys: its function sizes, alarm count,
+dashboard and KMS key are checked here against the synthesized template, so a change in
+infra/ that the estimate does not follow fails a test instead of mispricing silently."""
+
+from __future__ import annotations
+
+import pytest
+from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, Synth, synthesize
+from iotwatch.plan.cost import AUDIT, BASELINE_BUILDER, EVALUATOR, estimate_cost
+from iotwatch.plan.loader import load_plan
+
+pytestmark = pytest.mark.infrastructure
+
+_TOOLS = "tools:\n  dashboard: true\n"
+assert _TOOLS in FULL_PLAN
+AUDIT_PLAN = FULL_PLAN.replace(_TOOLS, "tools:\n  dashboard: true\n  audit: true\n")
+HANDLERS = {
+    EVALUATOR.name: "iotwatch.handlers.evaluator.handler",
+    BASELINE_BUILDER.name: "iotwatch.handlers.baseline_builder.handler",
+    AUDIT.name: "iotwatch.handlers.audit.handler",
+}
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    base = tmp_path_factory.mktemp("cost")
+    plan_path = base / "plan.yaml"
+    plan_path.write_text(AUDIT_PLAN, encoding="utf-8")
+    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+
+
+@pytest.mark.parametrize("size", [EVALUATOR, BASELINE_BUILDER, AUDIT], ids=lambda s: s.name)
+def test_function_memory_and_timeout_are_the_ones_priced(audited: Synth, size) -> None:
+    _, function = audited.function(HANDLERS[size.name])
+    properties = function["Properties"]
+    assert (properties["MemorySize"], properties["Timeout"]) == (size.memory_mb, size.timeout_seconds)
+    assert properties["Architectures"] == ["arm64"]  # priced at the arm64 GB-second
+
+
+@pytest.mark.parametrize("fixture", ["full", "audited"])
+def test_alarms_dashboard_and_key_are_the_ones_priced(fixture: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(fixture)
+    estimate = estimate_cost(load_plan(synth.plan_path, environ={ENV_EMAIL_VAR: ENV_EMAIL}))
+    assert estimate.item("CloudWatch alarms").quantity == len(synth.resources("AWS::CloudWatch::Alarm"))
+    assert estimate.item("CloudWatch dashboard").quantity == len(
+        synth.resources("AWS::CloudWatch::Dashboard")
+    )
+    assert estimate.item("KMS key (alert topics)").quantity == len(synth.resources("AWS::KMS::Key"))
+    functions = len(synth.resources("AWS::Lambda::Function"))
+    assert [i.item for i in estimate.items if i.item.endswith(" compute")] == [
+        f"Lambda {name} compute" for name in list(HANDLERS)[:functions]
+    ]

@@ -1,0 +1,258 @@
+"""The CloudWatch dashboard, read back from the DashboardBody JSON of the synthesized template
+(an Fn::Join: tokens become their logical ids, see join_to_text)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+import yaml
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from infra_support import (
+    ENV_EMAIL,
+    ENV_EMAIL_VAR,
+    FULL_PLAN,
+    LITERAL_EMAIL,
+    SMS_PARAMETER,
+    Synth,
+    join_to_text,
+    synthesize,
+)
+from iotwatch.plan.loader import check_plan, expand_series, load_plan
+
+from infra.dashboard import MAX_METRICS, MAX_METRICS_PER_WIDGET, MAX_WIDGETS, FleetDashboard
+
+pytestmark = pytest.mark.infrastructure
+
+EVALUATOR = "iotwatch.handlers.evaluator.handler"
+BUILDER = "iotwatch.handlers.baseline_builder.handler"
+AUDIT = "iotwatch.handlers.audit.handler"
+AUDIT_SEARCH = "SEARCH('{IotWatch,Action} MetricName=\"AuditEventsByAction\"', 'Sum', 3600)"
+
+_TOOLS = "tools:\n  dashboard: true\n"
+assert _TOOLS in FULL_PLAN
+AUDIT_PLAN = FULL_PLAN.replace(_TOOLS, "tools:\n  dashboard: true\n  audit: true\n")
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    base = tmp_path_factory.mktemp("audited-dashboard")
+    plan_path = base / "plan.yaml"
+    plan_path.write_text(AUDIT_PLAN, encoding="utf-8")
+    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+
+
+def _body(s: Synth) -> dict[str, Any]:
+    _, dashboard = s.only("AWS::CloudWatch::Dashboard")
+    assert dashboard["Properties"]["DashboardName"] == "iotwatch-test-fleet"
+    body: dict[str, Any] = json.loads(
+        join_to_text(dashboard["Properties"]["DashboardBody"], placeholder="{}")
+    )
+    return body
+
+
+def _graphs(s: Synth) -> dict[str, dict[str, Any]]:
+    """Title -> properties of every metric widget (titles are unique)."""
+    widgets = [w["properties"] for w in _body(s)["widgets"] if w["type"] == "metric"]
+    titles = [w["title"] for w in widgets]
+    assert len(titles) == len(set(titles)), titles
+    return {w["title"]: w for w in widgets}
+
+
+def _rows(graph: dict[str, Any]) -> list[list[Any]]:
+    """A graph's metric rows without their trailing options ({label, stat, ...})."""
+    return [[part for part in row if not isinstance(part, dict)] for row in graph["metrics"]]
+
+
+def _header(s: Synth) -> str:
+    (header,) = [w["properties"]["markdown"] for w in _body(s)["widgets"] if w["type"] == "text"]
+    return str(header)
+
+
+# --- header ---------------------------------------------------------------------------------------
+
+
+def test_header_names_goals_owners_and_who_is_notified_with_masked_contacts(full: Synth) -> None:
+    header = _header(full)
+    for expected in (
+        "Know within two periods when devices stop connecting.",
+        "Catch the rules engine stalling.",
+        "**Owner team:** iot-platform",
+        "iot-platform on-call rotation",
+        "https://runbooks.example.com/iotwatch",
+        "`oncall-email`: warning, critical",
+        "`oncall_sms`: critical",
+        "alarms on iotwatch itself: `oncall-email`",
+        # Contacts as Contact.describe() gives them, each topic with its own subscribers.
+        f"`oncall-email`: e-mail `t***@example.com`, e-mail `from env ${ENV_EMAIL_VAR}`",
+        f"`oncall_sms`: SMS `from SSM {SMS_PARAMETER}`",
+    ):
+        assert expected in header, expected
+    assert "audit alerts" not in header
+
+
+def test_no_raw_address_anywhere_in_the_dashboard(full: Synth, audited: Synth) -> None:
+    for synth in (full, audited):
+        _, dashboard = synth.only("AWS::CloudWatch::Dashboard")
+        text = join_to_text(dashboard["Properties"]["DashboardBody"])
+        assert LITERAL_EMAIL not in text and ENV_EMAIL not in text
+        # Whatever looks like an address is masked; no phone number (E.164) at all.
+        addresses = re.findall(r"[^\s`\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", text)
+        assert addresses and all(re.fullmatch(r"[^@*]\*\*\*@.+", a) for a in addresses), addresses
+        assert not re.search(r"\+\d{8,15}", text)
+
+
+def test_header_names_the_audit_topics_and_the_operations_topic_when_set(audited: Synth) -> None:
+    header = _header(audited)
+    assert "audit alerts (IoT control-plane calls): `oncall-email`, `oncall_sms`" in header
+
+
+# --- the fleet's metrics --------------------------------------------------------------------------
+
+
+def test_one_band_graph_per_series_with_thresholds_as_annotations(full: Synth) -> None:
+    graphs = _graphs(full)
+    plan = load_plan(full.plan_path, environ={ENV_EMAIL_VAR: ENV_EMAIL}, resolve_env=True)
+    series = expand_series(plan)
+    assert len(series) == 4  # Connect.Success x2 protocols, PublishIn.Success, RulesExecuted
+    band_graphs = [g for g in graphs.values() if any(row[1] == "Expected" for row in _rows(g))]
+    assert sorted(g["title"] for g in band_graphs) == sorted(s.label for s in series)
+    for s in series:
+        graph = graphs[s.label]
+        rows = _rows(graph)
+        dims = [x for pair in s.dimensions for x in pair]
+        assert rows[0] == [s.namespace, s.metric, *dims]
+        assert rows[1:] == [
+            ["IotWatch", band, "Series", s.id]
+            for band in ("Expected", "BandLower", "BandUpper", "DeviationScore")
+        ]
+        thresholds = sorted(a["value"] for a in graph["annotations"]["horizontal"])
+        assert thresholds == [s.detection.warning, s.detection.critical]
+    assert sorted(a["value"] for a in graphs["PublishIn.Success (MQTT)"]["annotations"]["horizontal"]) == [
+        3,
+        9,
+    ]
+
+
+def test_active_incidents_and_notifications(full: Synth) -> None:
+    graphs = _graphs(full)
+    now = graphs["Series now (last evaluation)"]
+    assert now["view"] == "singleValue"
+    assert ["IotWatch", "SeriesFiring", "service", "iotwatch-evaluator"] in _rows(now)
+    incidents = _rows(graphs["Active incidents and notifications"])
+    assert incidents == [
+        ["IotWatch", name, "service", "iotwatch-evaluator"]
+        for name in ("SeriesFiring", "NotificationsSent", "NotificationsFailed", "DeviationsSilenced")
+    ]
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+def test_audit_widgets_only_with_the_audit_tool(full: Synth, audited: Synth) -> None:
+    _, dashboard = full.only("AWS::CloudWatch::Dashboard")
+    assert "Audit" not in join_to_text(dashboard["Properties"]["DashboardBody"])
+    graphs = _graphs(audited)
+    by_action = graphs["IoT control-plane calls by action (CloudTrail, per hour)"]
+    assert [row[0]["expression"] for row in by_action["metrics"]] == [AUDIT_SEARCH]
+    assert _rows(graphs["Audit events and alerts (per hour)"]) == [
+        ["IotWatch", name, "service", "iotwatch-audit"]
+        for name in ("AuditEvents", "AuditAlerts", "AuditEventsRejected")
+    ]
+
+
+# --- iotwatch's own health ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variant", "handlers"), [("full", (EVALUATOR, BUILDER)), ("audited", (EVALUATOR, BUILDER, AUDIT))]
+)
+def test_health_widgets_cover_every_function(
+    variant: str, handlers: tuple[str, ...], request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(variant)
+    function_ids = [synth.function(h)[0] for h in handlers]
+    assert len(synth.resources("AWS::Lambda::Function")) >= len(function_ids)
+    graphs = _graphs(synth)
+    for title, metric_names in (
+        ("iotwatch invocations", ("Invocations",)),
+        ("iotwatch errors and throttles", ("Errors", "Throttles")),
+        ("iotwatch duration (max)", ("Duration",)),
+    ):
+        rows = _rows(graphs[title])
+        assert rows == [
+            ["AWS/Lambda", m, "FunctionName", fid] for fid in function_ids for m in metric_names
+        ], title
+    assert _rows(graphs["GetMetricData calls (per hour)"]) == [
+        ["IotWatch", "GetMetricDataCalls", "service", "iotwatch-evaluator"],
+        ["IotWatch", "GetMetricDataCalls", "service", "iotwatch-baseline-builder"],
+    ]
+    queue_id, _ = synth.only("AWS::SQS::Queue")
+    assert _rows(graphs["Undelivered events (dead-letter queue)"]) == [
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{queue_id}.QueueName"]
+    ]
+
+
+@pytest.mark.parametrize("variant", ["full", "audited"])
+def test_alarm_status_widget_lists_every_self_monitoring_alarm(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(variant)
+    (widget,) = [w["properties"] for w in _body(synth)["widgets"] if w["type"] == "alarm"]
+    alarm_ids = sorted(synth.resources("AWS::CloudWatch::Alarm"))
+    assert len(alarm_ids) == (11 if variant == "audited" else 8)
+    assert sorted(widget["alarms"]) == [f"{a}.Arn" for a in alarm_ids]
+
+
+# --- CloudWatch limits ----------------------------------------------------------------------------
+
+
+def _check_limits(body: dict[str, Any]) -> None:
+    widgets = body["widgets"]
+    assert len(widgets) <= MAX_WIDGETS
+    metrics = [len(w["properties"].get("metrics", [])) for w in widgets]
+    assert max(metrics) <= MAX_METRICS_PER_WIDGET and sum(metrics) <= MAX_METRICS
+    for w in widgets:
+        assert w["x"] + w["width"] <= 24 and 1 <= w["height"] <= 1000
+
+
+@pytest.mark.parametrize("variant", ["full", "audited"])
+def test_widgets_stay_on_the_grid_and_within_limits(variant: str, request: pytest.FixtureRequest) -> None:
+    _check_limits(_body(request.getfixturevalue(variant)))
+
+
+def test_a_fleet_too_big_for_one_dashboard_is_drawn_up_to_the_limits_and_says_so() -> None:
+    """600 series: the graphs stop where CloudWatch's 500 widgets / 2,500 metrics would."""
+    protocols = ", ".join(f"P{i}" for i in range(600))
+    text = FULL_PLAN.replace(
+        "dimensions: {Protocol: [MQTT, HTTP]}", f"dimensions: {{Protocol: [{protocols}]}}"
+    )
+    assert text != FULL_PLAN
+    check = check_plan(yaml.safe_load(text), environ={ENV_EMAIL_VAR: ENV_EMAIL}, resolve_env=True)
+    assert check.plan is not None, check.problems
+    plan = check.plan
+    series = expand_series(plan)
+    assert len(series) == 602
+    app = cdk.App()
+    stack = cdk.Stack(app, "DashboardLimits")
+    functions = {
+        name: lambda_.Function.from_function_arn(
+            stack, name.replace(" ", ""), f"arn:aws:lambda:eu-west-1:123456789012:function:fn-{i}"
+        )
+        for i, name in enumerate(("evaluator", "baseline builder", "audit"))
+    }
+    FleetDashboard(
+        stack, "Dashboard", plan=plan, functions=functions, dead_letter_queue=sqs.Queue(stack, "Dlq")
+    )
+    template = app.synth().get_stack_by_name("DashboardLimits").template
+    (dashboard,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = json.loads(join_to_text(dashboard["Properties"]["DashboardBody"], placeholder="{}"))
+    _check_limits(body)
+    drawn = [w for w in body["widgets"] if w["type"] == "metric" and "annotations" in w["properties"]]
+    assert 450 < len(drawn) < len(series)
+    (header,) = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+    assert f"{len(series) - len(drawn)} more series are watched but not drawn" in header

@@ -1,0 +1,316 @@
+"""The cost estimate: every figure of a small plan worked out by hand, how items scale with
+the series, cron schedules, the free-tier and tier arithmetic, and the constants that must
+stay in step with the handlers and the stored items."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+from iotwatch.adapters.store import BASELINE_SK
+from iotwatch.domain.baseline import build_baseline
+from iotwatch.plan.cost import (
+    AUDIT,
+    BASELINE_BUILDER,
+    EVALUATOR,
+    Assumptions,
+    Prices,
+    estimate_cost,
+    runs_per_month,
+    usd,
+)
+from iotwatch.plan.model import Plan
+
+from .conftest import REPO_ROOT
+
+ARM_GB_SECOND = 0.0000133334
+
+
+def small_plan(*, protocols=("MQTT", "HTTP"), tools=None, audit=None, **frequency) -> Plan:
+    """PublishIn.Success per protocol: 2 series by default; dashboard and audit off."""
+    data = {
+        "version": 1,
+        "name": "small",
+        "goals": ["know when devices stop publishing"],
+        "owners": {"team": "iot-platform"},
+        "resources": {
+            "metrics": [{"metric": "PublishIn.Success", "dimensions": {"Protocol": list(protocols)}}]
+        },
+        "frequency": {"evaluation": "rate(5 minutes)", "baseline_refresh": "rate(1 day)", **frequency},
+        "tools": tools or {"dashboard": False, "audit": False},
+        "notify": {
+            "topics": [{"name": "oncall", "subscribers": [{"email": "oncall@example.com"}]}],
+            "routes": [{"topic": "oncall"}],
+        },
+    }
+    if audit is not None:
+        data["audit"] = audit
+    return Plan.model_validate(data)
+
+
+# --- a small plan, by hand ------------------------------------------------------------------------
+# 2 series; rate(5 minutes) in a 30-day month: 12 an hour x 24 x 30 = 8,640 evaluations;
+# rate(1 day): 30 refreshes + 4 builds after deploys = 34 builds.
+EVALUATIONS = 12 * 24 * 30
+BUILDS = 30 + 4
+
+
+def test_evaluations_in_a_30_day_month():
+    assert EVALUATIONS == 8_640
+    estimate = estimate_cost(small_plan())
+    assert estimate.series == 2
+    assert estimate.evaluations_per_month == EVALUATIONS
+    assert estimate.baseline_builds_per_month == BUILDS
+
+
+def test_get_metric_data_is_series_times_evaluations_plus_builds():
+    item = estimate_cost(small_plan()).item("CloudWatch GetMetricData")
+    assert item.quantity == 2 * 8_640 + 2 * 34 == 17_348
+    assert item.monthly_usd == pytest.approx(17_348 / 1000 * 0.01)  # $0.17
+
+
+def test_lambda_by_hand():
+    estimate = estimate_cost(small_plan())
+    assert estimate.item("Lambda requests").quantity == 8_640 + 34
+    assert estimate.item("Lambda requests").monthly_usd == pytest.approx(8_674 * 0.20 / 1e6)
+    # evaluator: (1.5 s + 2 x 4 ms) x 0.5 GB per run
+    evaluator = estimate.item("Lambda evaluator compute")
+    assert evaluator.quantity == pytest.approx(8_640 * 1.508 * 0.5)
+    assert evaluator.monthly_usd == pytest.approx(8_640 * 1.508 * 0.5 * ARM_GB_SECOND)
+    # builder: 2 s + 1 call (2 x 4,032 points fit in one 100,800-point call) + 2 x 50 ms, at 1 GB
+    builder = estimate.item("Lambda baseline builder compute")
+    assert builder.quantity == pytest.approx(34 * 3.1 * 1.0)
+    assert [i.item for i in estimate.items if i.item.startswith("Lambda audit")] == []
+
+
+def test_dynamodb_by_hand():
+    estimate = estimate_cost(small_plan())
+    # per evaluation: 2 queries + 2 baselines x 2 RRU (7.5 KB) + 2 states x 1; builds re-read
+    # the baselines
+    reads = estimate.item("DynamoDB reads")
+    assert reads.quantity == 8_640 * (2 + 2 * 2 + 2 * 1) + 34 * 2 * 2 == 69_256
+    assert reads.monthly_usd == pytest.approx(69_256 * 0.125 / 1e6)
+    # 1 claim per evaluation + 2 baselines x 8 WRU per build + 10 incidents x 4 state writes
+    writes = estimate.item("DynamoDB writes")
+    assert writes.quantity == 8_640 + 34 * 2 * 8 + 10 * 4 == 9_224
+    assert writes.monthly_usd == pytest.approx(9_224 * 0.625 / 1e6)
+
+
+def test_custom_metrics_alarms_and_the_rest_by_hand():
+    estimate = estimate_cost(small_plan())
+    # 8 evaluator run metrics and 4 per series (Expected, BandLower, BandUpper, DeviationScore) every hour; the builder's 2 only in 34 of 720 hours
+    metrics = estimate.item("CloudWatch custom metrics")
+    assert metrics.quantity == pytest.approx(8 + 4 * 2 + 2 * 34 / 720)
+    assert metrics.monthly_usd == pytest.approx(metrics.quantity * 0.30)
+    alarms = estimate.item("CloudWatch alarms")
+    assert (alarms.quantity, alarms.monthly_usd) == (3 * 2 + 2, pytest.approx(0.80))
+    assert estimate.item("CloudWatch dashboard").monthly_usd == 0  # tools.dashboard off
+    assert estimate.item("SNS e-mail deliveries").quantity == 100  # 100 x 1 e-mail subscriber
+    assert estimate.item("SNS SMS deliveries").monthly_usd == 0  # no SMS subscriber
+    assert estimate.item("X-Ray traces").quantity == 8_674
+    assert estimate.item("KMS key (alert topics)").monthly_usd == 1.0
+    assert estimate.total_usd == pytest.approx(sum(i.monthly_usd for i in estimate.items))
+
+
+def test_doubling_the_series_doubles_get_metric_data():
+    one = estimate_cost(small_plan(protocols=("MQTT",))).item("CloudWatch GetMetricData")
+    two = estimate_cost(small_plan(protocols=("MQTT", "HTTP"))).item("CloudWatch GetMetricData")
+    assert two.quantity == 2 * one.quantity
+    assert two.monthly_usd == pytest.approx(2 * one.monthly_usd)
+    doubled = estimate_cost(small_plan(protocols=("MQTT",)), series_factor=2)
+    assert doubled.item("CloudWatch GetMetricData").quantity == two.quantity
+
+
+def test_ten_times_the_series():
+    base = estimate_cost(small_plan())
+    scaled = estimate_cost(small_plan(), series_factor=10)
+    assert scaled.series == 20
+    assert (
+        scaled.item("CloudWatch GetMetricData").quantity
+        == 10 * base.item("CloudWatch GetMetricData").quantity
+    )
+    # the per-series metrics grow tenfold, the run metrics not
+    assert scaled.item("CloudWatch custom metrics").quantity == pytest.approx(8 + 4 * 20 + 2 * 34 / 720)
+    assert scaled.item("CloudWatch alarms").quantity == base.item("CloudWatch alarms").quantity
+
+
+def test_history_days_change_calls_and_duration_not_get_metric_data():
+    short = estimate_cost(small_plan(history_days=7))
+    long = estimate_cost(small_plan(history_days=63))
+    assert short.item("CloudWatch GetMetricData").quantity == long.item("CloudWatch GetMetricData").quantity
+    assert (
+        long.item("Lambda baseline builder compute").quantity
+        > short.item("Lambda baseline builder compute").quantity
+    )
+
+
+def test_slower_evaluation_costs_less_and_bills_metrics_by_the_hour():
+    hourly = estimate_cost(small_plan(evaluation="rate(1 hour)", period_seconds=3600))
+    assert hourly.evaluations_per_month == 720
+    assert hourly.item("CloudWatch GetMetricData").quantity == 2 * 720 + 2 * 34
+    two_hourly = estimate_cost(small_plan(evaluation="rate(2 hours)", period_seconds=3600))
+    # published in half the hours: half the metric-months for the evaluator's metrics
+    assert two_hourly.item("CloudWatch custom metrics").quantity == pytest.approx((8 + 8) / 2 + 2 * 34 / 720)
+
+
+# --- options that change the items -------------------------------------------------------------
+
+
+def test_sms_volume_and_price_are_assumptions():
+    estimate = estimate_cost(small_plan(), Assumptions(sms_per_month=200, sms_price_usd=0.05))
+    sms = estimate.item("SNS SMS deliveries")
+    assert (sms.quantity, sms.monthly_usd) == (200, pytest.approx(10.0))
+    assert "assumed 200 per month" in sms.assumption
+
+
+def test_audit_adds_its_function_alarms_metrics_and_writes():
+    plain = estimate_cost(small_plan())
+    audited = estimate_cost(
+        small_plan(tools={"dashboard": False, "audit": True}), Assumptions(audit_events_per_month=5_000)
+    )
+    audit = audited.item("Lambda audit compute")
+    assert audit.quantity == pytest.approx(5_000 * 2.0 * 0.25)
+    assert audited.item("Lambda requests").quantity == plain.item("Lambda requests").quantity + 5_000
+    assert audited.item("CloudWatch alarms").quantity == 3 * 3 + 2
+    assert audited.item("DynamoDB writes").quantity == plain.item("DynamoDB writes").quantity + 5_000
+    # and each of the 10 assumed incidents reads the control-plane calls of its window once
+    assert audited.item("DynamoDB reads").quantity == plain.item("DynamoDB reads").quantity + 10
+    # 3 audit metrics and 10 by-action metrics, each billed in the hours it has data
+    expected = plain.item("CloudWatch custom metrics").quantity + 3 * 720 / 720 + 10 * 500 / 720
+    assert audited.item("CloudWatch custom metrics").quantity == pytest.approx(expected)
+    assert not any(i.item.startswith("S3") for i in audited.items)
+    assert any("create_trail is false" in n for n in audited.notes)
+
+
+def test_created_trail_adds_s3():
+    estimate = estimate_cost(
+        small_plan(tools={"dashboard": False, "audit": True}, audit={"create_trail": True})
+    )
+    s3 = estimate.item("S3 (audit trail)")
+    assert s3.monthly_usd > 0
+    assert "second trail" in s3.assumption
+
+
+def test_dashboard_is_billed_and_says_why_the_free_tier_may_not_cover_it():
+    estimate = estimate_cost(small_plan(tools={"dashboard": True, "audit": False}))
+    dashboard = estimate.item("CloudWatch dashboard")
+    assert dashboard.monthly_usd == 3.0
+    assert dashboard.free_tier_usd == 3.0  # 2 series: 5 x 2 + 4 x 2 = 18 metrics, under 50
+    bigger = estimate_cost(small_plan(tools={"dashboard": True, "audit": False}), series_factor=10)
+    assert bigger.item("CloudWatch dashboard").free_tier_usd == 0.0  # 108 metrics
+
+
+def test_free_tier_is_reported_not_subtracted():
+    estimate = estimate_cost(small_plan())
+    lambda_items = [i for i in estimate.items if i.item.startswith("Lambda")]
+    assert all(i.free_tier_usd == pytest.approx(i.monthly_usd) for i in lambda_items)
+    assert estimate.item("CloudWatch GetMetricData").free_tier_usd == 0
+    assert estimate.item("CloudWatch custom metrics").free_tier_usd == pytest.approx(10 * 0.30)
+    assert estimate.total_usd == pytest.approx(sum(i.monthly_usd for i in estimate.items))
+    assert 0 < estimate.free_tier_usd < estimate.total_usd
+
+
+def test_custom_metrics_are_tiered():
+    prices = Prices()
+    # 10k at $0.30, the next 240k at $0.10
+    estimate = estimate_cost(small_plan(protocols=("MQTT",)), series_factor=2_500, prices=prices)
+    metrics = estimate.item("CloudWatch custom metrics")
+    assert metrics.quantity > 10_000
+    assert metrics.monthly_usd == pytest.approx(10_000 * 0.30 + (metrics.quantity - 10_000) * 0.10)
+
+
+def test_warns_when_a_function_would_outgrow_its_timeout():
+    estimate = estimate_cost(small_plan(), series_factor=6_000)  # 12,000 series
+    assert estimate.series == 12_000
+    assert [w.split(" would ")[0] for w in estimate.warnings] == ["the evaluator", "the baseline builder"]
+    assert estimate_cost(small_plan()).warnings == []
+
+
+def test_dominant_items_cover_three_quarters_at_most_three():
+    estimate = estimate_cost(small_plan())
+    top = estimate.dominant()
+    assert 1 <= len(top) <= 3
+    assert top[0].monthly_usd == max(i.monthly_usd for i in estimate.items)
+    assert sum(i.monthly_usd for i in top) >= 0.75 * estimate.total_usd or len(top) == 3
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "runs"),
+    [
+        ("rate(5 minutes)", 8_640),
+        ("rate(1 minute)", 43_200),
+        ("rate(1 day)", 30),
+        ("rate(12 hours)", 60),
+        ("cron(0/5 * * * ? *)", 8_640),
+        ("cron(0 3 * * ? *)", 30),
+        ("cron(0,30 8-17 * * ? *)", 2 * 10 * 30),
+        ("cron(0 9 ? * MON-FRI *)", 30 * 5 / 7),
+        ("cron(0 9 ? * 2-6 *)", 30 * 5 / 7),
+        ("cron(0 4 1 * ? *)", 1),
+        ("cron(0 4 * JAN-JUN ? *)", 30 / 2),
+    ],
+)
+def test_runs_per_month(expression, runs):
+    counted, note = runs_per_month(expression, 30)
+    assert counted == pytest.approx(runs)
+    assert note is None
+
+
+def test_a_cron_that_cannot_be_counted_is_taken_as_daily_and_said_so():
+    counted, note = runs_per_month("cron(0 3 L * ? *)", 30)
+    assert counted == 30
+    assert note is not None and "once a day" in note
+
+
+# --- constants that must follow the code ------------------------------------------------------
+
+HANDLERS = REPO_ROOT / "lambdas" / "iotwatch" / "handlers"
+
+
+@pytest.mark.parametrize(
+    ("module", "size"),
+    [("evaluator.py", EVALUATOR), ("baseline_builder.py", BASELINE_BUILDER), ("audit.py", AUDIT)],
+)
+def test_run_metrics_are_the_ones_the_handlers_emit(module, size):
+    source = (HANDLERS / module).read_text(encoding="utf-8")
+    emitted = re.findall(r'add_metric\(\s*name="(\w+)"', source)
+    assert sorted(emitted) == sorted(size.powertools_metrics)
+
+
+def test_a_stored_baseline_fits_the_assumed_item_size():
+    """A busy 5-minute counter's baseline item as DynamoStateStore.put_baseline writes it."""
+    end = 1_700_006_400
+    start = end - 14 * 86400
+    points = [
+        (t, float(int(50_000 + 30_000 * math.sin(t / 86400 * 2 * math.pi) + (t % 7) * 300)))
+        for t in range(start, end, 300)
+    ]
+    series_id = "AWS/IoT|UpdateThingShadow.Accepted|Protocol=MQTT"
+    baseline = build_baseline(
+        series_id=series_id, points=points, start=start, end=end, period=300, built_at=end, version=12
+    )
+    record = json.dumps(baseline.to_record(), separators=(",", ":"))
+    attributes = {
+        "pk": f"SERIES#{series_id}",
+        "sk": BASELINE_SK,
+        "version": "12",
+        "method": baseline.method,
+        "built_at": str(end),
+        "record": record,
+    }
+    size = sum(len(k) + len(v) for k, v in attributes.items())
+    assumed = Assumptions().baseline_item_kb * 1024
+    assert 0.8 * assumed < size <= assumed
+
+
+def test_usd_formatting():
+    assert usd(3) == "$3.00"
+    assert usd(0.3) == "$0.30"
+    assert usd(0.125) == "$0.125"
+    assert usd(0.0000133334) == "$0.0000133334"
+    assert usd(0.00645) == "$0.00645"
