@@ -7,14 +7,20 @@ import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
-from bench import cold_start, detection, score_speed
+from bench import baseline_build, cold_start, detection, evaluator_scale, score_speed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--plan", default="monitoring-plan.yaml")
     parser.add_argument("--out", default="out/bench.json")
+    parser.add_argument(
+        "--full-memory",
+        action="store_true",
+        help="tracemalloc peaks for every scale figure too (adds minutes: ~4x a 10,000-series run, ~15x a build)",
+    )
     args = parser.parse_args()
     figures: dict[str, object] = {}
     speed = score_speed.measure(args.plan)
@@ -23,9 +29,18 @@ def main() -> None:
     for name, value in figures.items():
         print(f"{name}: {value}", flush=True)
     quality = detection.evaluate(args.plan)
-    for name, value in quality["summary"].items():  # type: ignore[union-attr]
+    for name, value in cast(dict[str, object], quality["summary"]).items():
         figures[f"detection.{name}"] = value
         print(f"detection.{name}: {value}", flush=True)
+    trace_up_to = 10**9 if args.full_memory else evaluator_scale.TRACE_UP_TO
+    scale = {
+        "evaluator": lambda: evaluator_scale.measure(args.plan, trace_up_to=trace_up_to),
+        "baseline_build": lambda: baseline_build.measure(args.plan, trace_memory=args.full_memory),
+    }
+    for prefix, measure in scale.items():
+        for name, value in measure().items():
+            figures[f"{prefix}.{name}"] = value
+            print(f"{prefix}.{name}: {value}", flush=True)
     report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "processor": platform.machine()},

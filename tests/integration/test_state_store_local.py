@@ -38,3 +38,46 @@ def test_every_alert_state_field_survives_a_save_and_a_read(aws_env) -> None:
     # a stale revision is refused: two overlapping runs cannot both advance a series
     assert not store.save_state(state)
     assert store.save_state(read)
+
+
+class _History:
+    """A CloudWatch reader with a flat week of 5-minute counts for every series."""
+
+    def __init__(self, level: float) -> None:
+        self.level = level
+
+    def read(self, series, *, start, end):
+        return {s.id: [(ts, self.level) for ts in range(start, end, 300)] for s in series}
+
+
+def test_a_warm_evaluator_reads_baselines_once_per_rebuild(aws_env) -> None:
+    from iotwatch.domain.series import DetectionSettings, Series
+    from iotwatch.service.baselines import rebuild_baselines
+
+    detection = DetectionSettings(4.0, 7.0, 2, 2, 20.0, 0.2)
+    series = [Series("AWS/IoT", f"M{i}", (), "Sum", 300, detection) for i in range(3)]
+    ids = [s.id for s in series]
+    table = create_state_table("iotwatch-cache")
+    builder = DynamoStateStore(boto3.client("dynamodb"), table)
+    warm = DynamoStateStore(boto3.client("dynamodb"), table, cache_baselines=True)
+    now = 1_795_000_000
+
+    rebuild_baselines(now=now, series=series, history_days=7, reader=_History(100.0), store=builder)
+    first = warm.get_baselines(ids)
+    assert set(first) == set(ids)
+    before = warm.requests
+    assert warm.get_baselines(ids) == first
+    assert warm.requests - before == 1  # the generation item only: nothing decoded again
+
+    rebuild_baselines(now=now + 86400, series=series, history_days=7, reader=_History(500.0), store=builder)
+    rebuilt = warm.get_baselines(ids)
+    assert all(rebuilt[sid].version == first[sid].version + 1 for sid in ids)
+    assert rebuilt != first
+
+    # a series without a baseline (still learning) is asked for on every run, and picked up
+    newcomer = Series("AWS/IoT", "New", (), "Sum", 300, detection)
+    assert newcomer.id not in warm.get_baselines([*ids, newcomer.id])
+    builder.put_baseline(
+        rebuilt[ids[0]].__class__.from_record({**rebuilt[ids[0]].to_record(), "series_id": newcomer.id})
+    )
+    assert newcomer.id in warm.get_baselines([*ids, newcomer.id])

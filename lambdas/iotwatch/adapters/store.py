@@ -82,11 +82,21 @@ class StateStore(Protocol):
     def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]: ...
 
 
+# Written by the builder after a rebuild: a warm evaluator keeps decoded baselines until it changes.
+GENERATION_PK = "BASELINES"
+GENERATION_SK = "GENERATION"
+
+
 class DynamoStateStore:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    def __init__(self, dynamodb: Any, table_name: str, *, cache_baselines: bool = False) -> None:
         self._db = dynamodb
         self._table = table_name
         self.requests = 0
+        # Baselines change once a day but are read every few minutes: with the cache on, a run
+        # reads the one generation item and decodes nothing when it has not moved.
+        self._cache_baselines = cache_baselines
+        self._cached: dict[str, Baseline] = {}
+        self._cached_generation: str | None = None
 
     # -- evaluation runs ---------------------------------------------------------------------
     def claim_run(self, window_end: int) -> bool:
@@ -207,10 +217,48 @@ class DynamoStateStore:
 
     # -- baselines ---------------------------------------------------------------------------
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
+        if not self._cache_baselines:
+            return self._read_baselines(series_ids)
+        generation = self.baseline_generation()
+        if generation is None or generation != self._cached_generation:
+            self._cached, self._cached_generation = {}, generation
+        # series without a baseline yet (learning) are asked for again on every run
+        missing = [sid for sid in series_ids if sid not in self._cached]
+        if missing:
+            fresh = self._read_baselines(missing)
+            if generation is not None:
+                self._cached.update(fresh)
+            else:
+                return {**{sid: self._cached[sid] for sid in series_ids if sid in self._cached}, **fresh}
+        return {sid: self._cached[sid] for sid in series_ids if sid in self._cached}
+
+    def _read_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
         items = self._batch_get(series_ids, BASELINE_SK)
         return {sid: Baseline.from_record(json.loads(item["record"]["S"])) for sid, item in items.items()}
 
+    def baseline_generation(self) -> str | None:
+        self.requests += 1
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": GENERATION_PK}, "sk": {"S": GENERATION_SK}},
+            ConsistentRead=True,
+        ).get("Item")
+        return item["generation"]["S"] if item else None
+
+    def mark_baselines_built(self, generation: str) -> None:
+        """Called after a rebuild has stored every baseline: warm evaluators drop their cache."""
+        self.requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": GENERATION_PK},
+                "sk": {"S": GENERATION_SK},
+                "generation": {"S": generation},
+            },
+        )
+
     def put_baseline(self, baseline: Baseline) -> None:
+        self._cached.pop(baseline.series_id, None)
         self.requests += 1
         self._db.put_item(
             TableName=self._table,

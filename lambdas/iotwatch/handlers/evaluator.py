@@ -54,7 +54,7 @@ def _dependencies() -> EvaluatorDependencies:
     settings = _settings()
     return EvaluatorDependencies(
         reader=CloudWatchMetricReader(client("cloudwatch")),
-        store=DynamoStateStore(client("dynamodb"), settings.table_name),
+        store=DynamoStateStore(client("dynamodb"), settings.table_name, cache_baselines=True),
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
         emf=EmfWriter(service="iotwatch-evaluator"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -60,4 +61,7 @@ def rebuild_baselines(
             report.baselines.append(baseline)
             if not points:
                 report.empty.append(s.id)
+    mark = getattr(store, "mark_baselines_built", None)
+    if mark is not None:
+        mark(f"{int(now)}-{uuid.uuid4().hex[:8]}")
     return report

@@ -1,0 +1,201 @@
+"""Series and synthetic history for the scale benches (evaluator_scale, baseline_build).
+
+N series are built the way a plan expands them (metric x dimension values): the plan's
+device metrics per Protocol, RulesExecuted, then per topic rule TopicMatch{RuleName} and
+Success/Failure{ActionType, RuleName}, until there are N. Their traffic comes from
+`iotwatch.local.traffic` (daily and weekly rhythm, Poisson noise, sparse series); series
+of the same kind, size class and variant share one history (a "profile"), so 10,000 series
+do not need 10,000 simulations.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import math
+import random
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
+
+from iotwatch.adapters.store import BASELINE_SK, DynamoStateStore, series_pk
+from iotwatch.domain.baseline import Baseline, build_baseline
+from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.local.traffic import Fleet, generate, poisson
+
+from bench.canned_aws import CannedDynamoDB
+
+NAMESPACE = "AWS/IoT"
+PERIOD = 300
+DAY = 86400
+HISTORY_DAYS = 14
+TRAINED_TO = calendar.timegm((2026, 3, 16, 0, 0, 0))  # a Monday, 00:00 UTC: the last rebuild
+VARIANTS = 4  # independent noise draws per profile kind
+
+MQTT_METRICS = (
+    "Connect.Success",
+    "Ping.Success",
+    "PublishIn.Success",
+    "PublishOut.Success",
+    "Subscribe.Success",
+    "GetThingShadow.Accepted",
+    "UpdateThingShadow.Accepted",
+    "DeleteThingShadow.Accepted",
+)
+HTTP_METRICS = ("PublishIn.Success", "GetThingShadow.Accepted", "UpdateThingShadow.Accepted")
+ACTION_TYPES = ("Lambda", "Kinesis", "DynamoDBv2", "S3")
+RULE_SIZES = (3000, 800, 150, 30)  # devices whose messages a rule matches, by size class
+FAILURE_SHARE = 1 / 500  # Failure counts relative to the rule's traffic
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Traffic shape of a series: `metric` picks the per-device rate (unknown metrics get
+    1 per online device and period), `devices` the fleet size."""
+
+    metric: str
+    devices: float
+    variant: int
+
+    @property
+    def fleet(self) -> Fleet:
+        seed = zlib.crc32(f"{self.metric}|{self.devices:.3f}|{self.variant}".encode()) & 0xFFFF
+        return Fleet(devices=max(1, round(self.devices)), seed=seed)
+
+
+@dataclass(frozen=True)
+class ScaleSeries:
+    series: Series
+    profile: Profile
+
+
+def scale_series(n: int, detection: DetectionSettings) -> list[ScaleSeries]:
+    """The first `n` series of a large plan, in plan order."""
+
+    def make(metric: str, dims: Sequence[tuple[str, str]]) -> Series:
+        return Series(NAMESPACE, metric, tuple(sorted(dims)), "Sum", PERIOD, detection)
+
+    out: list[ScaleSeries] = []
+    index = 0
+    for metric in MQTT_METRICS:
+        out.append(ScaleSeries(make(metric, [("Protocol", "MQTT")]), Profile(metric, 4000, index % VARIANTS)))
+        index += 1
+    for metric in HTTP_METRICS:
+        out.append(ScaleSeries(make(metric, [("Protocol", "HTTP")]), Profile(metric, 600, index % VARIANTS)))
+        index += 1
+    out.append(ScaleSeries(make("RulesExecuted", []), Profile("RulesExecuted", 4000, 0)))
+    rule = 0
+    while len(out) < n:
+        rule += 1
+        name = f"fleet_rule_{rule:05d}"
+        size = RULE_SIZES[rule % len(RULE_SIZES)]
+        variant = (rule // len(RULE_SIZES)) % VARIANTS
+        action = ACTION_TYPES[rule % len(ACTION_TYPES)]
+        out.append(
+            ScaleSeries(make("TopicMatch", [("RuleName", name)]), Profile("TopicMatch", size, variant))
+        )
+        out.append(
+            ScaleSeries(
+                make("Success", [("RuleName", name), ("ActionType", action)]),
+                Profile("Success", size, variant),
+            )
+        )
+        out.append(
+            ScaleSeries(
+                make("Failure", [("RuleName", name), ("ActionType", action)]),
+                Profile("Failure", size * FAILURE_SHARE, variant),
+            )
+        )
+    return out[:n]
+
+
+def history_window() -> tuple[int, int]:
+    return TRAINED_TO - HISTORY_DAYS * DAY, TRAINED_TO
+
+
+@cache
+def profile_history(profile: Profile) -> tuple[tuple[int, float], ...]:
+    """14 days of 5-minute datapoints before TRAINED_TO (none for periods without traffic)."""
+    start, end = history_window()
+    rep = Series(NAMESPACE, profile.metric, (), "Sum", PERIOD, _ANY_DETECTION)
+    return tuple((ts, float(count)) for _, ts, count in generate(profile.fleet, [rep], start=start, end=end))
+
+
+def window_points(
+    profile: Profile, *, start: int, end: int, rng: random.Random, factor: float = 1.0
+) -> list[tuple[int, float]]:
+    """Fresh datapoints for [start, end): the profile's expected traffic with Poisson noise,
+    times `factor` (an injected deviation)."""
+    fleet = profile.fleet
+    points = []
+    for ts in range(start, end, PERIOD):
+        count = poisson(rng, fleet.expected_count(profile.metric, ts) * factor)
+        if count > 0:
+            points.append((ts, float(count)))
+    return points
+
+
+def expected_at(profile: Profile, ts: int) -> float:
+    return profile.fleet.expected_count(profile.metric, ts)
+
+
+@cache
+def profile_baseline(profile: Profile) -> Baseline:
+    """The baseline `build_baseline` learns from the profile's 14 days of history."""
+    start, end = history_window()
+    return build_baseline(
+        series_id=f"profile:{profile.metric}:{profile.devices:g}:{profile.variant}",
+        points=profile_history(profile),
+        start=start,
+        end=end,
+        period=PERIOD,
+        built_at=end + 600,
+        version=12,
+    )
+
+
+def seed_baselines(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries], *, samples: int = 5) -> None:
+    """Stores each series' profile baseline under the series' key, exactly as
+    `DynamoStateStore.put_baseline` writes it. The item is written by the real store once per
+    profile and copied with the series id put in (serializing 10,000 records would only
+    measure the set-up); `samples` series spread over the list are checked against a real write."""
+    capture = CannedDynamoDB(dynamodb.table_name)
+    writer = DynamoStateStore(capture, dynamodb.table_name)
+    templates: dict[Profile, dict[str, Any]] = {}
+
+    def written(baseline: Baseline) -> dict[str, Any]:
+        writer.put_baseline(baseline)
+        return capture.partitions[series_pk(baseline.series_id)][BASELINE_SK]
+
+    for m in members:
+        template = templates.get(m.profile)
+        if template is None:
+            template = templates[m.profile] = written(profile_baseline(m.profile))
+        item = _with_series_id(template, profile_baseline(m.profile).series_id, m.series.id)
+        dynamodb.partitions.setdefault(item["pk"]["S"], {})[BASELINE_SK] = item
+    for m in members[:: max(1, len(members) // samples)]:
+        real = written(replace(profile_baseline(m.profile), series_id=m.series.id))
+        assert dynamodb.partitions[series_pk(m.series.id)][BASELINE_SK] == real, m.series.id
+
+
+def _with_series_id(item: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    record = item["record"]["S"]
+    needle = f'"series_id":{json.dumps(old)}'
+    assert record.count(needle) == 1, record[:200]
+    return {
+        **item,
+        "pk": {"S": series_pk(new)},
+        "record": {"S": record.replace(needle, f'"series_id":{json.dumps(new)}')},
+    }
+
+
+def get_metric_data_floor(series: int, *, datapoints_per_series: int = 1) -> int:
+    """Fewest GetMetricData calls the API allows: 500 queries and 100,800 datapoints a call."""
+    by_queries = math.ceil(series / 500)
+    by_datapoints = math.ceil(series * datapoints_per_series / 100_800)
+    return max(by_queries, by_datapoints)
+
+
+_ANY_DETECTION = DetectionSettings(4.0, 7.0, 2, 2, 20.0, 0.2)

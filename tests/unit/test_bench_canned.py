@@ -1,0 +1,49 @@
+"""The evaluator scale bench (bench/evaluator_scale.py) can fail: a run at 100 series on the
+canned AWS clients must read with the fewest GetMetricData calls and page for the injected
+deviations, and the canned clients refuse what the real services would."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from .conftest import DEFAULT_PLAN_FILE, REPO_ROOT
+
+if str(REPO_ROOT) not in sys.path:  # `bench` lives beside the package, not in it
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench import evaluator_scale
+from bench.canned_aws import CannedCloudWatch
+
+
+def test_evaluator_at_100_series_reads_at_the_floor_and_pages():
+    world = evaluator_scale.build_world(100, str(DEFAULT_PLAN_FILE))
+    figures = evaluator_scale.measure_size(world, runs=1, trace_memory=False)
+    assert figures["get_metric_data_floor"] == 1
+    assert figures["get_metric_data_calls"] == figures["get_metric_data_floor"]
+    assert figures["get_metric_data_at_floor"] is True
+    publishes = figures["sns_publishes"]
+    assert isinstance(publishes, int) and publishes > 0
+    assert figures["firing"] == len(world.deviating) > 0
+    # claim, outbox, silences, one BatchGetItem each for baselines and states, the firing states
+    requests = figures["dynamodb_requests"]
+    assert isinstance(requests, int) and requests >= 5 + len(world.deviating)
+
+
+def test_canned_cloudwatch_refuses_more_than_500_queries():
+    query = {
+        "Id": "m0",
+        "MetricStat": {
+            "Metric": {"Namespace": "AWS/IoT", "MetricName": "RulesExecuted", "Dimensions": []},
+            "Period": 300,
+            "Stat": "Sum",
+        },
+        "ReturnData": True,
+    }
+    start = datetime(2026, 3, 16, tzinfo=UTC)
+    with pytest.raises(Exception, match="queries"):
+        CannedCloudWatch().get_metric_data(
+            MetricDataQueries=[query] * 501, StartTime=start, EndTime=start, ScanBy="TimestampAscending"
+        )
