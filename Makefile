@@ -45,10 +45,10 @@ typecheck: install
 	$(BIN)/mypy
 
 synth: install
-	npx cdk synth --no-notices --quiet $(if $(PLAN),-c plan=$(PLAN))
+	npx cdk synth --no-notices --quiet $(if $(PLAN),-c plan=$(PLAN)) $(if $(STAGE),-c stage=$(STAGE))
 
 deploy: install
-	npx cdk deploy --no-notices $(if $(PLAN),-c plan=$(PLAN))
+	npx cdk deploy --no-notices $(if $(PLAN),-c plan=$(PLAN)) $(if $(STAGE),-c stage=$(STAGE))
 
 bench: install
 	$(BIN)/python -m bench

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""CDK entry point: `cdk synth -c plan=monitoring-plan.yaml` (or `python app.py`).
+"""CDK entry point: `cdk synth -c plan=monitoring-plan.yaml [-c stage=dev]` (or `python app.py`).
+Context keys and the environment: see infra/app.py.
 
-A plan with problems stops synth with every problem listed and exit status 2; a cdk-nag
-finding without an acknowledgement stops it with the validation report and exit status 1.
-Neither prints a Python traceback.
+A plan with problems stops synth with every problem listed and exit status 2, as does a bad
+context value (the message names the key); a cdk-nag finding without an acknowledgement stops
+it with the validation report and exit status 1. Neither prints a Python traceback.
 
 cdk.json runs this file as
     test -x .venv/bin/python && exec .venv/bin/python app.py || exec python3 app.py
@@ -20,13 +21,13 @@ import sys
 
 from iotwatch.plan.loader import PlanError
 
-from infra.app import build_app
+from infra.app import ContextError, build_app
 
 
 def main() -> int:
     try:
         app = build_app()
-    except PlanError as exc:
+    except (PlanError, ContextError) as exc:
         print(exc, file=sys.stderr)
         return 2
     try:

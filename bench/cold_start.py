@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 HANDLERS = {
-    "evaluator": ("iotwatch.handlers.evaluator", ("cloudwatch", "dynamodb", "sns")),
+    "evaluator": ("iotwatch.handlers.evaluator", ("cloudwatch", "dynamodb", "sns", "sqs")),
     "baseline_builder": ("iotwatch.handlers.baseline_builder", ("cloudwatch", "dynamodb")),
     "audit": ("iotwatch.handlers.audit", ("dynamodb", "sns")),
 }
@@ -51,6 +51,7 @@ def _environment(task_root: str) -> dict[str, str]:
             "IOTWATCH_TABLE": "iotwatch-bench",
             "IOTWATCH_TOPICS": json.dumps({"oncall-email": "arn:aws:sns:us-east-1:123456789012:bench"}),
             "LAMBDA_TASK_ROOT": task_root,
+            "IOTWATCH_WORK_QUEUE": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-shards",
             "POWERTOOLS_SERVICE_NAME": "iotwatch-bench",
             "POWERTOOLS_METRICS_NAMESPACE": "IotWatch",
             "PYTHONDONTWRITEBYTECODE": "",

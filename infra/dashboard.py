@@ -3,7 +3,8 @@
 1. the plan: goals, owners, who is notified (topic names, masked subscribers, routes);
 2. now: series firing, notifications sent/failed/silenced, the self-monitoring alarms;
 3. each watched metric against the baseline band the evaluator publishes, with its deviation
-   score against the warning and critical thresholds (horizontal annotations);
+   score against the warning and critical thresholds (horizontal annotations); a metric
+   watched for every value of a dimension ("*") as one SEARCH graph of all its values;
 4. with `tools.audit`: IoT control-plane calls by action, audit alerts;
 5. iotwatch's own health: invocations, errors, throttles, duration per function,
    GetMetricData calls, undelivered events.
@@ -15,6 +16,7 @@ graphs get what the other widgets leave, and the header says how many series are
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, Stack
@@ -23,8 +25,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.adapters.emf import AUDIT_ACTION_METRIC
+from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.series import Series
-from iotwatch.plan.loader import expand_series
+from iotwatch.plan.loader import expand_series, expand_templates
 from iotwatch.plan.model import SEVERITIES, Plan
 
 from infra.health import EVALUATOR, SERVICE_DIMENSION, natural_period
@@ -32,21 +35,22 @@ from infra.naming import (
     AUDIT_SERVICE,
     BASELINE_BUILDER_SERVICE,
     EVALUATOR_SERVICE,
-    METRICS_NAMESPACE,
     dashboard_name,
+    metrics_namespace,
 )
 
-# What the evaluator publishes per series (namespace IotWatch, one dimension Series=<series.id>).
+# What the evaluator publishes per series (namespace IotWatch/<plan>, one dimension Series=<series.id>).
 BAND_DIMENSION = "Series"
 EXPECTED_METRIC = "Expected"
 BAND_LOWER_METRIC = "BandLower"
 BAND_UPPER_METRIC = "BandUpper"
 DEVIATION_METRIC = "DeviationScore"
 
+
 # The audit function counts each IoT API call under the single dimension Action=<action>.
-AUDIT_BY_ACTION_SEARCH = (
-    f"SEARCH('{{{METRICS_NAMESPACE},Action}} MetricName=\"{AUDIT_ACTION_METRIC}\"', 'Sum', 3600)"
-)
+def audit_by_action_search(namespace: str) -> str:
+    return f"SEARCH('{{{namespace},Action}} MetricName=\"{AUDIT_ACTION_METRIC}\"', 'Sum', 3600)"
+
 
 # CloudWatch dashboard quotas.
 MAX_WIDGETS = 500
@@ -82,10 +86,13 @@ class FleetDashboard(Construct):
         )
         rows: list[list[cloudwatch.IWidget]] = [
             now_widgets(plan, alarms),
-            audit_widgets() if plan.tools.audit else [],
-            *health_widgets(functions, dead_letter_queue),
+            audit_widgets(metrics_namespace(plan)) if plan.tools.audit else [],
+            *health_widgets(functions, dead_letter_queue, metrics_namespace(plan)),
         ]
-        fixed = [w for row in rows for w in row]
+        # A "*" metric's values are only known while running: one SEARCH graph each, drawn
+        # before the per-series graphs share what is left.
+        discovered = [discovered_graph(t) for t in expand_templates(plan)]
+        fixed = [w for row in rows for w in row] + discovered
         series = expand_series(plan)
         drawn = series[: series_capacity(self, fixed)]
         header = header_markdown(plan, hidden=len(series) - len(drawn))
@@ -93,7 +100,8 @@ class FleetDashboard(Construct):
             cloudwatch.TextWidget(markdown=header, width=24, height=header_height(header))
         )
         self.dashboard.add_widgets(*rows[0])
-        graphs = [series_graph(s) for s in drawn]
+        graphs: list[cloudwatch.IWidget] = [series_graph(s, metrics_namespace(plan)) for s in drawn]
+        graphs += discovered
         for start in range(0, len(graphs), WIDGETS_PER_ROW):
             self.dashboard.add_widgets(*graphs[start : start + WIDGETS_PER_ROW])
         for row in rows[1:]:
@@ -152,10 +160,16 @@ def header_markdown(plan: Plan, *, hidden: int = 0) -> str:
         lines.append(f"- `{topic.name}`: {', '.join(who) if who else 'none'}")
     lines += [
         "",
-        f"Each graph: the metric (left axis), the learned baseline band ({METRICS_NAMESPACE} "
+        f"Each graph: the metric (left axis), the learned baseline band ({metrics_namespace(plan)} "
         f"{EXPECTED_METRIC}, {BAND_LOWER_METRIC}, {BAND_UPPER_METRIC}) and the deviation score "
         "(right axis) against the warning and critical thresholds.",
     ]
+    if expand_templates(plan):
+        lines += [
+            "",
+            "A metric watched for every value of a dimension ('*') is one graph of every value "
+            "CloudWatch has (a SEARCH): its values are discovered while running, so no band is drawn.",
+        ]
     if hidden:
         lines += ["", f"{hidden} more series are watched but not drawn (dashboard widget limit)."]
     return "\n".join(lines)
@@ -165,12 +179,44 @@ def header_height(markdown: str) -> int:
     return min(max(6, math.ceil(len(markdown.splitlines()) * 0.45)), 18)
 
 
-def series_graph(series: Series) -> cloudwatch.GraphWidget:
+_SEARCH_NAME = re.compile(r"^[A-Za-z0-9/]+$")
+
+
+def _search_name(name: str) -> str:
+    """A namespace or dimension name in a SEARCH schema: in double quotes unless plain."""
+    return name if _SEARCH_NAME.match(name) else '"' + name.replace('"', '\\"') + '"'
+
+
+def search_expression(template: SeriesTemplate) -> str:
+    """Every series of `template` as CloudWatch has them: the schema {namespace, keys...} matches
+    exactly that dimension set (like discovery), the fixed values are exact-match terms."""
+    schema = ",".join(_search_name(n) for n in (template.namespace, *sorted(template.dimension_keys)))
+    terms = [f"MetricName={_quoted(template.metric)}"]
+    terms += [f"{_search_name(k)}={_quoted(v)}" for k, v in template.fixed]
+    return f"SEARCH('{{{schema}}} {' '.join(terms)}', '{template.statistic}', {template.period})"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'") + '"'
+
+
+def discovered_graph(template: SeriesTemplate) -> cloudwatch.GraphWidget:
+    """One line per discovered value (up to the 500 a SEARCH returns), no band."""
+    return cloudwatch.GraphWidget(
+        title=f"{template.label}, discovered",
+        width=GRAPH_WIDTH,
+        height=GRAPH_HEIGHT,
+        left=[cloudwatch.SearchExpression(expression=search_expression(template), label="")],
+        left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+    )
+
+
+def series_graph(series: Series, namespace: str) -> cloudwatch.GraphWidget:
     period = Duration.seconds(series.period)
 
     def band(metric_name: str, label: str, color: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
+            namespace=namespace,
             metric_name=metric_name,
             dimensions_map={BAND_DIMENSION: series.id},
             statistic="Average",
@@ -211,10 +257,17 @@ def series_graph(series: Series) -> cloudwatch.GraphWidget:
 
 
 def _iotwatch_metric(
-    name: str, service: str, *, statistic: str, period: Duration, label: str, color: str | None = None
+    name: str,
+    service: str,
+    *,
+    namespace: str,
+    statistic: str,
+    period: Duration,
+    label: str,
+    color: str | None = None,
 ) -> cloudwatch.Metric:
     return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
+        namespace=namespace,
         metric_name=name,
         dimensions_map={SERVICE_DIMENSION: service},
         statistic=statistic,
@@ -230,7 +283,13 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
 
     def evaluator(name: str, statistic: str, label: str, color: str | None = None) -> cloudwatch.Metric:
         return _iotwatch_metric(
-            name, EVALUATOR_SERVICE, statistic=statistic, period=period, label=label, color=color
+            name,
+            EVALUATOR_SERVICE,
+            namespace=metrics_namespace(plan),
+            statistic=statistic,
+            period=period,
+            label=label,
+            color=color,
         )
 
     widgets: list[cloudwatch.IWidget] = [
@@ -271,19 +330,23 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
     return widgets
 
 
-def audit_widgets() -> list[cloudwatch.IWidget]:
+def audit_widgets(namespace: str) -> list[cloudwatch.IWidget]:
     """IoT control-plane calls by API action (every action seen, via SEARCH) and what the
     audit function made of them."""
 
     def audit(name: str, label: str, color: str | None = None) -> cloudwatch.Metric:
-        return _iotwatch_metric(name, AUDIT_SERVICE, statistic="Sum", period=HOUR, label=label, color=color)
+        return _iotwatch_metric(
+            name, AUDIT_SERVICE, namespace=namespace, statistic="Sum", period=HOUR, label=label, color=color
+        )
 
     return [
         cloudwatch.GraphWidget(
             title="IoT control-plane calls by action (CloudTrail, per hour)",
             width=16,
             height=GRAPH_HEIGHT,
-            left=[cloudwatch.MathExpression(expression=AUDIT_BY_ACTION_SEARCH, label="", period=HOUR)],
+            left=[
+                cloudwatch.MathExpression(expression=audit_by_action_search(namespace), label="", period=HOUR)
+            ],
             stacked=True,
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
         ),
@@ -302,7 +365,7 @@ def audit_widgets() -> list[cloudwatch.IWidget]:
 
 
 def health_widgets(
-    functions: Mapping[str, lambda_.IFunction], queue: sqs.IQueue
+    functions: Mapping[str, lambda_.IFunction], queue: sqs.IQueue, namespace: str
 ) -> list[list[cloudwatch.IWidget]]:
     """Is iotwatch itself working: two rows of graphs."""
     return [
@@ -347,6 +410,7 @@ def health_widgets(
                     _iotwatch_metric(
                         "GetMetricDataCalls",
                         EVALUATOR_SERVICE,
+                        namespace=namespace,
                         statistic="Sum",
                         period=HOUR,
                         label="evaluator",
@@ -354,6 +418,7 @@ def health_widgets(
                     _iotwatch_metric(
                         "GetMetricDataCalls",
                         BASELINE_BUILDER_SERVICE,
+                        namespace=namespace,
                         statistic="Sum",
                         period=HOUR,
                         label="baseline builder",
@@ -361,7 +426,7 @@ def health_widgets(
                 ],
             ),
             cloudwatch.GraphWidget(
-                title="Undelivered events (dead-letter queue)",
+                title="Dead letters (events, audit records, shards)",
                 width=12,
                 height=GRAPH_HEIGHT,
                 left=[

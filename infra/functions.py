@@ -130,10 +130,12 @@ class FunctionFactory(Construct):
 
 
 def grant_read_metrics(function: lambda_.Function) -> iam.Policy:
-    """cloudwatch:GetMetricData, in a policy of its own so its '*' is acknowledged on its own.
+    """cloudwatch:GetMetricData and cloudwatch:ListMetrics, in a policy of their own so its '*'
+    is acknowledged on its own.
 
     GetMetricData supports no resource-level permissions or metric-scoping condition keys:
-    AWS requires Resource '*'. It is read-only.
+    AWS requires Resource '*'. ListMetrics (which values a "*" dimension of the plan has)
+    has no resource-level permissions either: Resource '*' as well. Both are read-only.
     """
     role = function.role
     assert role is not None
@@ -142,7 +144,11 @@ def grant_read_metrics(function: lambda_.Function) -> iam.Policy:
     policy = iam.Policy(
         scope,
         "ReadMetricsPolicy",
-        statements=[iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])],
+        statements=[
+            iam.PolicyStatement(
+                actions=["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], resources=["*"]
+            )
+        ],
         roles=[role],
     )
     # Attach before the function exists in the account, so its first run can read metrics.
@@ -150,7 +156,8 @@ def grant_read_metrics(function: lambda_.Function) -> iam.Policy:
     acknowledge(
         policy,
         "AwsSolutions-IAM5[Resource::*]",
-        "cloudwatch:GetMetricData does not support resource-level permissions; AWS requires "
-        "Resource '*'. The action is read-only and the only one in this policy.",
+        "cloudwatch:GetMetricData and cloudwatch:ListMetrics do not support resource-level "
+        "permissions; AWS requires Resource '*'. Both are read-only and the only actions in this "
+        "policy (ListMetrics discovers the values of a plan's '*' dimensions).",
     )
     return policy

@@ -40,7 +40,7 @@ from constructs import Construct
 from iotwatch.plan.model import Plan
 from iotwatch.plan.schedule import ScheduleError, parse_schedule
 
-from infra.naming import EVALUATOR_SERVICE, METRICS_NAMESPACE
+from infra.naming import EVALUATOR_SERVICE, metrics_namespace
 from infra.notifications import AlertTopics
 
 # Keys of the name -> function mapping shared by the stack, this construct and the dashboard.
@@ -183,9 +183,10 @@ class SelfMonitoring(Construct):
             evaluation_periods=1,
             missing=cloudwatch.TreatMissingData.IGNORE,
             description=(
-                "Events that EventBridge or Lambda could not deliver to an iotwatch function after "
-                "all retries are waiting in the dead-letter queue (kept 14 days): a schedule tick, a "
-                "post-deploy baseline build or an audit record was not processed. Check first: the "
+                "Work iotwatch could not finish after all retries is waiting in the dead-letter "
+                "queue (kept 14 days): an event EventBridge could not deliver (schedule tick, "
+                "post-deploy baseline build), an audit record the audit function failed on, or an "
+                "evaluator shard that failed 3 times. Check first: the "
                 "failing function's errors alarm and logs; each message's attributes name the "
                 "cause (EventBridge: RULE_ARN, ERROR_CODE, ERROR_MESSAGE; Lambda: ErrorCode, "
                 "ErrorMessage). Redrive or purge the queue once fixed: "
@@ -198,7 +199,7 @@ class SelfMonitoring(Construct):
     def _heartbeat(self) -> cloudwatch.Alarm:
         period, periods = heartbeat_window(self.plan.frequency.evaluation)
         completed = cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
+            namespace=metrics_namespace(self.plan),
             metric_name=HEARTBEAT_METRIC,
             dimensions_map={SERVICE_DIMENSION: EVALUATOR_SERVICE},
             statistic="Sum",

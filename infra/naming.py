@@ -30,6 +30,12 @@ def topic_output_name(topic: str) -> str:
     return f"Topic{camel(topic)}Arn"
 
 
+def metrics_namespace(plan: Plan) -> str:
+    """iotwatch's own metrics, one namespace per plan (and stage): two stacks in an account
+    must not feed each other's heartbeat, bands or audit counts."""
+    return f"{METRICS_NAMESPACE}/{plan.name}"
+
+
 def dashboard_name(plan: Plan) -> str:
     return f"iotwatch-{plan.name}"
 

@@ -104,6 +104,18 @@ def route_filter_policy(routes: Sequence[Route]) -> dict[str, Any] | None:
     return branches[0] if len(branches) == 1 else {"$or": branches}
 
 
+# CloudWatch alarm notifications carry no message attributes, so any attribute filter would
+# drop them: the operations topic's subscriptions also take messages without a `category`.
+ALARM_BRANCH: dict[str, Any] = {"category": [{"exists": False}]}
+
+
+def admit_alarms(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    branches = policy.get("$or", [policy])
+    return {"$or": [*branches, ALARM_BRANCH]}
+
+
 class AlertTopics(Construct):
     """SNS topics named `iotwatch-<plan>-<topic>`, encrypted with one customer-managed key.
 
@@ -159,6 +171,8 @@ class AlertTopics(Construct):
                 enforce_ssl=True,
             )
             policy = route_filter_policy([r for r in plan.notify.routes if r.topic == topic_spec.name])
+            if topic_spec.name == plan.notify.operations:
+                policy = admit_alarms(policy)
             for subscriber in topic_spec.subscribers:
                 self._subscribe(topic, subscriber, env, policy)
             self.topics[topic_spec.name] = topic

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 from iotwatch.handlers.settings import ENV_DASHBOARD, ENV_PLAN_FILE, ENV_TABLE, ENV_TOPICS
 from iotwatch.plan.model import Plan
@@ -33,10 +33,12 @@ class IotWatchStack(Stack):
         staging_root: str | Path,
         data_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         environ: Mapping[str, str] | None = None,
+        env: Environment | None = None,
     ) -> None:
         super().__init__(
             scope,
             plan.stack_name,
+            env=env,  # None: environment-agnostic (see infra.app.stack_environment)
             description=f"iotwatch alerting for the '{plan.name}' AWS IoT fleet (team {plan.owners.team})",
         )
         self.plan = plan
@@ -53,7 +55,7 @@ class IotWatchStack(Stack):
             ENV_TABLE: self.store.table_name,
             ENV_TOPICS: self.to_json_string(self.topics.topic_arns),
             ENV_PLAN_FILE: RUNTIME_PLAN_FILE,
-            "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
+            "POWERTOOLS_METRICS_NAMESPACE": naming.metrics_namespace(plan),
         }
         if plan.tools.dashboard:
             environment[ENV_DASHBOARD] = naming.dashboard_name(plan)

@@ -114,6 +114,22 @@ class Synth:
         assert len(found) == 1, f"expected one function with handler {handler}, found {len(found)}"
         return found[0]
 
+    @property
+    def metrics_namespace(self) -> str:
+        """Where this stack's own metrics go: IotWatch/<plan name>."""
+        return f"IotWatch/{self.stack.plan.name}"
+
+    def dead_letter_queue(self) -> tuple[str, dict[str, Any]]:
+        """(logical id, resource) of the dead-letter queue: the one queue that redrives nowhere
+        (the evaluator's work queue redrives into it)."""
+        found = [
+            (k, v)
+            for k, v in self.resources("AWS::SQS::Queue").items()
+            if "RedrivePolicy" not in v.get("Properties", {})
+        ]
+        assert len(found) == 1, f"expected one queue without a redrive policy, found {len(found)}"
+        return found[0]
+
     def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
         found = list(self.resources(resource_type).items())
         assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"

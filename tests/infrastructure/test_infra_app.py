@@ -1,4 +1,5 @@
-"""app.py and build_app: plan errors stop synth cleanly; {env: VAR} contacts; cdk.json."""
+"""app.py and build_app: plan and context errors stop synth cleanly; {env: VAR} contacts; stages;
+cdk.json. (Stages side by side and reproducible synths: test_infra_side_by_side.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, REPO_ROOT
 from iotwatch.plan.loader import PlanError
 
-from infra.app import build_app, project_context
+from infra.app import ContextError, build_app, project_context
 
 pytestmark = pytest.mark.infrastructure
 
@@ -41,12 +42,15 @@ BAD_PLAN = textwrap.dedent(
 
 
 def _run_app(
-    plan: Path, outdir: Path, extra_env: dict[str, str] | None = None
+    plan: Path,
+    outdir: Path,
+    extra_env: dict[str, str] | None = None,
+    context: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`cdk synth -c plan=…` runs `python app.py` with the context in CDK_CONTEXT_JSON: do the same."""
-    env = {k: v for k, v in os.environ.items() if k != ENV_EMAIL_VAR}
+    env = {k: v for k, v in os.environ.items() if k != ENV_EMAIL_VAR and not k.startswith("CDK_DEFAULT_")}
     env.update(
-        CDK_CONTEXT_JSON=json.dumps({"plan": str(plan)}),
+        CDK_CONTEXT_JSON=json.dumps({"plan": str(plan), **(context or {})}),
         CDK_OUTDIR=str(outdir),
         JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
         **(extra_env or {}),
@@ -91,6 +95,17 @@ def test_app_py_synthesizes_the_plan_named_in_context(tmp_path: Path) -> None:
     assert ENV_EMAIL not in result.stdout + result.stderr
 
 
+def test_bad_stage_stops_synth_naming_the_context_key_and_no_traceback(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(FULL_PLAN, encoding="utf-8")
+    result = _run_app(plan, tmp_path / "cdk.out", {ENV_EMAIL_VAR: ENV_EMAIL}, context={"stage": "Dev"})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "context stage='Dev' is not a valid stage name" in result.stderr
+    assert "-c stage=dev" in result.stderr
+    assert not (tmp_path / "cdk.out" / "manifest.json").exists()
+
+
 def test_unset_env_contact_is_a_plan_error_naming_the_variable(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(FULL_PLAN, encoding="utf-8")
@@ -127,7 +142,7 @@ def test_topic_names_that_collide_as_outputs_are_a_plan_error(tmp_path: Path) ->
 def test_unknown_removal_policy_context_is_refused(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(FULL_PLAN, encoding="utf-8")
-    with pytest.raises(ValueError, match="data_removal_policy"):
+    with pytest.raises(ContextError, match="data_removal_policy"):
         build_app(
             plan,
             outdir=str(tmp_path / "cdk.out"),

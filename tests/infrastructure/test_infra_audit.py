@@ -165,7 +165,7 @@ def test_rule_matches_iot_api_calls_recorded_by_cloudtrail(audited: Synth) -> No
 
 def test_rule_retries_for_hours_then_dead_letters(audited: Synth) -> None:
     function_id, _ = audited.function(AUDIT)
-    queue_id, _ = audited.only("AWS::SQS::Queue")
+    queue_id, _ = audited.dead_letter_queue()
     _, rule = _audit_rule(audited)
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == _getatt_arn(function_id)
@@ -190,7 +190,12 @@ def test_only_this_rule_may_invoke_the_function_and_use_the_queue(audited: Synth
             "SourceArn": _getatt_arn(rule_id),
         }
     ]
-    _, queue_policy = audited.only("AWS::SQS::QueuePolicy")
+    dlq_id, _ = audited.dead_letter_queue()
+    [queue_policy] = [
+        p
+        for p in audited.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": dlq_id} in p["Properties"]["Queues"]
+    ]
     assert any(
         st["Effect"] == "Allow"
         and st["Principal"] == {"Service": "events.amazonaws.com"}
@@ -202,7 +207,7 @@ def test_only_this_rule_may_invoke_the_function_and_use_the_queue(audited: Synth
 
 def test_function_size_handler_and_its_own_dead_letter_queue(audited: Synth) -> None:
     _, function = audited.function(AUDIT)
-    queue_id, _ = audited.only("AWS::SQS::Queue")
+    queue_id, _ = audited.dead_letter_queue()
     props = function["Properties"]
     assert props["MemorySize"] == 256
     assert props["Timeout"] == 30
@@ -233,7 +238,7 @@ def test_audit_role_writes_the_table_publishes_to_the_topics_and_nothing_more(au
     statements = _statements_of_role(audited, function["Properties"]["Role"]["Fn::GetAtt"][0])
     table_id, _ = audited.only("AWS::DynamoDB::Table")
     key_id, _ = audited.only("AWS::KMS::Key")
-    queue_id, _ = audited.only("AWS::SQS::Queue")
+    queue_id, _ = audited.dead_letter_queue()
     log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     topic_refs = sorted(json.dumps({"Ref": k}) for k in audited.resources("AWS::SNS::Topic"))
     assert len(topic_refs) == 2

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.infrastructure
 EVALUATOR = "iotwatch.handlers.evaluator.handler"
 BUILDER = "iotwatch.handlers.baseline_builder.handler"
 AUDIT = "iotwatch.handlers.audit.handler"
-AUDIT_SEARCH = "SEARCH('{IotWatch,Action} MetricName=\"AuditEventsByAction\"', 'Sum', 3600)"
+AUDIT_SEARCH = "SEARCH('{IotWatch/test-fleet,Action} MetricName=\"AuditEventsByAction\"', 'Sum', 3600)"
 
 _TOOLS = "tools:\n  dashboard: true\n"
 assert _TOOLS in FULL_PLAN
@@ -127,7 +127,7 @@ def test_one_band_graph_per_series_with_thresholds_as_annotations(full: Synth) -
         dims = [x for pair in s.dimensions for x in pair]
         assert rows[0] == [s.namespace, s.metric, *dims]
         assert rows[1:] == [
-            ["IotWatch", band, "Series", s.id]
+            [full.metrics_namespace, band, "Series", s.id]
             for band in ("Expected", "BandLower", "BandUpper", "DeviationScore")
         ]
         thresholds = sorted(a["value"] for a in graph["annotations"]["horizontal"])
@@ -142,10 +142,11 @@ def test_active_incidents_and_notifications(full: Synth) -> None:
     graphs = _graphs(full)
     now = graphs["Series now (last evaluation)"]
     assert now["view"] == "singleValue"
-    assert ["IotWatch", "SeriesFiring", "service", "iotwatch-evaluator"] in _rows(now)
+    assert full.metrics_namespace == "IotWatch/test-fleet"
+    assert [full.metrics_namespace, "SeriesFiring", "service", "iotwatch-evaluator"] in _rows(now)
     incidents = _rows(graphs["Active incidents and notifications"])
     assert incidents == [
-        ["IotWatch", name, "service", "iotwatch-evaluator"]
+        [full.metrics_namespace, name, "service", "iotwatch-evaluator"]
         for name in ("SeriesFiring", "NotificationsSent", "NotificationsFailed", "DeviationsSilenced")
     ]
 
@@ -160,7 +161,7 @@ def test_audit_widgets_only_with_the_audit_tool(full: Synth, audited: Synth) -> 
     by_action = graphs["IoT control-plane calls by action (CloudTrail, per hour)"]
     assert [row[0]["expression"] for row in by_action["metrics"]] == [AUDIT_SEARCH]
     assert _rows(graphs["Audit events and alerts (per hour)"]) == [
-        ["IotWatch", name, "service", "iotwatch-audit"]
+        [audited.metrics_namespace, name, "service", "iotwatch-audit"]
         for name in ("AuditEvents", "AuditAlerts", "AuditEventsRejected")
     ]
 
@@ -188,11 +189,11 @@ def test_health_widgets_cover_every_function(
             ["AWS/Lambda", m, "FunctionName", fid] for fid in function_ids for m in metric_names
         ], title
     assert _rows(graphs["GetMetricData calls (per hour)"]) == [
-        ["IotWatch", "GetMetricDataCalls", "service", "iotwatch-evaluator"],
-        ["IotWatch", "GetMetricDataCalls", "service", "iotwatch-baseline-builder"],
+        [synth.metrics_namespace, "GetMetricDataCalls", "service", "iotwatch-evaluator"],
+        [synth.metrics_namespace, "GetMetricDataCalls", "service", "iotwatch-baseline-builder"],
     ]
-    queue_id, _ = synth.only("AWS::SQS::Queue")
-    assert _rows(graphs["Undelivered events (dead-letter queue)"]) == [
+    queue_id, _ = synth.dead_letter_queue()
+    assert _rows(graphs["Dead letters (events, audit records, shards)"]) == [
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{queue_id}.QueueName"]
     ]
 

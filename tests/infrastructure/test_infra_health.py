@@ -138,7 +138,7 @@ def test_heartbeat_alarms_when_no_evaluation_completes_in_two_intervals(full: Sy
         assert stat["ReturnData"] is False
         assert stat["MetricStat"] == {
             "Metric": {
-                "Namespace": "IotWatch",
+                "Namespace": f"IotWatch/{plan_name}",
                 "MetricName": "EvaluationCompleted",
                 "Dimensions": [{"Name": "service", "Value": "iotwatch-evaluator"}],
             },
@@ -148,7 +148,7 @@ def test_heartbeat_alarms_when_no_evaluation_completes_in_two_intervals(full: Sy
 
 
 def test_dead_letter_queue_depth_alarm(full: Synth) -> None:
-    queue_id, _ = full.only("AWS::SQS::Queue")
+    queue_id, _ = full.dead_letter_queue()
     alarm = _alarms(full)["iotwatch-test-fleet-dead-letters"]
     assert {
         k: alarm.get(k)
@@ -329,3 +329,27 @@ def test_heartbeat_window_stays_within_cloudwatch_limits(expression: str, period
     assert period % 60 == 0
     # PutMetricAlarm: Period x EvaluationPeriods <= 1 day below an hour's period, else 7 days.
     assert period * periods <= (86400 if period < 3600 else 7 * 86400)
+
+
+def test_operations_subscribers_take_alarm_notifications_despite_their_filter_policy(
+    operations: Synth,
+) -> None:
+    """Alarm notifications carry no message attributes: a policy on severity alone would drop
+    them. The SMS topic's critical-only policy gains a branch for messages without a category."""
+    ops = _topic_id(operations, "oncall_sms")
+    subscriptions = [
+        s["Properties"]
+        for s in operations.resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": ops}
+    ]
+    assert subscriptions
+    for subscription in subscriptions:
+        branches = subscription["FilterPolicy"]["$or"]
+        assert {"category": [{"exists": False}]} in branches
+        assert {"severity": ["critical"]} in branches  # the routes still narrow what the evaluator sends
+    others = [
+        s["Properties"]
+        for s in operations.resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] != {"Ref": ops} and "FilterPolicy" in s["Properties"]
+    ]
+    assert all({"category": [{"exists": False}]} not in o["FilterPolicy"].get("$or", []) for o in others)

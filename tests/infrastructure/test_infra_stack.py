@@ -197,7 +197,7 @@ def test_functions_share_the_factory_defaults(
                         "IOTWATCH_PLAN_FILE": "plan.json",
                         "IOTWATCH_DASHBOARD": "iotwatch-test-fleet",
                         "POWERTOOLS_SERVICE_NAME": service,
-                        "POWERTOOLS_METRICS_NAMESPACE": "IotWatch",
+                        "POWERTOOLS_METRICS_NAMESPACE": "IotWatch/test-fleet",
                         "POWERTOOLS_LOG_LEVEL": "INFO",
                     }
                 )
@@ -252,10 +252,17 @@ def test_evaluator_permissions_are_least_privilege(full: Synth) -> None:
             # only actions AWS offers no resource-level permission for
             assert set(actions) <= {
                 "cloudwatch:GetMetricData",
+                "cloudwatch:ListMetrics",
                 "xray:PutTraceSegments",
                 "xray:PutTelemetryRecords",
             }
-    assert {"sns:Publish", "cloudwatch:GetMetricData", "dynamodb:PutItem", "dynamodb:Query"} <= actions_seen
+    assert {
+        "sns:Publish",
+        "cloudwatch:GetMetricData",
+        "cloudwatch:ListMetrics",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    } <= actions_seen
     assert not any(a.startswith("dynamodb:") and a.endswith("*") for a in actions_seen)
     assert function_id
 
@@ -265,7 +272,7 @@ def test_builder_reads_metrics_and_table_but_cannot_publish(full: Synth) -> None
     statements = _statements_of_role(full, _role_of(function))
     table_id, _ = full.only("AWS::DynamoDB::Table")
     actions = {a for s in statements for a in _as_list(s["Action"])}
-    assert "cloudwatch:GetMetricData" in actions
+    assert {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"} <= actions
     assert "dynamodb:BatchWriteItem" in actions
     assert not any(a.startswith(("sns:", "kms:")) for a in actions)
     for statement in statements:
@@ -307,7 +314,7 @@ def _rules_targeting(s: Synth, function_id: str) -> list[dict[str, Any]]:
 
 def test_schedules_equal_the_plan_and_retry_into_the_dead_letter_queue(full: Synth) -> None:
     plan = load_plan(full.plan_path, environ={ENV_EMAIL_VAR: ENV_EMAIL}, resolve_env=True)
-    queue_id, _ = full.only("AWS::SQS::Queue")
+    queue_id, _ = full.dead_letter_queue()
     expected = {EVALUATOR: plan.frequency.evaluation, BUILDER: plan.frequency.baseline_refresh}
     for handler, expression in expected.items():
         function_id, _ = full.function(handler)
@@ -345,7 +352,7 @@ def test_baselines_are_bootstrapped_when_this_stack_finishes_deploying(full: Syn
 
 
 def test_dead_letter_queue_is_encrypted_and_tls_only(full: Synth) -> None:
-    queue_id, queue = full.only("AWS::SQS::Queue")
+    queue_id, queue = full.dead_letter_queue()
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     full.template.has_resource_properties(
         "AWS::SQS::QueuePolicy",
@@ -396,4 +403,25 @@ def test_outputs_the_demo_reads_back(full: Synth) -> None:
     assert outputs["EvaluatorFunctionName"]["Value"] == {"Ref": full.function(EVALUATOR)[0]}
     assert outputs["BaselineBuilderFunctionName"]["Value"] == {"Ref": full.function(BUILDER)[0]}
     assert outputs["DashboardName"]["Value"] == {"Ref": full.only("AWS::CloudWatch::Dashboard")[0]}
-    assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": full.only("AWS::SQS::Queue")[0]}
+    assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": full.dead_letter_queue()[0]}
+
+
+def test_the_evaluator_takes_shards_from_its_work_queue_which_parks_failures_with_the_dead_letters(
+    full: Synth,
+) -> None:
+    dlq_id, _ = full.dead_letter_queue()
+    [(queue_id, queue)] = [(k, v) for k, v in full.resources("AWS::SQS::Queue").items() if k != dlq_id]
+    props = queue["Properties"]
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["VisibilityTimeout"] == 6 * 60  # six times the evaluator's timeout
+    evaluator_id, evaluator = full.function(EVALUATOR)
+    assert evaluator["Properties"]["Environment"]["Variables"]["IOTWATCH_WORK_QUEUE"] == {"Ref": queue_id}
+    [mapping] = full.resources("AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert mapping["Properties"]["FunctionName"] == {"Ref": evaluator_id}
+    assert mapping["Properties"]["BatchSize"] == 1
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

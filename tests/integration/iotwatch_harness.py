@@ -8,7 +8,7 @@ variables plus LAMBDA_TASK_ROOT at the staged asset with plan.json) and EventBri
 events as the schedule and CloudFormation would send them. What the functions publish is
 caught by SQS queues subscribed to the deployed topics.
 
-The handlers cache their settings, series and boto3 clients for the life of the process
+The handlers cache their settings, discovered series and boto3 clients for the life of the process
 (``functools.cache``, as a warm Lambda container would): ``clear_handler_caches()`` is the
 cold start, and every test that deploys a stack needs one (``handler_caches`` fixture).
 """
@@ -65,8 +65,8 @@ EVALUATOR_MODULE = "iotwatch.handlers.evaluator"
 BUILDER_MODULE = "iotwatch.handlers.baseline_builder"
 AUDIT_MODULE = "iotwatch.handlers.audit"
 _CACHES = {
-    EVALUATOR_MODULE: ("_settings", "_series", "_dependencies"),
-    BUILDER_MODULE: ("_settings", "_dependencies"),
+    EVALUATOR_MODULE: ("_settings", "_discovery", "_dependencies"),
+    BUILDER_MODULE: ("_settings", "_discovery", "_dependencies"),
     AUDIT_MODULE: ("_settings", "_dependencies"),
 }
 
@@ -177,7 +177,8 @@ class IotWatch:
     def evaluate(self, ts: int | dict[str, Any], dependencies: Any = None) -> dict[str, Any]:
         """One evaluator invocation for the schedule tick at `ts` (or the given event)."""
         event = self.tick_event(ts) if isinstance(ts, int) else ts
-        context = LocalLambdaContext(function_name=self.evaluator_name, aws_request_id=event["id"])
+        request_id = event.get("id") or next(iter(event.get("Records", [])), {}).get("messageId", "local")
+        context = LocalLambdaContext(function_name=self.evaluator_name, aws_request_id=str(request_id))
         module = handler_module(EVALUATOR_MODULE, self.evaluator_env)
         with function_environment(self.evaluator_env):
             result: dict[str, Any] = module.handler(event, context, dependencies)

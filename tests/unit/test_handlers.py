@@ -43,9 +43,9 @@ def epoch(iso):
 
 
 def _clear_caches():
-    for cached in (evaluator._settings, evaluator._series, evaluator._dependencies):
+    for cached in (evaluator._settings, evaluator._discovery, evaluator._dependencies):
         cached.cache_clear()
-    for cached in (baseline_builder._settings, baseline_builder._dependencies):
+    for cached in (baseline_builder._settings, baseline_builder._discovery, baseline_builder._dependencies):
         cached.cache_clear()
 
 

@@ -257,8 +257,8 @@ def test_dimension_a_metric_does_not_carry_is_a_warning():
     assert [p.path for p in check.warnings] == ["resources.metrics[0].dimensions"]
 
 
-@pytest.mark.parametrize("value", ["*", ["MQTT", "*"], []])
-def test_wildcard_and_empty_dimension_values_are_errors(value):
+@pytest.mark.parametrize("value", [["MQTT", "*"], ["*"], []])
+def test_wildcard_inside_a_list_and_empty_dimension_values_are_errors(value):
     plan = minimal_plan(
         resources={"metrics": [{"metric": "Ping.Success", "dimensions": {"Protocol": value}}]}
     )

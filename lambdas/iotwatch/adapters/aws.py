@@ -15,6 +15,11 @@ CLIENT_CONFIG = Config(
 )
 
 
-def client(service: str) -> Any:
-    """A client for `service`; AWS_ENDPOINT_URL (the local endpoint in tests and the demo) is honoured."""
-    return boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+def client(service: str, *, total_attempts: int | None = None) -> Any:
+    """A client for `service`; AWS_ENDPOINT_URL (the local endpoint in tests and the demo) is honoured.
+    `total_attempts` (the first call included) lowers the retries for calls that have a fallback
+    and must not eat the run's time."""
+    config = CLIENT_CONFIG
+    if total_attempts is not None:
+        config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": total_attempts}))
+    return boto3.client(service, config=config)  # type: ignore[call-overload]

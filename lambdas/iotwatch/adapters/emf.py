@@ -19,14 +19,16 @@ NAMESPACE = "IotWatch"
 METRICS = ("Expected", "BandLower", "BandUpper", "DeviationScore")
 
 
-def emf_document(series_id: str, score: PeriodScore, *, timestamp_ms: int, service: str) -> str:
+def emf_document(
+    series_id: str, score: PeriodScore, *, timestamp_ms: int, service: str, namespace: str = NAMESPACE
+) -> str:
     return json.dumps(
         {
             "_aws": {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [
                     {
-                        "Namespace": NAMESPACE,
+                        "Namespace": namespace,
                         "Dimensions": [["Series"]],
                         "Metrics": [{"Name": name, "Unit": "None"} for name in METRICS],
                     }
@@ -45,20 +47,31 @@ def emf_document(series_id: str, score: PeriodScore, *, timestamp_ms: int, servi
 
 
 class EmfWriter:
-    def __init__(self, sink: Callable[[str], None] = print, service: str = "iotwatch") -> None:
+    def __init__(
+        self, sink: Callable[[str], None] = print, service: str = "iotwatch", namespace: str = NAMESPACE
+    ) -> None:
         self._sink = sink
         self._service = service
+        self._namespace = namespace  # the stack sets IotWatch/<plan> (POWERTOOLS_METRICS_NAMESPACE)
         self.documents = 0
 
     def write(self, series_id: str, score: PeriodScore) -> None:
-        self._sink(emf_document(series_id, score, timestamp_ms=score.ts * 1000, service=self._service))
+        self._sink(
+            emf_document(
+                series_id,
+                score,
+                timestamp_ms=score.ts * 1000,
+                service=self._service,
+                namespace=self._namespace,
+            )
+        )
         self.documents += 1
 
 
 AUDIT_ACTION_METRIC = "AuditEventsByAction"
 
 
-def audit_action_document(action: str, *, timestamp_ms: int) -> str:
+def audit_action_document(action: str, *, timestamp_ms: int, namespace: str = NAMESPACE) -> str:
     """One IoT control-plane call, counted under the single dimension Action=<API action>;
     Powertools' Metrics would add its `service` dimension to it, which the dashboard's
     SEARCH by action would then have to repeat."""
@@ -68,7 +81,7 @@ def audit_action_document(action: str, *, timestamp_ms: int) -> str:
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [
                     {
-                        "Namespace": NAMESPACE,
+                        "Namespace": namespace,
                         "Dimensions": [["Action"]],
                         "Metrics": [{"Name": AUDIT_ACTION_METRIC, "Unit": "Count"}],
                     }

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from iotwatch.domain.audit import RecordedCall
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.discovery import DiscoveredValues
 from iotwatch.domain.silences import Silence
 
 BATCH_GET_LIMIT = 100
@@ -35,6 +36,8 @@ RUN_PK = "RUN"
 RUN_MARKER_TTL_SECONDS = 2 * 86400
 
 
+TICK_PREFIX = "TICK#"
+
 OUTBOX_PK = "OUTBOX"
 OUTBOX_TTL_SECONDS = 7 * 86400
 
@@ -42,6 +45,11 @@ OUTBOX_TTL_SECONDS = 7 * 86400
 SILENCE_PK = "SILENCE"
 # An ended silence stays listable (`silence list --all`) for a month, then DynamoDB's TTL removes it.
 SILENCE_TTL_SECONDS = 30 * 86400
+
+
+# Discovered dimension values ("*" in the plan), one item per template: pk DISCOVERY,
+# sk <template key>, the sorted dimension sets as JSON, when they were listed.
+DISCOVERY_PK = "DISCOVERY"
 
 
 # Control-plane calls, one partition per UTC day so "the hour before an incident" is one or
@@ -102,28 +110,118 @@ class DynamoStateStore:
     def claim_run(self, window_end: int) -> bool:
         """True for the first run that evaluates the window ending at `window_end`; a
         retried or overlapping invocation of the same tick gets False and sends nothing."""
-        self.requests += 1
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": RUN_PK},
-                    "sk": {"S": f"EVALUATION#{window_end}"},
-                    "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._put_new(
+            {
+                "pk": {"S": RUN_PK},
+                "sk": {"S": f"EVALUATION#{window_end}"},
+                "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
+            }
+        )
 
     def release_run(self, window_end: int) -> None:
         """Lets a retry of a failed run evaluate the same window again."""
         self.requests += 1
         self._db.delete_item(
             TableName=self._table, Key={"pk": {"S": RUN_PK}, "sk": {"S": f"EVALUATION#{window_end}"}}
+        )
+
+    # -- fanned-out runs ---------------------------------------------------------------------
+    # One tick of a plan too big for one invocation: TICK#<window end> holds the shard count
+    # and the set of shards done, one item per shard result, and the claim to publish.
+    def start_fanout(self, window_end: int, shards: int) -> None:
+        self.requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"{TICK_PREFIX}{window_end}"},
+                "sk": {"S": "TICK"},
+                "shards": {"N": str(shards)},
+                "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
+            },
+        )
+
+    def get_shard_result(self, window_end: int, shard: int) -> str | None:
+        self.requests += 1
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"{TICK_PREFIX}{window_end}"}, "sk": {"S": f"SHARD#{shard:05d}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return item["result"]["S"] if item else None
+
+    def put_shard_result(self, window_end: int, shard: int, result: str) -> str:
+        """Keeps the first result written for a shard and returns it (a redelivered shard
+        message re-uses what its first delivery evaluated)."""
+        if self._put_new(
+            {
+                "pk": {"S": f"{TICK_PREFIX}{window_end}"},
+                "sk": {"S": f"SHARD#{shard:05d}"},
+                "result": {"S": result},
+                "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
+            }
+        ):
+            return result
+        kept = self.get_shard_result(window_end, shard)
+        assert kept is not None
+        return kept
+
+    def fanout_shards(self, window_end: int) -> int | None:
+        """How many shards the tick was split into; None when no run started it."""
+        self.requests += 1
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"{TICK_PREFIX}{window_end}"}, "sk": {"S": "TICK"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return int(item["shards"]["N"]) if item else None
+
+    def finish_shard(self, window_end: int, shard: int) -> tuple[int, int]:
+        """Marks `shard` done (idempotent: a set, not a counter); returns (done, shards)."""
+        self.requests += 1
+        response = self._db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"{TICK_PREFIX}{window_end}"}, "sk": {"S": "TICK"}},
+            UpdateExpression="ADD done :shard",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":shard": {"SS": [str(shard)]}},
+            ReturnValues="ALL_NEW",
+        )
+        item = response["Attributes"]
+        return len(item.get("done", {}).get("SS", [])), int(item.get("shards", {}).get("N", "0"))
+
+    def list_shard_results(self, window_end: int) -> list[str]:
+        results: list[str] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :shard)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"{TICK_PREFIX}{window_end}"},
+                ":shard": {"S": "SHARD#"},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            self.requests += 1
+            response = self._db.query(**request)
+            results += [raw["result"]["S"] for raw in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return results
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def claim_publish(self, window_end: int) -> bool:
+        """True for the one invocation that pages for a fanned-out tick."""
+        return self._put_new(
+            {
+                "pk": {"S": f"{TICK_PREFIX}{window_end}"},
+                "sk": {"S": "PUBLISH"},
+                "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
+            }
+        )
+
+    def release_publish(self, window_end: int) -> None:
+        self.requests += 1
+        self._db.delete_item(
+            TableName=self._table, Key={"pk": {"S": f"{TICK_PREFIX}{window_end}"}, "sk": {"S": "PUBLISH"}}
         )
 
     # -- outbox ------------------------------------------------------------------------------
@@ -214,6 +312,47 @@ class DynamoStateStore:
             ReturnValues="ALL_OLD",
         )
         return bool(response.get("Attributes"))
+
+    # -- discovered series ---------------------------------------------------------------------
+    def list_discovered(self) -> dict[str, DiscoveredValues]:
+        """Every template's last discovered values, by template key: one Query (paginated)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": DISCOVERY_PK}},
+            "ConsistentRead": True,
+        }
+        found: dict[str, DiscoveredValues] = {}
+        while True:
+            self.requests += 1
+            response = self._db.query(**request)
+            for raw in response.get("Items", []):
+                found[raw["sk"]["S"]] = DiscoveredValues(
+                    template=raw["sk"]["S"],
+                    dimensions=tuple(
+                        tuple((k, v) for k, v in dims) for dims in json.loads(raw["dimensions"]["S"])
+                    ),
+                    discovered_at=int(raw["discovered_at"]["N"]),
+                    total=int(raw["total"]["N"]),
+                )
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def put_discovered(self, entry: DiscoveredValues) -> None:
+        self.requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": DISCOVERY_PK},
+                "sk": {"S": entry.template},
+                "discovered_at": {"N": str(int(entry.discovered_at))},
+                "total": {"N": str(int(entry.total))},
+                "dimensions": {
+                    "S": json.dumps([[list(kv) for kv in d] for d in entry.dimensions], separators=(",", ":"))
+                },
+            },
+        )
 
     # -- baselines ---------------------------------------------------------------------------
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
@@ -309,7 +448,6 @@ class DynamoStateStore:
     def record_audit_call(self, call: RecordedCall, *, expires_at: int) -> bool:
         """Keeps `call`; False when it was already recorded (EventBridge delivers at least once,
         so a second delivery of the same CloudTrail event must not page again)."""
-        self.requests += 1
         payload = {
             "action": call.action,
             "who": call.who,
@@ -322,23 +460,15 @@ class DynamoStateStore:
             "severity": call.severity,
             "sensitive": call.sensitive,
         }
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    **audit_key(call),
-                    "at": {"N": str(call.at)},
-                    "action": {"S": call.action},
-                    "call": {"S": json.dumps(payload, separators=(",", ":"))},
-                    "expires_at": {"N": str(int(expires_at))},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._put_new(
+            {
+                **audit_key(call),
+                "at": {"N": str(call.at)},
+                "action": {"S": call.action},
+                "call": {"S": json.dumps(payload, separators=(",", ":"))},
+                "expires_at": {"N": str(int(expires_at))},
+            }
+        )
 
     def forget_audit_call(self, call: RecordedCall) -> None:
         """Undoes `record_audit_call` when its alert could not be handled, so the retry pages."""
@@ -371,6 +501,19 @@ class DynamoStateStore:
         return calls
 
     # -- helpers -----------------------------------------------------------------------------
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        """Writes `item` unless one with its key exists: False then (someone got there first)."""
+        self.requests += 1
+        try:
+            self._db.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _batch_get(self, series_ids: Sequence[str], sk: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(series_ids))

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import (
     DEFAULT_PLAN_FILE,
@@ -15,6 +16,7 @@ from iotwatch.plan.loader import (
     PlanError,
     check_plan,
     expand_series,
+    expand_templates,
     read_plan_document,
 )
 from iotwatch.plan.model import Plan
@@ -30,9 +32,24 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     lines = [f"{source}: OK - plan '{plan.name}' deploys as stack {plan.stack_name}", "", "Goals:"]
     lines += [f"  - {goal}" for goal in plan.goals]
     lines.append("")
-    lines.append(f"Watches {len(series)} series:")
+    templates = expand_templates(plan)
+    extra = f", and every value of a dimension for {len(templates)} metric(s)" if templates else ""
+    lines.append(f"Watches {len(series)} series{extra}:")
     for s in series:
         lines.append(f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min")
+    for t in templates:
+        every = " and ".join(t.wildcard)
+        lines.append(
+            f"  {t.label:<40} {t.namespace}, {t.statistic} per {t.period // 60} min: "
+            f"every value of {every} (discovered)"
+        )
+    if templates:
+        lines += [
+            f"  (discovered with ListMetrics: values with data in the last 14 days, at most "
+            f"{MAX_SERIES_PER_TEMPLATE} per metric,",
+            "   listed again hourly by the evaluator and on every baseline build; a value first seen",
+            "   after the last build is learning until the next build)",
+        ]
     lines.append("")
     lines.append(
         f"Evaluates on {f.evaluation} (waits {f.settle_seconds}s for CloudWatch to settle); "

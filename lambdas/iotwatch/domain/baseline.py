@@ -4,8 +4,9 @@ Method `seasonal-level-v2` (value = fleet level x hour-of-week shape):
 - IoT counters send no datapoint when there is no traffic, so a missing period after the
   series' first datapoint counts as zero; before it, the series did not exist yet.
 - Expected value per hour of week (168 buckets) is the median of that hour's periods.
-  When history is too short for a bucket, it falls back to the hour of day, then to the
-  whole history, and the bucket says which (`source`), so a person can see why.
+  When history is too short for a bucket, it falls back to the same hour on weekdays (or
+  weekend days), then to the hour of day, then to the whole history, and the bucket says
+  which (`source`), so a person can see why.
 - The expected value is interpolated between neighbouring hour centres, so morning ramps
   do not look like deviations at the start and end of each hour.
 - Spread is the robust scale (1.4826 x MAD) of residuals against that curve, floored by

@@ -80,7 +80,12 @@ def handler(
             severity=verdict.severity,
             reasons=list(verdict.reasons),
         )
-        print(audit_action_document(call.action, timestamp_ms=call.at * 1000), flush=True)
+        print(
+            audit_action_document(
+                call.action, timestamp_ms=call.at * 1000, namespace=settings.metrics_namespace
+            ),
+            flush=True,
+        )
     for duplicate in report.duplicates:
         logger.info("control-plane call already handled; not paged again", event_id=duplicate)
     for alert in report.alerts:

@@ -1,11 +1,14 @@
 """Baseline builder Lambda: learns every series' normal from CloudWatch history.
 
 Runs on the plan's refresh schedule and on this stack's CREATE_COMPLETE/UPDATE_COMPLETE,
-so a first deploy bootstraps from the history CloudWatch already holds.
+so a first deploy bootstraps from the history CloudWatch already holds. The values of the
+plan's "*" metrics are listed again on every run (and stored for the evaluator), so each
+build covers every value seen in the last two weeks.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -17,9 +20,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch
-from iotwatch.handlers.settings import FunctionSettings, load_settings
+from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.baselines import rebuild_baselines
+from iotwatch.service.discovery import BUILDER_REFRESH_SECONDS, SeriesDiscovery, log_discovery
 
 logger = Logger()
 metrics = Metrics()
@@ -34,6 +39,24 @@ class BuilderDependencies:
 @cache
 def _settings() -> FunctionSettings:
     return load_settings()
+
+
+@cache
+def _discovery() -> SeriesDiscovery:
+    """Discovered values of the plan's "*" metrics, kept in memory while the container is warm."""
+    return series_discovery(_settings(), refresh_after=BUILDER_REFRESH_SECONDS)
+
+
+def _series(now: float | None = None) -> tuple[Series, ...]:
+    """The plan's series, then every value its "*" metrics have (listed again on every build
+    and stored for the evaluator; a failed listing keeps the last stored values). `now`: the
+    event time; the wall clock when not given."""
+    plan = _settings().plan
+    if not plan.discover:
+        return plan.series
+    report = _discovery().resolve(now=time.time() if now is None else now)
+    log_discovery(logger, report)
+    return report.series
 
 
 @cache
@@ -56,9 +79,11 @@ def handler(
     trigger = EventBridgeEvent(event)
     now = event_epoch(trigger)
     calls_before = deps.reader.calls
+    series = _series(now)
+    discovered = len(series) - len(settings.plan.series)
     report = rebuild_baselines(
         now=now,
-        series=settings.plan.series,
+        series=series,
         history_days=settings.plan.frequency.history_days,
         reader=deps.reader,
         store=deps.store,
@@ -69,6 +94,7 @@ def handler(
         "baselines rebuilt",
         trigger=trigger.detail_type,
         built=report.built,
+        discovered=discovered,
         without_history=len(report.empty),
         get_metric_data_calls=calls,
     )
@@ -76,4 +102,9 @@ def handler(
         logger.warning("series with no history yet; they stay in learning mode", series=report.empty)
     metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=report.built)
     metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=calls)
-    return {"built": report.built, "without_history": report.empty, "get_metric_data_calls": calls}
+    return {
+        "built": report.built,
+        "discovered": discovered,
+        "without_history": report.empty,
+        "get_metric_data_calls": calls,
+    }

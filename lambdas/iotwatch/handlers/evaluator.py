@@ -6,6 +6,7 @@ replayed invocation evaluates the same window (and finds its own earlier state).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -19,11 +20,15 @@ from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.workqueue import SqsWorkQueue
+from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch
-from iotwatch.handlers.settings import FunctionSettings, load_settings
+from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.context import message_context
-from iotwatch.service.evaluation import run_evaluation
+from iotwatch.service.discovery import EVALUATOR_REFRESH_SECONDS, SeriesDiscovery, log_discovery
+from iotwatch.service.evaluation import EvaluationReport, run_evaluation
+from iotwatch.service.fanout import ShardMessageError, ShardTask, dispatch, needs_fanout, run_shard
 
 logger = Logger()
 metrics = Metrics()
@@ -35,6 +40,7 @@ class EvaluatorDependencies:
     store: DynamoStateStore
     notifier: SnsNotifier
     emf: EmfWriter
+    queue: SqsWorkQueue | None = None  # None: every tick in one invocation
 
 
 @cache
@@ -43,8 +49,21 @@ def _settings() -> FunctionSettings:
 
 
 @cache
-def _series() -> tuple[Series, ...]:
-    return _settings().plan.series
+def _discovery() -> SeriesDiscovery:
+    """Discovered values of the plan's "*" metrics, kept in memory while the container is warm."""
+    return series_discovery(_settings(), refresh_after=EVALUATOR_REFRESH_SECONDS)
+
+
+def _series(event_time: float | None = None) -> tuple[Series, ...]:
+    """The plan's series, then those its "*" metrics discover (listed again when the last list
+    is an hour old, as of `event_time`; the wall clock when not given). A value discovered
+    since the last baseline build is learning until the builder's next run."""
+    plan = _settings().plan
+    if not plan.discover:
+        return plan.series
+    report = _discovery().resolve(now=time.time() if event_time is None else event_time)
+    log_discovery(logger, report)
+    return report.series
 
 
 @cache
@@ -56,7 +75,8 @@ def _dependencies() -> EvaluatorDependencies:
         reader=CloudWatchMetricReader(client("cloudwatch")),
         store=DynamoStateStore(client("dynamodb"), settings.table_name, cache_baselines=True),
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
-        emf=EmfWriter(service="iotwatch-evaluator"),
+        emf=EmfWriter(service="iotwatch-evaluator", namespace=settings.metrics_namespace),
+        queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
     )
 
 
@@ -67,21 +87,109 @@ def handler(
 ) -> dict[str, Any]:
     settings = _settings()
     deps = dependencies or _dependencies()
+    if isinstance(event, dict) and "Records" in event:
+        return _evaluate_shards(event["Records"], settings, deps)
     scheduled = EventBridgeEvent(event)
     event_time = event_epoch(scheduled)
+    series = _series(event_time)
+    if needs_fanout(series, settings.plan) and deps.queue is not None:
+        return _fan_out(event_time, series, settings, deps)
     calls_before, published_before = deps.reader.calls, deps.notifier.published
     report = run_evaluation(
         event_time=event_time,
         plan=settings.plan,
-        series=_series(),
+        series=series,
         reader=deps.reader,
         store=deps.store,
         notifier=deps.notifier,
-        context=message_context(
-            settings.plan, region=settings.region, dashboard_name=settings.dashboard_name
-        ),
+        context=_context(settings),
         emf=deps.emf,
     )
+    _log_report(report, event_time=scheduled.time)
+    _count(report, get_metric_data_calls=deps.reader.calls - calls_before, completed=True)
+    if report.failed_topics:
+        # Fail the invocation so the error alarm sees it; state was kept for the failed series.
+        raise RuntimeError(f"could not publish to {', '.join(report.failed_topics)}")
+    return {
+        **report.as_log_fields(),
+        "published": deps.notifier.published - published_before,
+    }
+
+
+def _context(settings: FunctionSettings) -> MessageContext:
+    return message_context(settings.plan, region=settings.region, dashboard_name=settings.dashboard_name)
+
+
+def _fan_out(
+    event_time: float, series: tuple[Series, ...], settings: FunctionSettings, deps: EvaluatorDependencies
+) -> dict[str, Any]:
+    """The scheduled run of a plan bigger than one shard: queue the shards, evaluate none."""
+    assert deps.queue is not None
+    report = EvaluationReport(window_start=0, window_end=0, series=len(series))
+    shards = dispatch(
+        event_time=event_time,
+        plan=settings.plan,
+        series=series,
+        store=deps.store,
+        queue=deps.queue,
+        notifier=deps.notifier,
+        report=report,
+    )
+    logger.info(
+        "evaluation fanned out",
+        series=len(series),
+        shards=shards,
+        shard_size=settings.plan.frequency.shard_size,
+        duplicate_run=report.duplicate_run,
+        redelivered=report.redelivered,
+    )
+    metrics.add_metric(name="ShardsQueued", unit=MetricUnit.Count, value=shards)
+    return {"series": len(series), "shards": shards, "duplicate_run": report.duplicate_run}
+
+
+def _evaluate_shards(
+    records: list[dict[str, Any]], settings: FunctionSettings, deps: EvaluatorDependencies
+) -> dict[str, Any]:
+    """SQS batch of shard tasks (one, as the stack configures it); a task that fails is
+    returned for redelivery, a message that is not a task is dropped with its reason."""
+    failures: list[dict[str, str]] = []
+    for record in records:
+        message_id = str(record.get("messageId", ""))
+        try:
+            task = ShardTask.from_body(str(record.get("body", "")))
+        except ShardMessageError as exc:
+            logger.error("work queue message dropped", message_id=message_id, reason=str(exc))
+            continue
+        calls_before = deps.reader.calls
+        try:
+            outcome = run_shard(
+                task,
+                plan=settings.plan,
+                series=_series(task.event_time),
+                reader=deps.reader,
+                store=deps.store,
+                notifier=deps.notifier,
+                context=_context(settings),
+                emf=deps.emf,
+            )
+        except Exception:
+            logger.exception("shard failed; SQS delivers it again", shard=task.shard, shards=task.shards)
+            failures.append({"itemIdentifier": message_id})
+            continue
+        report = outcome.report
+        logger.info(
+            "shard evaluated" if outcome.evaluated else "shard redelivered: its first result re-used",
+            shard=task.shard,
+            shards=task.shards,
+            done=outcome.done,
+            published=outcome.published,
+        )
+        _log_report(report, event_time=task.event_time)
+        _count(report, get_metric_data_calls=deps.reader.calls - calls_before, completed=outcome.published)
+    return {"batchItemFailures": failures}
+
+
+def _log_report(report: EvaluationReport, *, event_time: object) -> None:
     for sent in report.sent:
         logger.info(
             "notification sent",
@@ -112,21 +220,16 @@ def handler(
             "notifications kept in the outbox; the retry or the next run sends them",
             topics=report.failed_topics,
         )
-    logger.info("evaluation complete", extra={"event_time": scheduled.time, **report.as_log_fields()})
+    logger.info("evaluation complete", extra={"event_time": event_time, **report.as_log_fields()})
+
+
+def _count(report: EvaluationReport, *, get_metric_data_calls: int, completed: bool) -> None:
     metrics.add_metric(name="SeriesEvaluated", unit=MetricUnit.Count, value=report.series - report.skipped)
     metrics.add_metric(name="SeriesLearning", unit=MetricUnit.Count, value=report.learning)
     metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(report.sent))
     metrics.add_metric(name="DeviationsSilenced", unit=MetricUnit.Count, value=len(report.silenced))
     metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(report.failed_topics))
-    metrics.add_metric(
-        name="GetMetricDataCalls", unit=MetricUnit.Count, value=deps.reader.calls - calls_before
-    )
-    metrics.add_metric(name="EvaluationCompleted", unit=MetricUnit.Count, value=1)
-    if report.failed_topics:
-        # Fail the invocation so the error alarm sees it; state was kept for the failed series.
-        raise RuntimeError(f"could not publish to {', '.join(report.failed_topics)}")
-    return {
-        **report.as_log_fields(),
-        "published": deps.notifier.published - published_before,
-    }
+    metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=get_metric_data_calls)
+    # the heartbeat: one per tick, from the invocation that finished it (the last shard's when fanned out)
+    metrics.add_metric(name="EvaluationCompleted", unit=MetricUnit.Count, value=1 if completed else 0)

@@ -12,13 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, RuntimePlan, read_runtime_plan
+
+if TYPE_CHECKING:
+    from iotwatch.service.discovery import SeriesDiscovery
 
 ENV_TABLE = "IOTWATCH_TABLE"
 ENV_TOPICS = "IOTWATCH_TOPICS"
 ENV_PLAN_FILE = "IOTWATCH_PLAN_FILE"
 ENV_DASHBOARD = "IOTWATCH_DASHBOARD"
+ENV_WORK_QUEUE = "IOTWATCH_WORK_QUEUE"  # the evaluator's shard queue (big plans fan out through it)
 
 
 class SettingsError(ValueError):
@@ -31,6 +36,8 @@ class FunctionSettings:
     topic_arns: dict[str, str]
     plan_file: str = RUNTIME_PLAN_FILE
     dashboard_name: str | None = None
+    work_queue_url: str | None = None
+    metrics_namespace: str = "IotWatch"  # the stack sets IotWatch/<plan>
     region: str = "us-east-1"
     task_root: str = "."
 
@@ -71,6 +78,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> FunctionSettings:
         topic_arns=topics,
         plan_file=env.get(ENV_PLAN_FILE) or RUNTIME_PLAN_FILE,
         dashboard_name=env.get(ENV_DASHBOARD) or None,
+        work_queue_url=env.get(ENV_WORK_QUEUE) or None,
+        metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "IotWatch",
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         task_root=env.get("LAMBDA_TASK_ROOT") or ".",
+    )
+
+
+def series_discovery(settings: FunctionSettings, *, refresh_after: int) -> SeriesDiscovery:
+    """The discovery of the plan's "*" metrics as a function wires it (its own clients: a
+    listing gets fewer retries than the rest, so a throttled run stays short)."""
+    from iotwatch.adapters.aws import client
+    from iotwatch.adapters.discovery import LIST_METRICS_ATTEMPTS, CloudWatchMetricLister
+    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.service.discovery import SeriesDiscovery
+
+    return SeriesDiscovery(
+        series=settings.plan.series,
+        templates=settings.plan.discover,
+        lister=CloudWatchMetricLister(client("cloudwatch", total_attempts=LIST_METRICS_ATTEMPTS)),
+        store=DynamoStateStore(client("dynamodb"), settings.table_name),
+        refresh_after=refresh_after,
     )

@@ -368,6 +368,14 @@ def adapt_template_for_moto(template: dict[str, Any], region: str) -> list[str]:
             # TagKey/TagValue, and the whole CreateStack fails with a KeyError
             props["Tags"] = [{"TagKey": t.get("Key"), "TagValue": t.get("Value")} for t in props["Tags"]]
             notes.append(f"{lid}: AWS::KMS::Key tags spelt TagKey/TagValue for moto")
+    # moto runs an SQS event source itself, invoking the function in Docker, which fails and
+    # eats the message: the queue is left for the caller to deliver in-process
+    for lid, res in list(resources.items()):
+        if res.get("Type") == "AWS::Lambda::EventSourceMapping":
+            del resources[lid]
+            notes.append(
+                f"{lid}: AWS::Lambda::EventSourceMapping left out (messages are delivered in-process)"
+            )
     # moto skips alarms, then fails the whole stack on a reference to one (a dashboard's
     # alarm-status widget): refer to them by the ARN they would have had
     alarms = {lid for lid, res in resources.items() if res.get("Type") == "AWS::CloudWatch::Alarm"}

@@ -83,6 +83,7 @@ class FunctionSize:
     memory_mb: int
     timeout_seconds: int
     powertools_metrics: tuple[str, ...]  # names the handler adds through Powertools Metrics
+    fanout_metrics: tuple[str, ...] = ()  # added only when the plan fans out (series > shard_size)
 
     @property
     def memory_gb(self) -> float:
@@ -107,6 +108,7 @@ EVALUATOR = FunctionSize(
         "GetMetricDataCalls",
         "EvaluationCompleted",
     ),
+    fanout_metrics=("ShardsQueued",),
 )
 BASELINE_BUILDER = FunctionSize("baseline builder", 1024, 300, ("BaselinesBuilt", "GetMetricDataCalls"))
 AUDIT = FunctionSize("audit", 256, 30, ("AuditEvents", "AuditAlerts", "AuditEventsRejected"))
@@ -522,8 +524,11 @@ def estimate_cost(
 
     # Custom metrics (EMF and Powertools), billed per metric-month, prorated by the hour
     evaluator_cover = _coverage(evaluations, hours)
+    run_metrics = len(EVALUATOR.powertools_metrics) + (
+        len(EVALUATOR.fanout_metrics) if n > plan.frequency.shard_size else 0
+    )
     metric_months = (
-        len(EVALUATOR.powertools_metrics) * evaluator_cover
+        run_metrics * evaluator_cover
         + len(PER_SERIES_EMF_METRICS) * n * evaluator_cover
         + len(BASELINE_BUILDER.powertools_metrics) * _coverage(builds, hours)
     )
@@ -541,7 +546,7 @@ def estimate_cost(
             p.custom_metric_tiers[0][1],
             1,
             metrics_cost,
-            f"evaluator: {len(EVALUATOR.powertools_metrics)} run metrics + {len(PER_SERIES_EMF_METRICS)} per "
+            f"evaluator: {run_metrics} run metrics + {len(PER_SERIES_EMF_METRICS)} per "
             f"series ({', '.join(PER_SERIES_EMF_METRICS)}) x {n}; builder: "
             f"{len(BASELINE_BUILDER.powertools_metrics)}, billed only in the hours it runs"
             + (

@@ -10,21 +10,24 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE, WILDCARD, SeriesTemplate
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.plan.catalog import AWS_IOT_METRICS, AWS_IOT_NAMESPACE
 from iotwatch.plan.model import (
     E164_PATTERN,
     EMAIL_PATTERN,
+    MAX_WILDCARD_TEMPLATES,
     SEVERITIES,
     TOPIC_NAME_PATTERN,
     Contact,
+    MetricSpec,
     Plan,
     mask_contact,
 )
@@ -137,18 +140,27 @@ def load_plan(
     return check.plan
 
 
+def _combinations(spec: MetricSpec, keys: Iterable[str]) -> list[tuple[tuple[str, str], ...]]:
+    """Every combination of the listed values of `keys` (sorted), one value per key."""
+    combos: list[tuple[tuple[str, str], ...]] = [()]
+    for key in sorted(keys):
+        raw = spec.dimensions[key]
+        values = raw if isinstance(raw, list) else [raw]
+        combos = [(*combo, (key, value)) for combo in combos for value in values]
+    return combos
+
+
 def expand_series(plan: Plan) -> list[Series]:
-    """Every metric x dimension-value combination the plan watches, in plan order."""
+    """Every metric x dimension-value combination the plan names, in plan order.
+
+    Metrics with a "*" value are not here: their values are only known while running (see
+    `expand_templates`), and the functions add the series they discover to these."""
     series: list[Series] = []
     for spec in plan.resources.metrics:
+        if spec.wildcard_keys:
+            continue
         detection = merged_detection(plan, spec.detection)
-        keys = sorted(spec.dimensions)
-        combos: list[tuple[tuple[str, str], ...]] = [()]
-        for key in keys:
-            raw = spec.dimensions[key]
-            values = raw if isinstance(raw, list) else [raw]
-            combos = [(*combo, (key, value)) for combo in combos for value in values]
-        for dims in combos:
+        for dims in _combinations(spec, spec.dimensions):
             series.append(
                 Series(
                     namespace=spec.namespace,
@@ -162,6 +174,34 @@ def expand_series(plan: Plan) -> list[Series]:
                 )
             )
     return series
+
+
+def expand_templates(plan: Plan) -> list[SeriesTemplate]:
+    """The plan's metrics with a "*" value, one template per combination of the listed values
+    of their other keys, in plan order. The evaluator and the baseline builder discover each
+    template's values with ListMetrics; a value first seen after the last baseline build is
+    learning until the builder's next run."""
+    templates: list[SeriesTemplate] = []
+    for spec in plan.resources.metrics:
+        wildcard = spec.wildcard_keys
+        if not wildcard:
+            continue
+        detection = merged_detection(plan, spec.detection)
+        for fixed in _combinations(spec, set(spec.dimensions) - set(wildcard)):
+            templates.append(
+                SeriesTemplate(
+                    namespace=spec.namespace,
+                    metric=spec.metric,
+                    fixed=fixed,
+                    wildcard=wildcard,
+                    statistic=spec.statistic,
+                    period=spec.period or plan.frequency.period_seconds,
+                    detection=detection,
+                    runbook=spec.runbook or plan.owners.runbook,
+                    description=spec.description,
+                )
+            )
+    return templates
 
 
 def merged_detection(plan: Plan, override: Any) -> DetectionSettings:
@@ -474,6 +514,7 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
     resources = _mapping(data, "resources")
     metrics = _sequence(resources, "metrics")
     seen: dict[tuple[Any, ...], int] = {}
+    wildcard_templates = 0
     for i, spec in enumerate(metrics):
         if not isinstance(spec, dict) or not isinstance(spec.get("metric"), str):
             continue
@@ -482,18 +523,31 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
         dims = _mapping(spec, "dimensions")
         for key, value in dims.items():
             values = value if isinstance(value, list) else [value]
-            if any(v == "*" for v in values):
+            if isinstance(value, list) and WILDCARD in value:
                 problems.append(
                     PlanProblem(
                         "error",
                         f"{path}.dimensions.{key}",
-                        "'*' (watch every value) is not supported yet; list the values explicitly",
+                        f"'*' watches every value of {key} and cannot be one value of a list: "
+                        f'write {key}: "*" on its own, or list the values without it',
                     )
                 )
+            for v in values:
+                if isinstance(v, str) and WILDCARD in v and v != WILDCARD:
+                    problems.append(
+                        PlanProblem(
+                            "warning",
+                            f"{path}.dimensions.{key}",
+                            f"'{v}' is matched literally: only a lone '*' means every value "
+                            "(patterns such as 'prod-*' are not supported)",
+                        )
+                    )
             if isinstance(value, list) and not value:
                 problems.append(
                     PlanProblem("error", f"{path}.dimensions.{key}", "empty list: give at least one value")
                 )
+        if WILDCARD in dims.values():
+            wildcard_templates += _template_count(dims)
         if namespace == AWS_IOT_NAMESPACE:
             if name not in AWS_IOT_METRICS:
                 problems.append(
@@ -514,7 +568,12 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
                             "warning",
                             f"{path}.dimensions",
                             f"{name} is not published with dimension(s) {', '.join(sorted(unknown))} "
-                            f"(it carries: {allowed}); this series would stay empty",
+                            f"(it carries: {allowed}); "
+                            + (
+                                "ListMetrics would discover nothing"
+                                if WILDCARD in dims.values()
+                                else "this series would stay empty"
+                            ),
                         )
                     )
         identity = (namespace, name, json.dumps(dims, sort_keys=True), spec.get("statistic", "Sum"))
@@ -533,7 +592,26 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
             problems += _threshold_checks(
                 detection.get("sensitivity"), f"{path}.detection.sensitivity", inherited=plan_sensitivity
             )
+    if wildcard_templates > MAX_WILDCARD_TEMPLATES:
+        problems.append(
+            PlanProblem(
+                "error",
+                "resources.metrics",
+                f"{wildcard_templates} metrics watch every value of a dimension ('*', counting each "
+                f"combination of listed values); at most {MAX_WILDCARD_TEMPLATES}: each is listed "
+                f"with ListMetrics on every refresh and can add up to {MAX_SERIES_PER_TEMPLATE} series",
+            )
+        )
     return problems
+
+
+def _template_count(dims: dict[str, Any]) -> int:
+    """How many templates a metric with a "*" compiles to: one per combination of listed values."""
+    count = 1
+    for value in dims.values():
+        if isinstance(value, list):
+            count *= max(1, len(value))
+    return count
 
 
 def _contact_checks(

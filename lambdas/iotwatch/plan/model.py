@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from iotwatch.domain.discovery import WILDCARD
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.silences import WEEKDAYS, MaintenanceWindow
 from iotwatch.plan.catalog import AWS_IOT_NAMESPACE
@@ -24,10 +25,13 @@ MissingData = Literal["zero", "ignore", "breaching"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 assert WEEKDAYS == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_REPEAT_INTERVAL = 4 * 3600
+# Metric x fixed-value combinations with a "*" per plan: each is one or more ListMetrics calls
+# on every refresh and can add up to MAX_SERIES_PER_TEMPLATE series.
+MAX_WILDCARD_TEMPLATES = 10
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
-PLAN_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,29}$"
+PLAN_NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"  # words joined by single hyphens (max_length 30)
 TOPIC_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 E164_PATTERN = re.compile(r"^\+[1-9][0-9]{7,14}$")
@@ -114,13 +118,19 @@ class DetectionOverride(_Strict):
 class MetricSpec(_Strict):
     metric: str = Field(min_length=1, max_length=255)
     namespace: str = Field(default=AWS_IOT_NAMESPACE, min_length=1, max_length=255)
-    # A list value watches each listed value as its own series.
+    # A list value watches each listed value as its own series; "*" watches every value
+    # CloudWatch has for that key (discovered with ListMetrics while running, not at synth).
     dimensions: dict[str, str | list[str]] = Field(default_factory=dict)
     statistic: Statistic = "Sum"
     period: int | None = Field(default=None, description="seconds; defaults to frequency.period_seconds")
     description: str | None = None
     runbook: str | None = None
     detection: DetectionOverride | None = None
+
+    @property
+    def wildcard_keys(self) -> tuple[str, ...]:
+        """Dimension keys whose every value is watched (value "*"), sorted."""
+        return tuple(sorted(k for k, v in self.dimensions.items() if v == WILDCARD))
 
 
 class Resources(_Strict):
@@ -134,6 +144,12 @@ class Frequency(_Strict):
     history_days: int = Field(default=14, ge=1, le=63, description="history read when (re)building baselines")
     settle_seconds: int = Field(
         default=60, ge=0, le=900, description="how long to wait for CloudWatch to finish a period"
+    )
+    shard_size: int = Field(
+        default=2000,
+        ge=1,
+        le=20000,
+        description="series one evaluator invocation handles; more fan out through SQS to parallel ones",
     )
 
     @field_validator("period_seconds")
@@ -417,7 +433,7 @@ class Notify(_Strict):
 
 class Plan(_Strict):
     version: Literal[1] = 1
-    name: str = Field(pattern=PLAN_NAME_PATTERN)
+    name: str = Field(pattern=PLAN_NAME_PATTERN, max_length=30)
     goals: list[str] = Field(min_length=1)
     owners: Owners
     resources: Resources

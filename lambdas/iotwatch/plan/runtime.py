@@ -3,7 +3,10 @@
 
 The authoring model (pydantic, YAML, validation with every problem listed) stays on the
 synth/CLI side; the functions get the already-expanded series and routes, which keeps
-pydantic and the plan model out of their cold start. Subscriber contacts are not
+pydantic and the plan model out of their cold start. Metrics with a "*" dimension value
+compile to templates (`discover`): their values exist only in CloudWatch, so the functions
+list them while running (`service/discovery.py`). A plan.json without `discover` (compiled
+before it existed) still loads, with none. Subscriber contacts are not
 compiled: the functions publish to topics and never need an address.
 """
 
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iotwatch.domain.audit import AuditPolicy
+from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import MaintenanceWindow
@@ -40,6 +44,7 @@ class RuntimeFrequency:
     history_days: int
     evaluation: str
     baseline_refresh: str
+    shard_size: int = 2000  # series per evaluator invocation before the run fans out
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class RuntimePlan:
     series: tuple[Series, ...]
     notify: RuntimeNotify = RuntimeNotify()
     audit: RuntimeAudit = RuntimeAudit()
+    # metrics with a "*" value: the functions discover their series and add them to `series`
+    discover: tuple[SeriesTemplate, ...] = ()
 
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
         return routed_topics(self.routes, severity=severity, metric=metric)
@@ -104,7 +111,7 @@ class RuntimePlan:
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
-    from iotwatch.plan.loader import expand_series
+    from iotwatch.plan.loader import expand_series, expand_templates
 
     return RuntimePlan(
         name=plan.name,
@@ -116,6 +123,7 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             history_days=plan.frequency.history_days,
             evaluation=plan.frequency.evaluation,
             baseline_refresh=plan.frequency.baseline_refresh,
+            shard_size=plan.frequency.shard_size,
         ),
         detection=RuntimeDetection(tuple(plan.detection.excluded_windows)),
         topics=tuple(t.name for t in plan.notify.topics),
@@ -142,6 +150,7 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             correlation_window=plan.audit.correlation_window,
             retention_days=plan.audit.retention_days,
         ),
+        discover=tuple(expand_templates(plan)),
     )
 
 
@@ -202,6 +211,25 @@ def _read_audit(data: dict[str, Any] | None) -> RuntimeAudit:
     )
 
 
+def _read_templates(data: list[dict[str, Any]] | None) -> tuple[SeriesTemplate, ...]:
+    if data is None:  # compiled before dimension values could be discovered
+        return ()
+    return tuple(
+        SeriesTemplate(
+            namespace=t["namespace"],
+            metric=t["metric"],
+            fixed=tuple((k, v) for k, v in t["fixed"]),
+            wildcard=tuple(t["wildcard"]),
+            statistic=t["statistic"],
+            period=t["period"],
+            detection=DetectionSettings(**t["detection"]),
+            runbook=t["runbook"],
+            description=t["description"],
+        )
+        for t in data
+    )
+
+
 def read_runtime_plan(path: str | Path) -> RuntimePlan:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -234,6 +262,7 @@ def read_runtime_plan(path: str | Path) -> RuntimePlan:
             ),
             notify=_read_notify(data.get("notify")),
             audit=_read_audit(data.get("audit")),
+            discover=_read_templates(data.get("discover")),
         )
     except (OSError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, RuntimePlanError):

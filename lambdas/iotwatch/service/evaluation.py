@@ -114,7 +114,7 @@ def run_evaluation(
         report.duplicate_run = True
         return report
     try:
-        _deliver_outbox(store, notifier, report, on_publish_error)
+        deliver_outbox(store, notifier, report, on_publish_error)
         _evaluate_window(
             window=window,
             plan=plan,
@@ -135,7 +135,7 @@ def run_evaluation(
     return report
 
 
-def _deliver_outbox(
+def deliver_outbox(
     store: StateStore,
     notifier: Notifier,
     report: EvaluationReport,
@@ -166,6 +166,56 @@ def _evaluate_window(
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
 ) -> None:
+    scored = score_series(window=window, plan=plan, series=series, reader=reader, store=store, report=report)
+    publish_transitions(
+        scored.outcomes,
+        scored.methods,
+        window=window,
+        plan=plan,
+        store=store,
+        notifier=notifier,
+        context=context,
+        report=report,
+        on_publish_error=on_publish_error,
+    )
+    record_outcomes(scored, store=store, emf=emf, report=report)
+
+
+@dataclass
+class ScoredSeries:
+    """What one invocation learnt about its series this tick: outcomes after the lifecycle,
+    the states they were read with, and each baseline's method line for the messages."""
+
+    outcomes: list[SeriesOutcome]
+    previous: dict[str, AlertState]
+    methods: dict[str, str]
+
+    def changed_states(self) -> list[AlertState]:
+        """States worth a write: a series that ever alerted and whose alert facts moved."""
+        changed = []
+        for outcome in self.outcomes:
+            if outcome.status in ("already-evaluated", "learning"):
+                continue
+            previous = self.previous.get(outcome.series.id)
+            if previous is None and outcome.state.status == "ok":
+                continue  # never alerted: nothing worth a write
+            if previous is not None and _alert_facts(previous) == _alert_facts(outcome.state):
+                continue  # unchanged; the run claim already guards against re-evaluation
+            changed.append(outcome.state)
+        return changed
+
+
+def score_series(
+    *,
+    window: Window,
+    plan: Plan | RuntimePlan,
+    series: Sequence[Series],
+    reader: MetricReader,
+    store: StateStore,
+    report: EvaluationReport,
+) -> ScoredSeries:
+    """Reads and scores `series` for `window` and applies the alert lifecycle and silences;
+    writes nothing."""
     ids = [s.id for s in series]
     datapoints = reader.read(series, start=window.start, end=window.end)
     baselines = store.get_baselines(ids)
@@ -197,7 +247,24 @@ def _evaluate_window(
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
         for sid, b in baselines.items()
     }
-    context = MessageContext(**{**context.__dict__, "baseline_method": methods})
+    return ScoredSeries(outcomes, states, methods)
+
+
+def publish_transitions(
+    outcomes: Sequence[SeriesOutcome],
+    methods: dict[str, str],
+    *,
+    window: Window,
+    plan: Plan | RuntimePlan,
+    store: StateStore,
+    notifier: Notifier,
+    context: MessageContext,
+    report: EvaluationReport,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...],
+) -> None:
+    """Groups the outcomes' transitions into messages and publishes them; a failed publish
+    goes to the outbox, rendered."""
+    context = replace(context, baseline_method=methods)
     notifications = group_notifications(
         outcomes,
         route=lambda sev, m: plan.topics_for(severity=sev, metric=m),
@@ -227,7 +294,12 @@ def _evaluate_window(
             continue
         report.sent.append(SentNotification(notification, message, message_id))
 
-    for outcome in outcomes:
+
+def record_outcomes(
+    scored: ScoredSeries, *, store: StateStore, emf: EmfWriter | None, report: EvaluationReport
+) -> None:
+    """Counts the outcomes, writes each series' band metrics and saves the states that changed."""
+    for outcome in scored.outcomes:
         if outcome.status == "already-evaluated":
             report.skipped += 1
             continue
@@ -238,12 +310,8 @@ def _evaluate_window(
             report.firing += 1
         if emf is not None and outcome.scores:
             emf.write(outcome.series.id, outcome.scores[-1])
-        previous = states.get(outcome.series.id)
-        if previous is None and outcome.state.status == "ok":
-            continue  # never alerted: nothing worth a write
-        if previous is not None and _alert_facts(previous) == _alert_facts(outcome.state):
-            continue  # unchanged; the run claim already guards against re-evaluation
-        store.save_state(outcome.state)
+    for state in scored.changed_states():
+        store.save_state(state)
 
 
 def _with_control_plane(

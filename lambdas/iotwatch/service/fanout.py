@@ -1,0 +1,247 @@
+"""A tick too big for one invocation: the scheduled run claims it and fans the series out
+through SQS; each shard is evaluated by its own invocation; the one that finishes the last
+shard pages for the whole tick, so messages are grouped exactly as one invocation would.
+
+Shard membership is a stable hash of the series id, not a position in a list: the
+coordinator and the workers agree on it without shipping ids, even if one of them has
+discovered a series the other has not yet.
+
+Every step can be repeated (SQS delivers at least once, Lambda retries):
+- a shard's result is written once (conditional put) and a redelivery re-uses it;
+- states are saved with the revision they were read at, so a second save is refused;
+- shards done are a set, so finishing one twice counts once;
+- paging is claimed once per tick and released if it fails, for the retry.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from iotwatch.adapters.cloudwatch import MetricReader
+from iotwatch.adapters.emf import EmfWriter
+from iotwatch.adapters.notifier import Notifier
+from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
+from iotwatch.domain.evaluation import SeriesOutcome, Window, evaluation_window, lookback_periods
+from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.series import Series
+from iotwatch.plan.runtime import RuntimePlan
+from iotwatch.service.evaluation import (
+    EvaluationReport,
+    ScoredSeries,
+    deliver_outbox,
+    publish_transitions,
+    record_outcomes,
+    score_series,
+)
+
+SHARD_MESSAGE_VERSION = 1
+
+
+class WorkQueue(Protocol):
+    def send(self, bodies: Sequence[str]) -> int: ...
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One SQS message: which tick, and which shard of how many."""
+
+    event_time: float
+    window_end: int
+    shard: int
+    shards: int
+
+    def body(self) -> str:
+        return json.dumps({"version": SHARD_MESSAGE_VERSION, **asdict(self)}, separators=(",", ":"))
+
+    @classmethod
+    def from_body(cls, body: str) -> ShardTask:
+        try:
+            data = json.loads(body)
+            if data.get("version") != SHARD_MESSAGE_VERSION:
+                raise ValueError(f"message version {data.get('version')!r}")
+            task = cls(
+                event_time=float(data["event_time"]),
+                window_end=int(data["window_end"]),
+                shard=int(data["shard"]),
+                shards=int(data["shards"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ShardMessageError(f"not an iotwatch shard message: {exc}") from exc
+        if not 0 <= task.shard < task.shards:
+            raise ShardMessageError(f"shard {task.shard} outside 0..{task.shards - 1}")
+        return task
+
+
+class ShardMessageError(ValueError):
+    pass
+
+
+def shard_count(series: int, shard_size: int) -> int:
+    return max(1, -(-series // shard_size))
+
+
+def shard_of(series_id: str, shards: int) -> int:
+    return zlib.crc32(series_id.encode("utf-8")) % shards
+
+
+def shard_members(series: Sequence[Series], shard: int, shards: int) -> list[Series]:
+    return [s for s in series if shard_of(s.id, shards) == shard]
+
+
+def needs_fanout(series: Sequence[Series], plan: RuntimePlan) -> bool:
+    return len(series) > plan.frequency.shard_size
+
+
+def tick_window(event_time: float, plan: RuntimePlan, series: Sequence[Series]) -> Window:
+    return evaluation_window(
+        event_time,
+        period=plan.frequency.period_seconds,
+        settle_seconds=plan.frequency.settle_seconds,
+        periods=lookback_periods(series),
+    )
+
+
+def dispatch(
+    *,
+    event_time: float,
+    plan: RuntimePlan,
+    series: Sequence[Series],
+    store: DynamoStateStore,
+    queue: WorkQueue,
+    notifier: Notifier,
+    report: EvaluationReport,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
+) -> int:
+    """The scheduled run of a big plan: claims the tick, delivers the outbox, and queues one
+    task per shard. Returns the number of shards queued (0: the tick was already claimed)."""
+    window = tick_window(event_time, plan, series)
+    if not store.claim_run(window.end):
+        report.duplicate_run = True
+        report.skipped = len(series)
+        return 0
+    try:
+        deliver_outbox(store, notifier, report, on_publish_error)
+        shards = shard_count(len(series), plan.frequency.shard_size)
+        store.start_fanout(window.end, shards)
+        tasks = [ShardTask(event_time, window.end, shard, shards) for shard in range(shards)]
+        queue.send([t.body() for t in tasks])
+    except Exception:
+        store.release_run(window.end)
+        raise
+    return shards
+
+
+@dataclass
+class ShardOutcome:
+    report: EvaluationReport
+    evaluated: bool  # False: a redelivery that re-used the shard's first result
+    published: bool  # this invocation paged for the whole tick
+    done: int
+    shards: int
+
+
+def run_shard(
+    task: ShardTask,
+    *,
+    plan: RuntimePlan,
+    series: Sequence[Series],
+    reader: MetricReader,
+    store: DynamoStateStore,
+    notifier: Notifier,
+    context: MessageContext,
+    emf: EmfWriter | None = None,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
+) -> ShardOutcome:
+    started = store.fanout_shards(task.window_end)
+    if started != task.shards:
+        # no scheduled run queued this (or it split the tick differently): nothing to finish
+        raise ShardMessageError(
+            f"tick {task.window_end} was not fanned out into {task.shards} shards (found {started})"
+        )
+    members = shard_members(series, task.shard, task.shards)
+    window = tick_window(task.event_time, plan, series)
+    report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(members))
+    stored = store.get_shard_result(task.window_end, task.shard)
+    evaluated = stored is None
+    if stored is None:
+        scored = score_series(
+            window=window, plan=plan, series=members, reader=reader, store=store, report=report
+        )
+        stored = store.put_shard_result(task.window_end, task.shard, _shard_result(scored))
+        record_outcomes(scored, store=store, emf=emf, report=report)
+    else:
+        # a redelivery: states from the first delivery's result (refused if already saved)
+        for state in _states_of(stored):
+            store.save_state(state)
+    done, shards = store.finish_shard(task.window_end, task.shard)
+    published = False
+    if done >= shards and store.claim_publish(task.window_end):
+        try:
+            outcomes, methods = _gather(store.list_shard_results(task.window_end), series)
+            publish_transitions(
+                outcomes,
+                methods,
+                window=window,
+                plan=plan,
+                store=store,
+                notifier=notifier,
+                context=context,
+                report=report,
+                on_publish_error=on_publish_error,
+            )
+        except Exception:
+            store.release_publish(task.window_end)
+            raise
+        published = True
+    return ShardOutcome(report, evaluated, published, done, shards)
+
+
+# --- shard results ------------------------------------------------------------------------------
+
+
+def _shard_result(scored: ScoredSeries) -> str:
+    """What the publishing invocation needs of a shard: its transitions (with the baseline
+    method each message quotes) and the states it changed (re-saved by a redelivery)."""
+    transitions = [
+        {"series": o.series.id, "transition": asdict(o.transition)} for o in scored.outcomes if o.transition
+    ]
+    methods = {t["series"]: scored.methods[t["series"]] for t in transitions if t["series"] in scored.methods}
+    states = [asdict(s) for s in scored.changed_states()]
+    return json.dumps(
+        {"transitions": transitions, "methods": methods, "states": states}, separators=(",", ":")
+    )
+
+
+def _states_of(result: str) -> list[AlertState]:
+    return [AlertState(**s) for s in json.loads(result)["states"]]
+
+
+def _transition(data: dict[str, Any]) -> Transition:
+    return Transition(**{**data, "latest": PeriodScore(**data["latest"])})
+
+
+def _gather(results: Iterable[str], series: Sequence[Series]) -> tuple[list[SeriesOutcome], dict[str, str]]:
+    """Every shard's transitions as outcomes in plan order: grouping then sees them exactly
+    as one invocation would have."""
+    by_id = {s.id: s for s in series}
+    position = {s.id: i for i, s in enumerate(series)}
+    found: list[tuple[Series, Transition]] = []
+    methods: dict[str, str] = {}
+    for raw in results:
+        data = json.loads(raw)
+        methods.update(data["methods"])
+        for item in data["transitions"]:
+            known = by_id.get(item["series"])
+            if known is not None:  # a series this invocation does not know cannot be rendered
+                found.append((known, _transition(item["transition"])))
+    found.sort(key=lambda pair: position[pair[0].id])
+    outcomes = [
+        SeriesOutcome(s, [], AlertState(series_id=s.id), t, "firing" if t.kind != "resolved" else "ok")
+        for s, t in found
+    ]
+    return outcomes, methods

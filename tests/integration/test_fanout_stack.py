@@ -1,0 +1,149 @@
+"""A plan bigger than one shard, on the local endpoint: the scheduled run queues its shards
+on the stack's work queue, each shard is delivered to the real handler as SQS would (in any
+order, some twice), and on-call receives exactly what one invocation would have sent."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from iotwatch.handlers.settings import ENV_WORK_QUEUE
+from iotwatch.local import fast_metrics
+from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
+from iotwatch.local.endpoint import LocalAws
+from iotwatch.local.traffic import Fleet, Incident, generate
+from iotwatch.service.fanout import shard_count
+from iotwatch_harness import (
+    DAY,
+    DEFAULT_PLAN_FILE,
+    HOUR,
+    Inboxes,
+    IotWatch,
+    clear_handler_caches,
+    synthesize,
+    ticks,
+)
+
+SHARD_SIZE = 3  # the default plan's 9 series in 3 shards
+
+
+@pytest.fixture(scope="module")
+def sharded_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = yaml.safe_load(DEFAULT_PLAN_FILE.read_text(encoding="utf-8"))
+    data["frequency"]["shard_size"] = SHARD_SIZE
+    path = tmp_path_factory.mktemp("sharded") / "plan.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    local_aws: LocalAws, sharded_plan: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[IotWatch]:
+    assembly = synthesize(sharded_plan, tmp_path_factory.mktemp("sharded-cdk") / "cdk.out")
+    local_aws.reset()
+    fast_metrics.install()
+    with local_aws.env():
+        clear_handler_caches()
+        iotwatch = IotWatch.deploy(assembly, sharded_plan)
+        incident = Incident(INCIDENT_START, INCIDENT_END, INCIDENT_METRICS, factor=0.2)
+        start = DEPLOYED_AT - iotwatch.plan.frequency.history_days * DAY
+        iotwatch.put_traffic(
+            generate(Fleet(), iotwatch.series, start=start, end=INCIDENT_END + 2 * HOUR, incidents=[incident])
+        )
+        iotwatch.build_baselines(DEPLOYED_AT)
+        yield iotwatch
+        clear_handler_caches()
+    local_aws.reset()
+
+
+def _drain(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    records = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not got:
+            return records
+        for message in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            records.append(
+                {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+            )
+
+
+def _pages(inboxes: Inboxes) -> list[tuple[Any, ...]]:
+    return [
+        (r.tick, r.topic, r.kind, r.envelope["Subject"], r.document["sms"], r.document["email"])
+        for r in inboxes.received
+    ]
+
+
+def _schedule(fleet: IotWatch) -> list[int]:
+    f = fleet.plan.frequency
+    return list(
+        ticks(INCIDENT_START - 1800, INCIDENT_END + HOUR, period=f.period_seconds, settle=f.settle_seconds)
+    )
+
+
+def test_a_sharded_run_pages_exactly_as_one_invocation_would(fleet: IotWatch) -> None:
+    queue_url = fleet.evaluator_env[ENV_WORK_QUEUE]
+    shards = shard_count(len(fleet.series), SHARD_SIZE)
+    assert shards == 3
+    order = random.Random(7)
+
+    sharded = Inboxes(fleet.topics)
+    try:
+        for tick in _schedule(fleet):
+            result = fleet.evaluate(tick)
+            assert result["shards"] == shards, result
+            records = _drain(queue_url)
+            assert sorted(json.loads(r["body"])["shard"] for r in records) == list(range(shards))
+            order.shuffle(records)
+            records.append(records[0])  # SQS delivers at least once
+            for record in records:
+                assert fleet.evaluate({"Records": [record]}) == {"batchItemFailures": []}
+            # a retried schedule event is a duplicate run: no second set of shards
+            assert fleet.evaluate(tick)["duplicate_run"] is True
+            assert _drain(queue_url) == []
+            sharded.collect(tick)
+    finally:
+        sharded.close()
+    assert {p[2] for p in _pages(sharded)} == {"firing", "resolved"}
+
+    # the same ticks from the same state, each in one invocation (no work queue)
+    fleet.forget_everything_but_baselines()
+    single_env = {**fleet.evaluator_env, ENV_WORK_QUEUE: ""}  # empty: no work queue
+    fleet.evaluator_env, saved = single_env, fleet.evaluator_env
+    clear_handler_caches()
+    single = Inboxes(fleet.topics)
+    try:
+        for tick in _schedule(fleet):
+            assert "shards" not in fleet.evaluate(tick)
+            single.collect(tick)
+    finally:
+        single.close()
+        fleet.evaluator_env = saved
+        clear_handler_caches()
+    assert _pages(sharded) == _pages(single)
+
+
+def test_a_message_that_is_not_a_shard_is_dropped_and_a_failing_shard_comes_back(fleet: IotWatch) -> None:
+    fleet.forget_everything_but_baselines()
+    clear_handler_caches()
+    dropped = fleet.evaluate({"Records": [{"messageId": "m-1", "body": "{not json"}]})
+    assert dropped == {"batchItemFailures": []}  # no retry can make it readable
+    # a shard whose tick was never started cannot finish: it is handed back to SQS
+    orphan = json.dumps(
+        {"version": 1, "event_time": INCIDENT_START + 60.0, "window_end": 1, "shard": 0, "shards": 2}
+    )
+    assert fleet.evaluate({"Records": [{"messageId": "m-2", "body": orphan}]}) == {
+        "batchItemFailures": [{"itemIdentifier": "m-2"}]
+    }
