@@ -305,7 +305,12 @@ class CannedDynamoDB:
             keys = request["Keys"]
             if len(keys) > BATCH_GET_LIMIT:
                 raise _client_error("ValidationException", "Too many items requested", "BatchGetItem")
-            responses[table] = [item for item in map(self._get, keys) if item is not None]
+            found = [item for item in map(self._get, keys) if item is not None]
+            projection = request.get("ProjectionExpression")
+            if projection:  # only the named top-level attributes travel, as on DynamoDB
+                names = {name.strip() for name in projection.split(",")}
+                found = [{k: v for k, v in item.items() if k in names} for item in found]
+            responses[table] = found
         return {"Responses": responses, "UnprocessedKeys": {}, "ResponseMetadata": _metadata()}
 
     @_metered("dynamodb.Query")

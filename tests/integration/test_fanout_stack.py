@@ -147,3 +147,45 @@ def test_a_message_that_is_not_a_shard_is_dropped_and_a_failing_shard_comes_back
     assert fleet.evaluate({"Records": [{"messageId": "m-2", "body": orphan}]}) == {
         "batchItemFailures": [{"itemIdentifier": "m-2"}]
     }
+
+
+def _run_fanned_out(fleet: IotWatch, inboxes: Inboxes, tick: int, *, hold_back: int | None = None) -> None:
+    """One scheduled tick and its shards; `hold_back`: a shard that never gets evaluated."""
+    fleet.evaluate(tick)
+    for record in _drain(fleet.evaluator_env[ENV_WORK_QUEUE]):
+        if json.loads(record["body"])["shard"] != hold_back:
+            assert fleet.evaluate({"Records": [record]}) == {"batchItemFailures": []}
+    inboxes.collect(tick)
+
+
+def test_a_tick_whose_shard_never_finishes_pages_nothing_and_the_next_tick_pages_it(fleet: IotWatch) -> None:
+    schedule = _schedule(fleet)
+    fleet.forget_everything_but_baselines()
+    clear_handler_caches()
+    probe = Inboxes(fleet.topics)
+    try:
+        for tick in schedule:
+            _run_fanned_out(fleet, probe, tick)
+            if probe.received:
+                break
+    finally:
+        probe.close()
+    firing_tick = probe.received[0].tick
+    first_pages = sorted((r.topic, r.kind) for r in probe.received)
+    assert {kind for _, kind in first_pages} == {"firing"}
+
+    fleet.forget_everything_but_baselines()
+    clear_handler_caches()
+    inboxes = Inboxes(fleet.topics)
+    try:
+        for tick in schedule:
+            if tick < firing_tick:
+                _run_fanned_out(fleet, inboxes, tick)
+        assert inboxes.received == []
+        _run_fanned_out(fleet, inboxes, firing_tick, hold_back=0)  # shard 0 is lost
+        assert inboxes.received == [], "a tick that did not finish pages nobody"
+        _run_fanned_out(fleet, inboxes, firing_tick + fleet.plan.frequency.period_seconds)
+        # nothing moved at the lost tick, so the next one pages the incident as it would have
+        assert sorted((r.topic, r.kind) for r in inboxes.received) == first_pages
+    finally:
+        inboxes.close()

@@ -138,6 +138,9 @@ class FakeStore:
     def put_baseline(self, baseline: Baseline) -> None:
         self.baselines[baseline.series_id] = baseline
 
+    def get_baseline_versions(self, series_ids: Sequence[str]) -> dict[str, int]:
+        return {sid: self.baselines[sid].version for sid in series_ids if sid in self.baselines}
+
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]:
         return {sid: self.states[sid] for sid in series_ids if sid in self.states}
 

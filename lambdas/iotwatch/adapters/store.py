@@ -85,6 +85,7 @@ class StateStore(Protocol):
     def delete_outbox(self, key: str) -> None: ...
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]: ...
     def put_baseline(self, baseline: Baseline) -> None: ...
+    def get_baseline_versions(self, series_ids: Sequence[str]) -> dict[str, int]: ...
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]: ...
     def save_state(self, state: AlertState) -> bool: ...
     def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]: ...
@@ -375,6 +376,11 @@ class DynamoStateStore:
         items = self._batch_get(series_ids, BASELINE_SK)
         return {sid: Baseline.from_record(json.loads(item["record"]["S"])) for sid, item in items.items()}
 
+    def get_baseline_versions(self, series_ids: Sequence[str]) -> dict[str, int]:
+        """Each stored baseline's version, without reading (or decoding) the baseline."""
+        items = self._batch_get(series_ids, BASELINE_SK, projection="pk, version")
+        return {sid: int(item["version"]["N"]) for sid, item in items.items()}
+
     def baseline_generation(self) -> str | None:
         self.requests += 1
         item = self._db.get_item(
@@ -514,7 +520,9 @@ class DynamoStateStore:
             raise
         return True
 
-    def _batch_get(self, series_ids: Sequence[str], sk: str) -> dict[str, dict[str, Any]]:
+    def _batch_get(
+        self, series_ids: Sequence[str], sk: str, *, projection: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(series_ids))
         for i in range(0, len(unique), BATCH_GET_LIMIT):
@@ -524,9 +532,10 @@ class DynamoStateStore:
             attempt = 0
             while keys:
                 self.requests += 1
-                response = self._db.batch_get_item(
-                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                )
+                request: dict[str, Any] = {"Keys": keys, "ConsistentRead": True}
+                if projection:
+                    request["ProjectionExpression"] = projection
+                response = self._db.batch_get_item(RequestItems={self._table: request})
                 for item in response.get("Responses", {}).get(self._table, []):
                     found[item["pk"]["S"].removeprefix("SERIES#")] = item
                 keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,7 +24,9 @@ from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.baselines import rebuild_baselines
-from iotwatch.service.discovery import BUILDER_REFRESH_SECONDS, SeriesDiscovery, log_discovery
+
+if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
+    from iotwatch.service.discovery import SeriesDiscovery
 
 logger = Logger()
 metrics = Metrics()
@@ -44,6 +46,8 @@ def _settings() -> FunctionSettings:
 @cache
 def _discovery() -> SeriesDiscovery:
     """Discovered values of the plan's "*" metrics, kept in memory while the container is warm."""
+    from iotwatch.service.discovery import BUILDER_REFRESH_SECONDS
+
     return series_discovery(_settings(), refresh_after=BUILDER_REFRESH_SECONDS)
 
 
@@ -55,6 +59,8 @@ def _series(now: float | None = None) -> tuple[Series, ...]:
     if not plan.discover:
         return plan.series
     report = _discovery().resolve(now=time.time() if now is None else now)
+    from iotwatch.service.discovery import log_discovery
+
     log_discovery(logger, report)
     return report.series
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,9 +26,11 @@ from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.context import message_context
-from iotwatch.service.discovery import EVALUATOR_REFRESH_SECONDS, SeriesDiscovery, log_discovery
 from iotwatch.service.evaluation import EvaluationReport, run_evaluation
 from iotwatch.service.fanout import ShardMessageError, ShardTask, dispatch, needs_fanout, run_shard
+
+if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
+    from iotwatch.service.discovery import SeriesDiscovery
 
 logger = Logger()
 metrics = Metrics()
@@ -51,6 +53,8 @@ def _settings() -> FunctionSettings:
 @cache
 def _discovery() -> SeriesDiscovery:
     """Discovered values of the plan's "*" metrics, kept in memory while the container is warm."""
+    from iotwatch.service.discovery import EVALUATOR_REFRESH_SECONDS
+
     return series_discovery(_settings(), refresh_after=EVALUATOR_REFRESH_SECONDS)
 
 
@@ -62,6 +66,8 @@ def _series(event_time: float | None = None) -> tuple[Series, ...]:
     if not plan.discover:
         return plan.series
     report = _discovery().resolve(now=time.time() if event_time is None else event_time)
+    from iotwatch.service.discovery import log_discovery
+
     log_discovery(logger, report)
     return report.series
 

@@ -296,9 +296,15 @@ def publish_transitions(
 
 
 def record_outcomes(
-    scored: ScoredSeries, *, store: StateStore, emf: EmfWriter | None, report: EvaluationReport
+    scored: ScoredSeries,
+    *,
+    store: StateStore,
+    emf: EmfWriter | None,
+    report: EvaluationReport,
+    save_states: bool = True,
 ) -> None:
-    """Counts the outcomes, writes each series' band metrics and saves the states that changed."""
+    """Counts the outcomes, writes each series' band metrics and saves the states that changed
+    (unless the caller saves them once the tick has paged: a fanned-out shard)."""
     for outcome in scored.outcomes:
         if outcome.status == "already-evaluated":
             report.skipped += 1
@@ -310,8 +316,9 @@ def record_outcomes(
             report.firing += 1
         if emf is not None and outcome.scores:
             emf.write(outcome.series.id, outcome.scores[-1])
-    for state in scored.changed_states():
-        store.save_state(state)
+    if save_states:
+        for state in scored.changed_states():
+            store.save_state(state)
 
 
 def _with_control_plane(

@@ -8,7 +8,9 @@ discovered a series the other has not yet.
 
 Every step can be repeated (SQS delivers at least once, Lambda retries):
 - a shard's result is written once (conditional put) and a redelivery re-uses it;
-- states are saved with the revision they were read at, so a second save is refused;
+- states are saved only by the invocation that pages, after it paged, with the revision they
+  were read at (a second save is refused): a tick whose shard never finishes pages nothing
+  and moves no state, so the next tick pages what it would have;
 - shards done are a set, so finishing one twice counts once;
 - paging is claimed once per tick and released if it fails, for the retry.
 """
@@ -172,17 +174,16 @@ def run_shard(
         scored = score_series(
             window=window, plan=plan, series=members, reader=reader, store=store, report=report
         )
-        stored = store.put_shard_result(task.window_end, task.shard, _shard_result(scored))
-        record_outcomes(scored, store=store, emf=emf, report=report)
-    else:
-        # a redelivery: states from the first delivery's result (refused if already saved)
-        for state in _states_of(stored):
-            store.save_state(state)
+        store.put_shard_result(task.window_end, task.shard, _shard_result(scored))
+        # states are saved by whoever pages the tick: a shard that never finishes leaves every
+        # series where it was, so the next tick finds the same transitions and pages them
+        record_outcomes(scored, store=store, emf=emf, report=report, save_states=False)
     done, shards = store.finish_shard(task.window_end, task.shard)
     published = False
     if done >= shards and store.claim_publish(task.window_end):
         try:
-            outcomes, methods = _gather(store.list_shard_results(task.window_end), series)
+            results = store.list_shard_results(task.window_end)
+            outcomes, methods = _gather(results, series)
             publish_transitions(
                 outcomes,
                 methods,
@@ -194,6 +195,9 @@ def run_shard(
                 report=report,
                 on_publish_error=on_publish_error,
             )
+            for result in results:  # refused (revision moved) if a retry already saved it
+                for state in _states_of(result):
+                    store.save_state(state)
         except Exception:
             store.release_publish(task.window_end)
             raise
