@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
@@ -82,8 +81,7 @@ def handler(
 ) -> dict[str, Any]:
     settings = _settings()
     deps = dependencies or _dependencies()
-    trigger = EventBridgeEvent(event)
-    now = event_epoch(trigger)
+    now = event_epoch(event)
     calls_before = deps.reader.calls
     series = _series(now)
     discovered = len(series) - len(settings.plan.series)
@@ -98,7 +96,7 @@ def handler(
     calls = deps.reader.calls - calls_before
     logger.info(
         "baselines rebuilt",
-        trigger=trigger.detail_type,
+        trigger=event.get("detail-type"),
         built=report.built,
         discovered=discovered,
         without_history=len(report.empty),

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
@@ -23,7 +22,7 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
-from iotwatch.handlers.events import event_epoch
+from iotwatch.handlers.events import event_epoch, event_time_text
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import EvaluationReport, run_evaluation
@@ -95,8 +94,7 @@ def handler(
     deps = dependencies or _dependencies()
     if isinstance(event, dict) and "Records" in event:
         return _evaluate_shards(event["Records"], settings, deps)
-    scheduled = EventBridgeEvent(event)
-    event_time = event_epoch(scheduled)
+    event_time = event_epoch(event)
     series = _series(event_time)
     if needs_fanout(series, settings.plan) and deps.queue is not None:
         return _fan_out(event_time, series, settings, deps)
@@ -111,7 +109,7 @@ def handler(
         context=_context(settings),
         emf=deps.emf,
     )
-    _log_report(report, event_time=scheduled.time)
+    _log_report(report, event_time=event_time_text(event))
     _count(report, get_metric_data_calls=deps.reader.calls - calls_before, completed=True)
     if report.failed_topics:
         # Fail the invocation so the error alarm sees it; state was kept for the failed series.
