@@ -34,7 +34,8 @@ from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.loader import load_plan, merged_detection
 from iotwatch.plan.runtime import RuntimePlan, runtime_plan
-from iotwatch.service.evaluation import message_context, run_evaluation
+from iotwatch.service.context import message_context
+from iotwatch.service.evaluation import run_evaluation
 
 from bench.canned_aws import CannedAws, metric_key
 from bench.measure import Measurement, mb, measured

@@ -38,7 +38,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.plan.model import Plan
-from iotwatch.plan.schedule import ScheduleError, parse_schedule
+from iotwatch.plan.schedule import ScheduleError, cron_field_values, parse_schedule
 
 from infra.naming import EVALUATOR_SERVICE, metrics_namespace
 from infra.notifications import AlertTopics
@@ -87,38 +87,13 @@ def evaluation_cadence(expression: str) -> int | None:
     minutes_f, hours_f, day_of_month, month, day_of_week, year = schedule.cron_fields
     if day_of_month not in ("*", "?") or day_of_week not in ("*", "?") or month != "*" or year != "*":
         return None
-    minutes = _cron_values(minutes_f, 0, 59)
-    hours = _cron_values(hours_f, 0, 23)
+    minutes = cron_field_values(minutes_f, 0, 59)
+    hours = cron_field_values(hours_f, 0, 23)
     if not minutes or not hours:
         return None
     fires = sorted(h * 60 + m for h in hours for m in minutes)
     gaps = [b - a for a, b in itertools.pairwise(fires)] + [fires[0] + 1440 - fires[-1]]
     return max(gaps) * 60
-
-
-def _cron_values(field: str, low: int, high: int) -> set[int] | None:
-    values: set[int] = set()
-    for part in field.split(","):
-        base, slash, step_text = part.partition("/")
-        if slash and (not step_text.isdigit() or int(step_text) < 1):
-            return None
-        step = int(step_text) if slash else 1
-        if base in ("*", "?"):
-            start, end = low, high
-        elif "-" in base:
-            first, _, last = base.partition("-")
-            if not (first.isdigit() and last.isdigit()):
-                return None
-            start, end = int(first), int(last)
-        elif base.isdigit():
-            start = int(base)
-            end = high if slash else start
-        else:
-            return None
-        if not low <= start <= end <= high:
-            return None
-        values.update(range(start, end + 1, step))
-    return values
 
 
 def heartbeat_window(evaluation: str) -> tuple[Duration, int]:

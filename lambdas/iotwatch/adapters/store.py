@@ -58,10 +58,17 @@ AUDIT_PK_PREFIX = "AUDIT#"
 DAY_SECONDS = 86400
 
 
+def audit_partition(at: int) -> str:
+    return AUDIT_PK_PREFIX + time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def audit_sort_prefix(at: int) -> str:
+    """The part of a call's sort key that orders it in time: '2026-11-16T12:56:00Z#'."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ#", time.gmtime(at))
+
+
 def audit_key(call: RecordedCall) -> dict[str, dict[str, str]]:
-    day = time.strftime("%Y-%m-%d", time.gmtime(call.at))
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(call.at))
-    return {"pk": {"S": AUDIT_PK_PREFIX + day}, "sk": {"S": f"{stamp}#{call.event_id}"}}
+    return {"pk": {"S": audit_partition(call.at)}, "sk": {"S": audit_sort_prefix(call.at) + call.event_id}}
 
 
 @dataclass(frozen=True)
@@ -150,21 +157,16 @@ class DynamoStateStore:
         ).get("Item")
         return item["result"]["S"] if item else None
 
-    def put_shard_result(self, window_end: int, shard: int, result: str) -> str:
-        """Keeps the first result written for a shard and returns it (a redelivered shard
-        message re-uses what its first delivery evaluated)."""
-        if self._put_new(
+    def put_shard_result(self, window_end: int, shard: int, result: str) -> bool:
+        """Keeps the first result written for a shard; False when one was already kept."""
+        return self._put_new(
             {
                 "pk": {"S": f"{TICK_PREFIX}{window_end}"},
                 "sk": {"S": f"SHARD#{shard:05d}"},
                 "result": {"S": result},
                 "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
             }
-        ):
-            return result
-        kept = self.get_shard_result(window_end, shard)
-        assert kept is not None
-        return kept
+        )
 
     def fanout_shards(self, window_end: int) -> int | None:
         """How many shards the tick was split into; None when no run started it."""
@@ -360,16 +362,14 @@ class DynamoStateStore:
         if not self._cache_baselines:
             return self._read_baselines(series_ids)
         generation = self.baseline_generation()
-        if generation is None or generation != self._cached_generation:
+        if generation is None:  # never marked (a builder older than the cache): nothing to key on
+            return self._read_baselines(series_ids)
+        if generation != self._cached_generation:
             self._cached, self._cached_generation = {}, generation
         # series without a baseline yet (learning) are asked for again on every run
         missing = [sid for sid in series_ids if sid not in self._cached]
         if missing:
-            fresh = self._read_baselines(missing)
-            if generation is not None:
-                self._cached.update(fresh)
-            else:
-                return {**{sid: self._cached[sid] for sid in series_ids if sid in self._cached}, **fresh}
+            self._cached.update(self._read_baselines(missing))
         return {sid: self._cached[sid] for sid in series_ids if sid in self._cached}
 
     def _read_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
@@ -486,15 +486,14 @@ class DynamoStateStore:
         calls: list[RecordedCall] = []
         first_day = start - start % DAY_SECONDS
         for day in range(first_day, end + 1, DAY_SECONDS):
-            low = audit_key(_probe(max(start, day)))
-            high = audit_key(_probe(min(end, day + DAY_SECONDS - 1)))
+            low, high = max(start, day), min(end, day + DAY_SECONDS - 1)
             request: dict[str, Any] = {
                 "TableName": self._table,
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
                 "ExpressionAttributeValues": {
-                    ":pk": low["pk"],
-                    ":low": {"S": low["sk"]["S"].rstrip("#")},
-                    ":high": {"S": high["sk"]["S"].rstrip("#") + "#\uffff"},
+                    ":pk": {"S": audit_partition(low)},
+                    ":low": {"S": audit_sort_prefix(low)},
+                    ":high": {"S": audit_sort_prefix(high) + "\uffff"},
                 },
             }
             while True:
@@ -574,23 +573,6 @@ def _silence_from_item(raw: dict[str, Any]) -> Silence:
         dimensions=json.loads(raw["dimensions"]["S"]),
         created_by=raw.get("created_by", {}).get("S", "unknown"),
         created_at=int(raw.get("created_at", {}).get("N", "0")),
-    )
-
-
-def _probe(at: int) -> RecordedCall:
-    return RecordedCall(
-        at=at,
-        event_id="",
-        action="",
-        who="",
-        principal_arn=None,
-        key_parameters={},
-        source_ip=None,
-        region=None,
-        account=None,
-        error=None,
-        severity=None,
-        sensitive=False,
     )
 
 

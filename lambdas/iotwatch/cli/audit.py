@@ -30,6 +30,7 @@ from iotwatch.domain.audit import (
     records_from_document,
 )
 
+DEFAULT_POLICY = AuditPolicy()  # the built-in sensitive actions, root and denied calls
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 TABLE_WIDTH = 120
@@ -128,9 +129,9 @@ def iso(event: AuditEvent) -> str:
     return event.time.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def as_json(item: Located, policy: AuditPolicy | None = None) -> dict[str, Any]:
+def as_json(item: Located, policy: AuditPolicy = DEFAULT_POLICY) -> dict[str, Any]:
     e = item.event
-    verdict = judge(e, policy or AuditPolicy())
+    verdict = judge(e, policy)
     return {
         "time": iso(e),
         "action": e.action,
@@ -198,12 +199,12 @@ def clip_end(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
 
 
-def render_table(items: list[Located], width: int = TABLE_WIDTH, policy: AuditPolicy | None = None) -> str:
+def render_table(items: list[Located], width: int = TABLE_WIDTH, policy: AuditPolicy = DEFAULT_POLICY) -> str:
     header = ("TIME (UTC)", "ACTION", "WHO", "FROM", "OUTCOME", "PAGES")
     rows = []
     for item in items:
         e = item.event
-        flags = judge(e, policy or AuditPolicy()).severity or ""
+        flags = judge(e, policy).severity or ""
         if e.is_root:
             flags = (flags + " root").strip()
         rows.append((iso(e), e.action, e.who, e.source_ip or "-", outcome(e), flags))
@@ -221,8 +222,8 @@ def render_table(items: list[Located], width: int = TABLE_WIDTH, policy: AuditPo
     return "\n".join(lines)
 
 
-def summary(items: list[Located], hidden: int, policy: AuditPolicy | None = None) -> str:
-    verdicts = [judge(i.event, policy or AuditPolicy()) for i in items]
+def summary(items: list[Located], hidden: int, policy: AuditPolicy = DEFAULT_POLICY) -> str:
+    verdicts = [judge(i.event, policy) for i in items]
     sensitive = sum(1 for v in verdicts if v.sensitive)
     pages = sum(1 for v in verdicts if v.pages)
     failed = sum(1 for i in items if i.event.failed)
@@ -237,7 +238,7 @@ def plan_policy(path: str | None, err: TextIO) -> AuditPolicy | None:
     """The audit policy of the plan at `path`, or the built-in one without a plan; None if the
     plan is invalid (its problems are printed)."""
     if path is None:
-        return AuditPolicy()
+        return DEFAULT_POLICY
     from iotwatch.plan.loader import PlanError, load_plan
     from iotwatch.plan.runtime import runtime_plan
 

@@ -245,10 +245,10 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
     changes = correlated_changes(ctx, since=since, at=at) if kind in ("firing", "escalated") else []
     suspect = _suspect(changes, since)
     if suspect is not None:
-        lines.append(
-            f"{label} {what} {_relative(since - suspect.at).replace('before', 'after')} "
-            f"{suspect.action} {suspect.target} by {suspect.who}.".replace("  ", " ")
-        )
+        lag = since - suspect.at  # the suspect is never after the start
+        after = f"{_duration(lag)} after" if lag >= 60 else "right after"
+        what_changed = f"{suspect.action} {suspect.target}".rstrip()
+        lines.append(f"{label} {what} {after} {what_changed} by {suspect.who}.")
     lines.append("")
     lines += _summary_table(alerts, kind)
     lines.append("")

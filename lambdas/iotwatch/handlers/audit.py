@@ -57,7 +57,7 @@ def handler(
     deps = dependencies or _dependencies()
     event_id = event.get("id") if isinstance(event, dict) else None
     report = handle_audit_event(
-        event if isinstance(event, dict) else {"detail-type": None},
+        event,
         plan=settings.plan,
         store=deps.store,
         notifier=deps.notifier,

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from iotwatch.adapters.emf import NAMESPACE as DEFAULT_NAMESPACE
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, RuntimePlan, read_runtime_plan
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class FunctionSettings:
     plan_file: str = RUNTIME_PLAN_FILE
     dashboard_name: str | None = None
     work_queue_url: str | None = None
-    metrics_namespace: str = "IotWatch"  # the stack sets IotWatch/<plan>
+    metrics_namespace: str = DEFAULT_NAMESPACE  # the stack sets IotWatch/<plan>
     region: str = "us-east-1"
     task_root: str = "."
 
@@ -79,7 +80,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> FunctionSettings:
         plan_file=env.get(ENV_PLAN_FILE) or RUNTIME_PLAN_FILE,
         dashboard_name=env.get(ENV_DASHBOARD) or None,
         work_queue_url=env.get(ENV_WORK_QUEUE) or None,
-        metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "IotWatch",
+        metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         task_root=env.get("LAMBDA_TASK_ROOT") or ".",
     )

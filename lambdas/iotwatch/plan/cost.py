@@ -24,7 +24,7 @@ from iotwatch.domain.evaluation import lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import expand_series
 from iotwatch.plan.model import Plan
-from iotwatch.plan.schedule import parse_schedule
+from iotwatch.plan.schedule import cron_field_values, parse_schedule
 
 PRICING_REGION = "us-east-1"
 GB = 1024**3
@@ -243,41 +243,11 @@ class CostEstimate:
 
 # --- schedules ---------------------------------------------------------------------------------
 
-_CRON_NAMES = {
-    name: i
-    for names in (
-        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
-        ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"),
-    )
-    for i, name in enumerate(names, start=1)
-}
-
 
 def _cron_count(text: str, low: int, high: int) -> int | None:
     """How many values a cron field selects in [low, high]; None when it cannot be told (L, W, #)."""
-    values: set[int] = set()
-    for part in text.upper().split(","):
-        base, slash, step_text = part.partition("/")
-        if slash and (not step_text.isdigit() or int(step_text) < 1):
-            return None
-        step = int(step_text) if slash else 1
-        first, dash, last = base.partition("-")
-        first_value = _CRON_NAMES.get(first, int(first) if first.isdigit() else None)
-        if base in ("*", "?"):
-            start, end = low, high
-        elif dash:
-            last_value = _CRON_NAMES.get(last, int(last) if last.isdigit() else None)
-            if first_value is None or last_value is None:
-                return None
-            start, end = first_value, last_value
-        elif first_value is not None:
-            start, end = first_value, high if slash else first_value
-        else:
-            return None
-        if not low <= start <= end <= high:
-            return None
-        values.update(range(start, end + 1, step))
-    return len(values)
+    values = cron_field_values(text, low, high)
+    return None if values is None else len(values)
 
 
 def runs_per_month(expression: str, month_days: int) -> tuple[float, str | None]:

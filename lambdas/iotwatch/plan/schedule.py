@@ -58,3 +58,41 @@ def parse_schedule(expression: str) -> Schedule:
     raise ScheduleError(
         f"'{expression}' is not a schedule expression; use rate(5 minutes) or cron(0 3 * * ? *)"
     )
+
+
+_CRON_NAMES = {
+    name: i
+    for names in (
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+        ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"),
+    )
+    for i, name in enumerate(names, start=1)
+}
+
+
+def cron_field_values(text: str, low: int, high: int) -> set[int] | None:
+    """The values a cron field selects in [low, high] (numbers, ranges, steps, lists, month
+    and weekday names); None when it cannot be told statically (L, W, #)."""
+    values: set[int] = set()
+    for part in text.upper().split(","):
+        base, slash, step_text = part.partition("/")
+        if slash and (not step_text.isdigit() or int(step_text) < 1):
+            return None
+        step = int(step_text) if slash else 1
+        first, dash, last = base.partition("-")
+        first_value = _CRON_NAMES.get(first, int(first) if first.isdigit() else None)
+        if base in ("*", "?"):
+            start, end = low, high
+        elif dash:
+            last_value = _CRON_NAMES.get(last, int(last) if last.isdigit() else None)
+            if first_value is None or last_value is None:
+                return None
+            start, end = first_value, last_value
+        elif first_value is not None:
+            start, end = first_value, high if slash else first_value
+        else:
+            return None
+        if not low <= start <= end <= high:
+            return None
+        values.update(range(start, end + 1, step))
+    return values

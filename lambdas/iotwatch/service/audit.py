@@ -49,13 +49,9 @@ class AuditReport:
     alerts: list[AuditAlert] = field(default_factory=list)
     verdicts: dict[str, AuditVerdict] = field(default_factory=dict)  # event id -> verdict
 
-    @property
-    def failed_topics(self) -> list[str]:
-        return [a.topic for a in self.alerts if a.message_id is None]
-
 
 def handle_audit_event(
-    event: Mapping[str, Any],
+    event: Any,
     *,
     plan: RuntimePlan,
     store: DynamoStateStore,
@@ -64,9 +60,12 @@ def handle_audit_event(
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
 ) -> AuditReport:
     """Records and judges each call in `event` (an EventBridge event, or a CloudTrail log
-    document); a record that cannot be read is reported, never raised."""
+    file's object); a record that cannot be read is reported, never raised."""
     report = AuditReport()
-    fallback_id = str(event.get("id") or "") if isinstance(event, Mapping) else ""
+    if not isinstance(event, Mapping):  # EventBridge hands a function one JSON object
+        report.rejected.append(f"not an EventBridge event but a {type(event).__name__}")
+        return report
+    fallback_id = str(event.get("id") or "")
     try:
         records = list(records_from_document(event))
     except AuditRecordError as exc:

@@ -25,7 +25,6 @@ from iotwatch.domain.messages import MessageContext, Notification, RenderedMessa
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
 from iotwatch.plan.runtime import RuntimePlan
-from iotwatch.service.context import message_context as message_context
 
 if TYPE_CHECKING:
     from iotwatch.plan.model import Plan
@@ -101,13 +100,7 @@ def run_evaluation(
     receive it are not paged again. A run that fails, or leaves anything in the outbox,
     releases its claim so Lambda's retry of the same event can deliver it sooner.
     """
-    period = plan.frequency.period_seconds
-    window = evaluation_window(
-        event_time,
-        period=period,
-        settle_seconds=plan.frequency.settle_seconds,
-        periods=lookback_periods(series),
-    )
+    window = tick_window(event_time, plan, series)
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(series))
     if not store.claim_run(window.end):
         report.skipped = len(series)
@@ -133,6 +126,16 @@ def run_evaluation(
     if report.failed_topics:
         store.release_run(window.end)
     return report
+
+
+def tick_window(event_time: float, plan: Plan | RuntimePlan, series: Sequence[Series]) -> Window:
+    """The window a tick at `event_time` evaluates (whole periods, after CloudWatch settled)."""
+    return evaluation_window(
+        event_time,
+        period=plan.frequency.period_seconds,
+        settle_seconds=plan.frequency.settle_seconds,
+        periods=lookback_periods(series),
+    )
 
 
 def deliver_outbox(
@@ -178,7 +181,9 @@ def _evaluate_window(
         report=report,
         on_publish_error=on_publish_error,
     )
-    record_outcomes(scored, store=store, emf=emf, report=report)
+    record_outcomes(scored, emf=emf, report=report)
+    for state in scored.changed_states():
+        store.save_state(state)
 
 
 @dataclass
@@ -295,16 +300,8 @@ def publish_transitions(
         report.sent.append(SentNotification(notification, message, message_id))
 
 
-def record_outcomes(
-    scored: ScoredSeries,
-    *,
-    store: StateStore,
-    emf: EmfWriter | None,
-    report: EvaluationReport,
-    save_states: bool = True,
-) -> None:
-    """Counts the outcomes, writes each series' band metrics and saves the states that changed
-    (unless the caller saves them once the tick has paged: a fanned-out shard)."""
+def record_outcomes(scored: ScoredSeries, *, emf: EmfWriter | None, report: EvaluationReport) -> None:
+    """Counts the outcomes and writes each series' band metrics."""
     for outcome in scored.outcomes:
         if outcome.status == "already-evaluated":
             report.skipped += 1
@@ -316,9 +313,6 @@ def record_outcomes(
             report.firing += 1
         if emf is not None and outcome.scores:
             emf.write(outcome.series.id, outcome.scores[-1])
-    if save_states:
-        for state in scored.changed_states():
-            store.save_state(state)
 
 
 def _with_control_plane(

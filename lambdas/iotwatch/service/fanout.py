@@ -28,7 +28,7 @@ from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
-from iotwatch.domain.evaluation import SeriesOutcome, Window, evaluation_window, lookback_periods
+from iotwatch.domain.evaluation import SeriesOutcome
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
 from iotwatch.plan.runtime import RuntimePlan
@@ -39,6 +39,7 @@ from iotwatch.service.evaluation import (
     publish_transitions,
     record_outcomes,
     score_series,
+    tick_window,
 )
 
 SHARD_MESSAGE_VERSION = 1
@@ -97,15 +98,6 @@ def shard_members(series: Sequence[Series], shard: int, shards: int) -> list[Ser
 
 def needs_fanout(series: Sequence[Series], plan: RuntimePlan) -> bool:
     return len(series) > plan.frequency.shard_size
-
-
-def tick_window(event_time: float, plan: RuntimePlan, series: Sequence[Series]) -> Window:
-    return evaluation_window(
-        event_time,
-        period=plan.frequency.period_seconds,
-        settle_seconds=plan.frequency.settle_seconds,
-        periods=lookback_periods(series),
-    )
 
 
 def dispatch(
@@ -177,7 +169,7 @@ def run_shard(
         store.put_shard_result(task.window_end, task.shard, _shard_result(scored))
         # states are saved by whoever pages the tick: a shard that never finishes leaves every
         # series where it was, so the next tick finds the same transitions and pages them
-        record_outcomes(scored, store=store, emf=emf, report=report, save_states=False)
+        record_outcomes(scored, emf=emf, report=report)
     done, shards = store.finish_shard(task.window_end, task.shard)
     published = False
     if done >= shards and store.claim_publish(task.window_end):
