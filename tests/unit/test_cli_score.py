@@ -303,8 +303,6 @@ GOOD = "2026-11-02 00:00:00,5\n2026-11-02 00:05:00,6\n"
         ("timestamp,value\n" + GOOD + "2026-11-02 00:10:00,lots\n", 4, "value 'lots' is not a number"),
         ("timestamp,value\n2026-11-02 00:00:00,1e999\n", 2, "not a finite number"),
         ("timestamp,value\n2026-11-02 00:00:00,nan\n", 2, "not a finite number"),
-        ("timestamp,value\n" + GOOD + "2026-11-02 00:01:00,7\n", 4, "time goes backwards"),
-        ("timestamp,value\n" + GOOD + "2026-11-02T01:00:00+02:00,7\n", 4, "time goes backwards"),
         ("timestamp\n2026-11-02 00:00:00\n", 1, "header needs two columns"),
         ("timestamp,value\n" + GOOD + "2026-11-02 00:10:00\n", 4, "expected two columns"),
     ],
@@ -314,8 +312,6 @@ GOOD = "2026-11-02 00:00:00,5\n2026-11-02 00:05:00,6\n"
         "non-numeric",
         "infinite",
         "nan",
-        "backwards",
-        "backwards-by-offset",
         "one-column-header",
         "missing-value-column",
     ],
@@ -375,3 +371,83 @@ def test_a_bad_plan_is_an_error(tmp_path: Path):
         code = main(["score", "-", "--plan", str(plan)], out=out, err=err)
     assert (code, out.getvalue()) == (2, "")
     assert str(plan) in err.getvalue()
+
+
+# --- real exports: repeats, clock resets, no plan file ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ("2026-11-02 00:05:00,7\n", "repeats the previous row's time"),
+        ("2026-11-02 00:01:00,7\n", "goes back in time"),
+        ("2026-11-02T01:00:00+02:00,7\n", "goes back in time"),
+    ],
+    ids=["duplicate", "backwards", "backwards-by-offset"],
+)
+def test_a_repeated_or_backwards_time_is_scored_with_a_warning_naming_the_line(
+    tmp_path: Path, extra: str, words: str
+):
+    path = tmp_path / "export.csv"
+    path.write_text("timestamp,value\n" + GOOD + extra + "2026-11-02 00:10:00,8\n", encoding="utf-8")
+    code, out, err = score(None, path=path)
+    assert code == 0, err
+    assert f"{path}:4: time {words}" in err
+    rows = parse_output(out)
+    assert [r[0] for r in rows] == [
+        "2026-11-02 00:00:00",
+        "2026-11-02 00:05:00",
+        extra.split(",")[0],
+        "2026-11-02 00:10:00",
+    ]
+
+
+def test_many_repeats_are_summarised_after_a_few_lines(tmp_path: Path):
+    body = "".join(f"2026-11-02 00:05:00,{i}\n" for i in range(12))
+    path = tmp_path / "dupes.csv"
+    path.write_text("timestamp,value\n" + GOOD + body, encoding="utf-8")
+    code, out, err = score(None, path=path)
+    assert code == 0
+    assert err.count("repeats the previous row's time") == 5
+    assert "7 more line(s) like that, the last at line 15" in err
+    assert len(parse_output(out)) == 14
+
+
+def test_a_backwards_row_never_changes_what_was_scored_before_it():
+    rows = fleet_rows()[: 3 * 288]
+    text = to_csv([(stamp(ts), v) for ts, v in rows])
+    reset = to_csv([(stamp(ts), v) for ts, v in rows] + [(stamp(rows[0][0]), 5)])
+    _, clean, _ = score(text)
+    code, with_reset, err = score(reset)
+    assert code == 0 and "goes back in time" in err
+    assert parse_output(with_reset)[:-1] == parse_output(clean)
+
+
+def test_without_a_plan_file_score_uses_the_default_detection_and_says_so(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "series.csv"
+    path.write_text(fleet_csv(), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["score", str(path)], out=out, err=err) == 0
+    assert (
+        "no monitoring-plan.yaml here and no --plan: scoring with iotwatch's default detection"
+        in err.getvalue()
+    )
+    assert (
+        tuple(tuple(r) for r in parse_output(out.getvalue())) == full_run()
+    )  # the example plan keeps the defaults
+
+
+def test_plan_picks_the_detection(tmp_path: Path):
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        Path(DEFAULT_PLAN_FILE)
+        .read_text(encoding="utf-8")
+        .replace("{warning: 4, critical: 7}", "{warning: 40, critical: 70}"),
+        encoding="utf-8",
+    )
+    code, out, err = score(fleet_csv(), "--plan", str(strict))
+    assert code == 0, err
+    assert "default detection" not in err
+    assert not [r for r in parse_output(out) if r[2] == "1"], "a 40-sigma plan does not page on the outage"
+    assert [r for r in full_run() if r[2] == "1"], "the example plan does"

@@ -272,3 +272,27 @@ def test_a_silent_series_where_nothing_is_expected_stays_ok():
     outcome = evaluate_series(series, datapoints=[], baseline=baseline, state=None, window=window)
     assert outcome.transition is None
     assert outcome.status == "ok"
+
+
+# --- direction and absolute limits --------------------------------------------------------------
+
+
+def test_an_up_only_metric_does_not_page_when_it_falls():
+    up = replace(ALL_GATES_OPEN, direction="up")
+    assert score_period(MONDAY, CRIT_DROP, EXPECT, up).severity is None
+    assert score_period(MONDAY, CRIT_SURGE, EXPECT, up).severity == "critical"
+    down = replace(ALL_GATES_OPEN, direction="down")
+    assert score_period(MONDAY, CRIT_SURGE, EXPECT, down).severity is None
+    assert score_period(MONDAY, WARN_DROP, EXPECT, down).severity == "warning"
+
+
+def test_a_known_limit_pages_inside_the_learned_band_and_where_gates_hold_back():
+    limited = replace(DETECTION, above=1100.0, below=950.0)
+    assert score_period(MONDAY, 1150.0, EXPECT, limited).severity == "warning"  # inside the band
+    assert score_period(MONDAY, 900.0, EXPECT, limited).severity == "warning"
+    assert score_period(MONDAY, NORMAL, EXPECT, limited).severity is None
+    assert (
+        score_period(MONDAY, CRIT_SURGE, EXPECT, limited).severity == "critical"
+    )  # the band's verdict stands
+    unsure = Expectation(expected=1000.0, scale=50.0, source="none")
+    assert score_period(MONDAY, 1150.0, unsure, limited).severity == "warning"  # no history, a known number

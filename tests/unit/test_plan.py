@@ -559,3 +559,55 @@ def test_missing_route_for_a_severity_is_a_warning():
     check = check_plan(plan, environ={})
     assert check.errors == []
     assert any(p.path == "notify.routes" and "'warning'" in p.message for p in check.warnings)
+
+
+# --- direction and absolute limits --------------------------------------------------------------
+
+
+def _series_of(plan: dict) -> dict[str, object]:
+    check = check_plan(plan, environ={}, resolve_env=True)
+    assert check.errors == [], check.errors
+    assert check.plan is not None
+    return {s.metric: s.detection for s in expand_series(check.plan)}
+
+
+def test_error_throttle_and_failure_metrics_page_only_when_they_rise():
+    metrics = [
+        {"metric": "PublishIn.Success", "dimensions": {"Protocol": "MQTT"}},
+        {"metric": "RuleMessageThrottled"},
+        {"metric": "Connect.AuthNError", "dimensions": {"Protocol": "MQTT"}},
+        {"metric": "TopicMatch", "detection": {"direction": "down"}},
+    ]
+    detection = _series_of(minimal_plan(resources={"metrics": metrics}))
+    assert {m: d.direction for m, d in detection.items()} == {  # type: ignore[attr-defined]
+        "PublishIn.Success": "both",
+        "RuleMessageThrottled": "up",
+        "Connect.AuthNError": "up",
+        "TopicMatch": "down",
+    }
+
+
+def test_a_plan_wide_direction_applies_unless_a_metric_says_otherwise():
+    metrics = [{"metric": "RulesExecuted"}, {"metric": "RuleNotFound", "detection": {"direction": "both"}}]
+    plan = minimal_plan(resources={"metrics": metrics}, detection={"direction": "down"})
+    detection = _series_of(plan)
+    assert detection["RulesExecuted"].direction == "down"  # type: ignore[attr-defined]
+    assert detection["RuleNotFound"].direction == "both"  # type: ignore[attr-defined]
+
+
+def test_limits_are_per_metric_and_must_leave_room_for_normal():
+    metrics = [{"metric": "RulesExecuted", "detection": {"above": 5000, "below": 10}}]
+    detection = _series_of(minimal_plan(resources={"metrics": metrics}))["RulesExecuted"]
+    assert (detection.above, detection.below) == (5000, 10)  # type: ignore[attr-defined]
+    bad = minimal_plan(
+        resources={"metrics": [{"metric": "RulesExecuted", "detection": {"above": 10, "below": 10}}]}
+    )
+    errors = check_plan(bad, environ={}, resolve_env=True).errors
+    assert any("below (10" in e.message and "less than above" in e.message for e in errors), errors
+
+
+def test_an_unknown_direction_names_the_choices():
+    plan = minimal_plan(detection={"direction": "sideways"})
+    errors = check_plan(plan, environ={}, resolve_env=True).errors
+    assert errors and errors[0].path == "detection.direction"
+    assert "both" in errors[0].message and "up" in errors[0].message

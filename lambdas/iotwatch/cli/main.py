@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE
@@ -19,7 +21,7 @@ from iotwatch.plan.loader import (
     expand_templates,
     read_plan_document,
 )
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model import Detection, Frequency, Plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -102,20 +104,20 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.cli.series_csv import CsvInputError, read_series_csv
-    from iotwatch.plan.loader import load_plan
     from iotwatch.service.replay import ReplayPoint, median_spacing, replay, snap_to_grid
 
     try:
-        plan = load_plan(args.plan)
+        plan = score_plan(args.plan, err)
     except PlanError as exc:
         print(exc, file=err)
         return EXIT_BAD_INPUT
+    warnings: list[str] = []
     try:
         if args.file == "-":
-            rows = read_series_csv(sys.stdin, source="<stdin>")
+            rows = read_series_csv(sys.stdin, source="<stdin>", warnings=warnings)
         else:
             with open(args.file, encoding="utf-8", newline="") as handle:
-                rows = read_series_csv(handle, source=args.file)
+                rows = read_series_csv(handle, source=args.file, warnings=warnings)
     except OSError as exc:
         print(f"{args.file}: cannot read: {exc.strerror}", file=err)
         return EXIT_BAD_INPUT
@@ -125,6 +127,8 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.period is not None and args.period <= 0:
         print("error: --period must be a positive number of seconds", file=err)
         return EXIT_BAD_INPUT
+    for warning in warnings:
+        print(warning, file=err)
     period = args.period or median_spacing([r.ts for r in rows])
     snapped, _ = snap_to_grid([r.ts for r in rows], period)
     series = score_series(plan, period)
@@ -147,9 +151,32 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def score_series(plan: Plan, period: int) -> Series:
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What `score` takes from a plan: its default detection and how often baselines rebuild."""
+
+    detection: Detection
+    frequency: Frequency
+
+
+def score_plan(path: str | None, err: TextIO) -> ScoringPlan:
+    """The plan `--plan` names; without one, the plan file here, else the built-in defaults
+    (said on stderr, so a score is never judged by settings nobody knew were chosen)."""
+    from iotwatch.plan.loader import load_plan
+
+    if path is None and not os.path.exists(DEFAULT_PLAN_FILE):
+        print(
+            f"note: no {DEFAULT_PLAN_FILE} here and no --plan: scoring with iotwatch's default detection",
+            file=err,
+        )
+        return ScoringPlan(Detection(), Frequency())
+    plan = load_plan(path or DEFAULT_PLAN_FILE)
+    return ScoringPlan(plan.detection, plan.frequency)
+
+
+def score_series(plan: Plan | ScoringPlan, period: int) -> Series:
     """The series a CSV replays as: the plan's default detection, at the CSV's period."""
-    from iotwatch.plan.loader import merged_detection
+    from iotwatch.plan.loader import detection_settings
 
     return Series(
         namespace="csv",
@@ -157,11 +184,11 @@ def score_series(plan: Plan, period: int) -> Series:
         dimensions=(),
         statistic="Sum",
         period=period,
-        detection=merged_detection(plan, None),
+        detection=detection_settings(plan.detection, None),
     )
 
 
-def refresh_interval(plan: Plan) -> int:
+def refresh_interval(plan: Plan | ScoringPlan) -> int:
     """Seconds between baseline rebuilds in the deployed stack (cron schedules: daily)."""
     from iotwatch.plan.schedule import parse_schedule
 
@@ -215,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         "score", help="replay a metric exported as CSV: what would iotwatch have said at each row?"
     )
     score.add_argument("file", help="CSV with a header, then timestamp,value rows (- for stdin)")
-    score.add_argument("--plan", default=DEFAULT_PLAN_FILE, help="plan whose default detection to use")
+    score.add_argument(
+        "--plan",
+        default=None,
+        help=f"plan whose default detection to use (default: {DEFAULT_PLAN_FILE} if present, else built-in)",
+    )
     score.add_argument("--period", type=int, default=None, help="seconds per row (default: median spacing)")
     score.set_defaults(func=cmd_score)
 

@@ -36,8 +36,18 @@ def parse_timestamp(text: str) -> int:
     return int((parsed - (_NAIVE_EPOCH if parsed.tzinfo is None else _EPOCH)).total_seconds())
 
 
-def read_series_csv(lines: Iterable[str], *, source: str = "<stdin>") -> list[CsvRow]:
+MAX_WARNINGS_PER_KIND = 5
+
+
+def read_series_csv(
+    lines: Iterable[str], *, source: str = "<stdin>", warnings: list[str] | None = None
+) -> list[CsvRow]:
+    """Rows in file order. With `warnings`, a row whose time repeats or goes back (an export
+    with duplicates, a clock reset) is kept and scored as part of the latest period seen, and
+    `warnings` says which lines; without it such a row is an error."""
     reader = csv.reader(lines)
+    repeats: list[int] = []
+    backwards: list[int] = []
     rows: list[CsvRow] = []
     header_seen = False
     previous: int | None = None
@@ -69,12 +79,28 @@ def read_series_csv(lines: Iterable[str], *, source: str = "<stdin>") -> list[Cs
                 ) from None
             if not math.isfinite(value):
                 raise CsvInputError(f"{source}:{line}: value {raw_value!r} is not a finite number")
-        if previous is not None and ts < previous:
-            raise CsvInputError(
-                f"{source}:{line}: time goes backwards ({raw_ts.strip()} is before the previous row); sort the file"
-            )
+        if previous is not None and ts <= previous:
+            if warnings is None and ts < previous:
+                raise CsvInputError(
+                    f"{source}:{line}: time goes backwards ({raw_ts.strip()} is before the previous row); sort the file"
+                )
+            if warnings is not None:
+                (repeats if ts == previous else backwards).append(line)
+                ts = previous  # part of the latest period: never rewrites what was already scored
         previous = ts
         rows.append(CsvRow(line, raw_ts, ts, value))  # positional: keywords cost ~0.4 us a row
     if not header_seen:
         raise CsvInputError(f"{source}: empty input; expected a header line and rows of timestamp,value")
+    if warnings is not None:
+        _warn(warnings, source, repeats, "repeats the previous row's time")
+        _warn(warnings, source, backwards, "goes back in time (a clock reset?)")
     return rows
+
+
+def _warn(warnings: list[str], source: str, lines: list[int], what: str) -> None:
+    for line in lines[:MAX_WARNINGS_PER_KIND]:
+        warnings.append(f"warning: {source}:{line}: time {what}; scored as part of the latest period")
+    if len(lines) > MAX_WARNINGS_PER_KIND:
+        warnings.append(
+            f"warning: {source}: {len(lines) - MAX_WARNINGS_PER_KIND} more line(s) like that, the last at line {lines[-1]}"
+        )

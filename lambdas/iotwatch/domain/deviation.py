@@ -55,6 +55,13 @@ def score_period(
             severity = "critical"
         elif abs(score) >= detection.warning:
             severity = "warning"
+    direction = detection.direction
+    if severity is not None and ((direction == "up" and score < 0) or (direction == "down" and score > 0)):
+        severity = None  # the side this metric does not page on
+    if (detection.above is not None and actual > detection.above) or (
+        detection.below is not None and actual < detection.below
+    ):
+        severity = severity or "warning"  # a known limit pages even where the baseline is unsure
     band = detection.warning * scale
     # positional (ts, actual, expected, lower, upper, score, relative_change, severity, source):
     # keywords would cost a microsecond on every replayed row

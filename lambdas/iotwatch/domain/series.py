@@ -16,6 +16,11 @@ class DetectionSettings:
     # what a period without a datapoint means: "zero" traffic, "ignore" (skipped by the
     # pending/recovery counts) or "breaching" (deviating when traffic was expected)
     missing_data: str = "zero"
+    # which side pages: "up" (errors, throttles), "down" (connections, messages) or "both"
+    direction: str = "both"
+    # absolute limits a team knows: beyond them a period deviates whatever the baseline says
+    above: float | None = None
+    below: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

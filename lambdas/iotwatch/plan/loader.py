@@ -27,6 +27,7 @@ from iotwatch.plan.model import (
     SEVERITIES,
     TOPIC_NAME_PATTERN,
     Contact,
+    Detection,
     MetricSpec,
     Plan,
     mask_contact,
@@ -159,7 +160,7 @@ def expand_series(plan: Plan) -> list[Series]:
     for spec in plan.resources.metrics:
         if spec.wildcard_keys:
             continue
-        detection = merged_detection(plan, spec.detection)
+        detection = merged_detection(plan, spec.detection, spec.metric)
         for dims in _combinations(spec, spec.dimensions):
             series.append(
                 Series(
@@ -186,7 +187,7 @@ def expand_templates(plan: Plan) -> list[SeriesTemplate]:
         wildcard = spec.wildcard_keys
         if not wildcard:
             continue
-        detection = merged_detection(plan, spec.detection)
+        detection = merged_detection(plan, spec.detection, spec.metric)
         for fixed in _combinations(spec, set(spec.dimensions) - set(wildcard)):
             templates.append(
                 SeriesTemplate(
@@ -204,8 +205,21 @@ def expand_templates(plan: Plan) -> list[SeriesTemplate]:
     return templates
 
 
-def merged_detection(plan: Plan, override: Any) -> DetectionSettings:
-    base = plan.detection
+# Metrics that only page when they rise: falling back to zero errors is the good news.
+_UP_ONLY_WORDS = ("error", "throttl", "fail", "denied", "reject", "invalid", "unauthori")
+
+
+def default_direction(metric: str | None) -> str:
+    name = (metric or "").lower()
+    return "up" if any(word in name for word in _UP_ONLY_WORDS) else "both"
+
+
+def merged_detection(plan: Plan, override: Any, metric: str | None = None) -> DetectionSettings:
+    return detection_settings(plan.detection, override, metric)
+
+
+def detection_settings(base: Detection, override: Any, metric: str | None = None) -> DetectionSettings:
+    """A plan's detection block with one metric's override on top."""
     over = override.model_dump(exclude_none=True) if override is not None else {}
     sensitivity = {**base.sensitivity.model_dump(), **over.get("sensitivity", {})}
     return DetectionSettings(
@@ -216,6 +230,9 @@ def merged_detection(plan: Plan, override: Any) -> DetectionSettings:
         min_volume=over.get("min_volume", base.min_volume),
         min_relative_change=over.get("min_relative_change", base.min_relative_change),
         missing_data=over.get("missing_data", base.missing_data),
+        direction=over.get("direction") or base.direction or default_direction(metric),
+        above=over.get("above", base.above),
+        below=over.get("below", base.below),
     )
 
 

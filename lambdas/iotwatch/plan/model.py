@@ -39,6 +39,9 @@ SSM_NAME_PATTERN = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+DetectionDirection = Literal["both", "up", "down"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -94,7 +97,19 @@ class Detection(_Strict):
         default="zero",
         description="a period without datapoint: zero traffic, ignored, or deviating (breaching)",
     )
+    direction: DetectionDirection | None = Field(
+        default=None,
+        description="which side pages: up, down or both; unset: up for error, throttle and failure "
+        "metrics, both for the rest",
+    )
+    above: float | None = Field(default=None, description="a value above this always deviates")
+    below: float | None = Field(default=None, description="a value below this always deviates")
     exclude_from_training: list[TrainingExclusion] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _limits_ordered(self) -> Detection:
+        _check_limits(self.above, self.below)
+        return self
 
     @property
     def excluded_windows(self) -> list[tuple[int, int]]:
@@ -113,6 +128,19 @@ class DetectionOverride(_Strict):
     min_volume: float | None = Field(default=None, ge=0)
     min_relative_change: float | None = Field(default=None, ge=0, le=10)
     missing_data: MissingData | None = None
+    direction: DetectionDirection | None = None
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _limits_ordered(self) -> DetectionOverride:
+        _check_limits(self.above, self.below)
+        return self
+
+
+def _check_limits(above: float | None, below: float | None) -> None:
+    if above is not None and below is not None and below >= above:
+        raise ValueError(f"below ({below}) must be less than above ({above}): no value could be normal")
 
 
 class MetricSpec(_Strict):
