@@ -15,8 +15,9 @@ from iotwatch.domain.deviation import (
     lifecycle,
     score_period,
 )
+from iotwatch.domain.likelihood import TrackerState, advance
 from iotwatch.domain.messages import Alert, Notification
-from iotwatch.domain.series import Series
+from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
 
 
@@ -63,18 +64,25 @@ def evaluate_series(
     state: AlertState | None,
     window: Window,
     score_memo: dict[tuple[int, float], PeriodScore] | None = None,
+    tracker: TrackerState | None = None,
 ) -> SeriesOutcome:
     """`score_memo` (replay only) keeps scores of periods seen in earlier windows under the
-    same baseline; a score depends only on the period, its value and the baseline."""
+    same baseline; a score depends only on the period, its value and the baseline.
+
+    `tracker` (mutated: it takes in each period once, oldest first) decides, once it has seen
+    enough of the series, which deviations are anomalous for this series (see likelihood)."""
     state = state or AlertState(series_id=series.id)
     if state.last_evaluated is not None and state.last_evaluated >= window.end:
         return SeriesOutcome(series, [], state, None, "already-evaluated")
     if baseline is None or not baseline.usable:
+        if tracker is not None:
+            _track_unscored(tracker, datapoints, series, window)
         return SeriesOutcome(series, [], state, None, "learning")
     values = dict(datapoints)
     detection = series.detection
-    if detection.missing_data != "zero":
-        return _evaluate_with_missing_data(series, values, baseline, state, window)
+    if detection.missing_data != "zero" or not baseline.counts:
+        # a gauge (a CPU %, a latency) without a datapoint was not measured, it was not zero
+        return _evaluate_with_missing_data(series, values, baseline, state, window, tracker)
     scores = []
     for ts in range(window.start, window.end, window.period):  # window.period_starts, without the list
         actual = values.get(ts, 0.0)
@@ -84,13 +92,103 @@ def evaluate_series(
             score = score_period(ts, actual, baseline.expectation_at(ts), detection)
             if score_memo is not None:
                 score_memo[key] = score
+        if tracker is not None:
+            score = judge(tracker, score, detection, period=window.period, counts=baseline.counts)
         scores.append(score)
     new_state, transition = decide(state, scores, detection, period=window.period)
     return SeriesOutcome(series, scores, new_state, transition, new_state.status)
 
 
+def judge(
+    tracker: TrackerState, score: PeriodScore, detection: DetectionSettings, *, period: int, counts: bool = True
+) -> PeriodScore:
+    """The period's severity once the tracker has seen enough of the series: the likelihood
+    against the plan's sensitivity (warning, critical), where the volume gate and the side
+    allow; before that, the baseline band's verdict. A period is judged once, when the tracker
+    first takes it in; later ticks that re-read it get the same verdict."""
+    verdicts = tracker.verdicts
+    if verdicts is None:
+        verdicts = tracker.verdicts = {}
+    ts = score.ts
+    if tracker.next_ts is None or ts >= tracker.next_ts:
+        signal = advance(
+            tracker,
+            score.actual,
+            score.expected,
+            direction=detection.direction,  # type: ignore[arg-type]
+            trigger=detection.warning,
+        )
+        tracker.next_ts = ts + period
+        tracker.latest_score = signal.anomaly_score
+        verdict: str | None
+        if not signal.warm:
+            verdict = None  # not judged: the band decides
+        elif signal.triggered(detection.critical):
+            verdict = "critical"
+        elif signal.triggered(detection.warning):
+            verdict = "warning"
+        else:
+            verdict = ""
+        verdicts[ts] = (verdict, signal.predicted, signal.spread, signal.signed)
+        if len(verdicts) > _VERDICTS_KEPT:
+            for old in sorted(verdicts)[: len(verdicts) - _VERDICTS_KEPT]:
+                del verdicts[old]
+    seen = verdicts.get(ts)
+    if seen is None or seen[0] is None:
+        return score
+    verdict, expected, spread, signed = seen
+    # the period as the tracker saw it: expected at today's level, normal as wide as lately
+    band = detection.warning * spread
+    relative = (score.actual - expected) / expected if expected > 0 else score.relative_change
+    severity = verdict or None
+    if severity is not None and not _may_page(score, detection, counts):
+        severity = None
+    if _beyond_limits(score.actual, detection):
+        severity = severity or "warning"
+    return PeriodScore(
+        ts,
+        score.actual,
+        expected,
+        max(expected - band, 0.0) if counts else expected - band,
+        expected + band,
+        signed,
+        relative,
+        severity,  # type: ignore[arg-type]
+        score.source,
+    )
+
+
+_VERDICTS_KEPT = 16
+
+
+def _may_page(score: PeriodScore, detection: DetectionSettings, counts: bool) -> bool:
+    """The volume gate, for counters: a handful of events per period can be any z away."""
+    return not counts or max(score.actual, score.expected) >= detection.min_volume
+
+
+def _beyond_limits(actual: float, detection: DetectionSettings) -> bool:
+    return (detection.above is not None and actual > detection.above) or (
+        detection.below is not None and actual < detection.below
+    )
+
+
+def _track_unscored(
+    tracker: TrackerState, datapoints: Sequence[tuple[int, float]], series: Series, window: Window
+) -> None:
+    """While the baseline is learning the tracker still learns the series, without a season."""
+    for ts, value in datapoints:
+        if window.start <= ts < window.end and (tracker.next_ts is None or ts >= tracker.next_ts):
+            advance(tracker, value, direction=series.detection.direction)  # type: ignore[arg-type]
+            tracker.next_ts = ts + window.period
+
+
 def _evaluate_with_missing_data(
-    series: Series, values: Mapping[int, float], baseline: Baseline, state: AlertState, window: Window
+    series: Series,
+    values: Mapping[int, float],
+    baseline: Baseline,
+    state: AlertState,
+    window: Window,
+    tracker: TrackerState | None = None,
 ) -> SeriesOutcome:
     """missing_data `ignore`: a period without datapoint is left out, so it neither extends a
     deviation nor a recovery (both still look only within the window). `breaching`: it is
@@ -101,7 +199,12 @@ def _evaluate_with_missing_data(
     for ts in range(window.start, window.end, window.period):
         actual = values.get(ts)
         if actual is not None:
-            scores.append(score_period(ts, actual, baseline.expectation_at(ts), detection))
+            score = score_period(ts, actual, baseline.expectation_at(ts), detection)
+            scores.append(
+                judge(tracker, score, detection, period=window.period, counts=baseline.counts)
+                if tracker is not None
+                else score
+            )
             continue
         if not breaching:
             continue

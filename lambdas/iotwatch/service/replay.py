@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from iotwatch.domain.baseline import Baseline, build_baseline
 from iotwatch.domain.deviation import AlertState, PeriodScore
 from iotwatch.domain.evaluation import Window, evaluate_series
+from iotwatch.domain.likelihood import WARMUP_PERIODS, TrackerState
 from iotwatch.domain.series import DetectionSettings, Series
 
 DAY = 86400
@@ -63,6 +64,7 @@ def replay(
     baseline: Baseline | None = None
     baseline_epoch: int | None = None
     state = AlertState(series_id=series.id)
+    tracker = TrackerState()
     recent: deque[tuple[int, float]] = deque()
     memo: dict[tuple[int, float], PeriodScore] = {}
     for point in points:
@@ -100,14 +102,21 @@ def replay(
         window = Window(ts - (lookback - 1) * period, ts + period, period)
         # `recent` as it is, not a copy: evaluate_series only reads it into a dict
         outcome = evaluate_series(
-            series, datapoints=recent, baseline=baseline, state=state, window=window, score_memo=memo
+            series,
+            datapoints=recent,
+            baseline=baseline,
+            state=state,
+            window=window,
+            score_memo=memo,
+            tracker=tracker,
         )
         if len(memo) > 4 * lookback:
             memo = {key: value for key, value in memo.items() if key[0] >= window.start}
         state = outcome.state
         latest = outcome.scores[-1] if outcome.scores else None
         # positional (ts, anomaly_score, alert, score, baseline): keywords cost on every row
-        yield ReplayResult(ts, anomaly_score(latest, detection), state.status == "firing", latest, baseline)
+        graded = tracker.latest_score if tracker.seen > WARMUP_PERIODS else anomaly_score(latest, detection)
+        yield ReplayResult(ts, graded, state.status == "firing", latest, baseline)
 
 
 def median_spacing(timestamps: list[int]) -> int:

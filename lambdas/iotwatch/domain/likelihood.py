@@ -1,0 +1,212 @@
+"""How unusual a series is right now, against its own recent history: the anomaly likelihood.
+
+The baseline says what a period usually looks like at this hour; real series also shift level,
+drift and burst. The tracker follows a series period by period (causal, constant work per
+period, a few hundred bytes of state) and turns each period into a graded `anomaly_score`:
+
+1. Level: the median of the last LEVEL_PERIODS residuals against the baseline's expectation,
+   so a level shift becomes the new normal within hours and one spike does not move it.
+2. Deviation: |actual - predicted| over a robust running spread of those residuals.
+3. Likelihood: the mean deviation of the last SHORT_PERIODS against the mean and spread of
+   deviations over about a week (Numenta's anomaly likelihood, in z form). A noisy series
+   learns that big deviations are its normal; a quiet one that breaks stands out.
+4. Range: a value beyond anything the tracker has seen (by RANGE_MARGIN of the range) is
+   anomalous however the likelihood reads.
+
+After a trigger the score is halved for HOLD_PERIODS, so one incident ranks as one event and
+only something bigger can rise above it. Direction restricts which side counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Direction = Literal["both", "up", "down"]
+
+LEVEL_PERIODS = 24  # two hours at 5-minute periods
+SHORT_PERIODS = 6
+SPREAD_MEMORY = 288  # periods (a day at 5 minutes): how fast "how wide normal is" follows
+LIKELIHOOD_MEMORY = 2016  # periods (a week at 5 minutes)
+MAGNITUDE_MEMORY = 2016
+WARMUP_PERIODS = 100  # no score before the tracker has seen this many periods
+HOLD_PERIODS = 144  # half a day at 5 minutes: one incident, one event
+HOLD_DAMPING = 0.5
+DEVIATION_CAP = 10.0  # one wild period moves the likelihood statistics by a bounded step
+SPREAD_FLOOR = 0.01  # of the series' typical magnitude: a flat line is not infinitely sure
+RANGE_MARGIN = 0.03
+SCORE_KNEE = 4.0
+INSTANT_WEIGHT = 0.5
+PERIOD_DEVIATION = 2.0  # spreads: the least a period must deviate itself to be anomalous  # likelihood z at which the score reaches 0.5
+_MIN_VARIANCE = 1e-4
+
+
+@dataclass(slots=True)
+class TrackerState:
+    """What the evaluator remembers between ticks; `to_record` is what it stores."""
+
+    seen: int = 0
+    recent: list[float] | None = None  # last LEVEL_PERIODS residuals, oldest first
+    spread: float | None = None
+    magnitude: float | None = None
+    mean: float | None = None  # of deviations, over LIKELIHOOD_MEMORY
+    variance: float = 1.0
+    short: list[float] | None = None  # last SHORT_PERIODS deviations
+    low: float | None = None
+    high: float | None = None
+    last_trigger: int | None = None  # `seen` at the last trigger
+    next_ts: int | None = None  # the first period not yet taken in
+    # the verdicts of the last few periods taken in, by period start: a tick re-reads the
+    # pending/recovery window, and each period must be judged once, the way it was first judged
+    # (verdict, predicted, spread, signed deviation); verdict "" is judged normal, None unjudged
+    verdicts: dict[int, tuple[str | None, float, float, float]] | None = None
+    latest_score: float = 0.0
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "n": self.seen,
+            "r": [round(v, 6) for v in self.recent or ()],
+            "s": self.spread,
+            "m": self.magnitude,
+            "u": self.mean,
+            "v": self.variance,
+            "w": [round(v, 6) for v in self.short or ()],
+            "lo": self.low,
+            "hi": self.high,
+            "t": self.last_trigger,
+            "x": self.next_ts,
+            "j": {str(ts): list(v) for ts, v in (self.verdicts or {}).items()},
+            "a": self.latest_score,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, object]) -> TrackerState:
+        def number(key: str) -> float | None:
+            value = record.get(key)
+            return None if value is None else float(value)  # type: ignore[arg-type]
+
+        trigger = record.get("t")
+        next_ts = record.get("x")
+        verdicts = record.get("j") or {}
+        return cls(
+            seen=int(record.get("n", 0)),  # type: ignore[call-overload]
+            recent=[float(v) for v in record.get("r", ())],  # type: ignore[attr-defined]
+            spread=number("s"),
+            magnitude=number("m"),
+            mean=number("u"),
+            variance=float(record.get("v", 1.0)),  # type: ignore[arg-type]
+            short=[float(v) for v in record.get("w", ())],  # type: ignore[attr-defined]
+            low=number("lo"),
+            high=number("hi"),
+            last_trigger=None if trigger is None else int(trigger),  # type: ignore[call-overload]
+            next_ts=None if next_ts is None else int(next_ts),  # type: ignore[call-overload]
+            verdicts={int(ts): (v[0], float(v[1]), float(v[2]), float(v[3])) for ts, v in verdicts.items()},  # type: ignore[attr-defined]
+            latest_score=float(record.get("a", 0.0)),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    predicted: float  # the baseline's expectation moved to the series' current level
+    spread: float  # how wide normal is around `predicted`, in the series' units
+    signed: float  # (actual - predicted) / spread
+    deviation: float  # |actual - predicted| in spreads (on the watched side; 0 on the other)
+    likelihood: float  # z of the recent deviations against the series' own history
+    beyond_range: bool  # outside every value seen so far, by RANGE_MARGIN of the range
+    fresh: bool  # no trigger within HOLD_PERIODS
+    anomaly_score: float  # graded, in [0, 1): 0.5 at SCORE_KNEE or beyond the range
+    warm: bool  # seen enough periods to judge
+
+    def triggered(self, threshold: float) -> bool:
+        """Whether this period counts as anomalous at likelihood `threshold`."""
+        if not self.warm or self.deviation < PERIOD_DEVIATION:
+            return False  # after a burst the recent mean stays high; a period back to normal is normal
+        return self.likelihood >= threshold or (self.beyond_range and self.fresh)
+
+
+def advance(
+    state: TrackerState,
+    actual: float,
+    expected: float = 0.0,
+    *,
+    direction: Direction = "both",
+    trigger: float = SCORE_KNEE,
+) -> Signal:
+    """Takes one period into `state` (mutated in place: this runs for every period of every
+    series) and says how anomalous it was. `expected` is the baseline's seasonal expectation
+    (0 without one); `trigger` is the likelihood at which a period starts a hold."""
+    state.seen += 1
+    residual_now = actual - expected
+    recent = state.recent
+    if recent is None:
+        recent = state.recent = []
+    if len(recent) < 3:
+        recent.append(residual_now)
+        state.low = actual if state.low is None else min(state.low, actual)
+        state.high = actual if state.high is None else max(state.high, actual)
+        return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, True, 0.0, False)
+    ordered = sorted(recent)
+    level = ordered[len(ordered) // 2]
+    predicted = expected + level
+    error = actual - predicted
+    magnitude = state.magnitude
+    magnitude = abs(actual) if magnitude is None else magnitude + (abs(actual) - magnitude) / min(state.seen, MAGNITUDE_MEMORY)
+    state.magnitude = magnitude
+    floor = SPREAD_FLOOR * magnitude + 1e-9
+    spread = state.spread
+    if spread is None:
+        spread = abs(error) + floor
+    width_now = max(spread, floor)
+    side = error if direction == "up" else -error if direction == "down" else abs(error)
+    deviation = min(max(side, 0.0) / width_now, DEVIATION_CAP)
+    state.spread = spread + (min(abs(error), 5.0 * spread) - spread) / SPREAD_MEMORY
+
+    recent.append(residual_now)
+    if len(recent) > LEVEL_PERIODS:
+        del recent[0]
+    short = state.short
+    if short is None:
+        short = state.short = []
+    short.append(deviation)
+    if len(short) > SHORT_PERIODS:
+        del short[0]
+    short_mean = sum(short) / len(short)
+    mean = state.mean
+    if mean is None:
+        mean = deviation
+    variance = state.variance
+    sd = math.sqrt(variance if variance > _MIN_VARIANCE else _MIN_VARIANCE)
+    # the recent run of deviations, or this period alone (discounted) when it breaks sharply
+    likelihood = max(short_mean - mean, INSTANT_WEIGHT * (deviation - mean)) / sd
+    delta = deviation - mean
+    state.mean = mean + delta / LIKELIHOOD_MEMORY
+    state.variance = variance + (delta * delta - variance) / LIKELIHOOD_MEMORY
+
+    low, high = state.low, state.high
+    assert low is not None and high is not None
+    width = high - low
+    beyond = False
+    if width > 0:
+        above = (actual - high) / width
+        below = (low - actual) / width
+        excess = above if direction == "up" else below if direction == "down" else max(above, below)
+        beyond = excess > RANGE_MARGIN
+    if actual < low:
+        state.low = actual
+    elif actual > high:
+        state.high = actual
+
+    score = likelihood / (likelihood + SCORE_KNEE) if likelihood > 0 else 0.0
+    warm = state.seen > WARMUP_PERIODS
+    if beyond and warm:
+        score = 0.5 + 0.5 * score
+    fresh = state.last_trigger is None or state.seen - state.last_trigger >= HOLD_PERIODS
+    if not fresh:
+        score *= HOLD_DAMPING
+    if likelihood > trigger and fresh:
+        state.last_trigger = state.seen
+    return Signal(
+        predicted, width_now, error / width_now, deviation, likelihood, beyond, fresh, score if warm else 0.0, warm
+    )
+
