@@ -10,7 +10,7 @@ the code path the Lambdas run while the endpoint's speed hides nothing of ours:
 - every call is counted per operation, and the time spent inside the fakes is summed
   (`AwsMeter.seconds`, `.cpu_seconds`) so a bench can report our compute without theirs;
 - the service limits our code relies on are checked (500 queries and 100,800
-  datapoints per GetMetricData call, 100 keys per BatchGetItem, 400 KB per item, 256 KB
+  datapoints per GetMetricData call, 100 keys per BatchGetItem, 25 puts per BatchWriteItem, 400 KB per item, 256 KB
   per SNS message, subject under 100 characters, a `default` body with
   MessageStructure=json): a request the real service would refuse or page through fails
   here instead of being measured as if it were fine.
@@ -35,6 +35,7 @@ from botocore.utils import parse_timestamp
 MAX_QUERIES_PER_CALL = 500
 MAX_DATAPOINTS_PER_CALL = 100_800
 BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
 ITEM_LIMIT_BYTES = 400 * 1024
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
 SNS_SUBJECT_LIMIT = 100
@@ -312,6 +313,23 @@ class CannedDynamoDB:
                 found = [{k: v for k, v in item.items() if k in names} for item in found]
             responses[table] = found
         return {"Responses": responses, "UnprocessedKeys": {}, "ResponseMetadata": _metadata()}
+
+    @_metered("dynamodb.BatchWriteItem")
+    def batch_write_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        for table, requests in RequestItems.items():
+            self._check_table(table)
+            if len(requests) > BATCH_WRITE_LIMIT:
+                raise _client_error("ValidationException", "Too many items requested", "BatchWriteItem")
+            for request in requests:
+                item = request["PutRequest"]["Item"]  # only puts are canned
+                if self.check_item_size and _item_size(item) > ITEM_LIMIT_BYTES:
+                    raise _client_error(
+                        "ValidationException",
+                        "Item size has exceeded the maximum allowed size",
+                        "BatchWriteItem",
+                    )
+                self.partitions.setdefault(item["pk"]["S"], {})[item["sk"]["S"]] = item
+        return {"UnprocessedItems": {}, "ResponseMetadata": _metadata()}
 
     @_metered("dynamodb.Query")
     def query(

@@ -48,6 +48,7 @@ from bench.scale_fleet import (
     get_metric_data_floor,
     scale_series,
     seed_baselines,
+    seed_trackers,
     window_points,
 )
 
@@ -108,6 +109,7 @@ def build_world(
         aws.cloudwatch.put(metric_key(s.namespace, s.metric, s.dimensions, s.statistic, s.period), points)
 
     seed_baselines(aws.dynamodb, members)
+    seed_trackers(aws.dynamodb, members)
     seed = DynamoStateStore(aws.dynamodb, aws.table_name)
     seed.mark_baselines_built("bench")  # as the builder does after a rebuild
     for i, m in enumerate(members):

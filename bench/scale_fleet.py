@@ -22,6 +22,8 @@ from typing import Any
 
 from iotwatch.adapters.store import BASELINE_SK, DynamoStateStore, series_pk
 from iotwatch.domain.baseline import Baseline, build_baseline
+from iotwatch.domain.evaluation import Window, evaluate_series
+from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.local.traffic import Fleet, generate, poisson
 
@@ -178,6 +180,38 @@ def seed_baselines(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries], *, 
     for m in members[:: max(1, len(members) // samples)]:
         real = written(replace(profile_baseline(m.profile), series_id=m.series.id))
         assert dynamodb.partitions[series_pk(m.series.id)][BASELINE_SK] == real, m.series.id
+
+
+@cache
+def profile_tracker(profile: Profile) -> dict[str, Any]:
+    """The likelihood tracker's record after the profile's last week of history, judged
+    against its baseline the way the evaluator's ticks would have left it."""
+    start, end = TRAINED_TO - 7 * DAY, TRAINED_TO
+    series = Series(NAMESPACE, profile.metric, (), "Sum", PERIOD, _ANY_DETECTION)
+    tracker = TrackerState()
+    evaluate_series(
+        series,
+        datapoints=[p for p in profile_history(profile) if p[0] >= start],
+        baseline=profile_baseline(profile),
+        state=None,
+        window=Window(start, end, PERIOD),
+        tracker=tracker,
+    )
+    return tracker.to_record()
+
+
+def seed_trackers(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries]) -> None:
+    """Every series' tracker as the previous ticks left it (one learnt per profile), so a
+    measured tick is a steady one, not the first a new deployment makes."""
+    writer = DynamoStateStore(dynamodb, dynamodb.table_name)
+    by_profile: dict[Profile, TrackerState] = {}
+    trackers = {}
+    for m in members:
+        tracker = by_profile.get(m.profile)
+        if tracker is None:
+            tracker = by_profile[m.profile] = TrackerState.from_record(profile_tracker(m.profile))
+        trackers[m.series.id] = tracker
+    writer.save_trackers(trackers)
 
 
 def _with_series_id(item: dict[str, Any], old: str, new: str) -> dict[str, Any]:

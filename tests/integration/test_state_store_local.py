@@ -81,3 +81,28 @@ def test_a_warm_evaluator_reads_baselines_once_per_rebuild(aws_env) -> None:
         rebuilt[ids[0]].__class__.from_record({**rebuilt[ids[0]].to_record(), "series_id": newcomer.id})
     )
     assert newcomer.id in warm.get_baselines([*ids, newcomer.id])
+
+
+def test_trackers_of_more_series_than_one_batch_survive_a_save_and_a_read(aws_env) -> None:
+    import json
+    import random
+
+    from iotwatch.domain.likelihood import TrackerState, advance
+
+    store = _table()
+    rng = random.Random(5)
+    trackers = {}
+    for i in range(60):  # three BatchWriteItem calls
+        tracker = TrackerState()
+        for k in range(150):
+            advance(tracker, k * 300, 100.0 + i + rng.gauss(0, 3))
+        tracker.next_ts = 150 * 300
+        tracker.verdicts = {149 * 300: "drop", 148 * 300: ""}
+        trackers[f"AWS/IoT|RuleMessageThrottled|RuleName=rule_{i}"] = tracker
+    store.save_trackers(trackers)
+    read = store.get_trackers(list(trackers))
+    assert set(read) == set(trackers)
+    for sid, tracker in trackers.items():
+        # what the evaluator keeps: the record, which leaves out only what it can derive
+        assert read[sid].to_record() == json.loads(json.dumps(tracker.to_record())), sid
+    assert store.get_trackers(["AWS/IoT|never-seen|"]) == {}

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from iotwatch.adapters.store import OutboxItem
 from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.messages import RenderedMessage
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
@@ -102,6 +103,7 @@ class FakeStore:
     def __init__(self, baselines: Iterable[Baseline] = ()) -> None:
         self.baselines: dict[str, Baseline] = {b.series_id: b for b in baselines}
         self.states: dict[str, AlertState] = {}
+        self.trackers: dict[str, dict[str, object]] = {}  # as records, like the table holds them
         self.saved: list[AlertState] = []
         self.claimed_runs: set[int] = set()
 
@@ -143,6 +145,15 @@ class FakeStore:
 
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]:
         return {sid: self.states[sid] for sid in series_ids if sid in self.states}
+
+    def get_trackers(self, series_ids: Sequence[str]) -> dict[str, TrackerState]:
+        return {
+            sid: TrackerState.from_record(self.trackers[sid]) for sid in series_ids if sid in self.trackers
+        }
+
+    def save_trackers(self, trackers: Mapping[str, TrackerState]) -> None:
+        for sid, tracker in trackers.items():
+            self.trackers[sid] = json.loads(json.dumps(tracker.to_record()))
 
     def save_state(self, state: AlertState) -> bool:
         current = self.states.get(state.series_id)

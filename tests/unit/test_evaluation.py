@@ -11,6 +11,7 @@ import pytest
 from iotwatch.adapters.emf import EmfWriter
 from iotwatch.domain.baseline import METHOD
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
+from iotwatch.domain.likelihood import WARMUP_READ_PERIODS
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
 
@@ -121,15 +122,21 @@ def alerts_by_topic(report):
     }
 
 
-def test_steady_traffic_sends_nothing_and_writes_nothing_but_the_run_claim(world):
+def test_steady_traffic_sends_nothing_and_writes_only_the_run_claim_and_the_trackers(world, default_series):
     report = world.tick(E)
     assert report.sent == [] and world.notifier.attempts == []
     assert (report.window_start, report.window_end) == (E - 3 * PERIOD, E)
-    assert world.reader.requests[-1][1:] == (E - 3 * PERIOD, E)
-    # a quiet fleet costs one conditional write per tick, not one per series
+    tick_read, warm_up_read = world.reader.requests[-2:]
+    assert tick_read[1:] == (E - 3 * PERIOD, E)
+    # first sight of the series: their trackers learn the week before the window, in one read
+    assert warm_up_read[1:] == (E - 3 * PERIOD - WARMUP_READ_PERIODS * PERIOD, E - 3 * PERIOD)
+    # a quiet fleet writes no alert state; what each series' tracker learnt is kept
     assert world.store.claimed_runs == {E}
     assert world.store.saved == [] and world.store.states == {}
+    assert set(world.store.trackers) == {s.id for s in default_series}
     assert all(o.state.status == "ok" for o in report.outcomes)
+    world.tick(E + PERIOD)
+    assert world.reader.requests[-1][1:] == (E - 2 * PERIOD, E + PERIOD), "a known tracker needs no warm-up"
 
 
 def test_a_firing_series_is_written_once_and_again_only_when_it_changes(world):

@@ -87,7 +87,8 @@ def test_an_80_percent_outage_is_detected_within_two_periods(outage_run):
     for alert in email.notification.alerts:
         assert alert.transition.since == INCIDENT.start
         assert alert.transition.latest.direction == "drop"
-        assert alert.transition.latest.relative_change == pytest.approx(-0.8, abs=0.1)
+        # paged on the outage's first period: Connect.Success (~50 a period) is a noisy count there
+        assert alert.transition.latest.relative_change == pytest.approx(-0.8, abs=0.15)
 
 
 def test_the_outage_pages_once_and_resolves_once_per_metric(outage_run):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -14,6 +14,7 @@ from iotwatch.domain.audit import RecordedCall
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.discovery import DiscoveredValues
+from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.silences import Silence
 
 BATCH_GET_LIMIT = 100
@@ -26,6 +27,8 @@ class StoreThrottledError(RuntimeError):
 
 BASELINE_SK = "BASELINE"
 STATE_SK = "STATE"
+TRACKER_SK = "TRACKER"  # the anomaly-likelihood tracker, written every tick (see likelihood)
+BATCH_WRITE_LIMIT = 25
 
 
 def series_pk(series_id: str) -> str:
@@ -95,6 +98,8 @@ class StateStore(Protocol):
     def get_baseline_versions(self, series_ids: Sequence[str]) -> dict[str, int]: ...
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]: ...
     def save_state(self, state: AlertState) -> bool: ...
+    def get_trackers(self, series_ids: Sequence[str]) -> dict[str, TrackerState]: ...
+    def save_trackers(self, trackers: Mapping[str, TrackerState]) -> None: ...
     def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]: ...
 
 
@@ -450,6 +455,36 @@ class DynamoStateStore:
             raise
         return True
 
+    # -- anomaly-likelihood trackers ------------------------------------------------------------
+    def get_trackers(self, series_ids: Sequence[str]) -> dict[str, TrackerState]:
+        items = self._batch_get(series_ids, TRACKER_SK)
+        return {
+            sid: TrackerState.from_record(json.loads(item["tracker"]["S"])) for sid, item in items.items()
+        }
+
+    def save_trackers(self, trackers: Mapping[str, TrackerState]) -> None:
+        """One item per series, unconditionally: a tracker is only read by the next tick of the
+        same series, which the run claim already serialises."""
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": series_pk(sid)},
+                        "sk": {"S": TRACKER_SK},
+                        "tracker": {"S": json.dumps(tracker.to_record(), separators=(",", ":"))},
+                    }
+                }
+            }
+            for sid, tracker in trackers.items()
+        ]
+
+        def write(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            response = self._db.batch_write_item(RequestItems={self._table: pending})
+            return list(response.get("UnprocessedItems", {}).get(self._table, []))
+
+        for i in range(0, len(requests), BATCH_WRITE_LIMIT):
+            self._until_processed(requests[i : i + BATCH_WRITE_LIMIT], write, "tracker write(s)")
+
     # -- control-plane audit -------------------------------------------------------------------
     def record_audit_call(self, call: RecordedCall, *, expires_at: int) -> bool:
         """Keeps `call`; False when it was already recorded (EventBridge delivers at least once,
@@ -524,28 +559,40 @@ class DynamoStateStore:
     ) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(series_ids))
+
+        def read(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            request: dict[str, Any] = {"Keys": pending, "ConsistentRead": True}
+            if projection:
+                request["ProjectionExpression"] = projection
+            response = self._db.batch_get_item(RequestItems={self._table: request})
+            for item in response.get("Responses", {}).get(self._table, []):
+                found[item["pk"]["S"].removeprefix("SERIES#")] = item
+            return list(response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
+
         for i in range(0, len(unique), BATCH_GET_LIMIT):
-            keys: list[dict[str, Any]] = [
-                {"pk": {"S": series_pk(sid)}, "sk": {"S": sk}} for sid in unique[i : i + BATCH_GET_LIMIT]
-            ]
-            attempt = 0
-            while keys:
-                self.requests += 1
-                request: dict[str, Any] = {"Keys": keys, "ConsistentRead": True}
-                if projection:
-                    request["ProjectionExpression"] = projection
-                response = self._db.batch_get_item(RequestItems={self._table: request})
-                for item in response.get("Responses", {}).get(self._table, []):
-                    found[item["pk"]["S"].removeprefix("SERIES#")] = item
-                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-                attempt += 1
-                if keys and attempt >= MAX_BATCH_ATTEMPTS:
-                    raise StoreThrottledError(
-                        f"DynamoDB left {len(keys)} key(s) unprocessed after {attempt} attempts; the run is retried"
-                    )
-                if keys:
-                    time.sleep(min(0.05 * 2**attempt, 1.0))
+            keys = [{"pk": {"S": series_pk(sid)}, "sk": {"S": sk}} for sid in unique[i : i + BATCH_GET_LIMIT]]
+            self._until_processed(keys, read, "key(s)")
         return found
+
+    def _until_processed(
+        self,
+        pending: list[dict[str, Any]],
+        send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        what: str,
+    ) -> None:
+        """Sends a batch and what DynamoDB left unprocessed again, with backoff; gives up (the
+        run is retried) after MAX_BATCH_ATTEMPTS."""
+        attempt = 0
+        while pending:
+            self.requests += 1
+            pending = send(pending)
+            attempt += 1
+            if pending and attempt >= MAX_BATCH_ATTEMPTS:
+                raise StoreThrottledError(
+                    f"DynamoDB left {len(pending)} {what} unprocessed after {attempt} attempts; the run is retried"
+                )
+            if pending:
+                time.sleep(min(0.05 * 2**attempt, 1.0))
 
 
 def _silence_item(silence: Silence) -> dict[str, Any]:

@@ -14,6 +14,7 @@ Severity = Literal["warning", "critical"]
 Direction = Literal["drop", "surge"]
 SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
 FALLBACK_MIN_RELATIVE_CHANGE = 0.5
+SETTLED_CHANGE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +28,33 @@ class PeriodScore:
     relative_change: float  # (actual - expected) / expected; inf when nothing was expected
     severity: Severity | None
     source: str
+    # the likelihood tracker's verdict (see domain.likelihood): "drop" or "surge" when the
+    # period is anomalous for this series, "" when it is not, None where it did not judge (and
+    # then the band's severity alone says whether the period deviates)
+    anomaly: str | None = None
 
     @property
     def direction(self) -> Direction:
+        if self.anomaly:
+            return self.anomaly  # type: ignore[return-value]
         return "drop" if self.score < 0 else "surge"
+
+    @property
+    def alerting(self) -> bool:
+        """Whether this period can start an alert, or escalate one."""
+        return self.severity is not None if self.anomaly is None else bool(self.anomaly)
+
+    def keeps(self, direction: Direction) -> bool:
+        """Whether this period keeps an alert of `direction` from resolving: outside the band
+        (to the band an outage that lasts hours is no new normal), or anomalous the same way
+        (a surge back to normal after an outage is the tracker's surprise, not the incident)."""
+        if self.severity is not None:
+            return True
+        if self.anomaly != direction:
+            return False
+        # after an incident the tracker's recent deviations stay high for a while; a period
+        # back within a fifth of what the band expects is the incident over, not more of it
+        return abs(self.relative_change) >= SETTLED_CHANGE
 
 
 def score_period(
@@ -123,22 +147,22 @@ def decide(
         at = latest.ts + period
     pending = list(recent[-detection.pending_periods :])
     deviating = (
-        latest.severity is not None  # settles almost every tick without the checks below
+        latest.alerting  # settles almost every tick without the checks below
         and len(pending) == detection.pending_periods
-        and all(p.severity for p in pending)
+        and all(p.alerting for p in pending)
         and len({p.direction for p in pending}) == 1
     )
     if state.status == "ok":
         if not deviating:
             # the hot path of every evaluation: no dataclasses.replace (it costs ~5x a constructor)
             return AlertState(state.series_id, "ok", None, None, 0.0, at, state.revision), None
-        severity: Severity = min((p.severity for p in pending if p.severity), key=lambda s: SEVERITY_RANK[s])
+        severity: Severity = _mildest(pending)
         peak = max(pending, key=lambda p: abs(p.score)).score
         # the incident began where the run of same-direction deviations began, which can be
         # before the pending periods when a page is decided late (e.g. after a failed run)
         since = pending[0].ts
         for p in reversed(recent):
-            if not p.severity or p.direction != latest.direction:
+            if not p.keeps(latest.direction) or p.direction != latest.direction:
                 break
             since = p.ts
         new = replace(
@@ -148,27 +172,37 @@ def decide(
 
     # firing
     since = state.since if state.since is not None else latest.ts
-    peak = max((state.peak_score, *(p.score for p in recent if p.severity)), key=abs)
+    heading: Direction = "drop" if state.peak_score < 0 else "surge"
+    # the incident's own direction only: the reconnect burst after an outage is not its peak
+    peak = max(
+        (state.peak_score, *(p.score for p in recent if p.keeps(heading) and p.direction == heading)), key=abs
+    )
     recovering = list(recent[-detection.recovery_periods :])
-    if len(recovering) == detection.recovery_periods and not any(p.severity for p in recovering):
+    if len(recovering) == detection.recovery_periods and not any(p.keeps(heading) for p in recovering):
         new = AlertState(series_id=state.series_id, last_evaluated=at, revision=state.revision)
         # the whole trailing run of normal periods: a resolve re-decided after a failed
         # publish sees more of them than recovery_periods
         ended = recovering[0].ts
         for p in reversed(recent):
-            if p.severity:
+            if p.keeps(heading):
                 break
             ended = p.ts
         return new, Transition(
             "resolved", state.series_id, state.severity or "warning", since, at, peak, latest, ended=ended
         )
     current = state.severity or "warning"
-    if deviating:
-        level = min((p.severity for p in pending if p.severity), key=lambda s: SEVERITY_RANK[s])
+    if deviating and latest.direction == heading:  # a reconnect burst does not escalate an outage
+        level = _mildest(pending)
         if SEVERITY_RANK[level] > SEVERITY_RANK[current]:
             new = replace(state, severity=level, peak_score=peak, last_evaluated=at)
             return new, Transition("escalated", state.series_id, level, since, at, peak, latest)
     return replace(state, peak_score=peak, last_evaluated=at), None
+
+
+def _mildest(pending: Sequence[PeriodScore]) -> Severity:
+    """The severity a run of alerting periods pages with: the mildest of them, so one spike
+    cannot page as critical; a period the tracker found anomalous inside the band is a warning."""
+    return min((p.severity or "warning" for p in pending), key=lambda s: SEVERITY_RANK[s])
 
 
 def reminder_due(previous: AlertState, state: AlertState, *, at: int, repeat_interval: int) -> bool:

@@ -15,7 +15,14 @@ from iotwatch.domain.deviation import (
     lifecycle,
     score_period,
 )
-from iotwatch.domain.likelihood import TrackerState, advance
+from iotwatch.domain.likelihood import (
+    ALERT_LIKELIHOOD,
+    DEFAULT_WARNING,
+    HOLD_PERIODS,
+    TrackerState,
+    advance,
+    reseason,
+)
 from iotwatch.domain.messages import Alert, Notification
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
@@ -67,7 +74,8 @@ def evaluate_series(
     tracker: TrackerState | None = None,
 ) -> SeriesOutcome:
     """`score_memo` (replay only) keeps scores of periods seen in earlier windows under the
-    same baseline; a score depends only on the period, its value and the baseline.
+    same baseline; a score depends only on the period, its value, the baseline and the
+    tracker's verdict, which is given once.
 
     `tracker` (mutated: it takes in each period once, oldest first) decides, once it has seen
     enough of the series, which deviations are anomalous for this series (see likelihood)."""
@@ -90,86 +98,101 @@ def evaluate_series(
         score = score_memo.get(key) if score_memo is not None else None
         if score is None:
             score = score_period(ts, actual, baseline.expectation_at(ts), detection)
+            if tracker is not None and ts in values:  # a missing period is the band's to judge
+                score = judge(tracker, score, detection, baseline=baseline, period=window.period)
             if score_memo is not None:
-                score_memo[key] = score
-        if tracker is not None:
-            score = judge(tracker, score, detection, period=window.period, counts=baseline.counts)
+                score_memo[key] = score  # judged: a period's verdict never changes
         scores.append(score)
     new_state, transition = decide(state, scores, detection, period=window.period)
+    if tracker is not None and transition is not None and transition.kind == "resolved":
+        tracker.resolved_at = transition.at
     return SeriesOutcome(series, scores, new_state, transition, new_state.status)
 
 
 def judge(
-    tracker: TrackerState, score: PeriodScore, detection: DetectionSettings, *, period: int, counts: bool = True
+    tracker: TrackerState,
+    score: PeriodScore,
+    detection: DetectionSettings,
+    *,
+    baseline: Baseline,
+    period: int,
 ) -> PeriodScore:
-    """The period's severity once the tracker has seen enough of the series: the likelihood
-    against the plan's sensitivity (warning, critical), where the volume gate and the side
-    allow; before that, the baseline band's verdict. A period is judged once, when the tracker
-    first takes it in; later ticks that re-read it get the same verdict."""
+    """The period with the tracker's verdict: anomalous for this series or not (see
+    likelihood), where the volume gate allows; no verdict until the tracker has seen enough
+    of the series, and then the band's severity alone decides. A period is judged once, when
+    the tracker takes it in; a later tick that re-reads it gets the same verdict."""
+    counts = baseline.counts
     verdicts = tracker.verdicts
     if verdicts is None:
         verdicts = tracker.verdicts = {}
     ts = score.ts
     if tracker.next_ts is None or ts >= tracker.next_ts:
+        if tracker.season != baseline.built_at:
+            reseason(tracker, baseline.built_at, lambda at: baseline.expectation_at(at).expected)
         signal = advance(
             tracker,
+            ts,
             score.actual,
             score.expected,
             direction=detection.direction,  # type: ignore[arg-type]
-            trigger=detection.warning,
         )
         tracker.next_ts = ts + period
         tracker.latest_score = signal.anomaly_score
-        verdict: str | None
-        if not signal.warm:
-            verdict = None  # not judged: the band decides
-        elif signal.triggered(detection.critical):
-            verdict = "critical"
-        elif signal.triggered(detection.warning):
-            verdict = "warning"
-        else:
-            verdict = ""
-        verdicts[ts] = (verdict, signal.predicted, signal.spread, signal.signed)
-        if len(verdicts) > _VERDICTS_KEPT:
-            for old in sorted(verdicts)[: len(verdicts) - _VERDICTS_KEPT]:
+        verdict: str | None = None
+        if signal.warm:
+            threshold = ALERT_LIKELIHOOD * detection.warning / DEFAULT_WARNING
+            if counts and score.severity is not None and score.score < 0:
+                # a counter's traffic below the season's band too: less surprise will do
+                threshold *= BAND_SUPPORT
+            settling = tracker.resolved_at is not None and ts - tracker.resolved_at < HOLD_PERIODS * period
+            # a growing fleet sets a counter's highs every week: only one the band agrees with counts
+            records = not counts or signal.signed < 0 or score.severity is not None
+            anomalous = signal.anomalous(threshold, settling=settling, records=records) or _outage(
+                score, counts
+            )
+            verdict = (
+                ("drop" if signal.signed < 0 else "surge")
+                if anomalous and _may_page(score, detection, counts)
+                else ""
+            )
+        verdicts[ts] = verdict
+        if len(verdicts) > VERDICTS_KEPT:
+            for old in sorted(verdicts)[: len(verdicts) - VERDICTS_KEPT]:
                 del verdicts[old]
-    seen = verdicts.get(ts)
-    if seen is None or seen[0] is None:
+    verdict = verdicts.get(ts)
+    if verdict is None:
         return score
-    verdict, expected, spread, signed = seen
-    # the period as the tracker saw it: expected at today's level, normal as wide as lately
-    band = detection.warning * spread
-    relative = (score.actual - expected) / expected if expected > 0 else score.relative_change
-    severity = verdict or None
-    if severity is not None and not _may_page(score, detection, counts):
-        severity = None
-    if _beyond_limits(score.actual, detection):
-        severity = severity or "warning"
+    # positional, as in score_period: this runs for every period of every series
     return PeriodScore(
         ts,
         score.actual,
-        expected,
-        max(expected - band, 0.0) if counts else expected - band,
-        expected + band,
-        signed,
-        relative,
-        severity,  # type: ignore[arg-type]
+        score.expected,
+        score.lower,
+        score.upper,
+        score.score,
+        score.relative_change,
+        score.severity,
         score.source,
+        verdict,
     )
 
 
-_VERDICTS_KEPT = 16
+VERDICTS_KEPT = 16  # periods: more than any pending/recovery window re-reads
+
+
+def _outage(score: PeriodScore, counts: bool) -> bool:
+    """Half of a counter's traffic gone, critically far below the band, needs no statistics of
+    its own (a gauge halves all the time: an idle CPU is no outage)."""
+    return counts and score.severity == "critical" and score.relative_change <= -OUTAGE_DROP
+
+
+OUTAGE_DROP = 0.5
+BAND_SUPPORT = 0.5
 
 
 def _may_page(score: PeriodScore, detection: DetectionSettings, counts: bool) -> bool:
     """The volume gate, for counters: a handful of events per period can be any z away."""
     return not counts or max(score.actual, score.expected) >= detection.min_volume
-
-
-def _beyond_limits(actual: float, detection: DetectionSettings) -> bool:
-    return (detection.above is not None and actual > detection.above) or (
-        detection.below is not None and actual < detection.below
-    )
 
 
 def _track_unscored(
@@ -178,7 +201,9 @@ def _track_unscored(
     """While the baseline is learning the tracker still learns the series, without a season."""
     for ts, value in datapoints:
         if window.start <= ts < window.end and (tracker.next_ts is None or ts >= tracker.next_ts):
-            advance(tracker, value, direction=series.detection.direction)  # type: ignore[arg-type]
+            if tracker.season is not None:
+                reseason(tracker, None, lambda _ts: 0.0)
+            advance(tracker, ts, value, direction=series.detection.direction)  # type: ignore[arg-type]
             tracker.next_ts = ts + window.period
 
 
@@ -201,7 +226,7 @@ def _evaluate_with_missing_data(
         if actual is not None:
             score = score_period(ts, actual, baseline.expectation_at(ts), detection)
             scores.append(
-                judge(tracker, score, detection, period=window.period, counts=baseline.counts)
+                judge(tracker, score, detection, baseline=baseline, period=window.period)
                 if tracker is not None
                 else score
             )
@@ -229,6 +254,8 @@ def _evaluate_with_missing_data(
             )
         scores.append(score)
     new_state, transition = decide(state, scores, detection, period=window.period, at=window.end)
+    if tracker is not None and transition is not None and transition.kind == "resolved":
+        tracker.resolved_at = transition.at
     return SeriesOutcome(series, scores, new_state, transition, new_state.status)
 
 

@@ -20,6 +20,7 @@ only something bigger can rise above it. Direction restricts which side counts.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,7 @@ SPREAD_MEMORY = 288  # periods (a day at 5 minutes): how fast "how wide normal i
 LIKELIHOOD_MEMORY = 2016  # periods (a week at 5 minutes)
 MAGNITUDE_MEMORY = 2016
 WARMUP_PERIODS = 100  # no score before the tracker has seen this many periods
+WARMUP_READ_PERIODS = 2016  # a week: what a tracker the evaluator does not have learns first
 HOLD_PERIODS = 144  # half a day at 5 minutes: one incident, one event
 HOLD_DAMPING = 0.5
 DEVIATION_CAP = 10.0  # one wild period moves the likelihood statistics by a bounded step
@@ -38,7 +40,14 @@ SPREAD_FLOOR = 0.01  # of the series' typical magnitude: a flat line is not infi
 RANGE_MARGIN = 0.03
 SCORE_KNEE = 4.0
 INSTANT_WEIGHT = 0.5
-PERIOD_DEVIATION = 2.0  # spreads: the least a period must deviate itself to be anomalous  # likelihood z at which the score reaches 0.5
+INSTANT_CAP = 10.0  # spreads: how far one period alone can count
+PERIOD_DEVIATION = 3.0  # spreads: the least a period must deviate itself to be anomalous
+# The on-call operating point: the likelihood that pages at the plan's default sensitivity
+# (warning 4); a plan's warning scales it. Chosen on half of NAB's dev files, see the log.
+ALERT_LIKELIHOOD = 5.0
+DEFAULT_WARNING = 4.0
+RANGE_FRACTION = 0.3  # beyond every value seen, a third of the likelihood pages: a record is telling
+REFIRE_FACTOR = 2.0  # likelihood z at which the score reaches 0.5
 _MIN_VARIANCE = 1e-4
 
 
@@ -48,6 +57,8 @@ class TrackerState:
 
     seen: int = 0
     recent: list[float] | None = None  # last LEVEL_PERIODS residuals, oldest first
+    recent_values: list[tuple[int, float]] | None = None  # the same periods' (start, actual)
+    season: int | None = None  # which baseline the residuals are against (its build time)
     spread: float | None = None
     magnitude: float | None = None
     mean: float | None = None  # of deviations, over LIKELIHOOD_MEMORY
@@ -59,14 +70,17 @@ class TrackerState:
     next_ts: int | None = None  # the first period not yet taken in
     # the verdicts of the last few periods taken in, by period start: a tick re-reads the
     # pending/recovery window, and each period must be judged once, the way it was first judged
-    # (verdict, predicted, spread, signed deviation); verdict "" is judged normal, None unjudged
-    verdicts: dict[int, tuple[str | None, float, float, float]] | None = None
+    # by period start: "drop" / "surge" anomalous, "" normal, None not judged (warming up)
+    verdicts: dict[int, str | None] | None = None
     latest_score: float = 0.0
+    resolved_at: int | None = None  # when the series' last alert resolved (epoch seconds)
 
     def to_record(self) -> dict[str, object]:
         return {
             "n": self.seen,
-            "r": [round(v, 6) for v in self.recent or ()],
+            # the residuals are not stored: they follow from the values and the baseline (reseason);
+            # times as seconds before next_ts keep the record under one write unit
+            "rv": [[(self.next_ts or 0) - ts, round(v, 6)] for ts, v in self.recent_values or ()],
             "s": self.spread,
             "m": self.magnitude,
             "u": self.mean,
@@ -76,8 +90,9 @@ class TrackerState:
             "hi": self.high,
             "t": self.last_trigger,
             "x": self.next_ts,
-            "j": {str(ts): list(v) for ts, v in (self.verdicts or {}).items()},
+            "j": {str(ts): v for ts, v in (self.verdicts or {}).items()},
             "a": self.latest_score,
+            "e": self.resolved_at,
         }
 
     @classmethod
@@ -88,10 +103,13 @@ class TrackerState:
 
         trigger = record.get("t")
         next_ts = record.get("x")
+        resolved_at = record.get("e")
         verdicts = record.get("j") or {}
         return cls(
             seen=int(record.get("n", 0)),  # type: ignore[call-overload]
-            recent=[float(v) for v in record.get("r", ())],  # type: ignore[attr-defined]
+            recent=None,  # re-expressed against whichever baseline the next period is judged with
+            recent_values=[(int(next_ts or 0) - int(ago), float(v)) for ago, v in record.get("rv", ())],  # type: ignore[call-overload,attr-defined]
+            season=UNSEASONED,
             spread=number("s"),
             magnitude=number("m"),
             mean=number("u"),
@@ -101,8 +119,9 @@ class TrackerState:
             high=number("hi"),
             last_trigger=None if trigger is None else int(trigger),  # type: ignore[call-overload]
             next_ts=None if next_ts is None else int(next_ts),  # type: ignore[call-overload]
-            verdicts={int(ts): (v[0], float(v[1]), float(v[2]), float(v[3])) for ts, v in verdicts.items()},  # type: ignore[attr-defined]
+            verdicts={int(ts): v for ts, v in verdicts.items()},  # type: ignore[attr-defined]
             latest_score=float(record.get("a", 0.0)),  # type: ignore[arg-type]
+            resolved_at=None if resolved_at is None else int(resolved_at),  # type: ignore[call-overload]
         )
 
 
@@ -118,31 +137,51 @@ class Signal:
     anomaly_score: float  # graded, in [0, 1): 0.5 at SCORE_KNEE or beyond the range
     warm: bool  # seen enough periods to judge
 
-    def triggered(self, threshold: float) -> bool:
-        """Whether this period counts as anomalous at likelihood `threshold`."""
+    def anomalous(self, threshold: float, *, settling: bool = False, records: bool = True) -> bool:
+        """Whether this period is anomalous for on-call at likelihood `threshold`. The period
+        must itself deviate (after a burst the recent mean stays high while the series is back
+        to normal); beyond every value seen (where `records` count), RANGE_FRACTION of the
+        threshold will do; while
+        `settling` (an alert ended within HOLD_PERIODS) it takes REFIRE_FACTOR times it."""
         if not self.warm or self.deviation < PERIOD_DEVIATION:
-            return False  # after a burst the recent mean stays high; a period back to normal is normal
-        return self.likelihood >= threshold or (self.beyond_range and self.fresh)
+            return False
+        if settling:
+            return self.likelihood >= REFIRE_FACTOR * threshold
+        return self.likelihood >= (RANGE_FRACTION if records and self.beyond_range else 1.0) * threshold
+
+
+UNSEASONED = -1  # a reloaded tracker: its residuals are computed before the next period
+
+
+def reseason(state: TrackerState, season: int | None, expected_at: Callable[[int], float]) -> None:
+    """Re-expresses the remembered residuals against a new baseline (built daily): the level is
+    the same series' level whatever season it is measured against."""
+    state.season = season
+    state.recent = [actual - expected_at(ts) for ts, actual in state.recent_values or ()]
 
 
 def advance(
     state: TrackerState,
+    ts: int,
     actual: float,
     expected: float = 0.0,
     *,
     direction: Direction = "both",
-    trigger: float = SCORE_KNEE,
 ) -> Signal:
     """Takes one period into `state` (mutated in place: this runs for every period of every
     series) and says how anomalous it was. `expected` is the baseline's seasonal expectation
-    (0 without one); `trigger` is the likelihood at which a period starts a hold."""
+    (0 without one)."""
     state.seen += 1
     residual_now = actual - expected
     recent = state.recent
     if recent is None:
         recent = state.recent = []
+    values = state.recent_values
+    if values is None:
+        values = state.recent_values = []
     if len(recent) < 3:
         recent.append(residual_now)
+        values.append((ts, actual))
         state.low = actual if state.low is None else min(state.low, actual)
         state.high = actual if state.high is None else max(state.high, actual)
         return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, True, 0.0, False)
@@ -151,7 +190,11 @@ def advance(
     predicted = expected + level
     error = actual - predicted
     magnitude = state.magnitude
-    magnitude = abs(actual) if magnitude is None else magnitude + (abs(actual) - magnitude) / min(state.seen, MAGNITUDE_MEMORY)
+    magnitude = (
+        abs(actual)
+        if magnitude is None
+        else magnitude + (abs(actual) - magnitude) / min(state.seen, MAGNITUDE_MEMORY)
+    )
     state.magnitude = magnitude
     floor = SPREAD_FLOOR * magnitude + 1e-9
     spread = state.spread
@@ -159,12 +202,15 @@ def advance(
         spread = abs(error) + floor
     width_now = max(spread, floor)
     side = error if direction == "up" else -error if direction == "down" else abs(error)
-    deviation = min(max(side, 0.0) / width_now, DEVIATION_CAP)
+    raw_deviation = max(side, 0.0) / width_now
+    deviation = min(raw_deviation, DEVIATION_CAP)
     state.spread = spread + (min(abs(error), 5.0 * spread) - spread) / SPREAD_MEMORY
 
     recent.append(residual_now)
+    values.append((ts, actual))
     if len(recent) > LEVEL_PERIODS:
         del recent[0]
+        del values[0]
     short = state.short
     if short is None:
         short = state.short = []
@@ -178,7 +224,7 @@ def advance(
     variance = state.variance
     sd = math.sqrt(variance if variance > _MIN_VARIANCE else _MIN_VARIANCE)
     # the recent run of deviations, or this period alone (discounted) when it breaks sharply
-    likelihood = max(short_mean - mean, INSTANT_WEIGHT * (deviation - mean)) / sd
+    likelihood = max(short_mean - mean, INSTANT_WEIGHT * (min(raw_deviation, INSTANT_CAP) - mean)) / sd
     delta = deviation - mean
     state.mean = mean + delta / LIKELIHOOD_MEMORY
     state.variance = variance + (delta * delta - variance) / LIKELIHOOD_MEMORY
@@ -204,9 +250,16 @@ def advance(
     fresh = state.last_trigger is None or state.seen - state.last_trigger >= HOLD_PERIODS
     if not fresh:
         score *= HOLD_DAMPING
-    if likelihood > trigger and fresh:
+    if likelihood > SCORE_KNEE and fresh:
         state.last_trigger = state.seen
     return Signal(
-        predicted, width_now, error / width_now, deviation, likelihood, beyond, fresh, score if warm else 0.0, warm
+        predicted,
+        width_now,
+        error / width_now,
+        deviation,
+        likelihood,
+        beyond,
+        fresh,
+        score if warm else 0.0,
+        warm,
     )
-

@@ -82,7 +82,7 @@ class Detection(_Strict):
 
     sensitivity: Thresholds = Thresholds()
     pending_periods: int = Field(
-        default=2, ge=1, le=12, description="consecutive deviating periods before alerting"
+        default=1, ge=1, le=12, description="consecutive deviating periods before alerting"
     )
     recovery_periods: int = Field(
         default=2, ge=1, le=12, description="consecutive normal periods before resolving"

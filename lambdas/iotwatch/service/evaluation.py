@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -11,6 +11,7 @@ from iotwatch.adapters.cloudwatch import MetricReader
 from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import OutboxItem, StateStore
+from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import (
     SeriesOutcome,
@@ -21,6 +22,7 @@ from iotwatch.domain.evaluation import (
     group_notifications,
     lookback_periods,
 )
+from iotwatch.domain.likelihood import WARMUP_READ_PERIODS, TrackerState
 from iotwatch.domain.messages import MessageContext, Notification, RenderedMessage, render
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
@@ -184,6 +186,7 @@ def _evaluate_window(
     record_outcomes(scored, emf=emf, report=report)
     for state in scored.changed_states():
         store.save_state(state)
+    store.save_trackers(scored.trackers)
 
 
 @dataclass
@@ -194,6 +197,7 @@ class ScoredSeries:
     outcomes: list[SeriesOutcome]
     previous: dict[str, AlertState]
     methods: dict[str, str]
+    trackers: dict[str, TrackerState] = field(default_factory=dict)  # written every tick
 
     def changed_states(self) -> list[AlertState]:
         """States worth a write: a series that ever alerted and whose alert facts moved."""
@@ -225,6 +229,8 @@ def score_series(
     datapoints = reader.read(series, start=window.start, end=window.end)
     baselines = store.get_baselines(ids)
     states = store.get_states(ids)
+    trackers = store.get_trackers(ids)
+    _warm_up(trackers, series=series, baselines=baselines, reader=reader, window=window)
 
     outcomes = [
         evaluate_series(
@@ -233,6 +239,7 @@ def score_series(
             baseline=baselines.get(s.id),
             state=states.get(s.id),
             window=window,
+            tracker=trackers.setdefault(s.id, TrackerState()),
         )
         for s in series
     ]
@@ -252,7 +259,43 @@ def score_series(
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
         for sid, b in baselines.items()
     }
-    return ScoredSeries(outcomes, states, methods)
+    return ScoredSeries(outcomes, states, methods, trackers)
+
+
+def _warm_up(
+    trackers: dict[str, TrackerState],
+    *,
+    series: Sequence[Series],
+    baselines: Mapping[str, Baseline],
+    reader: MetricReader,
+    window: Window,
+) -> None:
+    """A series seen for the first time (or after a long gap) has its tracker learn the day
+    before this tick, in one read for all of them, so it judges from its first tick on."""
+    cold = [
+        s
+        for s in series
+        if s.id in baselines
+        and (
+            s.id not in trackers
+            or (trackers[s.id].next_ts or 0) < window.start - WARMUP_READ_PERIODS * s.period
+        )
+    ]
+    if not cold:
+        return
+    start = window.start - WARMUP_READ_PERIODS * max(s.period for s in cold)
+    history = reader.read(cold, start=start, end=window.start)
+    for s in cold:
+        tracker = trackers[s.id] = TrackerState()
+        past = Window(window.start - WARMUP_READ_PERIODS * s.period, window.start, s.period)
+        evaluate_series(
+            s,
+            datapoints=history.get(s.id, []),
+            baseline=baselines[s.id],
+            state=None,
+            window=past,
+            tracker=tracker,
+        )
 
 
 def publish_transitions(

@@ -167,6 +167,7 @@ def run_shard(
             window=window, plan=plan, series=members, reader=reader, store=store, report=report
         )
         store.put_shard_result(task.window_end, task.shard, _shard_result(scored))
+        store.save_trackers(scored.trackers)  # what this shard's series learnt, paged or not
         # states are saved by whoever pages the tick: a shard that never finishes leaves every
         # series where it was, so the next tick finds the same transitions and pages them
         record_outcomes(scored, emf=emf, report=report)

@@ -115,6 +115,8 @@ def replay(
         state = outcome.state
         latest = outcome.scores[-1] if outcome.scores else None
         # positional (ts, anomaly_score, alert, score, baseline): keywords cost on every row
+        # the tracker's graded score once it is warm (novelty: an incident's first period ranks
+        # highest); before that, the band's
         graded = tracker.latest_score if tracker.seen > WARMUP_PERIODS else anomaly_score(latest, detection)
         yield ReplayResult(ts, graded, state.status == "firing", latest, baseline)
 
