@@ -440,7 +440,7 @@ def csv_series(plan: Any, name: str, period: int) -> Series:
         dimensions=(),
         statistic="Sum",
         period=period,
-        detection=merged_detection(plan, None),
+        detection=merged_detection(plan, None, name),  # "errors.csv" pages when errors rise
     )
 
 

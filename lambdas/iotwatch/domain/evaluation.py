@@ -157,8 +157,7 @@ def judge(
             )
         verdicts[ts] = verdict
         if len(verdicts) > VERDICTS_KEPT:
-            for old in sorted(verdicts)[: len(verdicts) - VERDICTS_KEPT]:
-                del verdicts[old]
+            del verdicts[next(iter(verdicts))]  # periods are taken in order: the first is the oldest
     verdict = verdicts.get(ts)
     if verdict is None:
         return score

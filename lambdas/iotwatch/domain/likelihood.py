@@ -10,11 +10,12 @@ period, a few hundred bytes of state) and turns each period into a graded `anoma
 3. Likelihood: the mean deviation of the last SHORT_PERIODS against the mean and spread of
    deviations over about a week (Numenta's anomaly likelihood, in z form). A noisy series
    learns that big deviations are its normal; a quiet one that breaks stands out.
-4. Range: a value beyond anything the tracker has seen (by RANGE_MARGIN of the range) is
-   anomalous however the likelihood reads.
+4. Range: a value beyond anything the tracker has seen (by RANGE_MARGIN of the range) is a
+   record: it scores at least 0.5 and needs less likelihood to be anomalous.
 
 After a trigger the score is halved for HOLD_PERIODS, so one incident ranks as one event and
-only something bigger can rise above it. Direction restricts which side counts.
+only something bigger can rise above it. Direction restricts which side counts. Whether a
+period pages is `Signal.anomalous` at the plan's threshold (see domain.evaluation.judge).
 """
 
 from __future__ import annotations
@@ -33,21 +34,20 @@ LIKELIHOOD_MEMORY = 2016  # periods (a week at 5 minutes)
 MAGNITUDE_MEMORY = 2016
 WARMUP_PERIODS = 100  # no score before the tracker has seen this many periods
 WARMUP_READ_PERIODS = 2016  # a week: what a tracker the evaluator does not have learns first
+DEVIATION_CAP = 10.0  # spreads: one wild period moves the likelihood statistics by a bounded step
+INSTANT_WEIGHT = 0.5  # this period alone counts at half weight against the last six
+SPREAD_FLOOR = 0.01  # of the series' typical magnitude: a flat line is not infinitely sure
+RANGE_MARGIN = 0.03  # of the range seen: how far beyond it a value is a record
+# the graded score
+SCORE_KNEE = 4.0  # likelihood at which the score reaches 0.5 (and a hold starts)
 HOLD_PERIODS = 144  # half a day at 5 minutes: one incident, one event
 HOLD_DAMPING = 0.5
-DEVIATION_CAP = 10.0  # one wild period moves the likelihood statistics by a bounded step
-SPREAD_FLOOR = 0.01  # of the series' typical magnitude: a flat line is not infinitely sure
-RANGE_MARGIN = 0.03
-SCORE_KNEE = 4.0
-INSTANT_WEIGHT = 0.5
-INSTANT_CAP = 10.0  # spreads: how far one period alone can count
-PERIOD_DEVIATION = 3.0  # spreads: the least a period must deviate itself to be anomalous
-# The on-call operating point: the likelihood that pages at the plan's default sensitivity
-# (warning 4); a plan's warning scales it. Chosen on half of NAB's dev files, see the log.
-ALERT_LIKELIHOOD = 5.0
+# the on-call verdict (chosen on NAB's dev files; see docs/decision_log.md)
+ALERT_LIKELIHOOD = 5.0  # at the plan's default sensitivity (warning 4), which scales it
 DEFAULT_WARNING = 4.0
-RANGE_FRACTION = 0.3  # beyond every value seen, a third of the likelihood pages: a record is telling
-REFIRE_FACTOR = 2.0  # likelihood z at which the score reaches 0.5
+PERIOD_DEVIATION = 3.0  # spreads: the least a period must deviate itself to be anomalous
+RANGE_FRACTION = 0.3  # a record needs only this share of the threshold: it is telling
+REFIRE_FACTOR = 2.0  # within HOLD_PERIODS of a resolve, a new alert needs this times it
 _MIN_VARIANCE = 1e-4
 
 
@@ -202,8 +202,7 @@ def advance(
         spread = abs(error) + floor
     width_now = max(spread, floor)
     side = error if direction == "up" else -error if direction == "down" else abs(error)
-    raw_deviation = max(side, 0.0) / width_now
-    deviation = min(raw_deviation, DEVIATION_CAP)
+    deviation = min(max(side, 0.0) / width_now, DEVIATION_CAP)
     state.spread = spread + (min(abs(error), 5.0 * spread) - spread) / SPREAD_MEMORY
 
     recent.append(residual_now)
@@ -224,7 +223,7 @@ def advance(
     variance = state.variance
     sd = math.sqrt(variance if variance > _MIN_VARIANCE else _MIN_VARIANCE)
     # the recent run of deviations, or this period alone (discounted) when it breaks sharply
-    likelihood = max(short_mean - mean, INSTANT_WEIGHT * (min(raw_deviation, INSTANT_CAP) - mean)) / sd
+    likelihood = max(short_mean - mean, INSTANT_WEIGHT * (deviation - mean)) / sd
     delta = deviation - mean
     state.mean = mean + delta / LIKELIHOOD_MEMORY
     state.variance = variance + (delta * delta - variance) / LIKELIHOOD_MEMORY
