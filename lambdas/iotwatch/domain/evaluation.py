@@ -104,9 +104,19 @@ def evaluate_series(
                 score_memo[key] = score  # judged: a period's verdict never changes
         scores.append(score)
     new_state, transition = decide(state, scores, detection, period=window.period)
+    return _outcome(series, scores, new_state, transition, tracker)
+
+
+def _outcome(
+    series: Series,
+    scores: list[PeriodScore],
+    state: AlertState,
+    transition: Transition | None,
+    tracker: TrackerState | None,
+) -> SeriesOutcome:
     if tracker is not None and transition is not None and transition.kind == "resolved":
-        tracker.resolved_at = transition.at
-    return SeriesOutcome(series, scores, new_state, transition, new_state.status)
+        tracker.resolved_at = transition.at  # a new alert right after needs more (REFIRE_FACTOR)
+    return SeriesOutcome(series, scores, state, transition, state.status)
 
 
 def judge(
@@ -253,9 +263,7 @@ def _evaluate_with_missing_data(
             )
         scores.append(score)
     new_state, transition = decide(state, scores, detection, period=window.period, at=window.end)
-    if tracker is not None and transition is not None and transition.kind == "resolved":
-        tracker.resolved_at = transition.at
-    return SeriesOutcome(series, scores, new_state, transition, new_state.status)
+    return _outcome(series, scores, new_state, transition, tracker)
 
 
 def apply_lifecycle(

@@ -270,8 +270,8 @@ def _warm_up(
     reader: MetricReader,
     window: Window,
 ) -> None:
-    """A series seen for the first time (or after a long gap) has its tracker learn the day
-    before this tick, in one read for all of them, so it judges from its first tick on."""
+    """A series seen for the first time (or after a gap of over a week) has its tracker learn
+    the week before this tick, in one read for all of them, so it judges from its first tick."""
     cold = [
         s
         for s in series
