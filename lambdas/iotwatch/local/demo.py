@@ -488,7 +488,8 @@ def _summary(
     first_seen = iso(first)[11:16] if first is not None else "-"
     text = (
         f"Outage {iso(INCIDENT_START)[11:16]}-{iso(INCIDENT_END)[11:16]} UTC detected at {first_seen} UTC "
-        f"({periods} evaluation periods after it began); {len(outside)} page(s) outside the incident; "
+        f"({periods} evaluation period{'' if periods == 1 else 's'} after it began); "
+        f"{len(outside)} page(s) outside the incident; "
         f"{len(notifications)} message(s) in all."
         if detected
         else f"Outage NOT detected; {len(outside)} page(s) outside the incident."
