@@ -97,6 +97,34 @@ def test_show_prints_what_the_store_wrote(table: str, plan_series):
     assert monday_14["upper"] == expectation.expected + 4 * expectation.scale
 
 
+def test_show_prints_what_the_series_tracker_has_learnt(table: str, plan_series):
+    from iotwatch.domain.evaluation import Window, evaluate_series
+    from iotwatch.domain.likelihood import TrackerState
+
+    series = next(s for s in plan_series if s.metric == "PublishIn.Success")
+    store = DynamoStateStore(boto3.client("dynamodb"), table)
+    baseline = learnt(series, version=4)
+    store.put_baseline(baseline)
+    code, out, _ = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table)
+    assert code == 0 and "tracker      none stored yet" in out
+    # as the evaluator leaves it: the day before now, judged period by period
+    start = MONDAY + 14 * 3600 - 288 * PERIOD
+    points = [(ts, float(c)) for _, ts, c in generate(Fleet(), [series], start=start, end=MONDAY + 14 * 3600)]
+    tracker = TrackerState()
+    window = Window(start, MONDAY + 14 * 3600, PERIOD)
+    evaluate_series(series, datapoints=points, baseline=baseline, state=None, window=window, tracker=tracker)
+    store.save_trackers({series.id: tracker})
+    code, out, err = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table)
+    assert (code, err) == (0, "")
+    assert f"tracker      {len(points)} periods seen, the last at 2026-11-16T13:55:00Z" in out
+    assert "running " in out and "vs the expected curve, normal ± " in out
+    assert max(len(line) for line in out.splitlines()) <= 120
+    code, out, err = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table, "--json")
+    facts = json.loads(out)["tracker"]
+    assert facts["periods_seen"] == len(points) and facts["spread"] > 0
+    assert facts["lowest_seen"] <= facts["highest_seen"]
+
+
 def test_show_explains_a_baseline_the_builder_learnt_from_cloudwatch(table: str, plan_series):
     """Traffic in CloudWatch -> the builder service, twice (a deploy, then the daily refresh)
     -> the item shows version 2 and the second training window."""

@@ -80,6 +80,8 @@ def test_an_80_percent_outage_is_detected_within_two_periods(outage_run):
     # every affected metric is in the first e-mail, and the SMS carries the critical ones
     email = next(s for s in firing if s.notification.topic == "oncall-email")
     assert sorted(email.notification.metrics) == sorted(OUTAGE)
+    # each series was judged by its tracker, warmed from the week before the first tick
+    assert "; judged against its own last week (likelihood)" in email.message.email
     sms = next(s for s in firing if s.notification.topic == "oncall-sms")
     assert sms.notification.severity == "critical"
     assert set(sms.notification.metrics) <= set(OUTAGE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import Any, TextIO
 from iotwatch.cli.errors import CliError
 from iotwatch.domain.baseline import HOURS_PER_WEEK, Baseline, hour_of_week
 from iotwatch.domain.deviation import FALLBACK_MIN_RELATIVE_CHANGE
+from iotwatch.domain.likelihood import ALERT_LIKELIHOOD, DEFAULT_WARNING, WARMUP_PERIODS, TrackerState
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.times import iso_z as iso
 
@@ -190,6 +192,7 @@ def render_text(
     stack: str | None = None,
     now: float | None = None,
     exclusions: Sequence[tuple[int, int, str]] = (),
+    tracker: TrackerState | None = None,
 ) -> str:
     detection = series.detection
     bands = hour_bands(baseline, detection.warning)
@@ -220,9 +223,13 @@ def render_text(
         "  sources      " + ", ".join(f"{sources[s]} {s}" for s in SOURCE_LETTERS if sources[s]),
         f"  band         expected ± {detection.warning:g} x scale (warning; critical at {detection.critical:g} x), "
         "scale = max(spread x level, noise floor)",
-        f"  pages when   {detection.pending_periods} period(s) in a row are outside the band, "
-        f">= {detection.min_relative_change:.0%} off expected (>= {FALLBACK_MIN_RELATIVE_CHANGE:.0%} unless "
-        f"source W) and >= {detection.min_volume:g} counts",
+        f"  pages when   {detection.pending_periods} period(s) in a row are anomalous for this series: likelihood "
+        f">= {ALERT_LIKELIHOOD * detection.warning / DEFAULT_WARNING:g}",
+        "               (its recent deviations against its own week's);",
+        f"               until the tracker has seen {WARMUP_PERIODS} periods: outside the band, "
+        f">= {detection.min_relative_change:.0%} off expected",
+        f"               (>= {FALLBACK_MIN_RELATIVE_CHANGE:.0%} unless source W) and >= {detection.min_volume:g} counts",
+        *tracker_lines(tracker, baseline),
     ]
     for start, end, reason in overlapping(baseline, exclusions):
         lines.append(
@@ -262,6 +269,36 @@ def render_text(
     return "\n".join(lines)
 
 
+def tracker_facts(tracker: TrackerState, baseline: Baseline) -> dict[str, Any]:
+    """What the tracker has learnt, in the series' units, against this baseline."""
+    residuals = sorted(v - baseline.expectation_at(ts).expected for ts, v in tracker.recent_values or ())
+    return {
+        "periods_seen": tracker.seen,
+        "last_period": iso(tracker.next_ts - baseline.period) if tracker.next_ts else None,
+        "level_vs_expected": residuals[len(residuals) // 2] if residuals else None,
+        "spread": tracker.spread,
+        "deviation_mean": tracker.mean,
+        "deviation_sd": math.sqrt(tracker.variance),
+        "lowest_seen": tracker.low,
+        "highest_seen": tracker.high,
+    }
+
+
+def tracker_lines(tracker: TrackerState | None, baseline: Baseline) -> list[str]:
+    if tracker is None:
+        return ["  tracker      none stored yet: the evaluator learns the week before its first tick"]
+    facts = tracker_facts(tracker, baseline)
+    level, spread = facts["level_vs_expected"], facts["spread"]
+    lines = [f"  tracker      {tracker.seen:,} periods seen, the last at {facts['last_period'] or '-'}"]
+    if level is not None and spread is not None:
+        lines.append(f"               running {level:+,.1f} vs the expected curve, normal ± {spread:,.1f}")
+        lines.append(
+            f"               deviations {facts['deviation_mean']:.2f} ± {facts['deviation_sd']:.2f} spreads; "
+            f"range seen {facts['lowest_seen']:,.6g} to {facts['highest_seen']:,.6g}"
+        )
+    return lines
+
+
 def render_json(
     baseline: Baseline,
     series: Series,
@@ -271,6 +308,7 @@ def render_json(
     table: str,
     stack: str | None = None,
     exclusions: Sequence[tuple[int, int, str]] = (),
+    tracker: TrackerState | None = None,
 ) -> dict[str, Any]:
     detection = series.detection
     bands = hour_bands(baseline, detection.warning)
@@ -294,6 +332,7 @@ def render_json(
         "level": baseline.level,
         "sensitivity": {"warning": detection.warning, "critical": detection.critical},
         "sources": {name: sources[name] for name in SOURCE_LETTERS if sources[name]},
+        "tracker": tracker_facts(tracker, baseline) if tracker is not None else None,
         "excluded_from_training": [
             {"start": iso(start), "end": iso(end), "reason": reason}
             for start, end, reason in overlapping(baseline, exclusions)
@@ -422,6 +461,7 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
                 raise ShowError(f"error: table {table} does not exist (or is not in this region)") from None
             raise
         baseline = found.get(series.id)
+        tracker = store.get_trackers([series.id]).get(series.id) if baseline is not None else None
         if baseline is None:
             existing, more = list_baseline_series(dynamodb, table)
             raise ShowError(missing_message(series.id, table, existing, more=more))
@@ -441,6 +481,7 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
             table=table,
             stack=stack,
             exclusions=exclusions,
+            tracker=tracker,
         )
         print(json.dumps(document, indent=2), file=out)
     else:
@@ -453,6 +494,7 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
             stack=stack,
             now=clock(),
             exclusions=exclusions,
+            tracker=tracker,
         )
         print(text, file=out)
     return EXIT_OK

@@ -22,7 +22,7 @@ from iotwatch.domain.evaluation import (
     group_notifications,
     lookback_periods,
 )
-from iotwatch.domain.likelihood import WARMUP_READ_PERIODS, TrackerState
+from iotwatch.domain.likelihood import WARMUP_PERIODS, WARMUP_READ_PERIODS, TrackerState
 from iotwatch.domain.messages import MessageContext, Notification, RenderedMessage, render
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
@@ -257,7 +257,9 @@ def score_series(
     report.silenced = [o for o in outcomes if o.held is not None]
     methods = {
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
+        + ("; judged against its own last week (likelihood)" if trackers[sid].seen > WARMUP_PERIODS else "")
         for sid, b in baselines.items()
+        if sid in trackers
     }
     return ScoredSeries(outcomes, states, methods, trackers)
 
