@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from bench import baseline_build, cold_start, detection, evaluator_scale, score_speed
+from bench import baseline_build, cold_start, detection, evaluator_scale, real_data, score_speed
 
 
 def main() -> None:
@@ -32,6 +32,9 @@ def main() -> None:
     for name, value in cast(dict[str, object], quality["summary"]).items():
         figures[f"detection.{name}"] = value
         print(f"detection.{name}: {value}", flush=True)
+    for name, value in real_data.measure(args.plan).items():
+        figures[f"real_data.{name}"] = value
+        print(f"real_data.{name}: {value}", flush=True)
     trace_up_to = 10**9 if args.full_memory else evaluator_scale.TRACE_UP_TO
     scale = {
         "evaluator": lambda: evaluator_scale.measure(args.plan, trace_up_to=trace_up_to),
