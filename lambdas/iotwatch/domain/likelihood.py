@@ -72,7 +72,7 @@ class TrackerState:
     # pending/recovery window, and each period must be judged once, the way it was first judged
     # by period start: "drop" / "surge" anomalous, "" normal, None not judged (warming up)
     verdicts: dict[int, str | None] | None = None
-    latest_score: float = 0.0
+    latest_score: float = 0.0  # the last period's graded score (replay reports it; not stored)
     resolved_at: int | None = None  # when the series' last alert resolved (epoch seconds)
 
     def to_record(self) -> dict[str, object]:
@@ -91,7 +91,6 @@ class TrackerState:
             "t": self.last_trigger,
             "x": self.next_ts,
             "j": {str(ts): v for ts, v in (self.verdicts or {}).items()},
-            "a": self.latest_score,
             "e": self.resolved_at,
         }
 
@@ -120,7 +119,6 @@ class TrackerState:
             last_trigger=None if trigger is None else int(trigger),  # type: ignore[call-overload]
             next_ts=None if next_ts is None else int(next_ts),  # type: ignore[call-overload]
             verdicts={int(ts): v for ts, v in verdicts.items()},  # type: ignore[attr-defined]
-            latest_score=float(record.get("a", 0.0)),  # type: ignore[arg-type]
             resolved_at=None if resolved_at is None else int(resolved_at),  # type: ignore[call-overload]
         )
 
@@ -133,7 +131,6 @@ class Signal:
     deviation: float  # |actual - predicted| in spreads (on the watched side; 0 on the other)
     likelihood: float  # z of the recent deviations against the series' own history
     beyond_range: bool  # outside every value seen so far, by RANGE_MARGIN of the range
-    fresh: bool  # no trigger within HOLD_PERIODS
     anomaly_score: float  # graded, in [0, 1): 0.5 at SCORE_KNEE or beyond the range
     warm: bool  # seen enough periods to judge
 
@@ -184,7 +181,7 @@ def advance(
         values.append((ts, actual))
         state.low = actual if state.low is None else min(state.low, actual)
         state.high = actual if state.high is None else max(state.high, actual)
-        return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, True, 0.0, False)
+        return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, 0.0, False)
     ordered = sorted(recent)
     level = ordered[len(ordered) // 2]
     predicted = expected + level
@@ -258,7 +255,6 @@ def advance(
         deviation,
         likelihood,
         beyond,
-        fresh,
         score if warm else 0.0,
         warm,
     )
