@@ -118,11 +118,13 @@ def test_show_prints_what_the_series_tracker_has_learnt(table: str, plan_series)
     assert (code, err) == (0, "")
     assert f"tracker      {len(points)} periods seen, the last at 2026-11-16T13:55:00Z" in out
     assert "running " in out and "vs the expected curve, normal ± " in out
+    assert "largest excursions lately +" in out
     assert max(len(line) for line in out.splitlines()) <= 120
     code, out, err = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table, "--json")
     facts = json.loads(out)["tracker"]
     assert facts["periods_seen"] == len(points) and facts["spread"] > 0
     assert facts["lowest_seen"] <= facts["highest_seen"]
+    assert facts["largest_rise"] > 0 and facts["largest_fall"] > 0
 
 
 def test_show_explains_a_baseline_the_builder_learnt_from_cloudwatch(table: str, plan_series):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from iotwatch.domain.likelihood import (
     ALERT_LIKELIHOOD,
     LEVEL_PERIODS,
+    SHORT_PERIODS,
     WARMUP_PERIODS,
     TrackerState,
     advance,
@@ -47,7 +48,8 @@ def test_the_same_break_is_normal_for_a_series_that_always_jumps_that_much():
     state = TrackerState()
     rng = random.Random(3)
     bursty = [100.0 + (40.0 if rng.random() < 0.05 else 0.0) + rng.gauss(0, 2) for _ in range(2000)]
-    bursty += [100.0, 100.0, 250.0, 250.0]  # a record high keeps its meaning
+    # a record high keeps its meaning (so 140 is no record), and an episode ends with it
+    bursty += [100.0, 100.0, 250.0, 250.0] + [100.0] * SHORT_PERIODS
     feed(state, bursty)
     (jump,) = feed(state, [140.0], start=len(bursty) * PERIOD)
     assert not jump.anomalous(ALERT_LIKELIHOOD)
@@ -103,13 +105,75 @@ def test_a_stored_and_reloaded_tracker_continues_exactly(cut: int, seed: int):
     reloaded = TrackerState.from_record(json.loads(json.dumps(first.to_record())))
     reseason(reloaded, None, lambda ts: 0.0)  # as the evaluator does before judging a period
     rest = feed(reloaded, values[cut:], start=cut * PERIOD)
+    # the remembered periods are stored to 9 significant digits: the same verdicts, scores to 1e-5
     for a, b in zip(expected[cut:], rest, strict=True):
-        assert abs(a.likelihood - b.likelihood) < 1e-6 and abs(a.anomaly_score - b.anomaly_score) < 1e-6
+        assert abs(a.likelihood - b.likelihood) < 1e-5 and abs(a.anomaly_score - b.anomaly_score) < 1e-5
+        assert a.anomalous(ALERT_LIKELIHOOD) == b.anomalous(ALERT_LIKELIHOOD)
 
 
 def test_the_stored_record_stays_small():
     state = TrackerState()
     feed(state, noisy(3000))
-    state.verdicts = {i * PERIOD: "" for i in range(16)}
-    size = len(json.dumps(state.to_record(), separators=(",", ":")))
-    assert size < 1024, size  # one DynamoDB write unit per tick
+    state.next_ts, state.period = (
+        3000 * PERIOD + 1_764_000_000,
+        PERIOD,
+    )  # as judge leaves it, at today's times
+    state.recent_values = [(ts + 1_764_000_000, v) for ts, v in state.recent_values or ()]
+    state.verdicts = {state.next_ts - (i + 1) * PERIOD: "" for i in range(16)}
+    item_key = (
+        len("pk") + len("SERIES#AWS/IoT|UpdateThingShadow.Accepted|Protocol=MQTT") + len("sk") + len("TRACKER")
+    )
+    size = item_key + len("tracker") + len(json.dumps(state.to_record(), separators=(",", ":")))
+    assert size < 1024, size  # the whole item in one DynamoDB write unit per tick
+
+
+def test_a_burst_far_beyond_the_largest_of_recent_weeks_stands_out_in_a_bursty_series():
+    """The excursion: a series that jumps by 40 now and then learns that 40 is its normal,
+    and a jump three times the largest it has made lately is first-of-its-kind."""
+    rng = random.Random(5)
+    bursty = [100.0 + (40.0 if rng.random() < 0.05 else 0.0) + rng.gauss(0, 2) for _ in range(2000)]
+    usual, larger = TrackerState(), TrackerState()
+    feed(usual, bursty)
+    feed(larger, bursty)
+    (same,) = feed(usual, [140.0], start=2000 * PERIOD)
+    (triple,) = feed(larger, [220.0], start=2000 * PERIOD)
+    assert same.excursion < 1.2 and not same.anomalous(ALERT_LIKELIHOOD)
+    assert triple.excursion > 2.5 and triple.anomalous(ALERT_LIKELIHOOD)
+    assert triple.likelihood > same.likelihood + 2  # EXCURSION_WEIGHT x ln 3
+
+
+def test_the_largest_excursion_is_forgotten_slowly_not_at_once():
+    state = TrackerState()
+    values = noisy(2000)
+    values[100] = 400.0  # one huge burst early on
+    feed(state, values)
+    (burst,) = feed(state, [160.0], start=2000 * PERIOD)
+    # 60 above normal is a fraction of the remembered 300, yet no longer negligible after ~1,900 periods
+    assert 0.2 < burst.excursion < 1.0
+
+
+def test_an_hourly_series_learns_its_usual_deviations_over_a_week_of_hours():
+    """The likelihood's memory is a week whatever the period: 168 hourly periods, not 2,016."""
+    five_minutes, hourly = TrackerState(), TrackerState()
+    calm, wild = noisy(300, sd=1.0), noisy(300, sd=8.0, seed=4)
+    for state, period in ((five_minutes, 300), (hourly, 3600)):
+        for i, value in enumerate(calm + wild):
+            advance(state, i * period, value, period=period)
+    assert hourly.variance > 1.5 * five_minutes.variance
+
+
+def test_the_stored_verdicts_come_back_for_the_periods_they_judged():
+    state = TrackerState()
+    feed(state, noisy(50))
+    state.next_ts, state.period = 50 * PERIOD, PERIOD
+    # a gap (no datapoint, never judged) at 46, a warming-up None at 44
+    state.verdicts = {
+        44 * PERIOD: None,
+        45 * PERIOD: "drop",
+        47 * PERIOD: "",
+        48 * PERIOD: "surge",
+        49 * PERIOD: "",
+    }
+    reloaded = TrackerState.from_record(json.loads(json.dumps(state.to_record())))
+    assert reloaded.verdicts == state.verdicts
+    assert list(reloaded.verdicts) == sorted(state.verdicts)  # oldest first, as judge drops them

@@ -225,7 +225,8 @@ def render_text(
         "scale = max(spread x level, noise floor)",
         f"  pages when   {detection.pending_periods} period(s) in a row are anomalous for this series: likelihood "
         f">= {ALERT_LIKELIHOOD * detection.warning / DEFAULT_WARNING:g}",
-        "               (its recent deviations against its own week's);",
+        "               (its recent deviations against its own week's, raised by a burst beyond the",
+        "               largest of its last two weeks, lowered by one well within it);",
         f"               until the tracker has seen {WARMUP_PERIODS} periods: outside the band, "
         f">= {detection.min_relative_change:.0%} off expected",
         f"               (>= {FALLBACK_MIN_RELATIVE_CHANGE:.0%} unless source W) and >= {detection.min_volume:g} counts",
@@ -281,6 +282,9 @@ def tracker_facts(tracker: TrackerState, baseline: Baseline) -> dict[str, Any]:
         "deviation_sd": math.sqrt(tracker.variance),
         "lowest_seen": tracker.low,
         "highest_seen": tracker.high,
+        # the largest excursions of the last two weeks (decaying), single periods and runs
+        "largest_rise": tracker.largest[0] if tracker.largest else None,
+        "largest_fall": tracker.largest[1] if tracker.largest else None,
     }
 
 
@@ -295,6 +299,11 @@ def tracker_lines(tracker: TrackerState | None, baseline: Baseline) -> list[str]
         lines.append(
             f"               deviations {facts['deviation_mean']:.2f} ± {facts['deviation_sd']:.2f} spreads; "
             f"range seen {facts['lowest_seen']:,.6g} to {facts['highest_seen']:,.6g}"
+        )
+    if facts["largest_rise"] is not None:
+        lines.append(
+            f"               largest excursions lately +{facts['largest_rise']:,.6g} / "
+            f"-{facts['largest_fall']:,.6g} (beyond them a burst weighs more)"
         )
     return lines
 

@@ -128,9 +128,10 @@ def judge(
     period: int,
 ) -> PeriodScore:
     """The period with the tracker's verdict: anomalous for this series or not (see
-    likelihood), where the volume gate allows; no verdict until the tracker has seen enough
-    of the series, and then the band's severity alone decides. A period is judged once, when
-    the tracker takes it in; a later tick that re-reads it gets the same verdict."""
+    likelihood), where the volume gate allows and the change is at least the plan's
+    `min_relative_change` (or the band already flags it); no verdict until the tracker has
+    seen enough of the series, and then the band's severity alone decides. A period is judged
+    once, when the tracker takes it in; a later tick that re-reads it gets the same verdict."""
     counts = baseline.counts
     verdicts = tracker.verdicts
     if verdicts is None:
@@ -145,6 +146,7 @@ def judge(
             score.actual,
             score.expected,
             direction=detection.direction,  # type: ignore[arg-type]
+            period=period,
         )
         tracker.next_ts = ts + period
         tracker.latest_score = signal.anomaly_score
@@ -157,9 +159,13 @@ def judge(
             settling = tracker.resolved_at is not None and ts - tracker.resolved_at < HOLD_PERIODS * period
             # a growing fleet sets a counter's highs every week: only one the band agrees with counts
             records = not counts or signal.signed < 0 or score.severity is not None
-            anomalous = signal.anomalous(threshold, settling=settling, records=records) or _outage(
-                score, counts
-            )
+            anomalous = (
+                signal.anomalous(threshold, settling=settling, records=records)
+                and (
+                    score.severity is not None or abs(score.relative_change) >= detection.min_relative_change
+                )
+                and not (settling and _returning(score, signal.predicted))
+            ) or _outage(score, counts)
             verdict = (
                 ("drop" if signal.signed < 0 else "surge")
                 if anomalous and _may_page(score, detection, counts)
@@ -199,6 +205,17 @@ OUTAGE_DROP = 0.5
 BAND_SUPPORT = 0.5
 
 
+def _returning(score: PeriodScore, predicted: float) -> bool:
+    """Back within the band, nearer what this hour usually looks like than the level the
+    series had drifted to: right after an alert resolved, that is the end of the deviation (a
+    fleet reconnecting after an outage), not a new one, however surprising the jump is."""
+    return (
+        score.severity is None
+        and score.source != "none"
+        and abs(score.actual - score.expected) < abs(predicted - score.expected)
+    )
+
+
 def _may_page(score: PeriodScore, detection: DetectionSettings, counts: bool) -> bool:
     """The volume gate, for counters: a handful of events per period can be any z away."""
     return not counts or max(score.actual, score.expected) >= detection.min_volume
@@ -212,7 +229,7 @@ def _track_unscored(
         if window.start <= ts < window.end and (tracker.next_ts is None or ts >= tracker.next_ts):
             if tracker.season is not None:
                 reseason(tracker, None, lambda _ts: 0.0)
-            advance(tracker, ts, value, direction=series.detection.direction)  # type: ignore[arg-type]
+            advance(tracker, ts, value, direction=series.detection.direction, period=window.period)  # type: ignore[arg-type]
             tracker.next_ts = ts + window.period
 
 

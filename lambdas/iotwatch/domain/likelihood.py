@@ -10,7 +10,12 @@ period, a few hundred bytes of state) and turns each period into a graded `anoma
 3. Likelihood: the mean deviation of the last SHORT_PERIODS against the mean and spread of
    deviations over about a week (Numenta's anomaly likelihood, in z form). A noisy series
    learns that big deviations are its normal; a quiet one that breaks stands out.
-4. Range: a value beyond anything the tracker has seen (by RANGE_MARGIN of the range) is a
+4. Excursion: the deviation against the largest one of the last EXCURSION_MEMORY periods
+   (single periods and runs of SHORT_PERIODS, a slowly decaying maximum per side). Twice the
+   largest excursion of the last two weeks adds EXCURSION_WEIGHT x ln 2 to the likelihood,
+   a fifth of it takes about three off: a burst as big as any seen lately is what this series
+   does, a first-of-its-kind one stands out, whatever the statistics of the deviations say.
+5. Range: a value beyond anything the tracker has seen (by RANGE_MARGIN of the range) is a
    record: it scores at least 0.5 and needs less likelihood to be anomalous.
 
 After a trigger the score is halved for HOLD_PERIODS, so one incident ranks as one event and
@@ -30,7 +35,10 @@ Direction = Literal["both", "up", "down"]
 LEVEL_PERIODS = 24  # two hours at 5-minute periods
 SHORT_PERIODS = 6
 SPREAD_MEMORY = 288  # periods (a day at 5 minutes): how fast "how wide normal is" follows
-LIKELIHOOD_MEMORY = 2016  # periods (a week at 5 minutes)
+LIKELIHOOD_SECONDS = 7 * 86400  # a week, whatever the period: what "usual deviations" are
+EXCURSION_MEMORY = 4032  # periods (two weeks at 5 minutes): how long the largest excursion counts
+EXCURSION_WEIGHT = 2.0  # likelihood per e-fold of excursion against the largest remembered
+EXCURSION_CLAMP = (0.05, 20.0)  # ratios beyond these say nothing more
 MAGNITUDE_MEMORY = 2016
 WARMUP_PERIODS = 100  # no score before the tracker has seen this many periods
 WARMUP_READ_PERIODS = 2016  # a week: what a tracker the evaluator does not have learns first
@@ -43,7 +51,7 @@ SCORE_KNEE = 4.0  # likelihood at which the score reaches 0.5 (and a hold starts
 HOLD_PERIODS = 144  # half a day at 5 minutes: one incident, one event
 HOLD_DAMPING = 0.5
 # the on-call verdict (chosen on NAB's dev files; see docs/decision_log.md)
-ALERT_LIKELIHOOD = 5.0  # at the plan's default sensitivity (warning 4), which scales it
+ALERT_LIKELIHOOD = 4.5  # at the plan's default sensitivity (warning 4), which scales it
 DEFAULT_WARNING = 4.0
 PERIOD_DEVIATION = 3.0  # spreads: the least a period must deviate itself to be anomalous
 RANGE_FRACTION = 0.3  # a record needs only this share of the threshold: it is telling
@@ -61,7 +69,7 @@ class TrackerState:
     season: int | None = None  # which baseline the residuals are against (its build time)
     spread: float | None = None
     magnitude: float | None = None
-    mean: float | None = None  # of deviations, over LIKELIHOOD_MEMORY
+    mean: float | None = None  # of deviations, over LIKELIHOOD_SECONDS
     variance: float = 1.0
     short: list[float] | None = None  # last SHORT_PERIODS deviations
     low: float | None = None
@@ -74,24 +82,36 @@ class TrackerState:
     verdicts: dict[int, str | None] | None = None
     latest_score: float = 0.0  # the last period's graded score (replay reports it; not stored)
     resolved_at: int | None = None  # when the series' last alert resolved (epoch seconds)
+    period: int | None = None  # seconds, as the last period taken in was judged
+    errors: list[float] | None = None  # last SHORT_PERIODS (actual - predicted)
+    # the largest excursions remembered (decaying): up, down, and the same for runs of
+    # SHORT_PERIODS; then the last SHORT_PERIODS periods' excursion ratios on the watched side
+    largest: list[float] | None = None
+    excursions: list[float] | None = None
 
     def to_record(self) -> dict[str, object]:
+        """A compact JSON-able record (with its key, under one 1 KB DynamoDB write unit): the
+        running statistics exactly, the remembered periods to 9 significant digits."""
         return {
             "n": self.seen,
             # the residuals are not stored: they follow from the values and the baseline (reseason);
-            # times as seconds before next_ts keep the record under one write unit
-            "rv": [[(self.next_ts or 0) - ts, round(v, 6)] for ts, v in self.recent_values or ()],
+            # times as seconds before next_ts keep the record small
+            "rv": [[(self.next_ts or 0) - ts, _short(v)] for ts, v in self.recent_values or ()],
             "s": self.spread,
             "m": self.magnitude,
             "u": self.mean,
             "v": self.variance,
-            "w": [round(v, 6) for v in self.short or ()],
+            "w": [_short(v) for v in self.short or ()],
             "lo": self.low,
             "hi": self.high,
             "t": self.last_trigger,
             "x": self.next_ts,
-            "j": {str(ts): v for ts, v in (self.verdicts or {}).items()},
+            "p": self.period,
+            "j": _verdict_slots(self.verdicts, self.next_ts, self.period),
             "e": self.resolved_at,
+            "er": [_short(v) for v in self.errors or ()],
+            "lg": [_short(v) for v in self.largest or ()],
+            "xr": [_short(v) for v in self.excursions or ()],
         }
 
     @classmethod
@@ -100,10 +120,15 @@ class TrackerState:
             value = record.get(key)
             return None if value is None else float(value)  # type: ignore[arg-type]
 
-        trigger = record.get("t")
-        next_ts = record.get("x")
-        resolved_at = record.get("e")
-        verdicts = record.get("j") or {}
+        def numbers(key: str) -> list[float]:
+            return [float(v) for v in record.get(key) or ()]  # type: ignore[attr-defined]
+
+        def integer(key: str) -> int | None:
+            value = record.get(key)
+            return None if value is None else int(value)  # type: ignore[call-overload]
+
+        next_ts = integer("x")
+        period = integer("p")
         return cls(
             seen=int(record.get("n", 0)),  # type: ignore[call-overload]
             recent=None,  # re-expressed against whichever baseline the next period is judged with
@@ -113,14 +138,46 @@ class TrackerState:
             magnitude=number("m"),
             mean=number("u"),
             variance=float(record.get("v", 1.0)),  # type: ignore[arg-type]
-            short=[float(v) for v in record.get("w", ())],  # type: ignore[attr-defined]
+            short=numbers("w"),
             low=number("lo"),
             high=number("hi"),
-            last_trigger=None if trigger is None else int(trigger),  # type: ignore[call-overload]
-            next_ts=None if next_ts is None else int(next_ts),  # type: ignore[call-overload]
-            verdicts={int(ts): v for ts, v in verdicts.items()},  # type: ignore[attr-defined]
-            resolved_at=None if resolved_at is None else int(resolved_at),  # type: ignore[call-overload]
+            last_trigger=integer("t"),
+            next_ts=next_ts,
+            period=period,
+            verdicts=_verdicts_of(record.get("j"), next_ts, period),
+            resolved_at=integer("e"),
+            errors=numbers("er"),
+            largest=numbers("lg") or None,
+            excursions=numbers("xr"),
         )
+
+
+def _short(value: float | None) -> float | None:
+    return None if value is None else float(f"{value:.9g}")
+
+
+_VERDICT_CODES = {"drop": "d", "surge": "s", "": ".", None: "-"}
+_CODE_VERDICTS = {code: verdict for verdict, code in _VERDICT_CODES.items()}
+VERDICT_SLOTS = 64  # periods back from the next one: older verdicts are never re-read
+
+
+def _verdict_slots(verdicts: dict[int, str | None] | None, next_ts: int | None, period: int | None) -> str:
+    """The verdicts as one character per period, newest first (' ': none kept for it)."""
+    if not verdicts or next_ts is None or not period:
+        return ""
+    slots = [" "] * VERDICT_SLOTS
+    for ts, verdict in verdicts.items():
+        back = (next_ts - ts) // period - 1
+        if 0 <= back < VERDICT_SLOTS:
+            slots[back] = _VERDICT_CODES[verdict]
+    return "".join(slots).rstrip()
+
+
+def _verdicts_of(slots: object, next_ts: int | None, period: int | None) -> dict[int, str | None]:
+    if not isinstance(slots, str) or next_ts is None or not period:
+        return {}
+    kept = [(next_ts - (back + 1) * period, code) for back, code in enumerate(slots) if code != " "]
+    return {ts: _CODE_VERDICTS[code] for ts, code in reversed(kept)}  # oldest first, as judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +186,13 @@ class Signal:
     spread: float  # how wide normal is around `predicted`, in the series' units
     signed: float  # (actual - predicted) / spread
     deviation: float  # |actual - predicted| in spreads (on the watched side; 0 on the other)
-    likelihood: float  # z of the recent deviations against the series' own history
+    likelihood: (
+        float  # z of the recent deviations against the series' own history, with the excursion's share
+    )
     beyond_range: bool  # outside every value seen so far, by RANGE_MARGIN of the range
     anomaly_score: float  # graded, in [0, 1): 0.5 at SCORE_KNEE or beyond the range
     warm: bool  # seen enough periods to judge
+    excursion: float = 0.0  # the recent excursion over the largest of the last EXCURSION_MEMORY periods
 
     def anomalous(self, threshold: float, *, settling: bool = False, records: bool = True) -> bool:
         """Whether this period is anomalous for on-call at likelihood `threshold`. The period
@@ -164,11 +224,13 @@ def advance(
     expected: float = 0.0,
     *,
     direction: Direction = "both",
+    period: int = 300,
 ) -> Signal:
     """Takes one period into `state` (mutated in place: this runs for every period of every
     series) and says how anomalous it was. `expected` is the baseline's seasonal expectation
-    (0 without one)."""
+    (0 without one); `period` the series' period in seconds."""
     state.seen += 1
+    state.period = period
     residual_now = actual - expected
     recent = state.recent
     if recent is None:
@@ -222,8 +284,12 @@ def advance(
     # the recent run of deviations, or this period alone (discounted) when it breaks sharply
     likelihood = max(short_mean - mean, INSTANT_WEIGHT * (deviation - mean)) / sd
     delta = deviation - mean
-    state.mean = mean + delta / LIKELIHOOD_MEMORY
-    state.variance = variance + (delta * delta - variance) / LIKELIHOOD_MEMORY
+    memory = max(LIKELIHOOD_SECONDS // period, 1)
+    state.mean = mean + delta / memory
+    state.variance = variance + (delta * delta - variance) / memory
+    excursion = _excursion(state, error, width_now, direction)
+    low_clamp, high_clamp = EXCURSION_CLAMP
+    likelihood += EXCURSION_WEIGHT * math.log(min(max(excursion, low_clamp), high_clamp))
 
     low, high = state.low, state.high
     assert low is not None and high is not None
@@ -257,4 +323,44 @@ def advance(
         beyond,
         score if warm else 0.0,
         warm,
+        excursion,
     )
+
+
+_EXCURSION_DECAY = 1.0 - 1.0 / EXCURSION_MEMORY
+
+
+def _excursion(state: TrackerState, error: float, width: float, direction: Direction) -> float:
+    """How this period's excursion (alone, and as the mean of the last SHORT_PERIODS) compares
+    with the largest of the last EXCURSION_MEMORY periods on the watched side: above 1 it is the
+    largest in that time. Then remembers it: the largest decay slowly, never below a spread."""
+    errors = state.errors
+    if errors is None:
+        errors = state.errors = []
+    errors.append(error)
+    if len(errors) > SHORT_PERIODS:
+        del errors[0]
+    run = sum(errors) / len(errors)
+    largest = state.largest
+    if largest is None:
+        largest = state.largest = [max(error, 0.0) + width, max(-error, 0.0) + width] * 2
+        largest[2:] = [max(run, 0.0) + width, max(-run, 0.0) + width]
+    up, down, run_up, run_down = largest
+    if direction == "up":
+        now, run_ratio = error / up, run / run_up
+    elif direction == "down":
+        now, run_ratio = -error / down, -run / run_down
+    else:
+        now, run_ratio = max(error / up, -error / down), max(run / run_up, -run / run_down)
+    excursions = state.excursions
+    if excursions is None:
+        excursions = state.excursions = []
+    excursions.append(now)
+    if len(excursions) > SHORT_PERIODS:
+        del excursions[0]
+    decay = _EXCURSION_DECAY
+    largest[0] = max(up * decay, error, width)
+    largest[1] = max(down * decay, -error, width)
+    largest[2] = max(run_up * decay, run, width)
+    largest[3] = max(run_down * decay, -run, width)
+    return max(max(excursions), run_ratio)
