@@ -1,19 +1,21 @@
-"""`iotwatch score` throughput: rows per second over a long CSV, median of several runs.
+"""`iotwatch score` throughput as a user runs it: rows per second for the whole process
+(start-up, parsing, the daily baseline rebuilds, judging every row, writing the output), the
+fastest of several runs, since a shared machine only ever slows a run down.
 
-The CSV is a year of simulated 5-minute PublishIn.Success (100,000 rows); the figure
-includes parsing, the daily baseline rebuilds and writing the output, but not process
-start-up, so it measures our code rather than the interpreter.
+The CSV is a year of simulated 5-minute PublishIn.Success (100,000 rows).
 """
 
 from __future__ import annotations
 
 import calendar
 import io
-import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
-from iotwatch.cli.main import main
 from iotwatch.local.traffic import Fleet, generate
 from iotwatch.plan.loader import expand_series, load_plan
 
@@ -32,26 +34,23 @@ def make_csv(plan_path: str, rows: int) -> str:
 
 
 def measure(plan_path: str = "monitoring-plan.yaml", runs: int = 3, rows: int = ROWS) -> dict[str, float]:
-    import sys
-
-    text = make_csv(plan_path, rows)
-    timings = []
-    for _ in range(runs):
-        stdin, sys.stdin = sys.stdin, io.StringIO(text)
-        out = io.StringIO()
-        try:
-            started = time.perf_counter()
-            code = main(["score", "--plan", plan_path, "-"], out=out)
-            timings.append(time.perf_counter() - started)
-        finally:
-            sys.stdin = stdin
-        assert code == 0 and out.getvalue().count("\n") == rows + 1
-    median = statistics.median(timings)
+    with tempfile.TemporaryDirectory() as tmp:
+        source, scored = Path(tmp) / "series.csv", Path(tmp) / "scored.csv"
+        source.write_text(make_csv(plan_path, rows), encoding="utf-8")
+        command = [sys.executable, "-m", "iotwatch.cli.main", "score", "--plan", plan_path, str(source)]
+        timings = []
+        for _ in range(runs):
+            with scored.open("w", encoding="utf-8") as out:
+                started = time.perf_counter()
+                subprocess.run(command, stdout=out, check=True)
+                timings.append(time.perf_counter() - started)
+            assert scored.read_text(encoding="utf-8").count("\n") == rows + 1
+    fastest = min(timings)
     return {
         "rows": rows,
         "runs": runs,
-        "median_seconds": round(median, 3),
-        "rows_per_second": round(rows / median),
+        "whole_process_seconds": round(fastest, 3),
+        "rows_per_second": round(rows / fastest),
     }
 
 

@@ -453,3 +453,32 @@ def test_plan_picks_the_detection(tmp_path: Path):
     assert "default detection" not in err
     assert not [r for r in parse_output(out) if r[2] == "1"], "a 40-sigma plan does not page on the outage"
     assert [r for r in full_run() if r[2] == "1"], "the example plan does"
+
+
+# --- long files: baselines built ahead by a second process ------------------------------------
+
+
+def test_a_long_file_scores_the_same_with_baselines_built_ahead_in_a_second_process(tmp_path: Path):
+    """Over PREBUILD_MIN_ROWS rows a forked process builds each day's baseline while the replay
+    judges rows: every row must come out as when the replay builds them itself."""
+    import iotwatch.service.replay as replay_module
+
+    plan = load_plan(DEFAULT_PLAN_FILE, environ={})
+    series = next(s for s in expand_series(plan) if s.metric == "Ping.Success")
+    days = 75
+    counts = {ts: c for _, ts, c in generate(Fleet(seed=9), [series], start=START, end=START + days * DAY)}
+    rows = [(stamp(ts), counts.get(ts)) for ts in range(START, START + days * DAY, PERIOD)]
+    del rows[5000:5040]  # a gap with no rows at all
+    rows[9000:9000] = [rows[8999]]  # a repeated time
+    assert len(rows) > replay_module.PREBUILD_MIN_ROWS
+    path = tmp_path / "long.csv"
+    path.write_text(to_csv(rows), encoding="utf-8")
+
+    built_here = mock.patch.object(replay_module, "training_baseline", wraps=replay_module.training_baseline)
+    with built_here as inline_builds, mock.patch.object(replay_module, "PREBUILD_MIN_ROWS", 10**9):
+        inline = score(None, path=path)
+    with built_here as ahead_builds:
+        ahead = score(None, path=path)
+    assert inline[0] == 0 and ahead == inline
+    assert inline_builds.call_count >= days and ahead_builds.call_count == 0  # built by the other process
+    assert len(parse_output(ahead[1])) == len(rows)

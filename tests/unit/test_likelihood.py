@@ -121,7 +121,10 @@ def test_the_stored_record_stays_small():
     state.recent_values = [(ts + 1_764_000_000, v) for ts, v in state.recent_values or ()]
     state.verdicts = {state.next_ts - (i + 1) * PERIOD: "" for i in range(16)}
     item_key = (
-        len("pk") + len("SERIES#AWS/IoT|UpdateThingShadow.Accepted|Protocol=MQTT") + len("sk") + len("TRACKER")
+        len("pk")
+        + len("SERIES#AWS/IoT|UpdateThingShadow.Accepted|Protocol=MQTT")
+        + len("sk")
+        + len("TRACKER")
     )
     size = item_key + len("tracker") + len(json.dumps(state.to_record(), separators=(",", ":")))
     assert size < 1024, size  # the whole item in one DynamoDB write unit per tick

@@ -104,7 +104,7 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.cli.series_csv import CsvInputError, read_series_csv
-    from iotwatch.service.replay import ReplayPoint, median_spacing, replay, snap_to_grid
+    from iotwatch.service.replay import ReplayPoint, median_spacing, prebuilt_baselines, replay, snap_to_grid
 
     try:
         plan = score_plan(args.plan, err)
@@ -136,18 +136,20 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     points = [ReplayPoint(ts, r.value) for ts, r in zip(snapped, rows, strict=True)]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["timestamp", "anomaly_score", "alert"])
-    for row, result in zip(
-        rows,
-        replay(
+    history_days, excluded = plan.frequency.history_days, plan.detection.excluded_windows
+    with prebuilt_baselines(
+        points, series=series, history_days=history_days, refresh_seconds=refresh, excluded=excluded
+    ) as prebuilt:
+        replayed = replay(
             points,
             series=series,
-            history_days=plan.frequency.history_days,
+            history_days=history_days,
             refresh_seconds=refresh,
-            excluded=plan.detection.excluded_windows,
-        ),
-        strict=True,
-    ):
-        writer.writerow([row.raw_timestamp, f"{result.anomaly_score:.4f}", 1 if result.alert else 0])
+            excluded=excluded,
+            prebuilt=prebuilt,
+        )
+        for row, result in zip(rows, replayed, strict=True):
+            writer.writerow([row.raw_timestamp, f"{result.anomaly_score:.4f}", 1 if result.alert else 0])
     return EXIT_OK
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter, sub, truediv
+from typing import NamedTuple
 
 HOURS_PER_WEEK = 168
 METHOD = "seasonal-level-v2"
@@ -82,8 +83,9 @@ def _robust_scale_of_sorted(ordered: Sequence[float]) -> float:
     return 1.4826 * median(map(abs, map(sub, ordered, repeat(center))))
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
+class Expectation(NamedTuple):
+    """What a period is expected to be (a tuple: one is looked up for every period judged)."""
+
     expected: float
     scale: float
     source: str  # "hour-of-week" | "weekday-hour" | "hour-of-day" | "global" | "none"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import (
@@ -28,8 +29,9 @@ from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
+    """A run of whole periods (a tuple: replay makes one per row)."""
+
     start: int  # first period start, inclusive
     end: int  # last period end, exclusive
     period: int

@@ -248,21 +248,27 @@ def advance(
     level = ordered[len(ordered) // 2]
     predicted = expected + level
     error = actual - predicted
+    # conditional expressions rather than min/max calls below: this runs for every period
+    size = actual if actual >= 0.0 else -actual
     magnitude = state.magnitude
-    magnitude = (
-        abs(actual)
-        if magnitude is None
-        else magnitude + (abs(actual) - magnitude) / min(state.seen, MAGNITUDE_MEMORY)
-    )
+    if magnitude is None:
+        magnitude = size
+    else:
+        seen = state.seen
+        magnitude += (size - magnitude) / (seen if seen < MAGNITUDE_MEMORY else MAGNITUDE_MEMORY)
     state.magnitude = magnitude
     floor = SPREAD_FLOOR * magnitude + 1e-9
+    size_of_error = error if error >= 0.0 else -error
     spread = state.spread
     if spread is None:
-        spread = abs(error) + floor
-    width_now = max(spread, floor)
-    side = error if direction == "up" else -error if direction == "down" else abs(error)
-    deviation = min(max(side, 0.0) / width_now, DEVIATION_CAP)
-    state.spread = spread + (min(abs(error), 5.0 * spread) - spread) / SPREAD_MEMORY
+        spread = size_of_error + floor
+    width_now = spread if spread > floor else floor
+    side = error if direction == "up" else -error if direction == "down" else size_of_error
+    deviation = side / width_now if side > 0.0 else 0.0
+    if deviation > DEVIATION_CAP:
+        deviation = DEVIATION_CAP
+    capped_error = size_of_error if size_of_error < 5.0 * spread else 5.0 * spread
+    state.spread = spread + (capped_error - spread) / SPREAD_MEMORY
 
     recent.append(residual_now)
     values.append((ts, actual))
@@ -289,7 +295,8 @@ def advance(
     state.variance = variance + (delta * delta - variance) / memory
     excursion = _excursion(state, error, width_now, direction)
     low_clamp, high_clamp = EXCURSION_CLAMP
-    likelihood += EXCURSION_WEIGHT * math.log(min(max(excursion, low_clamp), high_clamp))
+    clamped = low_clamp if excursion < low_clamp else high_clamp if excursion > high_clamp else excursion
+    likelihood += EXCURSION_WEIGHT * math.log(clamped)
 
     low, high = state.low, state.high
     assert low is not None and high is not None
@@ -351,16 +358,28 @@ def _excursion(state: TrackerState, error: float, width: float, direction: Direc
     elif direction == "down":
         now, run_ratio = -error / down, -run / run_down
     else:
-        now, run_ratio = max(error / up, -error / down), max(run / run_up, -run / run_down)
+        now = error / up if error >= 0.0 else -error / down
+        run_ratio = run / run_up if run >= 0.0 else -run / run_down
     excursions = state.excursions
     if excursions is None:
         excursions = state.excursions = []
     excursions.append(now)
     if len(excursions) > SHORT_PERIODS:
         del excursions[0]
+    # the largest decay, take in this period, and never fall below a spread
     decay = _EXCURSION_DECAY
-    largest[0] = max(up * decay, error, width)
-    largest[1] = max(down * decay, -error, width)
-    largest[2] = max(run_up * decay, run, width)
-    largest[3] = max(run_down * decay, -run, width)
-    return max(max(excursions), run_ratio)
+    up, down, run_up, run_down = up * decay, down * decay, run_up * decay, run_down * decay
+    if error > 0.0:
+        up = error if error > up else up
+    else:
+        down = -error if -error > down else down
+    if run > 0.0:
+        run_up = run if run > run_up else run_up
+    else:
+        run_down = -run if -run > run_down else run_down
+    largest[0] = up if up > width else width
+    largest[1] = down if down > width else width
+    largest[2] = run_up if run_up > width else width
+    largest[3] = run_down if run_down > width else width
+    recent = max(excursions)
+    return recent if recent > run_ratio else run_ratio

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from iotwatch.domain.baseline import Baseline, build_baseline
 from iotwatch.domain.deviation import AlertState, PeriodScore
 from iotwatch.domain.evaluation import Window, evaluate_series
-from iotwatch.domain.likelihood import WARMUP_PERIODS, TrackerState
+from iotwatch.domain.likelihood import LEVEL_PERIODS, WARMUP_PERIODS, TrackerState
 from iotwatch.domain.series import DetectionSettings, Series
 
 DAY = 86400
@@ -29,8 +34,9 @@ class ReplayPoint:
     value: float | None  # None: no datapoint in this period
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayResult:
+class ReplayResult(NamedTuple):
+    """What the evaluator would have said at one row (a tuple: one per replayed row)."""
+
     ts: int
     anomaly_score: float
     alert: bool
@@ -56,7 +62,10 @@ def replay(
     history_days: int,
     refresh_seconds: int,
     excluded: Sequence[tuple[int, int]] = (),
+    prebuilt: Iterator[Baseline | None] | None = None,
 ) -> Iterator[ReplayResult]:
+    """`prebuilt`: the baselines of each refresh the points reach, in order (see
+    `prebuilt_baselines`); without it each is built when the replay reaches it."""
     period = series.period
     detection = series.detection
     lookback = max(detection.pending_periods, detection.recovery_periods) + 1
@@ -74,21 +83,13 @@ def replay(
             start = refresh_at - history_days * DAY
             while history and history[0][0] < start:
                 history.popleft()
-            # Training is the history before refresh_at. build_baseline itself drops points from
-            # `end` (<= refresh_at) on, so it is handed the history as it is, not a filtered copy.
-            has_training = any(t < refresh_at for t, _ in history)  # normally decided by the first
+            # the history is every datapoint in [start, refresh_at): the rows before this one
             baseline = (
-                build_baseline(
-                    series_id=series.id,
-                    points=history,
-                    start=(start // period) * period,
-                    end=(refresh_at // period) * period,
-                    period=period,
-                    built_at=refresh_at,
-                    excluded=excluded,
+                next(prebuilt)
+                if prebuilt is not None
+                else training_baseline(
+                    series, history, refresh_at=refresh_at, history_days=history_days, excluded=excluded
                 )
-                if has_training
-                else None
             )
             baseline_epoch = refresh_at
             memo = {}
@@ -119,6 +120,103 @@ def replay(
         # highest); before that, the band's
         graded = tracker.latest_score if tracker.seen > WARMUP_PERIODS else anomaly_score(latest, detection)
         yield ReplayResult(ts, graded, state.status == "firing", latest, baseline)
+
+
+def training_baseline(
+    series: Series,
+    training: Sequence[tuple[int, float]],
+    *,
+    refresh_at: int,
+    history_days: int,
+    excluded: Sequence[tuple[int, int]] = (),
+) -> Baseline | None:
+    """The baseline the stack builds at `refresh_at` from `training`, the datapoints of the
+    `history_days` before it; None without any (the series is learning)."""
+    if not training:
+        return None
+    period = series.period
+    start = refresh_at - history_days * DAY
+    return build_baseline(
+        series_id=series.id,
+        points=training,
+        start=(start // period) * period,
+        end=(refresh_at // period) * period,
+        period=period,
+        built_at=refresh_at,
+        excluded=excluded,
+    )
+
+
+PREBUILD_MIN_ROWS = 20_000  # below this a second process costs more than it saves
+
+
+@contextmanager
+def prebuilt_baselines(
+    points: Sequence[ReplayPoint],
+    *,
+    series: Series,
+    history_days: int,
+    refresh_seconds: int,
+    excluded: Sequence[tuple[int, int]] = (),
+) -> Iterator[Iterator[Baseline | None] | None]:
+    """The baselines a replay of `points` (in time order) reaches, built by a second process
+    while the replay judges rows: each from only the datapoints before its refresh, as the
+    replay would build it, so the rows come out the same. None (build as you go) for short
+    replays or where processes cannot be forked."""
+    if len(points) < PREBUILD_MIN_ROWS or "fork" not in multiprocessing.get_all_start_methods():
+        yield None
+        return
+    global _PREBUILD
+    datapoints = [(p.ts, p.value) for p in points if p.value is not None]
+    epochs = list(dict.fromkeys((p.ts // refresh_seconds) * refresh_seconds for p in points))
+    _PREBUILD = _Prebuild(
+        series, datapoints, [ts for ts, _ in datapoints], history_days, refresh_seconds, tuple(excluded)
+    )
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield pool.map(_prebuild_at, epochs, chunksize=8)
+    finally:
+        _PREBUILD = None
+
+
+@dataclass(frozen=True)
+class _Prebuild:
+    """What the forked builder inherits (rather than receives pickled)."""
+
+    series: Series
+    datapoints: list[tuple[int, float]]
+    times: list[int]
+    history_days: int
+    refresh_seconds: int
+    excluded: tuple[tuple[int, int], ...]
+
+
+_PREBUILD: _Prebuild | None = None
+
+
+def _prebuild_at(refresh_at: int) -> Baseline | None:
+    job = _PREBUILD
+    assert job is not None
+    first = bisect_left(job.times, refresh_at - job.history_days * DAY)
+    end = bisect_left(job.times, refresh_at)
+    baseline = training_baseline(
+        job.series,
+        job.datapoints[first:end],
+        refresh_at=refresh_at,
+        history_days=job.history_days,
+        excluded=job.excluded,
+    )
+    if baseline is not None:
+        # what the replay will ask of it, worked out here too: the periods it judges until the
+        # next refresh, their windows and the tracker's remembered periods before them
+        period = job.series.period
+        earliest = (refresh_at // period - LEVEL_PERIODS - EXPECTATIONS_BEFORE) * period
+        for ts in range(earliest, refresh_at + job.refresh_seconds, period):
+            baseline.expectation_at(ts)
+    return baseline
+
+
+EXPECTATIONS_BEFORE = 16  # periods a window reaches back before its refresh, and more
 
 
 def median_spacing(timestamps: list[int]) -> int:
