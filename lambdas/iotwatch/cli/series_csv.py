@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 
 class CsvInputError(ValueError):
     """A row that cannot be used; the message names the line and what to fix."""
 
 
-@dataclass(frozen=True, slots=True)
-class CsvRow:
+class CsvRow(NamedTuple):
+    """One row as read (a tuple: a file can hold millions)."""
+
     line: int
     raw_timestamp: str
     ts: int

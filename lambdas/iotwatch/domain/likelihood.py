@@ -38,7 +38,10 @@ SPREAD_MEMORY = 288  # periods (a day at 5 minutes): how fast "how wide normal i
 LIKELIHOOD_SECONDS = 7 * 86400  # a week, whatever the period: what "usual deviations" are
 EXCURSION_MEMORY = 4032  # periods (two weeks at 5 minutes): how long the largest excursion counts
 EXCURSION_WEIGHT = 2.0  # likelihood per e-fold of excursion against the largest remembered
-EXCURSION_CLAMP = (0.5, 20.0)  # a burst within half the largest is at most ~1.4 less surprising; 20x says it all
+EXCURSION_CLAMP = (
+    0.5,
+    20.0,
+)  # a burst within half the largest is at most ~1.4 less surprising; 20x says it all
 MAGNITUDE_MEMORY = 2016
 WARMUP_PERIODS = 100  # no score before the tracker has seen this many periods
 WARMUP_READ_PERIODS = 2016  # a week: what a tracker the evaluator does not have learns first
