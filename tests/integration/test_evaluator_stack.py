@@ -173,7 +173,12 @@ def test_an_outage_pages_each_routed_topic_once_and_resolves_once(fleet: IotWatc
         assert received.document["severity"] == "critical"
         assert received.envelope["MessageAttributes"]["severity"]["Value"] == "critical"
     assert set(sms_firing.metrics) < set(email_firing.metrics), "a warning-level series stays off SMS"
-    assert set(sms_resolved.metrics) == set(sms_firing.metrics)
+    # the resolve closes the incident: every member, on every topic it reached
+    assert sorted(sms_resolved.metrics) == sorted(INCIDENT_METRICS)
+    incident = email_firing.document["incident"]["id"]
+    for received in inboxes.received:
+        assert received.document["incident"]["id"] == incident
+        assert received.envelope["MessageAttributes"]["incident"]["Value"] == incident
     critical = {s.metric: s.detection.critical for s in fleet.series}
     for alert in sms_firing.document["alerts"]:
         assert abs(alert["score"]) >= critical[alert["metric"]], alert
@@ -219,8 +224,14 @@ def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, 
 
     # one claim per tick, expiring through the table's TTL attribute (moto's CloudFormation does
     # not apply TimeToLiveSpecification, so the deployed template says which attribute that is)
-    claims = [item for item in fleet.all_items() if not item["pk"]["S"].startswith("SERIES#")]
+    items = fleet.all_items()
+    claims = [item for item in items if item["pk"]["S"] == "RUN"]
     assert len(claims) == len(schedule)
+    # and one incident, stored once, resolved, no longer listed as open
+    [incident] = [item for item in items if item["pk"]["S"] == "INCIDENT"]
+    assert incident["status"]["S"] == "resolved"
+    [open_ids] = [item for item in items if item["pk"]["S"] == "INCIDENTS"]
+    assert "ids" not in open_ids
     [table] = [r for r in fleet.stack.template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     ttl = table["Properties"]["TimeToLiveSpecification"]
     assert ttl["Enabled"] is True

@@ -1,5 +1,5 @@
-"""The alert lifecycle over in-memory adapters: reminders, silences and maintenance windows,
-missing-data policies, grouping by dimension set, and the plan fields behind them."""
+"""The alert lifecycle over in-memory adapters: incidents' reminders, silences and maintenance
+windows, missing-data policies, grouping by dimension set, and the plan fields behind them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from iotwatch.domain.baseline import Expectation
-from iotwatch.domain.deviation import AlertState, lifecycle, reminder_due, score_period
+from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.messages import gsm7_length
 from iotwatch.domain.series import DetectionSettings
@@ -105,6 +104,9 @@ class World:
     def state(self, metric):
         return self.store.states.get(self.one(metric).id)
 
+    def incidents(self):
+        return self.store.all_incidents()
+
 
 # --- reminders ------------------------------------------------------------------------------------
 
@@ -126,15 +128,27 @@ def test_a_five_hour_incident_reminds_at_the_repeat_interval_between_firing_and_
 
     reminder = next(s for r in world.reports for s in r.sent if s.notification.kind == "reminder")
     message = reminder.message
+    [incident] = world.incidents()
+    assert incident.id == "251124-1200"
     assert (
         message.subject
-        == "[REMINDER CRITICAL] fleet: Connect.Success (MQTT) still down 100% after 1 h 10 min"
+        == f"[REMINDER CRITICAL] fleet {incident.id}: Connect.Success (MQTT) still down 100% after 1 h 10 min"
     )
     assert message.attributes["kind"]["StringValue"] == "reminder"
+    assert message.attributes["incident"]["StringValue"] == incident.id
     assert "still" in message.sms and gsm7_length(message.sms) <= 160
-    # each page is written once (last_notified), the ticks in between write nothing
-    writes = [s for s in world.store.saved if s.status == "firing"]
-    assert len(writes) == 1 + len(reminders)
+    # the series' state is written when it fires and when it resolves; the incident once per
+    # page (its topic log), the ticks in between write nothing
+    assert [s.status for s in world.store.saved] == ["firing", "ok"]
+    assert world.store.incident_writes == [incident.id] * (2 + len(reminders))
+    assert [e.kind for e in incident.events] == [
+        "opened",
+        "joined",
+        "paged",
+        *["paged"] * 4,
+        "recovered",
+        "resolved",
+    ]
 
 
 def test_no_reminders_when_the_repeat_interval_is_zero():
@@ -155,20 +169,6 @@ def test_the_default_plan_reminds_every_four_hours(default_plan):
         ("reminder", 8 * HOUR),
         ("resolved", 9 * HOUR + DETECTION.recovery_periods * PERIOD),
     ]
-
-
-def test_a_state_without_last_notified_reminds_once_per_interval_from_since():
-    """State written before reminders existed (or by a store that drops the field)."""
-    since = E - 2 * PERIOD
-    firing = AlertState("s", "firing", "critical", since, -9.0, last_evaluated=E)
-    last = E + 3 * HOUR
-    due = [
-        at
-        for at in range(E + PERIOD, last, PERIOD)
-        if reminder_due(AlertState("s", last_evaluated=at - PERIOD), firing, at=at, repeat_interval=HOUR)
-    ]
-    assert due == [since + k * HOUR for k in range(1, 10) if since + k * HOUR < last]
-    assert len(due) == 3
 
 
 # --- silences and maintenance windows ---------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_an_incident_entirely_inside_a_silence_is_recorded_and_never_paged(defau
     world.run(E, incident_end + 4 * PERIOD)
 
     assert world.notifier.attempts == []
-    held = [(o.held.kind, o.silence.id) for r in world.reports for o in r.silenced]
+    held = [(o.transition.kind, o.silence.id) for r in world.reports for o in r.silenced]
     assert held == [("firing", "s-1"), ("resolved", "s-1")]
     first = world.reports[0]
     assert first.as_log_fields()["silenced"] == [
@@ -208,6 +208,11 @@ def test_an_incident_entirely_inside_a_silence_is_recorded_and_never_paged(defau
     # shown: the series is firing in the report and the state, just not paged
     assert first.firing == 1
     assert world.state("Connect.Success").status == "ok"
+    # and kept: an incident nobody was paged for, with the silence in its timeline
+    [incident] = world.incidents()
+    assert incident.status == "resolved" and incident.topics == {}
+    assert [e.kind for e in incident.events] == ["opened", "silenced", "recovered", "resolved"]
+    assert "s-1 (broker upgrade)" in incident.events[1].text
 
 
 def test_a_silence_holds_only_the_series_it_matches(default_plan):
@@ -228,8 +233,12 @@ def test_an_incident_still_firing_when_its_silence_ends_pages_then_once(default_
     world.set_from("Connect.Success", incident_start, 0.0, end=incident_end)
     first_tick_after = E + HOUR + PERIOD
     world.run(E, first_tick_after)
-    state = world.state("Connect.Success")
-    assert (state.unpaged, state.last_notified) == (False, first_tick_after)  # reminders count from here
+    [incident] = world.incidents()
+    # reminders count from the late page, updates too
+    assert {t: (log.paged, log.notified) for t, log in incident.topics.items()} == {
+        "oncall-email": (first_tick_after, first_tick_after),
+        "oncall-sms": (first_tick_after, first_tick_after),
+    }
     world.run(first_tick_after + PERIOD, incident_end + 4 * PERIOD)
 
     resolved_at = incident_end + DETECTION.recovery_periods * PERIOD
@@ -237,7 +246,7 @@ def test_an_incident_still_firing_when_its_silence_ends_pages_then_once(default_
     late = next(s for r in world.reports for s in r.sent if s.notification.kind == "firing")
     [alert] = late.message.document["alerts"]
     assert alert["since"] == datetime.fromtimestamp(incident_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert late.message.subject.startswith("[CRITICAL] fleet: Connect.Success (MQTT) down 100%")
+    assert late.message.subject.startswith("[CRITICAL] fleet 251124-1200: Connect.Success (MQTT) down 100%")
 
 
 def test_a_paged_incident_stays_quiet_inside_a_silence_and_its_resolve_is_still_sent():
@@ -268,19 +277,30 @@ def test_a_maintenance_window_in_local_time_silences_and_pages_at_its_end():
         world.set_from(metric, E - 2 * PERIOD, 0.0, end=window_end + HOUR)
     world.run(E, window_end + HOUR + 4 * PERIOD)
 
-    held = {(o.series.metric, o.held.kind, o.silence.id) for r in world.reports for o in r.silenced}
+    held = {(o.series.metric, o.transition.kind, o.silence.id) for r in world.reports for o in r.silenced}
     assert held == {("Connect.Success", "firing", f"window:broker-patching:{day.isoformat()}")}
     pages = [
-        (s.notification.kind, s.notification.at, tuple(a.series.metric for a in s.notification.alerts))
+        (
+            s.notification.kind,
+            s.notification.at,
+            tuple(sorted(a.series.metric for a in s.notification.alerts)),
+        )
         for r in world.reports
         for s in r.sent
         if s.notification.topic == "oncall-sms"
     ]
     resolved_at = window_end + HOUR + DETECTION.recovery_periods * PERIOD
+    # one incident: Ping pages; Connect, silenced when it joined, is news when the window ends
+    # (an update, not a second page); one RESOLVED for both
     assert pages == [
         ("firing", E, ("Ping.Success",)),
-        ("firing", window_end, ("Connect.Success",)),
+        ("update", window_end, ("Connect.Success", "Ping.Success")),
         ("resolved", resolved_at, ("Connect.Success", "Ping.Success")),
+    ]
+    [incident] = world.incidents()
+    assert [(m.label, m.joined_at, m.shown_at) for m in incident.members] == [
+        ("Connect.Success (MQTT)", E, window_end),
+        ("Ping.Success (MQTT)", E, E),
     ]
 
 
@@ -314,21 +334,6 @@ def test_without_readable_silences_everything_pages(default_plan, store_type):
         assert report.as_log_fields()["silences_error"] == "RuntimeError: throttled"
     else:
         assert report.silences_error is None
-
-
-def test_lifecycle_escalation_of_an_unpaged_alert_pages_as_firing():
-    series = make_series()
-    latest = score_period(E - PERIOD, 0.0, Expectation(1000.0, 50.0, "hour-of-week"), DETECTION)
-    from iotwatch.domain.deviation import Transition
-
-    unpaged = AlertState(series.id, "firing", "warning", E - HOUR, -5.0, E - PERIOD, unpaged=True)
-    escalated = AlertState(series.id, "firing", "critical", E - HOUR, -20.0, E, unpaged=True)
-    t = Transition("escalated", series.id, "critical", E - HOUR, E, -20.0, latest)
-    state, page, held = lifecycle(unpaged, escalated, t, latest, at=E, repeat_interval=HOUR, silenced=False)
-    assert page is not None and page.kind == "firing" and held is None
-    assert (state.unpaged, state.last_notified) == (False, E)
-    state, page, held = lifecycle(unpaged, escalated, t, latest, at=E, repeat_interval=HOUR, silenced=True)
-    assert page is None and held is t and state.unpaged
 
 
 # --- missing data ---------------------------------------------------------------------------------
@@ -408,7 +413,7 @@ def grouped_pages(group_by, drops):
         world.set_from(metric, E - 2 * PERIOD, 0.0, protocol=protocol)
     report = world.tick(E)
     return sorted(
-        tuple(a.series.label for a in s.notification.alerts)
+        tuple(sorted(a.series.label for a in s.notification.alerts))
         for s in report.sent
         if s.notification.topic == "oncall-sms"
     )
@@ -426,18 +431,19 @@ def test_group_by_dimensions_splits_protocols_and_keeps_correlated_metrics_toget
     ]
 
 
-def test_an_account_wide_metric_joins_every_group_of_its_tick():
+def test_an_account_wide_metric_joins_the_oldest_open_incident():
     pages = grouped_pages(
         "dimensions", [*MQTT_DROPS, ("PublishIn.Success", "HTTP"), ("RulesExecuted", "MQTT")]
     )
+    # MQTT comes first in the plan: its incident is the oldest of the tick
     assert pages == [
         ("Connect.Success (MQTT)", "Ping.Success (MQTT)", "PublishIn.Success (MQTT)", "RulesExecuted"),
-        ("PublishIn.Success (HTTP)", "RulesExecuted"),
+        ("PublishIn.Success (HTTP)",),
     ]
     assert grouped_pages("dimensions", [("RulesExecuted", "MQTT")]) == [("RulesExecuted",)]
 
 
-def test_group_by_tick_is_one_message_per_topic_and_kind():
+def test_group_by_tick_is_one_incident_for_the_whole_plan():
     pages = grouped_pages("tick", [*MQTT_DROPS, ("PublishIn.Success", "HTTP")])
     assert len(pages) == 1 and len(pages[0]) == 4
 

@@ -1,4 +1,5 @@
-"""Baselines and alert state in one DynamoDB table (pk = SERIES#<id>, sk = BASELINE | STATE)."""
+"""Everything iotwatch keeps, in one DynamoDB table: per series (pk SERIES#<id>: BASELINE,
+STATE, TRACKER), runs and shards, the outbox, silences, audit calls and incidents."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from iotwatch.domain.audit import RecordedCall
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.discovery import DiscoveredValues
+from iotwatch.domain.incidents import Incident, decode_incident, encode_incident, id_floor
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.silences import Silence
 
@@ -101,6 +103,15 @@ class StateStore(Protocol):
     def get_trackers(self, series_ids: Sequence[str]) -> dict[str, TrackerState]: ...
     def save_trackers(self, trackers: Mapping[str, TrackerState]) -> None: ...
     def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]: ...
+    def get_open_incidents(self) -> list[Incident]: ...
+    def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool: ...
+
+
+# Incidents, one item each (pk INCIDENT, sk = the id, which sorts by opening time), kept
+# `notify.history_days` after they resolve; the ids of the open ones in one small item, which
+# every evaluation reads.
+INCIDENT_PK = "INCIDENT"
+OPEN_INCIDENTS_KEY = {"pk": {"S": "INCIDENTS"}, "sk": {"S": "OPEN"}}
 
 
 # Written by the builder after a rebuild: a warm evaluator keeps decoded baselines until it changes.
@@ -426,8 +437,10 @@ class DynamoStateStore:
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]:
         items = self._batch_get(series_ids, STATE_SK)
         states = {}
+        known = {f.name for f in fields(AlertState)}
         for sid, item in items.items():
-            data = json.loads(item["state"]["S"])
+            # fields a newer or older evaluator wrote (last_notified, unpaged) are left out
+            data = {k: v for k, v in json.loads(item["state"]["S"]).items() if k in known}
             states[sid] = AlertState(**{**data, "revision": int(item["revision"]["N"])})
         return states
 
@@ -484,6 +497,110 @@ class DynamoStateStore:
 
         for i in range(0, len(requests), BATCH_WRITE_LIMIT):
             self._until_processed(requests[i : i + BATCH_WRITE_LIMIT], write, "tracker write(s)")
+
+    # -- incidents -----------------------------------------------------------------------------
+    def get_open_incidents(self) -> list[Incident]:
+        """The open incidents: the OPEN item's ids, then their items (one GetItem, and a
+        BatchGetItem only while something is open). An id whose item is missing or resolved
+        (a run stopped between the two writes) is left out."""
+        self.requests += 1
+        item = self._db.get_item(TableName=self._table, Key=OPEN_INCIDENTS_KEY, ConsistentRead=True).get(
+            "Item"
+        )
+        ids = sorted(item.get("ids", {}).get("SS", [])) if item else []
+        if not ids:
+            return []
+        found: dict[str, Incident] = {}
+
+        def read(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            response = self._db.batch_get_item(
+                RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+            )
+            for raw in response.get("Responses", {}).get(self._table, []):
+                incident = _incident_from_item(raw)
+                found[incident.id] = incident
+            return list(response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
+
+        for i in range(0, len(ids), BATCH_GET_LIMIT):
+            keys = [{"pk": {"S": INCIDENT_PK}, "sk": {"S": iid}} for iid in ids[i : i + BATCH_GET_LIMIT]]
+            self._until_processed(keys, read, "incident(s)")
+        return [found[iid] for iid in ids if iid in found and found[iid].status == "open"]
+
+    def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool:
+        """Writes `incident` if nobody wrote it since it was read (revision), then keeps the
+        OPEN item in step: an incident is listed there before its first write and taken off
+        after the write that resolves it, so a run stopped in between leaves at worst an id
+        that points at a resolved (or missing) incident, which readers skip."""
+        if incident.status == "open" and incident.revision == 0:
+            self._open_ids("ADD", incident.id)
+        text, packed = encode_incident(incident)
+        item: dict[str, Any] = {
+            "pk": {"S": INCIDENT_PK},
+            "sk": {"S": incident.id},
+            "revision": {"N": str(incident.revision + 1)},
+            "status": {"S": incident.status},
+            "opened_at": {"N": str(incident.opened_at)},
+            "severity": {"S": incident.severity},
+            "metrics": {"SS": sorted({m.metric for m in incident.members})},
+            **({"incident": {"S": text}} if text is not None else {"incident_z": {"B": packed}}),
+            **({"expires_at": {"N": str(int(expires_at))}} if expires_at is not None else {}),
+        }
+        self.requests += 1
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR revision = :seen",
+                ExpressionAttributeValues={":seen": {"N": str(incident.revision)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        if incident.status == "resolved":
+            self._open_ids("DELETE", incident.id)
+        return True
+
+    def _open_ids(self, action: str, incident_id: str) -> None:
+        self.requests += 1
+        self._db.update_item(
+            TableName=self._table,
+            Key=OPEN_INCIDENTS_KEY,
+            UpdateExpression=f"{action} ids :id",
+            ExpressionAttributeValues={":id": {"SS": [incident_id]}},
+        )
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        self.requests += 1
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": INCIDENT_PK}, "sk": {"S": incident_id}},
+            ConsistentRead=True,
+        ).get("Item")
+        return _incident_from_item(item) if item else None
+
+    def list_incidents(self, *, since: int) -> list[Incident]:
+        """Incidents opened at or after `since`, or still open, oldest first: one Query
+        (paginated) from the first id `since` allows, plus the open ones opened before it."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk >= :floor",
+            "ExpressionAttributeValues": {":pk": {"S": INCIDENT_PK}, ":floor": {"S": id_floor(since)}},
+            "ConsistentRead": True,
+        }
+        found: dict[str, Incident] = {}
+        while True:
+            self.requests += 1
+            response = self._db.query(**request)
+            for raw in response.get("Items", []):
+                incident = _incident_from_item(raw)
+                found[incident.id] = incident
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for incident in self.get_open_incidents():
+            found.setdefault(incident.id, incident)
+        return sorted(found.values(), key=lambda i: (i.opened_at, i.id))
 
     # -- control-plane audit -------------------------------------------------------------------
     def record_audit_call(self, call: RecordedCall, *, expires_at: int) -> bool:
@@ -621,6 +738,12 @@ def _silence_from_item(raw: dict[str, Any]) -> Silence:
         created_by=raw.get("created_by", {}).get("S", "unknown"),
         created_at=int(raw.get("created_at", {}).get("N", "0")),
     )
+
+
+def _incident_from_item(raw: dict[str, Any]) -> Incident:
+    text = raw["incident"]["S"] if "incident" in raw else None
+    packed = raw["incident_z"]["B"] if "incident_z" in raw else None
+    return decode_incident(text, packed, revision=int(raw["revision"]["N"]))
 
 
 def _call_from_item(raw: dict[str, Any]) -> RecordedCall:
