@@ -301,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_silence_parsers(commands, DEFAULT_PLAN_FILE)
 
+    from iotwatch.cli.incidents import add_parsers as add_incident_parsers
+
+    add_incident_parsers(commands, DEFAULT_PLAN_FILE)
+
     from iotwatch.cli.audit import add_parsers as add_audit_parsers
 
     add_audit_parsers(commands)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from iotwatch.cli.errors import CliError
+from iotwatch.cli.stack_table import add_table_options, open_store, run_with_plan
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.times import iso_z as iso
@@ -277,47 +278,6 @@ def render_added(silence: Silence, *, covered: Sequence[Series], table: str, now
 # --- AWS -----------------------------------------------------------------------------------
 
 
-def _open_store(args: argparse.Namespace, plan: Any) -> tuple[Any, str]:
-    from iotwatch.adapters.aws import client
-    from iotwatch.adapters.store import DynamoStateStore
-    from iotwatch.cli.baseline_show import ShowError, resolve_table
-
-    stack = None if args.table else (args.stack or plan.stack_name)
-    try:
-        table = args.table or resolve_table(client("cloudformation"), stack or "")
-    except ShowError as exc:
-        raise SilenceError(str(exc), exc.code) from None
-    return DynamoStateStore(client("dynamodb"), table), table
-
-
-def _run(args: argparse.Namespace, out: TextIO, err: TextIO, action: Any) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from iotwatch.plan.loader import PlanError, load_plan
-
-    try:
-        plan = load_plan(args.plan)
-    except PlanError as exc:
-        print(exc, file=err)
-        return EXIT_BAD_INPUT
-    try:
-        return int(action(plan))
-    except SilenceError as exc:
-        print(exc, file=err)
-        return exc.code
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            print(
-                "error: the table does not exist (or is not in this region); check --table/--stack", file=err
-            )
-            return EXIT_BAD_INPUT
-        print(f"error: AWS refused the request: {exc}", file=err)
-        return EXIT_FAILURE
-    except BotoCoreError as exc:
-        print(f"error: cannot reach AWS: {exc}", file=err)
-        return EXIT_FAILURE
-
-
 def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.plan.loader import expand_series
 
@@ -336,18 +296,18 @@ def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         series = expand_series(plan)
         for warning in plan_warnings(silence, series):
             print(warning, file=err)
-        store, table = _open_store(args, plan)
+        store, table = open_store(args, plan)
         store.put_silence(silence)
         print(render_added(silence, covered=covered_series(silence, series), table=table, now=now), file=out)
         return EXIT_OK
 
-    return _run(args, out, err, action)
+    return run_with_plan(args, out, err, action)
 
 
 def cmd_silence_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def action(plan: Any) -> int:
         now = int(clock())
-        store, table = _open_store(args, plan)
+        store, table = open_store(args, plan)
         silences = store.list_silences(now=now, include_expired=args.all)
         if not silences:
             which = "stored" if args.all else "active or future"
@@ -356,7 +316,7 @@ def cmd_silence_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(render_table(silences, now=now), file=out)
         return EXIT_OK
 
-    return _run(args, out, err, action)
+    return run_with_plan(args, out, err, action)
 
 
 def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -366,7 +326,7 @@ def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
             raise SilenceError(
                 f"{args.id!r} is not a silence id; ids look like s-1a2b3c4d (see `iotwatch silence list`)"
             )
-        store, table = _open_store(args, plan)
+        store, table = open_store(args, plan)
         if not store.delete_silence(silence_id):
             raise SilenceError(
                 f"error: no silence {silence_id} in {table}; `iotwatch silence list --all` shows the stored ones"
@@ -374,7 +334,7 @@ def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         print(f"Removed silence {silence_id}: its series page again from the next evaluation.", file=out)
         return EXIT_OK
 
-    return _run(args, out, err, action)
+    return run_with_plan(args, out, err, action)
 
 
 def add_parsers(commands: Any, default_plan: str) -> None:
@@ -385,12 +345,7 @@ def add_parsers(commands: Any, default_plan: str) -> None:
     sub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
-        where = parser.add_mutually_exclusive_group()
-        where.add_argument("--table", help="DynamoDB table of the stack")
-        where.add_argument(
-            "--stack", help="iotwatch stack whose TableName output to use (default: the plan's)"
-        )
-        parser.add_argument("--plan", default=default_plan, help="plan for the stack name and its series")
+        add_table_options(parser, default_plan)
 
     add = sub.add_parser("add", help="silence series matching a metric glob (and dimensions) until a time")
     add.add_argument("--metric", required=True, metavar="GLOB", help="metric name or glob, e.g. 'Connect.*'")
