@@ -35,6 +35,7 @@ from iotwatch.local.demo import (
 )
 from iotwatch.local.deploy import DeployedStack, deploy_stack
 from iotwatch.local.inbox import read_inbox, subscribe_inbox
+from iotwatch.local.traffic import Incident
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Plan
 
@@ -287,6 +288,19 @@ def ticks(first: int, last: int, *, period: int, settle: int) -> Iterator[int]:
     """Evaluator schedule times (settle seconds after each period boundary) in [first, last]."""
     start = -(-(first - settle) // period) * period + settle
     yield from range(start, last + 1, period)
+
+
+def spreading_problem(start: int, end: int) -> list[Incident]:
+    """A connectivity problem that spreads (issue 12): Connect.Success falls 85 % at `start`,
+    PublishIn.Success 15 minutes later, Ping.Success and PublishOut.Success 30 minutes later;
+    all are back at `end`."""
+    return [
+        Incident(start, end, ("Connect.Success",), factor=0.15, reconnect_burst=False),
+        Incident(start + 15 * 60, end, ("PublishIn.Success",), factor=0.15, reconnect_burst=False),
+        Incident(
+            start + 30 * 60, end, ("Ping.Success", "PublishOut.Success"), factor=0.15, reconnect_burst=False
+        ),
+    ]
 
 
 def run_ticks(iotwatch: IotWatch, inboxes: Inboxes, times: Sequence[int]) -> list[dict[str, Any]]:

@@ -269,10 +269,16 @@ def test_an_escalation_pages_the_topics_the_new_severity_reaches_once():
         return {PUBLISH_IN: "warning" if at < T0 + 20 * 60 else "critical"} if at <= T0 + HOUR else {}
 
     fleet.run(T0 - HOUR, T0 + 2 * HOUR, worsening)
-    assert [k for _, _, k in fleet.messages("oncall-sms")] == ["escalated", "resolved"]
+    # the SMS topic's first page about it, saying it escalated; e-mail, told of the warning, hears of it
+    assert [k for _, _, k in fleet.messages("oncall-sms")] == ["firing", "resolved"]
     assert [k for _, _, k in fleet.messages("oncall-email")] == ["firing", "escalated", "resolved"]
-    [sms] = fleet.notifications("escalated", "oncall-sms")
+    [sms] = fleet.notifications("firing", "oncall-sms")
     assert sms.severity == "critical" and sms.at == T0 + 20 * 60
+    assert sms.incident.escalated_from == "warning"
+    assert render(sms, CTX).email.startswith("CRITICAL (escalated from WARNING): 1 metric(s)")
+    [email] = fleet.notifications("escalated")
+    assert email.incident.escalated_from is None
+    assert render(email, CTX).email.startswith("escalated to CRITICAL: 1 metric(s)")
     [incident] = fleet.stored.values()
     assert incident.paged_severity == "critical"
     assert "escalated" in [e.kind for e in incident.events]

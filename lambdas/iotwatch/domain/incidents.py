@@ -11,11 +11,12 @@ The rules, in one place:
   one. An incident opened by account-wide series alone takes the group of the first series
   with dimensions that joins it. A member that recovers and deviates again while its
   incident is open is the same problem: no page.
-- Pages. Each topic gets one opening message per incident (`firing`, or `escalated` when a
-  higher severity first reaches it), then at most one `update` per `group_interval` listing
-  who joined (and who already recovered), an `escalated` message when the incident's
-  severity rises, a `reminder` every `repeat_interval` after its last page, and one
-  `resolved` when every member has recovered.
+- Pages. Each topic gets one `firing` page per incident, when a member routed to it first
+  deviates (a topic only a higher severity reaches is paged when the incident escalates, and
+  the page says so), then at most one `update` per `group_interval` listing who joined (and
+  who already recovered), an `escalated` message when the incident's severity rises after it
+  was told, a `reminder` every `repeat_interval` after its last page, and one `resolved` when
+  every member has recovered.
 - Silences. A member inside a silence is recorded, not shown: it opens no topic, joins no
   update, escalates nothing, reminds nobody. When its silence ends while it still deviates
   it counts from then (an incident that only had silenced members pages then, with its real
@@ -211,7 +212,7 @@ class Incident:
             )
             self.events = [*head, marker, *tail]
 
-    def ref(self, *, previous: int | None = None) -> IncidentRef:
+    def ref(self, *, previous: int | None = None, escalated_from: str | None = None) -> IncidentRef:
         firing = sum(1 for m in self.members if m.status == "firing")
         return IncidentRef(
             id=self.id,
@@ -223,6 +224,7 @@ class Incident:
             recovered=len(self.members) - firing,
             ended=self.ended if self.status == "resolved" else None,
             previous=previous,
+            escalated_from=escalated_from,
         )
 
     def copy(self) -> Incident:
@@ -313,6 +315,7 @@ def advance(
 
     notifications: list[Notification] = []
     resolved: list[str] = []
+    paged_before = {i.id: i.paged_severity for i in work}
     for incident in work:
         messages = _messages(incident, at=at, settings=settings, route=route, silenced=silenced)
         if incident.status == "resolved":
@@ -329,6 +332,7 @@ def advance(
                 previous=previous,
                 series_by_id=series_by_id,
                 latest=latest,
+                escalated_from=paged_before.get(incident.id),
             )
             for kind, topic, alerts, previous in messages
         ]
@@ -484,15 +488,10 @@ def _messages(
         if log is None:
             if not routed:
                 continue
-            top = max((m.severity for m in routed), key=SEVERITY_RANK.__getitem__)
-            kind = (
-                "escalated"
-                if incident.paged_severity is not None
-                and SEVERITY_RANK[top] > SEVERITY_RANK[incident.paged_severity]
-                else "firing"
-            )
+            # its first page, whatever the others were told before (a higher severity reaching
+            # it says so: `escalated_from`)
             incident.topics[topic] = TopicLog(at, at, at)
-            out.append((kind, topic, [(m, "deviating") for m in routed], None))
+            out.append(("firing", topic, [(m, "deviating") for m in routed], None))
             continue
         if escalating and any(m.severity == now for m in routed):
             out.append(("escalated", topic, [(m, "deviating") for m in routed], log.notified))
@@ -542,6 +541,7 @@ def _notification(
     previous: int | None,
     series_by_id: Mapping[str, Series],
     latest: Mapping[str, PeriodScore],
+    escalated_from: Severity | None = None,
 ) -> Notification:
     alerts = []
     for member, status in listed:
@@ -565,13 +565,16 @@ def _notification(
     severity = max((a.transition.severity for a in alerts), key=SEVERITY_RANK.__getitem__)
     if kind == "resolved":
         severity = incident.severity
+    was = escalated_from if kind == "firing" else None
+    if was is not None and SEVERITY_RANK[was] >= SEVERITY_RANK[severity]:
+        was = None
     return Notification(
         topic=topic,
         kind=kind,
         severity=severity,
         at=at,
         alerts=tuple(alerts),
-        incident=incident.ref(previous=previous),
+        incident=incident.ref(previous=previous, escalated_from=was),
     )
 
 

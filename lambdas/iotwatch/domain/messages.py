@@ -97,6 +97,7 @@ class IncidentRef:
     recovered: int
     ended: int | None = None  # resolved: when the last member came back
     previous: int | None = None  # when this topic was last told about it
+    escalated_from: str | None = None  # a first page that a higher severity brought: the old one
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,8 @@ def _opening_line(
         )
     else:
         word = "escalated to CRITICAL" if kind == "escalated" else notification.severity.upper()
+        if incident is not None and incident.escalated_from:
+            word = f"{word} (escalated from {incident.escalated_from.upper()})"
         line = (
             f"{word}: {len(alerts)} metric(s) {of_plan} are outside their normal range "
             f"since {_stamp(since)} ({_duration(at - since)})."
@@ -436,6 +439,7 @@ def _incident_document(incident: IncidentRef) -> dict[str, object]:
         "recovered": incident.recovered,
         **({"ended": iso_z(incident.ended)} if incident.ended is not None else {}),
         **({"previous_message": iso_z(incident.previous)} if incident.previous is not None else {}),
+        **({"escalated_from": incident.escalated_from} if incident.escalated_from else {}),
     }
 
 
