@@ -16,15 +16,18 @@ cold start, and every test that deploys a stack needs one (``handler_caches`` fi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
 from iotwatch.local.demo import (
     LocalLambdaContext,
@@ -288,6 +291,57 @@ def ticks(first: int, last: int, *, period: int, settle: int) -> Iterator[int]:
     """Evaluator schedule times (settle seconds after each period boundary) in [first, last]."""
     start = -(-(first - settle) // period) * period + settle
     yield from range(start, last + 1, period)
+
+
+class OverlappingStore(DynamoStateStore):
+    """The real store; claiming the run waits until the other invocation reaches it too,
+    the worst interleaving of two concurrent invocations of one event."""
+
+    def __init__(self, dynamodb: Any, table: str, barrier: threading.Barrier) -> None:
+        super().__init__(dynamodb, table)
+        self._barrier = barrier
+
+    def claim_run(self, window_end: int) -> bool:
+        self._barrier.wait(timeout=30)
+        return super().claim_run(window_end)
+
+
+def evaluate_concurrently(iotwatch: IotWatch, tick: int) -> list[dict[str, Any]]:
+    """Two containers invoked with the same scheduled event at once; their results."""
+    from iotwatch.adapters.aws import client
+    from iotwatch.adapters.notifier import SnsNotifier
+
+    module = handler_module(EVALUATOR_MODULE, iotwatch.evaluator_env)
+    barrier = threading.Barrier(2)
+    with function_environment(iotwatch.evaluator_env):
+        warm = module._dependencies()  # what the function builds at cold start, from its environment
+        # two containers: each its own clients, all on the deployed table and topics
+        containers = [
+            dataclasses.replace(
+                warm,
+                store=OverlappingStore(client("dynamodb"), module._settings().table_name, barrier),
+                notifier=SnsNotifier(client("sns"), module._settings().topic_arns),
+            )
+            for _ in range(2)
+        ]
+    event = iotwatch.tick_event(tick)
+    outcomes: list[Any] = [None, None]
+
+    def invoke(i: int) -> None:
+        try:
+            outcomes[i] = iotwatch.evaluate(event, dependencies=containers[i])
+        except BaseException as exc:  # reported below, on the caller's thread
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=invoke, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert not failed, failed
+    return outcomes
 
 
 def spreading_problem(start: int, end: int) -> list[Incident]:

@@ -11,17 +11,12 @@ replays evaluator ticks as the schedule would send them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from iotwatch.adapters.aws import client
-from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.messages import gsm7_length
 from iotwatch.local import fast_metrics
 from iotwatch.local.demo import (
@@ -29,7 +24,6 @@ from iotwatch.local.demo import (
     INCIDENT_END,
     INCIDENT_METRICS,
     INCIDENT_START,
-    function_environment,
     iso,
 )
 from iotwatch.local.endpoint import LocalAws
@@ -37,13 +31,12 @@ from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
-    EVALUATOR_MODULE,
     HOUR,
     Inboxes,
     IotWatch,
     Received,
     clear_handler_caches,
-    handler_module,
+    evaluate_concurrently,
     run_ticks,
     ticks,
 )
@@ -240,53 +233,12 @@ def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, 
         assert int(claim[ttl["AttributeName"]]["N"]) > max(schedule) // period * period
 
 
-class _OverlappingStore(DynamoStateStore):
-    """The real store; claiming the run waits until the other invocation reaches it too,
-    the worst interleaving of two concurrent invocations of one event."""
-
-    def __init__(self, dynamodb: Any, table: str, barrier: threading.Barrier) -> None:
-        super().__init__(dynamodb, table)
-        self._barrier = barrier
-
-    def claim_run(self, window_end: int) -> bool:
-        self._barrier.wait(timeout=30)
-        return super().claim_run(window_end)
-
-
 def test_two_overlapping_invocations_of_one_tick_page_once(fleet: IotWatch, inboxes: Inboxes) -> None:
     firing = _firing_tick(fleet)
     run_ticks(fleet, inboxes, _schedule(fleet, INCIDENT_START - 2 * 300, firing - 300))
     assert inboxes.received == []
 
-    module = handler_module(EVALUATOR_MODULE, fleet.evaluator_env)
-    barrier = threading.Barrier(2)
-    with function_environment(fleet.evaluator_env):
-        warm = module._dependencies()  # what the function builds at cold start, from its environment
-        # two containers: each its own clients, all on the deployed table and topics
-        containers = [
-            dataclasses.replace(
-                warm,
-                store=_OverlappingStore(client("dynamodb"), module._settings().table_name, barrier),
-                notifier=SnsNotifier(client("sns"), module._settings().topic_arns),
-            )
-            for _ in range(2)
-        ]
-    event = fleet.tick_event(firing)
-    outcomes: list[Any] = [None, None]
-
-    def invoke(i: int) -> None:
-        try:
-            outcomes[i] = fleet.evaluate(event, dependencies=containers[i])
-        except BaseException as exc:  # reported below, on the test's thread
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=invoke, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    outcomes = evaluate_concurrently(fleet, firing)
 
     arrived = inboxes.collect(firing)
     assert sorted((r.topic, r.kind) for r in arrived) == [
