@@ -4,6 +4,7 @@ windows, missing-data policies, grouping by dimension set, and the plan fields b
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -454,8 +455,10 @@ def test_group_by_tick_is_one_incident_for_the_whole_plan():
 def test_plan_lifecycle_fields_have_defaults_and_parse_durations(default_plan):
     assert (default_plan.notify.group_by, default_plan.notify.maintenance_windows) == ("dimensions", [])
     assert default_plan.detection.missing_data == "zero"
+    assert (default_plan.notify.group_interval, default_plan.notify.history_days) == (15 * 60, 400)
     for raw, seconds in [("4h", 4 * HOUR), ("30m", 1800), ("1h30m", 5400), (90, 5400), (0, 0), (None, 0)]:
         assert make_plan(notify={"repeat_interval": raw}).notify.repeat_interval == seconds
+        assert make_plan(notify={"group_interval": raw}).notify.group_interval == seconds
 
 
 def test_plan_lists_every_lifecycle_problem_with_its_path():
@@ -463,6 +466,8 @@ def test_plan_lists_every_lifecycle_problem_with_its_path():
     data["notify"].update(
         {
             "repeat_interval": "soon",
+            "group_interval": "later",
+            "history_days": 0,
             "group_by": "metric",
             "maintenance_windows": [
                 {
@@ -491,6 +496,8 @@ def test_plan_lists_every_lifecycle_problem_with_its_path():
     paths = {p.path for p in check.errors}
     assert {
         "notify.repeat_interval",
+        "notify.group_interval",
+        "notify.history_days",
         "notify.group_by",
         "notify.maintenance_windows[0].days[1]",
         "notify.maintenance_windows[0].start",
@@ -516,6 +523,16 @@ def test_a_reminder_interval_shorter_than_the_period_is_a_warning():
     assert [p.path for p in check.warnings if "remind" in p.message] == ["notify.repeat_interval"]
 
 
+def test_a_group_interval_shorter_than_the_period_is_a_warning_and_zero_is_not():
+    data = plan_data()
+    data["notify"]["group_interval"] = "2m"
+    check = check_plan(data, environ={})
+    assert check.plan is not None
+    assert [p.path for p in check.warnings if "update" in p.message] == ["notify.group_interval"]
+    data["notify"]["group_interval"] = 0
+    assert [p for p in check_plan(data, environ={}).warnings if p.path == "notify.group_interval"] == []
+
+
 def test_runtime_plan_round_trip_carries_the_lifecycle_fields(tmp_path):
     window = {
         "name": "patching",
@@ -527,11 +544,18 @@ def test_runtime_plan_round_trip_carries_the_lifecycle_fields(tmp_path):
         "dimensions": {"Protocol": "MQTT"},
     }
     plan = make_plan(
-        notify={"repeat_interval": "2h", "group_by": ["Protocol"], "maintenance_windows": [window]}
+        notify={
+            "repeat_interval": "2h",
+            "group_by": ["Protocol"],
+            "maintenance_windows": [window],
+            "group_interval": "30m",
+            "history_days": 90,
+        }
     )
     runtime = read_runtime_plan(write_runtime_plan(plan, tmp_path))
     assert runtime == runtime_plan(plan)
     assert runtime.notify.repeat_interval == 2 * HOUR
+    assert (runtime.notify.group_interval, runtime.notify.history_days) == (30 * 60, 90)
     assert runtime.notify.group_by == ("Protocol",)
     [compiled] = runtime.notify.windows
     assert compiled == plan.notify.windows[0]
@@ -542,3 +566,13 @@ def test_runtime_plan_round_trip_carries_the_lifecycle_fields(tmp_path):
         "America/New_York",
     )
     assert dict(compiled.dimensions) == {"Protocol": "MQTT"}
+
+
+def test_a_plan_compiled_before_incidents_loads_with_their_defaults(tmp_path):
+    path = write_runtime_plan(make_plan(), tmp_path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("group_interval", "history_days"):
+        del data["notify"][key]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    notify = read_runtime_plan(path).notify
+    assert (notify.group_interval, notify.history_days) == (15 * 60, 400)

@@ -41,14 +41,14 @@ class IncidentsError(CliError):
 def since_instant(text: str, *, now: int) -> int:
     """'7d', '24h', '90m' back from now, or an ISO 8601 time."""
     value = text.strip()
-    if value and value[0].isdigit() and not any(c in value for c in "-:T"):
-        try:
-            return now - parse_duration(value)
-        except CliError:
-            raise IncidentsError(
-                f"--since {text!r}: write a duration back from now (7d, 24h, 90m) or an ISO 8601 time"
-            ) from None
-    return parse_instant(value, "--since")
+    looks_like_time = any(c in value for c in "-:T")
+    try:
+        return parse_instant(value, "--since") if looks_like_time else now - parse_duration(value)
+    except CliError:
+        raise IncidentsError(
+            f"--since {text!r}: write a duration back from now (7d, 24h, 90m) or an ISO 8601 time "
+            "such as 2026-11-16T13:00Z"
+        ) from None
 
 
 def select(incidents: Sequence[Incident], *, metric: str | None) -> list[Incident]:
