@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from iotwatch.cli import silence as silence_cli
 from iotwatch.cli.main import main as iotwatch_cli
 from iotwatch.local import fast_metrics
 from iotwatch.local.demo import DEPLOYED_AT, REPLAY_DAY, iso
@@ -411,3 +412,43 @@ def test_an_escalation_pages_sms_once(fleet: IotWatch, inboxes: Inboxes) -> None
     assert sms.tick > WORSE + 30 * 60 and sms.document["severity"] == "critical"
     assert sms.document["incident"]["escalated_from"] == "warning"
     assert [kind for _, kind, _ in phone.received] == ["firing", "resolved"]
+
+
+# --------------------------------------------------------------------------------------------
+# a silence on the incident, from the CLI
+
+
+def test_a_silence_added_for_the_incident_holds_its_updates_and_lets_the_resolve_through(
+    fleet: IotWatch, inboxes: Inboxes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone = Phone(fleet)
+    schedule = _schedule(fleet, SPREAD - HOUR, SPREAD_END + HOUR)
+    first_page = next(
+        i for i, tick in enumerate(schedule) if _drive(fleet, inboxes, phone, [tick]) and inboxes.received
+    )
+    assert [r.kind for r in inboxes.received] == ["firing"], _story(inboxes)  # e-mail, warning: SMS not yet
+    [opened] = inboxes.of("oncall-email", "firing")
+    incident = opened.document["incident"]["id"]
+    held_until = SPREAD + 50 * 60
+    # on-call acknowledges from the phone: a silence on the incident until 14:50
+    monkeypatch.setattr(silence_cli, "clock", lambda: float(opened.tick + 60))
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["silence", "add", "--incident", incident, "--until", iso(held_until), "--reason", "on it",
+            "--by", "integration-test", "--table", fleet.table, "--plan", str(DEFAULT_PLAN_FILE)]  # fmt: skip
+    assert iotwatch_cli(argv, out=out, err=err) == 0, err.getvalue()
+    assert f"  incident    {incident}" in out.getvalue()
+    # a made-up incident is refused, with what to do
+    argv[3] = "261116-0001"
+    assert iotwatch_cli(argv, out=io.StringIO(), err=err) == 2
+    assert "incident 261116-0001 is not in" in err.getvalue()
+
+    _drive(fleet, inboxes, phone, schedule[first_page + 1 :])
+    held = [r for r in inboxes.received if opened.tick < r.tick < held_until]
+    assert held == [], _story(inboxes)
+    resumed = [r.kind for r in inboxes.of("oncall-email") if r.tick >= held_until]
+    assert resumed[0] in ("update", "escalated") and resumed[-1] == "resolved", _story(inboxes)
+    assert Counter(_kinds(inboxes, "oncall-email"))["resolved"] == 1
+    [kept] = [i for i in _incidents(fleet) if i["id"] == incident]
+    held_notes = [e["text"] for e in kept["timeline"] if e["kind"] == "silenced"]
+    assert len(held_notes) == 2 and held_notes[0].startswith("pages held by silence s-"), held_notes
+    assert "(on it)" in held_notes[0] and held_notes[1].endswith("over: pages resume")

@@ -58,7 +58,9 @@ class Fleet:
         self.stored: dict[str, Incident] = {}
         self.ticks: list[TickIncidents] = []
 
-    def tick(self, at: int, deviating: dict, silenced: dict | None = None) -> TickIncidents:
+    def tick(
+        self, at: int, deviating: dict, silenced: dict | None = None, held: Silence | None = None
+    ) -> TickIncidents:
         news = []
         for series in CATALOG.values():
             before = self.states.get(series.id, AlertState(series.id))
@@ -99,7 +101,16 @@ class Fleet:
             silence = (silenced or {}).get(series)
             news.append(SeriesNews(series, state, transition, latest, silence))
         open_now = [i for i in self.stored.values() if i.status == "open"]
-        tick = advance(open_now, news, at=at, settings=self.settings, route=route, catalog=CATALOG)
+        incident_silences = {i.id: held for i in open_now if held is not None and held.active_at(at)}
+        tick = advance(
+            open_now,
+            news,
+            at=at,
+            settings=self.settings,
+            route=route,
+            catalog=CATALOG,
+            incident_silences=incident_silences,
+        )
         for incident in tick.changed:
             # stored and read back, as the table would
             text, packed = encode_incident(incident)
@@ -313,6 +324,60 @@ def test_an_incident_of_silenced_members_pages_when_the_silence_ends_with_its_re
     assert late.incident.since == T0 and late.incident.opened_at == T0 + PERIOD
     [incident] = fleet.stored.values()
     assert [e.kind for e in incident.events][:2] == ["opened", "silenced"]
+
+
+def test_a_silence_on_the_incident_holds_its_updates_until_it_ends():
+    fleet = Fleet()
+    mute = Silence("s-2", T0, T0 + 45 * 60, "working on it", metrics=(), incident="251124-1405")
+    for at in range(T0, T0 + 2 * HOUR + 1, PERIOD):
+        fleet.tick(at, spreading(at), held=mute)
+    # paged at 14:05 (the silence came after); PublishIn (14:20), Ping and PublishOut (14:35)
+    # wait for its end at 14:45 and go out in one update
+    assert fleet.messages("oncall-email") == [
+        (T0 + 5 * 60, "oncall-email", "firing"),
+        (T0 + 45 * 60, "oncall-email", "update"),
+        (T0 + 75 * 60, "oncall-email", "resolved"),
+    ]
+    [update] = fleet.notifications("update")
+    assert sorted(a.series.metric for a in update.alerts if a.status == "new") == [
+        "Ping.Success",
+        "PublishIn.Success",
+        "PublishOut.Success",
+    ]
+    [incident] = fleet.stored.values()
+    held = [e.text for e in incident.events if e.kind == "silenced"]
+    assert held == [
+        "pages held by silence s-2 (working on it) until 2025-11-24 14:45 UTC",
+        "silence s-2 over: pages resume",
+    ]
+
+
+def test_a_silence_on_the_incident_holds_the_escalation_page_to_a_new_topic():
+    fleet = Fleet()
+    mute = Silence("s-4", T0, T0 + HOUR, "investigating", metrics=(), incident="251124-1405")
+
+    def worsening(at: int) -> dict:
+        return (
+            {}
+            if not T0 < at <= T0 + 90 * 60
+            else {PUBLISH_IN: "warning" if at < T0 + 20 * 60 else "critical"}
+        )
+
+    for at in range(T0, T0 + 2 * HOUR + 1, PERIOD):
+        fleet.tick(at, worsening(at), held=mute)
+    assert fleet.messages("oncall-sms") == [
+        (T0 + HOUR, "oncall-sms", "firing"),
+        (T0 + 95 * 60, "oncall-sms", "resolved"),
+    ]
+    assert [k for _, _, k in fleet.messages("oncall-email")] == ["firing", "escalated", "resolved"]
+
+
+def test_a_resolve_is_sent_inside_a_silence_on_its_incident():
+    fleet = Fleet()
+    mute = Silence("s-3", T0, T0 + 3 * HOUR, "known", metrics=(), incident="251124-1405")
+    for at in range(T0, T0 + 2 * HOUR + 1, PERIOD):
+        fleet.tick(at, spreading(at), held=mute if at > T0 + 10 * 60 else None)
+    assert [k for _, _, k in fleet.messages("oncall-email")] == ["firing", "resolved"]
 
 
 def test_a_member_no_tick_reports_firing_is_closed_and_the_incident_resolves():

@@ -724,6 +724,7 @@ def _silence_item(silence: Silence) -> dict[str, Any]:
         "created_by": {"S": silence.created_by},
         "created_at": {"N": str(int(silence.created_at))},
         "expires_at": {"N": str(int(silence.ends) + SILENCE_TTL_SECONDS)},
+        **({"incident": {"S": silence.incident}} if silence.incident is not None else {}),
     }
 
 
@@ -737,6 +738,7 @@ def _silence_from_item(raw: dict[str, Any]) -> Silence:
         dimensions=json.loads(raw["dimensions"]["S"]),
         created_by=raw.get("created_by", {}).get("S", "unknown"),
         created_at=int(raw.get("created_at", {}).get("N", "0")),
+        incident=raw["incident"]["S"] if "incident" in raw else None,
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import re
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,12 +16,11 @@ from typing import Any, TextIO
 from iotwatch.cli.errors import CliError
 from iotwatch.cli.silence import parse_duration, parse_instant, relative
 from iotwatch.cli.stack_table import add_table_options, open_store, run_with_plan
-from iotwatch.domain.incidents import Incident, Member
+from iotwatch.domain.incidents import ID_PATTERN, Incident, Member
 from iotwatch.domain.times import iso_z
 
 EXIT_OK = 0
 DEFAULT_SINCE = "7d"
-ID_PATTERN = re.compile(r"^\d{6}-\d{4}[b-z]?$")
 METRICS_SHOWN = 3
 
 

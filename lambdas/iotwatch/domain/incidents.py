@@ -20,12 +20,15 @@ The rules, in one place:
 - Silences. A member inside a silence is recorded, not shown: it opens no topic, joins no
   update, escalates nothing, reminds nobody. When its silence ends while it still deviates
   it counts from then (an incident that only had silenced members pages then, with its real
-  start). A resolve always reaches the topics that were told.
+  start). A silence naming the incident holds all its pages until it ends; what was held
+  (joiners, a topic a higher severity reaches, a due reminder) goes out then. A resolve
+  always reaches the topics that were told.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -70,6 +73,10 @@ def incident_id(at: int, taken: Iterable[str] = ()) -> str:
         if base + suffix not in used:
             return base + suffix
     raise ValueError(f"more than 25 incidents opened at {base}")
+
+
+# what incident_id makes: the UTC date and minute, a letter for a second one in that minute
+ID_PATTERN = re.compile(r"^\d{6}-\d{4}[b-z]?$")
 
 
 def id_floor(at: int) -> str:
@@ -174,6 +181,7 @@ class Incident:
     events: list[Event] = field(default_factory=list)
     quoted: list[QuotedChange] = field(default_factory=list)
     resolved_at: int | None = None
+    held_by: str | None = None  # the silence holding its pages, as of the last tick
     revision: int = 0  # optimistic locking in the store
 
     @property
@@ -263,13 +271,15 @@ def advance(
     settings: IncidentSettings,
     route: Route,
     catalog: Mapping[str, Series] | None = None,
+    incident_silences: Mapping[str, Silence] | None = None,
 ) -> TickIncidents:
     """The open incidents after the tick at `at` (the window end), and what they send.
 
     `news` is every series that is firing or changed this tick (`tick_news`), in plan order;
     a member of an open incident without firing news recovered unseen (a lost write, a series
     no longer watched) and is closed at `at`. `catalog` (the plan's series by id) renders
-    members that have no news this tick. Inputs are not modified."""
+    members that have no news this tick; `incident_silences` are the active silences that
+    name an incident, by its id. Inputs are not modified."""
     work = [incident.copy() for incident in sorted(open_incidents, key=lambda i: (i.opened_at, i.id))]
     work = [i for i in work if i.status == "open"]
     touched: set[str] = set()
@@ -317,6 +327,8 @@ def advance(
     resolved: list[str] = []
     paged_before = {i.id: i.paged_severity for i in work}
     for incident in work:
+        if _hold(incident, (incident_silences or {}).get(incident.id), at):
+            touched.add(incident.id)
         messages = _messages(incident, at=at, settings=settings, route=route, silenced=silenced)
         if incident.status == "resolved":
             resolved.append(incident.id)
@@ -447,6 +459,20 @@ def _update_member(incident: Incident, n: SeriesNews, at: int) -> bool:
     return changed
 
 
+def _hold(incident: Incident, silence: Silence | None, at: int) -> bool:
+    """Notes a silence on the incident starting or ending; True when that changed."""
+    now = silence.id if silence is not None else None
+    if now == incident.held_by:
+        return False
+    if silence is not None:
+        until = datetime.fromtimestamp(silence.ends, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        incident.note(at, "silenced", f"pages held by silence {silence.id} ({silence.reason}) until {until}")
+    else:
+        incident.note(at, "silenced", f"silence {incident.held_by} over: pages resume")
+    incident.held_by = now
+    return True
+
+
 _Message = tuple[str, str, list[tuple[Member, str]], int | None]  # kind, topic, (member, status), previous
 
 
@@ -470,6 +496,8 @@ def _messages(
         else:
             incident.note(at, "resolved", "every member back to normal; nobody was paged (silenced)")
         return [("resolved", topic, every, incident.topics[topic].notified) for topic in topics]
+    if incident.held_by is not None:
+        return []  # held: what is due stays due until the silence ends
 
     shown = [m for m in incident.firing if m.series_id not in silenced and m.shown_at is not None]
     routed_by_topic: dict[str, list[Member]] = {}
@@ -644,6 +672,7 @@ def incident_from_record(data: Mapping[str, Any]) -> Incident:
         ],
         quoted=[QuotedChange(**q) for q in data.get("quoted", [])],
         resolved_at=data.get("resolved_at"),
+        held_by=data.get("held_by"),
         revision=int(data.get("revision", 0)),
     )
 

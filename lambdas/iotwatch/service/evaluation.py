@@ -206,6 +206,7 @@ def _evaluate_window(
         window=window,
         plan=plan,
         series=series,
+        silences=scored.silences,
         store=store,
         notifier=notifier,
         context=context,
@@ -227,6 +228,7 @@ class ScoredSeries:
     previous: dict[str, AlertState]
     methods: dict[str, str]
     trackers: dict[str, TrackerState] = field(default_factory=dict)  # written every tick
+    silences: list[Silence] = field(default_factory=list)  # active at the window end
 
     def changed_states(self) -> list[AlertState]:
         """States worth a write: a series that ever alerted and whose alert facts moved."""
@@ -284,7 +286,7 @@ def score_series(
         for sid, b in baselines.items()
         if sid in trackers
     }
-    return ScoredSeries(outcomes, states, methods, trackers)
+    return ScoredSeries(outcomes, states, methods, trackers, silences)
 
 
 def _warm_up(
@@ -342,11 +344,15 @@ def publish_incidents(
     context: MessageContext,
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
+    silences: Sequence[Silence] | None = None,
 ) -> None:
     """Advances the open incidents with the tick's news, publishes what they owe each topic
     and stores them. A failed publish goes to the outbox, rendered, and the incident is stored
-    as if it was sent (its timeline says so): the outbox delivers it, nothing pages twice."""
+    as if it was sent (its timeline says so): the outbox delivers it, nothing pages twice.
+    `silences`: those active at the window end (read from the store when not given)."""
     at = window.end
+    if silences is None:
+        silences = _active_silences(store, at, report)
     tick = advance(
         store.get_open_incidents(),
         news,
@@ -354,6 +360,7 @@ def publish_incidents(
         settings=incident_settings(plan),
         route=lambda sev, m: plan.topics_for(severity=sev, metric=m),
         catalog={s.id: s for s in series},
+        incident_silences={s.incident: s for s in silences if s.incident is not None and s.active_at(at)},
     )
     report.incidents = tick
     # the method lines of this tick's news only, as a fanned-out tick's shards report them:
