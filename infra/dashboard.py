@@ -351,23 +351,20 @@ def incident_widgets(evaluator: lambda_.IFunction) -> list[cloudwatch.IWidget]:
     """How many incidents are open now, and every incident of the dashboard's time range with
     its status, severity, group and members (its timeline: `iotwatch incidents show ID`)."""
     logs = [_log_group_name(evaluator)]
+
+    def table(title: str, query: Sequence[str], width: int) -> cloudwatch.LogQueryWidget:
+        return cloudwatch.LogQueryWidget(
+            title=title,
+            log_group_names=logs,
+            query_lines=list(query),
+            view=cloudwatch.LogQueryVisualizationType.TABLE,
+            width=width,
+            height=GRAPH_HEIGHT,
+        )
+
     return [
-        cloudwatch.LogQueryWidget(
-            title="Open incidents (last evaluation)",
-            log_group_names=logs,
-            query_lines=list(OPEN_INCIDENTS_QUERY),
-            view=cloudwatch.LogQueryVisualizationType.TABLE,
-            width=6,
-            height=GRAPH_HEIGHT,
-        ),
-        cloudwatch.LogQueryWidget(
-            title="Incidents (open and resolved; timeline: iotwatch incidents show ID)",
-            log_group_names=logs,
-            query_lines=list(INCIDENTS_QUERY),
-            view=cloudwatch.LogQueryVisualizationType.TABLE,
-            width=18,
-            height=GRAPH_HEIGHT,
-        ),
+        table("Open incidents (last evaluation)", OPEN_INCIDENTS_QUERY, 6),
+        table("Incidents (open and resolved; timeline: iotwatch incidents show ID)", INCIDENTS_QUERY, 18),
     ]
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
+from iotwatch.local import fast_metrics
 from iotwatch.local.demo import (
     LocalLambdaContext,
     function_environment,
@@ -37,6 +38,7 @@ from iotwatch.local.demo import (
     stack_status_event,
 )
 from iotwatch.local.deploy import DeployedStack, deploy_stack
+from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.inbox import read_inbox, subscribe_inbox
 from iotwatch.local.traffic import Incident
 from iotwatch.plan.loader import expand_series, load_plan
@@ -232,6 +234,30 @@ class IotWatch:
                 db.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
 
 
+@contextlib.contextmanager
+def deployed(local_aws: LocalAws, assembly: Path, plan_path: Path) -> Iterator[IotWatch]:
+    """A test module's stack: moto emptied, the indexed GetMetricData on (a nested endpoint
+    may have stopped it), a cold start; moto emptied again afterwards."""
+    local_aws.reset()
+    fast_metrics.install()
+    with local_aws.env():
+        clear_handler_caches()
+        yield IotWatch.deploy(assembly, plan_path)
+        clear_handler_caches()
+    local_aws.reset()
+
+
+@contextlib.contextmanager
+def fresh(iotwatch: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
+    """One test from the state right after the bootstrap: baselines kept, alert state, claims
+    and incidents deleted, a cold evaluator."""
+    with local_aws.env():
+        iotwatch.forget_everything_but_baselines()
+        clear_handler_caches()
+        yield iotwatch
+        clear_handler_caches()
+
+
 def _schedule_rule_arn(stack: DeployedStack, function_name: str) -> str:
     """The ARN of the rule with a schedule expression that targets the function."""
     function_id = stack.function(function_name).logical_id
@@ -355,6 +381,12 @@ def spreading_problem(start: int, end: int) -> list[Incident]:
             start + 30 * 60, end, ("Ping.Success", "PublishOut.Success"), factor=0.15, reconnect_burst=False
         ),
     ]
+
+
+def ticks_between(iotwatch: IotWatch, first: int, last: int) -> list[int]:
+    """The stack's evaluator ticks in [first, last], as its schedule sends them."""
+    f = iotwatch.plan.frequency
+    return list(ticks(first, last, period=f.period_seconds, settle=f.settle_seconds))
 
 
 def run_ticks(iotwatch: IotWatch, inboxes: Inboxes, times: Sequence[int]) -> list[dict[str, Any]]:

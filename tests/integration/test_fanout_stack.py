@@ -18,7 +18,6 @@ import yaml
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.cli.incidents import incident_document
 from iotwatch.handlers.settings import ENV_WORK_QUEUE
-from iotwatch.local import fast_metrics
 from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_START
 from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.traffic import Fleet, generate
@@ -30,9 +29,10 @@ from iotwatch_harness import (
     Inboxes,
     IotWatch,
     clear_handler_caches,
+    deployed,
     spreading_problem,
     synthesize,
-    ticks,
+    ticks_between,
 )
 
 SHARD_SIZE = 3  # the default plan's 9 series in 3 shards
@@ -53,11 +53,7 @@ def fleet(
     local_aws: LocalAws, sharded_plan: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[IotWatch]:
     assembly = synthesize(sharded_plan, tmp_path_factory.mktemp("sharded-cdk") / "cdk.out")
-    local_aws.reset()
-    fast_metrics.install()
-    with local_aws.env():
-        clear_handler_caches()
-        iotwatch = IotWatch.deploy(assembly, sharded_plan)
+    with deployed(local_aws, assembly, sharded_plan) as iotwatch:
         problem = spreading_problem(INCIDENT_START, PROBLEM_END)
         start = DEPLOYED_AT - iotwatch.plan.frequency.history_days * DAY
         iotwatch.put_traffic(
@@ -65,8 +61,6 @@ def fleet(
         )
         iotwatch.build_baselines(DEPLOYED_AT)
         yield iotwatch
-        clear_handler_caches()
-    local_aws.reset()
 
 
 def _drain(queue_url: str) -> list[dict[str, Any]]:
@@ -93,10 +87,7 @@ def _pages(inboxes: Inboxes) -> list[tuple[Any, ...]]:
 
 
 def _schedule(fleet: IotWatch) -> list[int]:
-    f = fleet.plan.frequency
-    return list(
-        ticks(INCIDENT_START - 1800, PROBLEM_END + HOUR, period=f.period_seconds, settle=f.settle_seconds)
-    )
+    return ticks_between(fleet, INCIDENT_START - 1800, PROBLEM_END + HOUR)
 
 
 def test_a_sharded_run_pages_exactly_as_one_invocation_would(fleet: IotWatch) -> None:

@@ -30,7 +30,6 @@ import pytest
 import yaml
 from iotwatch.cli import silence as silence_cli
 from iotwatch.cli.main import main as iotwatch_cli
-from iotwatch.local import fast_metrics
 from iotwatch.local.demo import DEPLOYED_AT, REPLAY_DAY, iso
 from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.inbox import read_inbox, subscribe_inbox
@@ -42,11 +41,13 @@ from iotwatch_harness import (
     Inboxes,
     IotWatch,
     clear_handler_caches,
+    deployed,
     evaluate_concurrently,
+    fresh,
     run_ticks,
     spreading_problem,
     synthesize,
-    ticks,
+    ticks_between,
 )
 
 from infra.notifications import route_filter_policy, without_updates
@@ -88,11 +89,7 @@ def stack(
     local_aws: LocalAws, two_protocol_plan: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[IotWatch]:
     assembly = synthesize(two_protocol_plan, tmp_path_factory.mktemp("two-protocols-cdk") / "cdk.out")
-    local_aws.reset()
-    fast_metrics.install()
-    with local_aws.env():
-        clear_handler_caches()
-        iotwatch = IotWatch.deploy(assembly, two_protocol_plan)
+    with deployed(local_aws, assembly, two_protocol_plan) as iotwatch:
         start = DEPLOYED_AT - iotwatch.plan.frequency.history_days * DAY
         stories = _stories()
         by_protocol = {
@@ -107,17 +104,12 @@ def stack(
             )
         iotwatch.build_baselines(DEPLOYED_AT)
         yield iotwatch
-        clear_handler_caches()
-    local_aws.reset()
 
 
 @pytest.fixture
 def fleet(stack: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
-    with local_aws.env():
-        stack.forget_everything_but_baselines()
-        clear_handler_caches()
-        yield stack
-        clear_handler_caches()
+    with fresh(stack, local_aws) as iotwatch:
+        yield iotwatch
 
 
 class Phone:
@@ -134,18 +126,6 @@ class Phone:
         for envelope in read_inbox(self.queue):
             document = json.loads(envelope["Message"])
             self.received.append((tick, document["kind"], document["sms"]))
-
-
-@pytest.fixture
-def inboxes(fleet: IotWatch) -> Iterator[Inboxes]:
-    boxes = Inboxes(fleet.topics)
-    yield boxes
-    boxes.close()
-
-
-def _schedule(fleet: IotWatch, first: int, last: int) -> list[int]:
-    f = fleet.plan.frequency
-    return list(ticks(first, last, period=f.period_seconds, settle=f.settle_seconds))
 
 
 def _drive(fleet: IotWatch, inboxes: Inboxes, phone: Phone, times: list[int]) -> list[dict[str, Any]]:
@@ -209,7 +189,7 @@ def test_a_spreading_problem_pages_once_per_topic_and_resolves_once(
     fleet: IotWatch, inboxes: Inboxes
 ) -> None:
     phone = Phone(fleet)
-    results = _drive(fleet, inboxes, phone, _schedule(fleet, SPREAD - HOUR, SPREAD_END + HOUR))
+    results = _drive(fleet, inboxes, phone, ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR))
     assert all(r["failed_topics"] == [] for r in results)
     _assert_spreading_counts(inboxes, phone)
 
@@ -237,31 +217,10 @@ def test_a_spreading_problem_pages_once_per_topic_and_resolves_once(
         assert incident in received.envelope["Subject"] and incident in received.document["sms"]
 
     # and the history: the list and the timeline, as on-call reads them from the CLI
-    out, err = io.StringIO(), io.StringIO()
-    code = iotwatch_cli(
-        [
-            "incidents",
-            "--table",
-            fleet.table,
-            "--since",
-            iso(SPREAD - HOUR),
-            "--plan",
-            str(DEFAULT_PLAN_FILE),
-        ],
-        out=out,
-        err=err,
-    )
-    assert code == 0, err.getvalue()
-    [row] = [line for line in out.getvalue().splitlines() if line.startswith(incident)]
+    listing = _cli(fleet, "incidents", "--since", iso(SPREAD - HOUR))
+    [row] = [line for line in listing.splitlines() if line.startswith(incident)]
     assert "resolved" in row and "critical" in row and "Protocol=MQTT" in row
-    out = io.StringIO()
-    code = iotwatch_cli(
-        ["incidents", "show", incident, "--table", fleet.table, "--plan", str(DEFAULT_PLAN_FILE)],
-        out=out,
-        err=err,
-    )
-    assert code == 0, err.getvalue()
-    timeline = out.getvalue()
+    timeline = _cli(fleet, "incidents", "show", incident)
     assert f"Incident {incident} of plan 'fleet': resolved, critical, Protocol=MQTT" in timeline
     assert "firing (warning) to oncall-email" in timeline, timeline
     assert (
@@ -273,7 +232,7 @@ def test_a_spreading_problem_pages_once_per_topic_and_resolves_once(
 
 def test_retried_and_overlapping_ticks_change_none_of_the_counts(fleet: IotWatch, inboxes: Inboxes) -> None:
     phone = Phone(fleet)
-    for tick in _schedule(fleet, SPREAD - HOUR, SPREAD_END + HOUR):
+    for tick in ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR):
         if tick % (3 * 300) < 300:  # every third tick: two containers at once
             outcomes = evaluate_concurrently(fleet, tick)
             assert sorted(o["duplicate_run"] for o in outcomes) == [False, True]
@@ -290,7 +249,7 @@ def test_a_failed_publish_on_a_join_and_on_the_resolve_tick_loses_nothing_and_do
 ) -> None:
     reference = Inboxes(fleet.topics)  # where the first, clean run is recorded
     try:
-        _drive(fleet, reference, Phone(fleet), _schedule(fleet, SPREAD - HOUR, SPREAD_END + HOUR))
+        _drive(fleet, reference, Phone(fleet), ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR))
         [first_update] = reference.of("oncall-email", "update")[:1]
         [resolve] = reference.of("oncall-email", "resolved")
         expected = {topic: _kinds(reference, topic) for topic in fleet.topics}
@@ -303,7 +262,7 @@ def test_a_failed_publish_on_a_join_and_on_the_resolve_tick_loses_nothing_and_do
     clear_handler_caches()
     phone = Phone(fleet)
     sns = boto3.client("sns")
-    for tick in _schedule(fleet, SPREAD - HOUR, SPREAD_END + HOUR):
+    for tick in ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR):
         failing = {first_update.tick: ["oncall-email"], resolve.tick: list(fleet.topics)}.get(tick, [])
         saved = {
             name: sns.get_topic_attributes(TopicArn=fleet.topics[name])["Attributes"] for name in failing
@@ -326,7 +285,7 @@ def test_a_failed_publish_on_a_join_and_on_the_resolve_tick_loses_nothing_and_do
         inboxes.collect(tick)
         phone.collect(tick)
     # after the last tick, the next one delivers what the resolve tick could not
-    after = _schedule(fleet, SPREAD_END + HOUR + 1, SPREAD_END + HOUR + 300)
+    after = ticks_between(fleet, SPREAD_END + HOUR + 1, SPREAD_END + HOUR + 300)
     run_ticks(fleet, inboxes, after)
     phone.collect(after[-1])
 
@@ -348,24 +307,16 @@ def _resubscribed(fleet: IotWatch, phone: Phone) -> Phone:
     return again
 
 
-def _incidents(fleet: IotWatch) -> list[dict[str, Any]]:
+def _cli(fleet: IotWatch, *argv: str) -> str:
+    """`iotwatch ARGV --table <the stack's> --plan <default>`: what it printed (it must succeed)."""
     out, err = io.StringIO(), io.StringIO()
-    code = iotwatch_cli(
-        [
-            "incidents",
-            "--table",
-            fleet.table,
-            "--since",
-            iso(REPLAY_DAY),
-            "--json",
-            "--plan",
-            str(DEFAULT_PLAN_FILE),
-        ],
-        out=out,
-        err=err,
-    )
+    code = iotwatch_cli([*argv, "--table", fleet.table, "--plan", str(DEFAULT_PLAN_FILE)], out=out, err=err)
     assert code == 0, err.getvalue()
-    found: list[dict[str, Any]] = json.loads(out.getvalue())
+    return out.getvalue()
+
+
+def _incidents(fleet: IotWatch) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(_cli(fleet, "incidents", "--since", iso(REPLAY_DAY), "--json"))
     return found
 
 
@@ -377,7 +328,7 @@ def test_two_problems_on_different_dimension_sets_are_two_incidents(
     fleet: IotWatch, inboxes: Inboxes
 ) -> None:
     phone = Phone(fleet)
-    _drive(fleet, inboxes, phone, _schedule(fleet, TWO - HOUR, TWO_END + HOUR))
+    _drive(fleet, inboxes, phone, ticks_between(fleet, TWO - HOUR, TWO_END + HOUR))
     ids = sorted(_incident_ids(inboxes))
     assert len(ids) == 2, [(r.tick, r.topic, r.kind, r.document["incident"]["id"]) for r in inboxes.received]
     by_incident: dict[str, list[tuple[str, str]]] = {}
@@ -402,7 +353,7 @@ def test_two_problems_on_different_dimension_sets_are_two_incidents(
 
 def test_an_escalation_pages_sms_once(fleet: IotWatch, inboxes: Inboxes) -> None:
     phone = Phone(fleet)
-    _drive(fleet, inboxes, phone, _schedule(fleet, WORSE - HOUR, WORSE_END + HOUR))
+    _drive(fleet, inboxes, phone, ticks_between(fleet, WORSE - HOUR, WORSE_END + HOUR))
     assert len(_incident_ids(inboxes)) == 1
     assert _kinds(inboxes, "oncall-email") == ["firing", "escalated", "resolved"]
     assert _kinds(inboxes, "oncall-sms") == ["firing", "resolved"]
@@ -422,7 +373,7 @@ def test_a_silence_added_for_the_incident_holds_its_updates_and_lets_the_resolve
     fleet: IotWatch, inboxes: Inboxes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     phone = Phone(fleet)
-    schedule = _schedule(fleet, SPREAD - HOUR, SPREAD_END + HOUR)
+    schedule = ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR)
     first_page = next(
         i for i, tick in enumerate(schedule) if _drive(fleet, inboxes, phone, [tick]) and inboxes.received
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -209,7 +209,6 @@ class DynamoStateStore:
         return len(item.get("done", {}).get("SS", [])), int(item.get("shards", {}).get("N", "0"))
 
     def list_shard_results(self, window_end: int) -> list[str]:
-        results: list[str] = []
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :shard)",
@@ -219,13 +218,7 @@ class DynamoStateStore:
             },
             "ConsistentRead": True,
         }
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            results += [raw["result"]["S"] for raw in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return results
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [raw["result"]["S"] for raw in self._query(request)]
 
     def claim_publish(self, window_end: int) -> bool:
         """True for the one invocation that pages for a fanned-out tick."""
@@ -261,30 +254,23 @@ class DynamoStateStore:
         )
 
     def list_outbox(self) -> list[OutboxItem]:
-        items: list[OutboxItem] = []
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": OUTBOX_PK}},
             "ConsistentRead": True,
         }
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            for raw in response.get("Items", []):
-                items.append(
-                    OutboxItem(
-                        key=raw["sk"]["S"],
-                        topic=raw["topic"]["S"],
-                        subject=raw["subject"]["S"],
-                        message=raw["message"]["S"],
-                        attributes=json.loads(raw["attributes"]["S"]),
-                        first_attempt=int(raw["first_attempt"]["N"]),
-                    )
-                )
-            if "LastEvaluatedKey" not in response:
-                return items
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [
+            OutboxItem(
+                key=raw["sk"]["S"],
+                topic=raw["topic"]["S"],
+                subject=raw["subject"]["S"],
+                message=raw["message"]["S"],
+                attributes=json.loads(raw["attributes"]["S"]),
+                first_attempt=int(raw["first_attempt"]["N"]),
+            )
+            for raw in self._query(request)
+        ]
 
     def delete_outbox(self, key: str) -> None:
         self.requests += 1
@@ -312,14 +298,7 @@ class DynamoStateStore:
             at = int(time.time()) if now is None else int(now)
             request["FilterExpression"] = "ends > :now"
             request["ExpressionAttributeValues"][":now"] = {"N": str(at)}
-        silences: list[Silence] = []
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            silences += [_silence_from_item(raw) for raw in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        silences = [_silence_from_item(raw) for raw in self._query(request)]
         return sorted(silences, key=lambda s: (s.starts, s.ends, s.id))
 
     def delete_silence(self, silence_id: str) -> bool:
@@ -341,22 +320,17 @@ class DynamoStateStore:
             "ExpressionAttributeValues": {":pk": {"S": DISCOVERY_PK}},
             "ConsistentRead": True,
         }
-        found: dict[str, DiscoveredValues] = {}
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            for raw in response.get("Items", []):
-                found[raw["sk"]["S"]] = DiscoveredValues(
-                    template=raw["sk"]["S"],
-                    dimensions=tuple(
-                        tuple((k, v) for k, v in dims) for dims in json.loads(raw["dimensions"]["S"])
-                    ),
-                    discovered_at=int(raw["discovered_at"]["N"]),
-                    total=int(raw["total"]["N"]),
-                )
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return {
+            raw["sk"]["S"]: DiscoveredValues(
+                template=raw["sk"]["S"],
+                dimensions=tuple(
+                    tuple((k, v) for k, v in dims) for dims in json.loads(raw["dimensions"]["S"])
+                ),
+                discovered_at=int(raw["discovered_at"]["N"]),
+                total=int(raw["total"]["N"]),
+            )
+            for raw in self._query(request)
+        }
 
     def put_discovered(self, entry: DiscoveredValues) -> None:
         self.requests += 1
@@ -588,16 +562,7 @@ class DynamoStateStore:
             "ExpressionAttributeValues": {":pk": {"S": INCIDENT_PK}, ":floor": {"S": id_floor(since)}},
             "ConsistentRead": True,
         }
-        found: dict[str, Incident] = {}
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            for raw in response.get("Items", []):
-                incident = _incident_from_item(raw)
-                found[incident.id] = incident
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found = {i.id: i for i in map(_incident_from_item, self._query(request))}
         for incident in self.get_open_incidents():
             found.setdefault(incident.id, incident)
         return sorted(found.values(), key=lambda i: (i.opened_at, i.id))
@@ -648,16 +613,20 @@ class DynamoStateStore:
                     ":high": {"S": audit_sort_prefix(high) + "\uffff"},
                 },
             }
-            while True:
-                self.requests += 1
-                response = self._db.query(**request)
-                calls += [_call_from_item(raw) for raw in response.get("Items", [])]
-                if "LastEvaluatedKey" not in response:
-                    break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            calls += [_call_from_item(raw) for raw in self._query(request)]
         return calls
 
     # -- helpers -----------------------------------------------------------------------------
+    def _query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item a Query answers, page after page (one request each)."""
+        while True:
+            self.requests += 1
+            response = self._db.query(**request)
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
     def _put_new(self, item: dict[str, Any]) -> bool:
         """Writes `item` unless one with its key exists: False then (someone got there first)."""
         self.requests += 1
