@@ -342,7 +342,8 @@ INCIDENTS_QUERY = (
     "limit 50",
 )
 OPEN_INCIDENTS_QUERY = (
-    'filter message = "evaluation complete"',
+    # a fanned-out tick's other shards log no incidents_open: only the publishing one does
+    'filter message = "evaluation complete" and ispresent(incidents_open)',
     "stats latest(incidents_open) as open_incidents",
 )
 

@@ -576,3 +576,16 @@ def test_a_plan_compiled_before_incidents_loads_with_their_defaults(tmp_path):
     path.write_text(json.dumps(data), encoding="utf-8")
     notify = read_runtime_plan(path).notify
     assert (notify.group_interval, notify.history_days) == (15 * 60, 400)
+
+
+def test_the_run_that_advanced_the_incidents_logs_how_many_are_open_and_which_changed(default_plan):
+    from iotwatch.service.evaluation import EvaluationReport
+
+    world = World(default_plan)
+    world.set_from("Connect.Success", E - 2 * PERIOD, 0.0, end=E + HOUR)
+    world.run(E, E + PERIOD)
+    opened, quiet = (r.as_log_fields() for r in world.reports)
+    assert (opened["incidents_open"], opened["incidents_opened"]) == (1, ["251124-1200"])
+    assert (quiet["incidents_open"], quiet["incidents_opened"], quiet["incidents_resolved"]) == (1, [], [])
+    # a shard that did not publish its tick says nothing of incidents (the dashboard reads the publisher's)
+    assert "incidents_open" not in EvaluationReport(window_start=E - PERIOD, window_end=E).as_log_fields()

@@ -95,13 +95,14 @@ class EvaluationReport:
                 }
                 for o in self.silenced
             ],
-            "incidents_open": self.incidents_open,
+            # only from the run that advanced the incidents (with fan-out: the publishing shard)
             **(
                 {
+                    "incidents_open": self.incidents_open,
                     "incidents_opened": self.incidents.opened,
                     "incidents_resolved": self.incidents.resolved,
                 }
-                if self.incidents is not None and (self.incidents.opened or self.incidents.resolved)
+                if self.incidents is not None
                 else {}
             ),
             **({"incident_conflicts": self.incident_conflicts} if self.incident_conflicts else {}),
