@@ -298,6 +298,44 @@ class CannedDynamoDB:
             response["Attributes"] = old
         return response
 
+    @_metered("dynamodb.UpdateItem")
+    def update_item(
+        self,
+        *,
+        TableName: str,
+        Key: dict[str, Any],
+        UpdateExpression: str,
+        ExpressionAttributeValues: dict[str, Any],
+        ConditionExpression: str | None = None,
+        ReturnValues: str = "NONE",
+    ) -> dict[str, Any]:
+        """Only `ADD <set> :v` and `DELETE <set> :v` on string sets (the open incidents, the
+        shards done), creating the item as DynamoDB does unless `attribute_exists(pk)` is asked."""
+        self._check_table(TableName)
+        action, attribute, placeholder = UpdateExpression.split()
+        if action not in ("ADD", "DELETE"):
+            raise NotImplementedError(f"update not canned: {UpdateExpression}")
+        existing = self._get(Key)
+        if ConditionExpression == "attribute_exists(pk)" and existing is None:
+            raise _client_error(
+                "ConditionalCheckFailedException", "The conditional request failed", "UpdateItem"
+            )
+        if ConditionExpression not in (None, "attribute_exists(pk)"):
+            raise NotImplementedError(f"condition not canned: {ConditionExpression}")
+        item = dict(existing or Key)
+        members = set(item.get(attribute, {}).get("SS", []))
+        change = set(ExpressionAttributeValues[placeholder]["SS"])
+        members = members | change if action == "ADD" else members - change
+        if members:
+            item[attribute] = {"SS": sorted(members)}
+        else:
+            item.pop(attribute, None)
+        self.partitions.setdefault(Key["pk"]["S"], {})[Key["sk"]["S"]] = item
+        response: dict[str, Any] = {"ResponseMetadata": _metadata()}
+        if ReturnValues == "ALL_NEW":
+            response["Attributes"] = item
+        return response
+
     @_metered("dynamodb.BatchGetItem")
     def batch_get_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:
         responses: dict[str, list[dict[str, Any]]] = {}

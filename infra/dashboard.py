@@ -1,7 +1,8 @@
 """Capability: show it. A CloudWatch dashboard, top to bottom:
 
 1. the plan: goals, owners, who is notified (topic names, masked subscribers, routes);
-2. now: series firing, notifications sent/failed/silenced, the self-monitoring alarms;
+2. now: series firing, notifications sent/failed/silenced, the self-monitoring alarms; the
+   open incidents and the last ones (from the evaluator's `incident` log lines);
 3. each watched metric against the baseline band the evaluator publishes, with its deviation
    score against the warning and critical thresholds (horizontal annotations); a metric
    watched for every value of a dimension ("*") as one SEARCH graph of all its values;
@@ -85,7 +86,7 @@ class FleetDashboard(Construct):
             default_interval=Duration.days(1),
         )
         rows: list[list[cloudwatch.IWidget]] = [
-            now_widgets(plan, alarms),
+            now_widgets(plan, alarms) + incident_widgets(functions[EVALUATOR]),
             audit_widgets(metrics_namespace(plan)) if plan.tools.audit else [],
             *health_widgets(functions, dead_letter_queue, metrics_namespace(plan)),
         ]
@@ -328,6 +329,51 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
             )
         )
     return widgets
+
+
+# The evaluator logs one `incident` line per incident each tick changes, and the number open
+# in each tick's `evaluation complete` line (handlers.evaluator): what the tables read.
+INCIDENTS_QUERY = (
+    'filter message = "incident"',
+    "stats latest(status) as status, latest(severity) as severity, latest(group) as group, "
+    "latest(members) as members, latest(deviating) as deviating, min(since) as began, "
+    "max(@timestamp) as last_change by incident",
+    "sort began desc",
+    "limit 50",
+)
+OPEN_INCIDENTS_QUERY = (
+    # a fanned-out tick's other shards log no incidents_open: only the publishing one does
+    'filter message = "evaluation complete" and ispresent(incidents_open)',
+    "stats latest(incidents_open) as open_incidents",
+)
+
+
+def incident_widgets(evaluator: lambda_.IFunction) -> list[cloudwatch.IWidget]:
+    """How many incidents are open now, and every incident of the dashboard's time range with
+    its status, severity, group and members (its timeline: `iotwatch incidents show ID`)."""
+    logs = [_log_group_name(evaluator)]
+
+    def table(title: str, query: Sequence[str], width: int) -> cloudwatch.LogQueryWidget:
+        return cloudwatch.LogQueryWidget(
+            title=title,
+            log_group_names=logs,
+            query_lines=list(query),
+            view=cloudwatch.LogQueryVisualizationType.TABLE,
+            width=width,
+            height=GRAPH_HEIGHT,
+        )
+
+    return [
+        table("Open incidents (last evaluation)", OPEN_INCIDENTS_QUERY, 6),
+        table("Incidents (open and resolved; timeline: iotwatch incidents show ID)", INCIDENTS_QUERY, 18),
+    ]
+
+
+def _log_group_name(function: lambda_.IFunction) -> str:
+    """The function's own log group (infra.functions gives each one); an imported function
+    logs to Lambda's default group."""
+    group = getattr(function, "log_group", None)
+    return group.log_group_name if group is not None else f"/aws/lambda/{function.function_name}"
 
 
 def audit_widgets(namespace: str) -> list[cloudwatch.IWidget]:

@@ -104,6 +104,20 @@ def route_filter_policy(routes: Sequence[Route]) -> dict[str, Any] | None:
     return branches[0] if len(branches) == 1 else {"$or": branches}
 
 
+# An incident's update (someone joined while it is open) is for e-mail and for queues and
+# functions; an SMS subscriber was paged when the incident opened and is not woken again.
+NO_UPDATES: dict[str, Any] = {"kind": [{"anything-but": ["update"]}]}
+
+
+def without_updates(policy: dict[str, Any] | None) -> dict[str, Any]:
+    """`policy` for an SMS subscription: the same messages but an incident's updates."""
+    if policy is None:
+        return dict(NO_UPDATES)
+    branches = policy.get("$or", [policy])
+    narrowed = [{**branch, **NO_UPDATES} for branch in branches]
+    return narrowed[0] if len(narrowed) == 1 else {"$or": narrowed}
+
+
 # CloudWatch alarm notifications carry no message attributes, so any attribute filter would
 # drop them: the operations topic's subscriptions also take messages without a `category`.
 ALARM_BRANCH: dict[str, Any] = {"category": [{"exists": False}]}
@@ -170,10 +184,11 @@ class AlertTopics(Construct):
                 master_key=self.key,
                 enforce_ssl=True,
             )
-            policy = route_filter_policy([r for r in plan.notify.routes if r.topic == topic_spec.name])
-            if topic_spec.name == plan.notify.operations:
-                policy = admit_alarms(policy)
+            routed = route_filter_policy([r for r in plan.notify.routes if r.topic == topic_spec.name])
             for subscriber in topic_spec.subscribers:
+                policy = without_updates(routed) if subscriber.protocol == "sms" else routed
+                if topic_spec.name == plan.notify.operations:
+                    policy = admit_alarms(policy)
                 self._subscribe(topic, subscriber, env, policy)
             self.topics[topic_spec.name] = topic
 

@@ -151,6 +151,30 @@ def test_active_incidents_and_notifications(full: Synth) -> None:
     ]
 
 
+def test_open_incidents_and_the_last_ones_from_the_evaluators_incident_log_lines(full: Synth) -> None:
+    logs = {w["properties"]["title"]: w["properties"] for w in _body(full)["widgets"] if w["type"] == "log"}
+    assert set(logs) == {
+        "Open incidents (last evaluation)",
+        "Incidents (open and resolved; timeline: iotwatch incidents show ID)",
+    }
+    [(evaluator_id, evaluator)] = [full.function(EVALUATOR)]
+    [(group_id, group)] = [
+        (k, v)
+        for k, v in full.resources("AWS::Logs::LogGroup").items()
+        if evaluator["Properties"]["LoggingConfig"]["LogGroup"] == {"Ref": k}
+    ]
+    assert group["Type"] == "AWS::Logs::LogGroup" and evaluator_id
+    for widget in logs.values():
+        # "SOURCE '<log group>' | <query>": the evaluator's own log group, shown as a table
+        assert widget["query"].startswith(f"SOURCE '{group_id}' | "), widget["query"]
+        assert widget["view"] == "table"
+    incidents = logs["Incidents (open and resolved; timeline: iotwatch incidents show ID)"]["query"]
+    assert 'filter message = "incident"' in incidents and "by incident" in incidents
+    assert "latest(status) as status" in incidents
+    assert "latest(incidents_open)" in logs["Open incidents (last evaluation)"]["query"]
+    assert full.resources("Custom::LogRetention") == {}
+
+
 # --- audit ----------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from infra_support import FULL_PLAN, Synth, synthesize
 from iotwatch.plan.model import Route
 
 from infra.nag import nag_findings
-from infra.notifications import MAX_FILTER_COMBINATIONS, metric_matcher, route_filter_policy
+from infra.notifications import MAX_FILTER_COMBINATIONS, metric_matcher, route_filter_policy, without_updates
 
 pytestmark = pytest.mark.infrastructure
 
@@ -116,11 +116,12 @@ def subscriptions_by_topic(synth: Synth) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_the_sms_topic_only_gets_critical_and_email_everything(full: Synth) -> None:
+    # and no SMS for an incident's updates: it paged when the incident opened
     full.template.resource_properties_count_is(
         "AWS::SNS::Subscription",
         {
             "Protocol": "sms",
-            "FilterPolicy": {"severity": ["critical"]},
+            "FilterPolicy": {"severity": ["critical"], "kind": [{"anything-but": ["update"]}]},
             "FilterPolicyScope": "MessageAttributes",
         },
         1,
@@ -155,12 +156,21 @@ def routed(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def test_metric_routes_become_prefix_and_suffix_matches(routed: Synth) -> None:
     (sms,) = subscriptions_by_topic(routed)["iotwatch-test-fleet-oncall_sms"]
     assert sms["FilterPolicyScope"] == "MessageAttributes"
+    no_updates = {"kind": [{"anything-but": ["update"]}]}
     assert sms["FilterPolicy"] == {
         "$or": [
-            {"severity": ["critical"], "metric": [{"prefix": "Connect."}, "RulesExecuted"]},
-            {"severity": ["warning"], "metric": [{"suffix": ".Success"}]},
-            {"severity": ["warning", "critical"], "category": ["audit"]},
+            {"severity": ["critical"], "metric": [{"prefix": "Connect."}, "RulesExecuted"], **no_updates},
+            {"severity": ["warning"], "metric": [{"suffix": ".Success"}], **no_updates},
+            {"severity": ["warning", "critical"], "category": ["audit"], **no_updates},
         ]
+    }
+
+
+def test_an_sms_subscription_without_routes_to_narrow_still_skips_updates() -> None:
+    assert without_updates(None) == {"kind": [{"anything-but": ["update"]}]}
+    assert without_updates({"severity": ["critical"]}) == {
+        "severity": ["critical"],
+        "kind": [{"anything-but": ["update"]}],
     }
 
 

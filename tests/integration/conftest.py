@@ -7,6 +7,8 @@ Fixtures:
   ``LocalAws``. Use this one in tests.
 - ``fleet_assembly`` (session): the cloud assembly of the real CDK app synthesized from
   the default ``monitoring-plan.yaml`` (synth once per session, in a tmp dir).
+- ``inboxes`` (function): an SQS queue subscribed to every topic of the module's ``fleet``
+  (the ``IotWatch`` a module's fixture of that name gives), unsubscribed after the test.
 - ``handler_caches`` (function): the handlers' cached settings, series and clients
   cleared before and after the test (a cold start), so each test's invocations use the
   current endpoint and the environment of the stack it deployed.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import pytest
 from iotwatch.local.endpoint import MOTO_UNSUPPORTED_WARNING, LocalAws
-from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches, synthesize
+from iotwatch_harness import DEFAULT_PLAN_FILE, Inboxes, IotWatch, clear_handler_caches, synthesize
 
 HERE = Path(__file__).parent
 LOOPBACK = ["127.0.0.1", "localhost", "::1"]
@@ -68,3 +70,10 @@ def handler_caches() -> Iterator[None]:
     clear_handler_caches()
     yield
     clear_handler_caches()
+
+
+@pytest.fixture
+def inboxes(fleet: IotWatch) -> Iterator[Inboxes]:
+    boxes = Inboxes(fleet.topics)
+    yield boxes
+    boxes.close()

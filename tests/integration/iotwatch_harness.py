@@ -16,16 +16,20 @@ cold start, and every test that deploys a stack needs one (``handler_caches`` fi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
+from iotwatch.local import fast_metrics
 from iotwatch.local.demo import (
     LocalLambdaContext,
     function_environment,
@@ -34,7 +38,9 @@ from iotwatch.local.demo import (
     stack_status_event,
 )
 from iotwatch.local.deploy import DeployedStack, deploy_stack
+from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.inbox import read_inbox, subscribe_inbox
+from iotwatch.local.traffic import Incident
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Plan
 
@@ -228,6 +234,30 @@ class IotWatch:
                 db.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
 
 
+@contextlib.contextmanager
+def deployed(local_aws: LocalAws, assembly: Path, plan_path: Path) -> Iterator[IotWatch]:
+    """A test module's stack: moto emptied, the indexed GetMetricData on (a nested endpoint
+    may have stopped it), a cold start; moto emptied again afterwards."""
+    local_aws.reset()
+    fast_metrics.install()
+    with local_aws.env():
+        clear_handler_caches()
+        yield IotWatch.deploy(assembly, plan_path)
+        clear_handler_caches()
+    local_aws.reset()
+
+
+@contextlib.contextmanager
+def fresh(iotwatch: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
+    """One test from the state right after the bootstrap: baselines kept, alert state, claims
+    and incidents deleted, a cold evaluator."""
+    with local_aws.env():
+        iotwatch.forget_everything_but_baselines()
+        clear_handler_caches()
+        yield iotwatch
+        clear_handler_caches()
+
+
 def _schedule_rule_arn(stack: DeployedStack, function_name: str) -> str:
     """The ARN of the rule with a schedule expression that targets the function."""
     function_id = stack.function(function_name).logical_id
@@ -287,6 +317,76 @@ def ticks(first: int, last: int, *, period: int, settle: int) -> Iterator[int]:
     """Evaluator schedule times (settle seconds after each period boundary) in [first, last]."""
     start = -(-(first - settle) // period) * period + settle
     yield from range(start, last + 1, period)
+
+
+class OverlappingStore(DynamoStateStore):
+    """The real store; claiming the run waits until the other invocation reaches it too,
+    the worst interleaving of two concurrent invocations of one event."""
+
+    def __init__(self, dynamodb: Any, table: str, barrier: threading.Barrier) -> None:
+        super().__init__(dynamodb, table)
+        self._barrier = barrier
+
+    def claim_run(self, window_end: int) -> bool:
+        self._barrier.wait(timeout=30)
+        return super().claim_run(window_end)
+
+
+def evaluate_concurrently(iotwatch: IotWatch, tick: int) -> list[dict[str, Any]]:
+    """Two containers invoked with the same scheduled event at once; their results."""
+    from iotwatch.adapters.aws import client
+    from iotwatch.adapters.notifier import SnsNotifier
+
+    module = handler_module(EVALUATOR_MODULE, iotwatch.evaluator_env)
+    barrier = threading.Barrier(2)
+    with function_environment(iotwatch.evaluator_env):
+        warm = module._dependencies()  # what the function builds at cold start, from its environment
+        # two containers: each its own clients, all on the deployed table and topics
+        containers = [
+            dataclasses.replace(
+                warm,
+                store=OverlappingStore(client("dynamodb"), module._settings().table_name, barrier),
+                notifier=SnsNotifier(client("sns"), module._settings().topic_arns),
+            )
+            for _ in range(2)
+        ]
+    event = iotwatch.tick_event(tick)
+    outcomes: list[Any] = [None, None]
+
+    def invoke(i: int) -> None:
+        try:
+            outcomes[i] = iotwatch.evaluate(event, dependencies=containers[i])
+        except BaseException as exc:  # reported below, on the caller's thread
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=invoke, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert not failed, failed
+    return outcomes
+
+
+def spreading_problem(start: int, end: int) -> list[Incident]:
+    """A connectivity problem that spreads (issue 12): Connect.Success falls 85 % at `start`,
+    PublishIn.Success 15 minutes later, Ping.Success and PublishOut.Success 30 minutes later;
+    all are back at `end`."""
+    return [
+        Incident(start, end, ("Connect.Success",), factor=0.15, reconnect_burst=False),
+        Incident(start + 15 * 60, end, ("PublishIn.Success",), factor=0.15, reconnect_burst=False),
+        Incident(
+            start + 30 * 60, end, ("Ping.Success", "PublishOut.Success"), factor=0.15, reconnect_burst=False
+        ),
+    ]
+
+
+def ticks_between(iotwatch: IotWatch, first: int, last: int) -> list[int]:
+    """The stack's evaluator ticks in [first, last], as its schedule sends them."""
+    f = iotwatch.plan.frequency
+    return list(ticks(first, last, period=f.period_seconds, settle=f.settle_seconds))
 
 
 def run_ticks(iotwatch: IotWatch, inboxes: Inboxes, times: Sequence[int]) -> list[dict[str, Any]]:

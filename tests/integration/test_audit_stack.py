@@ -21,6 +21,7 @@ from iotwatch_harness import (
     Inboxes,
     IotWatch,
     clear_handler_caches,
+    deployed,
     handler_module,
 )
 
@@ -31,30 +32,19 @@ AT = 1794822137  # 2026-11-16T09:42:17Z, the recorded call's eventTime
 
 
 @pytest.fixture(scope="module")
-def deployed(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
-    local_aws.reset()
-    with local_aws.env():
-        clear_handler_caches()
-        yield IotWatch.deploy(fleet_assembly, DEFAULT_PLAN_FILE)
-        clear_handler_caches()
-    local_aws.reset()
+def stack(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
+    with deployed(local_aws, fleet_assembly, DEFAULT_PLAN_FILE) as iotwatch:
+        yield iotwatch
 
 
 @pytest.fixture
-def fleet(deployed: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
+def fleet(stack: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
     with local_aws.env():
         db = boto3.client("dynamodb")
-        for item in deployed.all_items():
-            db.delete_item(TableName=deployed.table, Key={"pk": item["pk"], "sk": item["sk"]})
+        for item in stack.all_items():
+            db.delete_item(TableName=stack.table, Key={"pk": item["pk"], "sk": item["sk"]})
         clear_handler_caches()
-        yield deployed
-
-
-@pytest.fixture
-def inboxes(fleet: IotWatch) -> Iterator[Inboxes]:
-    boxes = Inboxes(fleet.topics)
-    yield boxes
-    boxes.close()
+        yield stack
 
 
 def audit_items(fleet: IotWatch) -> list[dict[str, Any]]:

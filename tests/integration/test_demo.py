@@ -107,19 +107,36 @@ def test_the_demo_notifications_page_for_the_outage_only(demo: dict[str, Any]) -
     for n in notifications:
         if n["kind"] == "resolved":
             assert _epoch(n["time"]) > INCIDENT_END
-    # every metric that fired resolved, on every topic it paged
+    # one RESOLVED per topic, when the last member is back, listing every member of the incident
     for topic in {n["topic"] for n in notifications}:
         fired = {m["metric"] for n in firing if n["topic"] == topic for m in n["metrics"]}
-        resolved = {
-            m["metric"]
-            for n in notifications
-            if n["topic"] == topic and n["kind"] == "resolved"
-            for m in n["metrics"]
-        }
-        assert fired == resolved, topic
+        [resolved] = [n for n in notifications if n["topic"] == topic and n["kind"] == "resolved"]
+        assert fired <= {m["metric"] for m in resolved["metrics"]} == set(INCIDENT_METRICS), topic
     [email_firing] = [n for n in firing if n["topic"] == "oncall-email"]
     assert {m["metric"] for m in email_firing["metrics"]} == set(INCIDENT_METRICS)
     assert all(n["severity"] == "critical" for n in notifications if n["topic"] == "oncall-sms")
+
+
+def test_the_demo_is_one_incident_with_one_firing_and_one_resolved_per_topic(demo: dict[str, Any]) -> None:
+    summary = demo["summary"]
+    [incident] = summary["incidents"]
+    per_topic = summary["verdict"]["per_topic"]
+    assert per_topic["one_each"] is True and per_topic["incidents"] == [incident["id"]]
+    assert per_topic["kinds"] == {t.name: ["firing", "resolved"] for t in PLAN.notify.topics}
+    assert {n["incident"] for n in deviations(summary)} == {incident["id"]}
+    assert incident["status"] == "resolved" and incident["since"] == iso(INCIDENT_START)
+    assert sorted(m["metric"] for m in incident["members"]) == sorted(INCIDENT_METRICS)
+    assert set(incident["topics"]) == {t.name for t in PLAN.notify.topics}
+    assert [q["action"] for q in incident["control_plane"]] == [CAUSE_ACTION]
+    kinds = [e["kind"] for e in incident["timeline"]]
+    assert kinds[0] == "opened" and kinds.count("paged") == 1 and kinds[-1] == "resolved"
+    # the history the demo prints: the list, then the timeline of its incident
+    printed = demo["printed"]
+    history = printed[printed.index("$ iotwatch incidents --table") :]
+    assert f"{incident['id']}  2026-11-16 13:05  resolved  critical" in history
+    assert f"$ iotwatch incidents show {incident['id']}" in history
+    assert "firing (critical) to oncall-email, oncall-sms" in history
+    assert "12:56 DeletePolicy fleet-device-policy by role deploy-bot/ci-run-4711 (critical)" in history
 
 
 def test_the_demo_notifications_fit_their_channels(demo: dict[str, Any]) -> None:

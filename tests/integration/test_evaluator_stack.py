@@ -11,25 +11,18 @@ replays evaluator ticks as the schedule would send them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from iotwatch.adapters.aws import client
-from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.messages import gsm7_length
-from iotwatch.local import fast_metrics
 from iotwatch.local.demo import (
     DEPLOYED_AT,
     INCIDENT_END,
     INCIDENT_METRICS,
     INCIDENT_START,
-    function_environment,
     iso,
 )
 from iotwatch.local.endpoint import LocalAws
@@ -37,15 +30,15 @@ from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
-    EVALUATOR_MODULE,
     HOUR,
     Inboxes,
     IotWatch,
     Received,
-    clear_handler_caches,
-    handler_module,
+    deployed,
+    evaluate_concurrently,
+    fresh,
     run_ticks,
-    ticks,
+    ticks_between,
 )
 
 NO_HISTORY_METRIC = "Subscribe.Success"
@@ -57,11 +50,7 @@ ROUTED_ATTRIBUTES = ("severity", "kind", "category", "metric")
 
 @pytest.fixture(scope="module")
 def outage(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
-    local_aws.reset()
-    fast_metrics.install()  # in case a nested endpoint stopped before (test_local_harness_reruns.py)
-    with local_aws.env():
-        clear_handler_caches()
-        iotwatch = IotWatch.deploy(fleet_assembly, DEFAULT_PLAN_FILE)
+    with deployed(local_aws, fleet_assembly, DEFAULT_PLAN_FILE) as iotwatch:
         incident = Incident(INCIDENT_START, INCIDENT_END, INCIDENT_METRICS, factor=0.2, reconnect_burst=False)
         with_history = [s for s in iotwatch.series if s.metric != NO_HISTORY_METRIC]
         history_start = DEPLOYED_AT - iotwatch.plan.frequency.history_days * DAY
@@ -73,30 +62,13 @@ def outage(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
         built = iotwatch.build_baselines(DEPLOYED_AT)
         assert built["without_history"] == [s.id for s in iotwatch.series if s.metric == NO_HISTORY_METRIC]
         yield iotwatch
-        clear_handler_caches()
-    local_aws.reset()
 
 
 @pytest.fixture
 def fleet(outage: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
     """The bootstrapped stack, every test from the same start: a cold evaluator, no alert state."""
-    with local_aws.env():
-        outage.forget_everything_but_baselines()
-        clear_handler_caches()
-        yield outage
-        clear_handler_caches()
-
-
-@pytest.fixture
-def inboxes(fleet: IotWatch) -> Iterator[Inboxes]:
-    boxes = Inboxes(fleet.topics)
-    yield boxes
-    boxes.close()
-
-
-def _schedule(fleet: IotWatch, first: int, last: int) -> list[int]:
-    frequency = fleet.plan.frequency
-    return list(ticks(first, last, period=frequency.period_seconds, settle=frequency.settle_seconds))
+    with fresh(outage, local_aws) as iotwatch:
+        yield iotwatch
 
 
 def _firing_tick(fleet: IotWatch) -> int:
@@ -128,7 +100,7 @@ def _kinds(inboxes: Inboxes, topic: str) -> list[str]:
 def test_an_outage_pages_each_routed_topic_once_and_resolves_once(fleet: IotWatch, inboxes: Inboxes) -> None:
     period = fleet.plan.frequency.period_seconds
     settle = fleet.plan.frequency.settle_seconds
-    schedule = _schedule(fleet, INCIDENT_START - HOUR, INCIDENT_END + HOUR)
+    schedule = ticks_between(fleet, INCIDENT_START - HOUR, INCIDENT_END + HOUR)
     results = run_ticks(fleet, inboxes, schedule)
 
     assert all(r["failed_topics"] == [] for r in results)
@@ -173,7 +145,12 @@ def test_an_outage_pages_each_routed_topic_once_and_resolves_once(fleet: IotWatc
         assert received.document["severity"] == "critical"
         assert received.envelope["MessageAttributes"]["severity"]["Value"] == "critical"
     assert set(sms_firing.metrics) < set(email_firing.metrics), "a warning-level series stays off SMS"
-    assert set(sms_resolved.metrics) == set(sms_firing.metrics)
+    # the resolve closes the incident: every member, on every topic it reached
+    assert sorted(sms_resolved.metrics) == sorted(INCIDENT_METRICS)
+    incident = email_firing.document["incident"]["id"]
+    for received in inboxes.received:
+        assert received.document["incident"]["id"] == incident
+        assert received.envelope["MessageAttributes"]["incident"]["Value"] == incident
     critical = {s.metric: s.detection.critical for s in fleet.series}
     for alert in sms_firing.document["alerts"]:
         assert abs(alert["score"]) >= critical[alert["metric"]], alert
@@ -204,7 +181,7 @@ def _check_message(received: Received) -> None:
 
 
 def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, inboxes: Inboxes) -> None:
-    schedule = _schedule(fleet, INCIDENT_START - 2 * 300, INCIDENT_END + HOUR // 2)
+    schedule = ticks_between(fleet, INCIDENT_START - 2 * 300, INCIDENT_END + HOUR // 2)
     firing = _firing_tick(fleet)
     for tick in schedule:
         first = fleet.evaluate(tick)
@@ -219,8 +196,14 @@ def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, 
 
     # one claim per tick, expiring through the table's TTL attribute (moto's CloudFormation does
     # not apply TimeToLiveSpecification, so the deployed template says which attribute that is)
-    claims = [item for item in fleet.all_items() if not item["pk"]["S"].startswith("SERIES#")]
+    items = fleet.all_items()
+    claims = [item for item in items if item["pk"]["S"] == "RUN"]
     assert len(claims) == len(schedule)
+    # and one incident, stored once, resolved, no longer listed as open
+    [incident] = [item for item in items if item["pk"]["S"] == "INCIDENT"]
+    assert incident["status"]["S"] == "resolved"
+    [open_ids] = [item for item in items if item["pk"]["S"] == "INCIDENTS"]
+    assert "ids" not in open_ids
     [table] = [r for r in fleet.stack.template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     ttl = table["Properties"]["TimeToLiveSpecification"]
     assert ttl["Enabled"] is True
@@ -229,53 +212,12 @@ def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, 
         assert int(claim[ttl["AttributeName"]]["N"]) > max(schedule) // period * period
 
 
-class _OverlappingStore(DynamoStateStore):
-    """The real store; claiming the run waits until the other invocation reaches it too,
-    the worst interleaving of two concurrent invocations of one event."""
-
-    def __init__(self, dynamodb: Any, table: str, barrier: threading.Barrier) -> None:
-        super().__init__(dynamodb, table)
-        self._barrier = barrier
-
-    def claim_run(self, window_end: int) -> bool:
-        self._barrier.wait(timeout=30)
-        return super().claim_run(window_end)
-
-
 def test_two_overlapping_invocations_of_one_tick_page_once(fleet: IotWatch, inboxes: Inboxes) -> None:
     firing = _firing_tick(fleet)
-    run_ticks(fleet, inboxes, _schedule(fleet, INCIDENT_START - 2 * 300, firing - 300))
+    run_ticks(fleet, inboxes, ticks_between(fleet, INCIDENT_START - 2 * 300, firing - 300))
     assert inboxes.received == []
 
-    module = handler_module(EVALUATOR_MODULE, fleet.evaluator_env)
-    barrier = threading.Barrier(2)
-    with function_environment(fleet.evaluator_env):
-        warm = module._dependencies()  # what the function builds at cold start, from its environment
-        # two containers: each its own clients, all on the deployed table and topics
-        containers = [
-            dataclasses.replace(
-                warm,
-                store=_OverlappingStore(client("dynamodb"), module._settings().table_name, barrier),
-                notifier=SnsNotifier(client("sns"), module._settings().topic_arns),
-            )
-            for _ in range(2)
-        ]
-    event = fleet.tick_event(firing)
-    outcomes: list[Any] = [None, None]
-
-    def invoke(i: int) -> None:
-        try:
-            outcomes[i] = fleet.evaluate(event, dependencies=containers[i])
-        except BaseException as exc:  # reported below, on the test's thread
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=invoke, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    outcomes = evaluate_concurrently(fleet, firing)
 
     arrived = inboxes.collect(firing)
     assert sorted((r.topic, r.kind) for r in arrived) == [
@@ -284,7 +226,7 @@ def test_two_overlapping_invocations_of_one_tick_page_once(fleet: IotWatch, inbo
     ]
     assert sorted(o["published"] for o in outcomes) == [0, 2]
     # and the overlap left one consistent state: the following ticks resolve it once
-    run_ticks(fleet, inboxes, _schedule(fleet, firing + 1, INCIDENT_END + HOUR // 2))
+    run_ticks(fleet, inboxes, ticks_between(fleet, firing + 1, INCIDENT_END + HOUR // 2))
     for topic in fleet.topics:
         assert _kinds(inboxes, topic) == ["firing", "resolved"], (topic, _summary(inboxes.received))
 
@@ -315,7 +257,7 @@ def _restore_topics(saved: dict[str, dict[str, str]], fleet: IotWatch, inboxes: 
 def _page_fails(fleet: IotWatch, inboxes: Inboxes, failing: list[str]) -> int:
     """Ticks up to the firing one, whose publishes to `failing` topics fail; returns that tick."""
     firing = _firing_tick(fleet)
-    run_ticks(fleet, inboxes, _schedule(fleet, INCIDENT_START - 2 * 300, firing - 300))
+    run_ticks(fleet, inboxes, ticks_between(fleet, INCIDENT_START - 2 * 300, firing - 300))
     assert inboxes.received == []
     saved = _fail_topics(failing, fleet)
     try:
@@ -354,7 +296,7 @@ def test_a_failed_publish_fails_the_run_and_the_outbox_delivers_on_the_next_tick
     assert sorted(email.metrics) == sorted(INCIDENT_METRICS)
     assert set(_incident_states(fleet)) == set(INCIDENT_METRICS)
 
-    run_ticks(fleet, inboxes, _schedule(fleet, next_tick + 1, INCIDENT_END + HOUR // 2))
+    run_ticks(fleet, inboxes, ticks_between(fleet, next_tick + 1, INCIDENT_END + HOUR // 2))
     for topic in fleet.topics:
         assert _kinds(inboxes, topic) == ["firing", "resolved"], (topic, _summary(inboxes.received))
 
@@ -377,7 +319,7 @@ def test_a_publish_failing_on_one_topic_does_not_page_the_other_topic_twice(
     firing = _page_fails(fleet, inboxes, failing=["oncall-sms"])
     assert _summary(inboxes.received) == [(iso(firing), "oncall-email", "firing")]
 
-    run_ticks(fleet, inboxes, _schedule(fleet, firing + 1, INCIDENT_END + HOUR // 2))
+    run_ticks(fleet, inboxes, ticks_between(fleet, firing + 1, INCIDENT_END + HOUR // 2))
     assert _kinds(inboxes, "oncall-sms") == ["firing", "resolved"], _summary(inboxes.received)
     email_pages = [iso(r.tick) for r in inboxes.of("oncall-email", "firing")]
     assert email_pages == [iso(firing)], f"the e-mail topic was paged for one outage at {email_pages}"
@@ -411,7 +353,7 @@ def test_a_series_without_history_stays_learning_when_its_traffic_drops_to_zero(
     )
     assert after["Datapoints"] == [], "no traffic after the drop"
 
-    results = run_ticks(fleet, inboxes, _schedule(fleet, dropped_at - HOUR // 2, dropped_at + 90 * 60))
+    results = run_ticks(fleet, inboxes, ticks_between(fleet, dropped_at - HOUR // 2, dropped_at + 90 * 60))
 
     assert inboxes.received == [], _summary(inboxes.received)
     assert {r["learning"] for r in results} == {1}, "the one series without history"

@@ -1,6 +1,8 @@
 """A plan bigger than one shard, on the local endpoint: the scheduled run queues its shards
 on the stack's work queue, each shard is delivered to the real handler as SQS would (in any
-order, some twice), and on-call receives exactly what one invocation would have sent."""
+order, some twice), and on-call receives exactly what one invocation would have sent. The
+fleet's problem spreads (issue 12's connectivity problem), so shards see members join an
+incident another shard's series opened."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.cli.incidents import incident_document
 from iotwatch.handlers.settings import ENV_WORK_QUEUE
-from iotwatch.local import fast_metrics
-from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
+from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_START
 from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, Incident, generate
+from iotwatch.local.traffic import Fleet, generate
 from iotwatch.service.fanout import shard_count
 from iotwatch_harness import (
     DAY,
@@ -26,11 +29,14 @@ from iotwatch_harness import (
     Inboxes,
     IotWatch,
     clear_handler_caches,
+    deployed,
+    spreading_problem,
     synthesize,
-    ticks,
+    ticks_between,
 )
 
 SHARD_SIZE = 3  # the default plan's 9 series in 3 shards
+PROBLEM_END = INCIDENT_START + 70 * 60
 
 
 @pytest.fixture(scope="module")
@@ -47,20 +53,14 @@ def fleet(
     local_aws: LocalAws, sharded_plan: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[IotWatch]:
     assembly = synthesize(sharded_plan, tmp_path_factory.mktemp("sharded-cdk") / "cdk.out")
-    local_aws.reset()
-    fast_metrics.install()
-    with local_aws.env():
-        clear_handler_caches()
-        iotwatch = IotWatch.deploy(assembly, sharded_plan)
-        incident = Incident(INCIDENT_START, INCIDENT_END, INCIDENT_METRICS, factor=0.2)
+    with deployed(local_aws, assembly, sharded_plan) as iotwatch:
+        problem = spreading_problem(INCIDENT_START, PROBLEM_END)
         start = DEPLOYED_AT - iotwatch.plan.frequency.history_days * DAY
         iotwatch.put_traffic(
-            generate(Fleet(), iotwatch.series, start=start, end=INCIDENT_END + 2 * HOUR, incidents=[incident])
+            generate(Fleet(), iotwatch.series, start=start, end=PROBLEM_END + 2 * HOUR, incidents=problem)
         )
         iotwatch.build_baselines(DEPLOYED_AT)
         yield iotwatch
-        clear_handler_caches()
-    local_aws.reset()
 
 
 def _drain(queue_url: str) -> list[dict[str, Any]]:
@@ -87,10 +87,7 @@ def _pages(inboxes: Inboxes) -> list[tuple[Any, ...]]:
 
 
 def _schedule(fleet: IotWatch) -> list[int]:
-    f = fleet.plan.frequency
-    return list(
-        ticks(INCIDENT_START - 1800, INCIDENT_END + HOUR, period=f.period_seconds, settle=f.settle_seconds)
-    )
+    return ticks_between(fleet, INCIDENT_START - 1800, PROBLEM_END + HOUR)
 
 
 def test_a_sharded_run_pages_exactly_as_one_invocation_would(fleet: IotWatch) -> None:
@@ -116,7 +113,19 @@ def test_a_sharded_run_pages_exactly_as_one_invocation_would(fleet: IotWatch) ->
             sharded.collect(tick)
     finally:
         sharded.close()
-    assert {p[2] for p in _pages(sharded)} == {"firing", "resolved"}
+    # one incident: a firing page and a RESOLVED per topic, the joiners in between
+    ids = {r.document["incident"]["id"] for r in sharded.received}
+    assert len(ids) == 1
+    for topic in fleet.topics:
+        kinds = [r.kind for r in sharded.of(topic)]
+        assert (kinds[0], kinds.count("firing"), kinds[-1], kinds.count("resolved")) == (
+            "firing",
+            1,
+            "resolved",
+            1,
+        )
+    assert "update" in [r.kind for r in sharded.of("oncall-email")]
+    kept_sharded = _incidents(fleet)
 
     # the same ticks from the same state, each in one invocation (no work queue)
     fleet.forget_everything_but_baselines()
@@ -133,6 +142,12 @@ def test_a_sharded_run_pages_exactly_as_one_invocation_would(fleet: IotWatch) ->
         fleet.evaluator_env = saved
         clear_handler_caches()
     assert _pages(sharded) == _pages(single)
+    assert _incidents(fleet) == kept_sharded, "the same incident, members and timeline"
+
+
+def _incidents(fleet: IotWatch) -> list[dict[str, Any]]:
+    store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
+    return [incident_document(i) for i in store.list_incidents(since=INCIDENT_START - DAY)]
 
 
 def test_a_message_that_is_not_a_shard_is_dropped_and_a_failing_shard_comes_back(fleet: IotWatch) -> None:

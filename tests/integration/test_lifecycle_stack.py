@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from iotwatch.cli import silence as silence_cli
 from iotwatch.cli.main import main as iotwatch_cli
-from iotwatch.local import fast_metrics
 from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_METRICS, INCIDENT_START, iso
 from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.traffic import Fleet, Incident, generate
@@ -21,9 +20,10 @@ from iotwatch_harness import (
     HOUR,
     Inboxes,
     IotWatch,
-    clear_handler_caches,
+    deployed,
+    fresh,
     run_ticks,
-    ticks,
+    ticks_between,
 )
 
 LONG_INCIDENT_END = INCIDENT_START + 5 * HOUR
@@ -31,11 +31,7 @@ LONG_INCIDENT_END = INCIDENT_START + 5 * HOUR
 
 @pytest.fixture(scope="module")
 def long_outage(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
-    local_aws.reset()
-    fast_metrics.install()
-    with local_aws.env():
-        clear_handler_caches()
-        iotwatch = IotWatch.deploy(fleet_assembly, DEFAULT_PLAN_FILE)
+    with deployed(local_aws, fleet_assembly, DEFAULT_PLAN_FILE) as iotwatch:
         incident = Incident(
             INCIDENT_START, LONG_INCIDENT_END, INCIDENT_METRICS, factor=0.2, reconnect_burst=False
         )
@@ -47,21 +43,12 @@ def long_outage(local_aws: LocalAws, fleet_assembly: Any) -> Iterator[IotWatch]:
         )
         iotwatch.build_baselines(DEPLOYED_AT)
         yield iotwatch
-        clear_handler_caches()
-    local_aws.reset()
 
 
 @pytest.fixture
 def fleet(long_outage: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
-    with local_aws.env():
-        long_outage.forget_everything_but_baselines()
-        clear_handler_caches()
-        yield long_outage
-
-
-def _schedule(fleet: IotWatch, first: int, last: int) -> list[int]:
-    f = fleet.plan.frequency
-    return list(ticks(first, last, period=f.period_seconds, settle=f.settle_seconds))
+    with fresh(long_outage, local_aws) as iotwatch:
+        yield iotwatch
 
 
 def test_a_five_hour_incident_pages_once_reminds_at_the_interval_and_resolves_once(fleet: IotWatch) -> None:
@@ -69,7 +56,7 @@ def test_a_five_hour_incident_pages_once_reminds_at_the_interval_and_resolves_on
     assert interval == 4 * HOUR  # the default plan's
     inboxes = Inboxes(fleet.topics)
     try:
-        run_ticks(fleet, inboxes, _schedule(fleet, INCIDENT_START - 1800, LONG_INCIDENT_END + 1800))
+        run_ticks(fleet, inboxes, ticks_between(fleet, INCIDENT_START - 1800, LONG_INCIDENT_END + 1800))
         for topic in fleet.topics:
             kinds = [r.kind for r in inboxes.of(topic)]
             # 5 h of incident with a 4 h interval: one reminder between the page and the resolve
@@ -114,7 +101,7 @@ def test_a_silence_from_the_cli_holds_the_page_and_its_end_pages_once(
     assert code == 0, err.getvalue()
     inboxes = Inboxes(fleet.topics)
     try:
-        schedule = _schedule(fleet, INCIDENT_START - 1800, silence_end + 1800)
+        schedule = ticks_between(fleet, INCIDENT_START - 1800, silence_end + 1800)
         results = run_ticks(fleet, inboxes, schedule)
         held = [r for r in results if r.get("silenced")]
         assert held, "the deviation inside the silence is recorded in the run's report"

@@ -1,12 +1,14 @@
-"""DynamoStateStore against the local endpoint: alert state keeps every field it has."""
+"""DynamoStateStore against the local endpoint: alert state and incidents keep every field they have."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import boto3
 from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.deviation import AlertState, PeriodScore
+from iotwatch.domain.incidents import Incident, Member, incident_id
 from iotwatch_harness import create_state_table
 
 
@@ -25,8 +27,6 @@ def test_every_alert_state_field_survives_a_save_and_a_read(aws_env) -> None:
         peak_score=-12.5,
         last_evaluated=1_795_000_900,
         revision=0,
-        last_notified=1_795_000_600,
-        unpaged=True,
     )
     defaults = AlertState(series_id=state.series_id)
     for f in dataclasses.fields(AlertState):
@@ -38,6 +38,96 @@ def test_every_alert_state_field_survives_a_save_and_a_read(aws_env) -> None:
     # a stale revision is refused: two overlapping runs cannot both advance a series
     assert not store.save_state(state)
     assert store.save_state(read)
+
+
+def test_a_state_written_before_incidents_reads_without_its_paging_fields(aws_env) -> None:
+    store = _table()
+    series_id = "AWS/IoT|Connect.Success|Protocol=MQTT"
+    old = {
+        "series_id": series_id,
+        "status": "firing",
+        "severity": "critical",
+        "since": 1_795_000_000,
+        "peak_score": -9.0,
+        "last_evaluated": 1_795_000_900,
+        "last_notified": 1_795_000_600,
+        "unpaged": False,
+    }
+    boto3.client("dynamodb").put_item(
+        TableName=store._table,
+        Item={
+            "pk": {"S": f"SERIES#{series_id}"},
+            "sk": {"S": "STATE"},
+            "revision": {"N": "4"},
+            "status": {"S": "firing"},
+            "state": {"S": json.dumps(old)},
+        },
+    )
+    read = store.get_states([series_id])[series_id]
+    assert (read.status, read.since, read.revision) == ("firing", 1_795_000_000, 4)
+
+
+def _incident(opened_at: int, *, members: int = 1) -> Incident:
+    latest = PeriodScore(opened_at - 300, 10.0, 100.0, 80.0, 120.0, -18.0, -0.9, "critical", "hour-of-week")
+    return Incident(
+        id=incident_id(opened_at),
+        group=(("Protocol", "MQTT"),),
+        opened_at=opened_at,
+        members=[
+            Member(
+                f"AWS/IoT|M{i}|Protocol=MQTT",
+                "AWS/IoT",
+                f"M{i}",
+                (("Protocol", "MQTT"),),
+                "Sum",
+                300,
+                opened_at - 300,
+                opened_at,
+                "critical",
+                -18.0,
+                latest,
+            )
+            for i in range(members)
+        ],
+        severity="critical",
+    )
+
+
+def test_incidents_are_listed_open_while_open_and_kept_with_their_ttl_once_resolved(aws_env) -> None:
+    store = _table()
+    first, second = _incident(1_795_000_200), _incident(1_795_003_800)
+    assert store.get_open_incidents() == []
+    assert store.save_incident(first) and store.save_incident(second)
+    assert [i.id for i in store.get_open_incidents()] == [first.id, second.id]
+    # a stale copy is refused, as for alert state
+    assert not store.save_incident(first)
+    [read, _] = store.get_open_incidents()
+    assert read.revision == 1 and read.members == first.members
+    read.status, read.resolved_at = "resolved", 1_795_001_000
+    assert store.save_incident(read, expires_at=1_795_001_000 + 400 * 86400)
+    assert [i.id for i in store.get_open_incidents()] == [second.id]
+    item = boto3.client("dynamodb").get_item(
+        TableName=store._table, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": first.id}}
+    )["Item"]
+    assert int(item["expires_at"]["N"]) == 1_795_001_000 + 400 * 86400
+    # listing: by opening time, from `since`, with what is still open
+    assert [i.id for i in store.list_incidents(since=1_795_000_000)] == [first.id, second.id]
+    assert [i.id for i in store.list_incidents(since=1_795_003_000)] == [second.id]
+    assert [i.id for i in store.list_incidents(since=1_795_010_000)] == [second.id], "still open"
+    assert store.get_incident(first.id).status == "resolved"
+    assert store.get_incident("261116-0000") is None
+
+
+def test_an_incident_too_big_for_one_item_as_text_is_stored_compressed(aws_env) -> None:
+    store = _table()
+    huge = _incident(1_795_000_200, members=2000)
+    assert store.save_incident(huge)
+    item = boto3.client("dynamodb").get_item(
+        TableName=store._table, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": huge.id}}
+    )["Item"]
+    assert "incident_z" in item and "incident" not in item
+    [read] = store.get_open_incidents()
+    assert len(read.members) == 2000
 
 
 class _History:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from iotwatch.adapters.store import OutboxItem
 from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.incidents import Incident, decode_incident, encode_incident
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.messages import RenderedMessage
 from iotwatch.domain.series import DetectionSettings, Series
@@ -109,6 +110,29 @@ class FakeStore:
 
         self.outbox: dict[str, OutboxItem] = {}
         self.silences: list[Silence] = []  # ad-hoc silences, as `iotwatch silence add` stores them
+        # incidents as the table holds them: (encoded text, revision, expires_at), by id
+        self.incidents: dict[str, tuple[str, int, int | None]] = {}
+        self.incident_writes: list[str] = []  # ids, in the order they were written
+
+    def get_open_incidents(self) -> list[Incident]:
+        return [i for i in self.all_incidents() if i.status == "open"]
+
+    def all_incidents(self) -> list[Incident]:
+        return [
+            decode_incident(text, None, revision=revision)
+            for _, (text, revision, _) in sorted(self.incidents.items())
+        ]
+
+    def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool:
+        """Like DynamoStateStore: refused when someone wrote the incident since it was read."""
+        current = self.incidents.get(incident.id)
+        if current is not None and current[1] != incident.revision:
+            return False
+        text, _ = encode_incident(incident)
+        assert text is not None
+        self.incidents[incident.id] = (text, incident.revision + 1, expires_at)
+        self.incident_writes.append(incident.id)
+        return True
 
     def list_silences(self, *, now: int | None = None, include_expired: bool = False) -> list[Silence]:
         """Like DynamoStateStore: silences not ended at `now` (every one without `now`)."""

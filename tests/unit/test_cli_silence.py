@@ -221,6 +221,26 @@ def test_store_round_trips_silences_with_a_ttl_a_month_after_the_end() -> None:
     assert store.list_silences(now=NOW) == [original]
 
 
+def test_an_incident_silence_names_the_incident_and_matches_no_series(default_series) -> None:
+    held = add(metric=None, incident="#261116-1305")
+    assert (held.incident, held.metrics, dict(held.dimensions)) == ("261116-1305", (), {})
+    assert not any(held.matches(s) for s in default_series)
+    with pytest.raises(SilenceError, match="incident ids look like 261116-1305"):
+        add(metric=None, incident="i-42")
+    with pytest.raises(SilenceError, match="an --incident silence takes none"):
+        add(metric=None, incident="261116-1305", dimensions=["Protocol=MQTT"])
+    db = FakeDynamo(TABLE)
+    store = DynamoStateStore(db, TABLE)
+    store.put_silence(held)
+    assert store.list_silences(now=NOW) == [held]
+    assert render_table([held], now=NOW).splitlines()[1].split()[:4] == [
+        held.id,
+        "active",
+        "incident",
+        "261116-1305",
+    ]
+
+
 def test_store_lists_active_and_future_in_one_paginated_query_and_all_on_request() -> None:
     db = FakeDynamo(TABLE, page=2)
     store = DynamoStateStore(db, TABLE)

@@ -213,7 +213,13 @@ def test_compiled_plan_contains_no_subscriber_contacts(tmp_path):
     compiled = json.loads(text)
     assert "subscribers" not in text
     # notify is compiled only for the alert lifecycle: no topics' subscribers, no contacts
-    assert set(compiled["notify"]) == {"repeat_interval", "group_by", "maintenance_windows"}
+    assert set(compiled["notify"]) == {
+        "repeat_interval",
+        "group_by",
+        "maintenance_windows",
+        "group_interval",
+        "history_days",
+    }
     # everything the functions need is still there, already expanded
     runtime = read_runtime_plan(path)
     assert list(runtime.topics) == ["oncall-email", "oncall-sms"]

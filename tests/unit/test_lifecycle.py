@@ -1,16 +1,16 @@
-"""The alert lifecycle over in-memory adapters: reminders, silences and maintenance windows,
-missing-data policies, grouping by dimension set, and the plan fields behind them."""
+"""The alert lifecycle over in-memory adapters: incidents' reminders, silences and maintenance
+windows, missing-data policies, grouping by dimension set, and the plan fields behind them."""
 
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from iotwatch.domain.baseline import Expectation
-from iotwatch.domain.deviation import AlertState, lifecycle, reminder_due, score_period
+from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.messages import gsm7_length
 from iotwatch.domain.series import DetectionSettings
@@ -105,6 +105,9 @@ class World:
     def state(self, metric):
         return self.store.states.get(self.one(metric).id)
 
+    def incidents(self):
+        return self.store.all_incidents()
+
 
 # --- reminders ------------------------------------------------------------------------------------
 
@@ -126,15 +129,27 @@ def test_a_five_hour_incident_reminds_at_the_repeat_interval_between_firing_and_
 
     reminder = next(s for r in world.reports for s in r.sent if s.notification.kind == "reminder")
     message = reminder.message
+    [incident] = world.incidents()
+    assert incident.id == "251124-1200"
     assert (
         message.subject
-        == "[REMINDER CRITICAL] fleet: Connect.Success (MQTT) still down 100% after 1 h 10 min"
+        == f"[REMINDER CRITICAL] fleet {incident.id}: Connect.Success (MQTT) still down 100% after 1 h 10 min"
     )
     assert message.attributes["kind"]["StringValue"] == "reminder"
+    assert message.attributes["incident"]["StringValue"] == incident.id
     assert "still" in message.sms and gsm7_length(message.sms) <= 160
-    # each page is written once (last_notified), the ticks in between write nothing
-    writes = [s for s in world.store.saved if s.status == "firing"]
-    assert len(writes) == 1 + len(reminders)
+    # the series' state is written when it fires and when it resolves; the incident once per
+    # page (its topic log), the ticks in between write nothing
+    assert [s.status for s in world.store.saved] == ["firing", "ok"]
+    assert world.store.incident_writes == [incident.id] * (2 + len(reminders))
+    assert [e.kind for e in incident.events] == [
+        "opened",
+        "joined",
+        "paged",
+        *["paged"] * 4,
+        "recovered",
+        "resolved",
+    ]
 
 
 def test_no_reminders_when_the_repeat_interval_is_zero():
@@ -155,20 +170,6 @@ def test_the_default_plan_reminds_every_four_hours(default_plan):
         ("reminder", 8 * HOUR),
         ("resolved", 9 * HOUR + DETECTION.recovery_periods * PERIOD),
     ]
-
-
-def test_a_state_without_last_notified_reminds_once_per_interval_from_since():
-    """State written before reminders existed (or by a store that drops the field)."""
-    since = E - 2 * PERIOD
-    firing = AlertState("s", "firing", "critical", since, -9.0, last_evaluated=E)
-    last = E + 3 * HOUR
-    due = [
-        at
-        for at in range(E + PERIOD, last, PERIOD)
-        if reminder_due(AlertState("s", last_evaluated=at - PERIOD), firing, at=at, repeat_interval=HOUR)
-    ]
-    assert due == [since + k * HOUR for k in range(1, 10) if since + k * HOUR < last]
-    assert len(due) == 3
 
 
 # --- silences and maintenance windows ---------------------------------------------------------------
@@ -194,7 +195,7 @@ def test_an_incident_entirely_inside_a_silence_is_recorded_and_never_paged(defau
     world.run(E, incident_end + 4 * PERIOD)
 
     assert world.notifier.attempts == []
-    held = [(o.held.kind, o.silence.id) for r in world.reports for o in r.silenced]
+    held = [(o.transition.kind, o.silence.id) for r in world.reports for o in r.silenced]
     assert held == [("firing", "s-1"), ("resolved", "s-1")]
     first = world.reports[0]
     assert first.as_log_fields()["silenced"] == [
@@ -208,6 +209,11 @@ def test_an_incident_entirely_inside_a_silence_is_recorded_and_never_paged(defau
     # shown: the series is firing in the report and the state, just not paged
     assert first.firing == 1
     assert world.state("Connect.Success").status == "ok"
+    # and kept: an incident nobody was paged for, with the silence in its timeline
+    [incident] = world.incidents()
+    assert incident.status == "resolved" and incident.topics == {}
+    assert [e.kind for e in incident.events] == ["opened", "silenced", "recovered", "resolved"]
+    assert "s-1 (broker upgrade)" in incident.events[1].text
 
 
 def test_a_silence_holds_only_the_series_it_matches(default_plan):
@@ -228,8 +234,12 @@ def test_an_incident_still_firing_when_its_silence_ends_pages_then_once(default_
     world.set_from("Connect.Success", incident_start, 0.0, end=incident_end)
     first_tick_after = E + HOUR + PERIOD
     world.run(E, first_tick_after)
-    state = world.state("Connect.Success")
-    assert (state.unpaged, state.last_notified) == (False, first_tick_after)  # reminders count from here
+    [incident] = world.incidents()
+    # reminders count from the late page, updates too
+    assert {t: (log.paged, log.notified) for t, log in incident.topics.items()} == {
+        "oncall-email": (first_tick_after, first_tick_after),
+        "oncall-sms": (first_tick_after, first_tick_after),
+    }
     world.run(first_tick_after + PERIOD, incident_end + 4 * PERIOD)
 
     resolved_at = incident_end + DETECTION.recovery_periods * PERIOD
@@ -237,7 +247,7 @@ def test_an_incident_still_firing_when_its_silence_ends_pages_then_once(default_
     late = next(s for r in world.reports for s in r.sent if s.notification.kind == "firing")
     [alert] = late.message.document["alerts"]
     assert alert["since"] == datetime.fromtimestamp(incident_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert late.message.subject.startswith("[CRITICAL] fleet: Connect.Success (MQTT) down 100%")
+    assert late.message.subject.startswith("[CRITICAL] fleet 251124-1200: Connect.Success (MQTT) down 100%")
 
 
 def test_a_paged_incident_stays_quiet_inside_a_silence_and_its_resolve_is_still_sent():
@@ -268,19 +278,30 @@ def test_a_maintenance_window_in_local_time_silences_and_pages_at_its_end():
         world.set_from(metric, E - 2 * PERIOD, 0.0, end=window_end + HOUR)
     world.run(E, window_end + HOUR + 4 * PERIOD)
 
-    held = {(o.series.metric, o.held.kind, o.silence.id) for r in world.reports for o in r.silenced}
+    held = {(o.series.metric, o.transition.kind, o.silence.id) for r in world.reports for o in r.silenced}
     assert held == {("Connect.Success", "firing", f"window:broker-patching:{day.isoformat()}")}
     pages = [
-        (s.notification.kind, s.notification.at, tuple(a.series.metric for a in s.notification.alerts))
+        (
+            s.notification.kind,
+            s.notification.at,
+            tuple(sorted(a.series.metric for a in s.notification.alerts)),
+        )
         for r in world.reports
         for s in r.sent
         if s.notification.topic == "oncall-sms"
     ]
     resolved_at = window_end + HOUR + DETECTION.recovery_periods * PERIOD
+    # one incident: Ping pages; Connect, silenced when it joined, is news when the window ends
+    # (an update, not a second page); one RESOLVED for both
     assert pages == [
         ("firing", E, ("Ping.Success",)),
-        ("firing", window_end, ("Connect.Success",)),
+        ("update", window_end, ("Connect.Success", "Ping.Success")),
         ("resolved", resolved_at, ("Connect.Success", "Ping.Success")),
+    ]
+    [incident] = world.incidents()
+    assert [(m.label, m.joined_at, m.shown_at) for m in incident.members] == [
+        ("Connect.Success (MQTT)", E, window_end),
+        ("Ping.Success (MQTT)", E, E),
     ]
 
 
@@ -314,21 +335,6 @@ def test_without_readable_silences_everything_pages(default_plan, store_type):
         assert report.as_log_fields()["silences_error"] == "RuntimeError: throttled"
     else:
         assert report.silences_error is None
-
-
-def test_lifecycle_escalation_of_an_unpaged_alert_pages_as_firing():
-    series = make_series()
-    latest = score_period(E - PERIOD, 0.0, Expectation(1000.0, 50.0, "hour-of-week"), DETECTION)
-    from iotwatch.domain.deviation import Transition
-
-    unpaged = AlertState(series.id, "firing", "warning", E - HOUR, -5.0, E - PERIOD, unpaged=True)
-    escalated = AlertState(series.id, "firing", "critical", E - HOUR, -20.0, E, unpaged=True)
-    t = Transition("escalated", series.id, "critical", E - HOUR, E, -20.0, latest)
-    state, page, held = lifecycle(unpaged, escalated, t, latest, at=E, repeat_interval=HOUR, silenced=False)
-    assert page is not None and page.kind == "firing" and held is None
-    assert (state.unpaged, state.last_notified) == (False, E)
-    state, page, held = lifecycle(unpaged, escalated, t, latest, at=E, repeat_interval=HOUR, silenced=True)
-    assert page is None and held is t and state.unpaged
 
 
 # --- missing data ---------------------------------------------------------------------------------
@@ -408,7 +414,7 @@ def grouped_pages(group_by, drops):
         world.set_from(metric, E - 2 * PERIOD, 0.0, protocol=protocol)
     report = world.tick(E)
     return sorted(
-        tuple(a.series.label for a in s.notification.alerts)
+        tuple(sorted(a.series.label for a in s.notification.alerts))
         for s in report.sent
         if s.notification.topic == "oncall-sms"
     )
@@ -426,18 +432,19 @@ def test_group_by_dimensions_splits_protocols_and_keeps_correlated_metrics_toget
     ]
 
 
-def test_an_account_wide_metric_joins_every_group_of_its_tick():
+def test_an_account_wide_metric_joins_the_oldest_open_incident():
     pages = grouped_pages(
         "dimensions", [*MQTT_DROPS, ("PublishIn.Success", "HTTP"), ("RulesExecuted", "MQTT")]
     )
+    # MQTT comes first in the plan: its incident is the oldest of the tick
     assert pages == [
         ("Connect.Success (MQTT)", "Ping.Success (MQTT)", "PublishIn.Success (MQTT)", "RulesExecuted"),
-        ("PublishIn.Success (HTTP)", "RulesExecuted"),
+        ("PublishIn.Success (HTTP)",),
     ]
     assert grouped_pages("dimensions", [("RulesExecuted", "MQTT")]) == [("RulesExecuted",)]
 
 
-def test_group_by_tick_is_one_message_per_topic_and_kind():
+def test_group_by_tick_is_one_incident_for_the_whole_plan():
     pages = grouped_pages("tick", [*MQTT_DROPS, ("PublishIn.Success", "HTTP")])
     assert len(pages) == 1 and len(pages[0]) == 4
 
@@ -448,8 +455,10 @@ def test_group_by_tick_is_one_message_per_topic_and_kind():
 def test_plan_lifecycle_fields_have_defaults_and_parse_durations(default_plan):
     assert (default_plan.notify.group_by, default_plan.notify.maintenance_windows) == ("dimensions", [])
     assert default_plan.detection.missing_data == "zero"
+    assert (default_plan.notify.group_interval, default_plan.notify.history_days) == (15 * 60, 400)
     for raw, seconds in [("4h", 4 * HOUR), ("30m", 1800), ("1h30m", 5400), (90, 5400), (0, 0), (None, 0)]:
         assert make_plan(notify={"repeat_interval": raw}).notify.repeat_interval == seconds
+        assert make_plan(notify={"group_interval": raw}).notify.group_interval == seconds
 
 
 def test_plan_lists_every_lifecycle_problem_with_its_path():
@@ -457,6 +466,8 @@ def test_plan_lists_every_lifecycle_problem_with_its_path():
     data["notify"].update(
         {
             "repeat_interval": "soon",
+            "group_interval": "later",
+            "history_days": 0,
             "group_by": "metric",
             "maintenance_windows": [
                 {
@@ -485,6 +496,8 @@ def test_plan_lists_every_lifecycle_problem_with_its_path():
     paths = {p.path for p in check.errors}
     assert {
         "notify.repeat_interval",
+        "notify.group_interval",
+        "notify.history_days",
         "notify.group_by",
         "notify.maintenance_windows[0].days[1]",
         "notify.maintenance_windows[0].start",
@@ -510,6 +523,16 @@ def test_a_reminder_interval_shorter_than_the_period_is_a_warning():
     assert [p.path for p in check.warnings if "remind" in p.message] == ["notify.repeat_interval"]
 
 
+def test_a_group_interval_shorter_than_the_period_is_a_warning_and_zero_is_not():
+    data = plan_data()
+    data["notify"]["group_interval"] = "2m"
+    check = check_plan(data, environ={})
+    assert check.plan is not None
+    assert [p.path for p in check.warnings if "update" in p.message] == ["notify.group_interval"]
+    data["notify"]["group_interval"] = 0
+    assert [p for p in check_plan(data, environ={}).warnings if p.path == "notify.group_interval"] == []
+
+
 def test_runtime_plan_round_trip_carries_the_lifecycle_fields(tmp_path):
     window = {
         "name": "patching",
@@ -521,11 +544,18 @@ def test_runtime_plan_round_trip_carries_the_lifecycle_fields(tmp_path):
         "dimensions": {"Protocol": "MQTT"},
     }
     plan = make_plan(
-        notify={"repeat_interval": "2h", "group_by": ["Protocol"], "maintenance_windows": [window]}
+        notify={
+            "repeat_interval": "2h",
+            "group_by": ["Protocol"],
+            "maintenance_windows": [window],
+            "group_interval": "30m",
+            "history_days": 90,
+        }
     )
     runtime = read_runtime_plan(write_runtime_plan(plan, tmp_path))
     assert runtime == runtime_plan(plan)
     assert runtime.notify.repeat_interval == 2 * HOUR
+    assert (runtime.notify.group_interval, runtime.notify.history_days) == (30 * 60, 90)
     assert runtime.notify.group_by == ("Protocol",)
     [compiled] = runtime.notify.windows
     assert compiled == plan.notify.windows[0]
@@ -536,3 +566,26 @@ def test_runtime_plan_round_trip_carries_the_lifecycle_fields(tmp_path):
         "America/New_York",
     )
     assert dict(compiled.dimensions) == {"Protocol": "MQTT"}
+
+
+def test_a_plan_compiled_before_incidents_loads_with_their_defaults(tmp_path):
+    path = write_runtime_plan(make_plan(), tmp_path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("group_interval", "history_days"):
+        del data["notify"][key]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    notify = read_runtime_plan(path).notify
+    assert (notify.group_interval, notify.history_days) == (15 * 60, 400)
+
+
+def test_the_run_that_advanced_the_incidents_logs_how_many_are_open_and_which_changed(default_plan):
+    from iotwatch.service.evaluation import EvaluationReport
+
+    world = World(default_plan)
+    world.set_from("Connect.Success", E - 2 * PERIOD, 0.0, end=E + HOUR)
+    world.run(E, E + PERIOD)
+    opened, quiet = (r.as_log_fields() for r in world.reports)
+    assert (opened["incidents_open"], opened["incidents_opened"]) == (1, ["251124-1200"])
+    assert (quiet["incidents_open"], quiet["incidents_opened"], quiet["incidents_resolved"]) == (1, [], [])
+    # a shard that did not publish its tick says nothing of incidents (the dashboard reads the publisher's)
+    assert "incidents_open" not in EvaluationReport(window_start=E - PERIOD, window_end=E).as_log_fields()

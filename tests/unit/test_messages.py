@@ -213,7 +213,7 @@ def test_resolved_email_reports_the_incident_span():
     message = render(notify([resolved_alert(PUBLISH_IN)], kind="resolved"), CTX)
     start = datetime.fromtimestamp(SINCE, UTC).strftime("%Y-%m-%d %H:%M UTC")
     end = datetime.fromtimestamp(AT - 2 * PERIOD, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    assert f"incident:  {start} to {end} (0 min)" in message.email
+    assert f"deviated:  {start} to {end} (0 min)" in message.email
 
 
 def test_sns_message_is_json_with_one_body_per_protocol():

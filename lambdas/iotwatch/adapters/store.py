@@ -1,10 +1,11 @@
-"""Baselines and alert state in one DynamoDB table (pk = SERIES#<id>, sk = BASELINE | STATE)."""
+"""Everything iotwatch keeps, in one DynamoDB table: per series (pk SERIES#<id>: BASELINE,
+STATE, TRACKER), runs and shards, the outbox, silences, audit calls and incidents."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from iotwatch.domain.audit import RecordedCall
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.discovery import DiscoveredValues
+from iotwatch.domain.incidents import Incident, decode_incident, encode_incident, id_floor
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.silences import Silence
 
@@ -101,6 +103,15 @@ class StateStore(Protocol):
     def get_trackers(self, series_ids: Sequence[str]) -> dict[str, TrackerState]: ...
     def save_trackers(self, trackers: Mapping[str, TrackerState]) -> None: ...
     def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]: ...
+    def get_open_incidents(self) -> list[Incident]: ...
+    def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool: ...
+
+
+# Incidents, one item each (pk INCIDENT, sk = the id, which sorts by opening time), kept
+# `notify.history_days` after they resolve; the ids of the open ones in one small item, which
+# every evaluation reads.
+INCIDENT_PK = "INCIDENT"
+OPEN_INCIDENTS_KEY = {"pk": {"S": "INCIDENTS"}, "sk": {"S": "OPEN"}}
 
 
 # Written by the builder after a rebuild: a warm evaluator keeps decoded baselines until it changes.
@@ -198,7 +209,6 @@ class DynamoStateStore:
         return len(item.get("done", {}).get("SS", [])), int(item.get("shards", {}).get("N", "0"))
 
     def list_shard_results(self, window_end: int) -> list[str]:
-        results: list[str] = []
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :shard)",
@@ -208,13 +218,7 @@ class DynamoStateStore:
             },
             "ConsistentRead": True,
         }
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            results += [raw["result"]["S"] for raw in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return results
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [raw["result"]["S"] for raw in self._query(request)]
 
     def claim_publish(self, window_end: int) -> bool:
         """True for the one invocation that pages for a fanned-out tick."""
@@ -250,30 +254,23 @@ class DynamoStateStore:
         )
 
     def list_outbox(self) -> list[OutboxItem]:
-        items: list[OutboxItem] = []
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": OUTBOX_PK}},
             "ConsistentRead": True,
         }
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            for raw in response.get("Items", []):
-                items.append(
-                    OutboxItem(
-                        key=raw["sk"]["S"],
-                        topic=raw["topic"]["S"],
-                        subject=raw["subject"]["S"],
-                        message=raw["message"]["S"],
-                        attributes=json.loads(raw["attributes"]["S"]),
-                        first_attempt=int(raw["first_attempt"]["N"]),
-                    )
-                )
-            if "LastEvaluatedKey" not in response:
-                return items
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [
+            OutboxItem(
+                key=raw["sk"]["S"],
+                topic=raw["topic"]["S"],
+                subject=raw["subject"]["S"],
+                message=raw["message"]["S"],
+                attributes=json.loads(raw["attributes"]["S"]),
+                first_attempt=int(raw["first_attempt"]["N"]),
+            )
+            for raw in self._query(request)
+        ]
 
     def delete_outbox(self, key: str) -> None:
         self.requests += 1
@@ -301,14 +298,7 @@ class DynamoStateStore:
             at = int(time.time()) if now is None else int(now)
             request["FilterExpression"] = "ends > :now"
             request["ExpressionAttributeValues"][":now"] = {"N": str(at)}
-        silences: list[Silence] = []
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            silences += [_silence_from_item(raw) for raw in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        silences = [_silence_from_item(raw) for raw in self._query(request)]
         return sorted(silences, key=lambda s: (s.starts, s.ends, s.id))
 
     def delete_silence(self, silence_id: str) -> bool:
@@ -330,22 +320,17 @@ class DynamoStateStore:
             "ExpressionAttributeValues": {":pk": {"S": DISCOVERY_PK}},
             "ConsistentRead": True,
         }
-        found: dict[str, DiscoveredValues] = {}
-        while True:
-            self.requests += 1
-            response = self._db.query(**request)
-            for raw in response.get("Items", []):
-                found[raw["sk"]["S"]] = DiscoveredValues(
-                    template=raw["sk"]["S"],
-                    dimensions=tuple(
-                        tuple((k, v) for k, v in dims) for dims in json.loads(raw["dimensions"]["S"])
-                    ),
-                    discovered_at=int(raw["discovered_at"]["N"]),
-                    total=int(raw["total"]["N"]),
-                )
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return {
+            raw["sk"]["S"]: DiscoveredValues(
+                template=raw["sk"]["S"],
+                dimensions=tuple(
+                    tuple((k, v) for k, v in dims) for dims in json.loads(raw["dimensions"]["S"])
+                ),
+                discovered_at=int(raw["discovered_at"]["N"]),
+                total=int(raw["total"]["N"]),
+            )
+            for raw in self._query(request)
+        }
 
     def put_discovered(self, entry: DiscoveredValues) -> None:
         self.requests += 1
@@ -426,8 +411,10 @@ class DynamoStateStore:
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]:
         items = self._batch_get(series_ids, STATE_SK)
         states = {}
+        known = {f.name for f in fields(AlertState)}
         for sid, item in items.items():
-            data = json.loads(item["state"]["S"])
+            # fields a newer or older evaluator wrote (last_notified, unpaged) are left out
+            data = {k: v for k, v in json.loads(item["state"]["S"]).items() if k in known}
             states[sid] = AlertState(**{**data, "revision": int(item["revision"]["N"])})
         return states
 
@@ -485,6 +472,101 @@ class DynamoStateStore:
         for i in range(0, len(requests), BATCH_WRITE_LIMIT):
             self._until_processed(requests[i : i + BATCH_WRITE_LIMIT], write, "tracker write(s)")
 
+    # -- incidents -----------------------------------------------------------------------------
+    def get_open_incidents(self) -> list[Incident]:
+        """The open incidents: the OPEN item's ids, then their items (one GetItem, and a
+        BatchGetItem only while something is open). An id whose item is missing or resolved
+        (a run stopped between the two writes) is left out."""
+        self.requests += 1
+        item = self._db.get_item(TableName=self._table, Key=OPEN_INCIDENTS_KEY, ConsistentRead=True).get(
+            "Item"
+        )
+        ids = sorted(item.get("ids", {}).get("SS", [])) if item else []
+        if not ids:
+            return []
+        found: dict[str, Incident] = {}
+
+        def read(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            response = self._db.batch_get_item(
+                RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+            )
+            for raw in response.get("Responses", {}).get(self._table, []):
+                incident = _incident_from_item(raw)
+                found[incident.id] = incident
+            return list(response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
+
+        for i in range(0, len(ids), BATCH_GET_LIMIT):
+            keys = [{"pk": {"S": INCIDENT_PK}, "sk": {"S": iid}} for iid in ids[i : i + BATCH_GET_LIMIT]]
+            self._until_processed(keys, read, "incident(s)")
+        return [found[iid] for iid in ids if iid in found and found[iid].status == "open"]
+
+    def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool:
+        """Writes `incident` if nobody wrote it since it was read (revision), then keeps the
+        OPEN item in step: an incident is listed there before its first write and taken off
+        after the write that resolves it, so a run stopped in between leaves at worst an id
+        that points at a resolved (or missing) incident, which readers skip."""
+        if incident.status == "open" and incident.revision == 0:
+            self._open_ids("ADD", incident.id)
+        text, packed = encode_incident(incident)
+        item: dict[str, Any] = {
+            "pk": {"S": INCIDENT_PK},
+            "sk": {"S": incident.id},
+            "revision": {"N": str(incident.revision + 1)},
+            "status": {"S": incident.status},
+            "opened_at": {"N": str(incident.opened_at)},
+            "severity": {"S": incident.severity},
+            "metrics": {"SS": sorted({m.metric for m in incident.members})},
+            **({"incident": {"S": text}} if text is not None else {"incident_z": {"B": packed}}),
+            **({"expires_at": {"N": str(int(expires_at))}} if expires_at is not None else {}),
+        }
+        self.requests += 1
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR revision = :seen",
+                ExpressionAttributeValues={":seen": {"N": str(incident.revision)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        if incident.status == "resolved":
+            self._open_ids("DELETE", incident.id)
+        return True
+
+    def _open_ids(self, action: str, incident_id: str) -> None:
+        self.requests += 1
+        self._db.update_item(
+            TableName=self._table,
+            Key=OPEN_INCIDENTS_KEY,
+            UpdateExpression=f"{action} ids :id",
+            ExpressionAttributeValues={":id": {"SS": [incident_id]}},
+        )
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        self.requests += 1
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": INCIDENT_PK}, "sk": {"S": incident_id}},
+            ConsistentRead=True,
+        ).get("Item")
+        return _incident_from_item(item) if item else None
+
+    def list_incidents(self, *, since: int) -> list[Incident]:
+        """Incidents opened at or after `since`, or still open, oldest first: one Query
+        (paginated) from the first id `since` allows, plus the open ones opened before it."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk >= :floor",
+            "ExpressionAttributeValues": {":pk": {"S": INCIDENT_PK}, ":floor": {"S": id_floor(since)}},
+            "ConsistentRead": True,
+        }
+        found = {i.id: i for i in map(_incident_from_item, self._query(request))}
+        for incident in self.get_open_incidents():
+            found.setdefault(incident.id, incident)
+        return sorted(found.values(), key=lambda i: (i.opened_at, i.id))
+
     # -- control-plane audit -------------------------------------------------------------------
     def record_audit_call(self, call: RecordedCall, *, expires_at: int) -> bool:
         """Keeps `call`; False when it was already recorded (EventBridge delivers at least once,
@@ -531,16 +613,20 @@ class DynamoStateStore:
                     ":high": {"S": audit_sort_prefix(high) + "\uffff"},
                 },
             }
-            while True:
-                self.requests += 1
-                response = self._db.query(**request)
-                calls += [_call_from_item(raw) for raw in response.get("Items", [])]
-                if "LastEvaluatedKey" not in response:
-                    break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            calls += [_call_from_item(raw) for raw in self._query(request)]
         return calls
 
     # -- helpers -----------------------------------------------------------------------------
+    def _query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item a Query answers, page after page (one request each)."""
+        while True:
+            self.requests += 1
+            response = self._db.query(**request)
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
     def _put_new(self, item: dict[str, Any]) -> bool:
         """Writes `item` unless one with its key exists: False then (someone got there first)."""
         self.requests += 1
@@ -607,6 +693,7 @@ def _silence_item(silence: Silence) -> dict[str, Any]:
         "created_by": {"S": silence.created_by},
         "created_at": {"N": str(int(silence.created_at))},
         "expires_at": {"N": str(int(silence.ends) + SILENCE_TTL_SECONDS)},
+        **({"incident": {"S": silence.incident}} if silence.incident is not None else {}),
     }
 
 
@@ -620,7 +707,14 @@ def _silence_from_item(raw: dict[str, Any]) -> Silence:
         dimensions=json.loads(raw["dimensions"]["S"]),
         created_by=raw.get("created_by", {}).get("S", "unknown"),
         created_at=int(raw.get("created_at", {}).get("N", "0")),
+        incident=raw["incident"]["S"] if "incident" in raw else None,
     )
+
+
+def _incident_from_item(raw: dict[str, Any]) -> Incident:
+    text = raw["incident"]["S"] if "incident" in raw else None
+    packed = raw["incident_z"]["B"] if "incident_z" in raw else None
+    return decode_incident(text, packed, revision=int(raw["revision"]["N"]))
 
 
 def _call_from_item(raw: dict[str, Any]) -> RecordedCall:

@@ -63,6 +63,17 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
         f"for {d.pending_periods} period(s); resolves after {d.recovery_periods} normal period(s); "
         f"ignores periods under {d.min_volume:g} counts or {d.min_relative_change:.0%} change."
     )
+    n = plan.notify
+    grouping = {
+        "dimensions": "per dimension set (account-wide metrics join any)",
+        "tick": "one for the whole plan",
+    }
+    group_by = grouping[n.group_by] if isinstance(n.group_by, str) else f"per {', '.join(n.group_by)}"
+    lines.append(
+        f"Incidents {group_by}: one page per topic when one opens, updates at most every "
+        f"{_interval(n.group_interval)}, reminders every {_interval(n.repeat_interval)}, one RESOLVED; "
+        f"kept {n.history_days} days (iotwatch incidents)."
+    )
     lines.append("")
     lines.append(
         f"Owners: {plan.owners.team}" + (f", runbook {plan.owners.runbook}" if plan.owners.runbook else "")
@@ -85,6 +96,13 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
         lines.append(f"{len(check.warnings)} warning(s):")
         lines += [f"  {w}" for w in check.warnings]
     return "\n".join(lines)
+
+
+def _interval(seconds: int) -> str:
+    if seconds <= 0:
+        return "never"
+    hours, rest = divmod(seconds // 60, 60)
+    return f"{hours} h {rest} min" if hours and rest else f"{hours} h" if hours else f"{rest} min"
 
 
 def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -309,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     from iotwatch.cli.silence import add_parsers as add_silence_parsers
 
     add_silence_parsers(commands, DEFAULT_PLAN_FILE)
+
+    from iotwatch.cli.incidents import add_parsers as add_incident_parsers
+
+    add_incident_parsers(commands, DEFAULT_PLAN_FILE)
 
     from iotwatch.cli.audit import add_parsers as add_audit_parsers
 

@@ -1,8 +1,9 @@
 """`iotwatch silence add | list | remove`: ad-hoc silences, stored in the stack's table.
 
 A silence mutes paging (deviations are still recorded and shown) for the series whose metric
-matches a glob and whose dimensions include every `--dimension` given, from `--starts`
-(default now) until `--until` / for `--for`. The evaluator reads the active ones each run
+matches a glob and whose dimensions include every `--dimension` given, or for one incident
+(`--incident ID`: its updates, escalations and reminders; its RESOLVED still goes out), from
+`--starts` (default now) until `--until` / for `--for`. The evaluator reads the active ones each run
 with `DynamoStateStore.list_silences`. Parsing, validation and rendering are pure functions;
 only the `cmd_*` functions talk to AWS.
 """
@@ -21,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from iotwatch.cli.errors import CliError
+from iotwatch.cli.stack_table import add_table_options, open_store, run_with_plan
+from iotwatch.domain.incidents import ID_PATTERN as INCIDENT_ID
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.times import iso_z as iso
@@ -97,7 +100,7 @@ def parse_dimensions(items: Sequence[str]) -> dict[str, str]:
 
 def build_silence(
     *,
-    metric: str,
+    metric: str | None,
     dimensions: Sequence[str],
     until: str | None,
     duration: str | None,
@@ -106,9 +109,19 @@ def build_silence(
     by: str | None,
     now: int,
     silence_id: str | None = None,
+    incident: str | None = None,
 ) -> Silence:
     """The silence the `add` arguments describe, or SilenceError saying what to fix."""
-    if not metric.strip():
+    if incident is not None:
+        incident = incident.strip().lstrip("#")
+        if not INCIDENT_ID.match(incident):
+            raise SilenceError(
+                f"--incident {incident!r}: incident ids look like 261116-1305 (`iotwatch incidents` lists them)"
+            )
+        if dimensions:
+            raise SilenceError("--dimension narrows a --metric silence; an --incident silence takes none")
+        metric = None
+    elif metric is None or not metric.strip():
         raise SilenceError("--metric is empty: give a metric name or glob, e.g. 'Connect.*' or '*'")
     if not reason.strip():
         raise SilenceError("--reason is empty: say why, e.g. --reason 'broker upgrade CHG-1234'")
@@ -131,10 +144,11 @@ def build_silence(
         starts=begin,
         ends=end,
         reason=" ".join(reason.split()),
-        metrics=(metric.strip(),),
+        metrics=(metric.strip(),) if metric is not None else (),
         dimensions=dims,
         created_by=(by or default_author()).strip() or "unknown",
         created_at=now,
+        incident=incident,
     )
 
 
@@ -235,7 +249,7 @@ def render_table(silences: Sequence[Silence], *, now: float) -> str:
         (
             s.id,
             status(s, now),
-            ",".join(s.metrics),
+            f"incident {s.incident}" if s.incident else ",".join(s.metrics),
             dimensions_text(s),
             stamp(s.starts),
             (f"ended {when(s.ends, now)}" if s.ends <= now else when(s.ends, now))
@@ -254,6 +268,20 @@ def render_table(silences: Sequence[Silence], *, now: float) -> str:
 
 def render_added(silence: Silence, *, covered: Sequence[Series], table: str, now: float) -> str:
     start = "now" if silence.starts <= now else f"{stamp(silence.starts)} UTC ({when(silence.starts, now)})"
+    if silence.incident is not None:
+        return "\n".join(
+            [
+                f"Added silence {silence.id} in {table}",
+                f"  incident    {silence.incident}",
+                f"  from        {start}",
+                f"  until       {stamp(silence.ends)} UTC ({when(silence.ends, now)})",
+                f"  reason      {silence.reason}",
+                f"  by          {silence.created_by}",
+                "Its members are still recorded; its updates, escalations and reminders wait until then "
+                "(its RESOLVED does not).",
+                f"End it early with: iotwatch silence remove {silence.id}",
+            ]
+        )
     lines = [
         f"Added silence {silence.id} in {table}",
         f"  metric      {', '.join(silence.metrics)}",
@@ -277,53 +305,13 @@ def render_added(silence: Silence, *, covered: Sequence[Series], table: str, now
 # --- AWS -----------------------------------------------------------------------------------
 
 
-def _open_store(args: argparse.Namespace, plan: Any) -> tuple[Any, str]:
-    from iotwatch.adapters.aws import client
-    from iotwatch.adapters.store import DynamoStateStore
-    from iotwatch.cli.baseline_show import ShowError, resolve_table
-
-    stack = None if args.table else (args.stack or plan.stack_name)
-    try:
-        table = args.table or resolve_table(client("cloudformation"), stack or "")
-    except ShowError as exc:
-        raise SilenceError(str(exc), exc.code) from None
-    return DynamoStateStore(client("dynamodb"), table), table
-
-
-def _run(args: argparse.Namespace, out: TextIO, err: TextIO, action: Any) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from iotwatch.plan.loader import PlanError, load_plan
-
-    try:
-        plan = load_plan(args.plan)
-    except PlanError as exc:
-        print(exc, file=err)
-        return EXIT_BAD_INPUT
-    try:
-        return int(action(plan))
-    except SilenceError as exc:
-        print(exc, file=err)
-        return exc.code
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            print(
-                "error: the table does not exist (or is not in this region); check --table/--stack", file=err
-            )
-            return EXIT_BAD_INPUT
-        print(f"error: AWS refused the request: {exc}", file=err)
-        return EXIT_FAILURE
-    except BotoCoreError as exc:
-        print(f"error: cannot reach AWS: {exc}", file=err)
-        return EXIT_FAILURE
-
-
 def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.plan.loader import expand_series
 
     def action(plan: Any) -> int:
         now = int(clock())
         silence = build_silence(
+            incident=args.incident,
             metric=args.metric,
             dimensions=args.dimension,
             until=args.until,
@@ -334,20 +322,29 @@ def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             now=now,
         )
         series = expand_series(plan)
-        for warning in plan_warnings(silence, series):
-            print(warning, file=err)
-        store, table = _open_store(args, plan)
+        store, table = open_store(args, plan)
+        if silence.incident is not None:
+            found = store.get_incident(silence.incident)
+            if found is None or found.status != "open":
+                state = "is resolved" if found is not None else f"is not in {table}"
+                raise SilenceError(
+                    f"incident {silence.incident} {state}: only an open incident can be silenced "
+                    "(`iotwatch incidents` lists them)"
+                )
+        else:
+            for warning in plan_warnings(silence, series):
+                print(warning, file=err)
         store.put_silence(silence)
         print(render_added(silence, covered=covered_series(silence, series), table=table, now=now), file=out)
         return EXIT_OK
 
-    return _run(args, out, err, action)
+    return run_with_plan(args, out, err, action)
 
 
 def cmd_silence_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def action(plan: Any) -> int:
         now = int(clock())
-        store, table = _open_store(args, plan)
+        store, table = open_store(args, plan)
         silences = store.list_silences(now=now, include_expired=args.all)
         if not silences:
             which = "stored" if args.all else "active or future"
@@ -356,7 +353,7 @@ def cmd_silence_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(render_table(silences, now=now), file=out)
         return EXIT_OK
 
-    return _run(args, out, err, action)
+    return run_with_plan(args, out, err, action)
 
 
 def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -366,7 +363,7 @@ def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
             raise SilenceError(
                 f"{args.id!r} is not a silence id; ids look like s-1a2b3c4d (see `iotwatch silence list`)"
             )
-        store, table = _open_store(args, plan)
+        store, table = open_store(args, plan)
         if not store.delete_silence(silence_id):
             raise SilenceError(
                 f"error: no silence {silence_id} in {table}; `iotwatch silence list --all` shows the stored ones"
@@ -374,7 +371,7 @@ def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         print(f"Removed silence {silence_id}: its series page again from the next evaluation.", file=out)
         return EXIT_OK
 
-    return _run(args, out, err, action)
+    return run_with_plan(args, out, err, action)
 
 
 def add_parsers(commands: Any, default_plan: str) -> None:
@@ -385,15 +382,16 @@ def add_parsers(commands: Any, default_plan: str) -> None:
     sub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
-        where = parser.add_mutually_exclusive_group()
-        where.add_argument("--table", help="DynamoDB table of the stack")
-        where.add_argument(
-            "--stack", help="iotwatch stack whose TableName output to use (default: the plan's)"
-        )
-        parser.add_argument("--plan", default=default_plan, help="plan for the stack name and its series")
+        add_table_options(parser, default_plan)
 
-    add = sub.add_parser("add", help="silence series matching a metric glob (and dimensions) until a time")
-    add.add_argument("--metric", required=True, metavar="GLOB", help="metric name or glob, e.g. 'Connect.*'")
+    add = sub.add_parser(
+        "add", help="silence series matching a metric glob (and dimensions), or one incident, until a time"
+    )
+    what = add.add_mutually_exclusive_group(required=True)
+    what.add_argument("--metric", metavar="GLOB", help="metric name or glob, e.g. 'Connect.*'")
+    what.add_argument(
+        "--incident", metavar="ID", help="an open incident: hold its updates and reminders, e.g. 261116-1305"
+    )
     add.add_argument(
         "--dimension",
         action="append",

@@ -96,7 +96,8 @@ def score_period(
 
 @dataclass(frozen=True, slots=True)
 class AlertState:
-    """What the evaluator remembers about one series between runs."""
+    """What the evaluator remembers about one series between runs (who was paged about it is
+    its incident's business: domain.incidents)."""
 
     series_id: str
     status: Literal["ok", "firing"] = "ok"
@@ -105,13 +106,11 @@ class AlertState:
     peak_score: float = 0.0
     last_evaluated: int | None = None  # end of the last evaluated period
     revision: int = 0  # optimistic-locking counter for the store
-    last_notified: int | None = None  # firing: when on-call was last paged (firing or reminder)
-    unpaged: bool = False  # firing: it began inside a silence and nobody has been paged yet
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    kind: Literal["firing", "escalated", "reminder", "resolved"]
+    kind: Literal["firing", "escalated", "resolved"]
     series_id: str
     severity: Severity
     since: int
@@ -203,62 +202,3 @@ def _mildest(pending: Sequence[PeriodScore]) -> Severity:
     """The severity a run of alerting periods pages with: the mildest of them, so one spike
     cannot page as critical; a period the tracker found anomalous inside the band is a warning."""
     return min((p.severity or "warning" for p in pending), key=lambda s: SEVERITY_RANK[s])
-
-
-def reminder_due(previous: AlertState, state: AlertState, *, at: int, repeat_interval: int) -> bool:
-    """A firing alert reminds `repeat_interval` after the last page. Without a record of that
-    page (state written before reminders existed) the interval counts from `since`, once per
-    crossing, so a lost `last_notified` can delay a reminder but never repeat it every tick."""
-    if repeat_interval <= 0:
-        return False
-    if state.last_notified is not None:
-        return at - state.last_notified >= repeat_interval
-    anchor = state.since if state.since is not None else at
-    before = previous.last_evaluated
-    return (
-        at - anchor >= repeat_interval
-        and before is not None
-        and (at - anchor) // repeat_interval > (before - anchor) // repeat_interval
-    )
-
-
-def lifecycle(
-    previous: AlertState,
-    state: AlertState,
-    transition: Transition | None,
-    latest: PeriodScore | None,
-    *,
-    at: int,
-    repeat_interval: int,
-    silenced: bool,
-) -> tuple[AlertState, Transition | None, Transition | None]:
-    """What on-call hears about one series this tick: (state, page, held).
-
-    `decide` says what happened; this says who is told. A transition inside a silence is
-    `held` (recorded, not paged). An alert that began in a silence and still fires when the
-    silence ends pages then, as `firing`; one that ended inside it is never paged, resolve
-    included. A firing alert reminds every `repeat_interval` outside silences. A resolve of
-    an alert that was paged is always sent: it closes what on-call was told.
-    """
-    if transition is not None:
-        kind = transition.kind
-        if kind == "resolved":
-            return (state, None, transition) if previous.unpaged else (state, transition, None)
-        if silenced:
-            if kind == "firing" or state.unpaged:
-                return replace(state, unpaged=True, last_notified=None), None, transition
-            return state, None, transition
-        if kind == "escalated" and state.unpaged:
-            transition = replace(transition, kind="firing")  # the first page on-call gets
-        return replace(state, last_notified=at, unpaged=False), transition, None
-    if state.status != "firing" or silenced or latest is None:
-        return state, None, None
-    severity: Severity = state.severity or "warning"
-    since = state.since if state.since is not None else latest.ts
-    if state.unpaged:
-        page = Transition("firing", state.series_id, severity, since, at, state.peak_score, latest)
-        return replace(state, last_notified=at, unpaged=False), page, None
-    if reminder_due(previous, state, at=at, repeat_interval=repeat_interval):
-        page = Transition("reminder", state.series_id, severity, since, at, state.peak_score, latest)
-        return replace(state, last_notified=at), page, None
-    return state, None, None

@@ -1,4 +1,5 @@
-"""One evaluation tick, as pure logic: window -> scores -> state transitions -> notifications."""
+"""One evaluation tick, as pure logic: window -> scores -> state transitions (incidents and
+notifications follow in domain.incidents)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from typing import NamedTuple
 
 from iotwatch.domain.baseline import Baseline
 from iotwatch.domain.deviation import (
-    SEVERITY_RANK,
     AlertState,
     PeriodScore,
     Transition,
     decide,
-    lifecycle,
     score_period,
 )
 from iotwatch.domain.likelihood import (
@@ -24,7 +23,6 @@ from iotwatch.domain.likelihood import (
     advance,
     reseason,
 )
-from iotwatch.domain.messages import Alert, Notification
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
 
@@ -59,9 +57,8 @@ class SeriesOutcome:
     series: Series
     scores: list[PeriodScore]
     state: AlertState
-    transition: Transition | None  # after `apply_lifecycle`: what is paged
+    transition: Transition | None  # what `decide` found: firing, escalated or resolved
     status: str  # "ok" | "firing" | "learning" | "already-evaluated"
-    held: Transition | None = None  # a transition recorded but not paged (silenced)
     silence: Silence | None = None  # the silence covering the series at this tick
 
 
@@ -285,91 +282,17 @@ def _evaluate_with_missing_data(
     return _outcome(series, scores, new_state, transition, tracker)
 
 
-def apply_lifecycle(
-    outcomes: Sequence[SeriesOutcome],
-    previous: Mapping[str, AlertState],
-    *,
-    at: int,
-    repeat_interval: int,
-    silence_of: Callable[[Series], Silence | None],
+def attach_silences(
+    outcomes: Sequence[SeriesOutcome], *, silence_of: Callable[[Series], Silence | None]
 ) -> list[SeriesOutcome]:
-    """Turns what `decide` found into what is paged: reminders, silences, late pages.
-    Looks a series' silence up only when it has something to say (quiet ticks stay cheap)."""
+    """Each outcome with something to say (a transition, or a firing state) with the silence
+    covering its series; the incidents decide what that holds back (domain.incidents). Looks a
+    silence up only for those, so quiet ticks stay cheap."""
     out: list[SeriesOutcome] = []
     for outcome in outcomes:
-        if outcome.status in ("learning", "already-evaluated") or (
-            outcome.transition is None and outcome.state.status != "firing"
-        ):
+        if outcome.transition is None and outcome.state.status != "firing":
             out.append(outcome)
             continue
-        series = outcome.series
-        silence = silence_of(series)
-        before = previous.get(series.id) or AlertState(series_id=series.id)
-        state, page, held = lifecycle(
-            before,
-            outcome.state,
-            outcome.transition,
-            outcome.scores[-1] if outcome.scores else None,
-            at=at,
-            repeat_interval=repeat_interval,
-            silenced=silence is not None,
-        )
-        out.append(replace(outcome, state=state, transition=page, held=held, silence=silence))
+        silence = silence_of(outcome.series)
+        out.append(outcome if silence is None else replace(outcome, silence=silence))
     return out
-
-
-def group_key(series: Series, group_by: str | Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """The dimensions that decide which message an alert joins; () joins every group."""
-    if group_by == "tick":
-        return ()
-    if group_by == "dimensions":
-        return series.dimensions
-    dims = series.dimension_map
-    return tuple((key, dims[key]) for key in group_by if key in dims)
-
-
-def group_notifications(
-    outcomes: Sequence[SeriesOutcome],
-    *,
-    route: Callable[[str, str], list[str]],
-    at: int,
-    group_by: str | Sequence[str] = "tick",
-) -> list[Notification]:
-    """Transitions of the same kind in one tick go out as one message per topic and group, so
-    a broker outage that drops Connect, PublishIn and Ping pages once, not three times.
-
-    With `group_by` "dimensions" (or a list of keys) MQTT and HTTP series go out separately.
-    A series without any grouping dimension (RulesExecuted is account-wide) belongs with
-    whatever else happened: it joins every group of its topic and kind, or forms its own."""
-    grouped: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[Alert]] = {}
-    loose: dict[tuple[str, str], list[Alert]] = {}
-    for outcome in outcomes:
-        t = outcome.transition
-        if t is None:
-            continue
-        key = group_key(outcome.series, group_by)
-        for topic in route(t.severity, outcome.series.metric):
-            alert = Alert(outcome.series, t)
-            if key or group_by == "tick":
-                grouped.setdefault((topic, t.kind, key), []).append(alert)
-            else:
-                loose.setdefault((topic, t.kind), []).append(alert)
-    for (topic, kind), alerts in loose.items():
-        keys = [k for k in grouped if k[:2] == (topic, kind)]
-        if not keys:
-            grouped[(topic, kind, ())] = alerts
-        for k in keys:
-            grouped[k] = _in_order(outcomes, [*grouped[k], *alerts])
-    notifications = []
-    for (topic, kind, _), alerts in grouped.items():
-        severity = max((a.transition.severity for a in alerts), key=lambda s: SEVERITY_RANK[s])
-        notifications.append(
-            Notification(topic=topic, kind=kind, severity=severity, at=at, alerts=tuple(alerts))
-        )
-    return notifications
-
-
-def _in_order(outcomes: Sequence[SeriesOutcome], alerts: list[Alert]) -> list[Alert]:
-    """Alerts in evaluation (plan) order, as they would be without grouping."""
-    rank = {id(o.series): i for i, o in enumerate(outcomes)}
-    return sorted(alerts, key=lambda a: rank.get(id(a.series), 0))

@@ -81,17 +81,35 @@ class MessageContext:
 class Alert:
     series: Series
     transition: Transition
+    status: str = "deviating"  # in an update: "new" (joined since the last message) or "recovered"
+
+
+@dataclass(frozen=True)
+class IncidentRef:
+    """The incident a message is about, as the message tells it."""
+
+    id: str
+    opened_at: int
+    since: int
+    severity: str  # the highest any member reached
+    members: int
+    deviating: int
+    recovered: int
+    ended: int | None = None  # resolved: when the last member came back
+    previous: int | None = None  # when this topic was last told about it
+    escalated_from: str | None = None  # a first page that a higher severity brought: the old one
 
 
 @dataclass(frozen=True)
 class Notification:
-    """One message to one topic: every alert of the same kind from the same evaluation."""
+    """One message to one topic about one incident (or, without one, a group of alerts)."""
 
     topic: str
-    kind: str  # firing | escalated | reminder | resolved
+    kind: str  # firing | escalated | update | reminder | resolved
     severity: str
     at: int
     alerts: tuple[Alert, ...]
+    incident: IncidentRef | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -186,9 +204,10 @@ def _headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
         if latest.relative_change == float("inf"):
             return alert.series.label, f"still {verb}: new traffic{after}"
         return alert.series.label, f"still {verb} {abs(latest.relative_change) * 100:.0f}%{after}"
+    joined = "joined, " if kind == "update" else ""
     if latest.relative_change == float("inf"):
-        return alert.series.label, f"{verb}: new traffic"
-    return alert.series.label, f"{verb} {abs(latest.relative_change) * 100:.0f}%"
+        return alert.series.label, f"{joined}{verb}: new traffic"
+    return alert.series.label, f"{joined}{verb} {abs(latest.relative_change) * 100:.0f}%"
 
 
 def _shorten(label: str, room: int) -> str:
@@ -197,51 +216,105 @@ def _shorten(label: str, room: int) -> str:
     return label[: max(room - 3, 1)].rstrip() + "..."
 
 
+_STATUS_WORD = {"new": "joined", "deviating": "deviating", "recovered": "recovered"}
+
+
 def _summary_table(alerts: Sequence[Alert], kind: str) -> list[str]:
-    """One line per metric, readable on a phone: what, now, normally, how far off."""
-    rows = [("metric", "now", "normal", "change")]
-    for a in alerts:
-        p = a.transition.latest
-        change = "ok" if kind == "resolved" else _change(p.relative_change)
-        rows.append((a.series.label, _count(p.actual), f"{_count(p.lower)}-{_count(p.upper)}", change))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return [
-        f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}".rstrip()
-        for r in rows
-    ]
-
-
-def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
-    alerts = sorted(notification.alerts, key=lambda a: -abs(a.transition.latest.score))
-    kind, at = notification.kind, notification.at
-    lead = alerts[0]
-    since = min(a.transition.since for a in alerts)
-    tag = "RESOLVED" if kind == "resolved" else notification.severity.upper()
-    if kind == "reminder":
-        tag = f"REMINDER {tag}"
-    more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
-    label, what = _headline_parts(lead, kind)
-    prefix, suffix = f"[{tag}] {ctx.plan_name}: ", f" {what}{more}"
-    label = _shorten(label, SUBJECT_LIMIT - len(prefix) - len(suffix))
-    subject = _fit(f"{prefix}{label}{suffix}", SUBJECT_LIMIT).replace("\n", " ").replace("\r", " ")
-
-    lines: list[str] = []
+    """One line per metric, readable on a phone: what, now, normally, how far off (for a
+    resolve: when it deviated and how far at worst; in an update: where each member stands)."""
+    rows: list[tuple[str, ...]]
     if kind == "resolved":
-        lines.append(
-            f"RESOLVED: {len(alerts)} metric(s) of plan '{ctx.plan_name}' are back within their normal range "
-            f"after {_duration(max(a.transition.ended for a in alerts) - since)}."
+        rows = [("metric", "deviated (UTC)", "worst")]
+        for a in alerts:
+            t = a.transition
+            rows.append((a.series.label, f"{_clock(t.since)}-{_clock(t.ended)}", f"{t.peak_score:+.1f} sd"))
+    else:
+        rows = [("metric", "now", "normal", "change")]
+        for a in alerts:
+            p = a.transition.latest
+            change = "ok" if a.status == "recovered" else _change(p.relative_change)
+            rows.append((a.series.label, _count(p.actual), f"{_count(p.lower)}-{_count(p.upper)}", change))
+        if kind == "update":
+            rows = [(*rows[0], "")] + [
+                (*r, _STATUS_WORD[a.status]) for r, a in zip(rows[1:], alerts, strict=True)
+            ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        cells = [f"{r[0]:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(r[1:], widths[1:], strict=True))]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return lines
+
+
+_UPDATE_ORDER = {"new": 0, "deviating": 1, "recovered": 2}
+
+
+def _ordered(notification: Notification) -> list[Alert]:
+    """Worst first; an update lists who joined, then who still deviates, then who recovered."""
+    if notification.kind == "update":
+        return sorted(
+            notification.alerts,
+            key=lambda a: (_UPDATE_ORDER.get(a.status, 1), -abs(a.transition.latest.score)),
         )
-    elif kind == "reminder":
-        lines.append(
-            f"REMINDER ({notification.severity.upper()}): {len(alerts)} metric(s) of plan '{ctx.plan_name}' "
-            f"are still outside their normal range since {_stamp(since)} ({_duration(at - since)})."
+    if notification.kind == "resolved":
+        return sorted(notification.alerts, key=lambda a: -abs(a.transition.peak_score))
+    return sorted(notification.alerts, key=lambda a: -abs(a.transition.latest.score))
+
+
+def _opening_line(
+    notification: Notification, alerts: Sequence[Alert], ctx: MessageContext, since: int
+) -> str:
+    kind, at, incident = notification.kind, notification.at, notification.incident
+    of_plan = f"of plan '{ctx.plan_name}'"
+    if kind == "update" and incident is not None:
+        joined = sum(1 for a in alerts if a.status == "new")
+        after = f" since {_clock(incident.previous)} UTC" if incident.previous is not None else ""
+        return (
+            f"UPDATE on incident {incident.id} {of_plan} ({incident.severity.upper()} since {_stamp(since)}, "
+            f"{_duration(at - since)}): {joined} metric(s) joined{after}; {incident.deviating} of "
+            f"{incident.members} deviating, {incident.recovered} recovered. No new page."
+        )
+    if kind == "resolved":
+        ended = max(a.transition.ended for a in alerts)
+        every = "all " if incident is not None else ""
+        line = (
+            f"RESOLVED: {every}{len(alerts)} metric(s) {of_plan} are back within their normal range after "
+            f"{_duration(ended - since)} ({_stamp(since)} to {_clock(ended)} UTC)."
+        )
+        return line + (f" Incident {incident.id} is over." if incident is not None else "")
+    if kind == "reminder":
+        line = (
+            f"REMINDER ({notification.severity.upper()}): {len(alerts)} metric(s) {of_plan} are still outside "
+            f"their normal range since {_stamp(since)} ({_duration(at - since)})."
         )
     else:
         word = "escalated to CRITICAL" if kind == "escalated" else notification.severity.upper()
-        lines.append(
-            f"{word}: {len(alerts)} metric(s) of plan '{ctx.plan_name}' are outside their normal range "
+        if incident is not None and incident.escalated_from:
+            word = f"{word} (escalated from {incident.escalated_from.upper()})"
+        line = (
+            f"{word}: {len(alerts)} metric(s) {of_plan} are outside their normal range "
             f"since {_stamp(since)} ({_duration(at - since)})."
         )
+    return line + (f" Incident {incident.id}." if incident is not None else "")
+
+
+def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
+    alerts = _ordered(notification)
+    kind, at, incident = notification.kind, notification.at, notification.incident
+    lead = alerts[0]
+    since = incident.since if incident is not None else min(a.transition.since for a in alerts)
+    tag = {"resolved": "RESOLVED", "update": "UPDATE"}.get(kind, notification.severity.upper())
+    if kind == "reminder":
+        tag = f"REMINDER {tag}"
+    listed = sum(1 for a in alerts if a.status == "new") if kind == "update" else len(alerts)
+    more = f" (+{listed - 1} more)" if listed > 1 else ""
+    label, what = _headline_parts(lead, kind)
+    named = f"{ctx.plan_name} {incident.id}" if incident is not None else ctx.plan_name
+    prefix, suffix = f"[{tag}] {named}: ", f" {what}{more}"
+    label = _shorten(label, SUBJECT_LIMIT - len(prefix) - len(suffix))
+    subject = _fit(f"{prefix}{label}{suffix}", SUBJECT_LIMIT).replace("\n", " ").replace("\r", " ")
+
+    lines: list[str] = [_opening_line(notification, alerts, ctx, since)]
     changes = correlated_changes(ctx, since=since, at=at) if kind in ("firing", "escalated") else []
     suspect = _suspect(changes, since)
     if suspect is not None:
@@ -261,40 +334,19 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         if len(changes) > CHANGES_SHOWN:
             lines.append(f"  and {len(changes) - CHANGES_SHOWN} earlier")
         lines.append("")
-    if ctx.runbook or ctx.dashboard_name:
+    if ctx.runbook or ctx.dashboard_name or incident is not None:
         lines.append("Where to look:")
         if ctx.dashboard_name:
             lines.append(f"  Dashboard: {dashboard_url(ctx.dashboard_name, ctx.region)}")
         if ctx.runbook:
             lines.append(f"  Runbook:   {ctx.runbook}")
+        if incident is not None:
+            lines.append(f"  Timeline:  iotwatch incidents show {incident.id}")
         lines.append("")
     lines.append("Details:")
     lines.append("")
     for alert in alerts:
-        t, s = alert.transition, alert.series
-        p = t.latest
-        dims = ", ".join(f"{k}={v}" for k, v in s.dimensions) or "no dimensions"
-        window = f"{_clock(p.ts)}-{_clock(p.ts + s.period)} UTC"
-        lines.append(f"{s.metric} ({dims}) [{s.namespace}, {s.statistic} per {s.period // 60} min]")
-        lines.append(f"  now:       {_count(p.actual)} ({window})")
-        lines.append(f"  expected:  {_count(p.expected)} (normal range {_count(p.lower)}-{_count(p.upper)})")
-        if kind == "resolved":
-            lines.append(
-                f"  incident:  {_stamp(t.since)} to {_stamp(t.ended)} ({_duration(t.ended - t.since)})"
-            )
-            lines.append(f"  worst:     deviation {t.peak_score:+.1f} (robust sd)")
-        else:
-            lines.append(f"  change:    {_change(p.relative_change)}, deviation {p.score:+.1f} (robust sd)")
-            lines.append(f"  since:     {_stamp(t.since)} ({_duration(t.at - t.since)})")
-        method = ctx.baseline_method.get(s.id)
-        if method:
-            lines.append(f"  baseline:  {method}")
-        if s.description:
-            lines.append(f"  about:     {s.description}")
-        lines.append(
-            f"  graph:     {metric_console_url(s, ctx.region, start=t.since - 6 * 3600, end=t.at + 3600)}"
-        )
-        lines.append("")
+        lines += _details(alert, kind, ctx)
     lines.append(f"Owner: {ctx.team}" + (f" (escalation: {ctx.escalation})" if ctx.escalation else ""))
     for runbook in dict.fromkeys(a.series.runbook for a in alerts if a.series.runbook):
         if runbook != ctx.runbook:
@@ -313,6 +365,8 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         "metric": {"DataType": "String.Array", "StringValue": json.dumps(notification.metrics)},
         "plan": {"DataType": "String", "StringValue": ctx.plan_name},
     }
+    if incident is not None:
+        attributes["incident"] = {"DataType": "String", "StringValue": incident.id}
     document: dict[str, object] = {
         "source": "iotwatch",
         "plan": ctx.plan_name,
@@ -324,24 +378,8 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         "severity": notification.severity,
         "time": iso_z(at),
         "since": iso_z(since),
-        "alerts": [
-            {
-                "metric": a.series.metric,
-                "namespace": a.series.namespace,
-                "dimensions": a.series.dimension_map,
-                "series": a.series.id,
-                "period_start": iso_z(a.transition.latest.ts),
-                "actual": a.transition.latest.actual,
-                "expected": round(a.transition.latest.expected, 3),
-                "lower": round(a.transition.latest.lower, 3),
-                "upper": round(a.transition.latest.upper, 3),
-                "score": round(a.transition.latest.score, 3),
-                "peak_score": round(a.transition.peak_score, 3),
-                "since": iso_z(a.transition.since),
-                **({"ended": iso_z(a.transition.ended)} if kind == "resolved" else {}),
-            }
-            for a in alerts
-        ],
+        **({"incident": _incident_document(incident)} if incident is not None else {}),
+        "alerts": [_alert_document(a, kind) for a in alerts],
         "control_plane": [
             {
                 "time": iso_z(c.at),
@@ -359,6 +397,72 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
         "sms": sms,
     }
     return RenderedMessage(subject=subject, email=email, sms=sms, attributes=attributes, document=document)
+
+
+def _details(alert: Alert, kind: str, ctx: MessageContext) -> list[str]:
+    t, s = alert.transition, alert.series
+    p = t.latest
+    dims = ", ".join(f"{k}={v}" for k, v in s.dimensions) or "no dimensions"
+    window = f"{_clock(p.ts)}-{_clock(p.ts + s.period)} UTC"
+    status = f" - {_STATUS_WORD[alert.status]}" if kind == "update" else ""
+    lines = [
+        f"{s.metric} ({dims}) [{s.namespace}, {s.statistic} per {s.period // 60} min]{status}",
+        f"  now:       {_count(p.actual)} ({window})",
+        f"  expected:  {_count(p.expected)} (normal range {_count(p.lower)}-{_count(p.upper)})",
+    ]
+    if kind == "resolved" or alert.status == "recovered":
+        lines.append(f"  deviated:  {_stamp(t.since)} to {_stamp(t.ended)} ({_duration(t.ended - t.since)})")
+        lines.append(f"  worst:     deviation {t.peak_score:+.1f} (robust sd)")
+    else:
+        lines.append(f"  change:    {_change(p.relative_change)}, deviation {p.score:+.1f} (robust sd)")
+        lines.append(f"  since:     {_stamp(t.since)} ({_duration(t.at - t.since)})")
+    method = ctx.baseline_method.get(s.id)
+    if method:
+        lines.append(f"  baseline:  {method}")
+    if s.description:
+        lines.append(f"  about:     {s.description}")
+    lines.append(
+        f"  graph:     {metric_console_url(s, ctx.region, start=t.since - 6 * 3600, end=t.at + 3600)}"
+    )
+    lines.append("")
+    return lines
+
+
+def _incident_document(incident: IncidentRef) -> dict[str, object]:
+    return {
+        "id": incident.id,
+        "opened": iso_z(incident.opened_at),
+        "since": iso_z(incident.since),
+        "severity": incident.severity,
+        "members": incident.members,
+        "deviating": incident.deviating,
+        "recovered": incident.recovered,
+        **({"ended": iso_z(incident.ended)} if incident.ended is not None else {}),
+        **({"previous_message": iso_z(incident.previous)} if incident.previous is not None else {}),
+        **({"escalated_from": incident.escalated_from} if incident.escalated_from else {}),
+    }
+
+
+def _alert_document(a: Alert, kind: str) -> dict[str, object]:
+    t = a.transition
+    recovered = kind == "resolved" or a.status == "recovered"
+    return {
+        "metric": a.series.metric,
+        "namespace": a.series.namespace,
+        "dimensions": a.series.dimension_map,
+        "series": a.series.id,
+        "status": "recovered" if kind == "resolved" else a.status,
+        "severity": t.severity,
+        "period_start": iso_z(t.latest.ts),
+        "actual": t.latest.actual,
+        "expected": round(t.latest.expected, 3),
+        "lower": round(t.latest.lower, 3),
+        "upper": round(t.latest.upper, 3),
+        "score": round(t.latest.score, 3),
+        "peak_score": round(t.peak_score, 3),
+        "since": iso_z(t.since),
+        **({"ended": iso_z(t.ended)} if recovered else {}),
+    }
 
 
 def _suspect(changes: Sequence[RecordedCall], since: int) -> RecordedCall | None:
@@ -385,20 +489,27 @@ def _render_sms(
 def _render_sms_core(
     notification: Notification, alerts: Sequence[Alert], ctx: MessageContext, since: int, hint: str
 ) -> str:
-    kind = notification.kind
+    kind, incident = notification.kind, notification.incident
+    named = f"{ctx.plan_name} {incident.id}" if incident is not None else ctx.plan_name
+    sev = "CRIT" if notification.severity == "critical" else "WARN"
     entries: list[tuple[str, str]] = []  # (label, detail); only labels are ever shortened
     if kind == "resolved":
-        head = f"RESOLVED {ctx.plan_name}: "
+        head = f"RESOLVED {named}: "
         ended = max(a.transition.ended for a in alerts)
         tail = f" normal again after {_duration(ended - since)}."
         entries = [(a.series.label, "") for a in alerts]
     else:
-        head = f"{'CRIT' if notification.severity == 'critical' else 'WARN'} {ctx.plan_name}: "
+        head = f"{sev} {named}: "
         tail = f" since {_clock(since)}Z.{hint} Details by email."
         if kind == "reminder":
-            head = f"{'CRIT' if notification.severity == 'critical' else 'WARN'} {ctx.plan_name} still: "
+            head = f"{sev} {named} still: "
             tail = f" since {_clock(since)}Z ({_duration(notification.at - since)})."
-        for a in alerts:
+        shown = alerts
+        if kind == "update":
+            head = f"UPDATE {named}: joined "
+            shown = [a for a in alerts if a.status == "new"]
+            tail = f". {incident.deviating} deviating, {incident.recovered} recovered." if incident else "."
+        for a in shown:
             p = a.transition.latest
             entries.append(
                 (

@@ -3,7 +3,8 @@
 Two sources, one rule: ad-hoc silences a person adds from the CLI (stored in DynamoDB),
 and recurring maintenance windows from the plan (weekly, in a named time zone). A series
 is silenced at an instant when any active silence matches its metric (glob) and every
-dimension the silence names.
+dimension the silence names. An ad-hoc silence may name an incident instead: it holds that
+incident's pages (updates, escalations, reminders; never its RESOLVED) and no series.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ class Silence:
     dimensions: Mapping[str, str] = field(default_factory=dict)  # all must match
     created_by: str = "unknown"
     created_at: int = 0
+    incident: str | None = None  # an incident's id: this silence holds that incident's pages
 
     def matches(self, series: Series) -> bool:
+        if self.incident is not None:
+            return False
         if not any(fnmatch.fnmatchcase(series.metric, pattern) for pattern in self.metrics):
             return False
         dims = series.dimension_map

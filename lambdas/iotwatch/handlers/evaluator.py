@@ -20,8 +20,10 @@ from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
+from iotwatch.domain.incidents import TickIncidents
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
+from iotwatch.domain.times import iso_z
 from iotwatch.handlers.events import event_epoch, event_time_text
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.context import message_context
@@ -201,10 +203,13 @@ def _log_report(report: EvaluationReport, *, event_time: object) -> None:
             kind=sent.notification.kind,
             severity=sent.notification.severity,
             metrics=sent.notification.metrics,
+            incident=sent.notification.incident.id if sent.notification.incident else None,
             message_id=sent.message_id,
         )
+    if report.incidents is not None:
+        _log_incidents(report.incidents)
     for outcome in report.silenced:
-        held, silence = outcome.held, outcome.silence
+        held, silence = outcome.transition, outcome.silence
         logger.info(
             "deviation silenced: recorded, not paged",
             series=outcome.series.id,
@@ -225,6 +230,24 @@ def _log_report(report: EvaluationReport, *, event_time: object) -> None:
             topics=report.failed_topics,
         )
     logger.info("evaluation complete", extra={"event_time": event_time, **report.as_log_fields()})
+
+
+def _log_incidents(tick: TickIncidents) -> None:
+    """One line per incident the tick changed (the dashboard's incident table reads them)."""
+    for incident in tick.changed:
+        at = max((e.at for e in incident.events), default=incident.opened_at)
+        logger.info(
+            "incident",
+            incident=incident.id,
+            status=incident.status,
+            severity=incident.severity,
+            group=incident.group_label,
+            members=len(incident.members),
+            deviating=len(incident.firing),
+            opened=iso_z(incident.opened_at),
+            since=iso_z(incident.since),
+            changes=[f"{e.kind}: {e.text}" for e in incident.events if e.at == at],
+        )
 
 
 def _count(report: EvaluationReport, *, get_metric_data_calls: int, completed: bool) -> None:

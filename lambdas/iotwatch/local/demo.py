@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from iotwatch.cli.incidents import incident_document, render_list, render_timeline, select
 from iotwatch.domain.times import iso_z as iso
 
 DAY = 86400
@@ -237,6 +238,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         topic_output_name,
     )
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+    from iotwatch.adapters.store import DynamoStateStore
     from iotwatch.cli.backtest import cloudwatch_backtest, write_backtest
     from iotwatch.cli.main import refresh_interval
     from iotwatch.local.deploy import deploy_stack
@@ -345,6 +347,11 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                     for envelope in read_inbox(queue_url):
                         notifications.append(_notification_record(tick, topic, envelope))
 
+        # what `iotwatch incidents` would list against this stack, read as the CLI reads it
+        incidents = DynamoStateStore(
+            boto3.client("dynamodb"), stack.outputs[OUTPUT_TABLE_NAME]
+        ).list_incidents(since=DEPLOYED_AT)
+
         # `iotwatch backtest` over the simulated fortnight up to the end of the replay: one PNG per
         # series, and proof that the fortnight before the outage pages nobody.
         backtest = write_backtest(
@@ -360,6 +367,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         )
 
     summary = _summary(plan, stack, topics, series, built, written, incident, notifications)
+    summary["incidents"] = [incident_document(i) for i in incidents]
     summary["plots"] = [str(path) for path in backtest.plots]
     summary["audit"] = _audit_summary(deliveries, notifications)
     stray = [
@@ -382,6 +390,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     _print_pages(stream, notifications)
     verdict = summary["verdict"]
     say("\n" + verdict["text"] + "\n")
+    say("\n" + verdict["per_topic"]["text"] + "\n")
     say(f"Wrote {out / 'summary.json'}; function logs in {log_path}\n")
     say(
         f"Backtest of the {BACKTEST_DAYS} simulated days: {backtest.alerts_fired} alert(s) would have fired, "
@@ -396,7 +405,9 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
             if audit_ok
             else f"Control-plane audit FAILED: {audit_summary['text']}\n"
         )
-    return 0 if verdict["detected"] and not verdict["false_alerts"] and not stray and audit_ok else 1
+    _print_history(stream, incidents, plan_name=plan.name, table=stack.outputs[OUTPUT_TABLE_NAME])
+    healthy = verdict["detected"] and not verdict["false_alerts"] and verdict["per_topic"]["one_each"]
+    return 0 if healthy and not stray and audit_ok else 1
 
 
 def _audit_summary(deliveries: list[dict[str, Any]], notifications: list[dict[str, Any]]) -> dict[str, Any]:
@@ -455,6 +466,7 @@ def _notification_record(tick: int, topic: str, envelope: dict[str, Any]) -> dic
             {"metric": a["metric"], "dimensions": a["dimensions"], "score": a["score"]} for a in alerts
         ],
         "since": document["since"],
+        "incident": document["incident"]["id"],
         "subject": envelope.get("Subject", document["subject"]),
         "email": document["email"],
         "sms": document["sms"],
@@ -531,12 +543,39 @@ def _summary(
             "detected_after_periods": periods,
             "false_alerts": len(outside),
             "text": text,
+            "per_topic": _per_topic(topics, notifications),
         },
     }
 
 
+def _per_topic(topics: dict[str, str], notifications: list[dict[str, Any]]) -> dict[str, Any]:
+    """One incident, and per topic exactly one firing and one resolved message about it."""
+    deviations = [n for n in notifications if n["kind"] != "audit"]
+    kinds = {topic: [n["kind"] for n in deviations if n["topic"] == topic] for topic in topics}
+    ids = sorted({n["incident"] for n in deviations})
+    one_each = len(ids) == 1 and all(k == ["firing", "resolved"] for k in kinds.values())
+    said = "; ".join(f"{topic}: {', '.join(k) or 'nothing'}" for topic, k in kinds.items())
+    text = (
+        f"Incident {ids[0]}: one firing and one resolved message per topic ({said})."
+        if one_each
+        else f"NOT one page per topic: incidents {ids or 'none'}; {said}."
+    )
+    return {"incidents": ids, "kinds": kinds, "one_each": one_each, "text": text}
+
+
 def _epoch(text: str) -> int:
     return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _print_history(stream: TextIO, incidents: list[Any], *, plan_name: str, table: str) -> None:
+    """What `iotwatch incidents` and `iotwatch incidents show` print against this stack."""
+    say = stream.write
+    since = REPLAY_DAY
+    say(f"\n$ iotwatch incidents --table {table} --since {iso(since)}\n")
+    say(render_list(select(incidents, metric=None), now=REPLAY_END, since=since, metric=None) + "\n")
+    for incident in incidents:
+        say(f"\n$ iotwatch incidents show {incident.id} --table {table}\n")
+        say(render_timeline(incident, now=REPLAY_END, plan_name=plan_name) + "\n")
 
 
 def _print_pages(stream: TextIO, notifications: list[dict[str, Any]]) -> None:

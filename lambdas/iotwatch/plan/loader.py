@@ -438,18 +438,21 @@ def _lifecycle_checks(data: dict[str, Any], notify: dict[str, Any], period: int)
     from iotwatch.plan.model import parse_interval
 
     problems: list[PlanProblem] = []
-    try:
-        interval = parse_interval(notify.get("repeat_interval", 0))
-    except ValueError:
-        interval = 0  # reported by the model
-    if 0 < interval < period:
-        problems.append(
-            PlanProblem(
-                "warning",
-                "notify.repeat_interval",
-                f"shorter than the {period}s period: a firing alert would remind on every evaluation",
+    for key, what in (
+        ("repeat_interval", "a firing alert would remind on every evaluation"),
+        (
+            "group_interval",
+            "an open incident would send an update on every evaluation that has news (0 says so plainly)",
+        ),
+    ):
+        try:
+            interval = parse_interval(notify.get(key, 0))
+        except ValueError:
+            interval = 0  # reported by the model
+        if 0 < interval < period:
+            problems.append(
+                PlanProblem("warning", f"notify.{key}", f"shorter than the {period}s period: {what}")
             )
-        )
     resources = _mapping(data, "resources")
     specs = (
         [m for m in resources.get("metrics") or [] if isinstance(m, dict)]

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iotwatch.domain.discovery import WILDCARD
+from iotwatch.domain.incidents import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.silences import WEEKDAYS, MaintenanceWindow
 from iotwatch.plan.catalog import AWS_IOT_NAMESPACE
@@ -424,15 +425,27 @@ class Notify(_Strict):
     )
     group_by: str | list[str] = Field(
         default="dimensions",
-        description="'tick': one message per topic and kind; 'dimensions': also per dimension set; "
+        description="which deviations share an incident: 'dimensions' (same dimension set; "
+        "account-wide metrics join any), 'tick' (the whole plan, one incident at a time), "
         "or a list of dimension keys",
+    )
+    group_interval: int = Field(
+        default=DEFAULT_GROUP_INTERVAL,
+        description="while an incident is open, at most one update per topic this often "
+        "('15m', '1h' or minutes); 0: on every evaluation that has news",
+    )
+    history_days: int = Field(
+        default=DEFAULT_HISTORY_DAYS,
+        ge=1,
+        le=3650,
+        description="days a resolved incident, its members and its notifications are kept",
     )
     maintenance_windows: list[MaintenanceWindowSpec] = Field(default_factory=list)
     operations_topic: str | None = Field(
         default=None, description="topic for alarms on iotwatch itself; default: the first topic"
     )
 
-    @field_validator("repeat_interval", mode="before")
+    @field_validator("repeat_interval", "group_interval", mode="before")
     @classmethod
     def _interval(cls, value: Any) -> int:
         return parse_interval(value)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from iotwatch.domain.audit import AuditPolicy
 from iotwatch.domain.discovery import SeriesTemplate
+from iotwatch.domain.incidents import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import MaintenanceWindow
@@ -69,6 +70,8 @@ class RuntimeNotify:
     repeat_interval: int = 4 * 3600  # seconds between reminders while firing; 0: none
     group_by: str | tuple[str, ...] = "dimensions"  # "tick", "dimensions" or dimension keys
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+    group_interval: int = DEFAULT_GROUP_INTERVAL  # seconds between updates of an open incident
+    history_days: int = DEFAULT_HISTORY_DAYS  # a resolved incident is kept this long
 
     @property
     def windows(self) -> tuple[MaintenanceWindow, ...]:
@@ -137,6 +140,8 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             if isinstance(plan.notify.group_by, str)
             else tuple(plan.notify.group_by),
             maintenance_windows=plan.notify.windows,
+            group_interval=plan.notify.group_interval,
+            history_days=plan.notify.history_days,
         ),
         audit=RuntimeAudit(
             enabled=plan.tools.audit,
@@ -190,6 +195,9 @@ def _read_notify(data: dict[str, Any] | None) -> RuntimeNotify:
             )
             for w in data["maintenance_windows"]
         ),
+        # compiled before incidents existed: the defaults
+        group_interval=int(data.get("group_interval", DEFAULT_GROUP_INTERVAL)),
+        history_days=int(data.get("history_days", DEFAULT_HISTORY_DAYS)),
     )
 
 

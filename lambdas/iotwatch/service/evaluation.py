@@ -16,14 +16,29 @@ from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import (
     SeriesOutcome,
     Window,
-    apply_lifecycle,
+    attach_silences,
     evaluate_series,
     evaluation_window,
-    group_notifications,
     lookback_periods,
 )
+from iotwatch.domain.incidents import (
+    IncidentSettings,
+    SeriesNews,
+    TickIncidents,
+    advance,
+    expires_at,
+    note_failed,
+    quote_changes,
+    tick_news,
+)
 from iotwatch.domain.likelihood import WARMUP_PERIODS, WARMUP_READ_PERIODS, TrackerState
-from iotwatch.domain.messages import MessageContext, Notification, RenderedMessage, render
+from iotwatch.domain.messages import (
+    MessageContext,
+    Notification,
+    RenderedMessage,
+    correlated_changes,
+    render,
+)
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
 from iotwatch.plan.runtime import RuntimePlan
@@ -52,7 +67,10 @@ class EvaluationReport:
     failed_topics: list[str] = field(default_factory=list)
     redelivered: list[str] = field(default_factory=list)
     outcomes: list[SeriesOutcome] = field(default_factory=list)
-    silenced: list[SeriesOutcome] = field(default_factory=list)  # transitions recorded, not paged
+    silenced: list[SeriesOutcome] = field(default_factory=list)  # transitions inside a silence
+    incidents: TickIncidents | None = None  # what the tick did to incidents (the paging run's)
+    incidents_open: int = 0
+    incident_conflicts: list[str] = field(default_factory=list)  # ids another run wrote first
     silences_error: str | None = None  # ad-hoc silences could not be read: everything pages
     control_plane_error: str | None = None  # audit records could not be read: pages lack them
 
@@ -71,12 +89,23 @@ class EvaluationReport:
             "silenced": [
                 {
                     "series": o.series.id,
-                    "kind": o.held.kind if o.held else None,
+                    "kind": o.transition.kind if o.transition else None,
                     "silence": o.silence.id if o.silence else None,
                     "reason": o.silence.reason if o.silence else None,
                 }
                 for o in self.silenced
             ],
+            # only from the run that advanced the incidents (with fan-out: the publishing shard)
+            **(
+                {
+                    "incidents_open": self.incidents_open,
+                    "incidents_opened": self.incidents.opened,
+                    "incidents_resolved": self.incidents.resolved,
+                }
+                if self.incidents is not None
+                else {}
+            ),
+            **({"incident_conflicts": self.incident_conflicts} if self.incident_conflicts else {}),
             **({"silences_error": self.silences_error} if self.silences_error else {}),
             **({"control_plane_error": self.control_plane_error} if self.control_plane_error else {}),
         }
@@ -172,11 +201,13 @@ def _evaluate_window(
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
 ) -> None:
     scored = score_series(window=window, plan=plan, series=series, reader=reader, store=store, report=report)
-    publish_transitions(
-        scored.outcomes,
+    publish_incidents(
+        tick_news(scored.outcomes),
         scored.methods,
         window=window,
         plan=plan,
+        series=series,
+        silences=scored.silences,
         store=store,
         notifier=notifier,
         context=context,
@@ -191,13 +222,14 @@ def _evaluate_window(
 
 @dataclass
 class ScoredSeries:
-    """What one invocation learnt about its series this tick: outcomes after the lifecycle,
+    """What one invocation learnt about its series this tick: outcomes (with their silences),
     the states they were read with, and each baseline's method line for the messages."""
 
     outcomes: list[SeriesOutcome]
     previous: dict[str, AlertState]
     methods: dict[str, str]
     trackers: dict[str, TrackerState] = field(default_factory=dict)  # written every tick
+    silences: list[Silence] = field(default_factory=list)  # active at the window end
 
     def changed_states(self) -> list[AlertState]:
         """States worth a write: a series that ever alerted and whose alert facts moved."""
@@ -223,7 +255,7 @@ def score_series(
     store: StateStore,
     report: EvaluationReport,
 ) -> ScoredSeries:
-    """Reads and scores `series` for `window` and applies the alert lifecycle and silences;
+    """Reads and scores `series` for `window` and finds the silences covering what changed;
     writes nothing."""
     ids = [s.id for s in series]
     datapoints = reader.read(series, start=window.start, end=window.end)
@@ -246,22 +278,16 @@ def score_series(
     at = window.end
     # ad-hoc silences and this instant's maintenance-window occurrences, resolved once per tick
     silences = [*_active_silences(store, at, report), *active_occurrences(plan.notify.windows, at)]
-    outcomes = apply_lifecycle(
-        outcomes,
-        states,
-        at=at,
-        repeat_interval=plan.notify.repeat_interval,
-        silence_of=lambda s: silence_for(s, at, silences=silences),
-    )
+    outcomes = attach_silences(outcomes, silence_of=lambda s: silence_for(s, at, silences=silences))
     report.outcomes = outcomes
-    report.silenced = [o for o in outcomes if o.held is not None]
+    report.silenced = [o for o in outcomes if o.silence is not None and o.transition is not None]
     methods = {
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
         + ("; judged against its own last week (likelihood)" if trackers[sid].seen > WARMUP_PERIODS else "")
         for sid, b in baselines.items()
         if sid in trackers
     }
-    return ScoredSeries(outcomes, states, methods, trackers)
+    return ScoredSeries(outcomes, states, methods, trackers, silences)
 
 
 def _warm_up(
@@ -300,49 +326,81 @@ def _warm_up(
         )
 
 
-def publish_transitions(
-    outcomes: Sequence[SeriesOutcome],
+def incident_settings(plan: Plan | RuntimePlan) -> IncidentSettings:
+    notify = plan.notify
+    return IncidentSettings(
+        group_by=notify.group_by, group_interval=notify.group_interval, repeat_interval=notify.repeat_interval
+    )
+
+
+def publish_incidents(
+    news: Sequence[SeriesNews],
     methods: dict[str, str],
     *,
     window: Window,
     plan: Plan | RuntimePlan,
+    series: Sequence[Series],
     store: StateStore,
     notifier: Notifier,
     context: MessageContext,
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
+    silences: Sequence[Silence] | None = None,
 ) -> None:
-    """Groups the outcomes' transitions into messages and publishes them; a failed publish
-    goes to the outbox, rendered."""
-    context = replace(context, baseline_method=methods)
-    notifications = group_notifications(
-        outcomes,
+    """Advances the open incidents with the tick's news, publishes what they owe each topic
+    and stores them. A failed publish goes to the outbox, rendered, and the incident is stored
+    as if it was sent (its timeline says so): the outbox delivers it, nothing pages twice.
+    `silences`: those active at the window end (read from the store when not given)."""
+    at = window.end
+    if silences is None:
+        silences = _active_silences(store, at, report)
+    tick = advance(
+        store.get_open_incidents(),
+        news,
+        at=at,
+        settings=incident_settings(plan),
         route=lambda sev, m: plan.topics_for(severity=sev, metric=m),
-        at=window.end,
-        group_by=plan.notify.group_by,
+        catalog={s.id: s for s in series},
+        incident_silences={s.incident: s for s in silences if s.incident is not None and s.active_at(at)},
     )
+    report.incidents = tick
+    # the method lines of this tick's news only, as a fanned-out tick's shards report them:
+    # one invocation or many, the same message
+    reported = {n.series.id for n in news}
+    context = replace(context, baseline_method={k: v for k, v in methods.items() if k in reported})
+    opening = [n for n in tick.notifications if n.kind in ("firing", "escalated")]
+    if opening:
+        context = _with_control_plane(context, plan, store, opening, report)
 
-    if any(n.kind in ("firing", "escalated") for n in notifications):
-        context = _with_control_plane(context, plan, store, notifications, report)
-
-    for index, notification in enumerate(notifications):
+    for index, notification in enumerate(tick.notifications):
         message = render(notification, context)
+        incident = tick.incident(notification.incident.id) if notification.incident else None
+        if incident is not None and notification.kind in ("firing", "escalated"):
+            quote_changes(incident, correlated_changes(context, since=incident.since, at=at))
         try:
             message_id = notifier.publish(notification.topic, message)
         except on_publish_error:
             report.failed_topics.append(notification.topic)
             store.put_outbox(
                 OutboxItem(
-                    key=f"{window.end}#{index:03d}#{notification.topic}#{notification.kind}",
+                    key=f"{at}#{index:03d}#{notification.topic}#{notification.kind}",
                     topic=notification.topic,
                     subject=message.subject,
                     message=message.sns_message(),
                     attributes=message.attributes,
-                    first_attempt=window.end,
+                    first_attempt=at,
                 )
             )
+            if incident is not None:
+                note_failed(incident, at, [notification.topic])
             continue
         report.sent.append(SentNotification(notification, message, message_id))
+
+    history = plan.notify.history_days
+    for incident in tick.changed:
+        if not store.save_incident(incident, expires_at=expires_at(incident, history)):
+            report.incident_conflicts.append(incident.id)
+    report.incidents_open = len(tick.open)
 
 
 def record_outcomes(scored: ScoredSeries, *, emf: EmfWriter | None, report: EvaluationReport) -> None:
@@ -386,14 +444,7 @@ def _with_control_plane(
 
 
 def _alert_facts(state: AlertState) -> tuple[object, ...]:
-    return (
-        state.status,
-        state.severity,
-        state.since,
-        round(state.peak_score, 3),
-        state.last_notified,
-        state.unpaged,
-    )
+    return (state.status, state.severity, state.since, round(state.peak_score, 3))
 
 
 def _active_silences(store: StateStore, at: int, report: EvaluationReport) -> list[Silence]:

@@ -17,6 +17,7 @@ Every step can be repeated (SQS delivers at least once, Lambda retries):
 
 from __future__ import annotations
 
+import base64
 import json
 import zlib
 from collections.abc import Iterable, Sequence
@@ -28,21 +29,23 @@ from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
-from iotwatch.domain.evaluation import SeriesOutcome
+from iotwatch.domain.incidents import SeriesNews, tick_news
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
+from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation import (
     EvaluationReport,
     ScoredSeries,
     deliver_outbox,
-    publish_transitions,
+    publish_incidents,
     record_outcomes,
     score_series,
     tick_window,
 )
 
 SHARD_MESSAGE_VERSION = 1
+SHARD_RESULT_VERSION = 2  # 2: the tick's news (firing or changed series), for the incidents
 
 
 class WorkQueue(Protocol):
@@ -176,12 +179,13 @@ def run_shard(
     if done >= shards and store.claim_publish(task.window_end):
         try:
             results = store.list_shard_results(task.window_end)
-            outcomes, methods = _gather(results, series)
-            publish_transitions(
-                outcomes,
+            news, methods = _gather(results, series)
+            publish_incidents(
+                news,
                 methods,
                 window=window,
                 plan=plan,
+                series=series,
                 store=store,
                 notifier=notifier,
                 context=context,
@@ -202,43 +206,83 @@ def run_shard(
 
 
 def _shard_result(scored: ScoredSeries) -> str:
-    """What the publishing invocation needs of a shard: its transitions (with the baseline
-    method each message quotes) and the states it changed (re-saved by a redelivery)."""
-    transitions = [
-        {"series": o.series.id, "transition": asdict(o.transition)} for o in scored.outcomes if o.transition
+    """What the publishing invocation needs of a shard: its news (every series firing or
+    changed, with its state, transition, newest period and silence), the baseline method each
+    message quotes, and the states it changed (re-saved by a redelivery)."""
+    news = [
+        {
+            "series": n.series.id,
+            "state": asdict(n.state),
+            "transition": asdict(n.transition) if n.transition else None,
+            "latest": asdict(n.latest) if n.latest else None,
+            "silence": asdict(n.silence) if n.silence else None,
+        }
+        for n in tick_news(scored.outcomes)
     ]
-    methods = {t["series"]: scored.methods[t["series"]] for t in transitions if t["series"] in scored.methods}
+    methods = {n["series"]: scored.methods[n["series"]] for n in news if n["series"] in scored.methods}
     states = [asdict(s) for s in scored.changed_states()]
-    return json.dumps(
-        {"transitions": transitions, "methods": methods, "states": states}, separators=(",", ":")
+    text = json.dumps(
+        {"version": SHARD_RESULT_VERSION, "news": news, "methods": methods, "states": states},
+        separators=(",", ":"),
     )
+    if len(text) <= COMPRESS_RESULT_ABOVE:
+        return text
+    # a big outage: every firing member of the shard, each tick; a DynamoDB item holds 400 KB
+    return PACKED + base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+
+
+# A shard result longer than this is stored zlib-compressed (base64, marked): the news of a
+# shard of 2,000 series all firing is about 1.4 MB as JSON, about 200 KB packed.
+COMPRESS_RESULT_ABOVE = 200_000
+PACKED = "zlib:"
+
+
+def _result_data(result: str) -> dict[str, Any]:
+    if result.startswith(PACKED):
+        result = zlib.decompress(base64.b64decode(result[len(PACKED) :])).decode("utf-8")
+    data: dict[str, Any] = json.loads(result)
+    return data
 
 
 def _states_of(result: str) -> list[AlertState]:
-    return [AlertState(**s) for s in json.loads(result)["states"]]
+    return [AlertState(**s) for s in _result_data(result)["states"]]
 
 
 def _transition(data: dict[str, Any]) -> Transition:
     return Transition(**{**data, "latest": PeriodScore(**data["latest"])})
 
 
-def _gather(results: Iterable[str], series: Sequence[Series]) -> tuple[list[SeriesOutcome], dict[str, str]]:
-    """Every shard's transitions as outcomes in plan order: grouping then sees them exactly
-    as one invocation would have."""
+def _silence(data: dict[str, Any]) -> Silence:
+    return Silence(**{**data, "metrics": tuple(data["metrics"])})
+
+
+def _gather(results: Iterable[str], series: Sequence[Series]) -> tuple[list[SeriesNews], dict[str, str]]:
+    """Every shard's news in plan order: the incidents then see the tick exactly as one
+    invocation would have."""
     by_id = {s.id: s for s in series}
     position = {s.id: i for i, s in enumerate(series)}
-    found: list[tuple[Series, Transition]] = []
+    found: list[SeriesNews] = []
     methods: dict[str, str] = {}
     for raw in results:
-        data = json.loads(raw)
+        data = _result_data(raw)
+        if data.get("version") != SHARD_RESULT_VERSION:
+            raise ShardMessageError(
+                f"shard result version {data.get('version')!r}, expected {SHARD_RESULT_VERSION}: "
+                "written by another release; the next tick evaluates again"
+            )
         methods.update(data["methods"])
-        for item in data["transitions"]:
+        for item in data["news"]:
             known = by_id.get(item["series"])
-            if known is not None:  # a series this invocation does not know cannot be rendered
-                found.append((known, _transition(item["transition"])))
-    found.sort(key=lambda pair: position[pair[0].id])
-    outcomes = [
-        SeriesOutcome(s, [], AlertState(series_id=s.id), t, "firing" if t.kind != "resolved" else "ok")
-        for s, t in found
-    ]
-    return outcomes, methods
+            if known is None:  # a series this invocation does not know cannot be rendered
+                continue
+            found.append(
+                SeriesNews(
+                    known,
+                    AlertState(**item["state"]),
+                    _transition(item["transition"]) if item["transition"] else None,
+                    PeriodScore(**item["latest"]) if item["latest"] else None,
+                    _silence(item["silence"]) if item["silence"] else None,
+                )
+            )
+    found.sort(key=lambda n: position[n.series.id])
+    return found, methods

@@ -1,0 +1,279 @@
+"""`iotwatch incidents [--since 7d] [--metric GLOB] [--json]` and `iotwatch incidents show ID`:
+the incidents the evaluator kept in the stack's table (`notify.history_days`), as a list or
+as one incident's timeline. Selection and rendering are pure functions; only the `cmd_*`
+functions talk to AWS."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from iotwatch.cli.errors import CliError
+from iotwatch.cli.silence import parse_duration, parse_instant, relative
+from iotwatch.cli.stack_table import add_table_options, open_store, run_with_plan
+from iotwatch.domain.incidents import ID_PATTERN, Incident, Member
+from iotwatch.domain.times import iso_z
+
+EXIT_OK = 0
+DEFAULT_SINCE = "7d"
+METRICS_SHOWN = 3
+
+
+def clock() -> float:
+    """Now (a function, so tests can fix it)."""
+    return time.time()
+
+
+class IncidentsError(CliError):
+    """An `incidents` problem the user can fix."""
+
+
+# --- selection ------------------------------------------------------------------------------------
+
+
+def since_instant(text: str, *, now: int) -> int:
+    """'7d', '24h', '90m' back from now, or an ISO 8601 time."""
+    value = text.strip()
+    looks_like_time = any(c in value for c in "-:T")
+    try:
+        return parse_instant(value, "--since") if looks_like_time else now - parse_duration(value)
+    except CliError:
+        raise IncidentsError(
+            f"--since {text!r}: write a duration back from now (7d, 24h, 90m) or an ISO 8601 time "
+            "such as 2026-11-16T13:00Z"
+        ) from None
+
+
+def select(incidents: Sequence[Incident], *, metric: str | None) -> list[Incident]:
+    """Those with a member whose metric matches the glob (all without one), newest first."""
+    chosen = [
+        i
+        for i in incidents
+        if metric is None or any(fnmatch.fnmatchcase(m.metric, metric) for m in i.members)
+    ]
+    return sorted(chosen, key=lambda i: (i.opened_at, i.id), reverse=True)
+
+
+def normalise_id(text: str) -> str:
+    value = text.strip().lstrip("#")
+    if not ID_PATTERN.match(value):
+        raise IncidentsError(
+            f"{text!r} is not an incident id: they look like 261116-1305 (the UTC date and minute it "
+            "opened, a letter for a second one in that minute); `iotwatch incidents` lists them"
+        )
+    return value
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def _stamp(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _clock(ts: int, day_of: int) -> str:
+    """'13:05' on the incident's first day, else '11-17 02:05'."""
+    text = _stamp(ts)
+    return text[11:] if text[:10] == _stamp(day_of)[:10] else text[5:]
+
+
+def lasted(incident: Incident, *, now: int) -> str:
+    ended = incident.ended
+    if incident.status == "resolved" and ended is not None:
+        return relative(ended - incident.since)
+    return f"open {relative(now - incident.since)}"
+
+
+def metrics_text(incident: Incident) -> str:
+    names = list(dict.fromkeys(m.metric for m in incident.members))
+    more = f", +{len(names) - METRICS_SHOWN}" if len(names) > METRICS_SHOWN else ""
+    return ", ".join(names[:METRICS_SHOWN]) + more
+
+
+def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: str | None) -> str:
+    scope = f"since {_stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
+    if not incidents:
+        return f"No incidents {scope}."
+    rows = [("ID", "OPENED (UTC)", "STATUS", "SEVERITY", "LASTED", "MEMBERS", "GROUP", "METRICS")]
+    for i in incidents:
+        rows.append(
+            (
+                i.id,
+                _stamp(i.opened_at),
+                i.status,
+                i.severity,
+                lasted(i, now=now),
+                str(len(i.members)),
+                i.group_label,
+                metrics_text(i),
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
+    lines = [
+        "  ".join(f"{cell:<{w}}" for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows
+    ]
+    still = sum(1 for i in incidents if i.status == "open")
+    lines += ["", f"{len(incidents)} incident(s) {scope}; {still} open. Timeline: iotwatch incidents show ID"]
+    return "\n".join(lines)
+
+
+def _member_row(member: Member, day_of: int) -> tuple[str, ...]:
+    end = _clock(member.ended, day_of) if member.ended is not None else "now"
+    return (
+        member.label,
+        member.severity,
+        f"{_clock(member.since, day_of)}-{end}",
+        f"{member.peak_score:+.1f} sd",
+        _clock(member.joined_at, day_of),
+        member.status,
+    )
+
+
+def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
+    day = incident.opened_at
+    ended = incident.ended
+    lines = [
+        f"Incident {incident.id} of plan '{plan_name}': {incident.status}, {incident.severity}, "
+        f"{incident.group_label}",
+        f"  began     {_stamp(incident.since)} UTC (opened {_clock(incident.opened_at, day)})",
+    ]
+    if incident.status == "resolved" and ended is not None and incident.resolved_at is not None:
+        lines.append(
+            f"  ended     {_stamp(ended)} UTC, resolved {_clock(incident.resolved_at, day)} "
+            f"({relative(ended - incident.since)})"
+        )
+    else:
+        lines.append(f"  open      for {relative(now - incident.since)}")
+    lines.append(f"  told      {', '.join(incident.topics) or 'nobody (silenced)'}")
+    lines += ["", f"Members ({len(incident.members)}):"]
+    rows: list[tuple[str, ...]] = [("metric", "severity", "deviated (UTC)", "worst", "joined", "now")]
+    rows += [_member_row(m, day) for m in incident.members]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines += [
+        "  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
+    if incident.quoted:
+        lines += ["", "Control-plane changes its pages quoted (CloudTrail):"]
+        lines += [f"  {q.line}" for q in incident.quoted]
+    lines += ["", "Timeline (UTC):"]
+    kind_width = max((len(e.kind) for e in incident.events), default=0)
+    clock_width = max((len(_clock(e.at, day)) for e in incident.events), default=0)
+    for event in incident.events:
+        lines.append(
+            f"  {_clock(event.at, day):<{clock_width}}  {event.kind:<{kind_width}}  {event.text}".rstrip()
+        )
+    return "\n".join(lines)
+
+
+def incident_document(incident: Incident) -> dict[str, Any]:
+    """The machine-readable form `--json` prints: ISO times, dimension maps."""
+    ended = incident.ended
+    return {
+        "id": incident.id,
+        "status": incident.status,
+        "severity": incident.severity,
+        "group": dict(incident.group),
+        "opened": iso_z(incident.opened_at),
+        "since": iso_z(incident.since),
+        "ended": iso_z(ended) if ended is not None and incident.status == "resolved" else None,
+        "resolved": iso_z(incident.resolved_at) if incident.resolved_at is not None else None,
+        "members": [
+            {
+                "series": m.series_id,
+                "metric": m.metric,
+                "dimensions": dict(m.dimensions),
+                "severity": m.severity,
+                "status": m.status,
+                "since": iso_z(m.since),
+                "ended": iso_z(m.ended) if m.ended is not None else None,
+                "joined": iso_z(m.joined_at),
+                "peak_score": round(m.peak_score, 3),
+            }
+            for m in incident.members
+        ],
+        "topics": {
+            name: {
+                "opened": iso_z(log.opened),
+                "last_page": iso_z(log.paged),
+                "last_message": iso_z(log.notified),
+            }
+            for name, log in incident.topics.items()
+        },
+        "control_plane": [
+            {"time": iso_z(q.at), "event_id": q.event_id, "action": q.action, "who": q.who}
+            for q in incident.quoted
+        ],
+        "timeline": [
+            {"time": iso_z(e.at), "kind": e.kind, "text": e.text, "topics": list(e.topics)}
+            for e in incident.events
+        ],
+    }
+
+
+# --- AWS ------------------------------------------------------------------------------------------
+
+
+def cmd_incidents(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def action(plan: Any) -> int:
+        now = int(clock())
+        since = since_instant(args.since, now=now)
+        store, _ = open_store(args, plan)
+        incidents = select(store.list_incidents(since=since), metric=args.metric)
+        if args.json:
+            print(json.dumps([incident_document(i) for i in incidents], indent=1), file=out)
+        else:
+            print(render_list(incidents, now=now, since=since, metric=args.metric), file=out)
+        return EXIT_OK
+
+    return run_with_plan(args, out, err, action)
+
+
+def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def action(plan: Any) -> int:
+        incident_id = normalise_id(args.id)
+        store, table = open_store(args, plan)
+        incident = store.get_incident(incident_id)
+        if incident is None:
+            recent = [
+                i.id for i in select(store.list_incidents(since=int(clock()) - 30 * 86400), metric=None)
+            ]
+            known = (
+                f"; the last 30 days have {', '.join(recent[:5])}" if recent else "; none in the last 30 days"
+            )
+            raise IncidentsError(f"no incident {incident_id} in table {table}{known}")
+        if args.json:
+            print(json.dumps(incident_document(incident), indent=1), file=out)
+        else:
+            print(render_timeline(incident, now=int(clock()), plan_name=plan.name), file=out)
+        return EXIT_OK
+
+    return run_with_plan(args, out, err, action)
+
+
+def add_parsers(commands: Any, default_plan: str) -> None:
+    """Registers `incidents [show ID]` on the top-level subparsers."""
+    incidents = commands.add_parser(
+        "incidents", help="the incidents iotwatch paged for: a list, or one incident's timeline"
+    )
+    incidents.add_argument(
+        "--since",
+        default=DEFAULT_SINCE,
+        help=f"how far back: a duration (7d, 24h, 90m) or an ISO 8601 time (default {DEFAULT_SINCE})",
+    )
+    incidents.add_argument(
+        "--metric", metavar="GLOB", default=None, help="only incidents of a matching metric"
+    )
+    incidents.add_argument("--json", action="store_true", help="print every incident as JSON")
+    add_table_options(incidents, default_plan)
+    incidents.set_defaults(func=cmd_incidents)
+    sub = incidents.add_subparsers(dest="incidents_command", metavar="SUBCOMMAND")
+    show = sub.add_parser("show", help="one incident: members, what was sent to whom, its timeline")
+    show.add_argument("id", help="incident id, e.g. 261116-1305")
+    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON")
+    add_table_options(show, default_plan, suppress=True)
+    show.set_defaults(func=cmd_incident_show)

@@ -1,0 +1,69 @@
+"""The stack's table, as the CLI commands that read or write it find it: `--table NAME`, or the
+`TableName` output of `--stack NAME` (default: the plan's stack), and AWS errors said plainly."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from iotwatch.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
+
+
+def add_table_options(parser: argparse.ArgumentParser, default_plan: str, *, suppress: bool = False) -> None:
+    """--table / --stack / --plan. `suppress`: on a subcommand whose parent has them too, so a
+    value given before the subcommand is not reset by the subcommand's default."""
+    default = argparse.SUPPRESS if suppress else None
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--table", default=default, help="DynamoDB table of the stack")
+    where.add_argument(
+        "--stack", default=default, help="iotwatch stack whose TableName output to use (default: the plan's)"
+    )
+    parser.add_argument(
+        "--plan",
+        default=argparse.SUPPRESS if suppress else default_plan,
+        help="plan for the stack name and its series",
+    )
+
+
+def open_store(args: argparse.Namespace, plan: Any) -> tuple[Any, str]:
+    from iotwatch.adapters.aws import client
+    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.cli.baseline_show import ShowError, resolve_table
+
+    stack = None if args.table else (args.stack or plan.stack_name)
+    try:
+        table = args.table or resolve_table(client("cloudformation"), stack or "")
+    except ShowError as exc:
+        raise CliError(str(exc), exc.code) from None
+    return DynamoStateStore(client("dynamodb"), table), table
+
+
+def run_with_plan(args: argparse.Namespace, out: TextIO, err: TextIO, action: Callable[[Any], int]) -> int:
+    """Loads `--plan`, runs `action(plan)`, and turns what can go wrong into a message and an
+    exit code: 2 for what the user can fix, 1 for AWS refusing or unreachable."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from iotwatch.plan.loader import PlanError, load_plan
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        print(exc, file=err)
+        return EXIT_BAD_INPUT
+    try:
+        return int(action(plan))
+    except CliError as exc:
+        print(exc, file=err)
+        return exc.code
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            print(
+                "error: the table does not exist (or is not in this region); check --table/--stack", file=err
+            )
+            return EXIT_BAD_INPUT
+        print(f"error: AWS refused the request: {exc}", file=err)
+        return EXIT_FAILURE
+    except BotoCoreError as exc:
+        print(f"error: cannot reach AWS: {exc}", file=err)
+        return EXIT_FAILURE

@@ -1,0 +1,48 @@
+"""A fanned-out tick's shard results: what the publishing invocation gets back is what the
+shard found, and a big outage still fits one DynamoDB item."""
+
+from __future__ import annotations
+
+from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.deviation import AlertState, Transition, score_period
+from iotwatch.domain.evaluation import SeriesOutcome
+from iotwatch.domain.incidents import tick_news
+from iotwatch.domain.silences import Silence
+from iotwatch.service.evaluation import ScoredSeries
+from iotwatch.service.fanout import PACKED, _gather, _shard_result, _states_of
+
+from .fakes import DETECTION, MONDAY, PERIOD, make_series
+
+AT = MONDAY + 14 * 3600
+DYNAMODB_ITEM_LIMIT = 400 * 1024
+
+
+def _outage(count: int) -> ScoredSeries:
+    outcomes = []
+    for i in range(count):
+        series = make_series("PublishIn.Success", (("ThingGroup", f"plant-{i:05d}"),))
+        latest = score_period(AT - PERIOD, 100.0, Expectation(1000.0, 50.0, "hour-of-week"), DETECTION)
+        state = AlertState(series.id, "firing", "critical", AT - PERIOD, latest.score, AT)
+        transition = Transition("firing", series.id, "critical", AT - PERIOD, AT, latest.score, latest)
+        silence = Silence("s-00000001", AT - 3600, AT + 3600, "upgrade") if i % 7 == 0 else None
+        outcomes.append(SeriesOutcome(series, [latest], state, transition, "firing", silence))
+    return ScoredSeries(outcomes, {}, {o.series.id: "seasonal-level-v2" for o in outcomes})
+
+
+def test_a_shard_result_gives_the_publisher_the_news_the_shard_found():
+    scored = _outage(5)
+    result = _shard_result(scored)
+    assert not result.startswith(PACKED)
+    news, methods = _gather([result], [o.series for o in scored.outcomes])
+    assert news == tick_news(scored.outcomes)
+    assert set(methods) == {o.series.id for o in scored.outcomes}
+
+
+def test_a_shard_of_two_thousand_firing_series_fits_one_item_packed():
+    scored = _outage(2000)
+    result = _shard_result(scored)
+    assert result.startswith(PACKED)
+    assert len(result.encode("utf-8")) < DYNAMODB_ITEM_LIMIT // 2
+    news, _ = _gather([result], [o.series for o in scored.outcomes])
+    assert news == tick_news(scored.outcomes)
+    assert len(_states_of(result)) == 2000  # each newly firing state, for the publisher to save
