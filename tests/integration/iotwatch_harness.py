@@ -64,10 +64,12 @@ def synthesize(plan_path: Path, outdir: Path) -> Path:
 EVALUATOR_MODULE = "iotwatch.handlers.evaluator"
 BUILDER_MODULE = "iotwatch.handlers.baseline_builder"
 AUDIT_MODULE = "iotwatch.handlers.audit"
+BAND_WIDGET_MODULE = "iotwatch.handlers.band_widget"
 _CACHES = {
     EVALUATOR_MODULE: ("_settings", "_discovery", "_dependencies"),
-    BUILDER_MODULE: ("_settings", "_discovery", "_dependencies"),
+    BUILDER_MODULE: ("_settings", "_discovery", "_shard_discovery", "_dependencies"),
     AUDIT_MODULE: ("_settings", "_dependencies"),
+    BAND_WIDGET_MODULE: ("_settings", "_series_by_id", "_dependencies"),
 }
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from iotwatch.adapters.emf import EmfWriter
 from iotwatch.handlers import baseline_builder, evaluator
 from iotwatch.handlers.events import BadEventError
 from iotwatch.plan.loader import check_plan, expand_series, read_plan_document
@@ -45,7 +44,12 @@ def epoch(iso):
 def _clear_caches():
     for cached in (evaluator._settings, evaluator._discovery, evaluator._dependencies):
         cached.cache_clear()
-    for cached in (baseline_builder._settings, baseline_builder._discovery, baseline_builder._dependencies):
+    for cached in (
+        baseline_builder._settings,
+        baseline_builder._discovery,
+        baseline_builder._shard_discovery,
+        baseline_builder._dependencies,
+    ):
         cached.cache_clear()
 
 
@@ -66,9 +70,7 @@ def task_root(tmp_path, monkeypatch, default_plan):
 
 @pytest.fixture
 def evaluator_deps():
-    return evaluator.EvaluatorDependencies(
-        reader=FakeReader(), store=FakeStore(), notifier=FakeNotifier(), emf=EmfWriter(sink=lambda _: None)
-    )
+    return evaluator.EvaluatorDependencies(reader=FakeReader(), store=FakeStore(), notifier=FakeNotifier())
 
 
 # --- evaluator ----------------------------------------------------------------------------------

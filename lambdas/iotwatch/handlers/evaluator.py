@@ -16,7 +16,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
@@ -34,13 +33,16 @@ if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold 
 logger = Logger()
 metrics = Metrics()
 
+# Series listed in one log line of a tick (about 150 bytes each): a line stays far below the
+# 256 KB CloudWatch Logs takes per event however many series move at once.
+SERIES_PER_LOG_LINE = 100
+
 
 @dataclass
 class EvaluatorDependencies:
     reader: CloudWatchMetricReader
     store: DynamoStateStore
     notifier: SnsNotifier
-    emf: EmfWriter
     queue: SqsWorkQueue | None = None  # None: every tick in one invocation
 
 
@@ -80,7 +82,6 @@ def _dependencies() -> EvaluatorDependencies:
         reader=CloudWatchMetricReader(client("cloudwatch")),
         store=DynamoStateStore(client("dynamodb"), settings.table_name, cache_baselines=True),
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
-        emf=EmfWriter(service="iotwatch-evaluator", namespace=settings.metrics_namespace),
         queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
     )
 
@@ -107,7 +108,6 @@ def handler(
         store=deps.store,
         notifier=deps.notifier,
         context=_context(settings),
-        emf=deps.emf,
     )
     _log_report(report, event_time=event_time_text(event))
     _count(report, get_metric_data_calls=deps.reader.calls - calls_before, completed=True)
@@ -174,7 +174,6 @@ def _evaluate_shards(
                 store=deps.store,
                 notifier=deps.notifier,
                 context=_context(settings),
-                emf=deps.emf,
             )
         except Exception:
             logger.exception("shard failed; SQS delivers it again", shard=task.shard, shards=task.shards)
@@ -224,16 +223,38 @@ def _log_report(report: EvaluationReport, *, event_time: object) -> None:
             "notifications kept in the outbox; the retry or the next run sends them",
             topics=report.failed_topics,
         )
-    logger.info("evaluation complete", extra={"event_time": event_time, **report.as_log_fields()})
+    # a summary, plus the series that changed or deviate: the log grows with those, not the plan
+    changed = report.changed_series()
+    logger.info(
+        "evaluation complete",
+        extra={
+            "event_time": event_time,
+            **report.as_log_fields(),
+            "changed": len(changed),
+            "series_changed": changed[:SERIES_PER_LOG_LINE],
+        },
+    )
+    for first in range(SERIES_PER_LOG_LINE, len(changed), SERIES_PER_LOG_LINE):
+        logger.info(
+            "evaluation complete: more series changed",
+            event_time=event_time,
+            series_changed=changed[first : first + SERIES_PER_LOG_LINE],
+        )
 
 
 def _count(report: EvaluationReport, *, get_metric_data_calls: int, completed: bool) -> None:
     metrics.add_metric(name="SeriesEvaluated", unit=MetricUnit.Count, value=report.series - report.skipped)
     metrics.add_metric(name="SeriesLearning", unit=MetricUnit.Count, value=report.learning)
-    metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)
-    metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(report.sent))
-    metrics.add_metric(name="DeviationsSilenced", unit=MetricUnit.Count, value=len(report.silenced))
-    metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(report.failed_topics))
     metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=get_metric_data_calls)
     # the heartbeat: one per tick, from the invocation that finished it (the last shard's when fanned out)
     metrics.add_metric(name="EvaluationCompleted", unit=MetricUnit.Count, value=1 if completed else 0)
+    # Events are counted only in the runs that have them: a custom metric costs for each hour
+    # it receives data, and the dashboard draws these through FILL(m, 0).
+    if report.firing:
+        metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)
+    if report.sent:
+        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(report.sent))
+    if report.silenced:
+        metrics.add_metric(name="DeviationsSilenced", unit=MetricUnit.Count, value=len(report.silenced))
+    if report.failed_topics:
+        metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(report.failed_topics))

@@ -304,7 +304,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                 from iotwatch.handlers import audit
         for module in (baseline_builder, evaluator, audit):
             # a cold start per demo: clients and settings must follow this run's endpoint and stack
-            for cached in ("_settings", "_discovery", "_dependencies"):
+            for cached in ("_settings", "_discovery", "_shard_discovery", "_dependencies"):
                 if hasattr(module, cached):
                     getattr(module, cached).cache_clear()
 
