@@ -397,7 +397,12 @@ class DynamoStateStore:
         missing = [sid for sid in series_ids if sid not in self._cached]
         if missing:
             self._cached.update(self._read_baselines(missing))
-        return {sid: self._cached[sid] for sid in series_ids if sid in self._cached}
+        found = {sid: self._cached[sid] for sid in series_ids if sid in self._cached}
+        # Only this request's series stay cached: a container that takes the shards of a big
+        # plan in turn would otherwise end up holding every baseline of the plan.
+        if len(self._cached) > len(found):
+            self._cached = dict(found)
+        return found
 
     def _read_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
         items = self._batch_get(series_ids, BASELINE_SK)
