@@ -383,6 +383,11 @@ class CannedDynamoDB:
         partition = self.partitions.get(values[":pk"]["S"], {})
         if KeyConditionExpression == "pk = :pk":
             scanned = [partition[sk] for sk in sorted(partition)]
+        elif KeyConditionExpression.startswith("pk = :pk AND begins_with(sk, :"):
+            prefix = values[KeyConditionExpression.removeprefix("pk = :pk AND begins_with(sk, ").rstrip(")")][
+                "S"
+            ]
+            scanned = [partition[sk] for sk in sorted(partition) if sk.startswith(prefix)]
         elif KeyConditionExpression == "pk = :pk AND sk BETWEEN :low AND :high":
             low, high = values[":low"]["S"], values[":high"]["S"]
             scanned = [partition[sk] for sk in sorted(partition) if low <= sk <= high]

@@ -33,13 +33,14 @@ class BaselineRefresh(Construct):
         dead_letters: DeadLetters,
     ) -> None:
         super().__init__(scope, construct_id)
-        # Sizing, from `make bench` (canned AWS, one core): one build shard of 1,000 series x 14
-        # days of 5-minute history (4,032 points each, 25 series per GetMetricData call, the
-        # default frequency.build_shard_size) takes ~12 s of CPU and ~45 MB of memory growth,
-        # history being read and learnt from 100 series at a time. CPU-bound, so 1024 MB
-        # (~0.6 vCPU): ~20 s of CPU plus 40 GetMetricData calls, far inside 300 s and the
-        # duration alarm's 240 s. Longer histories get smaller shards (the same datapoints per
-        # shard), so the shard, not the plan, sets the duration.
+        # Sizing, from `make bench` (bench/fanout_scale.py: the real handler on canned AWS, one
+        # core). One build shard of 1,000 series x 14 days of 5-minute history (4,032 points
+        # each, 25 series per GetMetricData call; the default frequency.build_shard_size) takes
+        # ~6 s of CPU, 40 GetMetricData calls and ~1,000 DynamoDB writes, and grows memory by
+        # under 10 MB over a container at rest of 70-235 MB (the plan loaded; history is read
+        # and learnt 100 series at a time). 1024 MB (~0.58 vCPU): ~33 s with the calls'
+        # latency, against the 240 s duration alarm. Longer histories get smaller shards (the
+        # same datapoints per shard), so the shard, not the plan, sets the duration.
         timeout = Duration.seconds(300)
         self.function = factory.create(
             "BaselineBuilder",
@@ -52,7 +53,7 @@ class BaselineRefresh(Construct):
         # More series than that (or "*" metrics, which may discover them) fan out: the scheduled
         # or deploy-time run queues one message per shard and this same function builds each,
         # at most 5 at once (each reads ~1 GetMetricData call a second: 5 leave the account's
-        # quota to the evaluator). 100,000 series: 100 shards, 20 rounds of ~40 s: ~15 minutes,
+        # quota to the evaluator). 100,000 series: 100 shards, 20 rounds of ~35 s: ~12 minutes,
         # once a day. Messages are kept a day; a shard that fails 3 times is parked with the
         # dead letters (the dead-letters alarm), and its build writes no new generation.
         shard_size = runtime_plan(plan).frequency.build_shard_size

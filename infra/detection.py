@@ -31,14 +31,15 @@ class DeviationDetection(Construct):
         dead_letters: DeadLetters,
     ) -> None:
         super().__init__(scope, construct_id)
-        # Sizing, from `make bench` (canned AWS, one core): a run costs ~0.5 ms of CPU per series
-        # when it decodes baselines (cold container, or the day's rebuild) and ~0.2 ms warm,
-        # plus ceil(N/500) GetMetricData calls and ceil(N/100) reads each of baselines, states
-        # and trackers; memory peaks near 35 KB per series. 512 MB (about 0.3 vCPU) keeps a
-        # 2,000-series shard (the default frequency.shard_size) near 3-5 s cold and 90 MB, and
-        # the cold start (boto3 clients + Powertools) short. Bigger plans fan out through the
-        # work queue instead of growing one invocation. 60 s leaves room for throttling retries
-        # while staying no longer than the shortest evaluation interval, so two ticks never overlap.
+        # Sizing, from `make bench` (bench/fanout_scale.py: the real handler on canned AWS, one
+        # core). One shard of 2,000 series (the default frequency.shard_size) in a container of
+        # its own: ~0.8-1.1 s of CPU (baselines, states and trackers read and decoded), 4
+        # GetMetricData calls, ~150 DynamoDB requests, 85-105 MB of memory growth over a
+        # container at rest of 70 MB (a 10,000-series plan loaded) to 233 MB (100,000): at most
+        # ~300 MB of 512. 512 MB is ~0.29 vCPU: ~5-8 s with the calls' latency, against the
+        # 48 s duration alarm. Bigger plans add shards, not work per invocation. 60 s leaves
+        # room for throttling retries while staying no longer than the shortest evaluation
+        # interval, so two ticks never overlap.
         timeout = Duration.seconds(60)
         self.function = factory.create(
             "Evaluator",
@@ -50,10 +51,11 @@ class DeviationDetection(Construct):
         )
         # A plan above frequency.shard_size series (or one that may discover that many) is
         # evaluated shard by shard: the scheduled run queues the shards, this same function
-        # evaluates each as an SQS batch of one, at most 10 at once (each shard's ~4
+        # evaluates each as an SQS batch of one, at most 10 at once (each shard's 4
         # GetMetricData calls come in its first second: 10 shards stay under the account's 50
-        # calls a second). 100,000 series: 50 shards, 5 rounds of ~5 s each. A shard not
-        # evaluated within a few ticks is superseded (kept 4 h); after 3 tries it is parked.
+        # calls a second). 100,000 series: 50 shards, 5 rounds of ~6-8 s each, well inside a
+        # 5-minute tick. A shard not evaluated within a few ticks is superseded (kept 4 h);
+        # after 3 tries it is parked with the dead letters.
         self.work_queue: WorkQueue | None = None
         if may_fan_out(plan, plan.frequency.shard_size):
             self.work_queue = WorkQueue(

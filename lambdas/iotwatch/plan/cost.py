@@ -132,7 +132,7 @@ DASHBOARD_AUDIT_METRICS = 5
 DASHBOARD_METRICS_PER_FUNCTION = 4
 DASHBOARD_MAX_WIDGETS = 500
 DASHBOARD_FIXED_WIDGETS = 12  # header, now row, audit row, health rows
-# bench/baseline_build.py measures a build shard at 14 days of 5-minute periods per series.
+# bench/fanout_scale.py measures a build shard at 14 days of 5-minute periods per series.
 BENCH_POINTS_PER_SERIES = 14 * DAY // 300
 # Lambda gives one full vCPU at 1,769 MB and a proportional share below it.
 FULL_VCPU_MB = 1769
@@ -148,10 +148,10 @@ class Assumptions:
     """What the plan cannot say. The CLI overrides the volumes (`--sms-per-month`, ...)."""
 
     month_days: int = 30
-    # Lambda durations (billed, init included). The per-series figures are bench/ figures
-    # (fanout_scale: a cold 2,000-series shard at ~0.8 ms of CPU per series; baseline_build:
-    # ~12 ms per series of 4,032 points) on one full core, scaled to the CPU share of the
-    # memory size.
+    # Lambda durations (billed, init included), kept above what bench/fanout_scale.py measures
+    # on one core (an evaluator shard: ~0.4 ms of CPU per series, 2,000 series cold; a build
+    # shard: ~6 ms per series of 4,032 points) scaled to the CPU share of the memory size,
+    # plus the calls' latency.
     evaluator_base_seconds: float = 1.5  # GetMetricData, the batch reads, the claim, cold starts averaged in
     evaluator_ms_per_series: float = 4.0
     builder_base_seconds: float = 2.0

@@ -24,8 +24,8 @@ from iotwatch.domain.sharding import ShardRange, shard_ranges, size_at_floor
 
 DAY = 86400
 # What one build shard learns from: 1,000 series x 14 days of 5-minute periods (4,032 each).
-# `make bench` (bench/baseline_build.py) measures such a shard at ~12 ms of CPU per series on
-# one core: ~20 s at the builder's 1024 MB plus 40 GetMetricData calls, well inside 300 s.
+# `make bench` (bench/fanout_scale.py) measures such a shard at ~6 s of CPU on one core:
+# ~10 s at the builder's 1024 MB plus 40 GetMetricData calls, ~35 s in all: inside 300 s.
 BUILD_DATAPOINTS_PER_SHARD = 1_000 * 14 * DAY // 300
 BUILD_MESSAGE_VERSION = 1
 BUILD_KIND = "build"
