@@ -15,7 +15,7 @@ import pytest
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import score_period
 from iotwatch.local import fast_metrics
-from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
+from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START, widget_event
 from iotwatch.local.endpoint import LocalAws
 from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import DAY, DEFAULT_PLAN_FILE, HOUR, IotWatch, clear_handler_caches, ticks
@@ -57,30 +57,6 @@ def band_widgets(fleet: IotWatch) -> list[dict[str, Any]]:
     return [w["properties"] for w in body["widgets"] if w["type"] == "custom"]
 
 
-def widget_event(widget: dict[str, Any], start: int, end: int) -> dict[str, Any]:
-    """What the console sends: the widget's params at the top level and in the context."""
-    return {
-        **widget["params"],
-        "widgetContext": {
-            "dashboardName": "iotwatch-fleet",
-            "widgetId": "widget-1",
-            "accountId": "123456789012",
-            "locale": "en",
-            "timezone": {"label": "UTC", "offsetISO": "+00:00", "offsetInMinutes": 0},
-            "period": 300,
-            "isAutoPeriod": True,
-            "timeRange": {"mode": "absolute", "start": start * 1000, "end": end * 1000},
-            "theme": "light",
-            "linkCharts": True,
-            "title": widget["title"],
-            "forms": {"all": {}},
-            "params": widget["params"],
-            "width": 600,
-            "height": 300,
-        },
-    }
-
-
 def test_every_series_of_the_plan_has_a_widget_that_draws_it_against_its_band(fleet: IotWatch) -> None:
     widgets = band_widgets(fleet)
     assert sorted(w["params"]["series"] for w in widgets) == sorted(s.id for s in fleet.series)
@@ -88,7 +64,7 @@ def test_every_series_of_the_plan_has_a_widget_that_draws_it_against_its_band(fl
     start, end = INCIDENT_START - 2 * HOUR, INCIDENT_START + 20 * 60
     for widget in widgets:
         series = next(s for s in fleet.series if s.id == widget["params"]["series"])
-        page = fleet.draw(widget_event(widget, start, end))
+        page = fleet.draw(widget_event(widget["params"], widget["title"], start, end))
         assert page.startswith("<svg"), page[:200]
         # the points outside the band, as the evaluator scores them
         outside = sum(page.count(f"fill='{colour}'/>") for colour in OUTSIDE)
@@ -106,7 +82,7 @@ def test_the_status_line_is_the_last_finished_period_against_the_stored_baseline
     [widget] = [w for w in band_widgets(fleet) if w["title"] == "Ping.Success (MQTT)"]
     series = next(s for s in fleet.series if s.id == widget["params"]["series"])
     end = INCIDENT_START + 20 * 60
-    page = fleet.draw(widget_event(widget, end - HOUR, end))
+    page = fleet.draw(widget_event(widget["params"], widget["title"], end - HOUR, end))
     response = boto3.client("cloudwatch").get_metric_data(
         MetricDataQueries=[
             {

@@ -91,6 +91,75 @@ def stack_status_event(ts: int, stack_id: str, region: str) -> dict[str, Any]:
     }
 
 
+def widget_event(params: dict[str, Any], title: str, start: int, end: int) -> dict[str, Any]:
+    """What the CloudWatch console sends a custom widget's function: the widget's params at the
+    top level and in the context, with the dashboard's time range (ms), size and theme."""
+    return {
+        **params,
+        "widgetContext": {
+            "dashboardName": "local",
+            "widgetId": "widget-1",
+            "accountId": ACCOUNT,
+            "locale": "en",
+            "timezone": {"label": "UTC", "offsetISO": "+00:00", "offsetInMinutes": 0},
+            "period": 300,
+            "isAutoPeriod": True,
+            "timeRange": {"mode": "absolute", "start": start * 1000, "end": end * 1000},
+            "theme": "light",
+            "linkCharts": True,
+            "title": title,
+            "forms": {"all": {}},
+            "params": params,
+            "width": 600,
+            "height": 300,
+        },
+    }
+
+
+def draw_dashboard(stack: Any, path: Path, log: TextIO, *, start: int, end: int) -> dict[str, Any]:
+    """Every band widget of the deployed dashboard, drawn by the band-widget function as the
+    console would, into one HTML page; which of them show periods outside their band."""
+    import boto3
+
+    from infra.naming import OUTPUT_DASHBOARD_NAME
+
+    name = stack.outputs.get(OUTPUT_DASHBOARD_NAME)
+    if name is None:
+        return {"widgets": 0}
+    body = json.loads(boto3.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    widgets = [w["properties"] for w in body["widgets"] if w["type"] == "custom"]
+    environ = stack.handler_environ("BandWidget")
+    with function_environment(environ), contextlib.redirect_stdout(log):
+        from iotwatch.handlers import band_widget
+    for cached in (band_widget._settings, band_widget._series_by_id, band_widget._dependencies):
+        cached.cache_clear()
+    band_widget._drawn.clear()
+    context = LocalLambdaContext(function_name=environ["AWS_LAMBDA_FUNCTION_NAME"], aws_request_id="draw")
+    draw: Callable[..., str] = band_widget.handler
+    drawn = []
+    for widget in widgets:
+        with function_environment(environ), contextlib.redirect_stdout(log):
+            page = draw(widget_event(widget["params"], widget["title"], start, end), context)
+        drawn.append((widget["title"], page))
+    cells = "".join(
+        f"<div style='display:inline-block;margin:8px;vertical-align:top'><b>{title}</b><br>{page}</div>"
+        for title, page in drawn
+    )
+    path.write_text(
+        f"<!doctype html><meta charset='utf-8'><title>{name}</title>"
+        f"<body style='font-family:sans-serif'><h2>{name}: each series against its band, "
+        f"{iso(start)[:16]} to {iso(end)[11:16]} UTC</h2>{cells}</body>\n",
+        encoding="utf-8",
+    )
+    outside = [t for t, page in drawn if "fill='#d62728'/>" in page or "fill='#ff7f0e'/>" in page]
+    return {
+        "widgets": len(drawn),
+        "drawn": sum(1 for _, page in drawn if page.startswith("<svg")),
+        "outside_band": outside,
+        "path": str(path),
+    }
+
+
 def cloudtrail_event(
     ts: int,
     action: str,
@@ -359,7 +428,13 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
             out / "plots",
         )
 
+        with step("drawing the dashboard's band widgets, as the console does when on-call opens it"):
+            dashboard = draw_dashboard(
+                stack, out / "dashboard.html", lambda_log, start=DEPLOYED_AT, end=REPLAY_END
+            )
+
     summary = _summary(plan, stack, topics, series, built, written, incident, notifications)
+    summary["dashboard"] = dashboard
     summary["plots"] = [str(path) for path in backtest.plots]
     summary["audit"] = _audit_summary(deliveries, notifications)
     stray = [
@@ -387,6 +462,12 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         f"Backtest of the {BACKTEST_DAYS} simulated days: {backtest.alerts_fired} alert(s) would have fired, "
         f"{len(stray)} outside the outage; {len(backtest.plots)} PNGs in {out / 'plots'}\n"
     )
+    dashboard_ok = not plan.tools.dashboard or dashboard["drawn"] == len(series)
+    if plan.tools.dashboard:
+        say(
+            f"Dashboard: {dashboard['drawn']} of {len(series)} series drawn against their band, "
+            f"{len(dashboard['outside_band'])} with periods outside it; open {dashboard['path']}\n"
+        )
     audit_ok = True
     if audit_name:
         audit_summary = summary["audit"]
@@ -396,7 +477,8 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
             if audit_ok
             else f"Control-plane audit FAILED: {audit_summary['text']}\n"
         )
-    return 0 if verdict["detected"] and not verdict["false_alerts"] and not stray and audit_ok else 1
+    ok = verdict["detected"] and not verdict["false_alerts"] and not stray and audit_ok and dashboard_ok
+    return 0 if ok else 1
 
 
 def _audit_summary(deliveries: list[dict[str, Any]], notifications: list[dict[str, Any]]) -> dict[str, Any]:
