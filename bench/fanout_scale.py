@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -53,7 +53,7 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
-from iotwatch.local.demo import LocalLambdaContext, iso
+from iotwatch.local.demo import LocalLambdaContext, function_environment, iso
 from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
 from iotwatch.plan.loader import load_plan, merged_detection
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
@@ -116,20 +116,6 @@ def environment(plan_file: Path, service: str, table: str, topics: Mapping[str, 
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
     }
-
-
-@contextlib.contextmanager
-def function_environment(environ: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in environ}
-    os.environ.update(environ)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def handler_module(name: str, environ: Mapping[str, str]) -> ModuleType:

@@ -239,3 +239,17 @@ def test_the_handler_draws_once_for_refreshes_of_the_same_range_and_shows_a_fail
     broken = handler_module.WidgetDependencies(reader=Broken(), store=FakeStore())  # type: ignore[arg-type]
     page = handler_module.handler(widget_event, Context(), broken)
     assert "Connect.Success (MQTT): could not read the series or its baseline (RuntimeError)" in page
+
+
+def test_the_longest_range_is_drawn_at_two_points_a_pixel_whatever_its_periods():
+    """63 days of 5-minute periods (18,144, what CloudWatch keeps) on a 600-pixel widget."""
+    end = MONDAY + 63 * DAY
+    points = [(ts, 1000.0) for ts in range(MONDAY, end, PERIOD)]
+    drawn = chart_points(SERIES, points, BASELINE, start=MONDAY, end=end)
+    assert len(drawn) == 18_144
+    page = render(BandChart(SERIES, MONDAY, end, tuple(drawn), "baseline v1"), Canvas(600, 300))
+    [actual] = [
+        p for p in svg_of(page).getElementsByTagName("polyline") if p.getAttribute("stroke") == "#1f77b4"
+    ]
+    assert len(actual.getAttribute("points").split()) <= 2 * 600
+    assert len(page) < 100_000

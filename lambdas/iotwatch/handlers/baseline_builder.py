@@ -23,7 +23,7 @@ from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.series import Series
-from iotwatch.handlers.events import event_epoch
+from iotwatch.handlers.events import event_epoch, run_shard_batch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.baselines import (
     BuildMessageError,
@@ -157,36 +157,22 @@ def handler(
 def _build_shards(
     records: list[dict[str, Any]], settings: FunctionSettings, deps: BuilderDependencies
 ) -> dict[str, Any]:
-    """SQS batch of build shards (one, as the stack configures it); a shard that fails is
-    returned for redelivery, a message that is not a shard is dropped with its reason."""
-    failures: list[dict[str, str]] = []
-    built = calls = 0
-    for record in records:
-        message_id = str(record.get("messageId", ""))
-        try:
-            task = BuildTask.from_body(str(record.get("body", "")))
-        except BuildMessageError as exc:
-            logger.error("work queue message dropped", message_id=message_id, reason=str(exc))
-            continue
+    """SQS batch of build shards (one, as the stack configures it)."""
+    totals = {"built": 0, "calls": 0}
+
+    def build(task: BuildTask) -> None:
         calls_before = deps.reader.calls
-        try:
-            outcome = run_build_shard(
-                task,
-                series=_series(task.now, shard=True),
-                history_days=settings.plan.frequency.history_days,
-                reader=deps.reader,
-                store=deps.store,
-                excluded=settings.plan.detection.excluded_windows,
-            )
-        except Exception:
-            logger.exception(
-                "build shard failed; SQS delivers it again", shard=task.shard, shards=task.shards
-            )
-            failures.append({"itemIdentifier": message_id})
-            continue
-        shard_calls = deps.reader.calls - calls_before
-        built += outcome.report.built
-        calls += shard_calls
+        outcome = run_build_shard(
+            task,
+            series=_series(task.now, shard=True),
+            history_days=settings.plan.frequency.history_days,
+            reader=deps.reader,
+            store=deps.store,
+            excluded=settings.plan.detection.excluded_windows,
+        )
+        calls = deps.reader.calls - calls_before
+        totals["built"] += outcome.report.built
+        totals["calls"] += calls
         logger.info(
             "baseline shard built",
             shard=task.shard,
@@ -196,12 +182,21 @@ def _build_shards(
             without_history=len(outcome.report.empty),
             done=outcome.done,
             generation_marked=outcome.marked,
-            get_metric_data_calls=shard_calls,
+            get_metric_data_calls=calls,
         )
         _warn_without_history(outcome.report.empty)
-    metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=built)
-    metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=calls)
-    return {"batchItemFailures": failures}
+
+    result = run_shard_batch(
+        records,
+        parse=BuildTask.from_body,
+        unreadable=BuildMessageError,
+        run=build,
+        failed="build shard failed; SQS delivers it again",
+        logger=logger,
+    )
+    metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=totals["built"])
+    metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=totals["calls"])
+    return result
 
 
 def _warn_without_history(series: list[str]) -> None:

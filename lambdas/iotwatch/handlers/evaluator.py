@@ -21,7 +21,7 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
-from iotwatch.handlers.events import event_epoch, event_time_text
+from iotwatch.handlers.events import event_epoch, event_time_text, run_shard_batch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import EvaluationReport, run_evaluation
@@ -154,31 +154,19 @@ def _fan_out(
 def _evaluate_shards(
     records: list[dict[str, Any]], settings: FunctionSettings, deps: EvaluatorDependencies
 ) -> dict[str, Any]:
-    """SQS batch of shard tasks (one, as the stack configures it); a task that fails is
-    returned for redelivery, a message that is not a task is dropped with its reason."""
-    failures: list[dict[str, str]] = []
-    for record in records:
-        message_id = str(record.get("messageId", ""))
-        try:
-            task = ShardTask.from_body(str(record.get("body", "")))
-        except ShardMessageError as exc:
-            logger.error("work queue message dropped", message_id=message_id, reason=str(exc))
-            continue
+    """SQS batch of shard tasks (one, as the stack configures it)."""
+
+    def evaluate(task: ShardTask) -> None:
         calls_before = deps.reader.calls
-        try:
-            outcome = run_shard(
-                task,
-                plan=settings.plan,
-                series=_series(task.event_time),
-                reader=deps.reader,
-                store=deps.store,
-                notifier=deps.notifier,
-                context=_context(settings),
-            )
-        except Exception:
-            logger.exception("shard failed; SQS delivers it again", shard=task.shard, shards=task.shards)
-            failures.append({"itemIdentifier": message_id})
-            continue
+        outcome = run_shard(
+            task,
+            plan=settings.plan,
+            series=_series(task.event_time),
+            reader=deps.reader,
+            store=deps.store,
+            notifier=deps.notifier,
+            context=_context(settings),
+        )
         report = outcome.report
         logger.info(
             "shard evaluated" if outcome.evaluated else "shard redelivered: its first result re-used",
@@ -189,7 +177,15 @@ def _evaluate_shards(
         )
         _log_report(report, event_time=task.event_time)
         _count(report, get_metric_data_calls=deps.reader.calls - calls_before, completed=outcome.published)
-    return {"batchItemFailures": failures}
+
+    return run_shard_batch(
+        records,
+        parse=ShardTask.from_body,
+        unreadable=ShardMessageError,
+        run=evaluate,
+        failed="shard failed; SQS delivers it again",
+        logger=logger,
+    )
 
 
 def _log_report(report: EvaluationReport, *, event_time: object) -> None:
