@@ -220,7 +220,7 @@ def cmd_plan_cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         discovered, extra = discovered_series(plan, args)
     except DiscoveryReadError as exc:
         print(exc, file=err)
-        return EXIT_FAILURE
+        return exc.code
     estimate = estimate_cost(plan, assumptions, discovered=discovered)
     scaled = estimate_cost(plan, assumptions, discovered=discovered, series_factor=SCALE_FACTOR)
     if args.audit_events_per_month is not None and not plan.tools.audit:
@@ -238,7 +238,9 @@ def cmd_plan_cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 class DiscoveryReadError(RuntimeError):
-    pass
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code  # 2: the stack or table named is not an iotwatch one; 1: AWS failed
 
 
 def discovered_series(plan: Plan, args: argparse.Namespace) -> tuple[list[Series], list[str]]:
@@ -286,7 +288,7 @@ def _read_discovered(
         name = table or resolve_table(client("cloudformation"), stack or "")
         found = DynamoStateStore(client("dynamodb"), name).list_discovered()
     except ShowError as exc:
-        raise DiscoveryReadError(str(exc)) from None
+        raise DiscoveryReadError(str(exc), exc.code) from None
     except (BotoCoreError, ClientError) as exc:
         raise DiscoveryReadError(
             f"error: cannot read the discovered series from AWS: {exc}; or pass --expected-series N"
