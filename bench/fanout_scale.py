@@ -53,7 +53,7 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
-from iotwatch.local.demo import LocalLambdaContext, function_environment, iso
+from iotwatch.local.demo import LocalLambdaContext, function_environment, iso, logs_into
 from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
 from iotwatch.plan.loader import load_plan, merged_detection
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
@@ -158,19 +158,14 @@ def invoke(
     """One invocation as Lambda makes it; what it logs (Powertools' logger and the metrics
     document it prints) is counted as CloudWatch Logs would ingest it."""
     logs = io.StringIO()
-    handler_stream = module.logger.registered_handler
-    previous = handler_stream.setStream(logs)
     context = LocalLambdaContext(
         function_name=environ["POWERTOOLS_SERVICE_NAME"],
         memory_limit_in_mb=HANDLERS_BY_SERVICE[environ["POWERTOOLS_SERVICE_NAME"]].memory_mb,
         aws_request_id="bench",
     )
     aws.meter.reset()
-    try:
-        with function_environment(environ), contextlib.redirect_stdout(logs):
-            result, measurement = measured(lambda: module.handler(event, context, deps))
-    finally:
-        handler_stream.setStream(previous)
+    with function_environment(environ), contextlib.redirect_stdout(logs), logs_into(logs, module):
+        result, measurement = measured(lambda: module.handler(event, context, deps))
     if os.environ.get("BENCH_SHOW_LOGS"):
         print(logs.getvalue(), file=sys.stderr)
     return Invocation(
@@ -228,13 +223,25 @@ class Fleet:
         return [position(r.until) - (0 if r.first is None else position(r.first)) for r in ranges]
 
 
-def fleet_of(n: int, plan_path: str, directory: Path, **shard_sizes: int) -> Fleet:
-    """`n` series of a large plan; `shard_sizes`: frequency.shard_size / build_shard_size."""
+def fleet_of(
+    n: int,
+    plan_path: str,
+    directory: Path,
+    *,
+    shard_size: int | None = None,
+    build_shard_size: int | None = None,
+) -> Fleet:
+    """`n` series of a large plan (the plan's shard sizes unless given)."""
     plan = load_plan(plan_path, environ={})
     members = scale_series(n, merged_detection(plan, None))
     series = tuple(m.series for m in members)
     compiled = runtime_plan(plan)
-    rplan = replace(compiled, series=series, frequency=replace(compiled.frequency, **shard_sizes))
+    frequency = replace(
+        compiled.frequency,
+        shard_size=shard_size or compiled.frequency.shard_size,
+        build_shard_size=build_shard_size or compiled.frequency.build_shard_size,
+    )
+    rplan = replace(compiled, series=series, frequency=frequency)
     topics = {t: f"arn:aws:sns:{REGION}:{ACCOUNT}:iotwatch-{rplan.name}-{t}" for t in rplan.topics}
     return Fleet(n, members, series, rplan, write_plan(rplan, directory), topics)
 

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +91,29 @@ def stack_status_event(ts: int, stack_id: str, region: str) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def logs_into(stream: TextIO, *modules: Any) -> Iterator[None]:
+    """Powertools binds a handler module's logger to the stdout of its import (the first one in
+    this process): point each module's logger at `stream` for now, and back after."""
+    handlers = [m.logger.registered_handler for m in modules]
+    previous = [h.stream for h in handlers]
+
+    def point(handler: Any, target: Any) -> None:
+        # not setStream: it flushes the old stream, which may be an earlier demo's closed file
+        with contextlib.ExitStack() as held:
+            handler.acquire()
+            held.callback(handler.release)
+            handler.stream = target
+
+    for h in handlers:
+        point(h, stream)
+    try:
+        yield
+    finally:
+        for h, old in zip(handlers, previous, strict=True):
+            point(h, old)
+
+
 def widget_event(params: dict[str, Any], title: str, start: int, end: int) -> dict[str, Any]:
     """What the CloudWatch console sends a custom widget's function: the widget's params at the
     top level and in the context, with the dashboard's time range (ms), size and theme."""
@@ -138,7 +161,7 @@ def draw_dashboard(stack: Any, path: Path, log: TextIO, *, start: int, end: int)
     draw: Callable[..., str] = band_widget.handler
     drawn = []
     for widget in widgets:
-        with function_environment(environ), contextlib.redirect_stdout(log):
+        with function_environment(environ), contextlib.redirect_stdout(log), logs_into(log, band_widget):
             page = draw(widget_event(widget["params"], widget["title"], start, end), context)
         drawn.append((widget["title"], page))
     cells = "".join(
@@ -235,7 +258,7 @@ def control_plane_story(region: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 @contextlib.contextmanager
-def function_environment(environ: dict[str, str]) -> Iterator[None]:
+def function_environment(environ: Mapping[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
     try:
@@ -331,7 +354,12 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         build_app(plan_path, outdir=str(assembly), context={"data_removal_policy": "destroy"}).synth()
 
     log_path = out / "lambda.log"
-    with LocalAws() as aws, aws.env(), log_path.open("w", encoding="utf-8") as lambda_log:
+    with (
+        LocalAws() as aws,
+        aws.env(),
+        log_path.open("w", encoding="utf-8") as lambda_log,
+        contextlib.ExitStack() as logging_to_file,
+    ):
         aws.reset()  # moto keeps its state per process: a second demo in one process starts clean
         region = boto3.session.Session().region_name or "us-east-1"
         with step("deploying the synthesized template into the local CloudFormation"):
@@ -371,6 +399,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                 from iotwatch.handlers import evaluator
             with function_environment(audit_env or evaluator_env):
                 from iotwatch.handlers import audit
+        logging_to_file.enter_context(logs_into(lambda_log, baseline_builder, evaluator, audit))
         for module in (baseline_builder, evaluator, audit):
             # a cold start per demo: clients and settings must follow this run's endpoint and stack
             for cached in ("_settings", "_discovery", "_shard_discovery", "_dependencies"):
