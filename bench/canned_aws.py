@@ -251,6 +251,8 @@ class CannedDynamoDB:
             return True
         if condition == "attribute_not_exists(pk)":
             return existing is None
+        if condition == "attribute_exists(pk)":
+            return existing is not None
         if condition == "attribute_not_exists(pk) OR revision = :seen":
             return existing is None or existing.get("revision") == (values or {}).get(":seen")
         raise NotImplementedError(f"condition not canned: {condition}")
@@ -309,19 +311,17 @@ class CannedDynamoDB:
         ConditionExpression: str | None = None,
         ReturnValues: str = "NONE",
     ) -> dict[str, Any]:
-        """Only `ADD <set> :v` and `DELETE <set> :v` on string sets (the open incidents, the
-        shards done), creating the item as DynamoDB does unless `attribute_exists(pk)` is asked."""
+        """`ADD <set> :v` and `DELETE <set> :v` on string sets (the open incidents, the shards
+        done), creating the item as DynamoDB does unless a condition says otherwise."""
         self._check_table(TableName)
         action, attribute, placeholder = UpdateExpression.split()
-        if action not in ("ADD", "DELETE"):
+        if action not in ("ADD", "DELETE") or "SS" not in ExpressionAttributeValues[placeholder]:
             raise NotImplementedError(f"update not canned: {UpdateExpression}")
         existing = self._get(Key)
-        if ConditionExpression == "attribute_exists(pk)" and existing is None:
+        if not self._condition_holds(ConditionExpression, existing, ExpressionAttributeValues):
             raise _client_error(
                 "ConditionalCheckFailedException", "The conditional request failed", "UpdateItem"
             )
-        if ConditionExpression not in (None, "attribute_exists(pk)"):
-            raise NotImplementedError(f"condition not canned: {ConditionExpression}")
         item = dict(existing or Key)
         members = set(item.get(attribute, {}).get("SS", []))
         change = set(ExpressionAttributeValues[placeholder]["SS"])
@@ -387,6 +387,11 @@ class CannedDynamoDB:
         partition = self.partitions.get(values[":pk"]["S"], {})
         if KeyConditionExpression == "pk = :pk":
             scanned = [partition[sk] for sk in sorted(partition)]
+        elif KeyConditionExpression.startswith("pk = :pk AND begins_with(sk, :"):
+            prefix = values[KeyConditionExpression.removeprefix("pk = :pk AND begins_with(sk, ").rstrip(")")][
+                "S"
+            ]
+            scanned = [partition[sk] for sk in sorted(partition) if sk.startswith(prefix)]
         elif KeyConditionExpression == "pk = :pk AND sk BETWEEN :low AND :high":
             low, high = values[":low"]["S"], values[":high"]["S"]
             scanned = [partition[sk] for sk in sorted(partition) if low <= sk <= high]
@@ -444,17 +449,60 @@ class CannedSns:
         return {"MessageId": message_id, "ResponseMetadata": _metadata()}
 
 
+# -- SQS ----------------------------------------------------------------------------------------
+
+SQS_BATCH_LIMIT = 10
+SQS_MESSAGE_LIMIT_BYTES = 256 * 1024
+
+
+class CannedSqs:
+    """`send_message_batch` that keeps the bodies, as the work queue would hold them."""
+
+    def __init__(self, meter: AwsMeter | None = None) -> None:
+        self.meter = meter or AwsMeter()
+        self.bodies: list[str] = []
+        self._ids = itertools.count(1)
+
+    @_metered("sqs.SendMessageBatch")
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        if len(Entries) > SQS_BATCH_LIMIT:
+            raise _client_error(
+                "TooManyEntriesInBatchRequest", "Maximum number of entries is 10", "SendMessageBatch"
+            )
+        size = sum(len(e["MessageBody"].encode()) for e in Entries)
+        if size > SQS_MESSAGE_LIMIT_BYTES:
+            raise _client_error("BatchRequestTooLong", f"Batch is {size} bytes", "SendMessageBatch")
+        successful = []
+        for entry in Entries:
+            self.bodies.append(entry["MessageBody"])
+            successful.append(
+                {"Id": entry["Id"], "MessageId": f"{next(self._ids):08x}-0000-4000-8000-000000000000"}
+            )
+        return {"Successful": successful, "Failed": [], "ResponseMetadata": _metadata()}
+
+    def records(self) -> list[dict[str, Any]]:
+        """The queued bodies as the SQS event source hands them over (one record each), emptied."""
+        records = [
+            {"messageId": f"bench-{i:05d}", "body": body, "eventSource": "aws:sqs"}
+            for i, body in enumerate(self.bodies)
+        ]
+        self.bodies = []
+        return records
+
+
 @dataclass
 class CannedAws:
-    """The three clients of one bench world, sharing one meter."""
+    """The clients of one bench world, sharing one meter."""
 
     table_name: str = "iotwatch-bench"
     meter: AwsMeter = field(default_factory=AwsMeter)
     cloudwatch: CannedCloudWatch = field(init=False)
     dynamodb: CannedDynamoDB = field(init=False)
     sns: CannedSns = field(init=False)
+    sqs: CannedSqs = field(init=False)
 
     def __post_init__(self) -> None:
         self.cloudwatch = CannedCloudWatch(self.meter)
         self.dynamodb = CannedDynamoDB(self.table_name, self.meter)
         self.sns = CannedSns(self.meter)
+        self.sqs = CannedSqs(self.meter)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 HANDLERS = {
     "evaluator": ("iotwatch.handlers.evaluator", ("cloudwatch", "dynamodb", "sns", "sqs")),
-    "baseline_builder": ("iotwatch.handlers.baseline_builder", ("cloudwatch", "dynamodb")),
+    "baseline_builder": ("iotwatch.handlers.baseline_builder", ("cloudwatch", "dynamodb", "sqs")),
     "audit": ("iotwatch.handlers.audit", ("dynamodb", "sns")),
+    "band_widget": ("iotwatch.handlers.band_widget", ("cloudwatch", "dynamodb")),
 }
 
 _TIMER = """

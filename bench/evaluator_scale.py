@@ -1,4 +1,5 @@
-"""The evaluator at 100, 1,000 and 10,000 series, through the real code path on canned AWS.
+"""The evaluator in one invocation at 100 and 1,000 series, through the real code path on
+canned AWS (bigger plans fan out: bench/fanout_scale.py measures them shard by shard).
 
 `run_evaluation` (iotwatch.service.evaluation) drives `CloudWatchMetricReader`,
 `DynamoStateStore` and `SnsNotifier` as in the Lambda, but their boto3 clients are the
@@ -11,7 +12,7 @@ traffic, so the run pages.
 Per N: GetMetricData calls against the API's floor ceil(N / 500), DynamoDB requests
 (and how many were writes), SNS publishes, the median wall and CPU time of
 `run_evaluation`, our CPU per series in microseconds (less the time inside the canned
-clients), the EMF log bytes the run prints, the peak RSS growth during the runs and, up to
+clients), the peak RSS growth during the runs and, up to
 TRACE_UP_TO series, the tracemalloc peak of one more run (see `bench.measure`).
 """
 
@@ -24,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState
@@ -52,7 +52,7 @@ from bench.scale_fleet import (
     window_points,
 )
 
-SIZES = (100, 1_000, 10_000)
+SIZES = (100, 1_000)
 HOUR = 3600
 TICK = TRAINED_TO + 14 * HOUR  # Monday 14:00 UTC: daytime traffic, baselines 14 h old
 DEVIATING = 3  # series whose traffic drops to DEVIATION x normal for the whole window
@@ -162,7 +162,6 @@ class RunResult:
     dynamodb_requests: int
     dynamodb_writes: int
     sns_publishes: int
-    emf_bytes: int
     firing: int
 
     @property
@@ -177,12 +176,10 @@ def run_once(
     aws = world.aws
     aws.dynamodb.restore(world.snapshot)
     aws.sns.sent.clear()
-    emf_sizes: list[int] = []
     reader = CloudWatchMetricReader(aws.cloudwatch)
     store = store or DynamoStateStore(aws.dynamodb, aws.table_name, cache_baselines=True)
     requests_before = store.requests
     notifier = SnsNotifier(aws.sns, world.topic_arns)
-    emf = EmfWriter(sink=lambda doc: emf_sizes.append(len(doc) + 1), service="iotwatch-evaluator")
     aws.meter.reset()
     report, measurement = measured(
         lambda: run_evaluation(
@@ -193,7 +190,6 @@ def run_once(
             store=store,
             notifier=notifier,
             context=world.context,
-            emf=emf,
         ),
         trace_memory=trace_memory,
     )
@@ -217,7 +213,6 @@ def run_once(
         dynamodb_requests=dynamodb,
         dynamodb_writes=writes,
         sns_publishes=notifier.published,
-        emf_bytes=sum(emf_sizes),
         firing=report.firing,
     )
 
@@ -225,8 +220,7 @@ def run_once(
 def measure_size(world: EvaluatorWorld, runs: int, *, trace_memory: bool = True) -> dict[str, object]:
     results = [run_once(world) for _ in range(runs)]
     counts = {
-        (r.get_metric_data_calls, r.dynamodb_requests, r.dynamodb_writes, r.sns_publishes, r.emf_bytes)
-        for r in results
+        (r.get_metric_data_calls, r.dynamodb_requests, r.dynamodb_writes, r.sns_publishes) for r in results
     }
     assert len(counts) == 1, f"runs disagree on requests: {counts}"  # every run starts from the same table
     first = results[0]
@@ -248,7 +242,6 @@ def measure_size(world: EvaluatorWorld, runs: int, *, trace_memory: bool = True)
         "cpu_ms": round(statistics.median(r.measurement.cpu_seconds for r in results) * 1000, 1),
         "canned_aws_cpu_ms": round(statistics.median(r.canned_seconds for r in results) * 1000, 1),
         "own_us_per_series": round(statistics.median(r.own_cpu_seconds for r in results) / n * 1e6, 1),
-        "emf_bytes": first.emf_bytes,
         "peak_rss_mb": mb(max(rss)) if rss else None,
     }
     if trace_memory:

@@ -1,4 +1,4 @@
-"""Series and synthetic history for the scale benches (evaluator_scale, baseline_build).
+"""Series and synthetic history for the scale benches (evaluator_scale, fanout_scale).
 
 N series are built the way a plan expands them (metric x dimension values): the plan's
 device metrics per Protocol, RulesExecuted, then per topic rule TopicMatch{RuleName} and

@@ -7,16 +7,18 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
 from iotwatch.plan.model import Plan
+from iotwatch.plan.runtime import runtime_plan
 
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.naming import BASELINE_BUILDER_SERVICE
-from infra.scheduling import DeadLetters, schedule_rule
+from infra.scheduling import DeadLetters, WorkQueue, may_fan_out, schedule_rule
 from infra.storage import BaselineStore
 
 BASELINE_BUILDER_HANDLER = "iotwatch.handlers.baseline_builder.handler"
 CLOUDFORMATION_SOURCE = "aws.cloudformation"
 STACK_STATUS_CHANGE = "CloudFormation Stack Status Change"
 BOOTSTRAP_STATUSES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+BUILD_SHARD_CONCURRENCY = 5
 
 
 class BaselineRefresh(Construct):
@@ -31,20 +33,41 @@ class BaselineRefresh(Construct):
         dead_letters: DeadLetters,
     ) -> None:
         super().__init__(scope, construct_id)
-        # Sizing, from `make bench` (canned AWS, one core): 1,000 series x 14 days of 5-minute
-        # history (4,032 points each, 25 series per GetMetricData call) take ~12 s of CPU and
-        # ~45 MB, history being read and learnt from 100 series at a time. CPU-bound, so 1024 MB
-        # (~0.6 vCPU): ~20 s of CPU plus 40 GetMetricData calls per 1,000 series, so 300 s
-        # covers about 5,000 series; beyond that the build would need to fan out as the
-        # evaluator does (not built yet; the duration alarm warns at 80 %).
+        # Sizing, from `make bench` (bench/fanout_scale.py: the real handler on canned AWS, one
+        # core). One build shard of 1,000 series x 14 days of 5-minute history (4,032 points
+        # each, 25 series per GetMetricData call; the default frequency.build_shard_size) takes
+        # ~6 s of CPU, 40 GetMetricData calls and ~1,000 DynamoDB writes, and grows memory by
+        # under 10 MB over a container at rest of 70-235 MB (the plan loaded; history is read
+        # and learnt 100 series at a time). 1024 MB (~0.58 vCPU): ~33 s with the calls'
+        # latency, against the 240 s duration alarm. Longer histories get smaller shards (the
+        # same datapoints per shard), so the shard, not the plan, sets the duration.
+        timeout = Duration.seconds(300)
         self.function = factory.create(
             "BaselineBuilder",
             handler=BASELINE_BUILDER_HANDLER,
             service_name=BASELINE_BUILDER_SERVICE,
             description=f"iotwatch {plan.name}: learns baselines from CloudWatch history",
             memory_size=1024,
-            timeout=Duration.seconds(300),
+            timeout=timeout,
         )
+        # More series than that (or "*" metrics, which may discover them) fan out: the scheduled
+        # or deploy-time run queues one message per shard and this same function builds each,
+        # at most 5 at once (each reads ~1 GetMetricData call a second: 5 leave the account's
+        # quota to the evaluator). 100,000 series: 100 shards, 20 rounds of ~35 s: ~12 minutes,
+        # once a day. Messages are kept a day; a shard that fails 3 times is parked with the
+        # dead letters (the dead-letters alarm), and its build writes no new generation.
+        shard_size = runtime_plan(plan).frequency.build_shard_size
+        self.work_queue: WorkQueue | None = None
+        if may_fan_out(plan, shard_size):
+            self.work_queue = WorkQueue(
+                self,
+                "WorkQueue",
+                function=self.function,
+                function_timeout=timeout,
+                retention=Duration.days(1),
+                dead_letters=dead_letters,
+                max_concurrency=BUILD_SHARD_CONCURRENCY,
+            )
         grant_read_metrics(self.function)
         store.grant_read_write(self.function)
 

@@ -3,15 +3,19 @@
 1. the plan: goals, owners, who is notified (topic names, masked subscribers, routes);
 2. now: series firing, notifications sent/failed/silenced, the self-monitoring alarms; the
    open incidents and the last ones (from the evaluator's `incident` log lines);
-3. each watched metric against the baseline band the evaluator publishes, with its deviation
-   score against the warning and critical thresholds (horizontal annotations); a metric
-   watched for every value of a dimension ("*") as one SEARCH graph of all its values;
-4. with `tools.audit`: IoT control-plane calls by action, audit alerts;
+3. each watched series against its baseline band: a custom widget per series, drawn by the
+   band-widget function from GetMetricData and the stored baseline when someone looks (no
+   custom metric per series); a metric watched for every value of a dimension ("*") as one
+   SEARCH graph of all its values;
+4. with `tools.audit`: IoT control-plane calls by action (a Logs Insights query of the audit
+   function's log, run when viewed), audit events and alerts;
 5. iotwatch's own health: invocations, errors, throttles, duration per function,
    GetMetricData calls, undelivered events.
 
 CloudWatch limits a dashboard to 500 widgets and 2,500 metrics (500 per widget): the series
-graphs get what the other widgets leave, and the header says how many series are not drawn.
+widgets get what the other widgets leave, and the header says how many series are not drawn.
+Counters the functions publish only when they count something (firing, notifications,
+silenced, audit alerts) are drawn through FILL(m, 0), so a quiet period reads 0, not "no data".
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from iotwatch.adapters.emf import AUDIT_ACTION_METRIC
 from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import expand_series, expand_templates
@@ -40,24 +44,23 @@ from infra.naming import (
     metrics_namespace,
 )
 
-# What the evaluator publishes per series (namespace IotWatch/<plan>, one dimension Series=<series.id>).
-BAND_DIMENSION = "Series"
-EXPECTED_METRIC = "Expected"
-BAND_LOWER_METRIC = "BandLower"
-BAND_UPPER_METRIC = "BandUpper"
-DEVIATION_METRIC = "DeviationScore"
+# What the band widget is told: the series it draws (service.band_widget.SERIES_PARAM).
+BAND_SERIES_PARAM = "series"
 
-
-# The audit function counts each IoT API call under the single dimension Action=<action>.
-def audit_by_action_search(namespace: str) -> str:
-    return f"SEARCH('{{{namespace},Action}} MetricName=\"{AUDIT_ACTION_METRIC}\"', 'Sum', 3600)"
+# The audit function logs one line per call it recorded, with the call's action and caller.
+AUDIT_RECORDED_MESSAGE = "control-plane call recorded"
+AUDIT_BY_ACTION_QUERY = (
+    f'filter message = "{AUDIT_RECORDED_MESSAGE}"',
+    "stats count(*) as calls, latest(who) as last_caller, max(@timestamp) as last_call by action",
+    "sort calls desc",
+    "limit 50",
+)
 
 
 # CloudWatch dashboard quotas.
 MAX_WIDGETS = 500
 MAX_METRICS = 2500
 MAX_METRICS_PER_WIDGET = 500
-SERIES_GRAPH_METRICS = 5  # actual, expected, band lower, band upper, deviation score
 
 WIDGETS_PER_ROW = 2
 GRAPH_WIDTH = 24 // WIDGETS_PER_ROW
@@ -75,8 +78,13 @@ class FleetDashboard(Construct):
         plan: Plan,
         functions: Mapping[str, lambda_.IFunction],
         dead_letter_queue: sqs.IQueue,
+        band_widget: lambda_.IFunction,
+        audit_log_group: logs.ILogGroup | None = None,
         alarms: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
+        """`functions`: name -> function, drawn in the health rows; `band_widget`: the function
+        that draws each series against its band; `audit_log_group`: the audit function's log,
+        which the calls-by-action table queries (with `tools.audit`)."""
         super().__init__(scope, construct_id)
         self.dashboard_name = dashboard_name(plan)
         self.dashboard = cloudwatch.Dashboard(
@@ -87,11 +95,13 @@ class FleetDashboard(Construct):
         )
         rows: list[list[cloudwatch.IWidget]] = [
             now_widgets(plan, alarms) + incident_widgets(functions[EVALUATOR]),
-            audit_widgets(metrics_namespace(plan)) if plan.tools.audit else [],
+            audit_widgets(metrics_namespace(plan), audit_log_group)
+            if plan.tools.audit and audit_log_group is not None
+            else [],
             *health_widgets(functions, dead_letter_queue, metrics_namespace(plan)),
         ]
         # A "*" metric's values are only known while running: one SEARCH graph each, drawn
-        # before the per-series graphs share what is left.
+        # before the per-series widgets share what is left.
         discovered = [discovered_graph(t) for t in expand_templates(plan)]
         fixed = [w for row in rows for w in row] + discovered
         series = expand_series(plan)
@@ -101,7 +111,7 @@ class FleetDashboard(Construct):
             cloudwatch.TextWidget(markdown=header, width=24, height=header_height(header))
         )
         self.dashboard.add_widgets(*rows[0])
-        graphs: list[cloudwatch.IWidget] = [series_graph(s, metrics_namespace(plan)) for s in drawn]
+        graphs: list[cloudwatch.IWidget] = [band_widget_for(s, band_widget) for s in drawn]
         graphs += discovered
         for start in range(0, len(graphs), WIDGETS_PER_ROW):
             self.dashboard.add_widgets(*graphs[start : start + WIDGETS_PER_ROW])
@@ -122,9 +132,9 @@ def series_capacity(scope: Construct, fixed: Sequence[cloudwatch.IWidget]) -> in
     """How many series graphs fit next to the header and the `fixed` widgets."""
     counts = [metric_count(scope, w) for w in fixed]
     assert all(c <= MAX_METRICS_PER_WIDGET for c in counts), counts
-    widgets_left = MAX_WIDGETS - 1 - len(fixed)
-    metrics_left = MAX_METRICS - sum(counts)
-    return max(0, min(widgets_left, metrics_left // SERIES_GRAPH_METRICS))
+    assert sum(counts) <= MAX_METRICS, counts
+    # a band widget holds no metric: only the widget count limits them
+    return max(0, MAX_WIDGETS - 1 - len(fixed))
 
 
 def _code(text: str) -> str:
@@ -161,9 +171,10 @@ def header_markdown(plan: Plan, *, hidden: int = 0) -> str:
         lines.append(f"- `{topic.name}`: {', '.join(who) if who else 'none'}")
     lines += [
         "",
-        f"Each graph: the metric (left axis), the learned baseline band ({metrics_namespace(plan)} "
-        f"{EXPECTED_METRIC}, {BAND_LOWER_METRIC}, {BAND_UPPER_METRIC}) and the deviation score "
-        "(right axis) against the warning and critical thresholds.",
+        "Each series widget: the metric (blue), what its baseline expects (dashed) and the normal "
+        "range (green, the warning sensitivity), periods outside it (orange: warning, red: critical) "
+        "and how long it has been firing (shaded), drawn by iotwatch's band-widget function when you "
+        "look (your role needs lambda:InvokeFunction on it).",
     ]
     if expand_templates(plan):
         lines += [
@@ -212,48 +223,29 @@ def discovered_graph(template: SeriesTemplate) -> cloudwatch.GraphWidget:
     )
 
 
-def series_graph(series: Series, namespace: str) -> cloudwatch.GraphWidget:
-    period = Duration.seconds(series.period)
-
-    def band(metric_name: str, label: str, color: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=namespace,
-            metric_name=metric_name,
-            dimensions_map={BAND_DIMENSION: series.id},
-            statistic="Average",
-            period=period,
-            label=label,
-            color=color,
-        )
-
-    actual = cloudwatch.Metric(
-        namespace=series.namespace,
-        metric_name=series.metric,
-        dimensions_map=series.dimension_map,
-        statistic=series.statistic,
-        period=period,
-        label=series.label,
-        color=cloudwatch.Color.BLUE,
-    )
-    return cloudwatch.GraphWidget(
+def band_widget_for(series: Series, function: lambda_.IFunction) -> cloudwatch.CustomWidget:
+    """One series against its band, drawn by the band-widget function for the dashboard's time range."""
+    return cloudwatch.CustomWidget(
+        function_arn=function.function_arn,
         title=series.label,
         width=GRAPH_WIDTH,
         height=GRAPH_HEIGHT,
-        left=[
-            actual,
-            band(EXPECTED_METRIC, "expected", cloudwatch.Color.GREEN),
-            band(BAND_LOWER_METRIC, "band lower", cloudwatch.Color.GREY),
-            band(BAND_UPPER_METRIC, "band upper", cloudwatch.Color.GREY),
-        ],
-        right=[band(DEVIATION_METRIC, "deviation score", cloudwatch.Color.ORANGE)],
-        right_annotations=[
-            cloudwatch.HorizontalAnnotation(value=series.detection.warning, label="warning", color="#ff7f0e"),
-            cloudwatch.HorizontalAnnotation(
-                value=series.detection.critical, label="critical", color="#d62728"
-            ),
-        ],
-        left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
-        right_y_axis=cloudwatch.YAxisProps(min=0, show_units=False, label="score"),
+        params={BAND_SERIES_PARAM: series.id},
+        update_on_refresh=True,
+        update_on_resize=True,
+        update_on_time_range_change=True,
+    )
+
+
+def filled(metric: cloudwatch.Metric, label: str, color: str | None = None) -> cloudwatch.MathExpression:
+    """A counter published only when it counts something, with 0 in the periods without it."""
+    key = metric.metric_name[:1].lower() + metric.metric_name[1:]  # unique within a graph
+    return cloudwatch.MathExpression(
+        expression=f"FILL({key}, 0)",
+        using_metrics={key: metric},
+        label=label,
+        color=color,
+        period=metric.period,
     )
 
 
@@ -299,7 +291,7 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
             width=6,
             height=GRAPH_HEIGHT,
             metrics=[
-                evaluator("SeriesFiring", "Maximum", "firing", cloudwatch.Color.RED),
+                filled(evaluator("SeriesFiring", "Maximum", "firing"), "firing", cloudwatch.Color.RED),
                 evaluator("SeriesLearning", "Maximum", "learning"),
                 evaluator("SeriesEvaluated", "Maximum", "evaluated"),
             ],
@@ -308,11 +300,16 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
             title="Active incidents and notifications",
             width=9 if alarms else 18,
             height=GRAPH_HEIGHT,
-            left=[evaluator("SeriesFiring", "Maximum", "series firing", cloudwatch.Color.RED)],
+            left=[
+                filled(evaluator("SeriesFiring", "Maximum", "firing"), "series firing", cloudwatch.Color.RED)
+            ],
             right=[
-                evaluator("NotificationsSent", "Sum", "notifications sent", cloudwatch.Color.BLUE),
-                evaluator("NotificationsFailed", "Sum", "notifications failed", cloudwatch.Color.PURPLE),
-                evaluator("DeviationsSilenced", "Sum", "deviations silenced", cloudwatch.Color.GREY),
+                filled(evaluator(name, "Sum", label), label, color)
+                for name, label, color in (
+                    ("NotificationsSent", "notifications sent", cloudwatch.Color.BLUE),
+                    ("NotificationsFailed", "notifications failed", cloudwatch.Color.PURPLE),
+                    ("DeviationsSilenced", "deviations silenced", cloudwatch.Color.GREY),
+                )
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False, label="series"),
             right_y_axis=cloudwatch.YAxisProps(min=0, show_units=False, label="messages"),
@@ -376,9 +373,10 @@ def _log_group_name(function: lambda_.IFunction) -> str:
     return group.log_group_name if group is not None else f"/aws/lambda/{function.function_name}"
 
 
-def audit_widgets(namespace: str) -> list[cloudwatch.IWidget]:
-    """IoT control-plane calls by API action (every action seen, via SEARCH) and what the
-    audit function made of them."""
+def audit_widgets(namespace: str, audit_log_group: logs.ILogGroup) -> list[cloudwatch.IWidget]:
+    """IoT control-plane calls by API action (a Logs Insights query of the audit function's
+    log, run when the dashboard is viewed: no metric per action) and what the audit function
+    made of them."""
 
     def audit(name: str, label: str, color: str | None = None) -> cloudwatch.Metric:
         return _iotwatch_metric(
@@ -386,15 +384,13 @@ def audit_widgets(namespace: str) -> list[cloudwatch.IWidget]:
         )
 
     return [
-        cloudwatch.GraphWidget(
-            title="IoT control-plane calls by action (CloudTrail, per hour)",
+        cloudwatch.LogQueryWidget(
+            title="IoT control-plane calls by action (CloudTrail, in the dashboard's time range)",
             width=16,
             height=GRAPH_HEIGHT,
-            left=[
-                cloudwatch.MathExpression(expression=audit_by_action_search(namespace), label="", period=HOUR)
-            ],
-            stacked=True,
-            left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+            log_group_names=[audit_log_group.log_group_name],
+            query_lines=list(AUDIT_BY_ACTION_QUERY),
+            view=cloudwatch.LogQueryVisualizationType.TABLE,
         ),
         cloudwatch.GraphWidget(
             title="Audit events and alerts (per hour)",
@@ -402,8 +398,10 @@ def audit_widgets(namespace: str) -> list[cloudwatch.IWidget]:
             height=GRAPH_HEIGHT,
             left=[
                 audit("AuditEvents", "events judged"),
-                audit("AuditAlerts", "alerts sent", cloudwatch.Color.RED),
-                audit("AuditEventsRejected", "events rejected", cloudwatch.Color.GREY),
+                filled(audit("AuditAlerts", "alerts sent"), "alerts sent", cloudwatch.Color.RED),
+                filled(
+                    audit("AuditEventsRejected", "events rejected"), "events rejected", cloudwatch.Color.GREY
+                ),
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
         ),

@@ -4,20 +4,18 @@ the latest AWS/IoT datapoints, compares them with the baselines and publishes al
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from iotwatch.handlers.settings import ENV_WORK_QUEUE
 from iotwatch.plan.model import Plan
 from iotwatch.plan.schedule import parse_schedule
 
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.naming import EVALUATOR_SERVICE
 from infra.notifications import AlertTopics
-from infra.scheduling import DeadLetters, schedule_rule
+from infra.scheduling import DeadLetters, WorkQueue, may_fan_out, schedule_rule
 from infra.storage import BaselineStore
 
 EVALUATOR_HANDLER = "iotwatch.handlers.evaluator.handler"
+EVALUATOR_SHARD_CONCURRENCY = 10
 
 
 class DeviationDetection(Construct):
@@ -33,41 +31,42 @@ class DeviationDetection(Construct):
         dead_letters: DeadLetters,
     ) -> None:
         super().__init__(scope, construct_id)
-        # Sizing, from `make bench` (canned AWS, one core): a run costs ~0.5 ms of CPU per series
-        # when it decodes baselines (cold container, or the day's rebuild) and ~0.08 ms warm,
-        # plus ceil(N/500) GetMetricData calls and ceil(N/100) state reads of I/O; memory
-        # peaks near 35 KB per series. 512 MB (about 0.3 vCPU) keeps a 2,000-series shard
-        # (the default frequency.shard_size) near 3-4 s cold and 70 MB, and the cold start
-        # (boto3 clients + Powertools) short. Bigger plans fan out through the work queue
-        # instead of growing one invocation. 60 s leaves room for throttling retries while
-        # staying no longer than the shortest evaluation interval, so two ticks never overlap.
-        self.work_queue = sqs.Queue(
-            self,
-            "WorkQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            # AWS's guidance for a Lambda event source: at least six times the function timeout
-            visibility_timeout=Duration.seconds(6 * 60),
-            # a shard not evaluated within a few ticks is superseded; after 3 tries it is parked
-            retention_period=Duration.hours(4),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=dead_letters.queue),
-        )
+        # Sizing, from `make bench` (bench/fanout_scale.py: the real handler on canned AWS, one
+        # core). One shard of 2,000 series (the default frequency.shard_size) in a container of
+        # its own: ~0.8-1.1 s of CPU (baselines, states and trackers read and decoded), 4
+        # GetMetricData calls, ~150 DynamoDB requests, 85-105 MB of memory growth over a
+        # container at rest of 70 MB (a 10,000-series plan loaded) to 233 MB (100,000): at most
+        # ~300 MB of 512. 512 MB is ~0.29 vCPU: ~5-8 s with the calls' latency, against the
+        # 48 s duration alarm. Bigger plans add shards, not work per invocation. 60 s leaves
+        # room for throttling retries while staying no longer than the shortest evaluation
+        # interval, so two ticks never overlap.
+        timeout = Duration.seconds(60)
         self.function = factory.create(
             "Evaluator",
             handler=EVALUATOR_HANDLER,
             service_name=EVALUATOR_SERVICE,
             description=f"iotwatch {plan.name}: compares AWS/IoT metrics with baselines and alerts",
             memory_size=512,
-            timeout=Duration.seconds(60),
-            environment={ENV_WORK_QUEUE: self.work_queue.queue_url},
+            timeout=timeout,
         )
-        # A plan above frequency.shard_size series (or one that discovers that many) is
+        # A plan above frequency.shard_size series (or one that may discover that many) is
         # evaluated shard by shard: the scheduled run queues the shards, this same function
-        # evaluates each as an SQS batch of one, and Lambda's scaling runs them in parallel.
-        self.work_queue.grant_send_messages(self.function)
-        self.function.add_event_source(
-            event_sources.SqsEventSource(self.work_queue, batch_size=1, report_batch_item_failures=True)
-        )
+        # evaluates each as an SQS batch of one, at most 10 at once (each shard's 4
+        # GetMetricData calls come in its first second: 10 shards stay under the account's 50
+        # calls a second). 100,000 series: 50 shards, 5 rounds of ~6-8 s each, well inside a
+        # 5-minute tick. A shard not evaluated within a few ticks is superseded (kept 4 h);
+        # after 3 tries it is parked with the dead letters.
+        self.work_queue: WorkQueue | None = None
+        if may_fan_out(plan, plan.frequency.shard_size):
+            self.work_queue = WorkQueue(
+                self,
+                "WorkQueue",
+                function=self.function,
+                function_timeout=timeout,
+                retention=Duration.hours(4),
+                dead_letters=dead_letters,
+                max_concurrency=EVALUATOR_SHARD_CONCURRENCY,
+            )
         grant_read_metrics(self.function)
         store.grant_read_write(self.function)
         topics.grant_publish(self.function)

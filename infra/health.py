@@ -47,6 +47,7 @@ from infra.notifications import AlertTopics
 EVALUATOR = "evaluator"
 BASELINE_BUILDER = "baseline builder"
 AUDIT = "audit"
+BAND_WIDGET = "band widget"  # drawn on the dashboard, no alarm of its own
 
 HEARTBEAT_METRIC = "EvaluationCompleted"
 SERVICE_DIMENSION = "service"

@@ -19,6 +19,7 @@ METRICS_NAMESPACE = "IotWatch"
 EVALUATOR_SERVICE = "iotwatch-evaluator"
 BASELINE_BUILDER_SERVICE = "iotwatch-baseline-builder"
 AUDIT_SERVICE = "iotwatch-audit"
+BAND_WIDGET_SERVICE = "iotwatch-band-widget"
 
 
 def camel(name: str) -> str:

@@ -1,5 +1,6 @@
-"""EventBridge plumbing shared by the capabilities: retries and a dead-letter queue for
-events that could not be delivered to a function."""
+"""EventBridge and SQS plumbing shared by the capabilities: retries and a dead-letter queue
+for events that could not be delivered to a function, and the work queue through which a
+function fans a big run out to parallel invocations of itself."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from iotwatch.handlers.settings import ENV_WORK_QUEUE
+from iotwatch.plan.loader import expand_series, expand_templates
+from iotwatch.plan.model import Plan
 
 from infra.nag import acknowledge
 
@@ -64,3 +69,54 @@ def schedule_rule(scope: Construct, construct_id: str, *, expression: str, descr
         schedule=events.Schedule.expression(expression),
         description=description,
     )
+
+
+def may_fan_out(plan: Plan, shard_size: int) -> bool:
+    """Whether a run of this plan can hold more than `shard_size` series: more named series
+    than that, or any "*" metric (its values are only known while running)."""
+    return bool(expand_templates(plan)) or len(expand_series(plan)) > shard_size
+
+
+class WorkQueue(Construct):
+    """The queue a function fans a big run out through: the scheduled invocation queues one
+    message per shard (`IOTWATCH_WORK_QUEUE` tells it where), the same function takes them one
+    at a time and reports a failed one, which SQS delivers again after the visibility timeout
+    and parks in the dead-letter queue after its 3rd receive (the dead-letters alarm).
+
+    `max_concurrency` caps the shards in flight at once: Lambda would otherwise start hundreds,
+    and their GetMetricData calls share the account's quota (50 per second by default) with
+    everything else that reads CloudWatch.
+
+    Only plans that can fan out get one: an idle event source mapping still long-polls its
+    queue (2 to 5 pollers, ~0.3-0.6 million ReceiveMessage requests a month).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.Function,
+        function_timeout: Duration,
+        retention: Duration,
+        dead_letters: DeadLetters,
+        max_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # AWS's guidance for a Lambda event source: at least six times the function timeout
+            visibility_timeout=Duration.seconds(6 * int(function_timeout.to_seconds())),
+            retention_period=retention,
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=dead_letters.queue),
+        )
+        self.queue.grant_send_messages(function)
+        function.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue, batch_size=1, report_batch_item_failures=True, max_concurrency=max_concurrency
+            )
+        )
+        function.add_environment(ENV_WORK_QUEUE, self.queue.queue_url)

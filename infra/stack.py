@@ -14,6 +14,7 @@ from iotwatch.plan.runtime import RUNTIME_PLAN_FILE
 
 from infra import health, naming
 from infra.audit import ControlPlaneAudit
+from infra.band_widget import BandWidget
 from infra.baselines import BaselineRefresh
 from infra.dashboard import FleetDashboard
 from infra.detection import DeviationDetection
@@ -107,13 +108,19 @@ class IotWatchStack(Stack):
         )
 
         self.dashboard: FleetDashboard | None = None
+        self.band_widget: BandWidget | None = None
         if plan.tools.dashboard:
+            self.band_widget = BandWidget(self, "BandWidget", plan=plan, factory=factory, store=self.store)
             self.dashboard = FleetDashboard(
                 self,
                 "Dashboard",
                 plan=plan,
-                functions=functions,
+                # the band widget is drawn in the health rows but has no alarm: a draw that fails
+                # shows its reason in the widget, to the person looking at it
+                functions={**functions, health.BAND_WIDGET: self.band_widget.function},
                 dead_letter_queue=self.dead_letters.queue,
+                band_widget=self.band_widget.function,
+                audit_log_group=self.audit.function.log_group if self.audit is not None else None,
                 alarms=self.health.alarms,
             )
 

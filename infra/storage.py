@@ -53,3 +53,6 @@ class BaselineStore(Construct):
 
     def grant_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.table.grant_read_write_data(grantee)
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.table.grant_read_data(grantee)

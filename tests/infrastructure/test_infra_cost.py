@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, Synth, synthesize
-from iotwatch.plan.cost import AUDIT, BASELINE_BUILDER, EVALUATOR, estimate_cost
+from iotwatch.plan.cost import AUDIT, BAND_WIDGET, BASELINE_BUILDER, EVALUATOR, estimate_cost
 from iotwatch.plan.loader import load_plan
 
 pytestmark = pytest.mark.infrastructure
@@ -18,6 +18,7 @@ HANDLERS = {
     EVALUATOR.name: "iotwatch.handlers.evaluator.handler",
     BASELINE_BUILDER.name: "iotwatch.handlers.baseline_builder.handler",
     AUDIT.name: "iotwatch.handlers.audit.handler",
+    BAND_WIDGET.name: "iotwatch.handlers.band_widget.handler",
 }
 
 
@@ -29,7 +30,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
 
 
-@pytest.mark.parametrize("size", [EVALUATOR, BASELINE_BUILDER, AUDIT], ids=lambda s: s.name)
+@pytest.mark.parametrize("size", [EVALUATOR, BASELINE_BUILDER, AUDIT, BAND_WIDGET], ids=lambda s: s.name)
 def test_function_memory_and_timeout_are_the_ones_priced(audited: Synth, size) -> None:
     _, function = audited.function(HANDLERS[size.name])
     properties = function["Properties"]
@@ -46,7 +47,10 @@ def test_alarms_dashboard_and_key_are_the_ones_priced(fixture: str, request: pyt
         synth.resources("AWS::CloudWatch::Dashboard")
     )
     assert estimate.item("KMS key (alert topics)").quantity == len(synth.resources("AWS::KMS::Key"))
-    functions = len(synth.resources("AWS::Lambda::Function"))
+    deployed = {f["Properties"]["Handler"] for f in synth.resources("AWS::Lambda::Function").values()}
     assert [i.item for i in estimate.items if i.item.endswith(" compute")] == [
-        f"Lambda {name} compute" for name in list(HANDLERS)[:functions]
+        f"Lambda {name} compute" for name, handler in HANDLERS.items() if handler in deployed
     ]
+    # no work queue in these plans (they never fan out), none priced
+    assert not synth.resources("AWS::Lambda::EventSourceMapping")
+    assert not [i for i in estimate.items if i.item.startswith("SQS")]

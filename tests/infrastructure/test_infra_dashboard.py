@@ -24,14 +24,20 @@ from infra_support import (
 )
 from iotwatch.plan.loader import check_plan, expand_series, load_plan
 
-from infra.dashboard import MAX_METRICS, MAX_METRICS_PER_WIDGET, MAX_WIDGETS, FleetDashboard
+from infra.dashboard import (
+    AUDIT_RECORDED_MESSAGE,
+    MAX_METRICS,
+    MAX_METRICS_PER_WIDGET,
+    MAX_WIDGETS,
+    FleetDashboard,
+)
 
 pytestmark = pytest.mark.infrastructure
 
 EVALUATOR = "iotwatch.handlers.evaluator.handler"
 BUILDER = "iotwatch.handlers.baseline_builder.handler"
 AUDIT = "iotwatch.handlers.audit.handler"
-AUDIT_SEARCH = "SEARCH('{IotWatch/test-fleet,Action} MetricName=\"AuditEventsByAction\"', 'Sum', 3600)"
+BAND_WIDGET = "iotwatch.handlers.band_widget.handler"
 
 _TOOLS = "tools:\n  dashboard: true\n"
 assert _TOOLS in FULL_PLAN
@@ -60,6 +66,12 @@ def _graphs(s: Synth) -> dict[str, dict[str, Any]]:
     widgets = [w["properties"] for w in _body(s)["widgets"] if w["type"] == "metric"]
     titles = [w["title"] for w in widgets]
     assert len(titles) == len(set(titles)), titles
+    return {w["title"]: w for w in widgets}
+
+
+def _band_widgets(s: Synth) -> dict[str, dict[str, Any]]:
+    """Title -> properties of every custom (band) widget."""
+    widgets = [w["properties"] for w in _body(s)["widgets"] if w["type"] == "custom"]
     return {w["title"]: w for w in widgets}
 
 
@@ -114,27 +126,53 @@ def test_header_names_the_audit_topics_and_the_operations_topic_when_set(audited
 # --- the fleet's metrics --------------------------------------------------------------------------
 
 
-def test_one_band_graph_per_series_with_thresholds_as_annotations(full: Synth) -> None:
-    graphs = _graphs(full)
+def test_every_series_is_a_band_widget_drawn_by_the_band_function_and_no_metric_is_per_series(
+    full: Synth,
+) -> None:
     plan = load_plan(full.plan_path, environ={ENV_EMAIL_VAR: ENV_EMAIL}, resolve_env=True)
     series = expand_series(plan)
     assert len(series) == 4  # Connect.Success x2 protocols, PublishIn.Success, RulesExecuted
-    band_graphs = [g for g in graphs.values() if any(row[1] == "Expected" for row in _rows(g))]
-    assert sorted(g["title"] for g in band_graphs) == sorted(s.label for s in series)
+    widgets = _band_widgets(full)
+    assert sorted(widgets) == sorted(s.label for s in series)
+    widget_fn, _ = full.function(BAND_WIDGET)
     for s in series:
-        graph = graphs[s.label]
-        rows = _rows(graph)
-        dims = [x for pair in s.dimensions for x in pair]
-        assert rows[0] == [s.namespace, s.metric, *dims]
-        assert rows[1:] == [
-            [full.metrics_namespace, band, "Series", s.id]
-            for band in ("Expected", "BandLower", "BandUpper", "DeviationScore")
-        ]
-        thresholds = sorted(a["value"] for a in graph["annotations"]["horizontal"])
-        assert thresholds == [s.detection.warning, s.detection.critical]
-    assert sorted(a["value"] for a in graphs["PublishIn.Success (MQTT)"]["annotations"]["horizontal"]) == [
-        3,
-        9,
+        widget = widgets[s.label]
+        assert widget["endpoint"] == f"{widget_fn}.Arn"
+        assert widget["params"] == {"series": s.id}
+        assert widget["updateOn"] == {"refresh": True, "resize": True, "timeRange": True}
+    # the band lives in the stored baselines, not in a metric: nothing on the dashboard names a series
+    _, dashboard = full.only("AWS::CloudWatch::Dashboard")
+    text = join_to_text(dashboard["Properties"]["DashboardBody"])
+    for band_metric in ("Expected", "BandLower", "BandUpper", "DeviationScore"):
+        assert f'"{band_metric}"' not in text
+    assert not [g for g in _graphs(full).values() if any("Series" in row for row in _rows(g))]
+
+
+def test_the_band_function_reads_metrics_and_the_table_and_nothing_else(full: Synth) -> None:
+    _, function = full.function(BAND_WIDGET)
+    assert (function["Properties"]["MemorySize"], function["Properties"]["Timeout"]) == (256, 30)
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    actions = sorted(
+        action
+        for policy in full.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    )
+    writes = [
+        a for a in actions if a.startswith("dynamodb:") and ("Put" in a or "Write" in a or "Delete" in a)
+    ]
+    assert writes == [] and "dynamodb:BatchGetItem" in actions
+    assert "cloudwatch:GetMetricData" in actions
+    assert not [a for a in actions if a.startswith(("sns:", "sqs:", "kms:"))]
+
+
+def _expressions(graph: dict[str, Any]) -> list[str]:
+    return [
+        part["expression"]
+        for row in graph["metrics"]
+        for part in row
+        if isinstance(part, dict) and "expression" in part
     ]
 
 
@@ -143,11 +181,15 @@ def test_active_incidents_and_notifications(full: Synth) -> None:
     now = graphs["Series now (last evaluation)"]
     assert now["view"] == "singleValue"
     assert full.metrics_namespace == "IotWatch/test-fleet"
+    # counters published only in runs that count something are drawn with 0 in between
+    assert _expressions(now) == ["FILL(seriesFiring, 0)"]
     assert [full.metrics_namespace, "SeriesFiring", "service", "iotwatch-evaluator"] in _rows(now)
-    incidents = _rows(graphs["Active incidents and notifications"])
-    assert incidents == [
-        [full.metrics_namespace, name, "service", "iotwatch-evaluator"]
-        for name in ("SeriesFiring", "NotificationsSent", "NotificationsFailed", "DeviationsSilenced")
+    assert [full.metrics_namespace, "SeriesEvaluated", "service", "iotwatch-evaluator"] in _rows(now)
+    incidents = graphs["Active incidents and notifications"]
+    names = ("SeriesFiring", "NotificationsSent", "NotificationsFailed", "DeviationsSilenced")
+    assert _expressions(incidents) == [f"FILL({n[0].lower() + n[1:]}, 0)" for n in names]
+    assert [r for r in _rows(incidents) if r] == [
+        [full.metrics_namespace, name, "service", "iotwatch-evaluator"] for name in names
     ]
 
 
@@ -181,20 +223,33 @@ def test_open_incidents_and_the_last_ones_from_the_evaluators_incident_log_lines
 def test_audit_widgets_only_with_the_audit_tool(full: Synth, audited: Synth) -> None:
     _, dashboard = full.only("AWS::CloudWatch::Dashboard")
     assert "Audit" not in join_to_text(dashboard["Properties"]["DashboardBody"])
-    graphs = _graphs(audited)
-    by_action = graphs["IoT control-plane calls by action (CloudTrail, per hour)"]
-    assert [row[0]["expression"] for row in by_action["metrics"]] == [AUDIT_SEARCH]
-    assert _rows(graphs["Audit events and alerts (per hour)"]) == [
+    [by_action] = [
+        w["properties"]
+        for w in _body(audited)["widgets"]
+        if w["type"] == "log" and "control-plane calls by action" in w["properties"]["title"]
+    ]
+    assert by_action["view"] == "table"
+    _, function = audited.function(AUDIT)
+    log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    query = by_action["query"]
+    assert query.startswith(f"SOURCE '{log_group}' | ")  # the audit function's own log group
+    assert f'filter message = "{AUDIT_RECORDED_MESSAGE}"' in query
+    assert "by action" in query
+    assert "AuditEventsByAction" not in json.dumps(_body(audited))  # no metric per action
+    graph = _graphs(audited)["Audit events and alerts (per hour)"]
+    assert [r for r in _rows(graph) if r] == [
         [audited.metrics_namespace, name, "service", "iotwatch-audit"]
         for name in ("AuditEvents", "AuditAlerts", "AuditEventsRejected")
     ]
+    assert _expressions(graph) == ["FILL(auditAlerts, 0)", "FILL(auditEventsRejected, 0)"]
 
 
 # --- iotwatch's own health ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("variant", "handlers"), [("full", (EVALUATOR, BUILDER)), ("audited", (EVALUATOR, BUILDER, AUDIT))]
+    ("variant", "handlers"),
+    [("full", (EVALUATOR, BUILDER, BAND_WIDGET)), ("audited", (EVALUATOR, BUILDER, AUDIT, BAND_WIDGET))],
 )
 def test_health_widgets_cover_every_function(
     variant: str, handlers: tuple[str, ...], request: pytest.FixtureRequest
@@ -239,7 +294,7 @@ def test_alarm_status_widget_lists_every_self_monitoring_alarm(
 def _check_limits(body: dict[str, Any]) -> None:
     widgets = body["widgets"]
     assert len(widgets) <= MAX_WIDGETS
-    metrics = [len(w["properties"].get("metrics", [])) for w in widgets]
+    metrics = [len(w["properties"].get("metrics", [])) for w in widgets if w["type"] == "metric"]
     assert max(metrics) <= MAX_METRICS_PER_WIDGET and sum(metrics) <= MAX_METRICS
     for w in widgets:
         assert w["x"] + w["width"] <= 24 and 1 <= w["height"] <= 1000
@@ -251,7 +306,7 @@ def test_widgets_stay_on_the_grid_and_within_limits(variant: str, request: pytes
 
 
 def test_a_fleet_too_big_for_one_dashboard_is_drawn_up_to_the_limits_and_says_so() -> None:
-    """600 series: the graphs stop where CloudWatch's 500 widgets / 2,500 metrics would."""
+    """600 series: the band widgets stop where CloudWatch's 500 widgets would."""
     protocols = ", ".join(f"P{i}" for i in range(600))
     text = FULL_PLAN.replace(
         "dimensions: {Protocol: [MQTT, HTTP]}", f"dimensions: {{Protocol: [{protocols}]}}"
@@ -268,16 +323,22 @@ def test_a_fleet_too_big_for_one_dashboard_is_drawn_up_to_the_limits_and_says_so
         name: lambda_.Function.from_function_arn(
             stack, name.replace(" ", ""), f"arn:aws:lambda:eu-west-1:123456789012:function:fn-{i}"
         )
-        for i, name in enumerate(("evaluator", "baseline builder", "audit"))
+        for i, name in enumerate(("evaluator", "baseline builder", "audit", "band widget"))
     }
     FleetDashboard(
-        stack, "Dashboard", plan=plan, functions=functions, dead_letter_queue=sqs.Queue(stack, "Dlq")
+        stack,
+        "Dashboard",
+        plan=plan,
+        functions=functions,
+        dead_letter_queue=sqs.Queue(stack, "Dlq"),
+        band_widget=functions["band widget"],
     )
     template = app.synth().get_stack_by_name("DashboardLimits").template
     (dashboard,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
     body = json.loads(join_to_text(dashboard["Properties"]["DashboardBody"], placeholder="{}"))
     _check_limits(body)
-    drawn = [w for w in body["widgets"] if w["type"] == "metric" and "annotations" in w["properties"]]
-    assert 450 < len(drawn) < len(series)
+    drawn = [w for w in body["widgets"] if w["type"] == "custom"]
+    assert len(body["widgets"]) == MAX_WIDGETS
+    assert 480 < len(drawn) < len(series)
     (header,) = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
     assert f"{len(series) - len(drawn)} more series are watched but not drawn" in header

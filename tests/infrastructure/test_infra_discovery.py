@@ -1,6 +1,7 @@
 """A plan with "*" dimension values (tests/plans/wildcard-rules.yaml) synthesized: one SEARCH
-graph per discovered metric instead of band graphs, ListMetrics for both functions, cdk-nag
-clean, and the templates shipped in plan.json."""
+graph per discovered metric instead of band widgets, ListMetrics for both functions, a work
+queue for each (the discovered values may be many), cdk-nag clean, and the templates
+shipped in plan.json."""
 
 from __future__ import annotations
 
@@ -49,8 +50,15 @@ def test_a_star_metric_is_one_search_graph_and_a_named_series_keeps_its_band(wil
     assert search == {"expression": "SEARCH('{AWS/IoT,RuleName} MetricName=\"TopicMatch\"', 'Sum', 300)"}
     failures = graphs["Failure (every RuleName, Lambda), discovered"]
     assert 'ActionType=\\"Lambda\\"' in json.dumps(failures["metrics"])
-    # the named series still gets its band graph; no band is drawn for a discovered value
-    assert len(graphs["Connect.Success (MQTT)"]["metrics"]) == 5
+    # the named series still gets its band widget; no band is drawn for a discovered value
+    body = json.loads(
+        join_to_text(
+            wildcard.only("AWS::CloudWatch::Dashboard")[1]["Properties"]["DashboardBody"], placeholder="{}"
+        )
+    )
+    bands = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "custom"}
+    assert list(bands) == ["Connect.Success (MQTT)"]
+    assert bands["Connect.Success (MQTT)"]["params"] == {"series": "AWS/IoT|Connect.Success|Protocol=MQTT"}
     assert not [t for t in graphs if "rule_" in t]
     _, dashboard = wildcard.only("AWS::CloudWatch::Dashboard")
     assert "is one graph of every value" in join_to_text(dashboard["Properties"]["DashboardBody"])
@@ -72,6 +80,36 @@ def test_both_functions_may_list_metrics_and_cdk_nag_stays_clean(wildcard: Synth
     assert nag_problems(wildcard) == []
 
 
+@pytest.mark.parametrize(
+    ("handler", "visibility", "retention", "concurrency"),
+    [(EVALUATOR, 6 * 60, 4 * 3600, 10), (BUILDER, 6 * 300, 86400, 5)],
+)
+def test_both_functions_fan_out_through_a_work_queue_of_their_own(
+    wildcard: Synth, handler: str, visibility: int, retention: int, concurrency: int
+) -> None:
+    """Discovered values may outnumber a shard: each function queues its shards on its own
+    queue and takes them back one at a time, a few at once; a shard received 3 times is
+    parked with the dead letters (the dead-letters alarm)."""
+    function_id, function = wildcard.function(handler)
+    queue_ref = function["Properties"]["Environment"]["Variables"]["IOTWATCH_WORK_QUEUE"]
+    queue = wildcard.resources("AWS::SQS::Queue")[queue_ref["Ref"]]["Properties"]
+    dlq_id, _ = wildcard.dead_letter_queue()
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert (queue["VisibilityTimeout"], queue["MessageRetentionPeriod"]) == (visibility, retention)
+    assert queue["SqsManagedSseEnabled"] is True
+    [mapping] = [
+        m["Properties"]
+        for m in wildcard.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_ref["Ref"], "Arn"]}
+    assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (1, ["ReportBatchItemFailures"])
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+
+
 def test_the_templates_ship_in_plan_json(wildcard: Synth) -> None:
     _, function = wildcard.function(EVALUATOR)
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
@@ -81,3 +119,12 @@ def test_the_templates_ship_in_plan_json(wildcard: Synth) -> None:
         "AWS/IoT|Failure|ActionType=Lambda,RuleName=*",
     ]
     assert [s.metric for s in shipped.series] == ["Connect.Success"]
+
+
+def test_the_cost_estimate_prices_the_work_queues_the_stack_has(wildcard: Synth) -> None:
+    from iotwatch.plan.cost import estimate_cost
+
+    estimate = estimate_cost(load_plan(PLAN_FILE, environ={}))
+    mappings = wildcard.resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2
+    assert f"{len(mappings)} work queue(s)" in estimate.item("SQS requests (work queues)").assumption

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Capture, Match
-from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, LITERAL_EMAIL, SMS_PARAMETER, Synth, join_to_text
+from infra_support import (
+    ENV_EMAIL,
+    ENV_EMAIL_VAR,
+    FULL_PLAN,
+    LITERAL_EMAIL,
+    SMS_PARAMETER,
+    Synth,
+    join_to_text,
+    synthesize,
+)
 from iotwatch.plan.loader import load_plan
 
 pytestmark = pytest.mark.infrastructure
@@ -406,22 +416,30 @@ def test_outputs_the_demo_reads_back(full: Synth) -> None:
     assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": full.dead_letter_queue()[0]}
 
 
-def test_the_evaluator_takes_shards_from_its_work_queue_which_parks_failures_with_the_dead_letters(
-    full: Synth,
-) -> None:
+def test_a_plan_that_cannot_fan_out_has_no_work_queue_to_poll(full: Synth) -> None:
+    """4 named series, no "*" metric: never more than a shard, so no queue for Lambda to
+    long-poll (and bill) while idle."""
     dlq_id, _ = full.dead_letter_queue()
-    [(queue_id, queue)] = [(k, v) for k, v in full.resources("AWS::SQS::Queue").items() if k != dlq_id]
-    props = queue["Properties"]
-    assert props["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-        "maxReceiveCount": 3,
-    }
-    assert props["SqsManagedSseEnabled"] is True
-    assert props["VisibilityTimeout"] == 6 * 60  # six times the evaluator's timeout
-    evaluator_id, evaluator = full.function(EVALUATOR)
-    assert evaluator["Properties"]["Environment"]["Variables"]["IOTWATCH_WORK_QUEUE"] == {"Ref": queue_id}
-    [mapping] = full.resources("AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert list(full.resources("AWS::SQS::Queue")) == [dlq_id]
+    assert full.resources("AWS::Lambda::EventSourceMapping") == {}
+    for handler in (EVALUATOR, BUILDER):
+        assert (
+            "IOTWATCH_WORK_QUEUE" not in full.function(handler)[1]["Properties"]["Environment"]["Variables"]
+        )
+
+
+def test_more_named_series_than_a_shard_give_the_evaluator_its_work_queue(tmp_path: Path) -> None:
+    text = FULL_PLAN.replace(
+        "  baseline_refresh: cron(0 3 * * ? *)\n", "  baseline_refresh: cron(0 3 * * ? *)\n  shard_size: 3\n"
+    )
+    assert text != FULL_PLAN
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(text, encoding="utf-8")
+    sharded = synthesize(plan_path, tmp_path / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+    evaluator_id, evaluator = sharded.function(EVALUATOR)
+    queue_ref = evaluator["Properties"]["Environment"]["Variables"]["IOTWATCH_WORK_QUEUE"]
+    [mapping] = sharded.resources("AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["FunctionName"] == {"Ref": evaluator_id}
-    assert mapping["Properties"]["BatchSize"] == 1
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_ref["Ref"], "Arn"]}
+    # 4 series are far below a build shard: the builder keeps building in one invocation
+    assert "IOTWATCH_WORK_QUEUE" not in sharded.function(BUILDER)[1]["Properties"]["Environment"]["Variables"]

@@ -70,10 +70,13 @@ def synthesize(plan_path: Path, outdir: Path) -> Path:
 EVALUATOR_MODULE = "iotwatch.handlers.evaluator"
 BUILDER_MODULE = "iotwatch.handlers.baseline_builder"
 AUDIT_MODULE = "iotwatch.handlers.audit"
+BAND_WIDGET_MODULE = "iotwatch.handlers.band_widget"
+BAND_WIDGET_CONSTRUCT = "BandWidget"  # infra.band_widget.BandWidget, created with tools.dashboard
 _CACHES = {
     EVALUATOR_MODULE: ("_settings", "_discovery", "_dependencies"),
-    BUILDER_MODULE: ("_settings", "_discovery", "_dependencies"),
+    BUILDER_MODULE: ("_settings", "_discovery", "_shard_discovery", "_dependencies"),
     AUDIT_MODULE: ("_settings", "_dependencies"),
+    BAND_WIDGET_MODULE: ("_settings", "_series_by_id", "_dependencies"),
 }
 
 
@@ -94,6 +97,9 @@ def clear_handler_caches() -> None:
         if module is not None:
             for name in names:
                 getattr(module, name).cache_clear()
+    widget = sys.modules.get(BAND_WIDGET_MODULE)
+    if widget is not None:
+        widget._drawn.clear()  # draws re-used by a warm container
 
 
 def alert_document(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +207,24 @@ class IotWatch:
         with function_environment(self.builder_env):
             result: dict[str, Any] = module.handler(event, context)
         return result
+
+    def build(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One baseline-builder invocation with `event` (e.g. a batch of shards from its work queue)."""
+        request_id = event.get("id") or next(iter(event.get("Records", [])), {}).get("messageId", "local")
+        context = LocalLambdaContext(function_name=self.builder_name, aws_request_id=str(request_id))
+        module = handler_module(BUILDER_MODULE, self.builder_env)
+        with function_environment(self.builder_env):
+            result: dict[str, Any] = module.handler(event, context)
+        return result
+
+    def draw(self, event: dict[str, Any]) -> str:
+        """The dashboard's band widget, as the CloudWatch console calls it with `event`."""
+        environ = self.stack.handler_environ(BAND_WIDGET_CONSTRUCT)
+        context = LocalLambdaContext(function_name=environ["AWS_LAMBDA_FUNCTION_NAME"], aws_request_id="draw")
+        module = handler_module(BAND_WIDGET_MODULE, environ)
+        with function_environment(environ):
+            page: str = module.handler(event, context)
+        return page
 
     def audit(self, event: Any, dependencies: Any = None) -> dict[str, Any]:
         """One audit invocation, as the CloudTrail rule delivers `event`."""

@@ -210,3 +210,36 @@ def test_the_demo_pages_the_policy_deletion_once_and_the_outage_page_quotes_it(d
         assert f"4 min after {CAUSE_ACTION} fleet-device-policy by role deploy-bot/ci-run-4711" in n["email"]
         assert f"After {CAUSE_ACTION} {iso(CAUSE_AT)[11:16]}Z." in n["sms"]
     assert summary["audit"]["quoted_by_incident"] is True
+
+
+def test_every_series_is_drawn_against_its_band_and_the_outage_outside_it(demo: dict[str, Any]) -> None:
+    dashboard = demo["summary"]["dashboard"]
+    assert dashboard["widgets"] == dashboard["drawn"] == len(PLAN.resources.metrics)
+    assert sorted(t.split(" (")[0] for t in dashboard["outside_band"]) == sorted(INCIDENT_METRICS)
+    page = Path(dashboard["path"]).read_text(encoding="utf-8")
+    assert page.count("<svg") == dashboard["drawn"]
+    assert "Dashboard: 9 of 9 series drawn against their band" in demo["printed"]
+
+
+def test_the_logs_list_what_changed_and_what_the_dashboard_queries(demo: dict[str, Any]) -> None:
+    """A tick's log: a summary and the series that changed, never a line per series; the audit
+    logs the line the dashboard's calls-by-action table counts."""
+    from infra.dashboard import AUDIT_RECORDED_MESSAGE
+
+    documents = [
+        json.loads(line)
+        for line in (Path(demo["out"]) / "lambda.log").read_text(encoding="utf-8").splitlines()
+        if line.startswith("{")
+    ]
+    lines = [d for d in documents if "message" in d]
+    metrics = [d for d in documents if "_aws" in d]
+    assert metrics and not [d for d in metrics if "Series" in d]  # run metrics, none per series
+    ticks = [line for line in lines if line["message"] == "evaluation complete"]
+    assert len(ticks) == 96
+    quiet = [t for t in ticks if t["changed"] == 0]
+    assert quiet and all(t["series_changed"] == [] for t in quiet)
+    busy = [t for t in ticks if t["changed"]]
+    assert {e["series"].split("|")[1] for t in busy for e in t["series_changed"]} >= set(INCIDENT_METRICS)
+    assert all(len(t["series_changed"]) == t["changed"] for t in busy)
+    recorded = [line for line in lines if line["message"] == AUDIT_RECORDED_MESSAGE]
+    assert CAUSE_ACTION in {line["action"] for line in recorded}

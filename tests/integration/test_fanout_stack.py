@@ -2,7 +2,8 @@
 on the stack's work queue, each shard is delivered to the real handler as SQS would (in any
 order, some twice), and on-call receives exactly what one invocation would have sent. The
 fleet's problem spreads (issue 12's connectivity problem), so shards see members join an
-incident another shard's series opened."""
+incident another shard's series opened. The baseline builder fans out the same way, through
+its own queue, and stores what one build would have."""
 
 from __future__ import annotations
 
@@ -37,12 +38,14 @@ from iotwatch_harness import (
 
 SHARD_SIZE = 3  # the default plan's 9 series in 3 shards
 PROBLEM_END = INCIDENT_START + 70 * 60
+BUILD_SHARD_SIZE = 4  # and in 3 build shards: 4, 4 and 1
 
 
 @pytest.fixture(scope="module")
 def sharded_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = yaml.safe_load(DEFAULT_PLAN_FILE.read_text(encoding="utf-8"))
     data["frequency"]["shard_size"] = SHARD_SIZE
+    data["frequency"]["build_shard_size"] = BUILD_SHARD_SIZE
     path = tmp_path_factory.mktemp("sharded") / "plan.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -59,7 +62,7 @@ def fleet(
         iotwatch.put_traffic(
             generate(Fleet(), iotwatch.series, start=start, end=PROBLEM_END + 2 * HOUR, incidents=problem)
         )
-        iotwatch.build_baselines(DEPLOYED_AT)
+        _build_fanned_out(iotwatch, DEPLOYED_AT)
         yield iotwatch
 
 
@@ -77,6 +80,15 @@ def _drain(queue_url: str) -> list[dict[str, Any]]:
             records.append(
                 {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
             )
+
+
+def _build_fanned_out(fleet: IotWatch, ts: int) -> dict[str, Any]:
+    """The stack's CREATE_COMPLETE build: the first run queues the shards, each is built."""
+    started = fleet.build_baselines(ts)
+    assert started["shards"] == 3, started
+    for record in _drain(fleet.builder_env[ENV_WORK_QUEUE]):
+        assert fleet.build({"Records": [record]}) == {"batchItemFailures": []}
+    return started
 
 
 def _pages(inboxes: Inboxes) -> list[tuple[Any, ...]]:
@@ -204,3 +216,59 @@ def test_a_tick_whose_shard_never_finishes_pages_nothing_and_the_next_tick_pages
         assert sorted((r.topic, r.kind) for r in inboxes.received) == first_pages
     finally:
         inboxes.close()
+
+
+def test_a_fanned_out_build_stores_what_one_build_would_and_one_generation(fleet: IotWatch) -> None:
+    from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.service.baselines import rebuild_baselines
+    from iotwatch_harness import create_state_table
+
+    store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
+    now = DEPLOYED_AT + DAY
+    started = fleet.build_baselines(now)
+    assert (started["series"], started["shards"]) == (9, 3)
+    records = _drain(fleet.builder_env[ENV_WORK_QUEUE])
+    bodies = [json.loads(r["body"]) for r in records]
+    assert sorted(b["shard"] for b in bodies) == [0, 1, 2]
+    assert {b["generation"] for b in bodies} == {started["generation"]}
+    random.Random(3).shuffle(records)
+    records.insert(1, records[0])  # SQS delivers at least once
+    for i, record in enumerate(records):
+        assert fleet.build({"Records": [record]}) == {"batchItemFailures": []}
+        # the new generation is written once every shard is built, not before
+        complete = {json.loads(r["body"])["shard"] for r in records[: i + 1]} == {0, 1, 2}
+        assert (store.baseline_generation() == started["generation"]) is complete
+
+    # the same build in one invocation, into a table of its own
+    scratch = DynamoStateStore(boto3.client("dynamodb"), create_state_table("iotwatch-one-build"))
+    rebuild_baselines(
+        now=now,
+        series=fleet.series,
+        history_days=fleet.plan.frequency.history_days,
+        reader=CloudWatchMetricReader(boto3.client("cloudwatch")),
+        store=scratch,
+    )
+    ids = [s.id for s in fleet.series]
+    fanned, single = store.get_baselines(ids), scratch.get_baselines(ids)
+    assert set(fanned) == set(ids)
+    for sid in ids:
+        assert {**fanned[sid].to_record(), "version": 0} == {**single[sid].to_record(), "version": 0}, sid
+
+
+def test_a_build_shard_of_no_started_build_comes_back_and_a_stranger_is_dropped(fleet: IotWatch) -> None:
+    orphan = json.dumps(
+        {
+            "version": 1,
+            "kind": "build",
+            "generation": "1-deadbeef",
+            "now": float(DEPLOYED_AT),
+            "shard": 0,
+            "shards": 2,
+            "range": {"first": None, "until": None},
+        }
+    )
+    assert fleet.build({"Records": [{"messageId": "b-1", "body": orphan}]}) == {
+        "batchItemFailures": [{"itemIdentifier": "b-1"}]
+    }
+    assert fleet.build({"Records": [{"messageId": "b-2", "body": "[]"}]}) == {"batchItemFailures": []}

@@ -172,6 +172,14 @@ def test_a_warm_evaluator_reads_baselines_once_per_rebuild(aws_env) -> None:
     )
     assert newcomer.id in warm.get_baselines([*ids, newcomer.id])
 
+    # a container that takes another shard keeps only that shard's baselines, not both
+    before = warm.requests
+    assert set(warm.get_baselines(ids[:1])) == {ids[0]}
+    assert warm.requests - before == 1  # still cached
+    before = warm.requests
+    assert set(warm.get_baselines(ids[1:])) == set(ids[1:])
+    assert warm.requests - before == 2  # dropped when the other shard came: read again
+
 
 def test_trackers_of_more_series_than_one_batch_survive_a_save_and_a_read(aws_env) -> None:
     import json

@@ -19,14 +19,12 @@ from iotwatch.adapters.cloudwatch import (
     CloudWatchMetricReader,
     plan_batches,
 )
-from iotwatch.adapters.emf import METRICS, NAMESPACE, EmfWriter
 from iotwatch.adapters.notifier import SnsNotifier, UnknownTopicError
 from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.domain.baseline import Expectation
-from iotwatch.domain.deviation import AlertState, score_period
+from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.messages import RenderedMessage
 
-from .fakes import DAY, DETECTION, MONDAY, PERIOD, flat_baseline, make_series
+from .fakes import DAY, MONDAY, PERIOD, flat_baseline, make_series
 
 TABLE = "iotwatch-fleet-state"
 
@@ -408,31 +406,3 @@ def test_sns_publish_to_a_topic_without_arn_fails_before_calling_aws():
         notifier.publish("oncall-sms", rendered())
     assert "oncall-sms" in str(raised.value)
     assert notifier.published == 0
-
-
-# --- EMF ---------------------------------------------------------------------------------------------
-
-
-def test_emf_document_is_valid_embedded_metric_format():
-    score = score_period(MONDAY, 640.0, Expectation(1000.0, 40.0, "hour-of-week"), DETECTION)
-    documents = []
-    writer = EmfWriter(sink=documents.append, service="iotwatch-evaluator")
-    writer.write(CONNECT.id, score)
-    [raw] = documents
-    assert "\n" not in raw  # one log line
-    doc = json.loads(raw)
-    meta = doc["_aws"]
-    assert meta["Timestamp"] == MONDAY * 1000
-    [directive] = meta["CloudWatchMetrics"]
-    assert directive["Namespace"] == NAMESPACE == "IotWatch"
-    assert directive["Dimensions"] == [["Series"]]
-    names = [m["Name"] for m in directive["Metrics"]]
-    assert names == list(METRICS) == ["Expected", "BandLower", "BandUpper", "DeviationScore"]
-    assert doc["Series"] == CONNECT.id
-    # every declared dimension and metric is a root member; metric values are numbers
-    for name in names:
-        assert isinstance(doc[name], int | float)
-    assert (doc["Actual"], doc["Expected"]) == (640.0, 1000.0)
-    assert (doc["BandLower"], doc["BandUpper"]) == (1000.0 - 4 * 40.0, 1000.0 + 4 * 40.0)
-    assert doc["DeviationScore"] == pytest.approx((640.0 - 1000.0) / 40.0)
-    assert writer.documents == 1

@@ -19,6 +19,7 @@ ITEMS = [
     "Lambda evaluator compute",
     "Lambda baseline builder compute",
     "Lambda audit compute",  # the default plan has tools.audit on
+    "Lambda band widget compute",  # and tools.dashboard
     "DynamoDB reads",
     "DynamoDB writes",
     "DynamoDB storage + backups",
@@ -59,8 +60,9 @@ def test_default_plan_prints_every_item_a_total_and_the_assumptions():
     assert "Assumptions:" in out
     for item in ITEMS:  # every item explains itself
         assert f"  - {item}: " in out, item
-    assert "Dominated by CloudWatch custom metrics" in out
+    assert "Dominated by CloudWatch dashboard" in out
     assert "At 10x the series (90): $" in out
+    assert "Each added series: $0.1000 a month, 1.16x the GetMetricData floor of $0.0864" in out
     assert "free" in out
 
 
@@ -87,11 +89,18 @@ def test_json_parses_and_matches_the_table():
     for item in data["items"]:
         assert set(item) >= {"item", "quantity", "unit", "unit_price_usd", "monthly_usd", "assumption"}
     get_metric_data = data["items"][0]
-    assert get_metric_data["quantity"] == 9 * 8_640 + 9 * 34
+    assert get_metric_data["quantity"] == 9 * 8_640 + 9 * 34 + 300 * 9  # + 300 dashboard views of 9 bands
     assert data["scaled"]["series_factor"] == 10 and data["scaled"]["series"] == 90
     assert data["scaled"]["total_usd"] > data["total_usd"]
-    assert data["dominant"][0] == "CloudWatch custom metrics"
+    assert data["dominant"][0] == "CloudWatch dashboard"
     assert data["assumed"]["sms_price_usd"] == 0.00645
+    # issue 13: under USD 8 a month, each added series under USD 0.11 and 1.3x the floor
+    assert data["total_usd"] <= 8.00
+    assert data["get_metric_data_floor_per_series_usd"] == pytest.approx(0.0864)
+    assert data["per_added_series_usd"] <= 0.11
+    assert data["per_added_series_vs_floor"] <= 1.3
+    assert data["discovered_series"] == 0
+    assert any("tracker is ~1 KB" in a for a in data["assumptions"])
 
 
 def test_sms_options():
@@ -171,3 +180,69 @@ def test_bad_option_values_exit_2(argv, capsys):
         main(["plan", "cost", *argv, PLAN])
     assert exit_info.value.code == 2
     assert "--sms-p" in capsys.readouterr().err
+
+
+def _with_wildcards(tmp_path, text: str | None = None):
+    original = DEFAULT_PLAN_FILE.read_text(encoding="utf-8")
+    extra = textwrap.indent(
+        textwrap.dedent(
+            """\
+            - metric: TopicMatch
+              dimensions: {RuleName: "*"}
+            - metric: Failure
+              dimensions: {RuleName: "*", ActionType: Lambda}
+            """
+        ),
+        "    ",
+    )
+    anchor = "  metrics:\n"
+    assert anchor in original
+    path = tmp_path / "wild.yaml"
+    path.write_text(text or original.replace(anchor, anchor + extra, 1), encoding="utf-8")
+    return str(path)
+
+
+def test_expected_series_counts_what_the_wildcards_discover(tmp_path):
+    plan = _with_wildcards(tmp_path)
+    code, out, err = run("cost", "--json", plan)
+    assert (code, err) == (0, "")
+    without = json.loads(out)
+    assert without["series"] == 9 and without["discovered_series"] == 0
+    assert any("pass --stack NAME or --table NAME" in n for n in without["notes"])
+    code, out, err = run("cost", "--json", "--expected-series", "600", plan)
+    assert (code, err) == (0, "")
+    counted = json.loads(out)
+    assert (counted["series"], counted["discovered_series"]) == (609, 600)
+    assert counted["total_usd"] > without["total_usd"]
+    assert counted["per_added_series_usd"] <= 0.11
+    # discovery watches at most 500 values per "*" metric, and says so
+    _, out, _ = run("cost", "--expected-series", "5000", plan)
+    assert "plan 'fleet', 1009 series (1000 discovered)" in out
+    assert "at most 1,000 are watched (500 values per '*' metric)" in out
+
+
+def test_expected_series_on_a_plan_without_wildcards_is_ignored_and_said():
+    code, out, _ = run("cost", "--expected-series", "100", PLAN)
+    assert code == 0
+    assert "--expected-series ignored: the plan has no '*' metric" in out
+    assert "plan 'fleet', 9 series," in out
+
+
+def test_expected_series_and_a_stack_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exited:
+        run("cost", "--expected-series", "10", "--stack", "IotWatch-Fleet", PLAN)
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_dashboard_views_option():
+    _, few, _ = run("cost", "--json", "--dashboard-views-per-month", "30", PLAN)
+    _, many, _ = run("cost", "--json", "--dashboard-views-per-month", "43200", PLAN)
+
+    def draws(text: str) -> float:
+        return next(
+            i["quantity"] for i in json.loads(text)["items"] if i["item"] == "Lambda band widget compute"
+        )
+
+    assert draws(many) == pytest.approx(1440 * draws(few))
+    assert json.loads(many)["total_usd"] > json.loads(few)["total_usd"]

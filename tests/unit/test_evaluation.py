@@ -8,10 +8,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from iotwatch.adapters.emf import EmfWriter
 from iotwatch.domain.baseline import METHOD
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.likelihood import WARMUP_READ_PERIODS
+from iotwatch.domain.series import Series
+from iotwatch.plan.loader import expand_series
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
 
@@ -68,7 +69,7 @@ END_OF_DATA = MONDAY + 16 * HOUR
 class World:
     """The default plan's nine series at a steady 1,000 per period against flat baselines."""
 
-    def __init__(self, plan, series, *, notifier=None, baselines=True, emf=None):
+    def __init__(self, plan, series, *, notifier=None, baselines=True):
         self.plan = plan
         self.series = series
         self.by_metric = {s.metric: s for s in series}
@@ -80,7 +81,6 @@ class World:
             [flat_baseline(s.id, expected=1000.0, scale=50.0) for s in series] if baselines else []
         )
         self.notifier = notifier or FakeNotifier()
-        self.emf = emf
         self.context = message_context(plan, region="eu-west-1", dashboard_name="IotWatch-Fleet")
 
     def set_from(self, metric, start, value, end=END_OF_DATA):
@@ -100,7 +100,6 @@ class World:
             store=self.store,
             notifier=self.notifier,
             context=self.context,
-            emf=self.emf,
         )
 
     def state(self, metric):
@@ -296,14 +295,38 @@ def test_one_learning_series_does_not_hold_back_the_others(world):
     assert alerts_by_topic(report)["oncall-sms"] == ["Ping.Success", "PublishIn.Success"]
 
 
-def test_emf_gets_the_latest_score_of_every_evaluated_series(default_plan, default_series):
-    documents = []
-    world = World(default_plan, default_series, emf=EmfWriter(sink=documents.append))
-    del world.store.baselines[world.by_metric["RulesExecuted"].id]
-    world.tick(E)
-    series_ids = [json.loads(d)["Series"] for d in documents]
-    assert sorted(series_ids) == sorted(s.id for s in default_series if s.metric != "RulesExecuted")
-    assert {json.loads(d)["_aws"]["Timestamp"] for d in documents} == {(E - PERIOD) * 1000}
+def test_the_changed_series_are_those_that_moved_or_deviate_and_nothing_else(default_plan, default_series):
+    world = World(default_plan, default_series)
+    quiet = world.tick(E - PERIOD)
+    assert quiet.changed_series() == []  # nine steady series: counted, not listed
+    world.set_from("Ping.Success", E - 2 * PERIOD, 0.0)
+    report = world.tick(E)
+    [entry] = report.changed_series()
+    assert entry["series"] == world.by_metric["Ping.Success"].id
+    assert (entry["transition"], entry["status"], entry["actual"]) == ("firing", "firing", 0.0)
+    assert entry["severity"] == "critical" and entry["expected"] == 1000.0
+
+
+def test_what_a_tick_lists_grows_with_the_series_that_changed_not_with_the_plan(default_plan):
+    """The same two deviating series among 9 or 900: the same list (bounded logs)."""
+
+    def world_of(n):
+        base = expand_series(default_plan)
+        extra = [
+            Series(
+                "AWS/IoT", "TopicMatch", (("RuleName", f"rule_{i:04d}"),), "Sum", PERIOD, base[0].detection
+            )
+            for i in range(n - len(base))
+        ]
+        world = World(default_plan, [*base, *extra])
+        world.set_from("Ping.Success", E - 2 * PERIOD, 0.0)
+        world.set_from("Connect.Success", E - 2 * PERIOD, 0.0)
+        return world
+
+    small, big = world_of(9).tick(E), world_of(900).tick(E)
+    assert big.series == 900 and small.series == 9
+    assert big.changed_series() == small.changed_series()
+    assert len(small.changed_series()) == 2
 
 
 def test_baseline_method_and_training_window_reach_the_email(world):

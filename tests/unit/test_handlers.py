@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from iotwatch.adapters.emf import EmfWriter
 from iotwatch.handlers import baseline_builder, evaluator
 from iotwatch.handlers.events import BadEventError
 from iotwatch.plan.loader import check_plan, expand_series, read_plan_document
@@ -45,7 +44,12 @@ def epoch(iso):
 def _clear_caches():
     for cached in (evaluator._settings, evaluator._discovery, evaluator._dependencies):
         cached.cache_clear()
-    for cached in (baseline_builder._settings, baseline_builder._discovery, baseline_builder._dependencies):
+    for cached in (
+        baseline_builder._settings,
+        baseline_builder._discovery,
+        baseline_builder._shard_discovery,
+        baseline_builder._dependencies,
+    ):
         cached.cache_clear()
 
 
@@ -66,9 +70,7 @@ def task_root(tmp_path, monkeypatch, default_plan):
 
 @pytest.fixture
 def evaluator_deps():
-    return evaluator.EvaluatorDependencies(
-        reader=FakeReader(), store=FakeStore(), notifier=FakeNotifier(), emf=EmfWriter(sink=lambda _: None)
-    )
+    return evaluator.EvaluatorDependencies(reader=FakeReader(), store=FakeStore(), notifier=FakeNotifier())
 
 
 # --- evaluator ----------------------------------------------------------------------------------
@@ -115,6 +117,37 @@ def test_evaluator_pages_through_its_dependencies(task_root, evaluator_deps, def
     # the same event again (a Lambda retry) changes nothing
     again = evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     assert (again["published"], again["skipped"]) == (0, 9)
+
+
+def _metric_names(printed: str) -> set[str]:
+    """The metric names of the EMF documents Powertools printed."""
+    names: set[str] = set()
+    for line in printed.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+                names |= {m["Name"] for m in directive["Metrics"]}
+    return names
+
+
+def test_event_counters_are_published_only_in_the_runs_that_count_something(
+    task_root, evaluator_deps, default_series, capsys
+):
+    end = epoch("2026-11-24T14:05:00Z")
+    for s in default_series:
+        evaluator_deps.store.put_baseline(flat_baseline(s.id, expected=1000.0, scale=50.0))
+        for ts in range(end - 4 * PERIOD, end, PERIOD):
+            evaluator_deps.reader.set(s.id, ts, 1000.0)
+    capsys.readouterr()
+    evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
+    quiet = _metric_names(capsys.readouterr().out)
+    assert quiet == {"SeriesEvaluated", "SeriesLearning", "GetMetricDataCalls", "EvaluationCompleted"}
+    for s in default_series:  # the next period: every series silent, a broker outage
+        evaluator_deps.reader.set(s.id, end, 0.0)
+    evaluator.handler(
+        event("evaluator-schedule", time="2026-11-24T14:11:00Z"), LambdaContext(), evaluator_deps
+    )
+    paging = _metric_names(capsys.readouterr().out)
+    assert paging == quiet | {"SeriesFiring", "NotificationsSent"}
 
 
 def test_evaluator_fails_the_invocation_when_a_topic_cannot_be_reached(

@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 
 import pytest
-from iotwatch.adapters.store import BASELINE_SK
+from iotwatch.adapters.store import BASELINE_SK, TRACKER_SK, DynamoStateStore
 from iotwatch.domain.baseline import build_baseline
+from iotwatch.domain.evaluation import Window, evaluate_series
+from iotwatch.domain.likelihood import TrackerState
 from iotwatch.plan.cost import (
     AUDIT,
     BASELINE_BUILDER,
@@ -18,17 +21,26 @@ from iotwatch.plan.cost import (
     Assumptions,
     Prices,
     estimate_cost,
+    expected_discovered,
+    per_added_series,
     runs_per_month,
     usd,
 )
+from iotwatch.plan.loader import expand_templates, load_plan
 from iotwatch.plan.model import Plan
 
-from .conftest import REPO_ROOT
+from .conftest import DEFAULT_PLAN_FILE, REPO_ROOT
+from .fakes import make_series
+
+if str(REPO_ROOT) not in sys.path:  # the canned DynamoDB client lives in bench/, beside the package
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.canned_aws import CannedDynamoDB
 
 ARM_GB_SECOND = 0.0000133334
 
 
-def small_plan(*, protocols=("MQTT", "HTTP"), tools=None, audit=None, **frequency) -> Plan:
+def small_plan(*, protocols=("MQTT", "HTTP"), tools=None, audit=None, extra_metrics=(), **frequency) -> Plan:
     """PublishIn.Success per protocol: 2 series by default; dashboard and audit off."""
     data = {
         "version": 1,
@@ -36,7 +48,10 @@ def small_plan(*, protocols=("MQTT", "HTTP"), tools=None, audit=None, **frequenc
         "goals": ["know when devices stop publishing"],
         "owners": {"team": "iot-platform"},
         "resources": {
-            "metrics": [{"metric": "PublishIn.Success", "dimensions": {"Protocol": list(protocols)}}]
+            "metrics": [
+                {"metric": "PublishIn.Success", "dimensions": {"Protocol": list(protocols)}},
+                *extra_metrics,
+            ]
         },
         "frequency": {"evaluation": "rate(5 minutes)", "baseline_refresh": "rate(1 day)", **frequency},
         "tools": tools or {"dashboard": False, "audit": False},
@@ -87,30 +102,40 @@ def test_lambda_by_hand():
 
 def test_dynamodb_by_hand():
     estimate = estimate_cost(small_plan())
-    # per evaluation: 2 queries + 2 baselines x 2 RRU (7.5 KB) + 2 states x 1; builds re-read
-    # the baselines
+    # per tick: the baseline generation, silences and outbox (1 each) + 2 states x 1 RRU + 2
+    # trackers x 1 (0.8 KB); baselines (2 x 2 RRU) again on 24 cold starts a day and after each
+    # of the 34 builds; each build reads the 2 previous versions (2 RRU each: full items)
     reads = estimate.item("DynamoDB reads")
-    assert reads.quantity == 8_640 * (2 + 2 * 2 + 2 * 1) + 34 * 2 * 2 == 69_256
-    assert reads.monthly_usd == pytest.approx(69_256 * 0.125 / 1e6)
-    # 1 claim per evaluation + 2 baselines x 8 WRU per build + 10 incidents x 4 state writes
+    assert reads.quantity == 8_640 * (3 + 2 * 1 + 2 * 1) + (24 * 30 + 34) * 2 * 2 + 34 * 2 * 2 == 63_632
+    assert reads.monthly_usd == pytest.approx(63_632 * 0.125 / 1e6)
+    # per tick: 1 claim + 2 trackers x 1 WRU; per build 2 baselines x 8 WRU + the generation;
+    # 10 incidents x 4 state writes
     writes = estimate.item("DynamoDB writes")
-    assert writes.quantity == 8_640 + 34 * 2 * 8 + 10 * 4 == 9_224
-    assert writes.monthly_usd == pytest.approx(9_224 * 0.625 / 1e6)
+    assert writes.quantity == 8_640 * (1 + 2) + 34 * (2 * 8 + 1) + 10 * 4 == 26_538
+    assert writes.monthly_usd == pytest.approx(26_538 * 0.625 / 1e6)
+
+
+# the evaluator's event counters, in the hours they have something to count: 10 incidents x
+# 2 h firing and 2 h paging, 8 h silenced, 1 h of failed publishes
+EVENT_METRIC_MONTHS = (20 + 20 + 8 + 1) / 720
 
 
 def test_custom_metrics_alarms_and_the_rest_by_hand():
     estimate = estimate_cost(small_plan())
-    # 8 evaluator run metrics and 4 per series (Expected, BandLower, BandUpper, DeviationScore) every hour; the builder's 2 only in 34 of 720 hours
+    # 4 evaluator run metrics every hour, its 4 event counters in their hours, the builder's 2
+    # only in 34 of 720 hours; nothing per series
     metrics = estimate.item("CloudWatch custom metrics")
-    assert metrics.quantity == pytest.approx(8 + 4 * 2 + 2 * 34 / 720)
+    assert metrics.quantity == pytest.approx(4 + EVENT_METRIC_MONTHS + 2 * 34 / 720)
     assert metrics.monthly_usd == pytest.approx(metrics.quantity * 0.30)
     alarms = estimate.item("CloudWatch alarms")
     assert (alarms.quantity, alarms.monthly_usd) == (3 * 2 + 2, pytest.approx(0.80))
     assert estimate.item("CloudWatch dashboard").monthly_usd == 0  # tools.dashboard off
+    assert [i.item for i in estimate.items if "band widget" in i.item] == []  # and no widget to draw it
     assert estimate.item("SNS e-mail deliveries").quantity == 100  # 100 x 1 e-mail subscriber
     assert estimate.item("SNS SMS deliveries").monthly_usd == 0  # no SMS subscriber
     assert estimate.item("X-Ray traces").quantity == 8_674
     assert estimate.item("KMS key (alert topics)").monthly_usd == 1.0
+    assert not any(i.item.startswith("SQS") for i in estimate.items)  # 2 series never fan out
     assert estimate.total_usd == pytest.approx(sum(i.monthly_usd for i in estimate.items))
 
 
@@ -131,9 +156,9 @@ def test_ten_times_the_series():
         scaled.item("CloudWatch GetMetricData").quantity
         == 10 * base.item("CloudWatch GetMetricData").quantity
     )
-    # the per-series metrics grow tenfold, the run metrics not
-    assert scaled.item("CloudWatch custom metrics").quantity == pytest.approx(8 + 4 * 20 + 2 * 34 / 720)
-    assert scaled.item("CloudWatch alarms").quantity == base.item("CloudWatch alarms").quantity
+    # nothing is published per series and a tick logs only what changed: neither grows
+    for item in ("CloudWatch custom metrics", "CloudWatch alarms", "CloudWatch Logs ingestion"):
+        assert scaled.item(item).quantity == pytest.approx(base.item(item).quantity), item
 
 
 def test_history_days_change_calls_and_duration_not_get_metric_data():
@@ -151,8 +176,10 @@ def test_slower_evaluation_costs_less_and_bills_metrics_by_the_hour():
     assert hourly.evaluations_per_month == 720
     assert hourly.item("CloudWatch GetMetricData").quantity == 2 * 720 + 2 * 34
     two_hourly = estimate_cost(small_plan(evaluation="rate(2 hours)", period_seconds=3600))
-    # published in half the hours: half the metric-months for the evaluator's metrics
-    assert two_hourly.item("CloudWatch custom metrics").quantity == pytest.approx((8 + 8) / 2 + 2 * 34 / 720)
+    # published in half the hours: half the metric-months for the evaluator's run metrics
+    assert two_hourly.item("CloudWatch custom metrics").quantity == pytest.approx(
+        4 / 2 + EVENT_METRIC_MONTHS + 2 * 34 / 720
+    )
 
 
 # --- options that change the items -------------------------------------------------------------
@@ -177,8 +204,14 @@ def test_audit_adds_its_function_alarms_metrics_and_writes():
     assert audited.item("DynamoDB writes").quantity == plain.item("DynamoDB writes").quantity + 5_000
     # and each of the 10 assumed incidents reads the control-plane calls of its window once
     assert audited.item("DynamoDB reads").quantity == plain.item("DynamoDB reads").quantity + 10
-    # 3 audit metrics and 10 by-action metrics, each billed in the hours it has data
-    expected = plain.item("CloudWatch custom metrics").quantity + 3 * 720 / 720 + 10 * 500 / 720
+    # AuditEvents in the hours with a call (5,000 at random over 720 h), AuditAlerts in those
+    # with one of the 20 alerts, AuditEventsRejected in one; no metric per action
+    expected = (
+        plain.item("CloudWatch custom metrics").quantity
+        + (1 - math.exp(-5_000 / 720))
+        + (1 - math.exp(-20 / 720))
+        + 1 / 720
+    )
     assert audited.item("CloudWatch custom metrics").quantity == pytest.approx(expected)
     assert not any(i.item.startswith("S3") for i in audited.items)
     assert any("create_trail is false" in n for n in audited.notes)
@@ -193,13 +226,32 @@ def test_created_trail_adds_s3():
     assert "second trail" in s3.assumption
 
 
-def test_dashboard_is_billed_and_says_why_the_free_tier_may_not_cover_it():
-    estimate = estimate_cost(small_plan(tools={"dashboard": True, "audit": False}))
-    dashboard = estimate.item("CloudWatch dashboard")
-    assert dashboard.monthly_usd == 3.0
-    assert dashboard.free_tier_usd == 3.0  # 2 series: 5 x 2 + 4 x 2 = 18 metrics, under 50
-    bigger = estimate_cost(small_plan(tools={"dashboard": True, "audit": False}), series_factor=10)
-    assert bigger.item("CloudWatch dashboard").free_tier_usd == 0.0  # 108 metrics
+def test_the_dashboard_draws_bands_per_view_not_per_series_month():
+    plain = estimate_cost(small_plan())
+    drawn = estimate_cost(small_plan(tools={"dashboard": True, "audit": False}))
+    assert drawn.item("CloudWatch dashboard").monthly_usd == 3.0
+    # 300 views a month, each drawing the 2 series' band widgets once: one metric read, one
+    # Lambda draw (0.3 s at 256 MB), a baseline (2 RRU) and a state (1 RRU) read each
+    draws = 300 * 2
+    get_metric_data = "CloudWatch GetMetricData"
+    assert drawn.item(get_metric_data).quantity - plain.item(get_metric_data).quantity == draws
+    assert drawn.item("Lambda band widget compute").quantity == pytest.approx(draws * 0.3 * 0.25)
+    assert drawn.item("Lambda requests").quantity - plain.item("Lambda requests").quantity == draws
+    assert drawn.item("DynamoDB reads").quantity - plain.item("DynamoDB reads").quantity == draws * 3
+    metrics = "CloudWatch custom metrics"
+    assert drawn.item(metrics).quantity == plain.item(metrics).quantity
+    fewer = estimate_cost(
+        small_plan(tools={"dashboard": True, "audit": False}), Assumptions(dashboard_views_per_month=30)
+    )
+    assert fewer.item("Lambda band widget compute").quantity == pytest.approx(30 * 2 * 0.3 * 0.25)
+
+
+def test_the_dashboard_metrics_fit_the_free_tier_whatever_the_series():
+    # iotwatch's own metrics only (15 + 4 per function drawn): the same at 2 or 2,000 series
+    for factor in (1, 1_000):
+        estimate = estimate_cost(small_plan(tools={"dashboard": True, "audit": False}), series_factor=factor)
+        assert estimate.item("CloudWatch dashboard").free_tier_usd == 3.0, factor
+        assert "one dashboard of 27 metrics" in estimate.item("CloudWatch dashboard").assumption
 
 
 def test_free_tier_is_reported_not_subtracted():
@@ -207,25 +259,77 @@ def test_free_tier_is_reported_not_subtracted():
     lambda_items = [i for i in estimate.items if i.item.startswith("Lambda")]
     assert all(i.free_tier_usd == pytest.approx(i.monthly_usd) for i in lambda_items)
     assert estimate.item("CloudWatch GetMetricData").free_tier_usd == 0
-    assert estimate.item("CloudWatch custom metrics").free_tier_usd == pytest.approx(10 * 0.30)
+    metrics = estimate.item("CloudWatch custom metrics")  # under the 10 free metrics
+    assert metrics.free_tier_usd == pytest.approx(metrics.monthly_usd)
     assert estimate.total_usd == pytest.approx(sum(i.monthly_usd for i in estimate.items))
     assert 0 < estimate.free_tier_usd < estimate.total_usd
 
 
 def test_custom_metrics_are_tiered():
-    prices = Prices()
-    # 10k at $0.30, the next 240k at $0.10
-    estimate = estimate_cost(small_plan(protocols=("MQTT",)), series_factor=2_500, prices=prices)
-    metrics = estimate.item("CloudWatch custom metrics")
-    assert metrics.quantity > 10_000
-    assert metrics.monthly_usd == pytest.approx(10_000 * 0.30 + (metrics.quantity - 10_000) * 0.10)
+    # a first tier of 2 metrics at $0.30, then $0.10
+    prices = Prices(custom_metric_tiers=((2, 0.30), (math.inf, 0.10)))
+    metrics = estimate_cost(small_plan(), prices=prices).item("CloudWatch custom metrics")
+    assert metrics.quantity > 2
+    assert metrics.monthly_usd == pytest.approx(2 * 0.30 + (metrics.quantity - 2) * 0.10)
 
 
-def test_warns_when_a_function_would_outgrow_its_timeout():
-    estimate = estimate_cost(small_plan(), series_factor=6_000)  # 12,000 series
-    assert estimate.series == 12_000
-    assert [w.split(" would ")[0] for w in estimate.warnings] == ["the evaluator", "the baseline builder"]
+def test_big_plans_fan_out_and_the_warning_says_when_a_shard_is_too_big():
+    plan = small_plan(protocols=("MQTT",))
+    estimate = estimate_cost(plan, series_factor=12_000)  # 12,000 series: 6 evaluator, 12 build shards
+    assert estimate.series == 12_000 and estimate.warnings == []
+    requests = estimate.item("Lambda requests")
+    assert requests.quantity == 8_640 * (1 + 6) + 34 * (1 + 12)
+    assert "24 call(s) per evaluation (the floor, ceil(N/500), over 6 shards)" in (
+        estimate.item("CloudWatch GetMetricData").assumption
+    )
+    assert estimate.item("SQS requests (work queues)").monthly_usd > 0
+    # shards as big as the plan allows: one invocation would run past its duration alarm
+    huge = small_plan(protocols=("MQTT",), shard_size=20_000, build_shard_size=20_000)
+    warned = estimate_cost(huge, series_factor=12_000)
+    assert [w.split(" would ")[0] for w in warned.warnings] == ["the evaluator", "the baseline builder"]
     assert estimate_cost(small_plan()).warnings == []
+
+
+def test_100000_series_read_at_the_floor_and_cost_little_more_than_reading_them():
+    plan = small_plan(protocols=("MQTT",))
+    base, big = estimate_cost(plan), estimate_cost(plan, series_factor=100_000)
+    assert "200 call(s) per evaluation" in big.item("CloudWatch GetMetricData").assumption
+    each = per_added_series(base, big)
+    assert each <= 0.11 and each <= 1.3 * big.floor_per_series_usd
+
+
+def test_the_default_plan_costs_under_8_dollars_and_each_series_about_what_reading_it_costs():
+    """Issue 13's bar: CloudWatch anomaly detection for the same nine series, with a dashboard
+    and a customer-managed key, is about USD 6.70; iotwatch's own alarms and run metrics are
+    counted on top. Each added series costs at most 1.3x reading it at every evaluation."""
+    plan = load_plan(DEFAULT_PLAN_FILE, environ={})
+    base = estimate_cost(plan)
+    assert base.series == 9 and plan.tools.dashboard and plan.tools.audit
+    assert base.total_usd <= 8.00
+    each = per_added_series(base, estimate_cost(plan, series_factor=10))
+    assert base.floor_per_series_usd == pytest.approx(8_640 * 0.01 / 1000)  # $0.0864
+    assert each <= 0.11 and each <= 1.3 * base.floor_per_series_usd
+    # the floor is most of it: what grows with the series is reading them
+    assert each >= base.floor_per_series_usd
+
+
+def test_expected_discovered_series_spread_over_the_wildcards_up_to_what_discovery_watches():
+    wild = small_plan(
+        extra_metrics=[
+            {"metric": "TopicMatch", "dimensions": {"RuleName": "*"}},
+            {"metric": "Failure", "dimensions": {"RuleName": "*", "ActionType": "Lambda"}},
+        ]
+    )
+    templates = expand_templates(wild)
+    found = expected_discovered(templates, 7)
+    assert [s.metric for s in found] == ["TopicMatch", "Failure"] * 3 + ["TopicMatch"]
+    assert found[1].dimension_map == {"ActionType": "Lambda", "RuleName": "expected-000001"}
+    assert len({s.id for s in found}) == 7
+    assert len(expected_discovered(templates, 5_000)) == 2 * 500  # 500 values per "*" metric
+    estimate = estimate_cost(wild, discovered=found)
+    assert (estimate.series, estimate.discovered) == (2 + 7, 7)
+    # a plan that may discover series has the work queues that fan them out, idle or not
+    assert "2 work queue(s)" in estimate.item("SQS requests (work queues)").assumption
 
 
 def test_dominant_items_cover_three_quarters_at_most_three():
@@ -279,7 +383,7 @@ HANDLERS = REPO_ROOT / "lambdas" / "iotwatch" / "handlers"
 def test_run_metrics_are_the_ones_the_handlers_emit(module, size):
     source = (HANDLERS / module).read_text(encoding="utf-8")
     emitted = re.findall(r'add_metric\(\s*name="(\w+)"', source)
-    assert sorted(emitted) == sorted(size.powertools_metrics + size.fanout_metrics)
+    assert sorted(set(emitted)) == sorted(size.powertools_metrics + size.event_metrics + size.fanout_metrics)
 
 
 def test_a_stored_baseline_fits_the_assumed_item_size():
@@ -306,6 +410,37 @@ def test_a_stored_baseline_fits_the_assumed_item_size():
     size = sum(len(k) + len(v) for k, v in attributes.items())
     assumed = Assumptions().baseline_item_kb * 1024
     assert 0.8 * assumed < size <= assumed
+
+
+def test_a_stored_tracker_fits_the_assumed_item_size():
+    """The likelihood tracker of a busy counter after a week of ticks, as DynamoStateStore
+    writes it every tick: Assumptions.tracker_item_kb must follow it (reads are priced per
+    4 KB and writes per KB of it, for every series at every tick)."""
+    end = 1_700_006_400
+    start = end - 14 * 86400
+    points = [
+        (t, float(int(50_000 + 30_000 * math.sin(t / 86400 * 2 * math.pi) + (t % 7) * 300)))
+        for t in range(start, end, 300)
+    ]
+    series = make_series("UpdateThingShadow.Accepted")
+    baseline = build_baseline(
+        series_id=series.id,
+        points=points[: len(points) // 2],
+        start=start,
+        end=end - 7 * 86400,
+        period=300,
+        built_at=end,
+        version=1,
+    )
+    tracker = TrackerState()
+    week = Window(end - 7 * 86400, end, 300)
+    evaluate_series(series, datapoints=points, baseline=baseline, state=None, window=week, tracker=tracker)
+    db = CannedDynamoDB("t")
+    DynamoStateStore(db, "t").save_trackers({series.id: tracker})
+    [item] = db.items(TRACKER_SK)
+    size = sum(len(k) + len(next(iter(v.values()))) for k, v in item.items())
+    assert tracker.seen > 2_000
+    assert size <= Assumptions().tracker_item_kb * 1024, f"{size} bytes: raise Assumptions.tracker_item_kb"
 
 
 def test_usd_formatting():

@@ -42,6 +42,7 @@ RUN_MARKER_TTL_SECONDS = 2 * 86400
 
 
 TICK_PREFIX = "TICK#"
+BUILD_PREFIX = "BUILD#"  # a fanned-out baseline build: pk BUILD#<generation>, sk BUILD
 
 OUTBOX_PK = "OUTBOX"
 OUTBOX_TTL_SECONDS = 7 * 86400
@@ -153,15 +154,8 @@ class DynamoStateStore:
     # One tick of a plan too big for one invocation: TICK#<window end> holds the shard count
     # and the set of shards done, one item per shard result, and the claim to publish.
     def start_fanout(self, window_end: int, shards: int) -> None:
-        self.requests += 1
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": f"{TICK_PREFIX}{window_end}"},
-                "sk": {"S": "TICK"},
-                "shards": {"N": str(shards)},
-                "expires_at": {"N": str(window_end + RUN_MARKER_TTL_SECONDS)},
-            },
+        self._start_set(
+            f"{TICK_PREFIX}{window_end}", "TICK", shards, expires_at=window_end + RUN_MARKER_TTL_SECONDS
         )
 
     def get_shard_result(self, window_end: int, shard: int) -> str | None:
@@ -186,20 +180,48 @@ class DynamoStateStore:
 
     def fanout_shards(self, window_end: int) -> int | None:
         """How many shards the tick was split into; None when no run started it."""
-        self.requests += 1
-        item = self._db.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"{TICK_PREFIX}{window_end}"}, "sk": {"S": "TICK"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return int(item["shards"]["N"]) if item else None
+        return self._set_size(f"{TICK_PREFIX}{window_end}", "TICK")
 
     def finish_shard(self, window_end: int, shard: int) -> tuple[int, int]:
         """Marks `shard` done (idempotent: a set, not a counter); returns (done, shards)."""
+        return self._finish_in_set(f"{TICK_PREFIX}{window_end}", "TICK", shard)
+
+    # -- fanned-out baseline builds ----------------------------------------------------------
+    # BUILD#<generation> / BUILD: the shard count and the set of shards done; the shard that
+    # completes the set writes the generation, so warm evaluators re-read every new baseline.
+    def start_build(self, generation: str, shards: int, *, expires_at: int) -> None:
+        self._start_set(f"{BUILD_PREFIX}{generation}", "BUILD", shards, expires_at=expires_at)
+
+    def build_shards(self, generation: str) -> int | None:
+        return self._set_size(f"{BUILD_PREFIX}{generation}", "BUILD")
+
+    def finish_build_shard(self, generation: str, shard: int) -> tuple[int, int]:
+        return self._finish_in_set(f"{BUILD_PREFIX}{generation}", "BUILD", shard)
+
+    def _start_set(self, pk: str, sk: str, shards: int, *, expires_at: int) -> None:
+        self.requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+                "shards": {"N": str(shards)},
+                "expires_at": {"N": str(expires_at)},
+            },
+        )
+
+    def _set_size(self, pk: str, sk: str) -> int | None:
+        self.requests += 1
+        item = self._db.get_item(
+            TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return int(item["shards"]["N"]) if item else None
+
+    def _finish_in_set(self, pk: str, sk: str, shard: int) -> tuple[int, int]:
         self.requests += 1
         response = self._db.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"{TICK_PREFIX}{window_end}"}, "sk": {"S": "TICK"}},
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
             UpdateExpression="ADD done :shard",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":shard": {"SS": [str(shard)]}},
@@ -360,7 +382,12 @@ class DynamoStateStore:
         missing = [sid for sid in series_ids if sid not in self._cached]
         if missing:
             self._cached.update(self._read_baselines(missing))
-        return {sid: self._cached[sid] for sid in series_ids if sid in self._cached}
+        found = {sid: self._cached[sid] for sid in series_ids if sid in self._cached}
+        # Only this request's series stay cached: a container that takes the shards of a big
+        # plan in turn would otherwise end up holding every baseline of the plan.
+        if len(self._cached) > len(found):
+            self._cached = dict(found)
+        return found
 
     def _read_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
         items = self._batch_get(series_ids, BASELINE_SK)

@@ -2,7 +2,9 @@
 
 The figures come from `iotwatch.plan.cost` (every price and assumption is there); this
 module reads the plan as `plan validate` does (same messages, exit code 2 on a bad file),
-applies the volume options and prints a table, or JSON with `--json`.
+applies the volume options, counts the series the plan's "*" metrics discover (from the
+deployed stack's table with `--stack`/`--table`, or `--expected-series N`) and prints a
+table, or JSON with `--json`.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ import textwrap
 from dataclasses import asdict, replace
 from typing import Any, TextIO
 
+from iotwatch.domain.series import Series
 from iotwatch.plan.cost import (
     PRICING_REGION,
     Assumptions,
     CostEstimate,
     LineItem,
     estimate_cost,
+    expected_discovered,
+    per_added_series,
 )
-from iotwatch.plan.loader import PlanError, check_plan, read_plan_document
+from iotwatch.plan.loader import PlanError, check_plan, expand_series, expand_templates, read_plan_document
 from iotwatch.plan.model import Plan
 
 EXIT_OK = 0
+EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 SCALE_FACTOR = 10
 WIDTH = 110
@@ -59,13 +65,22 @@ def dominant_line(estimate: CostEstimate) -> str:
 
 def scaled_line(base: CostEstimate, scaled: CostEstimate) -> str:
     ratio = scaled.total_usd / base.total_usd if base.total_usd else 0.0
-    added = scaled.series - base.series
-    per_series = (scaled.total_usd - base.total_usd) / added if added else 0.0
     top = scaled.dominant(limit=1)
     lead = f"; {top[0].item} alone ${money(top[0].monthly_usd)}" if top else ""
     return (
         f"At {SCALE_FACTOR}x the series ({scaled.series}): ${money(scaled.total_usd)} per month "
-        f"({ratio:.1f}x), about ${money(per_series)} per added series{lead}."
+        f"({ratio:.1f}x){lead}."
+    )
+
+
+def per_series_line(base: CostEstimate, scaled: CostEstimate, plan: Plan) -> str:
+    each = per_added_series(base, scaled)
+    floor = base.floor_per_series_usd
+    versus = f", {each / floor:.2f}x" if floor else ""
+    return (
+        f"Each added series: ${each:.4f} a month{versus} the GetMetricData floor of ${floor:.4f} "
+        f"(reading it at each of {base.evaluations_per_month:,.0f} evaluations, {plan.frequency.evaluation}, "
+        "at $0.01 per 1,000 metrics)."
     )
 
 
@@ -97,13 +112,16 @@ def render_table(estimate: CostEstimate) -> list[str]:
 
 def render(source: str, plan: Plan, estimate: CostEstimate, scaled: CostEstimate) -> str:
     lines = [
-        f"{source}: plan '{plan.name}', {estimate.series} series, evaluation {plan.frequency.evaluation}, "
+        f"{source}: plan '{plan.name}', {estimate.series} series"
+        + (f" ({estimate.discovered} discovered)" if estimate.discovered else "")
+        + f", evaluation {plan.frequency.evaluation}, "
         f"dashboard {'on' if plan.tools.dashboard else 'off'}, audit {'on' if plan.tools.audit else 'off'}",
         f"Estimated monthly AWS cost at {PRICING_REGION} list prices (USD, before any free tier):",
         "",
         *render_table(estimate),
         "",
         dominant_line(estimate),
+        per_series_line(estimate, scaled, plan),
         scaled_line(estimate, scaled),
         f"The always-free allowances, if nothing else in the account used them, would take off "
         f"about ${money(estimate.free_tier_usd)}.",
@@ -145,12 +163,20 @@ def as_json(
         "currency": "USD",
         "month_days": assumptions.month_days,
         "series": estimate.series,
+        "discovered_series": estimate.discovered,
         "evaluations_per_month": estimate.evaluations_per_month,
         "baseline_builds_per_month": estimate.baseline_builds_per_month,
         "items": [item_json(i, estimate) for i in estimate.items],
         "total_usd": round(estimate.total_usd, 6),
         "free_tier_usd": round(estimate.free_tier_usd, 6),
         "dominant": [i.item for i in estimate.dominant()],
+        "per_added_series_usd": round(per_added_series(estimate, scaled), 6),
+        "get_metric_data_floor_per_series_usd": round(estimate.floor_per_series_usd, 6),
+        "per_added_series_vs_floor": (
+            round(per_added_series(estimate, scaled) / estimate.floor_per_series_usd, 4)
+            if estimate.floor_per_series_usd
+            else None
+        ),
         "scaled": {
             "series_factor": SCALE_FACTOR,
             "series": scaled.series,
@@ -171,6 +197,7 @@ def assumptions_from(args: argparse.Namespace) -> Assumptions:
         "sms_price_usd": args.sms_price,
         "emails_per_month": args.emails_per_month,
         "audit_events_per_month": args.audit_events_per_month,
+        "dashboard_views_per_month": args.dashboard_views_per_month,
     }
     return replace(Assumptions(), **{k: v for k, v in changes.items() if v is not None})
 
@@ -189,9 +216,13 @@ def cmd_plan_cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_BAD_INPUT
     plan = check.plan
     assumptions = assumptions_from(args)
-    estimate = estimate_cost(plan, assumptions)
-    scaled = estimate_cost(plan, assumptions, series_factor=SCALE_FACTOR)
-    extra = []
+    try:
+        discovered, extra = discovered_series(plan, args)
+    except DiscoveryReadError as exc:
+        print(exc, file=err)
+        return exc.code
+    estimate = estimate_cost(plan, assumptions, discovered=discovered)
+    scaled = estimate_cost(plan, assumptions, discovered=discovered, series_factor=SCALE_FACTOR)
     if args.audit_events_per_month is not None and not plan.tools.audit:
         extra.append("--audit-events-per-month is ignored: tools.audit is off in this plan")
     if check.warnings:
@@ -204,6 +235,66 @@ def cmd_plan_cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         print(render(source, plan, estimate, scaled), file=out)
     return EXIT_OK
+
+
+class DiscoveryReadError(RuntimeError):
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code  # 2: the stack or table named is not an iotwatch one; 1: AWS failed
+
+
+def discovered_series(plan: Plan, args: argparse.Namespace) -> tuple[list[Series], list[str]]:
+    """The series the plan's "*" metrics discover, and notes on where the count came from."""
+    templates = expand_templates(plan)
+    expected = args.expected_series
+    if not templates:
+        ignored = [
+            f
+            for f, v in (("--expected-series", expected), ("--stack", args.stack), ("--table", args.table))
+            if v
+        ]
+        return [], [f"{', '.join(ignored)} ignored: the plan has no '*' metric"] if ignored else []
+    if expected is not None:
+        found = expected_discovered(templates, expected)
+        notes = [
+            f"{len(found):,} discovered series assumed (--expected-series), spread over {len(templates)} '*' metric(s)"
+        ]
+        if len(found) < expected:
+            notes.append(
+                f"--expected-series {expected:,}: at most {len(found):,} are watched (500 values per '*' metric); "
+                "the rest would be listed and left out"
+            )
+        return found, notes
+    if args.stack or args.table:
+        found, where = _read_discovered(plan, templates, stack=args.stack, table=args.table)
+        return found, [f"{len(found):,} discovered series counted from {where}"]
+    return [], [
+        f"the plan's {len(templates)} '*' metric(s) are counted without the values they discover: pass "
+        "--stack NAME or --table NAME to count them from the deployed table, or --expected-series N"
+    ]
+
+
+def _read_discovered(
+    plan: Plan, templates: list[Any], *, stack: str | None, table: str | None
+) -> tuple[list[Series], str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from iotwatch.adapters.aws import client
+    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.cli.baseline_show import ShowError, resolve_table
+    from iotwatch.domain.discovery import discovered_series as series_of
+
+    try:
+        name = table or resolve_table(client("cloudformation"), stack or "")
+        found = DynamoStateStore(client("dynamodb"), name).list_discovered()
+    except ShowError as exc:
+        raise DiscoveryReadError(str(exc), exc.code) from None
+    except (BotoCoreError, ClientError) as exc:
+        raise DiscoveryReadError(
+            f"error: cannot read the discovered series from AWS: {exc}; or pass --expected-series N"
+        ) from None
+    where = f"table {name}" + (f" (stack {stack})" if stack else "")
+    return series_of(templates, found, concrete=expand_series(plan)), where
 
 
 def _count(text: str) -> int:
@@ -233,7 +324,8 @@ def add_parser(plan_commands: Any, default_plan_file: str) -> None:
         "cost",
         help=f"estimate the plan's monthly AWS cost, item by item ({PRICING_REGION} list prices)",
         description=f"Estimates the monthly AWS cost of a plan at {PRICING_REGION} list prices, with every "
-        "assumption printed. Nothing is read from AWS.",
+        "assumption printed. Nothing is read from AWS, unless --stack or --table asks for the series a "
+        "deployed stack discovered.",
     )
     cost.add_argument(
         "file", nargs="?", default=default_plan_file, help=f"plan file (default {default_plan_file})"
@@ -266,5 +358,25 @@ def add_parser(plan_commands: Any, default_plan_file: str) -> None:
         default=None,
         metavar="N",
         help=f"IoT control-plane write calls per month, with tools.audit (default {defaults.audit_events_per_month:,})",
+    )
+    cost.add_argument(
+        "--dashboard-views-per-month",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"dashboard views per month, each drawing every band widget once (default "
+        f"{defaults.dashboard_views_per_month}; a screen refreshing every minute is ~43,200)",
+    )
+    where = cost.add_mutually_exclusive_group()
+    where.add_argument(
+        "--expected-series",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="series the plan's '*' metrics are expected to discover, in all (instead of reading them)",
+    )
+    where.add_argument("--stack", help="deployed iotwatch stack whose table lists the discovered series")
+    where.add_argument(
+        "--table", help="DynamoDB table of a deployed iotwatch stack, for the discovered series"
     )
     cost.set_defaults(func=cmd_plan_cost)

@@ -3,7 +3,9 @@
 Runs on the plan's refresh schedule and on this stack's CREATE_COMPLETE/UPDATE_COMPLETE,
 so a first deploy bootstraps from the history CloudWatch already holds. The values of the
 plan's "*" metrics are listed again on every run (and stored for the evaluator), so each
-build covers every value seen in the last two weeks.
+build covers every value seen in the last two weeks. More series than
+`frequency.build_shard_size` fan out: the scheduled run queues the shards on the function's
+work queue, and the same function builds each shard it receives from it (SQS "Records").
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.series import Series
-from iotwatch.handlers.events import event_epoch
+from iotwatch.handlers.events import event_epoch, run_shard_batch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
-from iotwatch.service.baselines import rebuild_baselines
+from iotwatch.service.baselines import (
+    BuildMessageError,
+    BuildTask,
+    dispatch_build,
+    rebuild_baselines,
+    run_build_shard,
+)
 
 if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
     from iotwatch.service.discovery import SeriesDiscovery
@@ -30,11 +39,14 @@ if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold 
 logger = Logger()
 metrics = Metrics()
 
+SERIES_PER_LOG_LINE = 100  # series named in a warning; the rest are counted
+
 
 @dataclass
 class BuilderDependencies:
     reader: CloudWatchMetricReader
     store: DynamoStateStore
+    queue: SqsWorkQueue | None = None  # None: every build in one invocation
 
 
 @cache
@@ -50,14 +62,23 @@ def _discovery() -> SeriesDiscovery:
     return series_discovery(_settings(), refresh_after=BUILDER_REFRESH_SECONDS)
 
 
-def _series(now: float | None = None) -> tuple[Series, ...]:
+@cache
+def _shard_discovery() -> SeriesDiscovery:
+    """What a build shard resolves "*" metrics with: the list its build's first run just stored."""
+    from iotwatch.service.discovery import SHARD_WORKER_REFRESH_SECONDS
+
+    return series_discovery(_settings(), refresh_after=SHARD_WORKER_REFRESH_SECONDS)
+
+
+def _series(now: float | None = None, *, shard: bool = False) -> tuple[Series, ...]:
     """The plan's series, then every value its "*" metrics have (listed again on every build
-    and stored for the evaluator; a failed listing keeps the last stored values). `now`: the
-    event time; the wall clock when not given."""
+    and stored for the evaluator; a failed listing keeps the last stored values; a shard reads
+    the stored list). `now`: the event time; the wall clock when not given."""
     plan = _settings().plan
     if not plan.discover:
         return plan.series
-    report = _discovery().resolve(now=time.time() if now is None else now)
+    discovery = _shard_discovery() if shard else _discovery()
+    report = discovery.resolve(now=time.time() if now is None else now)
     from iotwatch.service.discovery import log_discovery
 
     log_discovery(logger, report)
@@ -68,9 +89,11 @@ def _series(now: float | None = None) -> tuple[Series, ...]:
 def _dependencies() -> BuilderDependencies:
     from iotwatch.adapters.aws import client
 
+    settings = _settings()
     return BuilderDependencies(
         reader=CloudWatchMetricReader(client("cloudwatch")),
-        store=DynamoStateStore(client("dynamodb"), _settings().table_name),
+        store=DynamoStateStore(client("dynamodb"), settings.table_name),
+        queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
     )
 
 
@@ -81,10 +104,28 @@ def handler(
 ) -> dict[str, Any]:
     settings = _settings()
     deps = dependencies or _dependencies()
+    if isinstance(event, dict) and "Records" in event:
+        return _build_shards(event["Records"], settings, deps)
     now = event_epoch(event)
     calls_before = deps.reader.calls
     series = _series(now)
     discovered = len(series) - len(settings.plan.series)
+    shard_size = settings.plan.frequency.build_shard_size
+    if len(series) > shard_size and deps.queue is not None:
+        generation, shards = dispatch_build(
+            now=now, series=series, shard_size=shard_size, store=deps.store, queue=deps.queue
+        )
+        logger.info(
+            "baseline build fanned out",
+            trigger=event.get("detail-type"),
+            series=len(series),
+            discovered=discovered,
+            shards=shards,
+            shard_size=shard_size,
+            generation=generation,
+        )
+        metrics.add_metric(name="ShardsQueued", unit=MetricUnit.Count, value=shards)
+        return {"series": len(series), "discovered": discovered, "shards": shards, "generation": generation}
     report = rebuild_baselines(
         now=now,
         series=series,
@@ -102,8 +143,7 @@ def handler(
         without_history=len(report.empty),
         get_metric_data_calls=calls,
     )
-    if report.empty:
-        logger.warning("series with no history yet; they stay in learning mode", series=report.empty)
+    _warn_without_history(report.empty)
     metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=report.built)
     metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=calls)
     return {
@@ -112,3 +152,58 @@ def handler(
         "without_history": report.empty,
         "get_metric_data_calls": calls,
     }
+
+
+def _build_shards(
+    records: list[dict[str, Any]], settings: FunctionSettings, deps: BuilderDependencies
+) -> dict[str, Any]:
+    """SQS batch of build shards (one, as the stack configures it)."""
+    totals = {"built": 0, "calls": 0}
+
+    def build(task: BuildTask) -> None:
+        calls_before = deps.reader.calls
+        outcome = run_build_shard(
+            task,
+            series=_series(task.now, shard=True),
+            history_days=settings.plan.frequency.history_days,
+            reader=deps.reader,
+            store=deps.store,
+            excluded=settings.plan.detection.excluded_windows,
+        )
+        calls = deps.reader.calls - calls_before
+        totals["built"] += outcome.report.built
+        totals["calls"] += calls
+        logger.info(
+            "baseline shard built",
+            shard=task.shard,
+            shards=task.shards,
+            generation=task.generation,
+            built=outcome.report.built,
+            without_history=len(outcome.report.empty),
+            done=outcome.done,
+            generation_marked=outcome.marked,
+            get_metric_data_calls=calls,
+        )
+        _warn_without_history(outcome.report.empty)
+
+    result = run_shard_batch(
+        records,
+        parse=BuildTask.from_body,
+        unreadable=BuildMessageError,
+        run=build,
+        failed="build shard failed; SQS delivers it again",
+        logger=logger,
+    )
+    metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=totals["built"])
+    metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=totals["calls"])
+    return result
+
+
+def _warn_without_history(series: list[str]) -> None:
+    if series:
+        # the first ones only: a new fleet can have thousands, and the log must not grow with them
+        logger.warning(
+            "series with no history yet; they stay in learning mode",
+            count=len(series),
+            series=series[:SERIES_PER_LOG_LINE],
+        )

@@ -16,7 +16,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
@@ -24,7 +23,7 @@ from iotwatch.domain.incidents import TickIncidents
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
-from iotwatch.handlers.events import event_epoch, event_time_text
+from iotwatch.handlers.events import event_epoch, event_time_text, run_shard_batch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import EvaluationReport, run_evaluation
@@ -36,13 +35,16 @@ if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold 
 logger = Logger()
 metrics = Metrics()
 
+# Series listed in one log line of a tick (about 150 bytes each): a line stays far below the
+# 256 KB CloudWatch Logs takes per event however many series move at once.
+SERIES_PER_LOG_LINE = 100
+
 
 @dataclass
 class EvaluatorDependencies:
     reader: CloudWatchMetricReader
     store: DynamoStateStore
     notifier: SnsNotifier
-    emf: EmfWriter
     queue: SqsWorkQueue | None = None  # None: every tick in one invocation
 
 
@@ -82,7 +84,6 @@ def _dependencies() -> EvaluatorDependencies:
         reader=CloudWatchMetricReader(client("cloudwatch")),
         store=DynamoStateStore(client("dynamodb"), settings.table_name, cache_baselines=True),
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
-        emf=EmfWriter(service="iotwatch-evaluator", namespace=settings.metrics_namespace),
         queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
     )
 
@@ -109,7 +110,6 @@ def handler(
         store=deps.store,
         notifier=deps.notifier,
         context=_context(settings),
-        emf=deps.emf,
     )
     _log_report(report, event_time=event_time_text(event))
     _count(report, get_metric_data_calls=deps.reader.calls - calls_before, completed=True)
@@ -156,32 +156,19 @@ def _fan_out(
 def _evaluate_shards(
     records: list[dict[str, Any]], settings: FunctionSettings, deps: EvaluatorDependencies
 ) -> dict[str, Any]:
-    """SQS batch of shard tasks (one, as the stack configures it); a task that fails is
-    returned for redelivery, a message that is not a task is dropped with its reason."""
-    failures: list[dict[str, str]] = []
-    for record in records:
-        message_id = str(record.get("messageId", ""))
-        try:
-            task = ShardTask.from_body(str(record.get("body", "")))
-        except ShardMessageError as exc:
-            logger.error("work queue message dropped", message_id=message_id, reason=str(exc))
-            continue
+    """SQS batch of shard tasks (one, as the stack configures it)."""
+
+    def evaluate(task: ShardTask) -> None:
         calls_before = deps.reader.calls
-        try:
-            outcome = run_shard(
-                task,
-                plan=settings.plan,
-                series=_series(task.event_time),
-                reader=deps.reader,
-                store=deps.store,
-                notifier=deps.notifier,
-                context=_context(settings),
-                emf=deps.emf,
-            )
-        except Exception:
-            logger.exception("shard failed; SQS delivers it again", shard=task.shard, shards=task.shards)
-            failures.append({"itemIdentifier": message_id})
-            continue
+        outcome = run_shard(
+            task,
+            plan=settings.plan,
+            series=_series(task.event_time),
+            reader=deps.reader,
+            store=deps.store,
+            notifier=deps.notifier,
+            context=_context(settings),
+        )
         report = outcome.report
         logger.info(
             "shard evaluated" if outcome.evaluated else "shard redelivered: its first result re-used",
@@ -192,7 +179,15 @@ def _evaluate_shards(
         )
         _log_report(report, event_time=task.event_time)
         _count(report, get_metric_data_calls=deps.reader.calls - calls_before, completed=outcome.published)
-    return {"batchItemFailures": failures}
+
+    return run_shard_batch(
+        records,
+        parse=ShardTask.from_body,
+        unreadable=ShardMessageError,
+        run=evaluate,
+        failed="shard failed; SQS delivers it again",
+        logger=logger,
+    )
 
 
 def _log_report(report: EvaluationReport, *, event_time: object) -> None:
@@ -229,7 +224,23 @@ def _log_report(report: EvaluationReport, *, event_time: object) -> None:
             "notifications kept in the outbox; the retry or the next run sends them",
             topics=report.failed_topics,
         )
-    logger.info("evaluation complete", extra={"event_time": event_time, **report.as_log_fields()})
+    # a summary, plus the series that changed or deviate: the log grows with those, not the plan
+    changed = report.changed_series()
+    logger.info(
+        "evaluation complete",
+        extra={
+            "event_time": event_time,
+            **report.as_log_fields(),
+            "changed": len(changed),
+            "series_changed": changed[:SERIES_PER_LOG_LINE],
+        },
+    )
+    for first in range(SERIES_PER_LOG_LINE, len(changed), SERIES_PER_LOG_LINE):
+        logger.info(
+            "evaluation complete: more series changed",
+            event_time=event_time,
+            series_changed=changed[first : first + SERIES_PER_LOG_LINE],
+        )
 
 
 def _log_incidents(tick: TickIncidents) -> None:
@@ -253,10 +264,16 @@ def _log_incidents(tick: TickIncidents) -> None:
 def _count(report: EvaluationReport, *, get_metric_data_calls: int, completed: bool) -> None:
     metrics.add_metric(name="SeriesEvaluated", unit=MetricUnit.Count, value=report.series - report.skipped)
     metrics.add_metric(name="SeriesLearning", unit=MetricUnit.Count, value=report.learning)
-    metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)
-    metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(report.sent))
-    metrics.add_metric(name="DeviationsSilenced", unit=MetricUnit.Count, value=len(report.silenced))
-    metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(report.failed_topics))
     metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=get_metric_data_calls)
     # the heartbeat: one per tick, from the invocation that finished it (the last shard's when fanned out)
     metrics.add_metric(name="EvaluationCompleted", unit=MetricUnit.Count, value=1 if completed else 0)
+    # Events are counted only in the runs that have them: a custom metric costs for each hour
+    # it receives data, and the dashboard draws these through FILL(m, 0).
+    if report.firing:
+        metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)
+    if report.sent:
+        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(report.sent))
+    if report.silenced:
+        metrics.add_metric(name="DeviationsSilenced", unit=MetricUnit.Count, value=len(report.silenced))
+    if report.failed_topics:
+        metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(report.failed_topics))

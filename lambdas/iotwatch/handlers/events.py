@@ -1,15 +1,30 @@
-"""Reading the evaluation instant from EventBridge events.
+"""Reading the events the handlers get: the evaluation instant of an EventBridge event, and
+a batch of shard messages from a work queue.
 
-A plain mapping, not Powertools' EventBridgeEvent: importing its data-classes package loads
-every event class Powertools has (~15 ms of each cold start), and these handlers read two
-fields of one event type.
+Plain mappings, not Powertools' data classes: importing its data-classes package loads every
+event class Powertools has (~15 ms of each cold start), and these handlers read a few fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+
+class _Logger(Protocol):  # Powertools' Logger: keyword arguments become log fields
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+
+
+class _Shard(Protocol):
+    @property
+    def shard(self) -> int: ...
+    @property
+    def shards(self) -> int: ...
+
+
+ShardT = TypeVar("ShardT", bound=_Shard)
 
 
 class BadEventError(ValueError):
@@ -32,3 +47,32 @@ def event_epoch(event: Mapping[str, Any]) -> float:
 
 def event_time_text(event: Mapping[str, Any]) -> str:
     return str(event.get("time", ""))
+
+
+def run_shard_batch(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    parse: Callable[[str], ShardT],
+    unreadable: type[Exception],
+    run: Callable[[ShardT], None],
+    failed: str,
+    logger: _Logger,
+) -> dict[str, Any]:
+    """An SQS batch of shard messages (one, as the stack configures it): `run` each; one that
+    raises is logged (`failed`) and returned for redelivery (after 3 receives SQS parks it with
+    the dead letters); a body `parse` cannot read is dropped with its reason, since no retry
+    makes it readable."""
+    failures: list[dict[str, str]] = []
+    for record in records:
+        message_id = str(record.get("messageId", ""))
+        try:
+            task = parse(str(record.get("body", "")))
+        except unreadable as exc:
+            logger.error("work queue message dropped", message_id=message_id, reason=str(exc))
+            continue
+        try:
+            run(task)
+        except Exception:
+            logger.exception(failed, shard=task.shard, shards=task.shards)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}

@@ -14,12 +14,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iotwatch.adapters.emf import NAMESPACE as DEFAULT_NAMESPACE
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, RuntimePlan, read_runtime_plan
 
 if TYPE_CHECKING:
     from iotwatch.service.discovery import SeriesDiscovery
 
+DEFAULT_NAMESPACE = "IotWatch"  # the stack sets IotWatch/<plan> (POWERTOOLS_METRICS_NAMESPACE)
 ENV_TABLE = "IOTWATCH_TABLE"
 ENV_TOPICS = "IOTWATCH_TOPICS"
 ENV_PLAN_FILE = "IOTWATCH_PLAN_FILE"

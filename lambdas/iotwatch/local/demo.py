@@ -18,7 +18,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +89,98 @@ def stack_status_event(ts: int, stack_id: str, region: str) -> dict[str, Any]:
         "region": region,
         "resources": [stack_id],
         "detail": {"stack-id": stack_id, "status-details": {"status": "CREATE_COMPLETE"}},
+    }
+
+
+@contextlib.contextmanager
+def logs_into(stream: TextIO, *modules: Any) -> Iterator[None]:
+    """Powertools binds a handler module's logger to the stdout of its import (the first one in
+    this process): point each module's logger at `stream` for now, and back after."""
+    handlers = [m.logger.registered_handler for m in modules]
+    previous = [h.stream for h in handlers]
+
+    def point(handler: Any, target: Any) -> None:
+        # not setStream: it flushes the old stream, which may be an earlier demo's closed file
+        with contextlib.ExitStack() as held:
+            handler.acquire()
+            held.callback(handler.release)
+            handler.stream = target
+
+    for h in handlers:
+        point(h, stream)
+    try:
+        yield
+    finally:
+        for h, old in zip(handlers, previous, strict=True):
+            point(h, old)
+
+
+def widget_event(params: dict[str, Any], title: str, start: int, end: int) -> dict[str, Any]:
+    """What the CloudWatch console sends a custom widget's function: the widget's params at the
+    top level and in the context, with the dashboard's time range (ms), size and theme."""
+    return {
+        **params,
+        "widgetContext": {
+            "dashboardName": "local",
+            "widgetId": "widget-1",
+            "accountId": ACCOUNT,
+            "locale": "en",
+            "timezone": {"label": "UTC", "offsetISO": "+00:00", "offsetInMinutes": 0},
+            "period": 300,
+            "isAutoPeriod": True,
+            "timeRange": {"mode": "absolute", "start": start * 1000, "end": end * 1000},
+            "theme": "light",
+            "linkCharts": True,
+            "title": title,
+            "forms": {"all": {}},
+            "params": params,
+            "width": 600,
+            "height": 300,
+        },
+    }
+
+
+def draw_dashboard(stack: Any, path: Path, log: TextIO, *, start: int, end: int) -> dict[str, Any]:
+    """Every band widget of the deployed dashboard, drawn by the band-widget function as the
+    console would, into one HTML page; which of them show periods outside their band."""
+    import boto3
+
+    from infra.naming import OUTPUT_DASHBOARD_NAME
+
+    name = stack.outputs.get(OUTPUT_DASHBOARD_NAME)
+    if name is None:
+        return {"widgets": 0}
+    body = json.loads(boto3.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    widgets = [w["properties"] for w in body["widgets"] if w["type"] == "custom"]
+    environ = stack.handler_environ("BandWidget")
+    with function_environment(environ), contextlib.redirect_stdout(log):
+        from iotwatch.handlers import band_widget
+    for cached in (band_widget._settings, band_widget._series_by_id, band_widget._dependencies):
+        cached.cache_clear()
+    band_widget._drawn.clear()
+    context = LocalLambdaContext(function_name=environ["AWS_LAMBDA_FUNCTION_NAME"], aws_request_id="draw")
+    draw: Callable[..., str] = band_widget.handler
+    drawn = []
+    for widget in widgets:
+        with function_environment(environ), contextlib.redirect_stdout(log), logs_into(log, band_widget):
+            page = draw(widget_event(widget["params"], widget["title"], start, end), context)
+        drawn.append((widget["title"], page))
+    cells = "".join(
+        f"<div style='display:inline-block;margin:8px;vertical-align:top'><b>{title}</b><br>{page}</div>"
+        for title, page in drawn
+    )
+    path.write_text(
+        f"<!doctype html><meta charset='utf-8'><title>{name}</title>"
+        f"<body style='font-family:sans-serif'><h2>{name}: each series against its band, "
+        f"{iso(start)[:16]} to {iso(end)[11:16]} UTC</h2>{cells}</body>\n",
+        encoding="utf-8",
+    )
+    outside = [t for t, page in drawn if "fill='#d62728'/>" in page or "fill='#ff7f0e'/>" in page]
+    return {
+        "widgets": len(drawn),
+        "drawn": sum(1 for _, page in drawn if page.startswith("<svg")),
+        "outside_band": outside,
+        "path": str(path),
     }
 
 
@@ -167,7 +259,7 @@ def control_plane_story(region: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 @contextlib.contextmanager
-def function_environment(environ: dict[str, str]) -> Iterator[None]:
+def function_environment(environ: Mapping[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
     try:
@@ -264,7 +356,12 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         build_app(plan_path, outdir=str(assembly), context={"data_removal_policy": "destroy"}).synth()
 
     log_path = out / "lambda.log"
-    with LocalAws() as aws, aws.env(), log_path.open("w", encoding="utf-8") as lambda_log:
+    with (
+        LocalAws() as aws,
+        aws.env(),
+        log_path.open("w", encoding="utf-8") as lambda_log,
+        contextlib.ExitStack() as logging_to_file,
+    ):
         aws.reset()  # moto keeps its state per process: a second demo in one process starts clean
         region = boto3.session.Session().region_name or "us-east-1"
         with step("deploying the synthesized template into the local CloudFormation"):
@@ -304,9 +401,10 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                 from iotwatch.handlers import evaluator
             with function_environment(audit_env or evaluator_env):
                 from iotwatch.handlers import audit
+        logging_to_file.enter_context(logs_into(lambda_log, baseline_builder, evaluator, audit))
         for module in (baseline_builder, evaluator, audit):
             # a cold start per demo: clients and settings must follow this run's endpoint and stack
-            for cached in ("_settings", "_discovery", "_dependencies"):
+            for cached in ("_settings", "_discovery", "_shard_discovery", "_dependencies"):
                 if hasattr(module, cached):
                     getattr(module, cached).cache_clear()
 
@@ -366,8 +464,14 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
             out / "plots",
         )
 
+        with step("drawing the dashboard's band widgets, as the console does when on-call opens it"):
+            dashboard = draw_dashboard(
+                stack, out / "dashboard.html", lambda_log, start=DEPLOYED_AT, end=REPLAY_END
+            )
+
     summary = _summary(plan, stack, topics, series, built, written, incident, notifications)
     summary["incidents"] = [incident_document(i) for i in incidents]
+    summary["dashboard"] = dashboard
     summary["plots"] = [str(path) for path in backtest.plots]
     summary["audit"] = _audit_summary(deliveries, notifications)
     stray = [
@@ -396,6 +500,12 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         f"Backtest of the {BACKTEST_DAYS} simulated days: {backtest.alerts_fired} alert(s) would have fired, "
         f"{len(stray)} outside the outage; {len(backtest.plots)} PNGs in {out / 'plots'}\n"
     )
+    dashboard_ok = not plan.tools.dashboard or dashboard["drawn"] == len(series)
+    if plan.tools.dashboard:
+        say(
+            f"Dashboard: {dashboard['drawn']} of {len(series)} series drawn against their band, "
+            f"{len(dashboard['outside_band'])} with periods outside it; open {dashboard['path']}\n"
+        )
     audit_ok = True
     if audit_name:
         audit_summary = summary["audit"]
@@ -407,7 +517,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         )
     _print_history(stream, incidents, plan_name=plan.name, table=stack.outputs[OUTPUT_TABLE_NAME])
     healthy = verdict["detected"] and not verdict["false_alerts"] and verdict["per_topic"]["one_each"]
-    return 0 if healthy and not stray and audit_ok else 1
+    return 0 if healthy and not stray and audit_ok and dashboard_ok else 1
 
 
 def _audit_summary(deliveries: list[dict[str, Any]], notifications: list[dict[str, Any]]) -> dict[str, Any]:

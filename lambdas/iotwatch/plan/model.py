@@ -180,6 +180,13 @@ class Frequency(_Strict):
         le=20000,
         description="series one evaluator invocation handles; more fan out through SQS to parallel ones",
     )
+    build_shard_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=20000,
+        description="series one baseline-builder invocation learns; more fan out through SQS. "
+        "Default: what keeps a build shard near a minute (1,000 series at 14 days of 5-minute history)",
+    )
 
     @field_validator("period_seconds")
     @classmethod

@@ -46,6 +46,7 @@ class RuntimeFrequency:
     evaluation: str
     baseline_refresh: str
     shard_size: int = 2000  # series per evaluator invocation before the run fans out
+    build_shard_size: int = 1000  # series per baseline-builder invocation before a build fans out
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,11 @@ class RuntimePlan:
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
     from iotwatch.plan.loader import expand_series, expand_templates
+    from iotwatch.service.baselines import build_shard_size
 
+    series = tuple(expand_series(plan))
+    templates = tuple(expand_templates(plan))
+    periods = [s.period for s in series] + [t.period for t in templates]
     return RuntimePlan(
         name=plan.name,
         stack_name=plan.stack_name,
@@ -127,13 +132,15 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             evaluation=plan.frequency.evaluation,
             baseline_refresh=plan.frequency.baseline_refresh,
             shard_size=plan.frequency.shard_size,
+            build_shard_size=plan.frequency.build_shard_size
+            or build_shard_size(history_days=plan.frequency.history_days, period=min(periods)),
         ),
         detection=RuntimeDetection(tuple(plan.detection.excluded_windows)),
         topics=tuple(t.name for t in plan.notify.topics),
         routes=tuple(
             RuntimeRoute(r.topic, tuple(r.severities), tuple(r.metrics)) for r in plan.notify.routes
         ),
-        series=tuple(expand_series(plan)),
+        series=series,
         notify=RuntimeNotify(
             repeat_interval=plan.notify.repeat_interval,
             group_by=plan.notify.group_by
@@ -155,7 +162,7 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             correlation_window=plan.audit.correlation_window,
             retention_days=plan.audit.retention_days,
         ),
-        discover=tuple(expand_templates(plan)),
+        discover=templates,
     )
 
 

@@ -1,17 +1,43 @@
-"""(Re)building every series' baseline from the history CloudWatch holds."""
+"""(Re)building every series' baseline from the history CloudWatch holds.
+
+A plan with more series than `frequency.build_shard_size` builds in parallel: the run that
+the schedule (or a deploy) starts lists the series, writes BUILD#<generation> with the shard
+count and queues one message per shard (a range of series keys, `domain.sharding`); the same
+function builds each shard from the work queue (a failed shard is retried by SQS, and parked
+in the dead-letter queue after 3 receives); the shard that completes the set writes the new
+generation, so warm evaluators re-read every baseline once, after all of them are new.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL, MetricReader
-from iotwatch.adapters.store import StateStore
+from iotwatch.adapters.store import DynamoStateStore, StateStore
 from iotwatch.domain.baseline import build_baseline
 from iotwatch.domain.series import Series
+from iotwatch.domain.sharding import ShardRange, shard_ranges, size_at_floor
 
 DAY = 86400
+# What one build shard learns from: 1,000 series x 14 days of 5-minute periods (4,032 each).
+# `make bench` (bench/fanout_scale.py) measures such a shard at ~6 s of CPU on one core:
+# ~10 s at the builder's 1024 MB plus 40 GetMetricData calls, ~35 s in all: inside 300 s.
+BUILD_DATAPOINTS_PER_SHARD = 1_000 * 14 * DAY // 300
+BUILD_MESSAGE_VERSION = 1
+BUILD_KIND = "build"
+BUILD_TTL_SECONDS = 2 * DAY
+
+
+def build_shard_size(*, history_days: int, period: int) -> int:
+    """Series per build shard: BUILD_DATAPOINTS_PER_SHARD of history, in whole GetMetricData
+    calls (so a fanned-out build reads at the API's floor), at most 2,000."""
+    points = max(1, history_days * DAY // period)
+    per_call = min(MAX_QUERIES_PER_CALL, max(1, MAX_DATAPOINTS_PER_CALL // points))
+    return size_at_floor(min(2_000, max(1, BUILD_DATAPOINTS_PER_SHARD // points)), per_call)
 
 
 @dataclass
@@ -30,8 +56,11 @@ def rebuild_baselines(
     reader: MetricReader,
     store: StateStore,
     excluded: Sequence[tuple[int, int]] = (),
+    generation: str | None = None,
 ) -> BaselineReport:
-    """Trains on whole periods in [now - history_days, now) and stores one baseline per series."""
+    """Trains on whole periods in [now - history_days, now) and stores one baseline per series;
+    then marks a new baseline generation (`generation`, or a fresh one). A shard of a fanned-out
+    build passes generation="" and leaves the marking to the shard that completes the build."""
     by_period: dict[int, list[Series]] = {}
     for s in series:
         by_period.setdefault(s.period, []).append(s)
@@ -59,9 +88,121 @@ def rebuild_baselines(
                 report=report,
             )
     mark = getattr(store, "mark_baselines_built", None)
-    if mark is not None:
-        mark(f"{int(now)}-{uuid.uuid4().hex[:8]}")
+    if mark is not None and generation != "":
+        mark(generation or new_generation(now))
     return report
+
+
+def new_generation(now: float) -> str:
+    return f"{int(now)}-{uuid.uuid4().hex[:8]}"
+
+
+# --- fanned-out builds ----------------------------------------------------------------------------
+
+
+class BuildMessageError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BuildTask:
+    """One SQS message of a fanned-out build: which build, when, and which range of series."""
+
+    generation: str
+    now: float
+    shard: int
+    shards: int
+    range: ShardRange
+
+    def body(self) -> str:
+        return json.dumps(
+            {
+                "version": BUILD_MESSAGE_VERSION,
+                "kind": BUILD_KIND,
+                "generation": self.generation,
+                "now": self.now,
+                "shard": self.shard,
+                "shards": self.shards,
+                "range": self.range.as_json(),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_body(cls, body: str) -> BuildTask:
+        try:
+            data = json.loads(body)
+            if data.get("version") != BUILD_MESSAGE_VERSION or data.get("kind") != BUILD_KIND:
+                raise ValueError(f"message version {data.get('version')!r}, kind {data.get('kind')!r}")
+            task = cls(
+                generation=str(data["generation"]),
+                now=float(data["now"]),
+                shard=int(data["shard"]),
+                shards=int(data["shards"]),
+                range=ShardRange.from_json(data["range"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BuildMessageError(f"not an iotwatch build shard message: {exc}") from exc
+        if not 0 <= task.shard < task.shards or not task.generation:
+            raise BuildMessageError(f"shard {task.shard} outside 0..{task.shards - 1}")
+        return task
+
+
+class WorkQueue(Protocol):
+    def send(self, bodies: Sequence[str]) -> int: ...
+
+
+def dispatch_build(
+    *, now: float, series: Sequence[Series], shard_size: int, store: DynamoStateStore, queue: WorkQueue
+) -> tuple[str, int]:
+    """Starts a fanned-out build of `series`: (its generation, the shards queued)."""
+    generation = new_generation(now)
+    ranges = shard_ranges([s.id for s in series], shard_size)
+    store.start_build(generation, len(ranges), expires_at=int(now) + BUILD_TTL_SECONDS)
+    queue.send([BuildTask(generation, now, k, len(ranges), r).body() for k, r in enumerate(ranges)])
+    return generation, len(ranges)
+
+
+@dataclass
+class BuildShardOutcome:
+    report: BaselineReport
+    members: int
+    done: int
+    shards: int
+    marked: bool  # this invocation completed the build and wrote its generation
+
+
+def run_build_shard(
+    task: BuildTask,
+    *,
+    series: Sequence[Series],
+    history_days: int,
+    reader: MetricReader,
+    store: DynamoStateStore,
+    excluded: Sequence[tuple[int, int]] = (),
+) -> BuildShardOutcome:
+    """Builds the baselines of one shard; the shard that completes the build marks its generation.
+    A redelivered shard builds again (the same history gives the same baselines)."""
+    started = store.build_shards(task.generation)
+    if started != task.shards:
+        raise BuildMessageError(
+            f"build {task.generation} was not fanned out into {task.shards} shards (found {started})"
+        )
+    members = task.range.members(series)
+    report = rebuild_baselines(
+        now=task.now,
+        series=members,
+        history_days=history_days,
+        reader=reader,
+        store=store,
+        excluded=excluded,
+        generation="",
+    )
+    done, shards = store.finish_build_shard(task.generation, task.shard)
+    marked = done >= shards
+    if marked:
+        store.mark_baselines_built(task.generation)
+    return BuildShardOutcome(report, len(members), done, shards, marked)
 
 
 def history_chunk(points_per_series: int) -> int:

@@ -39,6 +39,8 @@ from iotwatch.domain.series import Series
 
 EVALUATOR_REFRESH_SECONDS = 3600
 BUILDER_REFRESH_SECONDS = 0  # the builder always lists again
+# A build shard resolves "*" metrics from the list its build's first run has just stored.
+SHARD_WORKER_REFRESH_SECONDS = EVALUATOR_REFRESH_SECONDS
 
 
 class DiscoveryStore(Protocol):

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from iotwatch.adapters.cloudwatch import MetricReader
-from iotwatch.adapters.emf import EmfWriter
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import OutboxItem, StateStore
 from iotwatch.domain.baseline import Baseline
@@ -74,6 +73,30 @@ class EvaluationReport:
     silences_error: str | None = None  # ad-hoc silences could not be read: everything pages
     control_plane_error: str | None = None  # audit records could not be read: pages lack them
 
+    def changed_series(self) -> list[dict[str, object]]:
+        """The series worth a line in the tick's log: a transition (paged, joined to an incident
+        or held by a silence), or a last period outside the band or anomalous for the series. A
+        quiet series is only counted, so the log of a tick grows with what changed, not with the
+        plan."""
+        changed: list[dict[str, object]] = []
+        for outcome in self.outcomes:
+            latest = outcome.scores[-1] if outcome.scores else None
+            moved = outcome.transition
+            if moved is None and (latest is None or not (latest.severity or latest.anomaly)):
+                continue
+            entry: dict[str, object] = {"series": outcome.series.id, "status": outcome.status}
+            if moved is not None:
+                entry["transition"] = moved.kind
+            if latest is not None:
+                entry |= {
+                    "severity": latest.severity,
+                    "actual": latest.actual,
+                    "expected": round(latest.expected, 1),
+                    "score": round(latest.score, 2),
+                }
+            changed.append(entry)
+        return changed
+
     def as_log_fields(self) -> dict[str, object]:
         return {
             "window_start": datetime.fromtimestamp(self.window_start, UTC).isoformat(),
@@ -120,7 +143,6 @@ def run_evaluation(
     store: StateStore,
     notifier: Notifier,
     context: MessageContext,
-    emf: EmfWriter | None = None,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
 ) -> EvaluationReport:
     """Evaluates every series for the window that `event_time` closes.
@@ -147,7 +169,6 @@ def run_evaluation(
             store=store,
             notifier=notifier,
             context=context,
-            emf=emf,
             report=report,
             on_publish_error=on_publish_error,
         )
@@ -196,7 +217,6 @@ def _evaluate_window(
     store: StateStore,
     notifier: Notifier,
     context: MessageContext,
-    emf: EmfWriter | None,
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
 ) -> None:
@@ -214,7 +234,7 @@ def _evaluate_window(
         report=report,
         on_publish_error=on_publish_error,
     )
-    record_outcomes(scored, emf=emf, report=report)
+    record_outcomes(scored, report=report)
     for state in scored.changed_states():
         store.save_state(state)
     store.save_trackers(scored.trackers)
@@ -403,8 +423,9 @@ def publish_incidents(
     report.incidents_open = len(tick.open)
 
 
-def record_outcomes(scored: ScoredSeries, *, emf: EmfWriter | None, report: EvaluationReport) -> None:
-    """Counts the outcomes and writes each series' band metrics."""
+def record_outcomes(scored: ScoredSeries, *, report: EvaluationReport) -> None:
+    """Counts the outcomes (what each series looked like is in `report.outcomes`; nothing per
+    series is published: the dashboard draws bands from the stored baselines)."""
     for outcome in scored.outcomes:
         if outcome.status == "already-evaluated":
             report.skipped += 1
@@ -414,8 +435,6 @@ def record_outcomes(scored: ScoredSeries, *, emf: EmfWriter | None, report: Eval
             continue
         if outcome.state.status == "firing":
             report.firing += 1
-        if emf is not None and outcome.scores:
-            emf.write(outcome.series.id, outcome.scores[-1])
 
 
 def _with_control_plane(

@@ -2,9 +2,10 @@
 through SQS; each shard is evaluated by its own invocation; the one that finishes the last
 shard pages for the whole tick, so messages are grouped exactly as one invocation would.
 
-Shard membership is a stable hash of the series id, not a position in a list: the
-coordinator and the workers agree on it without shipping ids, even if one of them has
-discovered a series the other has not yet.
+Shards are ranges of a stable hash of the series ids (`domain.sharding`): the coordinator
+cuts them `shard_size` series wide, rounded down to whole GetMetricData calls, so the tick
+reads at the API's floor, and ships only each range's bounds; workers agree on membership
+without shipping ids, even if one of them has discovered a series the other has not yet.
 
 Every step can be repeated (SQS delivers at least once, Lambda retries):
 - a shard's result is written once (conditional put) and a redelivery re-uses it;
@@ -24,14 +25,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from iotwatch.adapters.cloudwatch import MetricReader
-from iotwatch.adapters.emf import EmfWriter
+from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL, MetricReader
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
 from iotwatch.domain.incidents import SeriesNews, tick_news
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
+from iotwatch.domain.sharding import ShardRange, shard_ranges, size_at_floor
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation import (
@@ -44,8 +45,9 @@ from iotwatch.service.evaluation import (
     tick_window,
 )
 
-SHARD_MESSAGE_VERSION = 1
+SHARD_MESSAGE_VERSION = 2  # 2: the shard's range of series keys; 1: crc32 % shards (still read)
 SHARD_RESULT_VERSION = 2  # 2: the tick's news (firing or changed series), for the incidents
+EVALUATION_KIND = "evaluation"
 
 
 class WorkQueue(Protocol):
@@ -54,49 +56,66 @@ class WorkQueue(Protocol):
 
 @dataclass(frozen=True)
 class ShardTask:
-    """One SQS message: which tick, and which shard of how many."""
+    """One SQS message: which tick, which shard of how many, and the range of series it holds."""
 
     event_time: float
     window_end: int
     shard: int
     shards: int
+    range: ShardRange | None = None  # None: a version-1 message, members by crc32 % shards
 
     def body(self) -> str:
-        return json.dumps({"version": SHARD_MESSAGE_VERSION, **asdict(self)}, separators=(",", ":"))
+        data = {
+            "version": SHARD_MESSAGE_VERSION,
+            "kind": EVALUATION_KIND,
+            "event_time": self.event_time,
+            "window_end": self.window_end,
+            "shard": self.shard,
+            "shards": self.shards,
+            "range": (self.range or ShardRange()).as_json(),
+        }
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_body(cls, body: str) -> ShardTask:
         try:
             data = json.loads(body)
-            if data.get("version") != SHARD_MESSAGE_VERSION:
-                raise ValueError(f"message version {data.get('version')!r}")
+            version = data.get("version")
+            if (
+                version not in (1, SHARD_MESSAGE_VERSION)
+                or data.get("kind", EVALUATION_KIND) != EVALUATION_KIND
+            ):
+                raise ValueError(f"message version {version!r}, kind {data.get('kind')!r}")
             task = cls(
                 event_time=float(data["event_time"]),
                 window_end=int(data["window_end"]),
                 shard=int(data["shard"]),
                 shards=int(data["shards"]),
+                range=ShardRange.from_json(data["range"]) if version == SHARD_MESSAGE_VERSION else None,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ShardMessageError(f"not an iotwatch shard message: {exc}") from exc
         if not 0 <= task.shard < task.shards:
             raise ShardMessageError(f"shard {task.shard} outside 0..{task.shards - 1}")
         return task
+
+    def members(self, series: Sequence[Series]) -> list[Series]:
+        if self.range is not None:
+            return self.range.members(series)
+        return [s for s in series if zlib.crc32(s.id.encode("utf-8")) % self.shards == self.shard]
 
 
 class ShardMessageError(ValueError):
     pass
 
 
+def series_per_shard(shard_size: int) -> int:
+    """`frequency.shard_size`, rounded down to whole GetMetricData calls (500 series each)."""
+    return size_at_floor(shard_size, MAX_QUERIES_PER_CALL)
+
+
 def shard_count(series: int, shard_size: int) -> int:
-    return max(1, -(-series // shard_size))
-
-
-def shard_of(series_id: str, shards: int) -> int:
-    return zlib.crc32(series_id.encode("utf-8")) % shards
-
-
-def shard_members(series: Sequence[Series], shard: int, shards: int) -> list[Series]:
-    return [s for s in series if shard_of(s.id, shards) == shard]
+    return max(1, -(-series // series_per_shard(shard_size)))
 
 
 def needs_fanout(series: Sequence[Series], plan: RuntimePlan) -> bool:
@@ -123,9 +142,10 @@ def dispatch(
         return 0
     try:
         deliver_outbox(store, notifier, report, on_publish_error)
-        shards = shard_count(len(series), plan.frequency.shard_size)
+        ranges = shard_ranges([s.id for s in series], series_per_shard(plan.frequency.shard_size))
+        shards = len(ranges)
         store.start_fanout(window.end, shards)
-        tasks = [ShardTask(event_time, window.end, shard, shards) for shard in range(shards)]
+        tasks = [ShardTask(event_time, window.end, shard, shards, r) for shard, r in enumerate(ranges)]
         queue.send([t.body() for t in tasks])
     except Exception:
         store.release_run(window.end)
@@ -151,7 +171,6 @@ def run_shard(
     store: DynamoStateStore,
     notifier: Notifier,
     context: MessageContext,
-    emf: EmfWriter | None = None,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
 ) -> ShardOutcome:
     started = store.fanout_shards(task.window_end)
@@ -160,7 +179,7 @@ def run_shard(
         raise ShardMessageError(
             f"tick {task.window_end} was not fanned out into {task.shards} shards (found {started})"
         )
-    members = shard_members(series, task.shard, task.shards)
+    members = task.members(series)
     window = tick_window(task.event_time, plan, series)
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(members))
     stored = store.get_shard_result(task.window_end, task.shard)
@@ -173,7 +192,7 @@ def run_shard(
         store.save_trackers(scored.trackers)  # what this shard's series learnt, paged or not
         # states are saved by whoever pages the tick: a shard that never finishes leaves every
         # series where it was, so the next tick finds the same transitions and pages them
-        record_outcomes(scored, emf=emf, report=report)
+        record_outcomes(scored, report=report)
     done, shards = store.finish_shard(task.window_end, task.shard)
     published = False
     if done >= shards and store.claim_publish(task.window_end):

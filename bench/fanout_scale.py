@@ -1,0 +1,502 @@
+"""The fanned-out evaluator and baseline builder at 10,000 and 100,000 series, through the real
+handlers on canned AWS.
+
+Each function runs as Lambda would run it: `handler(event, context, dependencies)` of
+`iotwatch.handlers.evaluator` / `.baseline_builder`, its settings read from the environment
+and a plan.json holding every series (written here, as the stack stages it), its boto3
+clients the canned ones of `bench.canned_aws`, its logs and metrics captured as CloudWatch
+Logs would ingest them. The scheduled invocation dispatches: it claims the tick (or starts
+the build) and queues one message per shard; each shard message is then delivered as the
+SQS event source would, in a container of its own (no baseline cache).
+
+- Evaluator, 10,000 series (default shard_size 2,000): the dispatch and all 5 shards, the
+  last of which pages for the tick (3 series drop to a tenth of their traffic).
+- Evaluator, 100,000 series: the dispatch at full size, one worker shard and the shard that
+  completes the tick (the other 48 are marked done with their results stored, as if they had
+  run); per-tick figures are composed: every shard but the last does what the measured
+  worker did (the same 2,000-series size, the same kind of series).
+- Builder, both sizes (build_shard_size 1,000 at 14 days of 5-minute history): the dispatch
+  at full size and one shard at full size, the one that completes the build (the others
+  marked done); a build is `shards` such shards.
+
+Per invocation: GetMetricData calls, DynamoDB and SQS requests, our CPU (less the canned
+clients'), wall time, the RSS growth during the call, the bytes it logs, and an estimated
+Lambda duration at the function's memory (CPU / its vCPU share + each AWS call at an assumed
+latency), checked against the configured memory and timeout together with the RSS of a
+container at rest (a fresh interpreter that imported the handler, made its clients and
+loaded the plan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL, CloudWatchMetricReader
+from iotwatch.adapters.notifier import SnsNotifier
+from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.workqueue import SqsWorkQueue
+from iotwatch.domain.evaluation import evaluation_window, lookback_periods
+from iotwatch.domain.series import Series
+from iotwatch.domain.sharding import shard_key
+from iotwatch.local.demo import LocalLambdaContext, function_environment, iso, logs_into
+from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
+from iotwatch.plan.loader import load_plan, merged_detection
+from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
+from iotwatch.service.baselines import BuildTask
+from iotwatch.service.fanout import ShardTask
+
+from bench.canned_aws import CannedAws, metric_key
+from bench.measure import Measurement, mb, measured
+from bench.scale_fleet import (
+    HISTORY_DAYS,
+    PERIOD,
+    TRAINED_TO,
+    ScaleSeries,
+    expected_at,
+    get_metric_data_floor,
+    profile_history,
+    scale_series,
+    seed_baselines,
+    seed_trackers,
+    window_points,
+)
+
+SIZES = (10_000, 100_000)
+HOUR = 3600
+TICK = TRAINED_TO + 14 * HOUR  # Monday 14:00 UTC: daytime traffic
+BUILD_AT = TRAINED_TO + 120  # the daily refresh, just after midnight
+DEVIATING = 3
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/iotwatch-bench-shards"
+# Assumed latencies of one call from Lambda in the same region, for the duration estimate.
+LATENCY_SECONDS = {"cloudwatch.": 0.3, "dynamodb.": 0.01, "sqs.": 0.02, "sns.": 0.05}
+HANDLERS = {
+    "evaluator": ("iotwatch.handlers.evaluator", "iotwatch-evaluator", EVALUATOR),
+    "builder": ("iotwatch.handlers.baseline_builder", "iotwatch-baseline-builder", BASELINE_BUILDER),
+}
+
+
+# --- the function's environment --------------------------------------------------------------
+
+
+def write_plan(plan: RuntimePlan, directory: Path) -> Path:
+    """plan.json as infra.staging stages it (plan.runtime.compile_runtime_plan's shape)."""
+    path = directory / "plan.json"
+    path.write_text(json.dumps({**asdict(plan), "format": RUNTIME_FORMAT}), encoding="utf-8")
+    return path
+
+
+def environment(plan_file: Path, service: str, table: str, topics: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "IOTWATCH_TABLE": table,
+        "IOTWATCH_TOPICS": json.dumps(dict(topics)),
+        "IOTWATCH_PLAN_FILE": str(plan_file),
+        "IOTWATCH_WORK_QUEUE": QUEUE_URL,
+        "LAMBDA_TASK_ROOT": str(plan_file.parent),
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": "IotWatch/fleet",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+
+
+def handler_module(name: str, environ: Mapping[str, str]) -> ModuleType:
+    """The handler module, imported inside the function's environment, its caches cleared (a
+    new deployment: settings and plan are read again)."""
+    import importlib
+
+    with function_environment(environ):
+        module = importlib.import_module(name)
+    for cached in ("_settings", "_discovery", "_shard_discovery", "_dependencies"):
+        if hasattr(module, cached):
+            getattr(module, cached).cache_clear()
+    return module
+
+
+@dataclass(frozen=True)
+class Invocation:
+    result: Any
+    measurement: Measurement
+    canned_cpu_seconds: float
+    calls: dict[str, int]
+    log_bytes: int
+
+    def count(self, prefix: str) -> int:
+        return sum(n for op, n in self.calls.items() if op.startswith(prefix))
+
+    @property
+    def own_cpu_seconds(self) -> float:
+        return self.measurement.cpu_seconds - self.canned_cpu_seconds
+
+    def lambda_seconds(self, size: FunctionSize) -> float:
+        """Our CPU at the function's vCPU share, plus each AWS call at its assumed latency."""
+        waiting = sum(self.count(prefix) * latency for prefix, latency in LATENCY_SECONDS.items())
+        return self.own_cpu_seconds / cpu_share(size.memory_mb) + waiting
+
+
+def invoke(
+    module: ModuleType, environ: Mapping[str, str], event: Any, deps: Any, aws: CannedAws
+) -> Invocation:
+    """One invocation as Lambda makes it; what it logs (Powertools' logger and the metrics
+    document it prints) is counted as CloudWatch Logs would ingest it."""
+    logs = io.StringIO()
+    context = LocalLambdaContext(
+        function_name=environ["POWERTOOLS_SERVICE_NAME"],
+        memory_limit_in_mb=HANDLERS_BY_SERVICE[environ["POWERTOOLS_SERVICE_NAME"]].memory_mb,
+        aws_request_id="bench",
+    )
+    aws.meter.reset()
+    with function_environment(environ), contextlib.redirect_stdout(logs), logs_into(logs, module):
+        result, measurement = measured(lambda: module.handler(event, context, deps))
+    if os.environ.get("BENCH_SHOW_LOGS"):
+        print(logs.getvalue(), file=sys.stderr)
+    return Invocation(
+        result, measurement, aws.meter.cpu_seconds, dict(aws.meter.calls), len(logs.getvalue().encode())
+    )
+
+
+HANDLERS_BY_SERVICE = {service: size for _, service, size in HANDLERS.values()}
+
+
+def container_rss_mb(module: str, environ: Mapping[str, str], clients: Sequence[str]) -> tuple[float, float]:
+    """(RSS at rest, peak RSS so far) of a container: a fresh interpreter that imported the
+    handler, created its clients and loaded the plan (what a warm Lambda holds before an
+    invocation; the peak is the plan's JSON being read at the cold start)."""
+    code = (
+        f"import {module} as m, boto3\n"
+        f"[boto3.client(s) for s in {list(clients)!r}]\n"
+        "m._settings().plan\n"
+        "status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+        "print(status['VmRSS'].split()[0], status['VmHWM'].split()[0])\n"
+    )
+    env = {**os.environ, **environ}
+    env.pop("AWS_ENDPOINT_URL", None)
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+    rss, peak = output.stdout.strip().splitlines()[-1].split()
+    return round(int(rss) / 1024, 1), round(int(peak) / 1024, 1)
+
+
+def load_plan_in(module: ModuleType, environ: Mapping[str, str]) -> Measurement:
+    """The cold start's plan load (plan.json into Series), measured apart from the invocations."""
+    with function_environment(environ):
+        _, measurement = measured(lambda: module._settings().plan)
+    return measurement
+
+
+# --- a plan of n series ---------------------------------------------------------------------------
+
+
+@dataclass
+class Fleet:
+    n: int
+    members: list[ScaleSeries]
+    series: tuple[Series, ...]
+    plan: RuntimePlan
+    plan_file: Path
+    topics: dict[str, str]
+
+    def range_sizes(self, ranges: Sequence[Any]) -> list[int]:
+        """Series per shard range, without walking every series once per range."""
+        keys = sorted(shard_key(s.id) for s in self.series)
+
+        def position(bound: Any) -> int:
+            return len(keys) if bound is None else bisect_left(keys, bound)
+
+        return [position(r.until) - (0 if r.first is None else position(r.first)) for r in ranges]
+
+
+def fleet_of(
+    n: int,
+    plan_path: str,
+    directory: Path,
+    *,
+    shard_size: int | None = None,
+    build_shard_size: int | None = None,
+) -> Fleet:
+    """`n` series of a large plan (the plan's shard sizes unless given)."""
+    plan = load_plan(plan_path, environ={})
+    members = scale_series(n, merged_detection(plan, None))
+    series = tuple(m.series for m in members)
+    compiled = runtime_plan(plan)
+    frequency = replace(
+        compiled.frequency,
+        shard_size=shard_size or compiled.frequency.shard_size,
+        build_shard_size=build_shard_size or compiled.frequency.build_shard_size,
+    )
+    rplan = replace(compiled, series=series, frequency=frequency)
+    topics = {t: f"arn:aws:sns:{REGION}:{ACCOUNT}:iotwatch-{rplan.name}-{t}" for t in rplan.topics}
+    return Fleet(n, members, series, rplan, write_plan(rplan, directory), topics)
+
+
+def scheduled_event(ts: float) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"bench-{int(ts)}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": iso(int(ts)),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/bench"],
+        "detail": {},
+    }
+
+
+def _records(aws: CannedAws) -> list[dict[str, Any]]:
+    return aws.sqs.records()
+
+
+def _container(rest: tuple[float, float], load: Measurement, size: FunctionSize) -> dict[str, object]:
+    return {
+        "container_at_rest_mb": rest[0],
+        "cold_start_peak_mb": rest[1],
+        "plan_load_ms": round(load.cpu_seconds * 1000, 1),
+        "plan_load_est_lambda_seconds": round(load.cpu_seconds / cpu_share(size.memory_mb), 2),
+    }
+
+
+def _figures(
+    prefix: str, inv: Invocation, size: FunctionSize, rest: tuple[float, float]
+) -> dict[str, object]:
+    """An invocation's figures; its memory is the container at rest plus what the call grew by
+    (or the cold start's peak, if higher)."""
+    rss = mb(inv.measurement.rss_peak_bytes)
+    seconds = inv.lambda_seconds(size)
+    memory = None if rss is None else round(max(rest[0] + rss, rest[1]), 1)
+    return {
+        f"{prefix}.get_metric_data_calls": inv.count("cloudwatch.GetMetricData"),
+        f"{prefix}.dynamodb_requests": inv.count("dynamodb."),
+        f"{prefix}.sqs_requests": inv.count("sqs."),
+        f"{prefix}.cpu_ms": round(inv.own_cpu_seconds * 1000, 1),
+        f"{prefix}.wall_ms": round(inv.measurement.wall_seconds * 1000, 1),
+        f"{prefix}.rss_growth_mb": rss,
+        f"{prefix}.memory_mb": memory,
+        f"{prefix}.memory_limit_mb": size.memory_mb,
+        f"{prefix}.est_lambda_seconds": round(seconds, 2),
+        f"{prefix}.duration_alarm_seconds": size.timeout_seconds * DURATION_ALARM_FRACTION,
+        f"{prefix}.within_limits": (memory is None or memory <= size.memory_mb)
+        and seconds <= size.timeout_seconds * DURATION_ALARM_FRACTION,
+        f"{prefix}.log_bytes": inv.log_bytes,
+    }
+
+
+# --- evaluator ------------------------------------------------------------------------------------
+
+
+def measure_evaluator(fleet: Fleet, *, deviating: int = DEVIATING, full: bool) -> dict[str, object]:
+    """The dispatch and the shards of one tick (all of them when `full`, else a worker and the
+    last), as figures per invocation and per tick."""
+    module_name, service, size = HANDLERS["evaluator"]
+    aws = CannedAws()
+    environ = environment(fleet.plan_file, service, aws.table_name, fleet.topics)
+    module = handler_module(module_name, environ)
+    load = load_plan_in(module, environ)
+    settle = fleet.plan.frequency.settle_seconds
+    event_time = TICK + settle + 7.0
+    window = evaluation_window(
+        event_time, period=PERIOD, settle_seconds=settle, periods=lookback_periods(fleet.series)
+    )
+
+    def deps() -> Any:  # a container of its own: no baseline cache carried over
+        return module.EvaluatorDependencies(
+            reader=CloudWatchMetricReader(aws.cloudwatch),
+            store=DynamoStateStore(aws.dynamodb, aws.table_name, cache_baselines=True),
+            notifier=SnsNotifier(aws.sns, fleet.topics),
+            queue=SqsWorkQueue(aws.sqs, QUEUE_URL),
+        )
+
+    dispatch = invoke(module, environ, scheduled_event(event_time), deps(), aws)
+    tasks = [(r, ShardTask.from_body(r["body"])) for r in _records(aws)]
+    shards = len(tasks)
+    sizes = fleet.range_sizes([t.range for _, t in tasks])
+    assert sum(sizes) == fleet.n and dispatch.result["shards"] == shards, (sizes, dispatch.result)
+    by_id = {m.series.id: m for m in fleet.members}
+    measured_shards = list(range(shards)) if full else [0, shards - 1]
+    chosen: set[str] = set()
+    for k in measured_shards:
+        chosen.update(s.id for s in tasks[k][1].members(fleet.series))
+    _seed_tick(aws, [by_id[sid] for sid in sorted(chosen)], window, deviating)
+    store = DynamoStateStore(aws.dynamodb, aws.table_name)
+    if not full:  # the shards not measured: done, their (quiet) results stored
+        for k in range(1, shards - 1):
+            store.put_shard_result(
+                window.end, k, json.dumps({"transitions": [], "methods": {}, "states": []})
+            )
+            store.finish_shard(window.end, k)
+    runs: dict[int, Invocation] = {}
+    for k in measured_shards:
+        record, _ = tasks[k]
+        runs[k] = invoke(module, environ, {"Records": [record]}, deps(), aws)
+        assert runs[k].result == {"batchItemFailures": []}, runs[k].result
+    last = runs[shards - 1]
+    published = last.count("sns.Publish")
+    assert published > 0, "the completing shard pages for the tick"
+    rest = container_rss_mb(module_name, environ, ("cloudwatch", "dynamodb", "sns", "sqs"))
+
+    figures: dict[str, object] = {
+        "series": fleet.n,
+        "shards": shards,
+        "series_per_shard": max(sizes),
+        **_container(rest, load, size),
+        "deviating": deviating,
+        "sns_publishes": published,
+    }
+    figures |= _figures("dispatch", dispatch, size, rest)
+    figures |= _figures("shard", runs[0], size, rest)
+    figures |= _figures("last_shard", last, size, rest)
+    # the tick: each shard reads its own series at whole calls of 500
+    per_shard_calls = [math.ceil(k / MAX_QUERIES_PER_CALL) for k in sizes]
+    for k, run in runs.items():
+        assert run.count("cloudwatch.GetMetricData") == per_shard_calls[k], (k, run.calls)
+    floor = get_metric_data_floor(fleet.n, datapoints_per_series=lookback_periods(fleet.series))
+    worker = runs[0]
+    rest_of = [runs.get(k, worker) for k in range(shards)]  # composed: unmeasured shards as the worker
+    figures |= {
+        "tick.get_metric_data_calls": sum(per_shard_calls),
+        "tick.get_metric_data_floor": floor,
+        "tick.get_metric_data_at_floor": sum(per_shard_calls) == floor,
+        "tick.dynamodb_requests": dispatch.count("dynamodb.") + sum(r.count("dynamodb.") for r in rest_of),
+        "tick.cpu_ms": round((dispatch.own_cpu_seconds + sum(r.own_cpu_seconds for r in rest_of)) * 1000),
+        "tick.log_bytes": dispatch.log_bytes + sum(r.log_bytes for r in rest_of),
+        "tick.measured_shards": len(runs),
+    }
+    return figures
+
+
+def _seed_tick(aws: CannedAws, members: Sequence[ScaleSeries], window: Any, deviating: int) -> None:
+    """The tick's datapoints, yesterday's baselines and the trackers of `members`; `deviating`
+    busy ones drop to a tenth of their traffic."""
+    busy = [m.series.id for m in members if expected_at(m.profile, window.start) >= 500]
+    chosen = set(busy[:: max(1, len(busy) // max(deviating, 1))][:deviating]) if deviating else set()
+    rng = random.Random(len(members))
+    for m in members:
+        s = m.series
+        factor = 0.1 if s.id in chosen else 1.0
+        points = window_points(
+            m.profile, start=window.start - PERIOD, end=window.end + PERIOD, rng=rng, factor=factor
+        )
+        aws.cloudwatch.put(metric_key(s.namespace, s.metric, s.dimensions, s.statistic, s.period), points)
+    seed_baselines(aws.dynamodb, members)
+    seed_trackers(aws.dynamodb, members)
+    DynamoStateStore(aws.dynamodb, aws.table_name).mark_baselines_built("bench")
+
+
+# --- builder --------------------------------------------------------------------------------------
+
+
+def measure_builder(fleet: Fleet) -> dict[str, object]:
+    """The dispatch of a build and the shard that completes it, both at full size."""
+    module_name, service, size = HANDLERS["builder"]
+    aws = CannedAws()
+    environ = environment(fleet.plan_file, service, aws.table_name, fleet.topics)
+    module = handler_module(module_name, environ)
+    load = load_plan_in(module, environ)
+
+    def deps() -> Any:
+        return module.BuilderDependencies(
+            reader=CloudWatchMetricReader(aws.cloudwatch),
+            store=DynamoStateStore(aws.dynamodb, aws.table_name),
+            queue=SqsWorkQueue(aws.sqs, QUEUE_URL),
+        )
+
+    dispatch = invoke(module, environ, scheduled_event(BUILD_AT), deps(), aws)
+    tasks = [(r, BuildTask.from_body(r["body"])) for r in _records(aws)]
+    shards = len(tasks)
+    sizes = fleet.range_sizes([t.range for _, t in tasks])
+    assert sum(sizes) == fleet.n and dispatch.result["shards"] == shards, dispatch.result
+    record, task = tasks[-1]
+    members = [m for m in fleet.members if task.range.holds(shard_key(m.series.id))]
+    shared: dict[Any, Any] = {}
+    for m in members:
+        s = m.series
+        key = metric_key(s.namespace, s.metric, s.dimensions, s.statistic, s.period)
+        if m.profile in shared:
+            aws.cloudwatch.share(key, shared[m.profile])
+        else:
+            shared[m.profile] = key
+            aws.cloudwatch.put(key, profile_history(m.profile))
+    seed_baselines(aws.dynamodb, members)  # yesterday's: the build bumps their versions
+    store = DynamoStateStore(aws.dynamodb, aws.table_name)
+    for k in range(shards - 1):
+        store.finish_build_shard(task.generation, k)
+    shard = invoke(module, environ, {"Records": [record]}, deps(), aws)
+    assert shard.result == {"batchItemFailures": []}, shard.result
+    assert store.baseline_generation() == task.generation, "the completing shard marks the build"
+    rest = container_rss_mb(module_name, environ, ("cloudwatch", "dynamodb", "sqs"))
+    points = HISTORY_DAYS * 86400 // PERIOD
+    per_shard_floor = [get_metric_data_floor(k, datapoints_per_series=points) for k in sizes]
+    assert shard.count("cloudwatch.GetMetricData") == per_shard_floor[-1], shard.calls
+    figures: dict[str, object] = {
+        "series": fleet.n,
+        "shards": shards,
+        "series_per_shard": max(sizes),
+        "history_days": HISTORY_DAYS,
+        **_container(rest, load, size),
+    }
+    figures |= _figures("dispatch", dispatch, size, rest)
+    figures |= _figures("shard", shard, size, rest)
+    floor = get_metric_data_floor(fleet.n, datapoints_per_series=points)
+    figures |= {
+        "build.get_metric_data_calls": sum(per_shard_floor),
+        "build.get_metric_data_floor": floor,
+        "build.get_metric_data_at_floor": sum(per_shard_floor) == floor,
+        "build.dynamodb_requests": dispatch.count("dynamodb.") + shards * shard.count("dynamodb."),
+        "build.cpu_s": round(dispatch.own_cpu_seconds + shards * shard.own_cpu_seconds, 1),
+    }
+    return figures
+
+
+# --- both -------------------------------------------------------------------------------------------
+
+
+MORE_DEVIATING = 30  # a second 10,000-series tick: what each series that changes adds to the log
+
+
+def measure(plan_path: str = "monitoring-plan.yaml", sizes: Sequence[int] = SIZES) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for n in sizes:
+            fleet = fleet_of(n, plan_path, Path(directory))
+            full = n <= 10_000
+            evaluator = measure_evaluator(fleet, full=full)
+            figures |= {f"evaluator.{n}.{name}": value for name, value in evaluator.items()}
+            if full:
+                more = measure_evaluator(fleet, full=True, deviating=MORE_DEVIATING)
+                added = int(more["tick.log_bytes"]) - int(evaluator["tick.log_bytes"])  # type: ignore[call-overload]
+                figures[f"evaluator.{n}.log_bytes_per_changed_series"] = round(
+                    added / (MORE_DEVIATING - DEVIATING)
+                )
+            figures |= {f"builder.{n}.{name}": value for name, value in measure_builder(fleet).items()}
+            del fleet
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--plan", default="monitoring-plan.yaml")
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    args = parser.parse_args()
+    for name, value in measure(args.plan, args.sizes).items():
+        print(f"fanout.{name}: {value}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Capability: show each series against its band, on demand. The dashboard's custom widgets
+call this function when someone opens the dashboard; it reads the series, its stored
+baseline and alert state and returns the chart (lambdas/iotwatch/handlers/band_widget.py).
+
+Nothing per series is published for it: a view costs one metric requested and two small
+reads per series drawn, instead of four custom metrics per series every hour.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from constructs import Construct
+from iotwatch.plan.model import Plan
+
+from infra.functions import FunctionFactory, grant_read_metrics
+from infra.naming import BAND_WIDGET_SERVICE
+from infra.storage import BaselineStore
+
+BAND_WIDGET_HANDLER = "iotwatch.handlers.band_widget.handler"
+
+
+class BandWidget(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        plan: Plan,
+        factory: FunctionFactory,
+        store: BaselineStore,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Sizing: one draw reads one series (a day of 5-minute periods is 288 datapoints, the
+        # 63 days CloudWatch keeps are 18,144) and scores each period against the baseline:
+        # tens of milliseconds and a few MB (tests/unit/test_band_widget.py draws 63 days).
+        # 256 MB keeps the cold start (boto3, two clients) the larger part; 30 s leaves room
+        # for a throttled GetMetricData, and the console gives up on a widget sooner anyway.
+        self.function = factory.create(
+            "BandWidget",
+            handler=BAND_WIDGET_HANDLER,
+            service_name=BAND_WIDGET_SERVICE,
+            description=f"iotwatch {plan.name}: draws a series against its baseline band on the dashboard",
+            memory_size=256,
+            timeout=Duration.seconds(30),
+        )
+        grant_read_metrics(self.function)
+        store.grant_read(self.function)
+
+    @property
+    def function_arn(self) -> str:
+        return self.function.function_arn

@@ -1,0 +1,89 @@
+"""Splitting a run's series over parallel invocations (evaluator ticks, baseline builds).
+
+Series are ordered by a stable hash of their id; the invocation that fans out cuts that
+order into ranges of exactly `size` series and ships each range's bounds in its shard's
+message. Every worker then takes the series of its own list whose key falls in its range:
+
+- ranges of `size` series, a whole number of GetMetricData calls each, keep the calls of the
+  whole run at the API's floor (ceil(N / 500) for a tick), where a hash modulo the shard
+  count would leave uneven shards and one extra call in most of them;
+- bounds, not positions: a worker that knows a series the dispatcher did not (or misses
+  one: discovered values are refreshed per container) still evaluates each series it knows
+  exactly once, in the one range its key falls in. No ids are shipped.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from iotwatch.domain.series import Series
+
+ShardKey = tuple[int, str]
+
+
+def shard_key(series_id: str) -> ShardKey:
+    """crc32 spreads neighbouring ids (rule_0001, rule_0002) over the ranges; the id breaks ties."""
+    return (zlib.crc32(series_id.encode("utf-8")), series_id)
+
+
+def size_at_floor(limit: int, per_call: int) -> int:
+    """The largest shard of at most `limit` series that fills whole GetMetricData calls of
+    `per_call` series (`limit` itself when it is below one call)."""
+    if limit < per_call:
+        return max(1, limit)
+    return limit // per_call * per_call
+
+
+@dataclass(frozen=True)
+class ShardRange:
+    """Series whose key is in [first, until); None: unbounded on that side."""
+
+    first: ShardKey | None = None
+    until: ShardKey | None = None
+
+    def holds(self, key: ShardKey) -> bool:
+        return (self.first is None or key >= self.first) and (self.until is None or key < self.until)
+
+    def members(self, series: Sequence[Series]) -> list[Series]:
+        return [s for s in series if self.holds(shard_key(s.id))]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"first": _key_json(self.first), "until": _key_json(self.until)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ShardRange:
+        """Raises ValueError for anything but what `as_json` wrote."""
+        if not isinstance(data, dict):
+            raise ValueError("a shard range is an object with 'first' and 'until'")
+        return cls(_key_of(data.get("first")), _key_of(data.get("until")))
+
+
+def shard_ranges(series_ids: Sequence[str], size: int) -> list[ShardRange]:
+    """Consecutive ranges of `size` series each (the last holds the rest), covering every key."""
+    keys = sorted({shard_key(sid) for sid in series_ids})
+    if len(keys) <= size:
+        return [ShardRange()]
+    cuts = [keys[i] for i in range(size, len(keys), size)]
+    bounds: list[ShardKey | None] = [None, *cuts, None]
+    return [ShardRange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def _key_json(key: ShardKey | None) -> list[Any] | None:
+    return None if key is None else [key[0], key[1]]
+
+
+def _key_of(value: Any) -> ShardKey | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int)
+        and not isinstance(value[0], bool)
+        and isinstance(value[1], str)
+    ):
+        return (value[0], value[1])
+    raise ValueError(f"not a shard bound: {value!r}")

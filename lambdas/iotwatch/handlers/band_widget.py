@@ -1,0 +1,107 @@
+"""Band widget Lambda: a CloudWatch dashboard custom widget draws one series against its band.
+
+Called by the console (with the viewer's permission to invoke it) each time the widget is
+shown, refreshed, resized or its time range changes. A draw of the same finished range is
+re-used for a couple of minutes, so a dashboard left open on auto-refresh does not read the
+series again every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.domain.series import Series
+from iotwatch.handlers.settings import FunctionSettings, load_settings
+from iotwatch.service.band_widget import (
+    DESCRIPTION,
+    WidgetRequestError,
+    drawn_range,
+    message_html,
+    render_band_widget,
+    widget_request,
+)
+
+logger = Logger()
+
+REUSE_SECONDS = 120
+CACHED_DRAWS = 64
+
+
+@dataclass
+class WidgetDependencies:
+    reader: CloudWatchMetricReader
+    store: DynamoStateStore
+
+
+@cache
+def _settings() -> FunctionSettings:
+    return load_settings()
+
+
+@cache
+def _series_by_id() -> dict[str, Series]:
+    return {s.id: s for s in _settings().plan.series}
+
+
+@cache
+def _dependencies() -> WidgetDependencies:
+    from iotwatch.adapters.aws import client
+
+    return WidgetDependencies(
+        reader=CloudWatchMetricReader(client("cloudwatch")),
+        store=DynamoStateStore(client("dynamodb"), _settings().table_name),
+    )
+
+
+_drawn: OrderedDict[tuple[object, ...], tuple[float, str]] = OrderedDict()
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(
+    event: dict[str, Any], context: LambdaContext, dependencies: WidgetDependencies | None = None
+) -> str:
+    if isinstance(event, dict) and event.get("describe"):
+        return DESCRIPTION
+    try:
+        request = widget_request(event if isinstance(event, dict) else {})
+    except WidgetRequestError as exc:
+        logger.warning("band widget called without what to draw", reason=str(exc))
+        return message_html(str(exc))
+    series = _series_by_id().get(request.series_id)
+    if series is None:
+        logger.warning("band widget asked for a series the plan does not watch", series=request.series_id)
+        return message_html(
+            f"'{request.series_id}' is not a series of plan '{_settings().plan.name}': "
+            "the dashboard is older than the plan; deploy again."
+        )
+    now = time.time()
+    settle = _settings().plan.frequency.settle_seconds
+    key = (request.series_id, drawn_range(request, series, now=now, settle_seconds=settle), request.canvas)
+    cached = _drawn.get(key)
+    if cached is not None and now - cached[0] < REUSE_SECONDS:
+        return cached[1]
+    deps = dependencies or _dependencies()
+    started = time.perf_counter()
+    try:
+        page = render_band_widget(
+            request, series=series, reader=deps.reader, store=deps.store, now=now, settle_seconds=settle
+        )
+    except Exception as exc:  # shown in the widget; the next refresh tries again
+        logger.exception("band widget could not read the series", series=series.id)
+        return message_html(
+            f"{series.label}: could not read the series or its baseline ({type(exc).__name__})."
+        )
+    _drawn[key] = (now, page)
+    while len(_drawn) > CACHED_DRAWS:
+        _drawn.popitem(last=False)
+    logger.info("band widget drawn", series=series.id, ms=round((time.perf_counter() - started) * 1000, 1))
+    return page
