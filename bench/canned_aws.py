@@ -255,6 +255,9 @@ class CannedDynamoDB:
             return existing is not None
         if condition == "attribute_not_exists(pk) OR revision = :seen":
             return existing is None or existing.get("revision") == (values or {}).get(":seen")
+        if condition == "attribute_not_exists(window_end) OR window_end < :end":  # the completed mark
+            mark = (existing or {}).get("window_end")
+            return mark is None or int(mark["N"]) < int((values or {})[":end"]["N"])
         raise NotImplementedError(f"condition not canned: {condition}")
 
     @_metered("dynamodb.PutItem")
@@ -312,10 +315,15 @@ class CannedDynamoDB:
         ReturnValues: str = "NONE",
     ) -> dict[str, Any]:
         """`ADD <set> :v` and `DELETE <set> :v` on string sets (the open incidents, the shards
-        done), creating the item as DynamoDB does unless a condition says otherwise."""
+        done) and `SET <attribute> = :v` (the completed mark), creating the item as DynamoDB
+        does unless a condition says otherwise."""
         self._check_table(TableName)
-        action, attribute, placeholder = UpdateExpression.split()
-        if action not in ("ADD", "DELETE") or "SS" not in ExpressionAttributeValues[placeholder]:
+        action, attribute, *rest = UpdateExpression.split()
+        placeholder = rest[-1]
+        setting = action == "SET" and rest[0] == "="
+        if not setting and (
+            action not in ("ADD", "DELETE") or "SS" not in ExpressionAttributeValues[placeholder]
+        ):
             raise NotImplementedError(f"update not canned: {UpdateExpression}")
         existing = self._get(Key)
         if not self._condition_holds(ConditionExpression, existing, ExpressionAttributeValues):
@@ -323,6 +331,13 @@ class CannedDynamoDB:
                 "ConditionalCheckFailedException", "The conditional request failed", "UpdateItem"
             )
         item = dict(existing or Key)
+        if setting:
+            item[attribute] = ExpressionAttributeValues[placeholder]
+            self.partitions.setdefault(Key["pk"]["S"], {})[Key["sk"]["S"]] = item
+            return {
+                "ResponseMetadata": _metadata(),
+                **({"Attributes": item} if ReturnValues == "ALL_NEW" else {}),
+            }
         members = set(item.get(attribute, {}).get("SS", []))
         change = set(ExpressionAttributeValues[placeholder]["SS"])
         members = members | change if action == "ADD" else members - change

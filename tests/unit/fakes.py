@@ -107,6 +107,7 @@ class FakeStore:
         self.trackers: dict[str, dict[str, object]] = {}  # as records, like the table holds them
         self.saved: list[AlertState] = []
         self.claimed_runs: set[int] = set()
+        self.completed: int | None = None  # the newest window a run completed
 
         self.outbox: dict[str, OutboxItem] = {}
         self.silences: list[Silence] = []  # ad-hoc silences, as `iotwatch silence add` stores them
@@ -148,6 +149,12 @@ class FakeStore:
 
     def release_run(self, window_end: int) -> None:
         self.claimed_runs.discard(window_end)
+
+    def last_completed(self) -> int | None:
+        return self.completed
+
+    def complete_run(self, window_end: int) -> None:
+        self.completed = max(self.completed or 0, window_end)
 
     def put_outbox(self, item: OutboxItem) -> None:
         self.outbox[item.key] = item

@@ -33,7 +33,7 @@ def test_a_shard_result_gives_the_publisher_the_news_the_shard_found():
     scored = _outage(5)
     result = _shard_result(scored)
     assert not result.startswith(PACKED)
-    news, methods = _gather([result], [o.series for o in scored.outcomes])
+    news, methods, _ = _gather([result], [o.series for o in scored.outcomes])
     assert news == tick_news(scored.outcomes)
     assert set(methods) == {o.series.id for o in scored.outcomes}
 
@@ -43,6 +43,6 @@ def test_a_shard_of_two_thousand_firing_series_fits_one_item_packed():
     result = _shard_result(scored)
     assert result.startswith(PACKED)
     assert len(result.encode("utf-8")) < DYNAMODB_ITEM_LIMIT // 2
-    news, _ = _gather([result], [o.series for o in scored.outcomes])
+    news, _, _ = _gather([result], [o.series for o in scored.outcomes])
     assert news == tick_news(scored.outcomes)
     assert len(_states_of(result)) == 2000  # each newly firing state, for the publisher to save

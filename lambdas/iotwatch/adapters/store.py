@@ -39,6 +39,8 @@ def series_pk(series_id: str) -> str:
 
 RUN_PK = "RUN"
 RUN_MARKER_TTL_SECONDS = 2 * 86400
+# The newest window a run completed: where a run after an outage starts catching up.
+COMPLETED_KEY = {"pk": {"S": RUN_PK}, "sk": {"S": "COMPLETED"}}
 
 
 TICK_PREFIX = "TICK#"
@@ -93,6 +95,8 @@ class StateStore(Protocol):
     def claim_run(self, window_end: int) -> bool: ...
     def list_silences(self, *, now: int | None = None, include_expired: bool = False) -> list[Silence]: ...
     def release_run(self, window_end: int) -> None: ...
+    def last_completed(self) -> int | None: ...
+    def complete_run(self, window_end: int) -> None: ...
     def put_outbox(self, item: OutboxItem) -> None: ...
     def list_outbox(self) -> list[OutboxItem]: ...
     def delete_outbox(self, key: str) -> None: ...
@@ -149,6 +153,29 @@ class DynamoStateStore:
         self._db.delete_item(
             TableName=self._table, Key={"pk": {"S": RUN_PK}, "sk": {"S": f"EVALUATION#{window_end}"}}
         )
+
+    def last_completed(self) -> int | None:
+        """The end of the newest window a run evaluated to the end (states saved, incidents
+        advanced); None before the first one. A run that finds older ones missed catches up."""
+        self.requests += 1
+        item = self._db.get_item(TableName=self._table, Key=COMPLETED_KEY, ConsistentRead=True).get("Item")
+        return int(item["window_end"]["N"]) if item else None
+
+    def complete_run(self, window_end: int) -> None:
+        """Moves the completed mark forward to `window_end` (never back: an old event retried
+        late completes nothing newer)."""
+        self.requests += 1
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=COMPLETED_KEY,
+                UpdateExpression="SET window_end = :end",
+                ConditionExpression="attribute_not_exists(window_end) OR window_end < :end",
+                ExpressionAttributeValues={":end": {"N": str(window_end)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     # -- fanned-out runs ---------------------------------------------------------------------
     # One tick of a plan too big for one invocation: TICK#<window end> holds the shard count

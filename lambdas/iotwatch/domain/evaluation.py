@@ -46,6 +46,50 @@ def evaluation_window(event_time: float, *, period: int, settle_seconds: int, pe
     return Window(start=end - periods * period, end=end, period=period)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Ticks that iotwatch did not evaluate on time (it was down, or every run failed), as the
+    run that caught up on them tells it. Epoch seconds, window ends."""
+
+    start: int  # the first window no run completed
+    end: int  # the window of the run that caught up
+    caught_up_from: int  # the first window it caught up on: `start`, unless the gap was longer than the span
+
+    @property
+    def not_evaluated(self) -> int:
+        """Seconds of windows never evaluated: what lay before the catch-up span."""
+        return self.caught_up_from - self.start
+
+
+def catch_up_windows(
+    window: Window, *, last_completed: int | None, span: int, cadence: int
+) -> tuple[list[Window], Gap | None]:
+    """The windows a run evaluates, oldest first: the ones no run completed since the window
+    ending at `last_completed`, period by period (at most `span` seconds of them), then its own.
+
+    Each missed window is evaluated as its tick would have been, so the detector takes in every
+    period once, in order, and the incidents see the news in time order. Without a completed
+    window to start from (the first run), or when the last one is at most one `cadence` back,
+    only the run's own window; a window at or before the last completed one is superseded (an
+    empty list)."""
+    if last_completed is None or window.end - last_completed <= max(cadence, window.period):
+        return ([window] if last_completed is None or window.end > last_completed else []), None
+    period = window.period
+    start = last_completed + period
+    gap = Gap(start, window.end, max(start, window.end - span // period * period))
+    return [*missed_windows(window, gap), window], gap
+
+
+def missed_windows(window: Window, gap: Gap) -> list[Window]:
+    """The windows before `window` that a run catching up on `gap` evaluates, oldest first:
+    one per period, as long as `window`."""
+    length = window.end - window.start
+    return [
+        Window(end - length, end, window.period)
+        for end in range(gap.caught_up_from, window.end, window.period)
+    ]
+
+
 def lookback_periods(series: Iterable[Series]) -> int:
     return (
         max((max(s.detection.pending_periods, s.detection.recovery_periods) for s in series), default=2) + 1

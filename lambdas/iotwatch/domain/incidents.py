@@ -23,6 +23,13 @@ The rules, in one place:
   start). A silence naming the incident holds all its pages until it ends; what was held
   (joiners, a topic a higher severity reaches, a due reminder) goes out then. A resolve
   always reaches the topics that were told.
+- Late. Ticks evaluated late (a run catching up on windows iotwatch could not evaluate on
+  time, `late`) hold every page the way an incident silence does, since what they would
+  say is history by now, but a resolve. An incident found in such a gap keeps it
+  (`found_late`): if it is still open when the catch-up reaches the present, each topic gets
+  its `firing` page then, with its true start; if it was over by then, each topic its
+  members are routed to gets one `late` page instead, saying what it was (span, worst
+  change) and that iotwatch could not evaluate at the time.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from iotwatch.domain.audit import RecordedCall
 from iotwatch.domain.deviation import SEVERITY_RANK, AlertState, PeriodScore, Severity, Transition
+from iotwatch.domain.evaluation import Gap
 from iotwatch.domain.messages import Alert, IncidentRef, Notification
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
@@ -130,6 +138,17 @@ class Member:
     status: Literal["firing", "recovered"] = "firing"
     ended: int | None = None  # recovered: start of the first normal period
     shown_at: int | None = None  # the first tick it deviated outside any silence
+    worst: PeriodScore | None = None  # its period farthest from normal, the incident's way
+
+    def saw(self, score: PeriodScore | None) -> bool:
+        """Keeps `score` as the worst period when it is farther out than any before, in the
+        direction of the member's deviation; True when it did."""
+        if score is None or (score.score < 0) != (self.peak_score < 0):
+            return False
+        if self.worst is not None and abs(score.score) <= abs(self.worst.score):
+            return False
+        self.worst = score
+        return True
 
     @property
     def label(self) -> str:
@@ -182,6 +201,7 @@ class Incident:
     quoted: list[QuotedChange] = field(default_factory=list)
     resolved_at: int | None = None
     held_by: str | None = None  # the silence holding its pages, as of the last tick
+    found_late: Gap | None = None  # opened while catching up on ticks missed in this gap
     revision: int = 0  # optimistic locking in the store
 
     @property
@@ -220,8 +240,11 @@ class Incident:
             )
             self.events = [*head, marker, *tail]
 
-    def ref(self, *, previous: int | None = None, escalated_from: str | None = None) -> IncidentRef:
+    def ref(
+        self, *, previous: int | None = None, escalated_from: str | None = None, late: Gap | None = None
+    ) -> IncidentRef:
         firing = sum(1 for m in self.members if m.status == "firing")
+        gap = late or self.found_late
         return IncidentRef(
             id=self.id,
             opened_at=self.opened_at,
@@ -233,6 +256,7 @@ class Incident:
             ended=self.ended if self.status == "resolved" else None,
             previous=previous,
             escalated_from=escalated_from,
+            gap=(gap.start, gap.end, gap.caught_up_from) if gap is not None else None,
         )
 
     def copy(self) -> Incident:
@@ -272,6 +296,7 @@ def advance(
     route: Route,
     catalog: Mapping[str, Series] | None = None,
     incident_silences: Mapping[str, Silence] | None = None,
+    late: Gap | None = None,
 ) -> TickIncidents:
     """The open incidents after the tick at `at` (the window end), and what they send.
 
@@ -279,7 +304,8 @@ def advance(
     a member of an open incident without firing news recovered unseen (a lost write, a series
     no longer watched) and is closed at `at`. `catalog` (the plan's series by id) renders
     members that have no news this tick; `incident_silences` are the active silences that
-    name an incident, by its id. Inputs are not modified."""
+    name an incident, by its id; `late`: this tick is evaluated late, while catching up on
+    the gap (see the module's rules). Inputs are not modified."""
     work = [incident.copy() for incident in sorted(open_incidents, key=lambda i: (i.opened_at, i.id))]
     work = [i for i in work if i.status == "open"]
     touched: set[str] = set()
@@ -307,10 +333,11 @@ def advance(
                 opened_at=at,
                 members=[],
                 severity=_severity(n),
+                found_late=late,
             )
             work.append(incident)
             opened.append(incident.id)
-            incident.note(at, "opened", f"opened for {incident.group_label}")
+            incident.note(at, "opened", f"opened for {incident.group_label}" + _found_in(late))
         _join(incident, n, at)
         by_series[n.series.id] = incident
         touched.add(incident.id)
@@ -329,7 +356,7 @@ def advance(
     for incident in work:
         if _hold(incident, (incident_silences or {}).get(incident.id), at):
             touched.add(incident.id)
-        messages = _messages(incident, at=at, settings=settings, route=route, silenced=silenced)
+        messages = _messages(incident, at=at, settings=settings, route=route, silenced=silenced, late=late)
         if incident.status == "resolved":
             resolved.append(incident.id)
         if messages or incident.status == "resolved":
@@ -345,6 +372,7 @@ def advance(
                 series_by_id=series_by_id,
                 latest=latest,
                 escalated_from=paged_before.get(incident.id),
+                late=late,
             )
             for kind, topic, alerts, previous in messages
         ]
@@ -355,6 +383,55 @@ def advance(
         resolved=resolved,
         open=[i.id for i in work if i.status == "open"],
     )
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One evaluated window, as `advance` takes it."""
+
+    at: int  # the window end
+    news: Sequence[SeriesNews]
+    incident_silences: Mapping[str, Silence] = field(default_factory=dict)
+    late: Gap | None = None  # evaluated late, catching up on this gap
+
+
+def advance_ticks(
+    open_incidents: Sequence[Incident],
+    ticks: Sequence[Tick],
+    *,
+    settings: IncidentSettings,
+    route: Route,
+    catalog: Mapping[str, Series] | None = None,
+) -> TickIncidents:
+    """`advance` through `ticks` in time order (a run catching up on the windows it missed, then
+    its own): the incidents one tick leaves open go into the next. One result for them all:
+    every incident any tick changed, as the last one left it (to store once), and every
+    notification, in order."""
+    current = list(open_incidents)
+    changed: dict[str, Incident] = {}
+    notifications: list[Notification] = []
+    opened: list[str] = []
+    resolved: list[str] = []
+    open_ids = [i.id for i in current if i.status == "open"]
+    for tick in ticks:
+        result = advance(
+            current,
+            tick.news,
+            at=tick.at,
+            settings=settings,
+            route=route,
+            catalog=catalog,
+            incident_silences=tick.incident_silences,
+            late=tick.late,
+        )
+        by_id = {i.id: i for i in current} | {i.id: i for i in result.changed}
+        changed |= {i.id: i for i in result.changed}
+        notifications += result.notifications
+        opened += result.opened
+        resolved += result.resolved
+        open_ids = result.open
+        current = [by_id[i] for i in result.open]
+    return TickIncidents(list(changed.values()), notifications, opened, resolved, open_ids)
 
 
 def _severity(n: SeriesNews) -> Severity:
@@ -412,6 +489,7 @@ def _join(incident: Incident, n: SeriesNews, at: int) -> None:
         latest=latest,
         shown_at=None if n.silence is not None else at,
     )
+    member.saw(latest)
     incident.members.append(member)
     incident.severity = _higher(incident.severity, severity) or severity
     if n.silence is not None:
@@ -440,6 +518,8 @@ def _update_member(incident: Incident, n: SeriesNews, at: int) -> bool:
         return False
     if not n.firing:
         return False
+    if member.saw(n.latest):
+        changed = True
     if member.status == "recovered":  # a flap: the same problem, no page
         member.status, member.ended = "firing", None
         incident.note(at, "deviating", f"{member.label} deviating again")
@@ -483,21 +563,38 @@ def _messages(
     settings: IncidentSettings,
     route: Route,
     silenced: set[str],
+    late: Gap | None = None,
 ) -> list[_Message]:
     """What each topic is owed this tick; updates the incident's topic log and timeline."""
     every = [(m, "recovered" if m.status == "recovered" else "deviating") for m in incident.members]
     if not incident.firing:
         incident.status, incident.resolved_at = "resolved", at
         topics = list(incident.topics)
+        out: list[_Message] = [
+            ("resolved", topic, every, incident.topics[topic].notified) for topic in topics
+        ]
         if topics:
             incident.note(
                 at, "resolved", f"every member back to normal; RESOLVED to {', '.join(topics)}", topics
             )
-        else:
+        if incident.found_late is not None:
+            # over before the catch-up reached the present: each topic its members reach is told
+            # once what it was (a topic already told got its RESOLVED above)
+            owed = _late_topics(incident, route, silenced)
+            for topic in owed:
+                incident.topics[topic] = TopicLog(at, at, at)
+            out += [("late", topic, every, None) for topic in owed]
+            if owed:
+                severity = incident.severity
+                incident.note(
+                    at, "paged", f"late ({severity}) to {', '.join(owed)}: over before it was found", owed
+                )
+                incident.paged_severity = _higher(incident.paged_severity, severity)
+        if not out:
             incident.note(at, "resolved", "every member back to normal; nobody was paged (silenced)")
-        return [("resolved", topic, every, incident.topics[topic].notified) for topic in topics]
-    if incident.held_by is not None:
-        return []  # held: what is due stays due until the silence ends
+        return out
+    if incident.held_by is not None or late is not None:
+        return []  # held (a silence, or history being caught up on): what is due stays due
 
     shown = [m for m in incident.firing if m.series_id not in silenced and m.shown_at is not None]
     routed_by_topic: dict[str, list[Member]] = {}
@@ -509,7 +606,7 @@ def _messages(
         incident.paged_severity is not None and SEVERITY_RANK[now] > SEVERITY_RANK[incident.paged_severity]
     )
 
-    out: list[_Message] = []
+    out = []
     for topic in dict.fromkeys([*incident.topics, *routed_by_topic]):
         routed = routed_by_topic.get(topic, [])
         log = incident.topics.get(topic)
@@ -559,6 +656,25 @@ def _messages(
     return out
 
 
+def _late_topics(incident: Incident, route: Route, silenced: set[str]) -> list[str]:
+    """Topics the incident's shown members route to that were never told about it."""
+    topics: dict[str, None] = {}
+    for member in incident.members:
+        if member.shown_at is None or member.series_id in silenced:
+            continue
+        for topic in route(member.severity, member.metric):
+            if topic not in incident.topics:
+                topics[topic] = None
+    return list(topics)
+
+
+def _found_in(gap: Gap | None) -> str:
+    if gap is None:
+        return ""
+    start, end = (datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in (gap.start, gap.end))
+    return f", found catching up on ticks iotwatch could not evaluate ({start}-{end} UTC)"
+
+
 def _notification(
     incident: Incident,
     kind: str,
@@ -570,17 +686,20 @@ def _notification(
     series_by_id: Mapping[str, Series],
     latest: Mapping[str, PeriodScore],
     escalated_from: Severity | None = None,
+    late: Gap | None = None,
 ) -> Notification:
     alerts = []
+    over = kind in ("resolved", "late")
     for member, status in listed:
         series = series_by_id.get(member.series_id) or _series_of(member)
-        score = (
-            member.latest
-            if status == "recovered" or kind == "resolved"
-            else latest.get(member.series_id, member.latest)
-        )
+        if kind == "late":
+            score = member.worst or member.latest  # what it was, at its worst
+        elif status == "recovered" or kind == "resolved":
+            score = member.latest
+        else:
+            score = latest.get(member.series_id, member.latest)
         transition = Transition(
-            "resolved" if kind == "resolved" else "firing",
+            "resolved" if over else "firing",
             member.series_id,
             member.severity,
             member.since,
@@ -591,7 +710,7 @@ def _notification(
         )
         alerts.append(Alert(series, transition, status))
     severity = max((a.transition.severity for a in alerts), key=SEVERITY_RANK.__getitem__)
-    if kind == "resolved":
+    if over:
         severity = incident.severity
     was = escalated_from if kind == "firing" else None
     if was is not None and SEVERITY_RANK[was] >= SEVERITY_RANK[severity]:
@@ -602,7 +721,7 @@ def _notification(
         severity=severity,
         at=at,
         alerts=tuple(alerts),
-        incident=incident.ref(previous=previous, escalated_from=was),
+        incident=incident.ref(previous=previous, escalated_from=was, late=late),
     )
 
 
@@ -654,10 +773,12 @@ def incident_from_record(data: Mapping[str, Any]) -> Incident:
                 **m,
                 "dimensions": tuple((k, v) for k, v in m["dimensions"]),
                 "latest": PeriodScore(**m["latest"]),
+                "worst": PeriodScore(**m["worst"]) if m.get("worst") else None,
             }
         )
         for m in data["members"]
     ]
+    found_late = data.get("found_late")
     return Incident(
         id=data["id"],
         group=tuple((k, v) for k, v in data["group"]),
@@ -673,6 +794,7 @@ def incident_from_record(data: Mapping[str, Any]) -> Incident:
         quoted=[QuotedChange(**q) for q in data.get("quoted", [])],
         resolved_at=data.get("resolved_at"),
         held_by=data.get("held_by"),
+        found_late=Gap(**found_late) if found_late else None,
         revision=int(data.get("revision", 0)),
     )
 

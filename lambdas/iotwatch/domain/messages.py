@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from iotwatch.domain.audit import AuditEvent, AuditVerdict, RecordedCall
-from iotwatch.domain.deviation import Transition
+from iotwatch.domain.deviation import PeriodScore, Transition
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
 
@@ -98,6 +98,9 @@ class IncidentRef:
     ended: int | None = None  # resolved: when the last member came back
     previous: int | None = None  # when this topic was last told about it
     escalated_from: str | None = None  # a first page that a higher severity brought: the old one
+    # found (or changed) while catching up on ticks iotwatch could not evaluate on time:
+    # (first missed window, the window that caught up, the first one caught up on)
+    gap: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class Notification:
     """One message to one topic about one incident (or, without one, a group of alerts)."""
 
     topic: str
-    kind: str  # firing | escalated | update | reminder | resolved
+    kind: str  # firing | escalated | update | reminder | resolved | late (over before it was found)
     severity: str
     at: int
     alerts: tuple[Alert, ...]
@@ -199,6 +202,9 @@ def _headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
     if kind == "resolved":
         return alert.series.label, "back to normal"
     verb = "down" if latest.direction == "drop" else "up"
+    if kind == "late":
+        t = alert.transition
+        return alert.series.label, f"was {_moved(latest, verb)} {_clock(t.since)}-{_clock(t.ended)}Z"
     if kind == "reminder":
         after = f" after {_duration(alert.transition.at - alert.transition.since)}"
         if latest.relative_change == float("inf"):
@@ -208,6 +214,30 @@ def _headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
     if latest.relative_change == float("inf"):
         return alert.series.label, f"{joined}{verb}: new traffic"
     return alert.series.label, f"{joined}{verb} {abs(latest.relative_change) * 100:.0f}%"
+
+
+def _moved(score: PeriodScore, verb: str) -> str:
+    """'down 85%' (or 'up: new traffic')."""
+    if score.relative_change == float("inf"):
+        return f"{verb}: new traffic"
+    return f"{verb} {abs(score.relative_change) * 100:.0f}%"
+
+
+def gap_sentence(gap: tuple[int, int, int], *, found: bool = True) -> str:
+    """What iotwatch could not see: 'iotwatch could not evaluate from 13:55 to 14:55 UTC', and
+    when the gap was longer than the catch-up span, how much of it was never evaluated."""
+    start, end, caught_up_from = gap
+    text = f"iotwatch could not evaluate from {_clock(start)} to {_clock(end)} UTC"
+    if end - start >= 86400:
+        text = f"iotwatch could not evaluate from {_stamp(start)} to {_stamp(end)}"
+    if found:
+        text += " and found this when it caught up"
+    if caught_up_from > start:
+        text += (
+            f"; it caught up from {_clock(caught_up_from)} UTC (its catch-up span): the "
+            f"{_duration(caught_up_from - start)} before were not evaluated"
+        )
+    return text
 
 
 def _shorten(label: str, room: int) -> str:
@@ -223,7 +253,20 @@ def _summary_table(alerts: Sequence[Alert], kind: str) -> list[str]:
     """One line per metric, readable on a phone: what, now, normally, how far off (for a
     resolve: when it deviated and how far at worst; in an update: where each member stands)."""
     rows: list[tuple[str, ...]]
-    if kind == "resolved":
+    if kind == "late":
+        rows = [("metric", "deviated (UTC)", "worst", "normal", "change")]
+        for a in alerts:
+            t, p = a.transition, a.transition.latest
+            rows.append(
+                (
+                    a.series.label,
+                    f"{_clock(t.since)}-{_clock(t.ended)}",
+                    _count(p.actual),
+                    f"{_count(p.lower)}-{_count(p.upper)}",
+                    _change(p.relative_change),
+                )
+            )
+    elif kind == "resolved":
         rows = [("metric", "deviated (UTC)", "worst")]
         for a in alerts:
             t = a.transition
@@ -256,7 +299,7 @@ def _ordered(notification: Notification) -> list[Alert]:
             notification.alerts,
             key=lambda a: (_UPDATE_ORDER.get(a.status, 1), -abs(a.transition.latest.score)),
         )
-    if notification.kind == "resolved":
+    if notification.kind in ("resolved", "late"):
         return sorted(notification.alerts, key=lambda a: -abs(a.transition.peak_score))
     return sorted(notification.alerts, key=lambda a: -abs(a.transition.latest.score))
 
@@ -274,6 +317,19 @@ def _opening_line(
             f"{_duration(at - since)}): {joined} metric(s) joined{after}; {incident.deviating} of "
             f"{incident.members} deviating, {incident.recovered} recovered. No new page."
         )
+    if kind == "late":
+        ended = max(a.transition.ended for a in alerts)
+        if len(alerts) == 1:
+            what = f"{alerts[0].series.label} {of_plan} was {_moved(alerts[0].transition.latest, _verb(alerts[0]))}"
+        else:
+            what = f"{len(alerts)} metric(s) {of_plan} were outside their normal range"
+        gap = f"; {gap_sentence(incident.gap, found=False)}" if incident is not None and incident.gap else ""
+        line = (
+            f"LATE ({notification.severity.upper()}): {what} from {_clock(since)} to {_clock(ended)} UTC "
+            f"({_duration(ended - since)}){gap}. It was over before iotwatch could page; nobody was "
+            "told while it happened."
+        )
+        return line + (f" Incident {incident.id}." if incident is not None else "")
     if kind == "resolved":
         ended = max(a.transition.ended for a in alerts)
         every = "all " if incident is not None else ""
@@ -298,14 +354,18 @@ def _opening_line(
     return line + (f" Incident {incident.id}." if incident is not None else "")
 
 
+def _verb(alert: Alert) -> str:
+    return "down" if alert.transition.latest.direction == "drop" else "up"
+
+
 def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
     alerts = _ordered(notification)
     kind, at, incident = notification.kind, notification.at, notification.incident
     lead = alerts[0]
     since = incident.since if incident is not None else min(a.transition.since for a in alerts)
     tag = {"resolved": "RESOLVED", "update": "UPDATE"}.get(kind, notification.severity.upper())
-    if kind == "reminder":
-        tag = f"REMINDER {tag}"
+    if kind in ("reminder", "late"):
+        tag = f"{kind.upper()} {tag}"
     listed = sum(1 for a in alerts if a.status == "new") if kind == "update" else len(alerts)
     more = f" (+{listed - 1} more)" if listed > 1 else ""
     label, what = _headline_parts(lead, kind)
@@ -315,7 +375,9 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
     subject = _fit(f"{prefix}{label}{suffix}", SUBJECT_LIMIT).replace("\n", " ").replace("\r", " ")
 
     lines: list[str] = [_opening_line(notification, alerts, ctx, since)]
-    changes = correlated_changes(ctx, since=since, at=at) if kind in ("firing", "escalated") else []
+    if incident is not None and incident.gap is not None and kind != "late":
+        lines.append(f"Found late: {gap_sentence(incident.gap)}.")
+    changes = correlated_changes(ctx, since=since, at=at) if kind in OPENING_KINDS else []
     suspect = _suspect(changes, since)
     if suspect is not None:
         lag = since - suspect.at  # the suspect is never after the start
@@ -367,6 +429,10 @@ def render(notification: Notification, ctx: MessageContext) -> RenderedMessage:
     }
     if incident is not None:
         attributes["incident"] = {"DataType": "String", "StringValue": incident.id}
+    if incident is not None and incident.gap is not None:
+        # found catching up on ticks missed in this gap: filter policies can tell late news apart
+        start, end, _ = incident.gap
+        attributes["gap"] = {"DataType": "String", "StringValue": f"{iso_z(start)}/{iso_z(end)}"}
     document: dict[str, object] = {
         "source": "iotwatch",
         "plan": ctx.plan_name,
@@ -410,7 +476,11 @@ def _details(alert: Alert, kind: str, ctx: MessageContext) -> list[str]:
         f"  now:       {_count(p.actual)} ({window})",
         f"  expected:  {_count(p.expected)} (normal range {_count(p.lower)}-{_count(p.upper)})",
     ]
-    if kind == "resolved" or alert.status == "recovered":
+    if kind == "late":
+        lines[1] = f"  worst:     {_count(p.actual)} ({window}), {_change(p.relative_change)}"
+        lines.append(f"  deviated:  {_stamp(t.since)} to {_stamp(t.ended)} ({_duration(t.ended - t.since)})")
+        lines.append(f"  peak:      deviation {t.peak_score:+.1f} (robust sd)")
+    elif kind == "resolved" or alert.status == "recovered":
         lines.append(f"  deviated:  {_stamp(t.since)} to {_stamp(t.ended)} ({_duration(t.ended - t.since)})")
         lines.append(f"  worst:     deviation {t.peak_score:+.1f} (robust sd)")
     else:
@@ -440,18 +510,30 @@ def _incident_document(incident: IncidentRef) -> dict[str, object]:
         **({"ended": iso_z(incident.ended)} if incident.ended is not None else {}),
         **({"previous_message": iso_z(incident.previous)} if incident.previous is not None else {}),
         **({"escalated_from": incident.escalated_from} if incident.escalated_from else {}),
+        **(
+            {
+                "gap": {
+                    "start": iso_z(incident.gap[0]),
+                    "end": iso_z(incident.gap[1]),
+                    "caught_up_from": iso_z(incident.gap[2]),
+                    "not_evaluated_seconds": incident.gap[2] - incident.gap[0],
+                }
+            }
+            if incident.gap is not None
+            else {}
+        ),
     }
 
 
 def _alert_document(a: Alert, kind: str) -> dict[str, object]:
     t = a.transition
-    recovered = kind == "resolved" or a.status == "recovered"
+    recovered = kind in ("resolved", "late") or a.status == "recovered"
     return {
         "metric": a.series.metric,
         "namespace": a.series.namespace,
         "dimensions": a.series.dimension_map,
         "series": a.series.id,
-        "status": "recovered" if kind == "resolved" else a.status,
+        "status": "recovered" if kind in ("resolved", "late") else a.status,
         "severity": t.severity,
         "period_start": iso_z(t.latest.ts),
         "actual": t.latest.actual,
@@ -493,7 +575,15 @@ def _render_sms_core(
     named = f"{ctx.plan_name} {incident.id}" if incident is not None else ctx.plan_name
     sev = "CRIT" if notification.severity == "critical" else "WARN"
     entries: list[tuple[str, str]] = []  # (label, detail); only labels are ever shortened
-    if kind == "resolved":
+    if kind == "late":
+        head = f"LATE {sev} {named}: "
+        ended = max(a.transition.ended for a in alerts)
+        gap = incident.gap if incident is not None else None
+        tail = f" {_clock(since)}-{_clock(ended)}Z." + (
+            f" iotwatch could not evaluate {_clock(gap[0])}-{_clock(gap[1])}Z." if gap is not None else ""
+        )
+        entries = [(a.series.label, _moved(a.transition.latest, _verb(a))) for a in alerts]
+    elif kind == "resolved":
         head = f"RESOLVED {named}: "
         ended = max(a.transition.ended for a in alerts)
         tail = f" normal again after {_duration(ended - since)}."
@@ -501,6 +591,8 @@ def _render_sms_core(
     else:
         head = f"{sev} {named}: "
         tail = f" since {_clock(since)}Z.{hint} Details by email."
+        if incident is not None and incident.gap is not None:
+            tail = f" since {_clock(since)}Z (found late).{hint} Details by email."
         if kind == "reminder":
             head = f"{sev} {named} still: "
             tail = f" since {_clock(since)}Z ({_duration(notification.at - since)})."
@@ -542,6 +634,8 @@ def _sms_text(head: str, chosen: Sequence[str], total: int, tail: str) -> str:
 # --- control-plane audit --------------------------------------------------------------------
 
 CHANGES_SHOWN = 5
+# messages that open a topic's story: they quote the control-plane changes before it began
+OPENING_KINDS = ("firing", "escalated", "late")
 
 # The first thing to check, by what the call touched: what breaks, and how to see it.
 _FIRST_CHECKS = (

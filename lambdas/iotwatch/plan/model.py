@@ -166,6 +166,10 @@ class Resources(_Strict):
     metrics: list[MetricSpec] = Field(min_length=1)
 
 
+DEFAULT_CATCH_UP = 6 * 3600
+MAX_CATCH_UP = 24 * 3600
+
+
 class Frequency(_Strict):
     evaluation: str = "rate(5 minutes)"
     baseline_refresh: str = "rate(1 day)"
@@ -187,6 +191,22 @@ class Frequency(_Strict):
         description="series one baseline-builder invocation learns; more fan out through SQS. "
         "Default: what keeps a build shard near a minute (1,000 series at 14 days of 5-minute history)",
     )
+    catch_up: int = Field(
+        default=DEFAULT_CATCH_UP,
+        description="how far back a run evaluates the ticks iotwatch missed while it was down "
+        "('6h', '90m' or minutes, at most 24h); 0: none, the gap is only reported",
+    )
+
+    @field_validator("catch_up", mode="before")
+    @classmethod
+    def _catch_up(cls, value: Any) -> int:
+        seconds = parse_interval(value)
+        if seconds > MAX_CATCH_UP:
+            raise ValueError(
+                "give at most 24h, e.g. '6h': a longer catch-up would not fit one evaluator run "
+                "(iotwatch backtest shows what older ticks would have paged)"
+            )
+        return seconds
 
     @field_validator("period_seconds")
     @classmethod

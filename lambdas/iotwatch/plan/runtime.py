@@ -47,6 +47,7 @@ class RuntimeFrequency:
     baseline_refresh: str
     shard_size: int = 2000  # series per evaluator invocation before the run fans out
     build_shard_size: int = 1000  # series per baseline-builder invocation before a build fans out
+    catch_up: int = 6 * 3600  # seconds of missed ticks a run evaluates before its own
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             shard_size=plan.frequency.shard_size,
             build_shard_size=plan.frequency.build_shard_size
             or build_shard_size(history_days=plan.frequency.history_days, period=min(periods)),
+            catch_up=plan.frequency.catch_up,
         ),
         detection=RuntimeDetection(tuple(plan.detection.excluded_windows)),
         topics=tuple(t.name for t in plan.notify.topics),

@@ -1,4 +1,5 @@
-"""One evaluator run: read the window, score every series, page on transitions."""
+"""One evaluator run: read the window, score every series, page on transitions; after an
+outage, first the windows no run completed (catch-up)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from iotwatch.adapters.cloudwatch import MetricReader
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import OutboxItem, StateStore
 from iotwatch.domain.baseline import Baseline
-from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.deviation import AlertState, PeriodScore
 from iotwatch.domain.evaluation import (
+    Gap,
     SeriesOutcome,
     Window,
     attach_silences,
+    catch_up_windows,
     evaluate_series,
     evaluation_window,
     lookback_periods,
@@ -23,8 +26,9 @@ from iotwatch.domain.evaluation import (
 from iotwatch.domain.incidents import (
     IncidentSettings,
     SeriesNews,
+    Tick,
     TickIncidents,
-    advance,
+    advance_ticks,
     expires_at,
     note_failed,
     quote_changes,
@@ -32,6 +36,7 @@ from iotwatch.domain.incidents import (
 )
 from iotwatch.domain.likelihood import WARMUP_PERIODS, WARMUP_READ_PERIODS, TrackerState
 from iotwatch.domain.messages import (
+    OPENING_KINDS,
     MessageContext,
     Notification,
     RenderedMessage,
@@ -41,6 +46,7 @@ from iotwatch.domain.messages import (
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
 from iotwatch.plan.runtime import RuntimePlan
+from iotwatch.plan.schedule import parse_schedule
 
 if TYPE_CHECKING:
     from iotwatch.plan.model import Plan
@@ -72,6 +78,9 @@ class EvaluationReport:
     incident_conflicts: list[str] = field(default_factory=list)  # ids another run wrote first
     silences_error: str | None = None  # ad-hoc silences could not be read: everything pages
     control_plane_error: str | None = None  # audit records could not be read: pages lack them
+    gap: Gap | None = None  # windows no run completed before this one (caught up on, within the span)
+    caught_up: int = 0  # missed windows evaluated before the run's own
+    superseded: bool = False  # a newer window was already completed: nothing evaluated
 
     def changed_series(self) -> list[dict[str, object]]:
         """The series worth a line in the tick's log: a transition (paged, joined to an incident
@@ -131,6 +140,20 @@ class EvaluationReport:
             **({"incident_conflicts": self.incident_conflicts} if self.incident_conflicts else {}),
             **({"silences_error": self.silences_error} if self.silences_error else {}),
             **({"control_plane_error": self.control_plane_error} if self.control_plane_error else {}),
+            **({"superseded": True} if self.superseded else {}),
+            **(self.catch_up_fields() if self.gap is not None else {}),
+        }
+
+    def catch_up_fields(self) -> dict[str, object]:
+        """The gap a run caught up on: when iotwatch could not evaluate, how many windows it
+        evaluated late, and how much lay beyond the catch-up span (never evaluated)."""
+        assert self.gap is not None
+        return {
+            "gap_start": datetime.fromtimestamp(self.gap.start, UTC).isoformat(),
+            "gap_end": datetime.fromtimestamp(self.gap.end, UTC).isoformat(),
+            "caught_up_from": datetime.fromtimestamp(self.gap.caught_up_from, UTC).isoformat(),
+            "windows_caught_up": self.caught_up,
+            "not_evaluated_seconds": self.gap.not_evaluated,
         }
 
 
@@ -145,13 +168,16 @@ def run_evaluation(
     context: MessageContext,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
 ) -> EvaluationReport:
-    """Evaluates every series for the window that `event_time` closes.
+    """Evaluates every series for the window that `event_time` closes, after the windows no
+    run completed since the last one that did (within `frequency.catch_up`), in order.
 
     Each window is claimed once, so a retried or overlapping invocation sends nothing twice.
     A message whose publish fails goes to the outbox (rendered, per topic) and the series'
     state advances as if it was sent: the next run delivers it first, and topics that did
     receive it are not paged again. A run that fails, or leaves anything in the outbox,
-    releases its claim so Lambda's retry of the same event can deliver it sooner.
+    releases its claim so Lambda's retry of the same event can deliver it sooner; a run that
+    fails before it completes leaves the completed mark where it was, so the retry (or the
+    next tick) catches up on the same windows.
     """
     window = tick_window(event_time, plan, series)
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(series))
@@ -161,17 +187,20 @@ def run_evaluation(
         return report
     try:
         deliver_outbox(store, notifier, report, on_publish_error)
-        _evaluate_window(
-            window=window,
-            plan=plan,
-            series=series,
-            reader=reader,
-            store=store,
-            notifier=notifier,
-            context=context,
-            report=report,
-            on_publish_error=on_publish_error,
-        )
+        windows = windows_to_evaluate(window, plan=plan, store=store, report=report)
+        if windows:
+            _evaluate_windows(
+                windows,
+                plan=plan,
+                series=series,
+                reader=reader,
+                store=store,
+                notifier=notifier,
+                context=context,
+                report=report,
+                on_publish_error=on_publish_error,
+            )
+            store.complete_run(window.end)
     except Exception:
         store.release_run(window.end)
         raise
@@ -188,6 +217,22 @@ def tick_window(event_time: float, plan: Plan | RuntimePlan, series: Sequence[Se
         settle_seconds=plan.frequency.settle_seconds,
         periods=lookback_periods(series),
     )
+
+
+def windows_to_evaluate(
+    window: Window, *, plan: Plan | RuntimePlan, store: StateStore, report: EvaluationReport
+) -> list[Window]:
+    """The missed windows a run catches up on (oldest first), then its own; none when a newer
+    window was completed already (an old event retried late: superseded). Notes the gap."""
+    cadence = parse_schedule(plan.frequency.evaluation).interval_seconds or window.period
+    windows, gap = catch_up_windows(
+        window, last_completed=store.last_completed(), span=plan.frequency.catch_up, cadence=cadence
+    )
+    report.gap, report.caught_up = gap, max(len(windows) - 1, 0)
+    if not windows:
+        report.superseded = True
+        report.skipped = report.series
+    return windows
 
 
 def deliver_outbox(
@@ -208,9 +253,9 @@ def deliver_outbox(
         report.redelivered.append(item.topic)
 
 
-def _evaluate_window(
+def _evaluate_windows(
+    windows: Sequence[Window],
     *,
-    window: Window,
     plan: Plan | RuntimePlan,
     series: Sequence[Series],
     reader: MetricReader,
@@ -220,7 +265,10 @@ def _evaluate_window(
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
 ) -> None:
-    scored = score_series(window=window, plan=plan, series=series, reader=reader, store=store, report=report)
+    *missed, window = windows
+    scored = score_series(
+        window=window, missed=missed, plan=plan, series=series, reader=reader, store=store, report=report
+    )
     publish_incidents(
         tick_news(scored.outcomes),
         scored.methods,
@@ -233,6 +281,8 @@ def _evaluate_window(
         context=context,
         report=report,
         on_publish_error=on_publish_error,
+        missed=[(w, tick_news(outcomes)) for w, outcomes in scored.missed],
+        gap=report.gap,
     )
     record_outcomes(scored, report=report)
     for state in scored.changed_states():
@@ -249,7 +299,9 @@ class ScoredSeries:
     previous: dict[str, AlertState]
     methods: dict[str, str]
     trackers: dict[str, TrackerState] = field(default_factory=dict)  # written every tick
-    silences: list[Silence] = field(default_factory=list)  # active at the window end
+    silences: list[Silence] = field(default_factory=list)  # ad-hoc ones, not ended at the first window's end
+    # the missed windows caught up on before this one, oldest first, with their outcomes
+    missed: list[tuple[Window, list[SeriesOutcome]]] = field(default_factory=list)
 
     def changed_states(self) -> list[AlertState]:
         """States worth a write: a series that ever alerted and whose alert facts moved."""
@@ -274,40 +326,69 @@ def score_series(
     reader: MetricReader,
     store: StateStore,
     report: EvaluationReport,
+    missed: Sequence[Window] = (),
 ) -> ScoredSeries:
-    """Reads and scores `series` for `window` and finds the silences covering what changed;
-    writes nothing."""
+    """Reads and scores `series` for the `missed` windows (oldest first; a run catching up)
+    and then `window`, and finds the silences covering what changed; writes nothing.
+
+    One read covers every window (GetMetricData bills per metric, not per datapoint); each
+    series' state and tracker go from one window to the next, so the detector takes in each
+    period once, in order, as the missed ticks would have."""
     ids = [s.id for s in series]
-    datapoints = reader.read(series, start=window.start, end=window.end)
+    first = missed[0] if missed else window
+    datapoints = reader.read(series, start=first.start, end=window.end)
     baselines = store.get_baselines(ids)
     states = store.get_states(ids)
     trackers = store.get_trackers(ids)
-    _warm_up(trackers, series=series, baselines=baselines, reader=reader, window=window)
+    _warm_up(trackers, series=series, baselines=baselines, reader=reader, window=first)
+    for s in series:
+        trackers.setdefault(s.id, TrackerState())
+    # ad-hoc silences not ended when the first window closes (one Query); each window then
+    # takes those active at its end, with its instant's maintenance-window occurrences
+    stored_silences = _active_silences(store, first.end, report, ended_after=True)
 
-    outcomes = [
-        evaluate_series(
-            s,
-            datapoints=datapoints.get(s.id, []),
-            baseline=baselines.get(s.id),
-            state=states.get(s.id),
-            window=window,
-            tracker=trackers.setdefault(s.id, TrackerState()),
-        )
-        for s in series
-    ]
-    at = window.end
-    # ad-hoc silences and this instant's maintenance-window occurrences, resolved once per tick
-    silences = [*_active_silences(store, at, report), *active_occurrences(plan.notify.windows, at)]
-    outcomes = attach_silences(outcomes, silence_of=lambda s: silence_for(s, at, silences=silences))
+    current: dict[str, AlertState | None] = dict(states)
+    steps: list[tuple[Window, list[SeriesOutcome]]] = []
+    values = {s.id: dict(datapoints.get(s.id, [])) for s in series} if missed else {}
+    memo: dict[str, dict[tuple[int, float], PeriodScore]] = {}
+    for w in [*missed, window]:
+        outcomes = [
+            evaluate_series(
+                s,
+                datapoints=_points_in(values[s.id], w) if missed else datapoints.get(s.id, []),
+                baseline=baselines.get(s.id),
+                state=current.get(s.id),
+                window=w,
+                tracker=trackers[s.id],
+                # the run's baselines do not change between its windows: each period is scored once
+                score_memo=memo.setdefault(s.id, {}) if missed else None,
+            )
+            for s in series
+        ]
+        at = w.end
+        active = [
+            *(x for x in stored_silences if x.active_at(at)),
+            *active_occurrences(plan.notify.windows, at),
+        ]
+        outcomes = attach_silences(outcomes, silence_of=lambda s: silence_for(s, at, silences=active))  # noqa: B023
+        current |= {o.series.id: o.state for o in outcomes}
+        steps.append((w, outcomes))
+    *earlier, (_, outcomes) = steps
     report.outcomes = outcomes
-    report.silenced = [o for o in outcomes if o.silence is not None and o.transition is not None]
+    report.silenced = [
+        o for _, step in steps for o in step if o.silence is not None and o.transition is not None
+    ]
     methods = {
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
         + ("; judged against its own last week (likelihood)" if trackers[sid].seen > WARMUP_PERIODS else "")
         for sid, b in baselines.items()
         if sid in trackers
     }
-    return ScoredSeries(outcomes, states, methods, trackers, silences)
+    return ScoredSeries(outcomes, states, methods, trackers, stored_silences, earlier)
+
+
+def _points_in(values: Mapping[int, float], window: Window) -> list[tuple[int, float]]:
+    return [(ts, values[ts]) for ts in range(window.start, window.end, window.period) if ts in values]
 
 
 def _warm_up(
@@ -366,37 +447,46 @@ def publish_incidents(
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
     silences: Sequence[Silence] | None = None,
+    missed: Sequence[tuple[Window, Sequence[SeriesNews]]] = (),
+    gap: Gap | None = None,
 ) -> None:
-    """Advances the open incidents with the tick's news, publishes what they owe each topic
-    and stores them. A failed publish goes to the outbox, rendered, and the incident is stored
-    as if it was sent (its timeline says so): the outbox delivers it, nothing pages twice.
-    `silences`: those active at the window end (read from the store when not given)."""
+    """Advances the open incidents with the news of the `missed` windows (late, catching up
+    on `gap`) and then of this tick, publishes what they owe each topic and stores them. A
+    failed publish goes to the outbox, rendered, and the incident is stored as if it was sent
+    (its timeline says so): the outbox delivers it, nothing pages twice. `silences`: ad-hoc
+    ones not ended at the first window's end (read from the store when not given)."""
     at = window.end
     if silences is None:
-        silences = _active_silences(store, at, report)
-    tick = advance(
+        first = missed[0][0].end if missed else at
+        silences = _active_silences(store, first, report, ended_after=True)
+
+    def held(end: int) -> dict[str, Silence]:
+        return {s.incident: s for s in silences if s.incident is not None and s.active_at(end)}
+
+    tick = advance_ticks(
         store.get_open_incidents(),
-        news,
-        at=at,
+        [
+            *(Tick(w.end, step, held(w.end), late=gap) for w, step in missed),
+            Tick(at, news, held(at)),
+        ],
         settings=incident_settings(plan),
         route=lambda sev, m: plan.topics_for(severity=sev, metric=m),
         catalog={s.id: s for s in series},
-        incident_silences={s.incident: s for s in silences if s.incident is not None and s.active_at(at)},
     )
     report.incidents = tick
     # the method lines of this tick's news only, as a fanned-out tick's shards report them:
     # one invocation or many, the same message
-    reported = {n.series.id for n in news}
+    reported = {n.series.id for n in news} | {n.series.id for _, step in missed for n in step}
     context = replace(context, baseline_method={k: v for k, v in methods.items() if k in reported})
-    opening = [n for n in tick.notifications if n.kind in ("firing", "escalated")]
+    opening = [n for n in tick.notifications if n.kind in OPENING_KINDS]
     if opening:
         context = _with_control_plane(context, plan, store, opening, report)
 
     for index, notification in enumerate(tick.notifications):
         message = render(notification, context)
         incident = tick.incident(notification.incident.id) if notification.incident else None
-        if incident is not None and notification.kind in ("firing", "escalated"):
-            quote_changes(incident, correlated_changes(context, since=incident.since, at=at))
+        if incident is not None and notification.kind in OPENING_KINDS:
+            quote_changes(incident, correlated_changes(context, since=incident.since, at=notification.at))
         try:
             message_id = notifier.publish(notification.topic, message)
         except on_publish_error:
@@ -466,9 +556,13 @@ def _alert_facts(state: AlertState) -> tuple[object, ...]:
     return (state.status, state.severity, state.since, round(state.peak_score, 3))
 
 
-def _active_silences(store: StateStore, at: int, report: EvaluationReport) -> list[Silence]:
-    """Ad-hoc silences active at `at`. A store without them (or one that fails to list them)
-    silences nothing: a missed silence costs a page, a wrongly assumed one could cost an outage."""
+def _active_silences(
+    store: StateStore, at: int, report: EvaluationReport, *, ended_after: bool = False
+) -> list[Silence]:
+    """Ad-hoc silences active at `at` (`ended_after`: also those that start later, for a run
+    that evaluates several windows from `at` on). A store without them (or one that fails to
+    list them) silences nothing: a missed silence costs a page, a wrongly assumed one could
+    cost an outage."""
     list_silences = getattr(store, "list_silences", None)
     if list_silences is None:
         return []
@@ -478,7 +572,7 @@ def _active_silences(store: StateStore, at: int, report: EvaluationReport) -> li
     except Exception as exc:  # fail open; reported in the run's log line
         report.silences_error = f"{type(exc).__name__}: {exc}"
         return []
-    return [s for s in silences if s.active_at(at)]
+    return [s for s in silences if ended_after or s.active_at(at)]
 
 
 def _day(ts: int) -> str:

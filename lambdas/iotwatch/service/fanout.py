@@ -14,6 +14,12 @@ Every step can be repeated (SQS delivers at least once, Lambda retries):
   and moves no state, so the next tick pages what it would have;
 - shards done are a set, so finishing one twice counts once;
 - paging is claimed once per tick and released if it fails, for the retry.
+
+After an outage the dispatch finds the windows no run completed (`windows_to_evaluate`) and
+ships the gap in every shard message: each shard evaluates its series through the missed
+windows and then the tick's own, and stores each window's news; the publishing invocation
+advances the incidents window by window, in time order, exactly as one invocation catching up
+would, and then marks the tick completed.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -29,6 +35,7 @@ from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL, MetricReader
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
+from iotwatch.domain.evaluation import Gap, SeriesOutcome, missed_windows
 from iotwatch.domain.incidents import SeriesNews, tick_news
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
@@ -43,6 +50,7 @@ from iotwatch.service.evaluation import (
     record_outcomes,
     score_series,
     tick_window,
+    windows_to_evaluate,
 )
 
 SHARD_MESSAGE_VERSION = 2  # 2: the shard's range of series keys; 1: crc32 % shards (still read)
@@ -63,9 +71,10 @@ class ShardTask:
     shard: int
     shards: int
     range: ShardRange | None = None  # None: a version-1 message, members by crc32 % shards
+    gap: Gap | None = None  # the windows the tick catches up on first (None: only its own)
 
     def body(self) -> str:
-        data = {
+        data: dict[str, Any] = {
             "version": SHARD_MESSAGE_VERSION,
             "kind": EVALUATION_KIND,
             "event_time": self.event_time,
@@ -74,6 +83,8 @@ class ShardTask:
             "shards": self.shards,
             "range": (self.range or ShardRange()).as_json(),
         }
+        if self.gap is not None:
+            data["gap"] = {"start": self.gap.start, "end": self.gap.end, "from": self.gap.caught_up_from}
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -92,6 +103,7 @@ class ShardTask:
                 shard=int(data["shard"]),
                 shards=int(data["shards"]),
                 range=ShardRange.from_json(data["range"]) if version == SHARD_MESSAGE_VERSION else None,
+                gap=_gap(data.get("gap")),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ShardMessageError(f"not an iotwatch shard message: {exc}") from exc
@@ -107,6 +119,12 @@ class ShardTask:
 
 class ShardMessageError(ValueError):
     pass
+
+
+def _gap(data: Any) -> Gap | None:
+    if data is None:
+        return None
+    return Gap(int(data["start"]), int(data["end"]), int(data["from"]))
 
 
 def series_per_shard(shard_size: int) -> int:
@@ -142,10 +160,15 @@ def dispatch(
         return 0
     try:
         deliver_outbox(store, notifier, report, on_publish_error)
+        if not windows_to_evaluate(window, plan=plan, store=store, report=report):
+            return 0  # superseded: a newer tick was completed already
         ranges = shard_ranges([s.id for s in series], series_per_shard(plan.frequency.shard_size))
         shards = len(ranges)
         store.start_fanout(window.end, shards)
-        tasks = [ShardTask(event_time, window.end, shard, shards, r) for shard, r in enumerate(ranges)]
+        tasks = [
+            ShardTask(event_time, window.end, shard, shards, r, gap=report.gap)
+            for shard, r in enumerate(ranges)
+        ]
         queue.send([t.body() for t in tasks])
     except Exception:
         store.release_run(window.end)
@@ -182,11 +205,13 @@ def run_shard(
     members = task.members(series)
     window = tick_window(task.event_time, plan, series)
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(members))
+    missed = missed_windows(window, task.gap) if task.gap is not None else []
+    report.gap, report.caught_up = task.gap, len(missed)
     stored = store.get_shard_result(task.window_end, task.shard)
     evaluated = stored is None
     if stored is None:
         scored = score_series(
-            window=window, plan=plan, series=members, reader=reader, store=store, report=report
+            window=window, missed=missed, plan=plan, series=members, reader=reader, store=store, report=report
         )
         store.put_shard_result(task.window_end, task.shard, _shard_result(scored))
         store.save_trackers(scored.trackers)  # what this shard's series learnt, paged or not
@@ -198,7 +223,7 @@ def run_shard(
     if done >= shards and store.claim_publish(task.window_end):
         try:
             results = store.list_shard_results(task.window_end)
-            news, methods = _gather(results, series)
+            news, methods, earlier = _gather(results, series)
             publish_incidents(
                 news,
                 methods,
@@ -210,10 +235,13 @@ def run_shard(
                 context=context,
                 report=report,
                 on_publish_error=on_publish_error,
+                missed=[(w, earlier.get(w.end, [])) for w in missed],
+                gap=task.gap,
             )
             for result in results:  # refused (revision moved) if a retry already saved it
                 for state in _states_of(result):
                     store.save_state(state)
+            store.complete_run(task.window_end)
         except Exception:
             store.release_publish(task.window_end)
             raise
@@ -227,8 +255,30 @@ def run_shard(
 def _shard_result(scored: ScoredSeries) -> str:
     """What the publishing invocation needs of a shard: its news (every series firing or
     changed, with its state, transition, newest period and silence), the baseline method each
-    message quotes, and the states it changed (re-saved by a redelivery)."""
-    news = [
+    message quotes, and the states it changed (re-saved by a redelivery); after an outage,
+    the news of each window it caught up on too (`missed`, oldest first)."""
+    news = _news_records(scored.outcomes)
+    missed = [(w.end, _news_records(outcomes)) for w, outcomes in scored.missed]
+    reported = {n["series"] for n in news} | {n["series"] for _, step in missed for n in step}
+    methods = {sid: scored.methods[sid] for sid in reported if sid in scored.methods}
+    states = [asdict(s) for s in scored.changed_states()]
+    data: dict[str, Any] = {
+        "version": SHARD_RESULT_VERSION,
+        "news": news,
+        "methods": methods,
+        "states": states,
+    }
+    if missed:
+        data["missed"] = [{"window_end": end, "news": step} for end, step in missed]
+    text = json.dumps(data, separators=(",", ":"))
+    if len(text) <= COMPRESS_RESULT_ABOVE:
+        return text
+    # a big outage: every firing member of the shard, each tick; a DynamoDB item holds 400 KB
+    return PACKED + base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+
+
+def _news_records(outcomes: Sequence[SeriesOutcome]) -> list[dict[str, Any]]:
+    return [
         {
             "series": n.series.id,
             "state": asdict(n.state),
@@ -236,18 +286,8 @@ def _shard_result(scored: ScoredSeries) -> str:
             "latest": asdict(n.latest) if n.latest else None,
             "silence": asdict(n.silence) if n.silence else None,
         }
-        for n in tick_news(scored.outcomes)
+        for n in tick_news(outcomes)
     ]
-    methods = {n["series"]: scored.methods[n["series"]] for n in news if n["series"] in scored.methods}
-    states = [asdict(s) for s in scored.changed_states()]
-    text = json.dumps(
-        {"version": SHARD_RESULT_VERSION, "news": news, "methods": methods, "states": states},
-        separators=(",", ":"),
-    )
-    if len(text) <= COMPRESS_RESULT_ABOVE:
-        return text
-    # a big outage: every firing member of the shard, each tick; a DynamoDB item holds 400 KB
-    return PACKED + base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
 
 
 # A shard result longer than this is stored zlib-compressed (base64, marked): the news of a
@@ -275,12 +315,15 @@ def _silence(data: dict[str, Any]) -> Silence:
     return Silence(**{**data, "metrics": tuple(data["metrics"])})
 
 
-def _gather(results: Iterable[str], series: Sequence[Series]) -> tuple[list[SeriesNews], dict[str, str]]:
-    """Every shard's news in plan order: the incidents then see the tick exactly as one
-    invocation would have."""
+def _gather(
+    results: Iterable[str], series: Sequence[Series]
+) -> tuple[list[SeriesNews], dict[str, str], dict[int, list[SeriesNews]]]:
+    """Every shard's news in plan order (and each missed window's, by window end): the
+    incidents then see the tick exactly as one invocation would have."""
     by_id = {s.id: s for s in series}
     position = {s.id: i for i, s in enumerate(series)}
     found: list[SeriesNews] = []
+    earlier: dict[int, list[SeriesNews]] = {}
     methods: dict[str, str] = {}
     for raw in results:
         data = _result_data(raw)
@@ -290,18 +333,27 @@ def _gather(results: Iterable[str], series: Sequence[Series]) -> tuple[list[Seri
                 "written by another release; the next tick evaluates again"
             )
         methods.update(data["methods"])
-        for item in data["news"]:
-            known = by_id.get(item["series"])
-            if known is None:  # a series this invocation does not know cannot be rendered
-                continue
-            found.append(
-                SeriesNews(
-                    known,
-                    AlertState(**item["state"]),
-                    _transition(item["transition"]) if item["transition"] else None,
-                    PeriodScore(**item["latest"]) if item["latest"] else None,
-                    _silence(item["silence"]) if item["silence"] else None,
-                )
+        found += _news_of(data["news"], by_id)
+        for step in data.get("missed", []):
+            earlier.setdefault(int(step["window_end"]), []).extend(_news_of(step["news"], by_id))
+    for news in (found, *earlier.values()):
+        news.sort(key=lambda n: position[n.series.id])
+    return found, methods, earlier
+
+
+def _news_of(items: Iterable[dict[str, Any]], by_id: Mapping[str, Series]) -> list[SeriesNews]:
+    found = []
+    for item in items:
+        known = by_id.get(item["series"])
+        if known is None:  # a series this invocation does not know cannot be rendered
+            continue
+        found.append(
+            SeriesNews(
+                known,
+                AlertState(**item["state"]),
+                _transition(item["transition"]) if item["transition"] else None,
+                PeriodScore(**item["latest"]) if item["latest"] else None,
+                _silence(item["silence"]) if item["silence"] else None,
             )
-    found.sort(key=lambda n: position[n.series.id])
-    return found, methods
+        )
+    return found
