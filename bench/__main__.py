@@ -37,7 +37,11 @@ def main() -> None:
         print(f"real_data.{name}: {value}", flush=True)
     trace_up_to = 10**9 if args.full_memory else evaluator_scale.TRACE_UP_TO
     scale = {
-        "evaluator": lambda: evaluator_scale.measure(args.plan, trace_up_to=trace_up_to),
+        "evaluator": lambda: {
+            **evaluator_scale.measure(args.plan, trace_up_to=trace_up_to),
+            # after an outage: the plan's whole catch-up span at one full shard of series
+            **evaluator_scale.measure_catch_up(args.plan),
+        },
         # the evaluator and the baseline builder fanned out at 10,000 and 100,000 series
         "fanout": lambda: fanout_scale.measure(args.plan),
     }

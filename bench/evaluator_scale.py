@@ -53,6 +53,9 @@ from bench.scale_fleet import (
 )
 
 SIZES = (100, 1_000)
+# after an outage: the default plan's whole catch-up span (frequency.catch_up, 6 h) missed,
+# at the most series one invocation evaluates (frequency.shard_size, 2,000)
+CATCH_UP_SIZES = (2_000,)
 HOUR = 3600
 TICK = TRAINED_TO + 14 * HOUR  # Monday 14:00 UTC: daytime traffic, baselines 14 h old
 DEVIATING = 3  # series whose traffic drops to DEVIATION x normal for the whole window
@@ -84,8 +87,10 @@ class EvaluatorWorld:
 
 
 def build_world(
-    n: int, plan_path: str = "monitoring-plan.yaml", *, deviating: int = DEVIATING
+    n: int, plan_path: str = "monitoring-plan.yaml", *, deviating: int = DEVIATING, catch_up: int = 0
 ) -> EvaluatorWorld:
+    """`catch_up`: seconds of ticks no run completed before this one (the evaluator was down):
+    the run evaluates them first, from one read per series."""
     plan = load_plan(plan_path, environ={})
     members = scale_series(n, merged_detection(plan, None))
     series = tuple(m.series for m in members)
@@ -104,7 +109,7 @@ def build_world(
         factor = DEVIATION if s.id in chosen else 1.0
         # a period either side of the window: the reader must keep only what is inside
         points = window_points(
-            m.profile, start=window.start - PERIOD, end=window.end + PERIOD, rng=rng, factor=factor
+            m.profile, start=window.start - catch_up - PERIOD, end=window.end + PERIOD, rng=rng, factor=factor
         )
         aws.cloudwatch.put(metric_key(s.namespace, s.metric, s.dimensions, s.statistic, s.period), points)
 
@@ -112,6 +117,7 @@ def build_world(
     seed_trackers(aws.dynamodb, members)
     seed = DynamoStateStore(aws.dynamodb, aws.table_name)
     seed.mark_baselines_built("bench")  # as the builder does after a rebuild
+    seed.complete_run(window.end - catch_up - PERIOD)  # the last tick a run completed
     for i, m in enumerate(members):
         if i % 100 == 50:
             # alerted once and resolved since (as `decide` leaves it): an item this tick reads, not writes
@@ -268,6 +274,35 @@ def measure(
         world = build_world(n, plan_path)
         size_figures = measure_size(world, runs or repetitions(n), trace_memory=n <= trace_up_to)
         figures.update({f"{n}.{name}": value for name, value in size_figures.items()})
+        del world
+    return figures
+
+
+def measure_catch_up(
+    plan_path: str = "monitoring-plan.yaml", sizes: Sequence[int] = CATCH_UP_SIZES, runs: int = 3
+) -> dict[str, object]:
+    """A run that recovers after its plan's whole catch-up span was missed: 72 windows at 6 h
+    of 5-minute periods, then its own. GetMetricData calls stay one read per series."""
+    figures: dict[str, object] = {}
+    for n in sizes:
+        plan = load_plan(plan_path, environ={})
+        world = build_world(n, plan_path, catch_up=plan.frequency.catch_up)
+        results = [run_once(world) for _ in range(runs)]
+        first = results[0]
+        windows = plan.frequency.catch_up // PERIOD + 1
+        lookback = (world.window.end - world.window.start) // PERIOD + windows - 1
+        own = statistics.median(r.own_cpu_seconds for r in results)
+        figures |= {
+            f"catch_up.{n}.windows": windows,
+            f"catch_up.{n}.get_metric_data_calls": first.get_metric_data_calls,
+            f"catch_up.{n}.get_metric_data_floor": get_metric_data_floor(n, datapoints_per_series=lookback),
+            f"catch_up.{n}.dynamodb_requests": first.dynamodb_requests,
+            f"catch_up.{n}.cpu_ms": round(
+                statistics.median(r.measurement.cpu_seconds for r in results) * 1000
+            ),
+            f"catch_up.{n}.own_us_per_series_window": round(own / n / windows * 1e6, 1),
+            f"catch_up.{n}.peak_rss_mb": mb(max(r.measurement.rss_peak_bytes or 0 for r in results)),
+        }
         del world
     return figures
 

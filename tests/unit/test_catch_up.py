@@ -11,6 +11,7 @@ from iotwatch.adapters.cloudwatch import MetricReadError
 from iotwatch.domain.evaluation import Gap, Window, catch_up_windows
 from iotwatch.domain.messages import gsm7_length
 from iotwatch.domain.times import iso_z
+from iotwatch.service.evaluation import catch_up_span
 
 from .fakes import MONDAY, PERIOD, FakeReader
 from .test_lifecycle import World, make_plan
@@ -220,6 +221,14 @@ def test_a_run_that_fails_while_catching_up_leaves_the_gap_to_its_retry(world):
 
 def _throttled(ids):  # type: ignore[no-untyped-def]
     raise RuntimeError("DynamoDB throttled the read")
+
+
+def test_one_invocation_catches_up_on_what_fits_its_timeout(default_plan):
+    """CATCH_UP_BUDGET series x windows: a full shard of 2,000 catches up on the default 6 h,
+    an invocation of 20,000 series (the largest shard_size) on 7 windows, the rest reported."""
+    assert catch_up_span(default_plan, 2000) == 6 * HOUR
+    assert catch_up_span(default_plan, 20000) == 7 * PERIOD
+    assert catch_up_span(default_plan, 1) == 6 * HOUR
 
 
 def test_the_plan_bounds_the_catch_up_span(default_plan):

@@ -35,7 +35,7 @@ from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL, MetricReader
 from iotwatch.adapters.notifier import Notifier
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
-from iotwatch.domain.evaluation import Gap, SeriesOutcome, missed_windows
+from iotwatch.domain.evaluation import Gap, missed_windows
 from iotwatch.domain.incidents import SeriesNews, tick_news
 from iotwatch.domain.messages import MessageContext
 from iotwatch.domain.series import Series
@@ -160,9 +160,10 @@ def dispatch(
         return 0
     try:
         deliver_outbox(store, notifier, report, on_publish_error)
-        if not windows_to_evaluate(window, plan=plan, store=store, report=report):
+        size = series_per_shard(plan.frequency.shard_size)
+        if not windows_to_evaluate(window, plan=plan, store=store, report=report, series=size):
             return 0  # superseded: a newer tick was completed already
-        ranges = shard_ranges([s.id for s in series], series_per_shard(plan.frequency.shard_size))
+        ranges = shard_ranges([s.id for s in series], size)
         shards = len(ranges)
         store.start_fanout(window.end, shards)
         tasks = [
@@ -257,8 +258,8 @@ def _shard_result(scored: ScoredSeries) -> str:
     changed, with its state, transition, newest period and silence), the baseline method each
     message quotes, and the states it changed (re-saved by a redelivery); after an outage,
     the news of each window it caught up on too (`missed`, oldest first)."""
-    news = _news_records(scored.outcomes)
-    missed = [(w.end, _news_records(outcomes)) for w, outcomes in scored.missed]
+    news = _news_records(tick_news(scored.outcomes))
+    missed = [(w.end, _news_records(news)) for w, news in scored.missed]
     reported = {n["series"] for n in news} | {n["series"] for _, step in missed for n in step}
     methods = {sid: scored.methods[sid] for sid in reported if sid in scored.methods}
     states = [asdict(s) for s in scored.changed_states()]
@@ -277,7 +278,7 @@ def _shard_result(scored: ScoredSeries) -> str:
     return PACKED + base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
 
 
-def _news_records(outcomes: Sequence[SeriesOutcome]) -> list[dict[str, Any]]:
+def _news_records(news: Sequence[SeriesNews]) -> list[dict[str, Any]]:
     return [
         {
             "series": n.series.id,
@@ -286,7 +287,7 @@ def _news_records(outcomes: Sequence[SeriesOutcome]) -> list[dict[str, Any]]:
             "latest": asdict(n.latest) if n.latest else None,
             "silence": asdict(n.silence) if n.silence else None,
         }
-        for n in tick_news(outcomes)
+        for n in news
     ]
 
 
