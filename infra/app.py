@@ -14,7 +14,11 @@ Context keys (`cdk synth -c key=value`, or `context=` here):
   name. Without the key the stack is the plan's own (no suffix), as before; a staged name
   must not be another plan's name (plan `shop` at stage `dev` *is* plan `shop-dev`);
 - `data_removal_policy`: `retain` (default) or `destroy` for the baselines table; `destroy`
-  is for demos and throw-away stacks.
+  is for demos and throw-away stacks;
+- `reserved_concurrency`: `on` (default) reserves each function's concurrency (the evaluator
+  runs one tick at a time); `off` for an account whose Lambda concurrency quota is too small
+  to reserve anything (new accounts may start at 10), where CloudFormation refuses the stack
+  with "decreases account's UnreservedConcurrentExecution below its minimum value".
 
 Environment: account and region come from CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION, which the
 CDK CLI sets from the credentials and region it runs with (`cdk deploy --profile prod`). Unless
@@ -54,6 +58,8 @@ CDK_JSON = REPO_ROOT / "cdk.json"
 CONTEXT_PLAN = "plan"
 CONTEXT_STAGE = "stage"
 CONTEXT_DATA_REMOVAL = "data_removal_policy"
+CONTEXT_RESERVED_CONCURRENCY = "reserved_concurrency"
+_SWITCH = {"on": True, "true": True, "off": False, "false": False}
 _REMOVAL_POLICIES = {"retain": cdk.RemovalPolicy.RETAIN, "destroy": cdk.RemovalPolicy.DESTROY}
 # Words of lowercase letters and digits joined by single hyphens: a leading, trailing or doubled
 # hyphen would vanish from the stack name (IotWatch-ShopDev), which capitalises each word.
@@ -98,6 +104,9 @@ def build_app(
         raise ContextError(
             f"context {CONTEXT_DATA_REMOVAL} must be one of {', '.join(_REMOVAL_POLICIES)}, got {removal!r}"
         )
+    reserve = _SWITCH.get(str(app.node.try_get_context(CONTEXT_RESERVED_CONCURRENCY) or "on").lower())
+    if reserve is None:
+        raise ContextError(f"context {CONTEXT_RESERVED_CONCURRENCY} must be on or off")
     env = os.environ if environ is None else environ
     plan = staged_plan(load_plan(path, environ=env, resolve_env=True), stage)
     check_output_names(plan, str(path))
@@ -108,6 +117,7 @@ def build_app(
         # Staged code lives beside the cloud assembly (cdk.out/.iotwatch-staging/<hash>).
         staging_root=app.outdir,
         data_removal_policy=_REMOVAL_POLICIES[removal],
+        reserve_concurrency=reserve,
         environ=env,
         env=stack_environment(env),
     )

@@ -13,6 +13,7 @@ from constructs import Construct
 from iotwatch.plan.model import Plan
 
 from infra.functions import FunctionFactory, grant_read_metrics
+from infra.nag import skip_checkov
 from infra.naming import BAND_WIDGET_SERVICE
 from infra.storage import BaselineStore
 
@@ -45,6 +46,20 @@ class BandWidget(Construct):
         )
         grant_read_metrics(self.function)
         store.grant_read(self.function)
+        skip_checkov(
+            self.function,
+            "CKV_AWS_116",
+            "Only ever invoked synchronously, by the CloudWatch console drawing a custom widget: "
+            "Lambda keeps no asynchronous event to dead-letter, and a failed draw shows its reason "
+            "in the widget.",
+        )
+        skip_checkov(
+            self.function,
+            "CKV_AWS_115",
+            "One synchronous invocation per widget on screen: a reserved cap would blank widgets "
+            "with a throttling error whenever a dashboard of many series is opened, instead of "
+            "drawing them; its duration is tens of milliseconds, so its share of the pool is small.",
+        )
 
     @property
     def function_arn(self) -> str:

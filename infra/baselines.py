@@ -42,6 +42,8 @@ class BaselineRefresh(Construct):
         # latency, against the 240 s duration alarm. Longer histories get smaller shards (the
         # same datapoints per shard), so the shard, not the plan, sets the duration.
         timeout = Duration.seconds(300)
+        shard_size = runtime_plan(plan).frequency.build_shard_size
+        fans_out = may_fan_out(plan, shard_size)
         self.function = factory.create(
             "BaselineBuilder",
             handler=BASELINE_BUILDER_HANDLER,
@@ -49,6 +51,12 @@ class BaselineRefresh(Construct):
             description=f"iotwatch {plan.name}: learns baselines from CloudWatch history",
             memory_size=1024,
             timeout=timeout,
+            # A build that still fails after Lambda's 2 retries is parked with the dead letters
+            # (the dead-letters alarm); replaying it rebuilds the baselines (docs/runbook.md).
+            dead_letter_queue=dead_letters.queue,
+            # One build at a time (a deploy-time build and the daily one never race to write a
+            # generation); a plan that fans out runs its dispatch, a retry and its shards.
+            reserved_concurrency=BUILD_SHARD_CONCURRENCY + 2 if fans_out else 1,
         )
         # More series than that (or "*" metrics, which may discover them) fan out: the scheduled
         # or deploy-time run queues one message per shard and this same function builds each,
@@ -56,9 +64,8 @@ class BaselineRefresh(Construct):
         # quota to the evaluator). 100,000 series: 100 shards, 20 rounds of ~35 s: ~12 minutes,
         # once a day. Messages are kept a day; a shard that fails 3 times is parked with the
         # dead letters (the dead-letters alarm), and its build writes no new generation.
-        shard_size = runtime_plan(plan).frequency.build_shard_size
         self.work_queue: WorkQueue | None = None
-        if may_fan_out(plan, shard_size):
+        if fans_out:
             self.work_queue = WorkQueue(
                 self,
                 "WorkQueue",

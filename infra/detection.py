@@ -41,6 +41,7 @@ class DeviationDetection(Construct):
         # room for throttling retries while staying no longer than the shortest evaluation
         # interval, so two ticks never overlap.
         timeout = Duration.seconds(60)
+        fans_out = may_fan_out(plan, plan.frequency.shard_size)
         self.function = factory.create(
             "Evaluator",
             handler=EVALUATOR_HANDLER,
@@ -48,6 +49,14 @@ class DeviationDetection(Construct):
             description=f"iotwatch {plan.name}: compares AWS/IoT metrics with baselines and alerts",
             memory_size=512,
             timeout=timeout,
+            # A tick that still fails after Lambda's 2 retries is parked with the dead letters
+            # (the dead-letters alarm); the next tick that completes catches up on its window.
+            dead_letter_queue=dead_letters.queue,
+            # One tick at a time: a run catching up after an outage must finish before the next
+            # tick reads where it left off (a tick that arrives meanwhile waits in Lambda's
+            # queue and is retried). A plan that fans out runs its dispatch, a retry and up to
+            # EVALUATOR_SHARD_CONCURRENCY shards at once.
+            reserved_concurrency=EVALUATOR_SHARD_CONCURRENCY + 2 if fans_out else 1,
         )
         # A plan above frequency.shard_size series (or one that may discover that many) is
         # evaluated shard by shard: the scheduled run queues the shards, this same function
@@ -57,7 +66,7 @@ class DeviationDetection(Construct):
         # 5-minute tick. A shard not evaluated within a few ticks is superseded (kept 4 h);
         # after 3 tries it is parked with the dead letters.
         self.work_queue: WorkQueue | None = None
-        if may_fan_out(plan, plan.frequency.shard_size):
+        if fans_out:
             self.work_queue = WorkQueue(
                 self,
                 "WorkQueue",

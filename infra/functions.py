@@ -18,7 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.nag import acknowledge, skip_checkov
 
 # Python 3.14 is the newest Lambda runtime aws-cdk-lib knows (so cdk-nag AwsSolutions-L1
 # passes without an acknowledgement) and Powertools publishes its layer for it: its release
@@ -32,6 +32,24 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 LOG_LEVEL = "INFO"
 
 
+# Why the checkov findings every function shares do not apply (docs/decision_log.md).
+NO_VPC = (
+    "iotwatch functions call only AWS public APIs (CloudWatch, DynamoDB, SNS, SQS) and hold no "
+    "network-reachable data: a VPC would add a NAT gateway or five interface endpoints per AZ "
+    "(~USD 7 each a month), ENI cold starts and a network to keep, and protect nothing."
+)
+ENVIRONMENT_NOT_SECRET = (
+    "The variables hold no secret: the table name, topic ARNs, queue URL, dashboard name and "
+    "Powertools settings (contacts are stripped from the staged plan). Lambda encrypts them at "
+    "rest with its AWS-managed key; a customer key would add a KMS call to every cold start."
+)
+LOGS_WITHOUT_CMK = (
+    "CloudWatch Logs encrypts every log group at rest. iotwatch logs no contact or secret (the "
+    "brief's rule, tested); a customer key would make every dashboard viewer need kms:Decrypt "
+    "for the incident and audit tables, which are Logs Insights queries of these groups."
+)
+
+
 class FunctionFactory(Construct):
     """Owns the defaults shared by every iotwatch function and the objects they share
     (one code asset, one layer reference)."""
@@ -43,9 +61,11 @@ class FunctionFactory(Construct):
         *,
         code_dir: str | Path,
         environment: Mapping[str, str],
+        reserve: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         self._environment = dict(environment)
+        self.reserve = reserve
         self.code = lambda_.Code.from_asset(str(code_dir))
         # Resolved by CloudFormation at deploy time (an SSM-typed template parameter), so synth
         # needs no AWS access and each deploy picks up the region's latest layer version.
@@ -66,6 +86,7 @@ class FunctionFactory(Construct):
         timeout: Duration,
         environment: Mapping[str, str] | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         """A function with its own role and its own log group, under `construct_id`.
 
@@ -74,7 +95,14 @@ class FunctionFactory(Construct):
         the Lambda defaults); without one Lambda drops it. The message body is the original
         event, as in EventBridge's own target dead-letter queue, so one queue can hold both
         and be replayed the same way. Lambda sends with the function's role: the role gets
-        sqs:SendMessage on that queue (an SSE-SQS queue needs no KMS permission)."""
+        sqs:SendMessage on that queue (an SSE-SQS queue needs no KMS permission). Every
+        function EventBridge invokes has one; a function only ever invoked synchronously
+        (the band widget) says so with a checkov skip instead.
+
+        `reserved_concurrency`: the most instances at once (and the least the account keeps
+        for it); None leaves the function in the account's shared pool, with a checkov skip
+        saying why, which the caller writes. Without `reserve` (the `reserved_concurrency`
+        context key off) nothing is reserved."""
         scope = Construct(self, construct_id)
         log_group = logs.LogGroup(
             scope,
@@ -113,6 +141,7 @@ class FunctionFactory(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
             dead_letter_queue=dead_letter_queue,
+            reserved_concurrent_executions=reserved_concurrency if self.reserve else None,
             environment={
                 **self._environment,
                 "POWERTOOLS_SERVICE_NAME": service_name,
@@ -126,6 +155,9 @@ class FunctionFactory(Construct):
             "Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords; X-Ray "
             "has no resource-level permissions for these actions, so AWS requires Resource '*'.",
         )
+        skip_checkov(function, "CKV_AWS_117", NO_VPC)
+        skip_checkov(function, "CKV_AWS_173", ENVIRONMENT_NOT_SECRET)
+        skip_checkov(log_group, "CKV_AWS_158", LOGS_WITHOUT_CMK)
         return function
 
 

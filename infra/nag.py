@@ -44,3 +44,24 @@ def nag_findings(scope: IConstruct) -> list[NagFinding]:
             NagFinding(violation.rule_name, violation.severity or "", violation.description, paths)
         )
     return findings
+
+
+# --- checkov -------------------------------------------------------------------------------------
+# checkov (the CloudFormation scanner many teams run on what they deploy) reads skips from each
+# resource's Metadata: {"checkov": {"skip": [{"id": "CKV_AWS_117", "comment": "why"}]}}. Like a
+# cdk-nag acknowledgement, every skip names one check on one resource and says why it does not
+# apply; tests/infrastructure/test_infra_checkov.py runs checkov and requires 0 failed checks.
+
+CHECKOV_METADATA = "checkov"
+
+
+def skip_checkov(construct: IConstruct, check_id: str, reason: str) -> None:
+    """Skips `check_id` on the CloudFormation resource of `construct` (an L1, or an L2 whose
+    default child is one), keeping the skips already written there."""
+    from aws_cdk import CfnResource
+
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    assert isinstance(resource, CfnResource), f"{construct.node.path} has no CloudFormation resource"
+    metadata = resource.get_metadata(CHECKOV_METADATA) or {}
+    skips = [s for s in metadata.get("skip", []) if s["id"] != check_id]
+    resource.add_metadata(CHECKOV_METADATA, {"skip": [*skips, {"id": check_id, "comment": reason}]})

@@ -33,6 +33,7 @@ class IotWatchStack(Stack):
         plan: Plan,
         staging_root: str | Path,
         data_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        reserve_concurrency: bool = True,
         environ: Mapping[str, str] | None = None,
         env: Environment | None = None,
     ) -> None:
@@ -61,7 +62,9 @@ class IotWatchStack(Stack):
         if plan.tools.dashboard:
             environment[ENV_DASHBOARD] = naming.dashboard_name(plan)
         self.code_dir = stage_function_code(plan, staging_root=staging_root)
-        factory = FunctionFactory(self, "Functions", code_dir=self.code_dir, environment=environment)
+        factory = FunctionFactory(
+            self, "Functions", code_dir=self.code_dir, environment=environment, reserve=reserve_concurrency
+        )
 
         self.detection = DeviationDetection(
             self,

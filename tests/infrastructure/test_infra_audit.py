@@ -226,11 +226,11 @@ def test_function_size_handler_and_its_own_dead_letter_queue(audited: Synth) -> 
     assert policy_id in function["DependsOn"]
 
 
-def test_other_functions_keep_no_function_dead_letter_queue(audited: Synth) -> None:
-    """The option is per function: the schedule-driven functions are unchanged."""
-    for key, function in audited.resources("AWS::Lambda::Function").items():
-        if function["Properties"]["Handler"] != AUDIT:
-            assert "DeadLetterConfig" not in function["Properties"], key
+def test_the_audit_takes_five_at_once_and_queues_the_rest(audited: Synth) -> None:
+    """A provisioning run's thousands of calls wait in Lambda's queue instead of taking the
+    account's concurrency from the fleet's own functions."""
+    _, function = audited.function(AUDIT)
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 5
 
 
 def test_audit_role_writes_the_table_publishes_to_the_topics_and_nothing_more(audited: Synth) -> None:
