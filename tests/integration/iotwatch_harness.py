@@ -51,6 +51,7 @@ from infra.naming import (
     OUTPUT_TABLE_NAME,
     topic_output_name,
 )
+from infra.notifications import route_filter_policy, without_updates
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLAN_FILE = REPO / "monitoring-plan.yaml"
@@ -337,6 +338,22 @@ class Inboxes:
                 self._sns.unsubscribe(SubscriptionArn=arn)
 
 
+class Phone:
+    """An SMS subscriber's view of the SMS topic: a queue behind the filter policy the stack
+    gives the topic's SMS subscriptions (moto applies filter policies to SQS deliveries)."""
+
+    def __init__(self, fleet: IotWatch) -> None:
+        routes = [r for r in fleet.plan.notify.routes if r.topic == "oncall-sms"]
+        self.policy = without_updates(route_filter_policy(routes))
+        self.queue = subscribe_inbox(fleet.topics["oncall-sms"], filter_policy=self.policy)
+        self.received: list[tuple[int, str, str]] = []
+
+    def collect(self, tick: int) -> None:
+        for envelope in read_inbox(self.queue):
+            document = json.loads(envelope["Message"])
+            self.received.append((tick, document["kind"], document["sms"]))
+
+
 def ticks(first: int, last: int, *, period: int, settle: int) -> Iterator[int]:
     """Evaluator schedule times (settle seconds after each period boundary) in [first, last]."""
     start = -(-(first - settle) // period) * period + settle
@@ -440,3 +457,90 @@ STATE_TABLE_TEMPLATE: dict[str, Any] = {
 def create_state_table(name: str) -> str:
     boto3.client("dynamodb").create_table(TableName=name, **STATE_TABLE_KEYS)
     return name
+
+
+# -- what Lambda does with an asynchronous invocation (EventBridge's) that keeps failing --------
+ASYNC_ATTEMPTS = 3  # the event, then Lambda's two retries (the default MaximumRetryAttempts)
+
+
+def dead_letter_queue_of(stack: DeployedStack, function_name: str) -> str:
+    """The URL of the queue the deployed function's DeadLetterConfig names: read from the
+    template CloudFormation applied (moto creates the function but drops the property, so
+    GetFunctionConfiguration cannot tell), resolved to the queue moto created for it."""
+    logical_id = stack.function(function_name).logical_id
+    target = stack.template["Resources"][logical_id]["Properties"]["DeadLetterConfig"]["TargetArn"]
+    queue_id, attribute = target["Fn::GetAtt"]
+    assert attribute == "Arn", target
+    physical = stack.physical_id(queue_id)
+    if physical.startswith("http"):
+        return physical
+    return str(boto3.client("sqs").get_queue_url(QueueName=physical)["QueueUrl"])
+
+
+def invoke_asynchronously(
+    stack: DeployedStack,
+    function_name: str,
+    invoke: Any,
+    event: dict[str, Any],
+    *,
+    request_id: str = "async-1",
+) -> dict[str, Any] | None:
+    """`invoke(event)` the way Lambda runs an asynchronous invocation: up to ASYNC_ATTEMPTS
+    tries; when every one raised, the event goes to the queue of the function's
+    DeadLetterConfig (as deployed: `dead_letter_queue_of`) with the attributes Lambda adds
+    (RequestID, ErrorCode, ErrorMessage). Lambda itself cannot run here (moto needs Docker):
+    the handler, its failure, the configured target and the message are real, the retry loop
+    and the SendMessage are Lambda's documented behaviour, done here."""
+    error: Exception | None = None
+    for _attempt in range(ASYNC_ATTEMPTS):
+        try:
+            result: dict[str, Any] = invoke(event)
+            return result
+        except Exception as exc:  # what Lambda sees as a function error
+            error = exc
+    assert error is not None
+    boto3.client("sqs").send_message(
+        QueueUrl=dead_letter_queue_of(stack, function_name),
+        MessageBody=json.dumps(event),
+        MessageAttributes={
+            "RequestID": {"DataType": "String", "StringValue": request_id},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": f"{type(error).__name__}: {error}"[:1000]},
+        },
+    )
+    return None
+
+
+def receive_dead_letters(queue_url: str) -> list[dict[str, Any]]:
+    """Every message in the dead-letter queue, as the runbook's receive-message lists them
+    (deleted here: the test replays what it needs)."""
+    sqs = boto3.client("sqs")
+    found = []
+    while True:
+        got = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if not got:
+            return found
+        for message in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            found.append(message)
+
+
+def failing_metrics(iotwatch: IotWatch, message: str = "GetMetricData is unavailable") -> Any:
+    """Evaluator dependencies whose GetMetricData calls fail on the service side (InternalFailure),
+    everything else as the function builds it."""
+    from botocore.exceptions import ClientError
+    from iotwatch.adapters.aws import client
+    from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+
+    module = handler_module(EVALUATOR_MODULE, iotwatch.evaluator_env)
+    with function_environment(iotwatch.evaluator_env):
+        warm = module._dependencies()
+        cloudwatch = client("cloudwatch")
+
+    def unavailable(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": message}}, "GetMetricData")
+
+    cloudwatch.meta.events.register("before-call.cloudwatch.GetMetricData", unavailable)
+    return dataclasses.replace(warm, reader=CloudWatchMetricReader(cloudwatch))

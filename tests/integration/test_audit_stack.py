@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,8 +22,11 @@ from iotwatch_harness import (
     Inboxes,
     IotWatch,
     clear_handler_caches,
+    dead_letter_queue_of,
     deployed,
     handler_module,
+    invoke_asynchronously,
+    receive_dead_letters,
 )
 
 ATTACH_POLICY = json.loads(
@@ -186,3 +190,91 @@ def test_an_alert_that_cannot_be_published_waits_in_the_outbox_for_the_evaluator
     fleet.evaluate(AT + 360)
     fleet.evaluate(AT + 660)
     assert [(r.topic, r.kind) for r in inboxes.collect(AT + 660)] == [("oncall-email", "audit")]
+
+
+class _OutboxDown(DynamoStateStore):
+    """The real store, whose outbox writes fail (DynamoDB refusing them) while `down`."""
+
+    down = True
+
+    def put_outbox(self, item: Any) -> None:
+        if self.down:
+            raise boto3.client("dynamodb").exceptions.ProvisionedThroughputExceededException(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}},
+                "PutItem",
+            )
+        super().put_outbox(item)
+
+
+class _SmsDown:
+    """SNS that delivers to every topic but the SMS one."""
+
+    def __init__(self) -> None:
+        self._sns = boto3.client("sns")
+
+    def publish(self, **kwargs: Any) -> dict[str, Any]:
+        if kwargs["TopicArn"].endswith("-oncall-sms"):
+            raise self._sns.exceptions.InternalErrorException(
+                {"Error": {"Code": "InternalError", "Message": "SNS is down"}}, "Publish"
+            )
+        return dict(self._sns.publish(**kwargs))
+
+
+def test_an_outbox_write_that_fails_is_retried_then_dead_lettered_and_the_replay_pages_only_what_was_owed(
+    fleet: IotWatch, inboxes: Inboxes
+) -> None:
+    """DeletePolicy pages e-mail and SMS. E-mail is sent; the SMS publish fails and so does the
+    write that would keep it in the outbox: the invocation fails, Lambda retries it twice (the
+    same again), and parks the event in the dead-letter queue. Replaying it (runbook §10) once
+    DynamoDB and SNS are back pages the SMS topic only: nothing dropped, nothing twice."""
+    assert fleet.audit_name is not None and fleet.audit_env is not None
+    module = handler_module(AUDIT_MODULE, fleet.audit_env)
+    topics = json.loads(fleet.audit_env["IOTWATCH_TOPICS"])
+    store = _OutboxDown(boto3.client("dynamodb"), fleet.table)
+    broken = module.AuditDependencies(store=store, notifier=SnsNotifier(_SmsDown(), topics))
+    event = attach_policy(eventName="DeletePolicy", eventID="evt-owed")
+    queue = dead_letter_queue_of(fleet.stack, fleet.audit_name)
+    receive_dead_letters(queue)
+
+    assert (
+        invoke_asynchronously(fleet.stack, fleet.audit_name, lambda e: fleet.audit(e, broken), event) is None
+    )
+    assert [(r.topic, r.kind) for r in inboxes.collect(AT)] == [("oncall-email", "audit")]
+    [item] = audit_items(fleet)
+    assert item["owed"]["SS"] == ["oncall-sms"]  # what the retries and the replay still owe
+    [letter] = receive_dead_letters(queue)
+    assert "ProvisionedThroughputExceeded" in letter["MessageAttributes"]["ErrorMessage"]["StringValue"]
+
+    replayed = fleet.audit(json.loads(letter["Body"]))  # the runbook's replay, everything working again
+    assert replayed["resumed"] == 1 and replayed["alerts"] == [
+        {"topic": "oncall-sms", "severity": "critical", "sent": True}
+    ]
+    assert [(r.topic, r.kind) for r in inboxes.collect(AT)] == [("oncall-sms", "audit")]
+    assert "owed" not in audit_items(fleet)[0]
+    # and once everything owed was sent, a further delivery is a duplicate again
+    assert fleet.audit(event)["duplicates"] == 1
+    assert inboxes.collect(AT) == []
+
+
+def test_a_second_delivery_while_the_first_still_pages_pages_nobody(
+    fleet: IotWatch, inboxes: Inboxes
+) -> None:
+    """A record whose pages a live invocation claimed a moment ago is not taken over."""
+    store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
+    from iotwatch.domain.audit import judge, normalize, recorded_call, records_from_document
+
+    [record] = records_from_document(attach_policy(eventName="DeletePolicy", eventID="evt-live"))
+    audit_event = normalize(record)
+    call = recorded_call(audit_event, judge(audit_event, fleet_plan_policy(fleet)), fallback_id="x")
+    now = time.time()
+    assert store.record_audit_call(call, expires_at=AT + 86400, owed=["oncall-sms"], now=now)
+    assert store.resume_audit_call(call, now=now + 5, stale_after=45) is None  # live: not taken over
+    assert store.resume_audit_call(call, now=now + 60, stale_after=45) == ["oncall-sms"]  # timed out
+    store.release_audit_call(call)
+    assert store.resume_audit_call(call, now=now + 61, stale_after=45) == ["oncall-sms"]  # released
+
+
+def fleet_plan_policy(fleet: IotWatch) -> Any:
+    from iotwatch.plan.runtime import runtime_plan
+
+    return runtime_plan(fleet.plan).audit.policy

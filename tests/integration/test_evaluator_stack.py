@@ -197,8 +197,14 @@ def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, 
     # one claim per tick, expiring through the table's TTL attribute (moto's CloudFormation does
     # not apply TimeToLiveSpecification, so the deployed template says which attribute that is)
     items = fleet.all_items()
-    claims = [item for item in items if item["pk"]["S"] == "RUN"]
+    claims = [
+        item for item in items if item["pk"]["S"] == "RUN" and item["sk"]["S"].startswith("EVALUATION#")
+    ]
     assert len(claims) == len(schedule)
+    # and where a run after an outage would start catching up: the last tick's window
+    [completed] = [item for item in items if (item["pk"]["S"], item["sk"]["S"]) == ("RUN", "COMPLETED")]
+    period, settle = fleet.plan.frequency.period_seconds, fleet.plan.frequency.settle_seconds
+    assert int(completed["window_end"]["N"]) == (max(schedule) - settle) // period * period
     # and one incident, stored once, resolved, no longer listed as open
     [incident] = [item for item in items if item["pk"]["S"] == "INCIDENT"]
     assert incident["status"]["S"] == "resolved"
@@ -207,7 +213,6 @@ def test_every_tick_delivered_twice_pages_as_if_delivered_once(fleet: IotWatch, 
     [table] = [r for r in fleet.stack.template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     ttl = table["Properties"]["TimeToLiveSpecification"]
     assert ttl["Enabled"] is True
-    period = fleet.plan.frequency.period_seconds
     for claim in claims:
         assert int(claim[ttl["AttributeName"]]["N"]) > max(schedule) // period * period
 

@@ -32,7 +32,6 @@ from iotwatch.cli import silence as silence_cli
 from iotwatch.cli.main import main as iotwatch_cli
 from iotwatch.local.demo import DEPLOYED_AT, REPLAY_DAY, iso
 from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.inbox import read_inbox, subscribe_inbox
 from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import (
     DAY,
@@ -40,6 +39,7 @@ from iotwatch_harness import (
     HOUR,
     Inboxes,
     IotWatch,
+    Phone,
     clear_handler_caches,
     deployed,
     evaluate_concurrently,
@@ -49,8 +49,6 @@ from iotwatch_harness import (
     synthesize,
     ticks_between,
 )
-
-from infra.notifications import route_filter_policy, without_updates
 
 SPREAD = REPLAY_DAY + 14 * HOUR  # day 0, 14:00 UTC
 SPREAD_END = SPREAD + 70 * 60
@@ -110,22 +108,6 @@ def stack(
 def fleet(stack: IotWatch, local_aws: LocalAws) -> Iterator[IotWatch]:
     with fresh(stack, local_aws) as iotwatch:
         yield iotwatch
-
-
-class Phone:
-    """An SMS subscriber's view of the SMS topic: a queue behind the filter policy the stack
-    gives the topic's SMS subscriptions (moto applies filter policies to SQS deliveries)."""
-
-    def __init__(self, fleet: IotWatch) -> None:
-        routes = [r for r in fleet.plan.notify.routes if r.topic == "oncall-sms"]
-        self.policy = without_updates(route_filter_policy(routes))
-        self.queue = subscribe_inbox(fleet.topics["oncall-sms"], filter_policy=self.policy)
-        self.received: list[tuple[int, str, str]] = []
-
-    def collect(self, tick: int) -> None:
-        for envelope in read_inbox(self.queue):
-            document = json.loads(envelope["Message"])
-            self.received.append((tick, document["kind"], document["sms"]))
 
 
 def _drive(fleet: IotWatch, inboxes: Inboxes, phone: Phone, times: list[int]) -> list[dict[str, Any]]:

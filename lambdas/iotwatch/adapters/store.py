@@ -622,9 +622,15 @@ class DynamoStateStore:
         return sorted(found.values(), key=lambda i: (i.opened_at, i.id))
 
     # -- control-plane audit -------------------------------------------------------------------
-    def record_audit_call(self, call: RecordedCall, *, expires_at: int) -> bool:
+    def record_audit_call(
+        self, call: RecordedCall, *, expires_at: int, owed: Sequence[str] = (), now: float = 0.0
+    ) -> bool:
         """Keeps `call`; False when it was already recorded (EventBridge delivers at least once,
-        so a second delivery of the same CloudTrail event must not page again)."""
+        so a second delivery of the same CloudTrail event must not page again).
+
+        `owed`: the topics its page goes to, each taken off (`audit_topic_done`) once it was
+        published or kept in the outbox; the record is claimed by this invocation at `now`
+        (wall clock), so a retry can tell a live attempt from a failed one (`resume_audit_call`)."""
         payload = {
             "action": call.action,
             "who": call.who,
@@ -644,13 +650,55 @@ class DynamoStateStore:
                 "action": {"S": call.action},
                 "call": {"S": json.dumps(payload, separators=(",", ":"))},
                 "expires_at": {"N": str(int(expires_at))},
+                **({"owed": {"SS": sorted(set(owed))}, "claimed_at": {"N": f"{now:.3f}"}} if owed else {}),
             }
         )
 
-    def forget_audit_call(self, call: RecordedCall) -> None:
-        """Undoes `record_audit_call` when its alert could not be handled, so the retry pages."""
+    def resume_audit_call(self, call: RecordedCall, *, now: float, stale_after: float) -> list[str] | None:
+        """The topics a recorded call still owes a page, when no live invocation is paging them:
+        the attempt that claimed it released it after failing, or claimed it over `stale_after`
+        seconds ago (it timed out). Claims it for this invocation; None when nothing is owed or
+        another invocation is at it (EventBridge's second delivery while the first pages)."""
         self.requests += 1
-        self._db.delete_item(TableName=self._table, Key=audit_key(call))
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key=audit_key(call),
+                UpdateExpression="SET claimed_at = :now",
+                ConditionExpression="attribute_exists(owed) AND claimed_at < :stale",
+                ExpressionAttributeValues={
+                    ":now": {"N": f"{now:.3f}"},
+                    ":stale": {"N": f"{now - stale_after:.3f}"},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return sorted(response["Attributes"].get("owed", {}).get("SS", []))
+
+    def audit_topic_done(self, call: RecordedCall, topic: str) -> None:
+        """`topic` got its page (or holds it in the outbox): a retry does not page it again."""
+        self.requests += 1
+        self._db.update_item(
+            TableName=self._table,
+            Key=audit_key(call),
+            UpdateExpression="DELETE owed :topic",
+            ExpressionAttributeValues={":topic": {"SS": [topic]}},
+        )
+
+    def release_audit_call(self, call: RecordedCall) -> None:
+        """Lets Lambda's retry (or a replay from the dead letters) page what is still owed now,
+        without waiting for the claim to go stale."""
+        self.requests += 1
+        self._db.update_item(
+            TableName=self._table,
+            Key=audit_key(call),
+            UpdateExpression="SET claimed_at = :never",
+            ConditionExpression="attribute_exists(owed)",
+            ExpressionAttributeValues={":never": {"N": "0"}},
+        )
 
     def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]:
         """Calls made in [start, end], oldest first: one Query per UTC day touched."""

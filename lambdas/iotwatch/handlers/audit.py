@@ -82,6 +82,11 @@ def handler(
         )
     for duplicate in report.duplicates:
         logger.info("control-plane call already handled; not paged again", event_id=duplicate)
+    for resumed in report.resumed:
+        # a retry (or a replay from the dead-letter queue) of an invocation that failed midway
+        logger.warning(
+            "control-plane call: paging the topics an earlier attempt still owed", event_id=resumed
+        )
     for alert in report.alerts:
         if alert.message_id is None:
             logger.error("audit alert kept in the outbox; the next evaluator run sends it", topic=alert.topic)
@@ -99,6 +104,7 @@ def handler(
     return {
         "recorded": len(report.recorded),
         "duplicates": len(report.duplicates),
+        "resumed": len(report.resumed),
         "ignored": report.ignored,
         "rejected": report.rejected,
         "alerts": [

@@ -3,12 +3,19 @@
 Every IoT control-plane call is recorded (for the dashboard and for deviation messages to
 quote); the ones the plan calls sensitive page through the same routing, message rendering
 and outbox as deviations. EventBridge delivers at least once: the record's eventID keys a
-conditional write, so a second delivery pages nobody. A failure before the alert is handled
-undoes the record and re-raises, so Lambda's retry pages instead.
+conditional write, so a second delivery pages nobody.
+
+Nothing is dropped: the record lists the topics its page is owed to and each is taken off once
+its page was published or kept in the outbox. When something fails on the way (the outbox
+write itself, DynamoDB, a timeout) the invocation raises; Lambda retries it twice and then
+parks the event in the dead-letter queue, and the retry (or a replay of the dead letter, see
+docs/runbook.md) pages exactly the topics still owed, never one that already got it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +37,9 @@ from iotwatch.domain.messages import MessageContext, render_audit
 from iotwatch.plan.runtime import RuntimePlan
 
 DAY = 86400
+# An invocation that claimed a call's pages this long ago is dead (the audit function's timeout
+# is 30 s): a retry or a replay takes over what it still owed.
+CLAIM_STALE_SECONDS = 45
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class AuditAlert:
 class AuditReport:
     recorded: list[RecordedCall] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # event ids already handled
+    resumed: list[str] = field(default_factory=list)  # event ids whose owed pages a retry sent
     ignored: int = 0  # not IoT calls
     rejected: list[str] = field(default_factory=list)  # why a record could not be read
     alerts: list[AuditAlert] = field(default_factory=list)
@@ -58,9 +69,12 @@ def handle_audit_event(
     notifier: Notifier,
     context: MessageContext,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
+    now: float | None = None,
 ) -> AuditReport:
     """Records and judges each call in `event` (an EventBridge event, or a CloudTrail log
-    file's object); a record that cannot be read is reported, never raised."""
+    file's object); a record that cannot be read is reported, never raised. `now`: the wall
+    clock (claims on a call's pages go stale after CLAIM_STALE_SECONDS)."""
+    now = time.time() if now is None else now
     report = AuditReport()
     if not isinstance(event, Mapping):  # EventBridge hands a function one JSON object
         report.rejected.append(f"not an EventBridge event but a {type(event).__name__}")
@@ -89,6 +103,7 @@ def handle_audit_event(
             context=context,
             report=report,
             on_publish_error=on_publish_error,
+            now=now,
         )
     return report
 
@@ -103,19 +118,28 @@ def _handle_call(
     context: MessageContext,
     report: AuditReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
+    now: float,
 ) -> None:
     verdict = judge(event, plan.audit.policy)
     call = recorded_call(event, verdict, fallback_id=fallback_id)
     expires_at = call.at + plan.audit.retention_days * DAY
-    if not store.record_audit_call(call, expires_at=expires_at):
-        report.duplicates.append(call.event_id)
-        return
-    report.recorded.append(call)
+    topics = plan.audit_topics_for(verdict.severity) if verdict.severity is not None else []
+    if store.record_audit_call(call, expires_at=expires_at, owed=topics, now=now):
+        report.recorded.append(call)
+    else:
+        # recorded before: paged already, being paged by a live invocation, or owed by one
+        # that failed (this is Lambda's retry, or a replay of the dead letter)
+        owed = store.resume_audit_call(call, now=now, stale_after=CLAIM_STALE_SECONDS)
+        if not owed:
+            report.duplicates.append(call.event_id)
+            return
+        topics = [t for t in topics if t in owed]
+        report.resumed.append(call.event_id)
     report.verdicts[call.event_id] = verdict
     if verdict.severity is None:
         return
     try:
-        for topic in plan.audit_topics_for(verdict.severity):
+        for topic in topics:
             message = render_audit(event, verdict, topic=topic, event_id=call.event_id, ctx=context)
             try:
                 message_id: str | None = notifier.publish(topic, message)
@@ -132,7 +156,10 @@ def _handle_call(
                     )
                 )
                 message_id = None
+            store.audit_topic_done(call, topic)
             report.alerts.append(AuditAlert(topic, verdict.severity, message.subject, message_id))
     except Exception:
-        store.forget_audit_call(call)
+        # retried by Lambda, then dead-lettered: whoever runs it next pages what is still owed
+        with contextlib.suppress(Exception):
+            store.release_audit_call(call)
         raise
