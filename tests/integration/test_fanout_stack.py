@@ -272,3 +272,54 @@ def test_a_build_shard_of_no_started_build_comes_back_and_a_stranger_is_dropped(
         "batchItemFailures": [{"itemIdentifier": "b-1"}]
     }
     assert fleet.build({"Records": [{"messageId": "b-2", "body": "[]"}]}) == {"batchItemFailures": []}
+
+
+def test_a_fanned_out_plan_catches_up_on_missed_ticks_as_one_invocation_would(fleet: IotWatch) -> None:
+    """The evaluator is down from 12:56 to 14:21 (no tick runs), while the spreading problem
+    comes and goes (13:00 to 14:10). The first tick back dispatches the gap in every shard's
+    message; each shard evaluates its series through the missed windows, and the publishing
+    shard advances the incident window by window: one `late` page per topic, exactly what a
+    single invocation catching up sends."""
+    period = fleet.plan.frequency.period_seconds
+    before = ticks_between(fleet, INCIDENT_START - HOUR, INCIDENT_START - 300)
+    back = ticks_between(fleet, PROBLEM_END + 15 * 60, PROBLEM_END + HOUR)
+    queue_url = fleet.evaluator_env[ENV_WORK_QUEUE]
+
+    fleet.forget_everything_but_baselines()
+    clear_handler_caches()
+    sharded = Inboxes(fleet.topics)
+    try:
+        for tick in [*before, *back]:
+            result = fleet.evaluate(tick)
+            records = _drain(queue_url)
+            if tick == back[0]:
+                gaps = {json.dumps(json.loads(r["body"])["gap"]) for r in records}
+                assert len(gaps) == 1 and len(records) == result["shards"], gaps
+                gap = json.loads(gaps.pop())
+                assert gap["end"] - gap["start"] == back[0] - before[-1] - period
+            for record in records:
+                assert fleet.evaluate({"Records": [record]}) == {"batchItemFailures": []}
+            sharded.collect(tick)
+    finally:
+        sharded.close()
+    assert sorted((r.topic, r.kind) for r in sharded.received) == [
+        ("oncall-email", "late"),
+        ("oncall-sms", "late"),
+    ]
+    kept_sharded = _incidents(fleet)
+
+    fleet.forget_everything_but_baselines()
+    single_env = {**fleet.evaluator_env, ENV_WORK_QUEUE: ""}
+    fleet.evaluator_env, saved = single_env, fleet.evaluator_env
+    clear_handler_caches()
+    single = Inboxes(fleet.topics)
+    try:
+        for tick in [*before, *back]:
+            assert "shards" not in fleet.evaluate(tick)
+            single.collect(tick)
+    finally:
+        single.close()
+        fleet.evaluator_env = saved
+        clear_handler_caches()
+    assert _pages(sharded) == _pages(single)
+    assert _incidents(fleet) == kept_sharded
