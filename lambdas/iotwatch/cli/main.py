@@ -56,7 +56,12 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     lines.append("")
     lines.append(
         f"Evaluates on {f.evaluation} (waits {f.settle_seconds}s for CloudWatch to settle); "
-        f"baselines refresh on {f.baseline_refresh} from {f.history_days} days of history."
+        f"baselines refresh on {f.baseline_refresh} from {f.history_days} days of history; "
+        + (
+            f"after an outage, catches up on up to {_hours_or_minutes(f.catch_up)} of missed ticks."
+            if f.catch_up
+            else "missed ticks are not caught up on (frequency.catch_up: 0)."
+        )
     )
     lines.append(
         f"Pages at deviation >= {d.sensitivity.warning:g} sd (warning) / {d.sensitivity.critical:g} sd (critical) "
@@ -351,3 +356,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _hours_or_minutes(seconds: int) -> str:
+    return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds // 60} min"

@@ -572,7 +572,8 @@ def estimate_cost(
         rereads = a.evaluator_cold_starts_per_day * a.month_days + builds
         baseline_reads = min(evaluations, rereads) * n * baseline_rru
         baselines_how = f"on {a.evaluator_cold_starts_per_day} cold starts a day and after each build"
-    per_tick_reads = evaluating * 2 + 1 + n * (state_rru + tracker_rru)  # generation + silences; outbox
+    # generation + silences per evaluating invocation; the outbox; the completed mark
+    per_tick_reads = evaluating * 2 + 2 + n * (state_rru + tracker_rru)
     fanout_reads = (shard_evals * 3 + math.ceil(shard_evals * a.shard_result_kb / 4)) if eval_fans_out else 0
     incident_reads = a.incidents_per_month if audit else 0
     draw_reads = draws * (baseline_rru + state_rru)
@@ -593,7 +594,7 @@ def estimate_cost(
             1_000_000,
             reads / 1e6 * p.dynamodb_reads_per_million,
             f"per tick: {n} states x {state_rru} + {n} trackers x {tracker_rru} (~{a.tracker_item_kb:g} KB) + "
-            f"outbox, silences and the baseline generation"
+            f"outbox, silences, the baseline generation and the completed mark"
             + (
                 f", and per shard its tick, result and the shard results ({shard_evals} shards)"
                 if eval_fans_out
@@ -608,7 +609,7 @@ def estimate_cost(
     )
     fanout_writes = (2 + shard_evals * (math.ceil(a.shard_result_kb) + 1)) if eval_fans_out else 0
     writes = (
-        evaluations * (1 + n * tracker_wru + fanout_writes)
+        evaluations * (2 + n * tracker_wru + fanout_writes)
         + builds * (n * baseline_wru + 1 + (1 + shard_builds if build_fans_out else 0))
         + a.incidents_per_month * a.state_writes_per_incident
         + events * math.ceil(a.audit_item_kb)
@@ -621,7 +622,7 @@ def estimate_cost(
             p.dynamodb_writes_per_million,
             1_000_000,
             writes / 1e6 * p.dynamodb_writes_per_million,
-            f"per tick: the run claim + {n} trackers x {tracker_wru} (written every tick)"
+            f"per tick: the run claim and the completed mark + {n} trackers x {tracker_wru} (written every tick)"
             + (
                 f" + the tick, {shard_evals} shard results and their done marks, the publish claim"
                 if eval_fans_out
