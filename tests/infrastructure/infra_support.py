@@ -150,6 +150,25 @@ def synthesize(
     return Synth(app, stack, Template.from_json(template_json), template_json, outdir, plan_path)
 
 
+def synthesize_text(
+    base: Path,
+    plan_text: str,
+    *,
+    environ: dict[str, str] | None = None,
+    context: dict[str, Any] | None = None,
+) -> Synth:
+    """The app for a plan written out as `plan_text` in `base` (created), synthesized there."""
+    base.mkdir(parents=True, exist_ok=True)
+    plan_path = base / "plan.yaml"
+    plan_path.write_text(plan_text, encoding="utf-8")
+    return synthesize(
+        plan_path,
+        base / "cdk.out",
+        environ={ENV_EMAIL_VAR: ENV_EMAIL} if environ is None else environ,
+        context=context,
+    )
+
+
 # Only the known, harmless CDK pattern may warn in cfn-lint: W3005 (explicit DependsOn next
 # to a GetAtt).
 CFN_LINT_ALLOWED_WARNINGS = frozenset({"W3005"})

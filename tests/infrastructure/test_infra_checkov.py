@@ -23,7 +23,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
-from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, REPO_ROOT, Synth, synthesize
+from infra_support import FULL_PLAN, REPO_ROOT, Synth, synthesize_text
 
 pytestmark = pytest.mark.infrastructure
 
@@ -52,16 +52,13 @@ SKIP_KINDS = {
 
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("everything")
-    plan_path = base / "plan.yaml"
-    plan_path.write_text(EVERYTHING_PLAN, encoding="utf-8")
-    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+    return synthesize_text(tmp_path_factory.mktemp("everything"), EVERYTHING_PLAN)
 
 
 @pytest.fixture(scope="module")
 def default_plan(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("default")
-    return synthesize(REPO_ROOT / "monitoring-plan.yaml", base / "cdk.out", environ={})
+    plan = (REPO_ROOT / "monitoring-plan.yaml").read_text(encoding="utf-8")
+    return synthesize_text(tmp_path_factory.mktemp("default"), plan, environ={})
 
 
 def _probe_template() -> dict[str, Any]:

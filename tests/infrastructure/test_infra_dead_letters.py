@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, Synth, synthesize
+from infra_support import FULL_PLAN, Synth, synthesize_text
 
 pytestmark = pytest.mark.infrastructure
 
@@ -76,13 +76,6 @@ def test_the_evaluator_and_builder_run_one_at_a_time(full: Synth, minimal: Synth
     assert "ReservedConcurrentExecutions" not in full.function(BAND_WIDGET)[1]["Properties"]
 
 
-def _variant(tmp_path: Path, text: str, context: dict[str, Any] | None = None) -> Synth:
-    tmp_path.mkdir(parents=True)
-    plan_path = tmp_path / "plan.yaml"
-    plan_path.write_text(text, encoding="utf-8")
-    return synthesize(plan_path, tmp_path / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL}, context=context)
-
-
 def test_a_plan_that_fans_out_leaves_room_for_its_shards_and_the_context_can_reserve_nothing(
     tmp_path: Path,
 ) -> None:
@@ -90,7 +83,7 @@ def test_a_plan_that_fans_out_leaves_room_for_its_shards_and_the_context_can_res
         "  baseline_refresh: cron(0 3 * * ? *)\n",
         "  baseline_refresh: cron(0 3 * * ? *)\n  shard_size: 3\n  build_shard_size: 3\n",
     )
-    sharded = _variant(tmp_path / "sharded", text)
+    sharded = synthesize_text(tmp_path / "sharded", text)
     # dispatch, a retry, and as many shards as the event source mapping lets run at once
     for handler, shards in ((EVALUATOR, 10), (BUILDER, 5)):
         function_id, function = sharded.function(handler)
@@ -101,6 +94,6 @@ def test_a_plan_that_fans_out_leaves_room_for_its_shards_and_the_context_can_res
         ]
         assert mapping["ScalingConfig"] == {"MaximumConcurrency": shards}
         assert function["Properties"]["ReservedConcurrentExecutions"] == shards + 2
-    unreserved = _variant(tmp_path / "unreserved", FULL_PLAN, context={"reserved_concurrency": "off"})
+    unreserved = synthesize_text(tmp_path / "unreserved", FULL_PLAN, context={"reserved_concurrency": "off"})
     for function in unreserved.resources("AWS::Lambda::Function").values():
         assert "ReservedConcurrentExecutions" not in function["Properties"]

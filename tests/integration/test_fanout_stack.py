@@ -140,21 +140,28 @@ def test_a_sharded_run_pages_exactly_as_one_invocation_would(fleet: IotWatch) ->
     kept_sharded = _incidents(fleet)
 
     # the same ticks from the same state, each in one invocation (no work queue)
+    single = _in_one_invocation(fleet, _schedule(fleet))
+    assert _pages(sharded) == _pages(single)
+    assert _incidents(fleet) == kept_sharded, "the same incident, members and timeline"
+
+
+def _in_one_invocation(fleet: IotWatch, schedule: list[int]) -> Inboxes:
+    """`schedule` from the state right after the bootstrap, each tick in one invocation (no
+    work queue): what on-call received."""
     fleet.forget_everything_but_baselines()
     single_env = {**fleet.evaluator_env, ENV_WORK_QUEUE: ""}  # empty: no work queue
     fleet.evaluator_env, saved = single_env, fleet.evaluator_env
     clear_handler_caches()
     single = Inboxes(fleet.topics)
     try:
-        for tick in _schedule(fleet):
+        for tick in schedule:
             assert "shards" not in fleet.evaluate(tick)
             single.collect(tick)
     finally:
         single.close()
         fleet.evaluator_env = saved
         clear_handler_caches()
-    assert _pages(sharded) == _pages(single)
-    assert _incidents(fleet) == kept_sharded, "the same incident, members and timeline"
+    return single
 
 
 def _incidents(fleet: IotWatch) -> list[dict[str, Any]]:
@@ -308,18 +315,6 @@ def test_a_fanned_out_plan_catches_up_on_missed_ticks_as_one_invocation_would(fl
     ]
     kept_sharded = _incidents(fleet)
 
-    fleet.forget_everything_but_baselines()
-    single_env = {**fleet.evaluator_env, ENV_WORK_QUEUE: ""}
-    fleet.evaluator_env, saved = single_env, fleet.evaluator_env
-    clear_handler_caches()
-    single = Inboxes(fleet.topics)
-    try:
-        for tick in [*before, *back]:
-            assert "shards" not in fleet.evaluate(tick)
-            single.collect(tick)
-    finally:
-        single.close()
-        fleet.evaluator_env = saved
-        clear_handler_caches()
+    single = _in_one_invocation(fleet, [*before, *back])
     assert _pages(sharded) == _pages(single)
     assert _incidents(fleet) == kept_sharded
