@@ -278,12 +278,7 @@ def advance(
     if len(recent) > LEVEL_PERIODS:
         del recent[0]
         del values[0]
-    short = state.short
-    if short is None:
-        short = state.short = []
-    short.append(deviation)
-    if len(short) > SHORT_PERIODS:
-        del short[0]
+    short = state.short = _rolling(state.short, deviation, SHORT_PERIODS)
     short_mean = sum(short) / len(short)
     mean = state.mean
     if mean is None:
@@ -337,6 +332,16 @@ def advance(
     )
 
 
+def _rolling(window: list[float] | None, value: float, size: int) -> list[float]:
+    """`window` (a new one when None) with `value` taken in and only its last `size` kept."""
+    if window is None:
+        window = []
+    window.append(value)
+    if len(window) > size:
+        del window[0]
+    return window
+
+
 _EXCURSION_DECAY = 1.0 - 1.0 / EXCURSION_MEMORY
 
 
@@ -344,12 +349,7 @@ def _excursion(state: TrackerState, error: float, width: float, direction: Direc
     """How this period's excursion (alone, and as the mean of the last SHORT_PERIODS) compares
     with the largest of the last EXCURSION_MEMORY periods on the watched side: above 1 it is the
     largest in that time. Then remembers it: the largest decay slowly, never below a spread."""
-    errors = state.errors
-    if errors is None:
-        errors = state.errors = []
-    errors.append(error)
-    if len(errors) > SHORT_PERIODS:
-        del errors[0]
+    errors = state.errors = _rolling(state.errors, error, SHORT_PERIODS)
     run = sum(errors) / len(errors)
     largest = state.largest
     if largest is None:
@@ -363,12 +363,7 @@ def _excursion(state: TrackerState, error: float, width: float, direction: Direc
     else:
         now = error / up if error >= 0.0 else -error / down
         run_ratio = run / run_up if run >= 0.0 else -run / run_down
-    excursions = state.excursions
-    if excursions is None:
-        excursions = state.excursions = []
-    excursions.append(now)
-    if len(excursions) > SHORT_PERIODS:
-        del excursions[0]
+    excursions = state.excursions = _rolling(state.excursions, now, SHORT_PERIODS)
     # the largest decay, take in this period, and never fall below a spread
     decay = _EXCURSION_DECAY
     up, down, run_up, run_down = up * decay, down * decay, run_up * decay, run_down * decay
