@@ -26,6 +26,7 @@ period pages is `Signal.anomalous` at the plan's threshold (see domain.evaluatio
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -68,6 +69,7 @@ class TrackerState:
 
     seen: int = 0
     recent: list[float] | None = None  # last LEVEL_PERIODS residuals, oldest first
+    ordered: list[float] | None = None  # the same residuals in ascending order (the level's median)
     recent_values: list[tuple[int, float]] | None = None  # the same periods' (start, actual)
     season: int | None = None  # which baseline the residuals are against (its build time)
     spread: float | None = None
@@ -218,6 +220,7 @@ def reseason(state: TrackerState, season: int | None, expected_at: Callable[[int
     the same series' level whatever season it is measured against."""
     state.season = season
     state.recent = [actual - expected_at(ts) for ts, actual in state.recent_values or ()]
+    state.ordered = sorted(state.recent)
 
 
 def advance(
@@ -238,16 +241,19 @@ def advance(
     recent = state.recent
     if recent is None:
         recent = state.recent = []
+    ordered = state.ordered
+    if ordered is None:
+        ordered = state.ordered = sorted(recent)
     values = state.recent_values
     if values is None:
         values = state.recent_values = []
     if len(recent) < 3:
         recent.append(residual_now)
+        insort(ordered, residual_now)
         values.append((ts, actual))
         state.low = actual if state.low is None else min(state.low, actual)
         state.high = actual if state.high is None else max(state.high, actual)
         return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, 0.0, False)
-    ordered = sorted(recent)
     level = ordered[len(ordered) // 2]
     predicted = expected + level
     error = actual - predicted
@@ -274,8 +280,10 @@ def advance(
     state.spread = spread + (capped_error - spread) / SPREAD_MEMORY
 
     recent.append(residual_now)
+    insort(ordered, residual_now)
     values.append((ts, actual))
     if len(recent) > LEVEL_PERIODS:
+        del ordered[bisect_left(ordered, recent[0])]
         del recent[0]
         del values[0]
     short = state.short = _rolling(state.short, deviation, SHORT_PERIODS)
