@@ -58,7 +58,7 @@ from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUA
 from iotwatch.plan.loader import load_plan, merged_detection
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
 from iotwatch.service.baselines import BuildTask
-from iotwatch.service.fanout import ShardTask
+from iotwatch.service.fanout import SHARD_RESULT_VERSION, ShardTask
 
 from bench.canned_aws import CannedAws, metric_key
 from bench.measure import Measurement, mb, measured
@@ -337,9 +337,8 @@ def measure_evaluator(fleet: Fleet, *, deviating: int = DEVIATING, full: bool) -
     store = DynamoStateStore(aws.dynamodb, aws.table_name)
     if not full:  # the shards not measured: done, their (quiet) results stored
         for k in range(1, shards - 1):
-            store.put_shard_result(
-                window.end, k, json.dumps({"transitions": [], "methods": {}, "states": []})
-            )
+            quiet = {"version": SHARD_RESULT_VERSION, "news": [], "methods": {}, "states": []}
+            store.put_shard_result(window.end, k, json.dumps(quiet))
             store.finish_shard(window.end, k)
     runs: dict[int, Invocation] = {}
     for k in measured_shards:

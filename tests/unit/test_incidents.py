@@ -9,6 +9,7 @@ import pytest
 from iotwatch.domain.baseline import Expectation
 from iotwatch.domain.deviation import AlertState, Transition, score_period
 from iotwatch.domain.incidents import (
+    ID_PATTERN,
     MAX_EVENTS,
     Incident,
     IncidentSettings,
@@ -406,6 +407,18 @@ def test_ids_are_the_opening_minute_and_a_letter_for_more_in_one_tick():
         "251124-1400b",
         "251124-1500",
     ], "ids sort by opening time"
+
+
+def test_a_minute_can_open_any_number_of_incidents_each_with_its_own_id():
+    """A downstream outage fails every topic rule at once: one incident per rule, none lost."""
+    taken: list[str] = []
+    for _ in range(60):
+        taken.append(incident_id(T0, taken))
+    assert len(set(taken)) == 60
+    assert taken[:3] == ["251124-1400", "251124-1400b", "251124-1400c"]
+    assert taken[25:28] == ["251124-1400z", "251124-1400z27", "251124-1400z28"]
+    assert all(ID_PATTERN.match(i) for i in taken)
+    assert not ID_PATTERN.match("251124-1400a") and not ID_PATTERN.match("251124-1400z1")
 
 
 def test_a_long_timeline_keeps_its_beginning_and_its_end():

@@ -102,17 +102,22 @@ def test_lambda_by_hand():
 
 def test_dynamodb_by_hand():
     estimate = estimate_cost(small_plan())
-    # per tick: the baseline generation, silences, outbox and completed mark (1 each) + 2 states
-    # x 1 RRU + 2 trackers x 1 (0.8 KB); baselines (2 x 2 RRU) again on 24 cold starts a day and
-    # after each of the 34 builds; each build reads the 2 previous versions (2 RRU each)
+    # per tick: the baseline generation, silences, outbox, the open incidents' ids and the
+    # completed mark (1 each) + 2 states x 1 RRU + 2 trackers x 1 (0.8 KB); baselines (2 x 2 RRU)
+    # again on 24 cold starts a day and after each of the 34 builds; each build reads the 2
+    # previous versions (2 RRU each: full items); 10 incidents open 2 h each, their ~5 KB item
+    # read every tick
     reads = estimate.item("DynamoDB reads")
-    assert reads.quantity == 8_640 * (4 + 2 * 1 + 2 * 1) + (24 * 30 + 34) * 2 * 2 + 34 * 2 * 2 == 72_272
-    assert reads.monthly_usd == pytest.approx(72_272 * 0.125 / 1e6)
+    open_reads = 10 * 24 * 2
+    assert reads.quantity == 8_640 * (5 + 2 * 1 + 2 * 1) + (24 * 30 + 34) * 2 * 2 + 34 * 2 * 2 + open_reads
+    assert reads.quantity == 81_392
+    assert reads.monthly_usd == pytest.approx(81_392 * 0.125 / 1e6)
     # per tick: 1 claim + the completed mark + 2 trackers x 1 WRU; per build 2 baselines x 8 WRU
-    # + the generation; 10 incidents x 4 state writes
+    # + the generation; 10 incidents x (4 state writes + 8 writes of the 5 KB incident item + 2
+    # of the open set)
     writes = estimate.item("DynamoDB writes")
-    assert writes.quantity == 8_640 * (2 + 2) + 34 * (2 * 8 + 1) + 10 * 4 == 35_178
-    assert writes.monthly_usd == pytest.approx(35_178 * 0.625 / 1e6)
+    assert writes.quantity == 8_640 * (2 + 2) + 34 * (2 * 8 + 1) + 10 * (4 + 8 * 5 + 2) == 35_598
+    assert writes.monthly_usd == pytest.approx(35_598 * 0.625 / 1e6)
 
 
 # the evaluator's event counters, in the hours they have something to count: 10 incidents x

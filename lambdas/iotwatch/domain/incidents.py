@@ -34,6 +34,7 @@ The rules, in one place:
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import zlib
@@ -74,17 +75,25 @@ def group_key(series: Series, group_by: str | Sequence[str]) -> GroupKey:
 
 def incident_id(at: int, taken: Iterable[str] = ()) -> str:
     """Short, readable and unique: the UTC minute of the tick that opened it ('261116-1305'),
-    with a letter for a second incident opened in the same tick ('261116-1305b')."""
+    with a letter for a second incident opened in the same tick ('261116-1305b'), and past the
+    26th ('...z') the count ('261116-1305z27'): a downstream failure can open one incident per
+    topic rule at once, and none of them may be lost to its name."""
     base = datetime.fromtimestamp(at, UTC).strftime("%y%m%d-%H%M")
     used = set(taken)
-    for suffix in ("", *"bcdefghijklmnopqrstuvwxyz"):
-        if base + suffix not in used:
-            return base + suffix
-    raise ValueError(f"more than 25 incidents opened at {base}")
+    if base not in used:
+        return base
+    for n in itertools.count(2):
+        candidate = base + (chr(ord("a") + n - 1) if n <= LETTERED else f"z{n}")
+        if candidate not in used:
+            return candidate
+    raise AssertionError("unreachable")  # itertools.count never ends
 
 
-# what incident_id makes: the UTC date and minute, a letter for a second one in that minute
-ID_PATTERN = re.compile(r"^\d{6}-\d{4}[b-z]?$")
+LETTERED = 26  # b..z name the 2nd to 26th incident of a minute
+
+
+# what incident_id makes: the UTC date and minute, a letter (or z and the count) for a further one
+ID_PATTERN = re.compile(r"^\d{6}-\d{4}(?:[b-z]|z\d{2,})?$")
 
 
 def id_floor(at: int) -> str:

@@ -26,6 +26,7 @@ period pages is `Signal.anomalous` at the plan's threshold (see domain.evaluatio
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -68,6 +69,7 @@ class TrackerState:
 
     seen: int = 0
     recent: list[float] | None = None  # last LEVEL_PERIODS residuals, oldest first
+    ordered: list[float] | None = None  # the same residuals in ascending order (the level's median)
     recent_values: list[tuple[int, float]] | None = None  # the same periods' (start, actual)
     season: int | None = None  # which baseline the residuals are against (its build time)
     spread: float | None = None
@@ -218,6 +220,7 @@ def reseason(state: TrackerState, season: int | None, expected_at: Callable[[int
     the same series' level whatever season it is measured against."""
     state.season = season
     state.recent = [actual - expected_at(ts) for ts, actual in state.recent_values or ()]
+    state.ordered = sorted(state.recent)
 
 
 def advance(
@@ -238,16 +241,19 @@ def advance(
     recent = state.recent
     if recent is None:
         recent = state.recent = []
+    ordered = state.ordered
+    if ordered is None:
+        ordered = state.ordered = sorted(recent)
     values = state.recent_values
     if values is None:
         values = state.recent_values = []
     if len(recent) < 3:
         recent.append(residual_now)
+        insort(ordered, residual_now)
         values.append((ts, actual))
         state.low = actual if state.low is None else min(state.low, actual)
         state.high = actual if state.high is None else max(state.high, actual)
         return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, 0.0, False)
-    ordered = sorted(recent)
     level = ordered[len(ordered) // 2]
     predicted = expected + level
     error = actual - predicted
@@ -274,16 +280,13 @@ def advance(
     state.spread = spread + (capped_error - spread) / SPREAD_MEMORY
 
     recent.append(residual_now)
+    insort(ordered, residual_now)
     values.append((ts, actual))
     if len(recent) > LEVEL_PERIODS:
+        del ordered[bisect_left(ordered, recent[0])]
         del recent[0]
         del values[0]
-    short = state.short
-    if short is None:
-        short = state.short = []
-    short.append(deviation)
-    if len(short) > SHORT_PERIODS:
-        del short[0]
+    short = state.short = _rolling(state.short, deviation, SHORT_PERIODS)
     short_mean = sum(short) / len(short)
     mean = state.mean
     if mean is None:
@@ -337,6 +340,16 @@ def advance(
     )
 
 
+def _rolling(window: list[float] | None, value: float, size: int) -> list[float]:
+    """`window` (a new one when None) with `value` taken in and only its last `size` kept."""
+    if window is None:
+        window = []
+    window.append(value)
+    if len(window) > size:
+        del window[0]
+    return window
+
+
 _EXCURSION_DECAY = 1.0 - 1.0 / EXCURSION_MEMORY
 
 
@@ -344,12 +357,7 @@ def _excursion(state: TrackerState, error: float, width: float, direction: Direc
     """How this period's excursion (alone, and as the mean of the last SHORT_PERIODS) compares
     with the largest of the last EXCURSION_MEMORY periods on the watched side: above 1 it is the
     largest in that time. Then remembers it: the largest decay slowly, never below a spread."""
-    errors = state.errors
-    if errors is None:
-        errors = state.errors = []
-    errors.append(error)
-    if len(errors) > SHORT_PERIODS:
-        del errors[0]
+    errors = state.errors = _rolling(state.errors, error, SHORT_PERIODS)
     run = sum(errors) / len(errors)
     largest = state.largest
     if largest is None:
@@ -363,12 +371,7 @@ def _excursion(state: TrackerState, error: float, width: float, direction: Direc
     else:
         now = error / up if error >= 0.0 else -error / down
         run_ratio = run / run_up if run >= 0.0 else -run / run_down
-    excursions = state.excursions
-    if excursions is None:
-        excursions = state.excursions = []
-    excursions.append(now)
-    if len(excursions) > SHORT_PERIODS:
-        del excursions[0]
+    excursions = state.excursions = _rolling(state.excursions, now, SHORT_PERIODS)
     # the largest decay, take in this period, and never fall below a spread
     decay = _EXCURSION_DECAY
     up, down, run_up, run_down = up * decay, down * decay, run_up * decay, run_down * decay

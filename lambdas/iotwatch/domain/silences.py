@@ -13,7 +13,6 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from iotwatch.domain.series import Series
 
@@ -60,6 +59,8 @@ class MaintenanceWindow:
 
     def occurrence_at(self, ts: float) -> Silence | None:
         """The silence this window makes at `ts`, if `ts` falls in one of its occurrences."""
+        from zoneinfo import ZoneInfo  # only plans with maintenance windows pay for the import
+
         zone = ZoneInfo(self.timezone)
         local = datetime.fromtimestamp(ts, zone)
         start_h, start_m = (int(x) for x in self.start.split(":"))

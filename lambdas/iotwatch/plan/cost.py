@@ -171,6 +171,10 @@ class Assumptions:
     sms_price_usd: float = 0.00645  # one part to a US number; other countries differ widely
     incidents_per_month: int = 10  # each one writes its alert state a few times
     state_writes_per_incident: int = 4
+    # the incident item (members, per-topic log, timeline): written when it opens, as members
+    # join or recover, on updates and when it resolves; read every tick while it is open
+    incident_item_kb: float = 5.0
+    incident_writes_per_incident: int = 8
     # Event counters are published only in the hours that have events.
     firing_hours_per_incident: float = 2.0  # SeriesFiring, each tick an incident fires
     notifying_hours_per_incident: float = 2.0  # NotificationsSent: the page and the resolve
@@ -572,8 +576,12 @@ def estimate_cost(
         rereads = a.evaluator_cold_starts_per_day * a.month_days + builds
         baseline_reads = min(evaluations, rereads) * n * baseline_rru
         baselines_how = f"on {a.evaluator_cold_starts_per_day} cold starts a day and after each build"
-    # generation + silences per evaluating invocation; the outbox; the completed mark
-    per_tick_reads = evaluating * 2 + 2 + n * (state_rru + tracker_rru)
+    # generation + silences per evaluating invocation; outbox; the open incidents' ids; the completed mark
+    per_tick_reads = evaluating * 2 + 3 + n * (state_rru + tracker_rru)
+    open_incident_ticks = (
+        a.incidents_per_month * a.firing_hours_per_incident * 3600 / frequency.period_seconds
+    )
+    open_incident_reads = math.ceil(open_incident_ticks * math.ceil(a.incident_item_kb / 4))
     fanout_reads = (shard_evals * 3 + math.ceil(shard_evals * a.shard_result_kb / 4)) if eval_fans_out else 0
     incident_reads = a.incidents_per_month if audit else 0
     draw_reads = draws * (baseline_rru + state_rru)
@@ -583,6 +591,7 @@ def estimate_cost(
         + baseline_reads
         + build_reads
         + incident_reads
+        + open_incident_reads
         + draw_reads
     )
     items.append(
@@ -594,7 +603,8 @@ def estimate_cost(
             1_000_000,
             reads / 1e6 * p.dynamodb_reads_per_million,
             f"per tick: {n} states x {state_rru} + {n} trackers x {tracker_rru} (~{a.tracker_item_kb:g} KB) + "
-            f"outbox, silences, the baseline generation and the completed mark"
+            f"outbox, silences, the baseline generation, the open incidents' ids and the completed mark, and "
+            f"each open incident (~{a.incident_item_kb:g} KB) in the ticks it is open"
             + (
                 f", and per shard its tick, result and the shard results ({shard_evals} shards)"
                 if eval_fans_out
@@ -612,6 +622,8 @@ def estimate_cost(
         evaluations * (2 + n * tracker_wru + fanout_writes)
         + builds * (n * baseline_wru + 1 + (1 + shard_builds if build_fans_out else 0))
         + a.incidents_per_month * a.state_writes_per_incident
+        # each write of the incident item, and adding and removing its id in the open set
+        + a.incidents_per_month * (a.incident_writes_per_incident * math.ceil(a.incident_item_kb) + 2)
         + events * math.ceil(a.audit_item_kb)
     )
     items.append(
@@ -630,7 +642,8 @@ def estimate_cost(
             )
             + f"; {n} baselines x {baseline_wru} + the generation per build"
             + (f" (+ its {shard_builds} shards' done marks)" if build_fans_out else "")
-            + f"; {a.incidents_per_month} incidents x {a.state_writes_per_incident} state writes"
+            + f"; {a.incidents_per_month} incidents x ({a.state_writes_per_incident} state writes + "
+            f"{a.incident_writes_per_incident} writes of its ~{a.incident_item_kb:g} KB item + 2 of the open set)"
             + (f"; {events:,} audit records" if audit else "")
             + "; TTL deletes are free",
         )
@@ -638,6 +651,7 @@ def estimate_cost(
     stored_kb = (
         n * (a.baseline_item_kb + a.state_item_kb + a.tracker_item_kb)
         + events * plan.audit.retention_days / a.month_days * a.audit_item_kb
+        + a.incidents_per_month * plan.notify.history_days / a.month_days * a.incident_item_kb
     )
     stored_gb = stored_kb * 1024 / GB
     storage_price = p.dynamodb_storage_gb_month + p.dynamodb_pitr_gb_month
@@ -651,6 +665,7 @@ def estimate_cost(
             stored_gb * storage_price,
             "baselines, states and trackers"
             + (f", {plan.audit.retention_days} days of audit records" if audit else "")
+            + f", {plan.notify.history_days} days of incidents"
             + f"; {usd(p.dynamodb_storage_gb_month)} storage + {usd(p.dynamodb_pitr_gb_month)} "
             "point-in-time recovery per GB-month",
             free_tier_usd=min(stored_gb, free.dynamodb_storage_gb) * p.dynamodb_storage_gb_month,

@@ -28,8 +28,9 @@ from iotwatch.domain.series import DetectionSettings, Series
 DAY = 86400
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayPoint:
+class ReplayPoint(NamedTuple):
+    """One period to replay (a tuple: a year of 5-minute periods is 105,120 of them)."""
+
     ts: int
     value: float | None  # None: no datapoint in this period
 
