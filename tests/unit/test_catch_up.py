@@ -250,3 +250,23 @@ def _plan_with_frequency(**frequency):  # type: ignore[no-untyped-def]
     check = check_plan(data, environ={})
     assert check.plan is not None, [str(p) for p in check.problems]
     return check.plan
+
+
+def test_the_incident_history_says_it_was_found_late(world):
+    from iotwatch.cli.incidents import incident_document, render_timeline
+
+    world.set_from("Connect.Success", DROP, 150.0, end=DROP_END)
+    outage(world, DOWN_FROM, BACK - PERIOD)
+    world.tick(BACK)
+    [incident] = world.incidents()
+    text = render_timeline(incident, now=BACK, plan_name="fleet")
+    assert (
+        "  found     late: iotwatch could not evaluate 2025-11-24 13:55 to 14:55 UTC and found it catching up"
+        in text
+    )
+    assert "late (critical) to oncall-email, oncall-sms: over before it was found" in text
+    assert incident_document(incident)["found_late"] == {
+        "gap_start": iso_z(DOWN_FROM),
+        "gap_end": iso_z(BACK),
+        "caught_up_from": iso_z(DOWN_FROM),
+    }

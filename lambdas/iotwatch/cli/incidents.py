@@ -150,6 +150,13 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     else:
         lines.append(f"  open      for {relative(now - incident.since)}")
     lines.append(f"  told      {', '.join(incident.topics) or 'nobody (silenced)'}")
+    if incident.found_late is not None:
+        gap = incident.found_late
+        lines.append(
+            f"  found     late: iotwatch could not evaluate {_stamp(gap.start)} to {_clock(gap.end, day)} UTC "
+            "and found it catching up"
+            + (f" (not evaluated before {_clock(gap.caught_up_from, day)})" if gap.not_evaluated else "")
+        )
     lines += ["", f"Members ({len(incident.members)}):"]
     rows: list[tuple[str, ...]] = [("metric", "severity", "deviated (UTC)", "worst", "joined", "now")]
     rows += [_member_row(m, day) for m in incident.members]
@@ -182,6 +189,15 @@ def incident_document(incident: Incident) -> dict[str, Any]:
         "since": iso_z(incident.since),
         "ended": iso_z(ended) if ended is not None and incident.status == "resolved" else None,
         "resolved": iso_z(incident.resolved_at) if incident.resolved_at is not None else None,
+        "found_late": (
+            {
+                "gap_start": iso_z(incident.found_late.start),
+                "gap_end": iso_z(incident.found_late.end),
+                "caught_up_from": iso_z(incident.found_late.caught_up_from),
+            }
+            if incident.found_late is not None
+            else None
+        ),
         "members": [
             {
                 "series": m.series_id,
