@@ -87,7 +87,7 @@ class DeviationDetection(Construct):
             expression=plan.frequency.evaluation,
             description=f"iotwatch {plan.name}: evaluate the fleet metrics",
         )
-        # An evaluation older than one interval is superseded by the next tick: stop retrying it.
+        # An evaluation older than one interval is caught up on by the next tick: stop retrying it.
         self.schedule.add_target(
             dead_letters.invoke(
                 self.function,

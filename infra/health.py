@@ -160,9 +160,10 @@ class SelfMonitoring(Construct):
             missing=cloudwatch.TreatMissingData.IGNORE,
             description=(
                 "Work iotwatch could not finish after all retries is waiting in the dead-letter "
-                "queue (kept 14 days): an event EventBridge could not deliver (schedule tick, "
-                "post-deploy baseline build), an audit record the audit function failed on, or an "
-                "evaluator shard that failed 3 times. Check first: the "
+                "queue (kept 14 days): an event EventBridge could not deliver, or an invocation "
+                "of the evaluator, the builder or the audit that failed after Lambda's retries "
+                "(a failed tick: the next completed tick catches up on it), or a shard that "
+                "failed 3 times. Check first: the "
                 "failing function's errors alarm and logs; each message's attributes name the "
                 "cause (EventBridge: RULE_ARN, ERROR_CODE, ERROR_MESSAGE; Lambda: ErrorCode, "
                 "ErrorMessage). Redrive or purge the queue once fixed: "
