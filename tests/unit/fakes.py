@@ -15,6 +15,7 @@ from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.incidents import Incident, decode_incident, encode_incident
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.messages import RenderedMessage
+from iotwatch.domain.ratios import combine, metric_queries, query_key
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
 
@@ -85,17 +86,18 @@ class FakeReader:
         self.points.setdefault(series_id, {})[ts] = value
 
     def read(self, series: Sequence[Series], *, start: int, end: int) -> dict[str, list[tuple[int, float]]]:
+        """A ratio series is served from its parts' points, as CloudWatchMetricReader reads it."""
         self.calls += 1
         self.requests.append((tuple(s.id for s in series), start, end))
-        out: dict[str, list[tuple[int, float]]] = {}
-        for s in series:
-            values = self.points.get(s.id, {})
-            out[s.id] = [
+        read: dict[str, list[tuple[int, float]]] = {}
+        for query in metric_queries(series):
+            values = self.points.get(query.id, {})
+            read[query_key(query)] = [
                 (ts, values[ts])
-                for ts in range(start - start % s.period, end, s.period)
+                for ts in range(start - start % query.period, end, query.period)
                 if ts in values and ts >= start
             ]
-        return out
+        return combine(series, read)
 
 
 class FakeStore:

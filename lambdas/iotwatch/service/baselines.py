@@ -237,6 +237,7 @@ def _build_chunk(
             built_at=int(now),
             version=(old_version + 1) if old_version else 1,
             excluded=excluded,
+            share=s.ratio is not None,
         )
         store.put_baseline(baseline)
         report.built += 1

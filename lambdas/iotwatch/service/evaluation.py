@@ -38,6 +38,7 @@ from iotwatch.domain.messages import (
     correlated_changes,
     render,
 )
+from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
 from iotwatch.plan.runtime import RuntimePlan
@@ -292,6 +293,7 @@ def score_series(
             state=states.get(s.id),
             window=window,
             tracker=trackers.setdefault(s.id, TrackerState()),
+            attempts=attempts_of(s, datapoints),
         )
         for s in series
     ]
@@ -343,6 +345,7 @@ def _warm_up(
             state=None,
             window=past,
             tracker=tracker,
+            attempts=attempts_of(s, history),
         )
 
 
