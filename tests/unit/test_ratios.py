@@ -343,7 +343,5 @@ def test_a_share_reads_with_its_parts():
         )
     )
     assert share_phrase(unnamed, 0.05, None) == "AuthError+Throttle 5.0 %"
-    assert (
-        formula(AUTH)
-        == "Connect.AuthError / (Connect.Success + Connect.AuthError + Connect.ClientError + Connect.Throttle)"
-    )
+    assert formula(AUTH) == "Connect.AuthError / Connect.{Success, AuthError, ClientError, Throttle}"
+    assert formula(Ratio(("Errors",), ("Errors", "Requests"))) == "Errors / (Errors + Requests)"

@@ -132,12 +132,17 @@ def share_phrase(series: Series, share: float, attempts: float | None, expected:
 
 
 def formula(ratio: Ratio) -> str:
-    """'Connect.AuthError / (Connect.Success + Connect.AuthError + ...)'."""
-    top = " + ".join(ratio.numerator)
-    bottom = " + ".join(ratio.denominator)
-    top = f"({top})" if len(ratio.numerator) > 1 else top
-    bottom = f"({bottom})" if len(ratio.denominator) > 1 else bottom
-    return f"{top} / {bottom}"
+    """'Connect.AuthError / Connect.{Success, AuthError, ClientError}': what adds up to what."""
+    return f"{_sum(ratio.numerator)} / {_sum(ratio.denominator)}"
+
+
+def _sum(metrics: Sequence[str]) -> str:
+    """'Connect.{Throttle, ClientIDThrottle}' when all are one operation's, else '(A + B)'."""
+    operations = {m.rpartition(".")[0] for m in metrics}
+    if len(metrics) > 1 and len(operations) == 1 and "" not in operations:
+        (operation,) = operations
+        return f"{operation}.{{{', '.join(short_name(m) for m in metrics)}}}"
+    return f"({' + '.join(metrics)})" if len(metrics) > 1 else metrics[0]
 
 
 def short_name(metric: str) -> str:

@@ -15,10 +15,11 @@ message. Every worker then takes the series of its own list whose key falls in i
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
 
 ShardKey = tuple[int, str]
@@ -61,14 +62,49 @@ class ShardRange:
         return cls(_key_of(data.get("first")), _key_of(data.get("until")))
 
 
-def shard_ranges(series_ids: Sequence[str], size: int) -> list[ShardRange]:
-    """Consecutive ranges of `size` series each (the last holds the rest), covering every key."""
+def shard_ranges(
+    series_ids: Sequence[str], size: int, weights: Mapping[str, int] | None = None
+) -> list[ShardRange]:
+    """Consecutive ranges of at most `size` series each (the last holds the rest), covering
+    every key. `weights`: what a series counts for when it is more than one (a share of
+    attempts: the metric queries it reads), so each shard still fills whole calls."""
     keys = sorted({shard_key(sid) for sid in series_ids})
-    if len(keys) <= size:
+    weight = weights or {}
+    if sum(weight.get(sid, 1) for _, sid in keys) <= size:
         return [ShardRange()]
-    cuts = [keys[i] for i in range(size, len(keys), size)]
+    cuts: list[ShardKey] = []
+    load = 0
+    for key in keys:
+        more = weight.get(key[1], 1)
+        if load and load + more > size:
+            cuts.append(key)
+            load = 0
+        load += more
     bounds: list[ShardKey | None] = [None, *cuts, None]
     return [ShardRange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def weighted(series: Sequence[Series], size: int) -> list[list[Series]]:
+    """`series` in order, cut into runs of at most `size` metric queries (a series reads one,
+    a share of attempts each of its parts; a lone series bigger than `size` is a run)."""
+    runs: list[list[Series]] = []
+    current: list[Series] = []
+    load = 0
+    for s in series:
+        more = query_weight(s)
+        if current and load + more > size:
+            runs.append(current)
+            current, load = [], 0
+        current.append(s)
+        load += more
+    if current:
+        runs.append(current)
+    return runs
+
+
+def query_weights(series: Sequence[Series]) -> dict[str, int]:
+    """The series that count for more than one metric query, by id (see shard_ranges)."""
+    return {s.id: query_weight(s) for s in series if s.ratio is not None}
 
 
 def _key_json(key: ShardKey | None) -> list[Any] | None:

@@ -31,8 +31,9 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
 from iotwatch.domain.incidents import SeriesNews, tick_news
 from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
-from iotwatch.domain.sharding import ShardRange, shard_ranges, size_at_floor
+from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation import (
@@ -119,7 +120,8 @@ def shard_count(series: int, shard_size: int) -> int:
 
 
 def needs_fanout(series: Sequence[Series], plan: RuntimePlan) -> bool:
-    return len(series) > plan.frequency.shard_size
+    """More metric queries than one invocation reads (a share of attempts counts its parts)."""
+    return sum(query_weight(s) for s in series) > plan.frequency.shard_size
 
 
 def dispatch(
@@ -142,7 +144,9 @@ def dispatch(
         return 0
     try:
         deliver_outbox(store, notifier, report, on_publish_error)
-        ranges = shard_ranges([s.id for s in series], series_per_shard(plan.frequency.shard_size))
+        ranges = shard_ranges(
+            [s.id for s in series], series_per_shard(plan.frequency.shard_size), query_weights(series)
+        )
         shards = len(ranges)
         store.start_fanout(window.end, shards)
         tasks = [ShardTask(event_time, window.end, shard, shards, r) for shard, r in enumerate(ranges)]
