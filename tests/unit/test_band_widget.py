@@ -18,7 +18,9 @@ from iotwatch.domain.band_chart import (
     render,
     status_line,
 )
+from iotwatch.domain.baseline import build_baseline
 from iotwatch.domain.deviation import AlertState, score_period
+from iotwatch.domain.series import Ratio
 from iotwatch.handlers import band_widget as handler_module
 from iotwatch.plan.runtime import write_runtime_plan
 from iotwatch.service.band_widget import (
@@ -186,6 +188,63 @@ def test_the_widget_reads_the_series_its_baseline_and_its_state(widget_event):
         request, series=SERIES, reader=reader, store=store, now=MONDAY, settle_seconds=60
     )
     assert "nothing finished in this time range yet" in nothing
+
+
+def test_a_share_is_drawn_from_its_parts_as_a_percentage_gated_as_the_evaluator_gates_it(widget_event):
+    """Connect attempts with 0.2 % AuthError, then an hour at 30 %, then a quiet hour of 60
+    attempts (too few for a share): one read of the parts, the share in percent, the 30 %
+    periods critical, the quiet ones not drawn and said to be too few."""
+    share = replace(
+        make_series(
+            "Connect.AuthErrorRate", detection=replace(DETECTION, missing_data="ignore", direction="up")
+        ),
+        ratio=Ratio(
+            ("Connect.AuthError",),
+            ("Connect.Success", "Connect.AuthError"),
+            100.0,
+            "AuthError",
+            "connection attempts",
+        ),
+    )
+    success, failed = (replace(share, metric=m, ratio=None) for m in share.ratio.denominator)
+    reader = FakeReader()
+    for i in range(36):
+        ts = MONDAY + i * PERIOD
+        attempts, rate = (4000, 0.002) if i < 12 else (4000, 0.3) if i < 24 else (60, 0.002)
+        reader.set(success.id, ts, attempts * (1 - rate))
+        reader.set(failed.id, ts, attempts * rate)
+    history = [(MONDAY - 14 * DAY + i * PERIOD, 0.002) for i in range(14 * 288)]
+    baseline = build_baseline(
+        series_id=share.id,
+        points=history,
+        start=MONDAY - 14 * DAY,
+        end=MONDAY,
+        period=PERIOD,
+        built_at=MONDAY,
+        share=True,
+    )
+    request = replace(widget_request(widget_event), start=MONDAY, end=MONDAY + 3 * HOUR)
+    page = render_band_widget(
+        request, series=share, reader=reader, store=FakeStore([baseline]), now=MONDAY + DAY, settle_seconds=60
+    )
+    assert reader.requests == [((share.id,), MONDAY, MONDAY + 3 * HOUR)]  # one read: the parts
+    points = chart_points(
+        share, reader.read([share], start=MONDAY, end=MONDAY + 3 * HOUR)[share.id], baseline,
+        start=MONDAY, end=MONDAY + 3 * HOUR,
+        attempts={MONDAY + i * PERIOD: 4000.0 if i < 24 else 60.0 for i in range(36)},
+    )  # fmt: skip
+    assert [p.severity for p in points[:12]] == [None] * 12
+    assert [p.severity for p in points[12:24]] == ["critical"] * 12
+    assert [p.actual for p in points[24:]] == [None] * 12  # 60 attempts: no share
+    assert "AuthError share of connection attempts" in page
+    assert "now AuthError 30 % of 4,000 connection attempts (normal 0-" in page
+    texts = [t.firstChild.data for t in svg_of(page).getElementsByTagName("text") if t.firstChild]
+    assert "50 %" in texts  # the axis is in percent
+    quiet = render_band_widget(
+        replace(request, start=MONDAY + 2 * HOUR), series=share, reader=reader, store=FakeStore([baseline]),
+        now=MONDAY + DAY, settle_seconds=60,
+    )  # fmt: skip
+    assert "not judged: at most 60 connection attempts a period in this range, a share needs 100" in quiet
 
 
 # --- the handler ----------------------------------------------------------------------------------

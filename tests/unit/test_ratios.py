@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from botocore.stub import Stubber
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+from iotwatch.cli.backtest import backtest_series, grid_points
 from iotwatch.domain.baseline import build_baseline, share_expectation, share_noise_floor
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
@@ -345,3 +346,32 @@ def test_a_share_reads_with_its_parts():
     assert share_phrase(unnamed, 0.05, None) == "AuthError+Throttle 5.0 %"
     assert formula(AUTH) == "Connect.AuthError / Connect.{Success, AuthError, ClientError, Throttle}"
     assert formula(Ratio(("Errors",), ("Errors", "Requests"))) == "Errors / (Errors + Requests)"
+
+
+def test_a_backtest_replays_a_share_with_its_attempts_as_the_evaluator_judges_it():
+    """`iotwatch backtest` of a share: baselines learnt as shares, each period judged with its
+    attempts; a fortnight at 0.2 % and a halved fleet are quiet, the 30 % hour is one alert."""
+    ratio = replace(AUTH, denominator=("Connect.Success", "Connect.AuthError"))
+    series = auth_share(ratio)
+    start, end = MONDAY - 14 * DAY, MONDAY + 7 * DAY
+    incident = MONDAY + 3 * DAY + 13 * 3600
+    parts = _connects(
+        Fleet(devices=40_000),
+        start,
+        end,
+        share=lambda ts: 0.3 if incident <= ts < incident + 3600 else 0.002,
+        volume=lambda ts: 0.5 if ts >= MONDAY + 5 * DAY else 1.0,
+        rng=random.Random(5),
+    )
+    points, attempts = shares(ratio, parts)
+    result = backtest_series(
+        series,
+        grid_points(points, start=start, end=end, period=PERIOD, attempts=dict(attempts)),
+        history_days=14,
+        refresh_seconds=DAY,
+        window_start=MONDAY,
+        window_end=end,
+    )
+    [episode] = result.episodes
+    assert episode.start == incident
+    assert result.series.ratio is ratio

@@ -224,7 +224,7 @@ def _may_page(score: PeriodScore, detection: DetectionSettings, counts: bool) ->
     return not counts or max(score.actual, score.expected) >= detection.min_volume
 
 
-def _share_score(score: PeriodScore, attempts: float, detection: DetectionSettings) -> PeriodScore:
+def share_score(score: PeriodScore, attempts: float, detection: DetectionSettings) -> PeriodScore:
     """A share's period with its attempts, through two gates before it can page (the band or
     the tracker): at least `min_volume` attempts failed, or were expected to (the counters'
     volume gate on what failed: two failures of a hundred attempts at night are a device, not
@@ -286,7 +286,7 @@ def _evaluate_with_missing_data(
             score = score_period(ts, actual, expectation, detection)
             if tracker is not None:
                 score = judge(tracker, score, detection, baseline=baseline, period=window.period)
-            scores.append(score if tried is None else _share_score(score, tried, detection))
+            scores.append(score if tried is None else share_score(score, tried, detection))
             continue
         if not breaching:
             continue

@@ -117,6 +117,11 @@ def percent(share: float) -> str:
     return f"{value:.2f} %"
 
 
+def percent_range(lower: float, upper: float) -> str:
+    """'0-0.5 %'."""
+    return f"{percent(lower).removesuffix(' %')}-{percent(upper)}"
+
+
 def share_phrase(series: Series, share: float, attempts: float | None, expected: float | None = None) -> str:
     """'AuthError 31 % of 4,210 connection attempts, normally 0.2 %'."""
     ratio = series.ratio
