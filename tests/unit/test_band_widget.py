@@ -237,7 +237,11 @@ def test_a_share_is_drawn_from_its_parts_as_a_percentage_gated_as_the_evaluator_
     assert [p.severity for p in points[12:24]] == ["critical"] * 12
     assert [p.actual for p in points[24:]] == [None] * 12  # 60 attempts: no share
     assert "AuthError share of connection attempts" in page
-    assert "now AuthError 30 % of 4,000 connection attempts (normal 0-" in page
+    # the last share is an hour old: the quiet hour since had too few attempts for one
+    assert (
+        "at 01:55Z AuthError 30 % of 4,000 connection attempts, since then under 100 a period (normal 0-"
+        in page
+    )
     texts = [t.firstChild.data for t in svg_of(page).getElementsByTagName("text") if t.firstChild]
     assert "50 %" in texts  # the axis is in percent
     quiet = render_band_widget(

@@ -195,6 +195,11 @@ def status_line(chart: BandChart) -> str:
     now = "now"
     if ratio is not None and last is not None:
         now = f"now {share_phrase(chart.series, last.actual or 0.0, last.attempts)}"
+        if last is not chart.points[-1]:  # the periods since had too few attempts for a share
+            now = (
+                f"at {_clock(last.ts)} {share_phrase(chart.series, last.actual or 0.0, last.attempts)}, "
+                f"since then under {ratio.min_denominator:,.0f} a period"
+            )
     if last is None and ratio is not None:
         tried = max((p.attempts or 0.0 for p in chart.points), default=0.0)
         text = (

@@ -204,7 +204,8 @@ def _warn_without_history(series: list[str]) -> None:
     if series:
         # the first ones only: a new fleet can have thousands, and the log must not grow with them
         logger.warning(
-            "series with no history yet; they stay in learning mode",
+            "series with no history yet (a share: no period with min_denominator attempts); they stay "
+            "in learning mode",
             count=len(series),
             series=series[:SERIES_PER_LOG_LINE],
         )

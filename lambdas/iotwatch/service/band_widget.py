@@ -115,6 +115,11 @@ def render_band_widget(
         note = "learning: no baseline yet (the builder has not run since this series was added)"
     elif not baseline.usable:
         note = "learning: the last build found no history for this series"
+        if series.ratio is not None:
+            note = (
+                f"learning: no period of the last build's history had the {series.ratio.min_denominator:,.0f} "
+                f"{series.ratio.denominator_label} a share needs"
+            )
     else:
         note = (
             f"baseline v{baseline.version} ({baseline.method}), trained "
