@@ -20,7 +20,7 @@ from infra_support import (
     SMS_PARAMETER,
     Synth,
     join_to_text,
-    synthesize,
+    synthesize_plan,
 )
 from iotwatch.plan.loader import check_plan, expand_series, load_plan
 
@@ -58,18 +58,16 @@ SHARES_PLAN = FULL_PLAN.replace(
 
 @pytest.fixture(scope="module")
 def shares(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("shares-dashboard")
-    plan_path = base / "plan.yaml"
-    plan_path.write_text(SHARES_PLAN, encoding="utf-8")
-    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+    return synthesize_plan(
+        tmp_path_factory.mktemp("shares-dashboard"), SHARES_PLAN, environ={ENV_EMAIL_VAR: ENV_EMAIL}
+    )
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("audited-dashboard")
-    plan_path = base / "plan.yaml"
-    plan_path.write_text(AUDIT_PLAN, encoding="utf-8")
-    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+    return synthesize_plan(
+        tmp_path_factory.mktemp("audited-dashboard"), AUDIT_PLAN, environ={ENV_EMAIL_VAR: ENV_EMAIL}
+    )
 
 
 def _body(s: Synth) -> dict[str, Any]:

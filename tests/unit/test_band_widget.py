@@ -18,9 +18,7 @@ from iotwatch.domain.band_chart import (
     render,
     status_line,
 )
-from iotwatch.domain.baseline import build_baseline
 from iotwatch.domain.deviation import AlertState, score_period
-from iotwatch.domain.series import Ratio
 from iotwatch.handlers import band_widget as handler_module
 from iotwatch.plan.runtime import write_runtime_plan
 from iotwatch.service.band_widget import (
@@ -32,7 +30,18 @@ from iotwatch.service.band_widget import (
 )
 
 from .conftest import EVENTS_DIR
-from .fakes import DAY, DETECTION, MONDAY, PERIOD, FakeReader, FakeStore, flat_baseline, make_series
+from .fakes import (
+    DAY,
+    DETECTION,
+    MONDAY,
+    PERIOD,
+    FakeReader,
+    FakeStore,
+    flat_baseline,
+    flat_share_baseline,
+    make_series,
+    share_series,
+)
 
 HOUR = 3600
 SERIES = make_series("Connect.Success")
@@ -194,35 +203,15 @@ def test_a_share_is_drawn_from_its_parts_as_a_percentage_gated_as_the_evaluator_
     """Connect attempts with 0.2 % AuthError, then an hour at 30 %, then a quiet hour of 60
     attempts (too few for a share): one read of the parts, the share in percent, the 30 %
     periods critical, the quiet ones not drawn and said to be too few."""
-    share = replace(
-        make_series(
-            "Connect.AuthErrorRate", detection=replace(DETECTION, missing_data="ignore", direction="up")
-        ),
-        ratio=Ratio(
-            ("Connect.AuthError",),
-            ("Connect.Success", "Connect.AuthError"),
-            100.0,
-            "AuthError",
-            "connection attempts",
-        ),
-    )
-    success, failed = (replace(share, metric=m, ratio=None) for m in share.ratio.denominator)
+    share = share_series()
+    success, failed = (replace(share, metric=m, ratio=None) for m in share.ratio.denominator[:2])
     reader = FakeReader()
     for i in range(36):
         ts = MONDAY + i * PERIOD
         attempts, rate = (4000, 0.002) if i < 12 else (4000, 0.3) if i < 24 else (60, 0.002)
         reader.set(success.id, ts, attempts * (1 - rate))
         reader.set(failed.id, ts, attempts * rate)
-    history = [(MONDAY - 14 * DAY + i * PERIOD, 0.002) for i in range(14 * 288)]
-    baseline = build_baseline(
-        series_id=share.id,
-        points=history,
-        start=MONDAY - 14 * DAY,
-        end=MONDAY,
-        period=PERIOD,
-        built_at=MONDAY,
-        share=True,
-    )
+    baseline = flat_share_baseline(share.id)
     request = replace(widget_request(widget_event), start=MONDAY, end=MONDAY + 3 * HOUR)
     page = render_band_widget(
         request, series=share, reader=reader, store=FakeStore([baseline]), now=MONDAY + DAY, settle_seconds=60

@@ -35,7 +35,7 @@ from iotwatch.local.traffic import Fleet, generate
 from iotwatch.plan.loader import expand_series, load_plan, merged_detection
 
 from .conftest import DEFAULT_PLAN_FILE
-from .fakes import DAY, PERIOD, make_series
+from .fakes import DAY, PERIOD, flat_share_baseline, make_series
 from .fakes import MONDAY as FAKES_MONDAY
 
 TABLE = "IotWatch-Fleet-BaselineTable-ABC123"
@@ -616,17 +616,7 @@ def test_training_exclusions_inside_the_window_are_shown(learned, tmp_path, aws)
 def test_a_share_shows_its_expected_share_in_percent_and_how_it_is_judged(default_series):
     """A share's baseline: no fleet level, gaps skipped, the grid in percent (0.2 %, not 0)."""
     [share] = [s for s in default_series if s.metric == "Connect.AuthErrorRate"]
-    start = FAKES_MONDAY - 14 * DAY
-    baseline = build_baseline(
-        series_id=share.id,
-        points=[(ts, 0.002) for ts in range(start, FAKES_MONDAY, PERIOD)],
-        start=start,
-        end=FAKES_MONDAY,
-        period=PERIOD,
-        built_at=FAKES_MONDAY,
-        share=True,
-    )
-    text = render(share, baseline)
+    text = render(share, flat_share_baseline(share.id))
     assert "Connect.AuthErrorRate (MQTT), % of connection attempts per 5 min" in text
     assert "a period with fewer than 100 connection attempts has no share and is skipped" in text
     assert "fleet level  none: a share does not grow with the fleet" in text

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from iotwatch.domain.baseline import Expectation, share_expectation
 from iotwatch.domain.deviation import Transition, score_period
 from iotwatch.domain.messages import Alert, MessageContext, Notification, gsm7_length, render, to_gsm7
-from iotwatch.domain.series import Ratio
 
-from .fakes import DETECTION, MONDAY, PERIOD, make_series
+from .fakes import DETECTION, MONDAY, PERIOD, make_series, share_series
 
 HOUR = 3600
 AT = MONDAY + 14 * HOUR + 10 * 60  # 14:10 UTC
@@ -330,15 +329,7 @@ def test_grouped_reminder_keeps_the_count_and_the_limits():
 
 # --- shares of attempts --------------------------------------------------------------------------
 
-AUTH_SHARE = replace(
-    make_series("Connect.AuthErrorRate", description="Connection attempts refused at authentication"),
-    ratio=Ratio(
-        numerator=("Connect.AuthError",),
-        denominator=("Connect.Success", "Connect.AuthError", "Connect.Throttle"),
-        numerator_label="AuthError",
-        denominator_label="connection attempts",
-    ),
-)
+AUTH_SHARE = share_series(description="Connection attempts refused at authentication")
 
 
 def share_alert(*, kind="firing", actual=0.31, attempts=4210.0):
@@ -371,19 +362,22 @@ def test_a_share_firing_says_the_share_its_parts_and_what_is_normal():
     email = message.email
     assert "Connect.AuthErrorRate (MQTT)  31 %  0-" in email  # the table: now, normal range, change
     assert "+31 pts" in email  # percentage points: from 0.2 % to 31 % is no +15400%
-    assert "[AWS/IoT share Connect.AuthError / Connect.{Success, AuthError, Throttle}, per 5 min]" in email
+    assert (
+        "[AWS/IoT share Connect.AuthError / Connect.{Success, AuthError, ClientError, Throttle}, per 5 min]"
+        in email
+    )
     assert (
         "  now:       AuthError 31 % of 4,210 connection attempts, normally 0.2 % (14:05-14:10 UTC)" in email
     )
     assert "  expected:  0.2 % (normal range 0-" in email
     # the console graph is the metric math over the parts, which CloudWatch draws as the share
     graph = next(line for line in email.splitlines() if line.strip().startswith("graph:"))
-    assert "expression~'100*2a*28m1*29*2f*28m0*2bm1*2bm2*29" in graph  # 100*(m1)/(m0+m1+m2)
+    assert "expression~'100*2a*28m1*29*2f*28m0*2bm1*2bm2*2bm3*29" in graph  # 100*(m1)/(m0+m1+m2+m3)
     assert "~'Connect.AuthError~'Protocol~'MQTT~(id~'m1~visible~false)" in graph
     [document] = message.document["alerts"]
     assert document["share"] == {
         "numerator": ["Connect.AuthError"],
-        "denominator": ["Connect.Success", "Connect.AuthError", "Connect.Throttle"],
+        "denominator": ["Connect.Success", "Connect.AuthError", "Connect.ClientError", "Connect.Throttle"],
         "min_denominator": 100.0,
         "attempts": 4210.0,
         "failed": 1305,

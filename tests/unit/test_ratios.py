@@ -30,22 +30,15 @@ from iotwatch.domain.ratios import (
 from iotwatch.domain.series import Ratio
 from iotwatch.local.traffic import Fleet, poisson
 
-from .fakes import DAY, DETECTION, MONDAY, PERIOD, make_series
+from .fakes import AUTH_SHARE as AUTH
+from .fakes import DAY, MONDAY, PERIOD, SHARE_DETECTION, flat_share_baseline, make_series, share_series
 from .test_adapters import aws, result
 
-CONNECT_OUTCOMES = ("Connect.Success", "Connect.AuthError", "Connect.ClientError", "Connect.Throttle")
-AUTH = Ratio(
-    numerator=("Connect.AuthError",),
-    denominator=CONNECT_OUTCOMES,
-    min_denominator=100,
-    numerator_label="AuthError",
-    denominator_label="connection attempts",
-)
-SHARE_DETECTION = replace(DETECTION, pending_periods=1, missing_data="ignore", direction="up")
+CONNECT_OUTCOMES = AUTH.denominator
 
 
 def auth_share(ratio: Ratio = AUTH):
-    return replace(make_series("Connect.AuthErrorRate", detection=SHARE_DETECTION), ratio=ratio)
+    return share_series(ratio)
 
 
 # --- parts and queries ---------------------------------------------------------------------------
@@ -280,42 +273,27 @@ def test_a_busier_fleet_with_a_higher_normal_share_pages_nothing_when_it_halves(
 def test_a_few_failures_of_a_quiet_period_cannot_page_however_surprising():
     """The counters' volume gate on what failed: 12 of 150 attempts is 8 %, 40 times the normal
     0.2 % and far outside the band, but fewer than min_volume (20) failures."""
-    series = auth_share()
-    start, end = MONDAY - 14 * DAY, MONDAY
-    baseline = build_baseline(
-        series_id=series.id,
-        points=[(ts, 0.002) for ts in range(start, end, PERIOD)],
-        start=start,
-        end=end,
-        period=PERIOD,
-        built_at=end,
-        share=True,
-    )
-    window = Window(end, end + PERIOD, PERIOD)
-    quiet = evaluate_series(
-        series,
-        datapoints=[(end, 12 / 150)],
-        baseline=baseline,
-        state=None,
-        window=window,
-        attempts={end: 150},
-    )
+    series, end = auth_share(), MONDAY
+    baseline = flat_share_baseline(series.id, end=end)
+
+    def judged(share, attempts, judged_series=series):
+        return evaluate_series(
+            judged_series,
+            datapoints=[(end, share)],
+            baseline=baseline,
+            state=None,
+            window=Window(end, end + PERIOD, PERIOD),
+            attempts={end: attempts},
+        )
+
+    quiet = judged(12 / 150, 150)
     assert quiet.transition is None
     assert quiet.scores[0].severity is None and quiet.scores[0].attempts == 150
-    busy = evaluate_series(
-        series, datapoints=[(end, 0.08)], baseline=baseline, state=None, window=window, attempts={end: 1500}
-    )
+    busy = judged(0.08, 1500)
     assert busy.transition is not None and busy.transition.severity == "critical"
     # the plan's absolute limit still pages a quiet period
     limited = replace(series, detection=replace(SHARE_DETECTION, above=0.05))
-    capped = evaluate_series(
-        limited,
-        datapoints=[(end, 12 / 150)],
-        baseline=baseline,
-        state=None,
-        window=window,
-        attempts={end: 150},
-    )
+    capped = judged(12 / 150, 150, limited)
     assert capped.transition is not None and capped.transition.severity == "warning"
 
 

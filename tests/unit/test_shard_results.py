@@ -9,12 +9,11 @@ from iotwatch.domain.baseline import Expectation
 from iotwatch.domain.deviation import AlertState, Transition, score_period
 from iotwatch.domain.evaluation import SeriesOutcome
 from iotwatch.domain.incidents import tick_news
-from iotwatch.domain.series import Ratio
 from iotwatch.domain.silences import Silence
 from iotwatch.service.evaluation import ScoredSeries
 from iotwatch.service.fanout import PACKED, _gather, _shard_result, _states_of
 
-from .fakes import DETECTION, MONDAY, PERIOD, make_series
+from .fakes import DETECTION, MONDAY, PERIOD, make_series, share_series
 
 AT = MONDAY + 14 * 3600
 DYNAMODB_ITEM_LIMIT = 400 * 1024
@@ -54,16 +53,7 @@ def test_a_shard_of_two_thousand_firing_series_fits_one_item_packed():
 def test_a_shares_news_keeps_its_attempts_through_a_shard_result():
     """The publishing invocation renders "AuthError 31 % of 4,210 connection attempts": a share's
     newest period must reach it with its attempts, whichever shard judged it."""
-    share = replace(
-        make_series("Connect.AuthErrorRate"),
-        ratio=Ratio(
-            ("Connect.AuthError",),
-            ("Connect.Success", "Connect.AuthError"),
-            100.0,
-            "AuthError",
-            "connection attempts",
-        ),
-    )
+    share = share_series()
     latest = replace(
         score_period(AT - PERIOD, 0.31, Expectation(0.002, 0.0007, "hour-of-week", False), DETECTION),
         attempts=4210.0,

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from iotwatch.domain.ratios import combine, metric_queries, query_key
 from iotwatch.domain.series import Series
+from iotwatch.domain.sharding import packed
 
 MAX_QUERIES_PER_CALL = 500
 MAX_DATAPOINTS_PER_CALL = 100_800
@@ -100,17 +101,8 @@ class CloudWatchMetricReader:
 
 
 def plan_batches(series: Sequence[Series], *, start: int, end: int) -> list[list[Series]]:
-    """Packs series into GetMetricData calls within both per-call limits."""
-    batches: list[list[Series]] = []
-    current: list[Series] = []
-    budget = 0
-    for s in series:
-        points = max(1, -(-(end - start) // s.period))
-        if current and (len(current) >= MAX_QUERIES_PER_CALL or budget + points > MAX_DATAPOINTS_PER_CALL):
-            batches.append(current)
-            current, budget = [], 0
-        current.append(s)
-        budget += points
-    if current:
-        batches.append(current)
-    return batches
+    """Packs metric queries into GetMetricData calls within both per-call limits."""
+    span = end - start
+    return packed(
+        series, MAX_DATAPOINTS_PER_CALL, lambda s: max(1, -(-span // s.period)), most=MAX_QUERIES_PER_CALL
+    )

@@ -15,14 +15,15 @@ message. Every worker then takes the series of its own list whose key falls in i
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
 
 ShardKey = tuple[int, str]
+T = TypeVar("T")
 
 
 def shard_key(series_id: str) -> ShardKey:
@@ -86,16 +87,24 @@ def shard_ranges(
 
 def weighted(series: Sequence[Series], size: int) -> list[list[Series]]:
     """`series` in order, cut into runs of at most `size` metric queries (a series reads one,
-    a share of attempts each of its parts; a lone series bigger than `size` is a run)."""
-    runs: list[list[Series]] = []
-    current: list[Series] = []
+    a share of attempts each of its parts)."""
+    return packed(series, size, query_weight)
+
+
+def packed(
+    items: Sequence[T], limit: int, cost: Callable[[T], int], *, most: int | None = None
+) -> list[list[T]]:
+    """`items` in order, cut into runs whose costs add up to at most `limit` (and of at most
+    `most` items); an item over the limit on its own is a run of its own."""
+    runs: list[list[T]] = []
+    current: list[T] = []
     load = 0
-    for s in series:
-        more = query_weight(s)
-        if current and load + more > size:
+    for item in items:
+        more = cost(item)
+        if current and (load + more > limit or (most is not None and len(current) >= most)):
             runs.append(current)
             current, load = [], 0
-        current.append(s)
+        current.append(item)
         load += more
     if current:
         runs.append(current)
