@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iotwatch.domain.ratios import attempts_of, combine, metric_queries, query_key
 from iotwatch.domain.series import Series
 from iotwatch.local.traffic import DAY, Fleet, FleetChange, Incident, generate
 from iotwatch.plan.loader import expand_series, load_plan
@@ -171,14 +172,16 @@ def run_scenario_detailed(
 ) -> tuple[dict[str, KindStats], int, int, int]:
     start = EVAL_START - WARMUP_DAYS * DAY
     end = EVAL_START + EVAL_DAYS * DAY
-    data: dict[str, dict[int, float]] = {s.id: {} for s in series}
-    for s, ts, count in generate(scenario.fleet, series, start=start, end=end, incidents=scenario.incidents):
-        data[s.id][ts] = float(count)
+    data: dict[str, list[tuple[int, float]]] = {query_key(q): [] for q in metric_queries(series)}
+    for q, ts, count in generate(scenario.fleet, series, start=start, end=end, incidents=scenario.incidents):
+        data[query_key(q)].append((ts, float(count)))
+    read = combine(series, data)  # a share of attempts from its parts, as the reader gives it
     onsets_by_metric: dict[str, list[int]] = {}
     rows = 0
     false_alerts = 0
     for s in series:
-        points = [ReplayPoint(ts, data[s.id].get(ts)) for ts in range(start, end, PERIOD)]
+        values, attempts = dict(read[s.id]), attempts_of(s, read) or {}
+        points = [ReplayPoint(ts, values.get(ts), attempts.get(ts)) for ts in range(start, end, PERIOD)]
         previous = False
         onsets: list[int] = []
         for result in replay(points, series=s, history_days=history_days, refresh_seconds=refresh):

@@ -9,7 +9,9 @@ simulated history and written by `DynamoStateStore.put_baseline`), a few alert s
 one ad-hoc silence, SNS answers with a MessageId. A few series drop to a tenth of their
 traffic, so the run pages.
 
-Per N: GetMetricData calls against the API's floor ceil(N / 500), DynamoDB requests
+Per N: GetMetricData calls against the API's floor ceil(queries / 500) (a share of attempts
+reads its parts: `shares_1000` watches each busy rule action's failure share beside its
+Success and Failure, read once for both), DynamoDB requests
 (and how many were writes), SNS publishes, the median wall and CPU time of
 `run_evaluation`, our CPU per series in microseconds (less the time inside the canned
 clients), the peak RSS growth during the runs and, up to
@@ -30,6 +32,7 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import Window, evaluation_window, lookback_periods
 from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.ratios import metric_queries
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.loader import load_plan, merged_detection
@@ -56,6 +59,7 @@ SIZES = (100, 1_000)
 # after an outage: the default plan's whole catch-up span (frequency.catch_up, 6 h) missed,
 # at the most series one invocation evaluates (frequency.shard_size, 2,000)
 CATCH_UP_SIZES = (2_000,)
+SHARES_SIZE = 1_000
 HOUR = 3600
 TICK = TRAINED_TO + 14 * HOUR  # Monday 14:00 UTC: daytime traffic, baselines 14 h old
 DEVIATING = 3  # series whose traffic drops to DEVIATION x normal for the whole window
@@ -87,12 +91,17 @@ class EvaluatorWorld:
 
 
 def build_world(
-    n: int, plan_path: str = "monitoring-plan.yaml", *, deviating: int = DEVIATING, catch_up: int = 0
+    n: int,
+    plan_path: str = "monitoring-plan.yaml",
+    *,
+    deviating: int = DEVIATING,
+    catch_up: int = 0,
+    shares: bool = False,
 ) -> EvaluatorWorld:
     """`catch_up`: seconds of ticks no run completed before this one (the evaluator was down):
     the run evaluates them first, from one read per series."""
     plan = load_plan(plan_path, environ={})
-    members = scale_series(n, merged_detection(plan, None))
+    members = scale_series(n, merged_detection(plan, None), shares=shares)
     series = tuple(m.series for m in members)
     rplan = replace(runtime_plan(plan), series=series)
     settle = rplan.frequency.settle_seconds
@@ -106,6 +115,8 @@ def build_world(
     rng = random.Random(n)
     for m in members:
         s = m.series
+        if m.parts is not None:
+            continue  # a share's parts are the rule's Success and Failure, put below as theirs
         factor = DEVIATION if s.id in chosen else 1.0
         # a period either side of the window: the reader must keep only what is inside
         points = window_points(
@@ -153,7 +164,7 @@ def build_world(
 
 def _choose_deviating(members: Sequence[ScaleSeries], window: Window, count: int) -> set[str]:
     """`count` busy series spread over the plan (a drop to a tenth of them is unmistakable)."""
-    busy = [m.series.id for m in members if expected_at(m.profile, window.start) >= 500]
+    busy = [m.series.id for m in members if m.parts is None and expected_at(m.profile, window.start) >= 500]
     if count <= 0 or not busy:
         return set()
     step = max(1, len(busy) // count)
@@ -232,10 +243,13 @@ def measure_size(world: EvaluatorWorld, runs: int, *, trace_memory: bool = True)
     first = results[0]
     n = world.n
     lookback = (world.window.end - world.window.start) // PERIOD
-    floor = get_metric_data_floor(n, datapoints_per_series=lookback)
+    queries = len(metric_queries(world.series))
+    floor = get_metric_data_floor(queries, datapoints_per_series=lookback)
     rss = [r.measurement.rss_peak_bytes for r in results if r.measurement.rss_peak_bytes is not None]
     figures: dict[str, object] = {
         "series": n,
+        "shares": sum(1 for s in world.series if s.ratio is not None),
+        "metric_queries": queries,
         "runs": runs,
         "get_metric_data_calls": first.get_metric_data_calls,
         "get_metric_data_floor": floor,
@@ -275,6 +289,9 @@ def measure(
         size_figures = measure_size(world, runs or repetitions(n), trace_memory=n <= trace_up_to)
         figures.update({f"{n}.{name}": value for name, value in size_figures.items()})
         del world
+    world = build_world(SHARES_SIZE, plan_path, shares=True)
+    size_figures = measure_size(world, runs or repetitions(SHARES_SIZE), trace_memory=False)
+    figures.update({f"shares_{SHARES_SIZE}.{name}": value for name, value in size_figures.items()})
     return figures
 
 

@@ -2,7 +2,8 @@
 
 N series are built the way a plan expands them (metric x dimension values): the plan's
 device metrics per Protocol, RulesExecuted, then per topic rule TopicMatch{RuleName} and
-Success/Failure{ActionType, RuleName}, until there are N. Their traffic comes from
+Success/Failure{ActionType, RuleName} (and, with `shares`, the rule action's failure share
+over the two, for rules busy enough to make 100 runs a period), until there are N. Their traffic comes from
 `iotwatch.local.traffic` (daily and weekly rhythm, Poisson noise, sparse series); series
 of the same kind, size class and variant share one history (a "profile"), so 10,000 series
 do not need 10,000 simulations.
@@ -24,7 +25,8 @@ from iotwatch.adapters.store import BASELINE_SK, DynamoStateStore, series_pk
 from iotwatch.domain.baseline import Baseline, build_baseline
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
-from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.ratios import shares
+from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.local.traffic import Fleet, generate, poisson
 
 from bench.canned_aws import CannedDynamoDB
@@ -71,9 +73,13 @@ class Profile:
 class ScaleSeries:
     series: Series
     profile: Profile
+    parts: tuple[Profile, Profile] | None = None  # a share: the (Success, Failure) it reads
 
 
-def scale_series(n: int, detection: DetectionSettings) -> list[ScaleSeries]:
+RULE_FAILURE_SHARE = Ratio(("Failure",), ("Success", "Failure"), 100.0, "Failure", "rule action runs")
+
+
+def scale_series(n: int, detection: DetectionSettings, *, shares: bool = False) -> list[ScaleSeries]:
     """The first `n` series of a large plan, in plan order."""
 
     def make(metric: str, dims: Sequence[tuple[str, str]]) -> Series:
@@ -110,6 +116,16 @@ def scale_series(n: int, detection: DetectionSettings) -> list[ScaleSeries]:
                 Profile("Failure", size * FAILURE_SHARE, variant),
             )
         )
+        if shares and size >= 150:
+            share = make("RuleAction.FailureRate", [("RuleName", name), ("ActionType", action)])
+            share = replace(share, detection=replace(detection, missing_data="ignore", direction="up"))
+            out.append(
+                ScaleSeries(
+                    replace(share, ratio=RULE_FAILURE_SHARE),
+                    out[-1].profile,
+                    (out[-2].profile, out[-1].profile),
+                )
+            )
     return out[:n]
 
 
@@ -158,6 +174,34 @@ def profile_baseline(profile: Profile) -> Baseline:
     )
 
 
+@cache
+def share_history(parts: tuple[Profile, Profile]) -> tuple[tuple[tuple[int, float], ...], dict[int, float]]:
+    """A rule action's failure share over the two profiles' history, and its attempts."""
+    points, attempts = shares(
+        RULE_FAILURE_SHARE, {"Success": profile_history(parts[0]), "Failure": profile_history(parts[1])}
+    )
+    return tuple(points), dict(attempts)
+
+
+@cache
+def share_baseline(parts: tuple[Profile, Profile]) -> Baseline:
+    start, end = history_window()
+    return build_baseline(
+        series_id=f"share:{parts[0].devices:g}:{parts[0].variant}",
+        points=share_history(parts)[0],
+        start=start,
+        end=end,
+        period=PERIOD,
+        built_at=end + 600,
+        version=12,
+        share=True,
+    )
+
+
+def baseline_of(member: ScaleSeries) -> Baseline:
+    return share_baseline(member.parts) if member.parts is not None else profile_baseline(member.profile)
+
+
 def seed_baselines(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries], *, samples: int = 5) -> None:
     """Stores each series' profile baseline under the series' key, exactly as
     `DynamoStateStore.put_baseline` writes it. The item is written by the real store once per
@@ -165,20 +209,21 @@ def seed_baselines(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries], *, 
     measure the set-up); `samples` series spread over the list are checked against a real write."""
     capture = CannedDynamoDB(dynamodb.table_name)
     writer = DynamoStateStore(capture, dynamodb.table_name)
-    templates: dict[Profile, dict[str, Any]] = {}
+    templates: dict[object, dict[str, Any]] = {}
 
     def written(baseline: Baseline) -> dict[str, Any]:
         writer.put_baseline(baseline)
         return capture.partitions[series_pk(baseline.series_id)][BASELINE_SK]
 
     for m in members:
-        template = templates.get(m.profile)
+        key = m.parts or m.profile
+        template = templates.get(key)
         if template is None:
-            template = templates[m.profile] = written(profile_baseline(m.profile))
-        item = _with_series_id(template, profile_baseline(m.profile).series_id, m.series.id)
+            template = templates[key] = written(baseline_of(m))
+        item = _with_series_id(template, baseline_of(m).series_id, m.series.id)
         dynamodb.partitions.setdefault(item["pk"]["S"], {})[BASELINE_SK] = item
     for m in members[:: max(1, len(members) // samples)]:
-        real = written(replace(profile_baseline(m.profile), series_id=m.series.id))
+        real = written(replace(baseline_of(m), series_id=m.series.id))
         assert dynamodb.partitions[series_pk(m.series.id)][BASELINE_SK] == real, m.series.id
 
 
@@ -200,16 +245,37 @@ def profile_tracker(profile: Profile) -> dict[str, Any]:
     return tracker.to_record()
 
 
+@cache
+def share_tracker(parts: tuple[Profile, Profile]) -> dict[str, Any]:
+    """profile_tracker for a share, judged with its attempts."""
+    start, end = TRAINED_TO - 7 * DAY, TRAINED_TO
+    series = Series(NAMESPACE, "share", (), "Sum", PERIOD, _ANY_DETECTION, ratio=RULE_FAILURE_SHARE)
+    points, attempts = share_history(parts)
+    tracker = TrackerState()
+    evaluate_series(
+        series,
+        datapoints=[p for p in points if p[0] >= start],
+        baseline=share_baseline(parts),
+        state=None,
+        window=Window(start, end, PERIOD),
+        tracker=tracker,
+        attempts=attempts,
+    )
+    return tracker.to_record()
+
+
 def seed_trackers(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries]) -> None:
     """Every series' tracker as the previous ticks left it (one learnt per profile), so a
     measured tick is a steady one, not the first a new deployment makes."""
     writer = DynamoStateStore(dynamodb, dynamodb.table_name)
-    by_profile: dict[Profile, TrackerState] = {}
+    by_profile: dict[object, TrackerState] = {}
     trackers = {}
     for m in members:
-        tracker = by_profile.get(m.profile)
+        key = m.parts or m.profile
+        tracker = by_profile.get(key)
         if tracker is None:
-            tracker = by_profile[m.profile] = TrackerState.from_record(profile_tracker(m.profile))
+            record = share_tracker(m.parts) if m.parts is not None else profile_tracker(m.profile)
+            tracker = by_profile[key] = TrackerState.from_record(record)
         trackers[m.series.id] = tracker
     writer.save_trackers(trackers)
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, MINIMAL_PLAN, Synth, synthesize
+from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, MINIMAL_PLAN, Synth, synthesize_plan
 
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("full")
-    plan_path = base / "plan.yaml"
-    plan_path.write_text(FULL_PLAN, encoding="utf-8")
-    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+    return synthesize_plan(tmp_path_factory.mktemp("full"), FULL_PLAN, environ={ENV_EMAIL_VAR: ENV_EMAIL})
 
 
 @pytest.fixture(scope="module")
 def minimal(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("minimal")
-    plan_path = base / "plan.yaml"
-    plan_path.write_text(MINIMAL_PLAN, encoding="utf-8")
-    return synthesize(plan_path, base / "cdk.out", environ={}, context={"data_removal_policy": "destroy"})
+    return synthesize_plan(
+        tmp_path_factory.mktemp("minimal"),
+        MINIMAL_PLAN,
+        environ={},
+        context={"data_removal_policy": "destroy"},
+    )

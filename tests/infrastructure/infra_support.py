@@ -136,6 +136,15 @@ class Synth:
         return found[0]
 
 
+def synthesize_plan(
+    base: Path, text: str, *, environ: dict[str, str], context: dict[str, Any] | None = None
+) -> Synth:
+    """The plan `text` written to `base`/plan.yaml and synthesized into `base`/cdk.out."""
+    plan_path = base / "plan.yaml"
+    plan_path.write_text(text, encoding="utf-8")
+    return synthesize(plan_path, base / "cdk.out", environ=environ, context=context)
+
+
 def synthesize(
     plan_path: Path, outdir: Path, *, environ: dict[str, str], context: dict[str, Any] | None = None
 ) -> Synth:

@@ -20,7 +20,7 @@ from infra_support import (
     SMS_PARAMETER,
     Synth,
     join_to_text,
-    synthesize,
+    synthesize_plan,
 )
 from iotwatch.plan.loader import check_plan, expand_series, load_plan
 
@@ -44,12 +44,30 @@ assert _TOOLS in FULL_PLAN
 AUDIT_PLAN = FULL_PLAN.replace(_TOOLS, "tools:\n  dashboard: true\n  audit: true\n")
 
 
+_RULES = "    - metric: RulesExecuted\n"
+assert _RULES in FULL_PLAN
+SHARES_PLAN = FULL_PLAN.replace(
+    _RULES,
+    _RULES
+    + "  ratios:\n"
+    + "    - name: Connect.AuthErrorRate\n"
+    + "      numerator: [Connect.AuthError]\n"
+    + "      dimensions: {Protocol: [MQTT, HTTP]}\n",
+)
+
+
+@pytest.fixture(scope="module")
+def shares(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize_plan(
+        tmp_path_factory.mktemp("shares-dashboard"), SHARES_PLAN, environ={ENV_EMAIL_VAR: ENV_EMAIL}
+    )
+
+
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("audited-dashboard")
-    plan_path = base / "plan.yaml"
-    plan_path.write_text(AUDIT_PLAN, encoding="utf-8")
-    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
+    return synthesize_plan(
+        tmp_path_factory.mktemp("audited-dashboard"), AUDIT_PLAN, environ={ENV_EMAIL_VAR: ENV_EMAIL}
+    )
 
 
 def _body(s: Synth) -> dict[str, Any]:
@@ -146,6 +164,26 @@ def test_every_series_is_a_band_widget_drawn_by_the_band_function_and_no_metric_
     for band_metric in ("Expected", "BandLower", "BandUpper", "DeviationScore"):
         assert f'"{band_metric}"' not in text
     assert not [g for g in _graphs(full).values() if any("Series" in row for row in _rows(g))]
+
+
+def test_each_share_is_a_band_widget_too_and_the_widget_function_reads_its_parts(shares: Synth) -> None:
+    """The share's widget names the share (the function reads its parts when drawn), beside the
+    metrics' widgets; still no metric per series on the dashboard itself."""
+    plan = load_plan(shares.plan_path, environ={ENV_EMAIL_VAR: ENV_EMAIL}, resolve_env=True)
+    series = expand_series(plan)
+    widgets = _band_widgets(shares)
+    assert sorted(widgets) == sorted(s.label for s in series)
+    drawn = {w["params"]["series"] for w in widgets.values()}
+    assert {
+        "AWS/IoT|Connect.AuthErrorRate|Protocol=MQTT",
+        "AWS/IoT|Connect.AuthErrorRate|Protocol=HTTP",
+    } <= drawn
+    widget_fn, _ = shares.function(BAND_WIDGET)
+    assert {w["endpoint"] for w in widgets.values()} == {f"{widget_fn}.Arn"}
+    _, dashboard = shares.only("AWS::CloudWatch::Dashboard")
+    assert "Connect.AuthError" not in join_to_text(dashboard["Properties"]["DashboardBody"]).replace(
+        "Connect.AuthErrorRate", ""
+    )
 
 
 def test_the_band_function_reads_metrics_and_the_table_and_nothing_else(full: Synth) -> None:

@@ -33,7 +33,7 @@ from iotwatch.local.demo import (
     run_demo,
 )
 from iotwatch.local.endpoint import LocalAws
-from iotwatch.plan.loader import load_plan
+from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
 
 PLAN = load_plan(DEFAULT_PLAN_FILE)
@@ -214,11 +214,39 @@ def test_the_demo_pages_the_policy_deletion_once_and_the_outage_page_quotes_it(d
 
 def test_every_series_is_drawn_against_its_band_and_the_outage_outside_it(demo: dict[str, Any]) -> None:
     dashboard = demo["summary"]["dashboard"]
-    assert dashboard["widgets"] == dashboard["drawn"] == len(PLAN.resources.metrics)
+    assert dashboard["widgets"] == dashboard["drawn"] == len(expand_series(PLAN)) == 12  # the shares too
     assert sorted(t.split(" (")[0] for t in dashboard["outside_band"]) == sorted(INCIDENT_METRICS)
     page = Path(dashboard["path"]).read_text(encoding="utf-8")
     assert page.count("<svg") == dashboard["drawn"]
-    assert "Dashboard: 9 of 9 series drawn against their band" in demo["printed"]
+    assert "Dashboard: 12 of 12 series drawn against their band" in demo["printed"]
+    assert "Failures share of inbound publishes" in page  # a share, drawn in percent
+    assert (
+        "learning: no period of the last build's history had the 100 connection attempts a share needs"
+        in page
+    )
+
+
+def test_the_shares_are_judged_where_the_fleet_makes_enough_attempts_and_page_nothing(
+    demo: dict[str, Any],
+) -> None:
+    """The simulated 4,000 devices publish thousands of messages a period but connect a few dozen
+    times: the publish-in failure share is judged every tick and, the outage taking the failed
+    attempts with the devices, pages nothing; the connect shares are under min_denominator."""
+    shares = {s["series"]: s for s in demo["summary"]["shares"]}
+    assert set(shares) == {
+        "Connect.AuthErrorRate (MQTT)",
+        "Connect.ThrottleRate (MQTT)",
+        "PublishIn.FailureRate (MQTT)",
+    }
+    publish = shares["PublishIn.FailureRate (MQTT)"]
+    assert publish["learnt"] and publish["periods_judged"] == 96
+    for name in ("Connect.AuthErrorRate (MQTT)", "Connect.ThrottleRate (MQTT)"):
+        assert not shares[name]["learnt"] and "not judged" in shares[name]["text"]
+        assert (
+            f"Share {name}: not judged: its history never had the 100 connection attempts" in demo["printed"]
+        )
+    paged = {m["metric"] for n in deviations(demo["summary"]) for m in n["metrics"]}
+    assert not paged & {"Connect.AuthErrorRate", "Connect.ThrottleRate", "PublishIn.FailureRate"}
 
 
 def test_the_logs_list_what_changed_and_what_the_dashboard_queries(demo: dict[str, Any]) -> None:

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from iotwatch.adapters.store import OutboxItem
-from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket
+from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket, build_baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.incidents import Incident, decode_incident, encode_incident
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.messages import RenderedMessage
-from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.ratios import combine, metric_queries, query_key
+from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import Silence
 
 PERIOD = 300
@@ -56,6 +57,37 @@ def make_series(
     )
 
 
+# A share of attempts: AuthError over the connect outcomes (domain.ratios).
+SHARE_DETECTION = replace(DETECTION, pending_periods=1, missing_data="ignore", direction="up")
+AUTH_SHARE = Ratio(
+    numerator=("Connect.AuthError",),
+    denominator=("Connect.Success", "Connect.AuthError", "Connect.ClientError", "Connect.Throttle"),
+    min_denominator=100,
+    numerator_label="AuthError",
+    denominator_label="connection attempts",
+)
+
+
+def share_series(ratio: Ratio = AUTH_SHARE, *, description: str | None = None) -> Series:
+    """Connect.AuthErrorRate (MQTT): the share `ratio` of the connect outcomes."""
+    series = make_series("Connect.AuthErrorRate", detection=SHARE_DETECTION, description=description)
+    return replace(series, ratio=ratio)
+
+
+def flat_share_baseline(series_id: str, *, share: float = 0.002, end: int = MONDAY) -> Baseline:
+    """A share's baseline learnt from 14 days at the same `share`."""
+    start = end - 14 * DAY
+    return build_baseline(
+        series_id=series_id,
+        points=[(ts, share) for ts in range(start, end, PERIOD)],
+        start=start,
+        end=end,
+        period=PERIOD,
+        built_at=end,
+        share=True,
+    )
+
+
 def flat_baseline(
     series_id: str, *, expected: float, scale: float, period: int = PERIOD, source: str = "hour-of-week"
 ) -> Baseline:
@@ -85,17 +117,18 @@ class FakeReader:
         self.points.setdefault(series_id, {})[ts] = value
 
     def read(self, series: Sequence[Series], *, start: int, end: int) -> dict[str, list[tuple[int, float]]]:
+        """A ratio series is served from its parts' points, as CloudWatchMetricReader reads it."""
         self.calls += 1
         self.requests.append((tuple(s.id for s in series), start, end))
-        out: dict[str, list[tuple[int, float]]] = {}
-        for s in series:
-            values = self.points.get(s.id, {})
-            out[s.id] = [
+        read: dict[str, list[tuple[int, float]]] = {}
+        for query in metric_queries(series):
+            values = self.points.get(query.id, {})
+            read[query_key(query)] = [
                 (ts, values[ts])
-                for ts in range(start - start % s.period, end, s.period)
+                for ts in range(start - start % query.period, end, query.period)
                 if ts in values and ts >= start
             ]
-        return out
+        return combine(series, read)
 
 
 class FakeStore:

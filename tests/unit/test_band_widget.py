@@ -30,7 +30,18 @@ from iotwatch.service.band_widget import (
 )
 
 from .conftest import EVENTS_DIR
-from .fakes import DAY, DETECTION, MONDAY, PERIOD, FakeReader, FakeStore, flat_baseline, make_series
+from .fakes import (
+    DAY,
+    DETECTION,
+    MONDAY,
+    PERIOD,
+    FakeReader,
+    FakeStore,
+    flat_baseline,
+    flat_share_baseline,
+    make_series,
+    share_series,
+)
 
 HOUR = 3600
 SERIES = make_series("Connect.Success")
@@ -186,6 +197,47 @@ def test_the_widget_reads_the_series_its_baseline_and_its_state(widget_event):
         request, series=SERIES, reader=reader, store=store, now=MONDAY, settle_seconds=60
     )
     assert "nothing finished in this time range yet" in nothing
+
+
+def test_a_share_is_drawn_from_its_parts_as_a_percentage_gated_as_the_evaluator_gates_it(widget_event):
+    """Connect attempts with 0.2 % AuthError, then an hour at 30 %, then a quiet hour of 60
+    attempts (too few for a share): one read of the parts, the share in percent, the 30 %
+    periods critical, the quiet ones not drawn and said to be too few."""
+    share = share_series()
+    success, failed = (replace(share, metric=m, ratio=None) for m in share.ratio.denominator[:2])
+    reader = FakeReader()
+    for i in range(36):
+        ts = MONDAY + i * PERIOD
+        attempts, rate = (4000, 0.002) if i < 12 else (4000, 0.3) if i < 24 else (60, 0.002)
+        reader.set(success.id, ts, attempts * (1 - rate))
+        reader.set(failed.id, ts, attempts * rate)
+    baseline = flat_share_baseline(share.id)
+    request = replace(widget_request(widget_event), start=MONDAY, end=MONDAY + 3 * HOUR)
+    page = render_band_widget(
+        request, series=share, reader=reader, store=FakeStore([baseline]), now=MONDAY + DAY, settle_seconds=60
+    )
+    assert reader.requests == [((share.id,), MONDAY, MONDAY + 3 * HOUR)]  # one read: the parts
+    points = chart_points(
+        share, reader.read([share], start=MONDAY, end=MONDAY + 3 * HOUR)[share.id], baseline,
+        start=MONDAY, end=MONDAY + 3 * HOUR,
+        attempts={MONDAY + i * PERIOD: 4000.0 if i < 24 else 60.0 for i in range(36)},
+    )  # fmt: skip
+    assert [p.severity for p in points[:12]] == [None] * 12
+    assert [p.severity for p in points[12:24]] == ["critical"] * 12
+    assert [p.actual for p in points[24:]] == [None] * 12  # 60 attempts: no share
+    assert "AuthError share of connection attempts" in page
+    # the last share is an hour old: the quiet hour since had too few attempts for one
+    assert (
+        "at 01:55Z AuthError 30 % of 4,000 connection attempts, since then under 100 a period (normal 0-"
+        in page
+    )
+    texts = [t.firstChild.data for t in svg_of(page).getElementsByTagName("text") if t.firstChild]
+    assert "50 %" in texts  # the axis is in percent
+    quiet = render_band_widget(
+        replace(request, start=MONDAY + 2 * HOUR), series=share, reader=reader, store=FakeStore([baseline]),
+        now=MONDAY + DAY, settle_seconds=60,
+    )  # fmt: skip
+    assert "not judged: at most 60 connection attempts a period in this range, a share needs 100" in quiet
 
 
 # --- the handler ----------------------------------------------------------------------------------

@@ -32,6 +32,18 @@ def test_evaluator_at_100_series_reads_at_the_floor_and_pages():
     assert isinstance(requests, int) and requests >= 5 + len(world.deviating)
 
 
+def test_the_evaluator_reads_shares_with_their_parts_at_the_floor_of_the_metric_queries():
+    """600 series, every busy rule action's failure share among them: a share reads the rule's
+    Success and Failure, which are read once for both, so the calls follow the metric queries."""
+    world = evaluator_scale.build_world(600, str(DEFAULT_PLAN_FILE), shares=True)
+    figures = evaluator_scale.measure_size(world, runs=1, trace_memory=False)
+    shares = figures["shares"]
+    assert isinstance(shares, int) and shares > 100
+    assert figures["metric_queries"] == 600 - shares  # nothing read twice
+    assert figures["get_metric_data_calls"] == figures["get_metric_data_floor"] == 1
+    assert figures["firing"] == len(world.deviating) > 0  # and no share pages on steady traffic
+
+
 def test_canned_cloudwatch_refuses_more_than_500_queries():
     query = {
         "Id": "m0",

@@ -35,7 +35,7 @@ from iotwatch.local.traffic import Fleet, generate
 from iotwatch.plan.loader import expand_series, load_plan, merged_detection
 
 from .conftest import DEFAULT_PLAN_FILE
-from .fakes import DAY, PERIOD, make_series
+from .fakes import DAY, PERIOD, flat_share_baseline, make_series
 from .fakes import MONDAY as FAKES_MONDAY
 
 TABLE = "IotWatch-Fleet-BaselineTable-ABC123"
@@ -611,3 +611,14 @@ def test_training_exclusions_inside_the_window_are_shown(learned, tmp_path, aws)
     argv = ["baseline", "show", "PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", TABLE]
     assert main([*argv, "--plan", str(plan)], out=out, err=err) == 0, err.getvalue()
     assert "firmware rollout (the plan's exclude_from_training)" in out.getvalue()
+
+
+def test_a_share_shows_its_expected_share_in_percent_and_how_it_is_judged(default_series):
+    """A share's baseline: no fleet level, gaps skipped, the grid in percent (0.2 %, not 0)."""
+    [share] = [s for s in default_series if s.metric == "Connect.AuthErrorRate"]
+    text = render(share, flat_share_baseline(share.id))
+    assert "Connect.AuthErrorRate (MQTT), % of connection attempts per 5 min" in text
+    assert "a period with fewer than 100 connection attempts has no share and is skipped" in text
+    assert "fleet level  none: a share does not grow with the fleet" in text
+    assert "and >= 20 AuthError failed, beyond chance for the attempts" in text
+    assert all(row.split()[1].startswith("0.2±") for row in grid_rows(text))

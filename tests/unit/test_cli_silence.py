@@ -356,7 +356,10 @@ def test_add_list_remove_through_the_plans_stack(aws: FakeDynamo) -> None:
     )  # fmt: skip
     assert (code, err) == (0, "")
     silence_id = re.search(r"Added silence (s-[0-9a-f]{8}) in " + TABLE, out).group(1)  # type: ignore[union-attr]
-    assert "covers      1 series of the plan: Connect.Success (MQTT)" in out
+    assert (
+        "covers      3 series of the plan: Connect.Success (MQTT), Connect.AuthErrorRate (MQTT), "
+        "Connect.ThrottleRate (MQTT)" in out
+    )
     assert f"iotwatch silence remove {silence_id}" in out
 
     code, out, err = run("silence", "list")

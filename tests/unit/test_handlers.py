@@ -76,16 +76,16 @@ def evaluator_deps():
 # --- evaluator ----------------------------------------------------------------------------------
 
 
-def test_evaluator_window_comes_from_the_event_time(task_root, evaluator_deps):
+def test_evaluator_window_comes_from_the_event_time(task_root, evaluator_deps, default_series):
     scheduled = event("evaluator-schedule")
     result = evaluator.handler(scheduled, LambdaContext(), evaluator_deps)
     # 14:06:00 minus 60 s settling is 14:05:00: the last complete periods end at 14:05
     end = epoch("2026-11-24T14:05:00Z")
     [(series_ids, start, stop)] = evaluator_deps.reader.requests
     assert (start, stop) == (end - 3 * PERIOD, end)
-    assert len(series_ids) == 9
+    assert series_ids == tuple(s.id for s in default_series)  # nine metrics and three shares
     assert result["window_end"] == datetime.fromtimestamp(end, UTC).isoformat()
-    assert (result["series"], result["learning"], result["published"]) == (9, 9, 0)
+    assert (result["series"], result["learning"], result["published"]) == (12, 12, 0)
 
 
 @pytest.mark.parametrize(
@@ -113,10 +113,10 @@ def test_evaluator_pages_through_its_dependencies(task_root, evaluator_deps, def
     result = evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     assert result["published"] == 2
     assert evaluator_deps.notifier.topics() == ["oncall-email", "oncall-sms"]
-    assert result["firing"] == 9
+    assert result["firing"] == 9  # the metrics; the shares have no attempts, so no share to judge
     # the same event again (a Lambda retry) changes nothing
     again = evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
-    assert (again["published"], again["skipped"]) == (0, 9)
+    assert (again["published"], again["skipped"]) == (0, len(default_series))
 
 
 def _metric_names(printed: str) -> set[str]:
@@ -201,7 +201,7 @@ def test_baseline_builder_trains_on_history_before_the_event_time(task_root, nam
     result = baseline_builder.handler(trigger, LambdaContext(function_name="IotWatch-Fleet-Baselines"), deps)
     [(_, start, stop)] = reader.requests
     assert (start, stop) == (end - 14 * DAY, end)
-    assert result["built"] == len(store.baselines) == 9
+    assert result["built"] == len(store.baselines) == len(default_series)
     assert sorted(result["without_history"]) == sorted(s.id for s in default_series if s is not rules)
     assert store.baselines[rules.id].expectation_at(end + 3600).expected == 500.0
     assert {b.trained_to for b in store.baselines.values()} == {end}

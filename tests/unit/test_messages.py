@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import string
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.baseline import Expectation, share_expectation
 from iotwatch.domain.deviation import Transition, score_period
 from iotwatch.domain.messages import Alert, MessageContext, Notification, gsm7_length, render, to_gsm7
 
-from .fakes import DETECTION, MONDAY, PERIOD, make_series
+from .fakes import DETECTION, MONDAY, PERIOD, make_series, share_series
 
 HOUR = 3600
 AT = MONDAY + 14 * HOUR + 10 * 60  # 14:10 UTC
@@ -324,3 +325,60 @@ def test_grouped_reminder_keeps_the_count_and_the_limits():
     assert message.subject.endswith("still down 80% after 27 h (+2 more)")
     assert_channel_limits(message)
     assert "still" in message.sms
+
+
+# --- shares of attempts --------------------------------------------------------------------------
+
+AUTH_SHARE = share_series(description="Connection attempts refused at authentication")
+
+
+def share_alert(*, kind="firing", actual=0.31, attempts=4210.0):
+    expectation = share_expectation(Expectation(0.002, 0.0005, "hour-of-week", False), attempts)
+    latest = replace(score_period(AT - PERIOD, actual, expectation, DETECTION), attempts=attempts)
+    ended = AT - 2 * PERIOD if kind == "resolved" else 0
+    return Alert(
+        AUTH_SHARE, Transition(kind, AUTH_SHARE.id, "critical", SINCE, AT, latest.score, latest, ended=ended)
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_share_pages_as_a_share_of_its_attempts_in_every_kind(kind):
+    alerts = [share_alert(kind=kind, actual=0.002 if kind == "resolved" else 0.31)]
+    message = render(notify([*alerts, alert(CONNECT, kind=kind)], kind=kind), CTX)
+    assert_channel_limits(message)
+    assert "15400%" not in message.email + message.subject + message.sms  # a share is no count
+    if kind != "resolved":
+        assert "AuthError 31 % of 4,210 connection attempts" in message.email
+        assert "1,305 AuthError of 4,210 connection attempts (judged from 100)" in message.email
+        assert "31 % of 4,210 (~0.2 %)" in message.sms or kind == "reminder"
+
+
+def test_a_share_firing_says_the_share_its_parts_and_what_is_normal():
+    message = render(notify([share_alert()], topic="oncall-email"), CTX)
+    assert message.subject == "[CRITICAL] fleet: Connect.AuthErrorRate (MQTT) up to 31 % (normally 0.2 %)"
+    assert message.sms.startswith(
+        "CRIT fleet: Connect.AuthErrorRate (MQTT) 31 % of 4,210 (~0.2 %) since 14:00Z."
+    )
+    email = message.email
+    assert "Connect.AuthErrorRate (MQTT)  31 %  0-" in email  # the table: now, normal range, change
+    assert "+31 pts" in email  # percentage points: from 0.2 % to 31 % is no +15400%
+    assert (
+        "[AWS/IoT share Connect.AuthError / Connect.{Success, AuthError, ClientError, Throttle}, per 5 min]"
+        in email
+    )
+    assert (
+        "  now:       AuthError 31 % of 4,210 connection attempts, normally 0.2 % (14:05-14:10 UTC)" in email
+    )
+    assert "  expected:  0.2 % (normal range 0-" in email
+    # the console graph is the metric math over the parts, which CloudWatch draws as the share
+    graph = next(line for line in email.splitlines() if line.strip().startswith("graph:"))
+    assert "expression~'100*2a*28m1*29*2f*28m0*2bm1*2bm2*2bm3*29" in graph  # 100*(m1)/(m0+m1+m2+m3)
+    assert "~'Connect.AuthError~'Protocol~'MQTT~(id~'m1~visible~false)" in graph
+    [document] = message.document["alerts"]
+    assert document["share"] == {
+        "numerator": ["Connect.AuthError"],
+        "denominator": ["Connect.Success", "Connect.AuthError", "Connect.ClientError", "Connect.Throttle"],
+        "min_denominator": 100.0,
+        "attempts": 4210.0,
+        "failed": 1305,
+    }

@@ -3,6 +3,8 @@ shard found, and a big outage still fits one DynamoDB item."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from iotwatch.domain.baseline import Expectation
 from iotwatch.domain.deviation import AlertState, Transition, score_period
 from iotwatch.domain.evaluation import SeriesOutcome
@@ -11,7 +13,7 @@ from iotwatch.domain.silences import Silence
 from iotwatch.service.evaluation import ScoredSeries
 from iotwatch.service.fanout import PACKED, _gather, _shard_result, _states_of
 
-from .fakes import DETECTION, MONDAY, PERIOD, make_series
+from .fakes import DETECTION, MONDAY, PERIOD, make_series, share_series
 
 AT = MONDAY + 14 * 3600
 DYNAMODB_ITEM_LIMIT = 400 * 1024
@@ -46,3 +48,20 @@ def test_a_shard_of_two_thousand_firing_series_fits_one_item_packed():
     news, _, _ = _gather([result], [o.series for o in scored.outcomes])
     assert news == tick_news(scored.outcomes)
     assert len(_states_of(result)) == 2000  # each newly firing state, for the publisher to save
+
+
+def test_a_shares_news_keeps_its_attempts_through_a_shard_result():
+    """The publishing invocation renders "AuthError 31 % of 4,210 connection attempts": a share's
+    newest period must reach it with its attempts, whichever shard judged it."""
+    share = share_series()
+    latest = replace(
+        score_period(AT - PERIOD, 0.31, Expectation(0.002, 0.0007, "hour-of-week", False), DETECTION),
+        attempts=4210.0,
+    )
+    state = AlertState(share.id, "firing", "critical", AT - PERIOD, latest.score, AT)
+    transition = Transition("firing", share.id, "critical", AT - PERIOD, AT, latest.score, latest)
+    scored = ScoredSeries([SeriesOutcome(share, [latest], state, transition, "firing")], {}, {})
+    [news], _, _ = _gather([_shard_result(scored)], [share])
+    assert news.series.ratio == share.ratio
+    assert news.latest is not None and news.latest.attempts == 4210.0
+    assert news.transition is not None and news.transition.latest == latest

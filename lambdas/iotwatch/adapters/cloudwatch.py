@@ -2,8 +2,10 @@
 
 One call carries up to 500 queries and 100,800 datapoints, so N series cost
 ceil(N / 500) calls per evaluation (more only when a long history read hits the
-datapoint budget). A partial answer (NextToken / PartialData) is followed to the end,
-never taken as a drop to zero.
+datapoint budget). A ratio series is read as its parts (`domain.ratios`): every distinct
+metric query of a read is asked once, so N is the number of queries, and the shares are
+computed from the answers. A partial answer (NextToken / PartialData) is followed to the
+end, never taken as a drop to zero.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from iotwatch.domain.ratios import combine, metric_queries, query_key
 from iotwatch.domain.series import Series
+from iotwatch.domain.sharding import packed
 
 MAX_QUERIES_PER_CALL = 500
 MAX_DATAPOINTS_PER_CALL = 100_800
@@ -37,15 +41,17 @@ class CloudWatchMetricReader:
         self.calls = 0
 
     def read(self, series: Sequence[Series], *, start: int, end: int) -> Datapoints:
-        result: Datapoints = {s.id: [] for s in series}
-        for batch in plan_batches(series, start=start, end=end):
+        """Each series' datapoints in [start, end), by series id (a ratio's attempts beside it)."""
+        queries = metric_queries(series)
+        result: Datapoints = {query_key(q): [] for q in queries}
+        for batch in plan_batches(queries, start=start, end=end):
             self._read_batch(batch, start=start, end=end, result=result)
         for points in result.values():
             points.sort()
-        return result
+        return combine(series, result)
 
     def _read_batch(self, batch: Sequence[Series], *, start: int, end: int, result: Datapoints) -> None:
-        ids = {f"m{i}": s.id for i, s in enumerate(batch)}
+        ids = {f"m{i}": query_key(s) for i, s in enumerate(batch)}
         queries = [
             {
                 "Id": query_id,
@@ -89,23 +95,14 @@ class CloudWatchMetricReader:
         if failed:
             # Fail the run (it is retried) rather than score unknown data as a silent fleet.
             listing = ", ".join(f"{sid} ({why})" for sid, why in failed.items())
-            raise MetricReadError(f"GetMetricData failed for {len(failed)} series: {listing}")
+            raise MetricReadError(f"GetMetricData failed for {len(failed)} metric query(ies): {listing}")
         for series_id, points in seen.items():
             result[series_id].extend((ts, v) for ts, v in points.items() if start <= ts < end)
 
 
 def plan_batches(series: Sequence[Series], *, start: int, end: int) -> list[list[Series]]:
-    """Packs series into GetMetricData calls within both per-call limits."""
-    batches: list[list[Series]] = []
-    current: list[Series] = []
-    budget = 0
-    for s in series:
-        points = max(1, -(-(end - start) // s.period))
-        if current and (len(current) >= MAX_QUERIES_PER_CALL or budget + points > MAX_DATAPOINTS_PER_CALL):
-            batches.append(current)
-            current, budget = [], 0
-        current.append(s)
-        budget += points
-    if current:
-        batches.append(current)
-    return batches
+    """Packs metric queries into GetMetricData calls within both per-call limits."""
+    span = end - start
+    return packed(
+        series, MAX_DATAPOINTS_PER_CALL, lambda s: max(1, -(-span // s.period)), most=MAX_QUERIES_PER_CALL
+    )

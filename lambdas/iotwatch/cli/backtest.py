@@ -18,11 +18,12 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
 from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
@@ -194,12 +195,19 @@ def backtest_series(
 
 
 def grid_points(
-    datapoints: Sequence[tuple[int, float]], *, start: int, end: int, period: int
+    datapoints: Sequence[tuple[int, float]],
+    *,
+    start: int,
+    end: int,
+    period: int,
+    attempts: Mapping[int, float] | None = None,
 ) -> list[ReplayPoint]:
-    """One ReplayPoint per period in [start, end); None where CloudWatch had no datapoint."""
+    """One ReplayPoint per period in [start, end); None where CloudWatch had no datapoint. A
+    share's points carry their `attempts` (domain.ratios.attempts_of)."""
     values = dict(datapoints)
+    tried = attempts or {}
     first = start - start % period
-    return [ReplayPoint(ts, values.get(ts)) for ts in range(first, end, period) if ts >= start]
+    return [ReplayPoint(ts, values.get(ts), tried.get(ts)) for ts in range(first, end, period) if ts >= start]
 
 
 # --- plotting (pure: a Backtest in, a PNG out) ----------------------------------------------
@@ -400,7 +408,13 @@ def cloudwatch_backtest(
     history = reader.read(series, start=read_start, end=window_end)
     report = BacktestReport(plan.name, "cloudwatch", window_start, window_end, history_days)
     for s in series:
-        points = grid_points(history.get(s.id, []), start=read_start, end=window_end, period=s.period)
+        points = grid_points(
+            history.get(s.id, []),
+            start=read_start,
+            end=window_end,
+            period=s.period,
+            attempts=attempts_of(s, history),
+        )
         report.series.append(
             backtest_series(
                 s,

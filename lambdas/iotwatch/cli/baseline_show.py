@@ -210,6 +210,30 @@ def render_text(
         if in_plan
         else f"not in plan '{plan_name}': band at the plan's default sensitivity"
     )
+    ratio = series.ratio
+    scale = 100.0 if ratio is not None else 1.0  # a share is shown in percent
+    if ratio is not None:
+        unit = f"% of {ratio.denominator_label} per {baseline.period // 60} min"
+    gaps = (
+        f"a period with fewer than {ratio.min_denominator:,.0f} {ratio.denominator_label} has no share and is skipped"
+        if ratio is not None
+        else "a missing period after the first datapoint counts as 0"
+    )
+    level = (
+        "none: a share does not grow with the fleet"
+        if ratio is not None
+        else f"{baseline.level:.3f} x the weekly shape (the latest day's fleet size; included below)"
+    )
+    floor = (
+        "noise floor: a share's sampling noise for the period's attempts"
+        if ratio is not None
+        else "noise floor"
+    )
+    volume = (
+        f"and >= {detection.min_volume:g} {ratio.numerator_label} failed, beyond chance for the attempts"
+        if ratio is not None
+        else f"and >= {detection.min_volume:g} counts"
+    )
     lines = [
         f"Baseline of {baseline.series_id}",
         f"  series       {series.label}, {unit} ({plan_note})",
@@ -218,18 +242,18 @@ def render_text(
         f"  trained on   {_utc(baseline.trained_from)} to {_utc(baseline.trained_to)} UTC ({days:.1f} days)",
         f"  built at     {_utc(baseline.built_at)} UTC",
         f"  datapoints   {baseline.datapoints:,} of {possible:,} periods ({baseline.datapoints / possible:.0%}); "
-        "a missing period after the first datapoint counts as 0",
-        f"  fleet level  {baseline.level:.3f} x the weekly shape (the latest day's fleet size; included below)",
+        + gaps,
+        f"  fleet level  {level}",
         "  sources      " + ", ".join(f"{sources[s]} {s}" for s in SOURCE_LETTERS if sources[s]),
         f"  band         expected ± {detection.warning:g} x scale (warning; critical at {detection.critical:g} x), "
-        "scale = max(spread x level, noise floor)",
+        f"scale = max(spread x level, {floor})",
         f"  pages when   {detection.pending_periods} period(s) in a row are anomalous for this series: likelihood "
         f">= {ALERT_LIKELIHOOD * detection.warning / DEFAULT_WARNING:g}",
         "               (its recent deviations against its own week's, raised by a burst beyond the",
         "               largest of its last two weeks, lowered by one well within it);",
         f"               until the tracker has seen {WARMUP_PERIODS} periods: outside the band, "
         f">= {detection.min_relative_change:.0%} off expected",
-        f"               (>= {FALLBACK_MIN_RELATIVE_CHANGE:.0%} unless source W) and >= {detection.min_volume:g} counts",
+        f"               (>= {FALLBACK_MIN_RELATIVE_CHANGE:.0%} unless source W) {volume}",
         *tracker_lines(tracker, baseline),
     ]
     for start, end, reason in overlapping(baseline, exclusions):
@@ -254,7 +278,8 @@ def render_text(
                 half = band.upper - band.expected
                 mark = "*" if band.hour_of_week == now_how else " "
                 text = (
-                    f"{compact(band.expected):>5}±{compact(half):<5} {SOURCE_LETTERS.get(band.source, '?')}"
+                    f"{compact(band.expected * scale):>5}±{compact(half * scale):<5} "
+                    f"{SOURCE_LETTERS.get(band.source, '?')}"
                 )
                 cells.append(mark + text.ljust(cell))
             lines.append(f"{DAY_NAMES[day]} " + "".join(cells).rstrip())

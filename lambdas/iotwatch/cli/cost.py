@@ -23,7 +23,7 @@ from iotwatch.plan.cost import (
     LineItem,
     estimate_cost,
     expected_discovered,
-    per_added_series,
+    per_added_metric,
 )
 from iotwatch.plan.loader import PlanError, check_plan, expand_series, expand_templates, read_plan_document
 from iotwatch.plan.model import Plan
@@ -73,12 +73,13 @@ def scaled_line(base: CostEstimate, scaled: CostEstimate) -> str:
     )
 
 
-def per_series_line(base: CostEstimate, scaled: CostEstimate, plan: Plan) -> str:
-    each = per_added_series(base, scaled)
-    floor = base.floor_per_series_usd
+def per_metric_line(base: CostEstimate, scaled: CostEstimate, plan: Plan) -> str:
+    each = per_added_metric(base, scaled)
+    floor = base.floor_per_metric_usd
     versus = f", {each / floor:.2f}x" if floor else ""
+    what = "series (or part a share of attempts adds)" if base.queries != base.series else "series"
     return (
-        f"Each added series: ${each:.4f} a month{versus} the GetMetricData floor of ${floor:.4f} "
+        f"Each added {what}: ${each:.4f} a month{versus} the GetMetricData floor of ${floor:.4f} "
         f"(reading it at each of {base.evaluations_per_month:,.0f} evaluations, {plan.frequency.evaluation}, "
         "at $0.01 per 1,000 metrics)."
     )
@@ -114,6 +115,7 @@ def render(source: str, plan: Plan, estimate: CostEstimate, scaled: CostEstimate
     lines = [
         f"{source}: plan '{plan.name}', {estimate.series} series"
         + (f" ({estimate.discovered} discovered)" if estimate.discovered else "")
+        + (f" read as {estimate.queries} metric queries" if estimate.queries != estimate.series else "")
         + f", evaluation {plan.frequency.evaluation}, "
         f"dashboard {'on' if plan.tools.dashboard else 'off'}, audit {'on' if plan.tools.audit else 'off'}",
         f"Estimated monthly AWS cost at {PRICING_REGION} list prices (USD, before any free tier):",
@@ -121,7 +123,7 @@ def render(source: str, plan: Plan, estimate: CostEstimate, scaled: CostEstimate
         *render_table(estimate),
         "",
         dominant_line(estimate),
-        per_series_line(estimate, scaled, plan),
+        per_metric_line(estimate, scaled, plan),
         scaled_line(estimate, scaled),
         f"The always-free allowances, if nothing else in the account used them, would take off "
         f"about ${money(estimate.free_tier_usd)}.",
@@ -163,6 +165,7 @@ def as_json(
         "currency": "USD",
         "month_days": assumptions.month_days,
         "series": estimate.series,
+        "metric_queries": estimate.queries,
         "discovered_series": estimate.discovered,
         "evaluations_per_month": estimate.evaluations_per_month,
         "baseline_builds_per_month": estimate.baseline_builds_per_month,
@@ -170,11 +173,11 @@ def as_json(
         "total_usd": round(estimate.total_usd, 6),
         "free_tier_usd": round(estimate.free_tier_usd, 6),
         "dominant": [i.item for i in estimate.dominant()],
-        "per_added_series_usd": round(per_added_series(estimate, scaled), 6),
-        "get_metric_data_floor_per_series_usd": round(estimate.floor_per_series_usd, 6),
-        "per_added_series_vs_floor": (
-            round(per_added_series(estimate, scaled) / estimate.floor_per_series_usd, 4)
-            if estimate.floor_per_series_usd
+        "per_added_metric_usd": round(per_added_metric(estimate, scaled), 6),
+        "get_metric_data_floor_per_metric_usd": round(estimate.floor_per_metric_usd, 6),
+        "per_added_metric_vs_floor": (
+            round(per_added_metric(estimate, scaled) / estimate.floor_per_metric_usd, 4)
+            if estimate.floor_per_metric_usd
             else None
         ),
         "scaled": {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE
+from iotwatch.domain.ratios import formula
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import (
     DEFAULT_PLAN_FILE,
@@ -37,9 +38,19 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     lines.append("")
     templates = expand_templates(plan)
     extra = f", and every value of a dimension for {len(templates)} metric(s)" if templates else ""
-    lines.append(f"Watches {len(series)} series{extra}:")
+    shares = [s for s in series if s.ratio is not None]
+    of_them = f" ({len(shares)} of them shares of attempts)" if shares else ""
+    lines.append(f"Watches {len(series)} series{of_them}{extra}:")
     for s in series:
-        lines.append(f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min")
+        if s.ratio is None:
+            lines.append(f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min")
+            continue
+        sides = {"up": "pages when it rises", "down": "pages when it falls", "both": "pages either way"}
+        lines.append(f"  {s.label:<40} share: {formula(s.ratio)}")
+        lines.append(
+            f"  {'':<40} {sides[s.detection.direction]}; judged per {s.period // 60} min with >= "
+            f"{s.ratio.min_denominator:,.0f} {s.ratio.denominator_label}, >= {s.detection.min_volume:g} failed"
+        )
     for t in templates:
         every = " and ".join(t.wildcard)
         lines.append(

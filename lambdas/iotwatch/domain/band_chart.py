@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from iotwatch.domain.baseline import Baseline
+from iotwatch.domain.baseline import Baseline, share_expectation
 from iotwatch.domain.deviation import SEVERITY_RANK, AlertState, score_period
+from iotwatch.domain.evaluation import share_score
+from iotwatch.domain.ratios import percent, percent_range, share_phrase
 from iotwatch.domain.series import Series
 
 MIN_WIDTH, MIN_HEIGHT = 200, 120
@@ -33,6 +35,7 @@ class ChartPoint:
     lower: float | None
     upper: float | None
     severity: str | None  # the band's verdict, as the evaluator scores the period
+    attempts: float | None = None  # a share's: its denominator in the period
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,13 @@ def chart_points(
     *,
     start: int,
     end: int,
+    attempts: Mapping[int, float] | None = None,
 ) -> list[ChartPoint]:
     """Every period of [start, end): the actual value (a gap is zero traffic where the series'
-    missing_data says so, as in evaluation) and, with a usable baseline, its band."""
+    missing_data says so, as in evaluation) and, with a usable baseline, its band. A share's
+    band is widened by each period's `attempts` and its severity gated as the evaluator does."""
     values = dict(datapoints)
+    tried = attempts or {}
     usable = baseline is not None and baseline.usable
     zero_fill = series.detection.missing_data == "zero" and (baseline is None or baseline.counts)
     points = []
@@ -63,15 +69,17 @@ def chart_points(
         if ts < start:
             continue
         actual = values.get(ts, 0.0 if zero_fill else None)
+        n = tried.get(ts)
         if not usable:
-            points.append(ChartPoint(ts, actual, None, None, None, None))
+            points.append(ChartPoint(ts, actual, None, None, None, None, n))
             continue
         assert baseline is not None
-        score = score_period(
-            ts, 0.0 if actual is None else actual, baseline.expectation_at(ts), series.detection
-        )
+        expectation = share_expectation(baseline.expectation_at(ts), n)
+        score = score_period(ts, 0.0 if actual is None else actual, expectation, series.detection)
+        if n is not None and actual is not None:
+            score = share_score(score, n, series.detection)
         severity = score.severity if actual is not None else None
-        points.append(ChartPoint(ts, actual, score.expected, score.lower, score.upper, severity))
+        points.append(ChartPoint(ts, actual, score.expected, score.lower, score.upper, severity, n))
     return points
 
 
@@ -93,6 +101,7 @@ def downsample(points: Sequence[ChartPoint], limit: int) -> list[ChartPoint]:
                 _mean(p.lower for p in group),
                 _mean(p.upper for p in group),
                 worst,
+                _mean(p.attempts for p in group),
             )
         )
     return out
@@ -164,8 +173,10 @@ def render(chart: BandChart, canvas: Canvas) -> str:
             )
     parts += _axes(chart, canvas, top, x, y, plot_h)
     parts.append("</svg>")
+    ratio = chart.series.ratio
+    actual = f"{ratio.numerator_label} share of {ratio.denominator_label}" if ratio is not None else "actual"
     legend = (
-        "<div style='font-size:11px'><span style='color:#1f77b4'>&#9644; actual</span> "
+        f"<div style='font-size:11px'><span style='color:#1f77b4'>&#9644; {html.escape(actual)}</span> "
         "<span style='color:#2ca02c'>&#9476; expected</span> "
         f"<span style='color:#2ca02c'>&#9608; normal range (±{chart.series.detection.warning:g} spreads)</span> "
         "<span style='color:#ff7f0e'>&#9679; warning</span> <span style='color:#d62728'>&#9679; critical</span>"
@@ -175,14 +186,36 @@ def render(chart: BandChart, canvas: Canvas) -> str:
 
 
 def status_line(chart: BandChart) -> str:
-    """'now 3,180 (normal 2,611-3,917) · firing critical since 13:05Z', or why there is no band."""
+    """'now 3,180 (normal 2,611-3,917) · firing critical since 13:05Z', or why there is no band;
+    a share: 'now AuthError 0.2 % of 4,210 connection attempts (normal 0-0.5 %)', or that its
+    periods had too few attempts to judge."""
+    number = _value_format(chart.series)
     last = next((p for p in reversed(chart.points) if p.actual is not None), None)
-    if last is None:
+    ratio = chart.series.ratio
+    now = "now"
+    if ratio is not None and last is not None:
+        now = f"now {share_phrase(chart.series, last.actual or 0.0, last.attempts)}"
+        if last is not chart.points[-1]:  # the periods since had too few attempts for a share
+            now = (
+                f"at {_clock(last.ts)} {share_phrase(chart.series, last.actual or 0.0, last.attempts)}, "
+                f"since then under {ratio.min_denominator:,.0f} a period"
+            )
+    if last is None and ratio is not None:
+        tried = max((p.attempts or 0.0 for p in chart.points), default=0.0)
+        text = (
+            f"not judged: at most {tried:,.0f} {ratio.denominator_label} a period in this range, "
+            f"a share needs {ratio.min_denominator:,.0f}"
+        )
+    elif last is None:
         text = "no datapoints in this range"
+    elif ratio is not None and last.expected is None:
+        text = f"{now}; no band: {chart.baseline_note}"
     elif last.expected is None:
-        text = f"now {_number(last.actual)}; no band: {chart.baseline_note}"
+        text = f"now {number(last.actual)}; no band: {chart.baseline_note}"
+    elif ratio is not None:
+        text = f"{now} (normal {percent_range(last.lower or 0.0, last.upper or 0.0)})"
     else:
-        text = f"now {_number(last.actual)} (normal {_number(last.lower)}-{_number(last.upper)})"
+        text = f"now {number(last.actual)} (normal {number(last.lower)}-{number(last.upper)})"
     state = chart.state
     if state is not None and state.status == "firing":
         since = _clock(state.since) if state.since is not None else "?"
@@ -217,7 +250,7 @@ def _axes(
     for value in (0.0, top / 2, top):
         at = y(value)
         parts.append(
-            f"<text x='{MARGIN_LEFT - 4}' y='{at + 4:.1f}' text-anchor='end'>{_number(value)}</text>"
+            f"<text x='{MARGIN_LEFT - 4}' y='{at + 4:.1f}' text-anchor='end'>{_value_format(chart.series)(value)}</text>"
             f"<line x1='{MARGIN_LEFT}' x2='{canvas.width - MARGIN_RIGHT}' y1='{at:.1f}' y2='{at:.1f}' "
             "stroke='#879196' stroke-opacity='0.25'/>"
         )
@@ -263,6 +296,13 @@ def _nice_top(value: float) -> float:
         if step * magnitude >= value * 1.05:
             return float(step * magnitude)
     return float(10 * magnitude)
+
+
+def _value_format(series: Series) -> Callable[[float | None], str]:
+    """How the chart writes a value of `series`: a count, or a share as a percentage."""
+    if series.ratio is None:
+        return _number
+    return lambda value: "-" if value is None else percent(value)
 
 
 def _number(value: float | None) -> str:

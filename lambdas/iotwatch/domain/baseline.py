@@ -108,6 +108,26 @@ def noise_floor(expected: float, *, counts: bool = True, minimum: float = ABSOLU
     return max(RELATIVE_SCALE_FLOOR * abs(expected), minimum)
 
 
+def share_noise_floor(share: float, attempts: float) -> float:
+    """The least a share of `attempts` varies by chance: binomial noise, sqrt(p(1-p)/n), and at
+    least one attempt's worth (1/n). The counters' Poisson and one-count floors, as a share: a
+    quiet hour's few attempts need a bigger change in the share to page than a busy hour's."""
+    if attempts <= 0:
+        return 0.0
+    p = min(max(share, 0.0), 1.0)
+    return max(math.sqrt(p * (1.0 - p) * attempts), ABSOLUTE_SCALE_FLOOR) / attempts
+
+
+def share_expectation(expectation: Expectation, attempts: float | None) -> Expectation:
+    """`expectation` for a share of `attempts`, its spread at least the sampling noise."""
+    if not attempts:
+        return expectation
+    floor = share_noise_floor(expectation.expected, attempts)
+    if floor <= expectation.scale:
+        return expectation
+    return Expectation(expectation.expected, floor, expectation.source, expectation.counts)
+
+
 @dataclass(frozen=True)
 class Baseline:
     series_id: str
@@ -314,9 +334,19 @@ _LAYOUTS: dict[tuple[int, int, int, tuple[int, ...]], _Layout] = {}
 _LAYOUTS_KEPT = 32  # a replay cycles through 7 (one per weekday)
 
 
-def _layout(first_slot: int, *, end: int, period: int, excluded: Sequence[tuple[int, int]]) -> _Layout:
+def _layout(
+    first_slot: int,
+    *,
+    end: int,
+    period: int,
+    excluded: Sequence[tuple[int, int]],
+    gaps: Sequence[int] = (),
+) -> _Layout:
+    """`gaps`: indices of slots that are not measured (a share without enough attempts)."""
     slots = range(first_slot, end, period)
     dropped = tuple(i for i, ts in enumerate(slots) if _is_excluded(ts, excluded)) if excluded else ()
+    if gaps:
+        dropped = tuple(sorted({*dropped, *gaps}))
     # The slots are first_slot + i * period for i < count, less `dropped`: shifting them by
     # whole weeks changes no hour of week, position or day offset from `end`.
     key = (first_slot % SECONDS_PER_WEEK, end - first_slot, period, dropped)
@@ -467,22 +497,32 @@ def build_baseline(
     built_at: int,
     version: int = 1,
     excluded: Sequence[tuple[int, int]] = (),
+    share: bool = False,
 ) -> Baseline:
-    """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped."""
+    """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped.
+
+    `share`: the series is a ratio's share of attempts (domain.ratios), a gauge in [0, 1]: a
+    period without a share had too few attempts to measure one and is skipped, not taken as
+    zero, and there is no fleet level (a share does not grow with the fleet). Its band is
+    widened per period by the sampling noise of that period's attempts when it is judged
+    (`share_noise_floor`), which a baseline cannot know in advance."""
     inside = [p for p in points if start <= p[0] < end]
     by_ts = dict(inside)
     if set(map(type, by_ts)) - {int}:  # slots are ints; int() each only when some are not
         by_ts = {int(ts): value for ts, value in inside}
     first_slot = _first_training_slot(by_ts, start=start, end=end, period=period)
-    layout = _layout(first_slot, end=end, period=period, excluded=excluded)
+    gaps: Sequence[int] = ()
+    if share:
+        gaps = [i for i, ts in enumerate(range(first_slot, end, period)) if ts not in by_ts]
+    layout = _layout(first_slot, end=end, period=period, excluded=excluded, gaps=gaps)
     # one value per slot from the first datapoint on: a missing datapoint is zero traffic
-    counts = all(v >= 0 and float(v).is_integer() for v in by_ts.values())
+    counts = not share and all(v >= 0 and float(v).is_integer() for v in by_ts.values())
     values: list[float] = list(map(by_ts.get, range(first_slot, end, period), repeat(0.0)))
     if layout.keep is not None:
         values = list(layout.keep(values))
 
     level = 1.0
-    day_levels = _fleet_levels(layout.hours, values, period=period)
+    day_levels = {} if share else _fleet_levels(layout.hours, values, period=period)
     if day_levels:
         divisor = [day_levels.get(day, 1.0) for day in range(max(day_levels) + 1)]
         values = list(map(truediv, values, map(divisor.__getitem__, layout.day_of)))

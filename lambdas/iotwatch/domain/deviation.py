@@ -32,6 +32,8 @@ class PeriodScore:
     # period is anomalous for this series, "" when it is not, None where it did not judge (and
     # then the band's severity alone says whether the period deviates)
     anomaly: str | None = None
+    # a ratio series' attempts in the period (the share's denominator), for the messages
+    attempts: float | None = None
 
     @property
     def direction(self) -> Direction:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from iotwatch.domain.baseline import Baseline
+from iotwatch.domain.baseline import Baseline, share_expectation, share_noise_floor
 from iotwatch.domain.deviation import (
     AlertState,
     PeriodScore,
@@ -115,13 +115,17 @@ def evaluate_series(
     window: Window,
     score_memo: dict[tuple[int, float], PeriodScore] | None = None,
     tracker: TrackerState | None = None,
+    attempts: Mapping[int, float] | None = None,
 ) -> SeriesOutcome:
     """`score_memo` (replay only) keeps scores of periods seen in earlier windows under the
     same baseline; a score depends only on the period, its value, the baseline and the
     tracker's verdict, which is given once.
 
     `tracker` (mutated: it takes in each period once, oldest first) decides, once it has seen
-    enough of the series, which deviations are anomalous for this series (see likelihood)."""
+    enough of the series, which deviations are anomalous for this series (see likelihood).
+
+    `attempts`: a ratio series' attempts per period start (domain.ratios.attempts_of): each
+    share's band is at least its sampling noise, and its score says how many there were."""
     state = state or AlertState(series_id=series.id)
     if state.last_evaluated is not None and state.last_evaluated >= window.end:
         return SeriesOutcome(series, [], state, None, "already-evaluated")
@@ -132,8 +136,8 @@ def evaluate_series(
     values = dict(datapoints)
     detection = series.detection
     if detection.missing_data != "zero" or not baseline.counts:
-        # a gauge (a CPU %, a latency) without a datapoint was not measured, it was not zero
-        return _evaluate_with_missing_data(series, values, baseline, state, window, tracker)
+        # a gauge (a CPU %, a latency, a share) without a datapoint was not measured, not zero
+        return _evaluate_with_missing_data(series, values, baseline, state, window, tracker, attempts)
     scores = []
     for ts in range(window.start, window.end, window.period):  # window.period_starts, without the list
         actual = values.get(ts, 0.0)
@@ -264,6 +268,30 @@ def _may_page(score: PeriodScore, detection: DetectionSettings, counts: bool) ->
     return not counts or max(score.actual, score.expected) >= detection.min_volume
 
 
+def share_score(score: PeriodScore, attempts: float, detection: DetectionSettings) -> PeriodScore:
+    """A share's period with its attempts, through two gates before it can page (the band or
+    the tracker): at least `min_volume` attempts failed, or were expected to (the counters'
+    volume gate on what failed: two failures of a hundred attempts at night are a device, not
+    the fleet); and the change is beyond chance for this many attempts, `warning` times the
+    share's sampling noise (after the fleet halves, the share is noisier than the tracker has
+    learnt). The plan's absolute limits page regardless."""
+    noise = share_noise_floor(score.expected, attempts)
+    if (
+        max(score.actual, score.expected) * attempts >= detection.min_volume
+        and abs(score.actual - score.expected) >= detection.warning * noise
+    ):
+        return replace(score, attempts=attempts)
+    limit = (detection.above is not None and score.actual > detection.above) or (
+        detection.below is not None and score.actual < detection.below
+    )
+    return replace(
+        score,
+        severity="warning" if limit else None,
+        anomaly="" if score.anomaly else score.anomaly,
+        attempts=attempts,
+    )
+
+
 def _track_unscored(
     tracker: TrackerState, datapoints: Sequence[tuple[int, float]], series: Series, window: Window
 ) -> None:
@@ -283,22 +311,26 @@ def _evaluate_with_missing_data(
     state: AlertState,
     window: Window,
     tracker: TrackerState | None = None,
+    attempts: Mapping[int, float] | None = None,
 ) -> SeriesOutcome:
     """missing_data `ignore`: a period without datapoint is left out, so it neither extends a
     deviation nor a recovery (both still look only within the window). `breaching`: it is
-    scored as zero traffic and counts as a deviating drop whenever traffic was expected."""
+    scored as zero traffic and counts as a deviating drop whenever traffic was expected.
+    `attempts`: a share's (see evaluate_series)."""
     detection = series.detection
     breaching = detection.missing_data == "breaching"
     scores = []
     for ts in range(window.start, window.end, window.period):
         actual = values.get(ts)
         if actual is not None:
-            score = score_period(ts, actual, baseline.expectation_at(ts), detection)
-            scores.append(
-                judge(tracker, score, detection, baseline=baseline, period=window.period)
-                if tracker is not None
-                else score
-            )
+            expectation = baseline.expectation_at(ts)
+            tried = attempts.get(ts) if attempts is not None else None
+            if tried is not None:
+                expectation = share_expectation(expectation, tried)
+            score = score_period(ts, actual, expectation, detection)
+            if tracker is not None:
+                score = judge(tracker, score, detection, baseline=baseline, period=window.period)
+            scores.append(score if tried is None else share_score(score, tried, detection))
             continue
         if not breaching:
             continue

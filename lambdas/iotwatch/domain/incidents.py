@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from iotwatch.domain.audit import RecordedCall
 from iotwatch.domain.deviation import SEVERITY_RANK, AlertState, PeriodScore, Severity, Transition
 from iotwatch.domain.evaluation import Gap
-from iotwatch.domain.messages import Alert, IncidentRef, Notification
+from iotwatch.domain.messages import Alert, IncidentRef, Notification, change_text
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
 
@@ -508,7 +508,7 @@ def _join(incident: Incident, n: SeriesNews, at: int) -> None:
             f"{member.label} joined ({severity}) inside silence {n.silence.id} ({n.silence.reason}): not paged",
         )
     else:
-        incident.note(at, "joined", f"{member.label} joined ({severity}, {_change(latest)})")
+        incident.note(at, "joined", f"{member.label} joined ({severity}, {change_text(series, latest)})")
 
 
 def _update_member(incident: Incident, n: SeriesNews, at: int) -> bool:
@@ -732,12 +732,6 @@ def _notification(
         alerts=tuple(alerts),
         incident=incident.ref(previous=previous, escalated_from=was, late=late),
     )
-
-
-def _change(score: PeriodScore) -> str:
-    if score.relative_change == float("inf"):
-        return "new traffic"
-    return f"{score.relative_change * 100:+.0f}%"
 
 
 # --- after the messages -------------------------------------------------------------------------

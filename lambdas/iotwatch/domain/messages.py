@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from iotwatch.domain.audit import AuditEvent, AuditVerdict, RecordedCall
 from iotwatch.domain.deviation import PeriodScore, Transition
+from iotwatch.domain.ratios import formula, percent, percent_range, share_phrase
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
 
@@ -169,21 +170,58 @@ def _change(relative: float) -> str:
     return f"{relative * 100:+.0f}%"
 
 
+def _value(series: Series, value: float) -> str:
+    """A count as a count, a share of attempts as a percentage."""
+    return percent(value) if series.ratio is not None else _count(value)
+
+
+def _range(series: Series, lower: float, upper: float) -> str:
+    if series.ratio is not None:
+        return percent_range(lower, upper)
+    return f"{_count(lower)}-{_count(upper)}"
+
+
+def change_text(series: Series, score: PeriodScore) -> str:
+    """How far from normal: '+25%' for a count, '+30.8 pts' for a share of attempts (a share
+    from 0.2 % to 31 % is no '+15400%')."""
+    if series.ratio is None:
+        return _change(score.relative_change)
+    points = (score.actual - score.expected) * 100
+    return f"{points:+.1f} pts" if abs(points) < 10 else f"{points:+.0f} pts"
+
+
 def _rison(value: str) -> str:
     safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
     return "'" + "".join(ch if ch in safe else f"*{ord(ch):02x}" for ch in value)
 
 
 def metric_console_url(series: Series, region: str, *, start: int, end: int) -> str:
-    parts = [series.namespace, series.metric]
-    for key, value in series.dimensions:
-        parts += [key, value]
-    metric = "~(" + "".join("~" + _rison(p) for p in parts) + ")"
+    """The series in the CloudWatch console; a share as the metric math over its parts."""
+    metrics = _console_metrics(series)
     graph = (
-        f"~(metrics~({metric})~view~'timeSeries~stat~{_rison(series.statistic)}~period~{series.period}"
+        f"~(metrics~({metrics})~view~'timeSeries~stat~{_rison(series.statistic)}~period~{series.period}"
         f"~region~{_rison(region)}~start~{_rison(iso_z(start))}~end~{_rison(iso_z(end))})"
     )
     return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#metricsV2?graph={graph}"
+
+
+def _console_metrics(series: Series) -> str:
+    def metric(name: str, options: str = "") -> str:
+        parts = [series.namespace, name]
+        for key, value in series.dimensions:
+            parts += [key, value]
+        return "~(" + "".join("~" + _rison(p) for p in parts) + options + ")"
+
+    ratio = series.ratio
+    if ratio is None:
+        return metric(series.metric)
+    names = list(dict.fromkeys((*ratio.denominator, *ratio.numerator)))
+    ids = {name: f"m{i}" for i, name in enumerate(names)}
+    expression = (
+        f"100*({'+'.join(ids[n] for n in ratio.numerator)})/({'+'.join(ids[n] for n in ratio.denominator)})"
+    )
+    shown = f"~(~(expression~{_rison(expression)}~label~{_rison(series.metric + ' (%)')}~id~'e1))"
+    return shown + "".join(metric(name, f"~(id~'{ids[name]}~visible~false)") for name in names)
 
 
 def dashboard_url(name: str, region: str) -> str:
@@ -204,7 +242,19 @@ def _headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
     verb = "down" if latest.direction == "drop" else "up"
     if kind == "late":
         t = alert.transition
-        return alert.series.label, f"was {_moved(latest, verb)} {_clock(t.since)}-{_clock(t.ended)}Z"
+        span = f"{_clock(t.since)}-{_clock(t.ended)}Z"
+        if alert.series.ratio is not None:
+            shown = f"{verb} to {percent(latest.actual)} (normally {percent(latest.expected)})"
+            return alert.series.label, f"was {shown} {span}"
+        return alert.series.label, f"was {_moved(latest, verb)} {span}"
+    if alert.series.ratio is not None:
+        now = f"{verb} to {percent(latest.actual)} (normally {percent(latest.expected)})"
+        if kind == "reminder":
+            return (
+                alert.series.label,
+                f"still {now} after {_duration(alert.transition.at - alert.transition.since)}",
+            )
+        return alert.series.label, ("joined, " if kind == "update" else "") + now
     if kind == "reminder":
         after = f" after {_duration(alert.transition.at - alert.transition.since)}"
         if latest.relative_change == float("inf"):
@@ -275,8 +325,10 @@ def _summary_table(alerts: Sequence[Alert], kind: str) -> list[str]:
         rows = [("metric", "now", "normal", "change")]
         for a in alerts:
             p = a.transition.latest
-            change = "ok" if a.status == "recovered" else _change(p.relative_change)
-            rows.append((a.series.label, _count(p.actual), f"{_count(p.lower)}-{_count(p.upper)}", change))
+            change = "ok" if a.status == "recovered" else change_text(a.series, p)
+            rows.append(
+                (a.series.label, _value(a.series, p.actual), _range(a.series, p.lower, p.upper), change)
+            )
         if kind == "update":
             rows = [(*rows[0], "")] + [
                 (*r, _STATUS_WORD[a.status]) for r, a in zip(rows[1:], alerts, strict=True)
@@ -471,20 +523,31 @@ def _details(alert: Alert, kind: str, ctx: MessageContext) -> list[str]:
     dims = ", ".join(f"{k}={v}" for k, v in s.dimensions) or "no dimensions"
     window = f"{_clock(p.ts)}-{_clock(p.ts + s.period)} UTC"
     status = f" - {_STATUS_WORD[alert.status]}" if kind == "update" else ""
-    lines = [
-        f"{s.metric} ({dims}) [{s.namespace}, {s.statistic} per {s.period // 60} min]{status}",
-        f"  now:       {_count(p.actual)} ({window})",
-        f"  expected:  {_count(p.expected)} (normal range {_count(p.lower)}-{_count(p.upper)})",
-    ]
+    if s.ratio is None:
+        lines = [
+            f"{s.metric} ({dims}) [{s.namespace}, {s.statistic} per {s.period // 60} min]{status}",
+            f"  now:       {_count(p.actual)} ({window})",
+        ]
+    else:
+        lines = [
+            f"{s.metric} ({dims}) [{s.namespace} share {formula(s.ratio)}, per {s.period // 60} min]{status}",
+            f"  now:       {share_phrase(s, p.actual, p.attempts, p.expected)} ({window})",
+        ]
+        if p.attempts:
+            lines.append(
+                f"  parts:     {p.actual * p.attempts:,.0f} {s.ratio.numerator_label} of {p.attempts:,.0f} "
+                f"{s.ratio.denominator_label} (judged from {s.ratio.min_denominator:,.0f})"
+            )
+    lines.append(f"  expected:  {_value(s, p.expected)} (normal range {_range(s, p.lower, p.upper)})")
     if kind == "late":
-        lines[1] = f"  worst:     {_count(p.actual)} ({window}), {_change(p.relative_change)}"
+        lines[1] = lines[1].replace("  now:       ", "  worst:     ", 1) + f", {change_text(s, p)}"
         lines.append(f"  deviated:  {_stamp(t.since)} to {_stamp(t.ended)} ({_duration(t.ended - t.since)})")
         lines.append(f"  peak:      deviation {t.peak_score:+.1f} (robust sd)")
     elif kind == "resolved" or alert.status == "recovered":
         lines.append(f"  deviated:  {_stamp(t.since)} to {_stamp(t.ended)} ({_duration(t.ended - t.since)})")
         lines.append(f"  worst:     deviation {t.peak_score:+.1f} (robust sd)")
     else:
-        lines.append(f"  change:    {_change(p.relative_change)}, deviation {p.score:+.1f} (robust sd)")
+        lines.append(f"  change:    {change_text(s, p)}, deviation {p.score:+.1f} (robust sd)")
         lines.append(f"  since:     {_stamp(t.since)} ({_duration(t.at - t.since)})")
     method = ctx.baseline_method.get(s.id)
     if method:
@@ -544,6 +607,19 @@ def _alert_document(a: Alert, kind: str) -> dict[str, object]:
         "peak_score": round(t.peak_score, 3),
         "since": iso_z(t.since),
         **({"ended": iso_z(t.ended)} if recovered else {}),
+        **({"share": _share_document(a)} if a.series.ratio is not None else {}),
+    }
+
+
+def _share_document(a: Alert) -> dict[str, object]:
+    ratio, p = a.series.ratio, a.transition.latest
+    assert ratio is not None
+    return {
+        "numerator": list(ratio.numerator),
+        "denominator": list(ratio.denominator),
+        "min_denominator": ratio.min_denominator,
+        "attempts": p.attempts,
+        "failed": round(p.actual * p.attempts) if p.attempts is not None else None,
     }
 
 
@@ -603,6 +679,10 @@ def _render_sms_core(
             tail = f". {incident.deviating} deviating, {incident.recovered} recovered." if incident else "."
         for a in shown:
             p = a.transition.latest
+            if a.series.ratio is not None:
+                of = f" of {p.attempts:,.0f}" if p.attempts else ""
+                entries.append((a.series.label, f"{percent(p.actual)}{of} (~{percent(p.expected)})"))
+                continue
             entries.append(
                 (
                     a.series.label,

@@ -1,4 +1,5 @@
-"""A series is one CloudWatch metric with one exact dimension set, watched on its own."""
+"""A series is one CloudWatch metric with one exact dimension set, watched on its own, or a
+share of two sums of such metrics (a ratio series: AuthError over every connection attempt)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,23 @@ class DetectionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Ratio:
+    """A series whose value is the share sum(numerator) / sum(denominator) of metrics that carry
+    the series' namespace and dimensions, each read as a Sum (domain.ratios computes it).
+
+    The numerator's metrics are among the denominator's, so the share lies in [0, 1]. A period
+    with fewer than `min_denominator` attempts has no share: a handful of attempts is a few
+    devices, not the fleet, and is neither learnt nor judged."""
+
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...]
+    min_denominator: float = 100.0
+    # how messages name the parts: "AuthError", "connection attempts"
+    numerator_label: str = ""
+    denominator_label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Series:
     namespace: str
     metric: str
@@ -33,6 +51,7 @@ class Series:
     detection: DetectionSettings
     runbook: str | None = None
     description: str | None = field(default=None, compare=False)
+    ratio: Ratio | None = None  # None: the metric itself; else `metric` names the share
 
     @property
     def id(self) -> str:

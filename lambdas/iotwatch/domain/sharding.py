@@ -15,13 +15,15 @@ message. Every worker then takes the series of its own list whose key falls in i
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
 
 ShardKey = tuple[int, str]
+T = TypeVar("T")
 
 
 def shard_key(series_id: str) -> ShardKey:
@@ -61,14 +63,57 @@ class ShardRange:
         return cls(_key_of(data.get("first")), _key_of(data.get("until")))
 
 
-def shard_ranges(series_ids: Sequence[str], size: int) -> list[ShardRange]:
-    """Consecutive ranges of `size` series each (the last holds the rest), covering every key."""
+def shard_ranges(
+    series_ids: Sequence[str], size: int, weights: Mapping[str, int] | None = None
+) -> list[ShardRange]:
+    """Consecutive ranges of at most `size` series each (the last holds the rest), covering
+    every key. `weights`: what a series counts for when it is more than one (a share of
+    attempts: the metric queries it reads), so each shard still fills whole calls."""
     keys = sorted({shard_key(sid) for sid in series_ids})
-    if len(keys) <= size:
+    weight = weights or {}
+    if sum(weight.get(sid, 1) for _, sid in keys) <= size:
         return [ShardRange()]
-    cuts = [keys[i] for i in range(size, len(keys), size)]
+    cuts: list[ShardKey] = []
+    load = 0
+    for key in keys:
+        more = weight.get(key[1], 1)
+        if load and load + more > size:
+            cuts.append(key)
+            load = 0
+        load += more
     bounds: list[ShardKey | None] = [None, *cuts, None]
     return [ShardRange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def weighted(series: Sequence[Series], size: int) -> list[list[Series]]:
+    """`series` in order, cut into runs of at most `size` metric queries (a series reads one,
+    a share of attempts each of its parts)."""
+    return packed(series, size, query_weight)
+
+
+def packed(
+    items: Sequence[T], limit: int, cost: Callable[[T], int], *, most: int | None = None
+) -> list[list[T]]:
+    """`items` in order, cut into runs whose costs add up to at most `limit` (and of at most
+    `most` items); an item over the limit on its own is a run of its own."""
+    runs: list[list[T]] = []
+    current: list[T] = []
+    load = 0
+    for item in items:
+        more = cost(item)
+        if current and (load + more > limit or (most is not None and len(current) >= most)):
+            runs.append(current)
+            current, load = [], 0
+        current.append(item)
+        load += more
+    if current:
+        runs.append(current)
+    return runs
+
+
+def query_weights(series: Sequence[Series]) -> dict[str, int]:
+    """The series that count for more than one metric query, by id (see shard_ranges)."""
+    return {s.id: query_weight(s) for s in series if s.ratio is not None}
 
 
 def _key_json(key: ShardKey | None) -> list[Any] | None:

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
+from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch, run_shard_batch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
@@ -111,7 +112,7 @@ def handler(
     series = _series(now)
     discovered = len(series) - len(settings.plan.series)
     shard_size = settings.plan.frequency.build_shard_size
-    if len(series) > shard_size and deps.queue is not None:
+    if sum(query_weight(s) for s in series) > shard_size and deps.queue is not None:
         generation, shards = dispatch_build(
             now=now, series=series, shard_size=shard_size, store=deps.store, queue=deps.queue
         )
@@ -203,7 +204,8 @@ def _warn_without_history(series: list[str]) -> None:
     if series:
         # the first ones only: a new fleet can have thousands, and the log must not grow with them
         logger.warning(
-            "series with no history yet; they stay in learning mode",
+            "series with no history yet (a share: no period with min_denominator attempts); they stay "
+            "in learning mode",
             count=len(series),
             series=series[:SERIES_PER_LOG_LINE],
         )

@@ -446,9 +446,9 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
                         notifications.append(_notification_record(tick, topic, envelope))
 
         # what `iotwatch incidents` would list against this stack, read as the CLI reads it
-        incidents = DynamoStateStore(
-            boto3.client("dynamodb"), stack.outputs[OUTPUT_TABLE_NAME]
-        ).list_incidents(since=DEPLOYED_AT)
+        table = DynamoStateStore(boto3.client("dynamodb"), stack.outputs[OUTPUT_TABLE_NAME])
+        incidents = table.list_incidents(since=DEPLOYED_AT)
+        shares = _shares_summary(series, table, CloudWatchMetricReader(cloudwatch))
 
         # `iotwatch backtest` over the simulated fortnight up to the end of the replay: one PNG per
         # series, and proof that the fortnight before the outage pages nobody.
@@ -471,6 +471,7 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
 
     summary = _summary(plan, stack, topics, series, built, written, incident, notifications)
     summary["incidents"] = [incident_document(i) for i in incidents]
+    summary["shares"] = shares
     summary["dashboard"] = dashboard
     summary["plots"] = [str(path) for path in backtest.plots]
     summary["audit"] = _audit_summary(deliveries, notifications)
@@ -506,6 +507,8 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
             f"Dashboard: {dashboard['drawn']} of {len(series)} series drawn against their band, "
             f"{len(dashboard['outside_band'])} with periods outside it; open {dashboard['path']}\n"
         )
+    for share in shares:
+        say(f"Share {share['series']}: {share['text']}\n")
     audit_ok = True
     if audit_name:
         audit_summary = summary["audit"]
@@ -518,6 +521,50 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     _print_history(stream, incidents, plan_name=plan.name, table=stack.outputs[OUTPUT_TABLE_NAME])
     healthy = verdict["detected"] and not verdict["false_alerts"] and verdict["per_topic"]["one_each"]
     return 0 if healthy and not stray and audit_ok and dashboard_ok else 1
+
+
+def _shares_summary(series: list[Any], store: Any, reader: Any) -> list[dict[str, Any]]:
+    """Each share of attempts of the plan: judged over the replay, or why not (too few
+    attempts a period for its min_denominator), from its stored baseline and its parts."""
+    from iotwatch.domain.ratios import attempts_of, percent
+
+    shares = [s for s in series if s.ratio is not None]
+    if not shares:
+        return []
+    baselines = store.get_baselines([s.id for s in shares])
+    read = reader.read(shares, start=DEPLOYED_AT, end=REPLAY_END)
+    out = []
+    for s in shares:
+        tried = attempts_of(s, read) or {}
+        judged = len(read.get(s.id, []))
+        most = max(tried.values(), default=0.0)
+        baseline = baselines.get(s.id)
+        learnt = baseline is not None and baseline.usable
+        values = [v for _, v in read.get(s.id, [])]
+        if learnt and judged:
+            text = (
+                f"judged in {judged} of {len(range(DEPLOYED_AT, REPLAY_END, s.period))} periods of the replay "
+                f"(up to {most:,.0f} {s.ratio.denominator_label} a period, {s.ratio.numerator_label} "
+                f"{percent(min(values))} to {percent(max(values))}); it paged nothing: the outage took the "
+                "failed attempts with the devices"
+            )
+        else:
+            typical = sorted(tried.values())[len(tried) // 2] if tried else 0.0
+            text = (
+                f"not judged: its history never had the {s.ratio.min_denominator:,.0f} {s.ratio.denominator_label} "
+                f"a period a share needs (min_denominator); the simulated fleet makes a median {typical:,.0f} a "
+                f"period in the replay, {most:,.0f} at most"
+            )
+        out.append(
+            {
+                "series": s.label,
+                "learnt": learnt,
+                "periods_judged": judged,
+                "most_attempts": most,
+                "text": text,
+            }
+        )
+    return out
 
 
 def _audit_summary(deliveries: list[dict[str, Any]], notifications: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from iotwatch.domain.ratios import metric_queries, query_key
 from iotwatch.domain.series import Series
 
 DAY = 86400
@@ -28,6 +29,17 @@ RATES_PER_DEVICE = {
     "UpdateThingShadow.Accepted": 0.25,
     "DeleteThingShadow.Accepted": 0.00004,
     "RulesExecuted": 2.0,
+    # what fails, as a share of the operation's attempts: 0.2 % of connects refused at
+    # authentication, a few client errors and throttles, publishes refused rarely
+    "Connect.AuthError": 0.015 * 0.002,
+    "Connect.ClientError": 0.015 * 0.003,
+    "Connect.ClientIDThrottle": 0.015 * 0.0005,
+    "Connect.ServerError": 0.015 * 0.0001,
+    "Connect.Throttle": 0.015 * 0.0005,
+    "PublishIn.AuthError": 2.5 * 0.0001,
+    "PublishIn.ClientError": 2.5 * 0.001,
+    "PublishIn.ServerError": 2.5 * 0.00005,
+    "PublishIn.Throttle": 2.5 * 0.0002,
 }
 
 
@@ -42,8 +54,21 @@ class Incident:
     ramp_seconds: int = 0  # >0: the factor is reached gradually (slow degradation)
     reconnect_burst: bool = True  # Connect.Success spikes for one period when it ends
 
+    def affects(self, metric: str) -> bool:
+        """The metrics it names; for devices lost (a factor under 1), also the failures of the
+        operations it names: an offline device fails no connect or publish either."""
+        if metric in self.metrics:
+            return True
+        operation = metric.rpartition(".")[0]
+        return (
+            self.factor < 1.0
+            and bool(operation)
+            and metric in RATES_PER_DEVICE
+            and any(m.startswith(operation + ".") for m in self.metrics)
+        )
+
     def multiplier(self, metric: str, ts: int) -> float:
-        if metric not in self.metrics or not (self.start <= ts < self.end):
+        if not (self.start <= ts < self.end) or not self.affects(metric):
             return 1.0
         if self.ramp_seconds > 0:
             progress = min(1.0, (ts - self.start) / self.ramp_seconds)
@@ -124,21 +149,39 @@ def generate(
     incidents: Sequence[Incident] = (),
 ) -> Iterator[tuple[Series, int, int]]:
     """Yields (series, period start, count) for every period with traffic. Zero counts are
-    skipped: AWS IoT sends no datapoint when nothing happened."""
+    skipped: AWS IoT sends no datapoint when nothing happened. A ratio series is simulated as
+    its parts (the metrics it reads), drawn from a random stream of their own, so adding a
+    share to a plan leaves the traffic of its other metrics as it was."""
+    watched = list({query_key(s): s for s in series if s.ratio is None}.values())
+    own = {query_key(s) for s in watched}
+    parts_only = [q for q in metric_queries(series) if query_key(q) not in own]
     rng = random.Random(fleet.seed)
+    parts_rng = random.Random(f"{fleet.seed}-parts")
     for ts in range(start, end, period):
-        for s in series:
-            lam = fleet.expected_count(s.metric, ts)
-            for incident in incidents:
-                lam *= incident.multiplier(s.metric, ts)
-                if (
-                    incident.reconnect_burst
-                    and incident.factor < 1.0
-                    and s.metric == "Connect.Success"
-                    and s.metric in incident.metrics
-                    and incident.end <= ts < incident.end + period
-                ):
-                    lam *= 4.0  # the reconnect burst when the devices come back
-            count = poisson(rng, lam)
-            if count > 0:
-                yield s, ts, count
+        yield from _period(fleet, watched, ts, period, incidents, rng)
+        yield from _period(fleet, parts_only, ts, period, incidents, parts_rng)
+
+
+def _period(
+    fleet: Fleet,
+    series: Sequence[Series],
+    ts: int,
+    period: int,
+    incidents: Sequence[Incident],
+    rng: random.Random,
+) -> Iterator[tuple[Series, int, int]]:
+    for s in series:
+        lam = fleet.expected_count(s.metric, ts)
+        for incident in incidents:
+            lam *= incident.multiplier(s.metric, ts)
+            if (
+                incident.reconnect_burst
+                and incident.factor < 1.0
+                and s.metric == "Connect.Success"
+                and s.metric in incident.metrics
+                and incident.end <= ts < incident.end + period
+            ):
+                lam *= 4.0  # the reconnect burst when the devices come back
+        count = poisson(rng, lam)
+        if count > 0:
+            yield s, ts, count

@@ -7,7 +7,8 @@ sizes the stack deploys. `estimate_cost` is pure: a plan (plus the series its "*
 discover, when known) and assumptions in, a `CostEstimate` out, nothing read from AWS.
 
 What grows with the series is what evaluation must read: GetMetricData at one metric per
-series and tick (the floor), the series' state and likelihood tracker in DynamoDB, and the
+series and tick (the floor; a share of attempts reads each metric it adds up, and a metric
+read by several series once), the series' state and likelihood tracker in DynamoDB, and the
 evaluator's compute. Nothing is published per series: the dashboard draws each band when
 someone looks (a few reads per view), and the logs of a tick list only the series that
 changed.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL, plan_batches
 from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE, SeriesTemplate
+from iotwatch.domain.ratios import metric_queries, query_weight
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import size_at_floor
 from iotwatch.plan.loader import expand_series, expand_templates
@@ -260,8 +262,9 @@ class CostEstimate:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     discovered: int = 0  # of `series`, how many the plan's "*" metrics discover
-    # reading one series at every evaluation, the least any evaluator of it must pay
-    floor_per_series_usd: float = 0.0
+    queries: int = 0  # distinct metric queries one evaluation reads (a share reads its parts)
+    # reading one metric at every evaluation, the least any evaluator of it must pay
+    floor_per_metric_usd: float = 0.0
 
     @property
     def total_usd(self) -> float:
@@ -290,9 +293,10 @@ class CostEstimate:
         return picked
 
 
-def per_added_series(base: CostEstimate, more: CostEstimate) -> float:
-    """What each series `more` watches beyond `base` adds to the month."""
-    added = more.series - base.series
+def per_added_metric(base: CostEstimate, more: CostEstimate) -> float:
+    """What each metric `more` reads beyond `base` adds to the month: a series of one metric,
+    or each part a share of attempts reads that nothing else did."""
+    added = more.queries - base.queries
     return (more.total_usd - base.total_usd) / added if added else 0.0
 
 
@@ -402,6 +406,10 @@ def estimate_cost(
     named = expand_series(plan) * series_factor
     series: list[Series] = [*named, *(list(discovered) * series_factor)]
     n = len(series)
+    # what a tick reads: each distinct metric query once (`series_factor` copies of the plan's)
+    queries = metric_queries([*expand_series(plan), *discovered])
+    q = len(queries) * series_factor
+    weight = sum(query_weight(s) for s in series)  # fanned out, shards are cut by it
     hours = a.month_hours
     notes: list[str] = []
     warnings: list[str] = []
@@ -415,16 +423,18 @@ def estimate_cost(
     audit = plan.tools.audit
     dashboard = plan.tools.dashboard
     history = frequency.history_days * DAY
-    points = sum(history // s.period for s in series)
+    points = sum(history // s.period for s in queries) * series_factor
 
-    # How the runs split: an evaluator tick above shard_size fans out (shards of whole
-    # 500-series calls), a build above its build shard size likewise.
-    eval_shards = shard_counts(n, frequency.shard_size, MAX_QUERIES_PER_CALL)
+    # How the runs split: an evaluator tick above shard_size queries fans out (shards of whole
+    # 500-query calls), a build above its build shard size likewise.
+    eval_shards = shard_counts(q, frequency.shard_size, MAX_QUERIES_PER_CALL)
+    if len(eval_shards) > 1:  # shards are cut by each series' own queries: shared ones once per shard
+        eval_shards = shard_counts(weight, frequency.shard_size, MAX_QUERIES_PER_CALL)
     eval_fans_out = len(eval_shards) > 1
     build_size = build_shard_size(plan)
     most_points = max(1, history // min((s.period for s in series), default=frequency.period_seconds))
     per_call = max(1, min(MAX_QUERIES_PER_CALL, MAX_DATAPOINTS_PER_CALL // most_points))
-    build_shards = shard_counts(n, build_size, per_call)
+    build_shards = shard_counts(q, build_size, per_call)
     build_fans_out = len(build_shards) > 1
     templates = expand_templates(plan)
     eval_queue = bool(templates) or len(named) > frequency.shard_size
@@ -437,16 +447,22 @@ def estimate_cost(
         room = DASHBOARD_MAX_WIDGETS - DASHBOARD_FIXED_WIDGETS - len(templates)
         drawn = min(len(named), max(0, room))
     draws = a.dashboard_views_per_month * drawn if dashboard else 0
+    # a share's widget reads each of its parts
+    draw_metrics = (
+        a.dashboard_views_per_month * sum(query_weight(s) for s in named[:drawn]) if dashboard else 0
+    )
 
     # GetMetricData: billed per metric requested, i.e. one per series per call; the history
     # length changes how many calls a rebuild takes (100,800 datapoints each), not the price.
     evaluator_calls = sum(-(-k // MAX_QUERIES_PER_CALL) for k in eval_shards)
     by_period: dict[int, list[Series]] = {}
-    for s in series:
-        by_period.setdefault(s.period, []).append(s)
+    for query in queries * series_factor:
+        by_period.setdefault(query.period, []).append(query)
     builder_calls = sum(len(plan_batches(group, start=0, end=history)) for group in by_period.values())
-    requested = n * evaluations + n * builds + draws
-    floor_per_series = evaluations / 1000 * p.get_metric_data_per_1k_metrics
+    requested = q * evaluations + q * builds + draw_metrics
+    floor_per_metric = evaluations / 1000 * p.get_metric_data_per_1k_metrics
+    shares = sum(1 for s in series if s.ratio is not None)
+    read_as = f"{q} metric queries ({shares} shares read their parts)" if shares else f"{n} series"
     items = [
         LineItem(
             "CloudWatch GetMetricData",
@@ -455,15 +471,16 @@ def estimate_cost(
             p.get_metric_data_per_1k_metrics,
             1000,
             requested / 1000 * p.get_metric_data_per_1k_metrics,
-            f"{n} series x {_count(evaluations)} evaluations ({frequency.evaluation}) + {n} series x "
+            f"{read_as} x {_count(evaluations)} evaluations ({frequency.evaluation}) + {read_as} x "
             f"{_count(builds)} baseline builds ({_count(refreshes)} on {frequency.baseline_refresh}, "
             f"{a.deploys_per_month} after deploys)"
             + (
-                f" + {draws:,} band widget draws ({a.dashboard_views_per_month} dashboard views x {drawn})"
+                f" + {draw_metrics:,} metrics for band widget draws ({a.dashboard_views_per_month} dashboard "
+                f"views x {drawn} widgets)"
                 if draws
                 else ""
             )
-            + f"; one metric per series per call: {evaluator_calls} call(s) per evaluation "
+            + f"; one metric per query per call: {evaluator_calls} call(s) per evaluation "
             f"(the floor, ceil(N/500){', over ' + str(len(eval_shards)) + ' shards' if eval_fans_out else ''}), "
             f"{builder_calls} per build for {frequency.history_days} days of history (the calls, not the "
             "price, grow with it); a new series' first tick also reads its last week, once; no free tier",
@@ -879,6 +896,7 @@ def estimate_cost(
         "nothing subtracted for the free tier",
         f"{n} series"
         + (f" ({discovered_n} of them discovered by '*' metrics)" if discovered_n else "")
+        + (f", read as {q} metric queries ({shares} shares of attempts read their parts)" if shares else "")
         + (f" ({series_factor}x the plan's)" if series_factor != 1 else "")
         + f": evaluation {frequency.evaluation} = {_count(evaluations)} runs a month"
         + (f" of {len(eval_shards)} shards each" if eval_fans_out else "")
@@ -931,7 +949,8 @@ def estimate_cost(
         notes=notes,
         warnings=warnings,
         discovered=discovered_n,
-        floor_per_series_usd=floor_per_series,
+        queries=q,
+        floor_per_metric_usd=floor_per_metric,
     )
 
 

@@ -18,18 +18,28 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE, WILDCARD, SeriesTemplate
-from iotwatch.domain.series import DetectionSettings, Series
-from iotwatch.plan.catalog import AWS_IOT_METRICS, AWS_IOT_NAMESPACE
+from iotwatch.domain.series import DetectionSettings, Ratio, Series
+from iotwatch.plan.catalog import (
+    AWS_IOT_METRICS,
+    AWS_IOT_NAMESPACE,
+    OUTCOME_FAMILIES,
+    PROTOCOLS,
+    closest,
+    default_denominator,
+    ratio_labels,
+)
 from iotwatch.plan.model import (
     E164_PATTERN,
     EMAIL_PATTERN,
     MAX_WILDCARD_TEMPLATES,
     SEVERITIES,
+    STANDARD_PERIODS_HINT,
     TOPIC_NAME_PATTERN,
     Contact,
     Detection,
     MetricSpec,
     Plan,
+    RatioSpec,
     mask_contact,
 )
 from iotwatch.plan.schedule import ScheduleError, parse_schedule
@@ -141,7 +151,7 @@ def load_plan(
     return check.plan
 
 
-def _combinations(spec: MetricSpec, keys: Iterable[str]) -> list[tuple[tuple[str, str], ...]]:
+def _combinations(spec: MetricSpec | RatioSpec, keys: Iterable[str]) -> list[tuple[tuple[str, str], ...]]:
     """Every combination of the listed values of `keys` (sorted), one value per key."""
     combos: list[tuple[tuple[str, str], ...]] = [()]
     for key in sorted(keys):
@@ -152,7 +162,8 @@ def _combinations(spec: MetricSpec, keys: Iterable[str]) -> list[tuple[tuple[str
 
 
 def expand_series(plan: Plan) -> list[Series]:
-    """Every metric x dimension-value combination the plan names, in plan order.
+    """Every metric x dimension-value combination the plan names, in plan order, then every
+    ratio's the same way.
 
     Metrics with a "*" value are not here: their values are only known while running (see
     `expand_templates`), and the functions add the series they discover to these."""
@@ -174,7 +185,50 @@ def expand_series(plan: Plan) -> list[Series]:
                     description=spec.description,
                 )
             )
+    for ratio_spec in plan.resources.ratios:
+        series += ratio_series(plan, ratio_spec)
     return series
+
+
+def ratio_denominator(spec: RatioSpec) -> tuple[str, ...] | None:
+    """The denominator a ratio names, or for AWS/IoT the numerator's operation's outcomes."""
+    if spec.denominator is not None:
+        return tuple(spec.denominator)
+    if spec.namespace != AWS_IOT_NAMESPACE:
+        return None
+    return default_denominator(tuple(spec.numerator))
+
+
+def ratio_direction(numerator: Iterable[str]) -> str:
+    """A share of errors, throttles or failures pages when it rises; any other share both ways."""
+    return "up" if all(default_direction(m) == "up" for m in numerator) else "both"
+
+
+def ratio_series(plan: Plan, spec: RatioSpec) -> list[Series]:
+    """One series per dimension-value combination of a ratio. A period without enough attempts
+    has no share: it is left out (missing_data `ignore`), never taken as zero."""
+    numerator = tuple(spec.numerator)
+    denominator = ratio_denominator(spec)
+    assert denominator is not None, f"{spec.name}: a checked plan has a denominator"
+    what, of = ratio_labels(numerator, denominator)
+    ratio = Ratio(numerator, denominator, spec.min_denominator, what, of)
+    detection = detection_settings(
+        plan.detection, spec.detection, default=ratio_direction(numerator), missing_data="ignore"
+    )
+    return [
+        Series(
+            namespace=spec.namespace,
+            metric=spec.name,
+            dimensions=dims,
+            statistic="Sum",
+            period=spec.period or plan.frequency.period_seconds,
+            detection=detection,
+            runbook=spec.runbook or plan.owners.runbook,
+            description=spec.description,
+            ratio=ratio,
+        )
+        for dims in _combinations(spec, spec.dimensions)
+    ]
 
 
 def expand_templates(plan: Plan) -> list[SeriesTemplate]:
@@ -218,8 +272,16 @@ def merged_detection(plan: Plan, override: Any, metric: str | None = None) -> De
     return detection_settings(plan.detection, override, metric)
 
 
-def detection_settings(base: Detection, override: Any, metric: str | None = None) -> DetectionSettings:
-    """A plan's detection block with one metric's override on top."""
+def detection_settings(
+    base: Detection,
+    override: Any,
+    metric: str | None = None,
+    *,
+    default: str | None = None,
+    missing_data: str | None = None,
+) -> DetectionSettings:
+    """A plan's detection block with one metric's override on top. `default`: the direction
+    when neither sets one (else by the metric's name); `missing_data`: what a series must use."""
     over = override.model_dump(exclude_none=True) if override is not None else {}
     sensitivity = {**base.sensitivity.model_dump(), **over.get("sensitivity", {})}
     return DetectionSettings(
@@ -229,8 +291,8 @@ def detection_settings(base: Detection, override: Any, metric: str | None = None
         recovery_periods=over.get("recovery_periods", base.recovery_periods),
         min_volume=over.get("min_volume", base.min_volume),
         min_relative_change=over.get("min_relative_change", base.min_relative_change),
-        missing_data=over.get("missing_data", base.missing_data),
-        direction=over.get("direction") or base.direction or default_direction(metric),
+        missing_data=missing_data or over.get("missing_data", base.missing_data),
+        direction=over.get("direction") or base.direction or default or default_direction(metric),
         above=over.get("above", base.above),
         below=over.get("below", base.below),
     )
@@ -459,7 +521,10 @@ def _lifecycle_checks(data: dict[str, Any], notify: dict[str, Any], period: int)
         if isinstance(resources.get("metrics"), list)
         else []
     )
+    ratios = [r for r in _sequence(resources, "ratios") if isinstance(r, dict)]
     metric_names = [m["metric"] for m in specs if isinstance(m.get("metric"), str)]
+    metric_names += [r["name"] for r in ratios if isinstance(r.get("name"), str)]
+    specs += ratios
     dimension_keys = {k for m in specs if isinstance(m.get("dimensions"), dict) for k in m["dimensions"]}
     group_by = notify.get("group_by")
     if isinstance(group_by, list):
@@ -533,7 +598,11 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
     problems: list[PlanProblem] = []
     resources = _mapping(data, "resources")
     metrics = _sequence(resources, "metrics")
-    seen: dict[tuple[Any, ...], int] = {}
+    frequency = _mapping(data, "frequency")
+    period = frequency.get("period_seconds", 300)
+    history_days = frequency.get("history_days", 14)
+    problems += _history_checks(period, history_days)
+    seen: dict[tuple[Any, ...], str] = {}
     wildcard_templates = 0
     for i, spec in enumerate(metrics):
         if not isinstance(spec, dict) or not isinstance(spec.get("metric"), str):
@@ -569,48 +638,37 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
         if WILDCARD in dims.values():
             wildcard_templates += _template_count(dims)
         if namespace == AWS_IOT_NAMESPACE:
-            if name not in AWS_IOT_METRICS:
-                problems.append(
-                    PlanProblem(
-                        "warning",
-                        f"{path}.metric",
-                        f"'{name}' is not an AWS/IoT metric AWS documents; check the spelling "
-                        "(custom metrics belong in their own namespace)",
-                    )
-                )
-            else:
-                expected = set(AWS_IOT_METRICS[name])
-                unknown = set(dims) - expected
-                if unknown:
-                    allowed = ", ".join(sorted(expected)) or "none"
-                    problems.append(
-                        PlanProblem(
-                            "warning",
-                            f"{path}.dimensions",
-                            f"{name} is not published with dimension(s) {', '.join(sorted(unknown))} "
-                            f"(it carries: {allowed}); "
-                            + (
-                                "ListMetrics would discover nothing"
-                                if WILDCARD in dims.values()
-                                else "this series would stay empty"
-                            ),
-                        )
-                    )
+            empty = (
+                "ListMetrics would discover nothing"
+                if WILDCARD in dims.values()
+                else "this series would stay empty"
+            )
+            known, named = _metric_name_check(name, f"{path}.metric")
+            problems += named
+            if known is not None:
+                problems += _dimension_key_checks(known, dims, f"{path}.dimensions", empty, exact=False)
+        problems += _period_checks(spec.get("period", period), namespace, f"{path}.period", history_days)
         identity = (namespace, name, json.dumps(dims, sort_keys=True), spec.get("statistic", "Sum"))
         if identity in seen:
             problems.append(
-                PlanProblem(
-                    "error",
-                    path,
-                    f"same metric and dimensions as resources.metrics[{seen[identity]}]; remove one",
-                )
+                PlanProblem("error", path, f"same metric and dimensions as {seen[identity]}; remove one")
             )
         else:
-            seen[identity] = i
+            seen[identity] = path
         detection = spec.get("detection")
         if isinstance(detection, dict):
             problems += _threshold_checks(
                 detection.get("sensitivity"), f"{path}.detection.sensitivity", inherited=plan_sensitivity
+            )
+    for i, spec in enumerate(_sequence(resources, "ratios")):
+        if isinstance(spec, dict):
+            problems += _ratio_checks(
+                spec,
+                f"resources.ratios[{i}]",
+                seen,
+                plan_sensitivity,
+                period=period,
+                history_days=history_days,
             )
     if wildcard_templates > MAX_WILDCARD_TEMPLATES:
         problems.append(
@@ -623,6 +681,250 @@ def _metric_checks(data: dict[str, Any], plan_sensitivity: dict[str, Any]) -> li
             )
         )
     return problems
+
+
+def _metric_name_check(name: str, path: str) -> tuple[str | None, list[PlanProblem]]:
+    """(the AWS/IoT metric whose dimensions to check against, problems): an unknown name is a
+    warning that names the metric it most likely misspells, which is then the one checked."""
+    if name in AWS_IOT_METRICS:
+        return name, []
+    meant = closest(name, AWS_IOT_METRICS)
+    fix = f"did you mean {meant}?" if meant else "check the spelling"
+    return meant, [
+        PlanProblem(
+            "warning",
+            path,
+            f"'{name}' is not an AWS/IoT metric AWS documents: {fix} "
+            "(custom metrics belong in their own namespace)",
+        )
+    ]
+
+
+def _dimension_key_checks(
+    metric: str, dims: Mapping[str, Any], path: str, empty: str, *, exact: bool
+) -> list[PlanProblem]:
+    """Keys `metric` is not published with (each with the key it most likely misspells), the
+    keys it needs when `exact` (a share's parts must all be found with the share's keys), and
+    Protocol values AWS IoT does not publish."""
+    problems: list[PlanProblem] = []
+    expected = AWS_IOT_METRICS[metric]
+    allowed = ", ".join(expected) or "none: write no dimensions"
+    unknown = sorted(set(dims) - set(expected))
+    if unknown:
+        fixes = [f"{key} to {closest(key, expected)}" for key in unknown if closest(key, expected)]
+        rename = f"rename {', '.join(fixes)}: " if fixes else ""
+        problems.append(
+            PlanProblem(
+                "warning",
+                path,
+                f"{metric} is not published with dimension(s) {', '.join(unknown)} (valid keys for "
+                f"{metric}: {allowed}); {rename}{empty}",
+            )
+        )
+    missing = sorted(set(expected) - set(dims))
+    if exact and missing and not unknown:
+        problems.append(
+            PlanProblem(
+                "warning",
+                path,
+                f"{metric} is published with dimension(s) {', '.join(expected)}, not without "
+                f"{', '.join(missing)}: add {', '.join(missing)} to the dimensions; {empty}",
+            )
+        )
+    raw = dims.get("Protocol")
+    for value in raw if isinstance(raw, list) else [raw] if raw is not None else []:
+        if isinstance(value, str) and value != WILDCARD and value not in PROTOCOLS:
+            protocol = closest(value, PROTOCOLS)
+            problems.append(
+                PlanProblem(
+                    "warning",
+                    f"{path}.Protocol",
+                    f"AWS IoT publishes Protocol {' and '.join(PROTOCOLS)}, not '{value}'"
+                    + (f": did you mean {protocol}? (values are case-sensitive)" if protocol else "")
+                    + f"; {empty}",
+                )
+            )
+    return problems
+
+
+# CloudWatch returns high-resolution metrics at these periods, but only for 3 hours.
+HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
+MINUTE_DATA_DAYS = 15  # older data is only returned at multiples of 300 s
+
+
+def _period_checks(period: Any, namespace: str, path: str, history_days: Any) -> list[PlanProblem]:
+    """A metric's period must be one CloudWatch accepts for its resolution, and keeps for the
+    history baselines learn from."""
+    if not isinstance(period, int) or isinstance(period, bool) or period <= 0:
+        return []  # the model reports it
+    if namespace.startswith("AWS/"):
+        if period % 60:
+            return [
+                PlanProblem("error", path, STANDARD_PERIODS_HINT.format(period=period, namespace=namespace))
+            ]
+    elif period in HIGH_RESOLUTION_PERIODS:
+        return [
+            PlanProblem(
+                "error",
+                path,
+                f"{period} s: CloudWatch returns high-resolution periods (1, 5, 10, 20, 30 s) only for the "
+                "last 3 hours, and baselines learn from days of history: use 60 or a multiple of it, "
+                "e.g. 60, 300, 600 or 3600",
+            )
+        ]
+    elif period % 60:
+        return [
+            PlanProblem(
+                "error",
+                path,
+                f"{period} s is not a period CloudWatch accepts: 1, 5, 10, 20 or 30 s (high-resolution "
+                "metrics, kept 3 hours), or 60 or a multiple of it, e.g. 60, 300, 600, 900 or 3600",
+            )
+        ]
+    return _history_checks(period, history_days, path)
+
+
+def _history_checks(
+    period: Any, history_days: Any, path: str = "frequency.period_seconds"
+) -> list[PlanProblem]:
+    if not (isinstance(period, int) and isinstance(history_days, int)) or period % 60:
+        return []
+    if history_days > MINUTE_DATA_DAYS and period % 300:
+        return [
+            PlanProblem(
+                "error",
+                path,
+                f"{period} s: CloudWatch returns data older than {MINUTE_DATA_DAYS} days only at multiples "
+                f"of 300 s, and frequency.history_days ({history_days}) reaches back that far: use 300, "
+                f"600, 900, 1800 or 3600, or history_days {MINUTE_DATA_DAYS} or less",
+            )
+        ]
+    return []
+
+
+def _ratio_checks(
+    spec: dict[str, Any],
+    path: str,
+    seen: dict[tuple[Any, ...], str],
+    plan_sensitivity: dict[str, Any],
+    *,
+    period: Any,
+    history_days: Any,
+) -> list[PlanProblem]:
+    """A share's parts: known metrics (or the one meant), carrying the share's dimensions, the
+    numerator among the denominator; its name its own; settings that mean something for it."""
+    problems: list[PlanProblem] = []
+    name, namespace = spec.get("name"), spec.get("namespace", AWS_IOT_NAMESPACE)
+    dims = _mapping(spec, "dimensions")
+    numerator = _names(spec.get("numerator"))
+    denominator = _names(spec.get("denominator")) if spec.get("denominator") is not None else None
+    aws_iot = namespace == AWS_IOT_NAMESPACE
+    if isinstance(name, str) and aws_iot and name in AWS_IOT_METRICS:
+        problems.append(
+            PlanProblem(
+                "error",
+                f"{path}.name",
+                f"'{name}' is an AWS/IoT metric: name the share for what it measures, "
+                f"e.g. {name}Rate (routes, silences and messages use this name)",
+            )
+        )
+    for key, value in dims.items():
+        if WILDCARD in (value if isinstance(value, list) else [value]):
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"{path}.dimensions.{key}",
+                    f"a ratio cannot watch every value of {key} ('*'): list the values, e.g. {key}: [a, b]",
+                )
+            )
+        if isinstance(value, list) and not value:
+            problems.append(
+                PlanProblem("error", f"{path}.dimensions.{key}", "empty list: give at least one value")
+            )
+    if denominator is None and numerator:
+        derived = default_denominator(tuple(numerator)) if aws_iot else None
+        denominator = list(derived) if derived is not None else None
+        if denominator is None:
+            families = ", ".join(
+                f"{op} ({' '.join(m.rpartition('.')[2] for m in ms)})" for op, ms in OUTCOME_FAMILIES.items()
+            )
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"{path}.denominator",
+                    "required here: list the metrics whose sum is every attempt, the numerator's among "
+                    "them (iotwatch fills it in only when every numerator metric is an outcome of one "
+                    f"AWS/IoT operation: {families})",
+                )
+            )
+    empty = "the share would have no attempts"
+    checked: set[tuple[str, ...]] = set()  # each set of keys once: a share's parts usually share theirs
+    for part_path, names in ((f"{path}.numerator", numerator), (f"{path}.denominator", denominator or [])):
+        for j, metric in enumerate(names if aws_iot else []):
+            known, named = _metric_name_check(metric, f"{part_path}[{j}]")
+            problems += named
+            if known is not None and metric in AWS_IOT_METRICS and AWS_IOT_METRICS[known] not in checked:
+                checked.add(AWS_IOT_METRICS[known])
+                problems += _dimension_key_checks(known, dims, f"{path}.dimensions", empty, exact=True)
+    if numerator and denominator is not None:
+        outside = [m for m in numerator if m not in denominator]
+        if outside:
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"{path}.denominator",
+                    f"add {', '.join(outside)}: a share's attempts include what failed, so every numerator "
+                    "metric belongs in the denominator too (a ratio of two unrelated counts is not a share)",
+                )
+            )
+        elif set(numerator) == set(denominator):
+            problems.append(
+                PlanProblem(
+                    "error",
+                    f"{path}.denominator",
+                    "holds only the numerator's metrics: the share would always be 100 %; add the "
+                    "outcomes of the attempts that did not fail (e.g. the operation's .Success)",
+                )
+            )
+    if isinstance(name, str):
+        identity = (namespace, name, json.dumps(dims, sort_keys=True), "Sum")
+        if identity in seen:
+            problems.append(
+                PlanProblem("error", path, f"same name and dimensions as {seen[identity]}; rename one")
+            )
+        else:
+            seen[identity] = path
+    problems += _period_checks(spec.get("period", period), namespace, f"{path}.period", history_days)
+    detection = spec.get("detection")
+    if isinstance(detection, dict):
+        problems += _threshold_checks(
+            detection.get("sensitivity"), f"{path}.detection.sensitivity", inherited=plan_sensitivity
+        )
+        if "missing_data" in detection:
+            problems.append(
+                PlanProblem(
+                    "warning",
+                    f"{path}.detection.missing_data",
+                    "does not apply to a ratio: a period with fewer than min_denominator attempts has no "
+                    "share and is skipped; remove it",
+                )
+            )
+        for limit in ("above", "below"):
+            value = detection.get(limit)
+            if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= 1:
+                problems.append(
+                    PlanProblem(
+                        "error",
+                        f"{path}.detection.{limit}",
+                        f"{value} is not a share: write it as a fraction of the attempts, e.g. 0.05 for 5 %",
+                    )
+                )
+    return problems
+
+
+def _names(value: Any) -> list[str]:
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [v for v in values if isinstance(v, str) and v]
 
 
 def _template_count(dims: dict[str, Any]) -> int:

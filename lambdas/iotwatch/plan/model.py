@@ -29,6 +29,12 @@ DEFAULT_REPEAT_INTERVAL = 4 * 3600
 # Metric x fixed-value combinations with a "*" per plan: each is one or more ListMetrics calls
 # on every refresh and can add up to MAX_SERIES_PER_TEMPLATE series.
 MAX_WILDCARD_TEMPLATES = 10
+# What CloudWatch returns for a standard-resolution metric (every AWS namespace; AWS IoT
+# publishes once a minute): periods of whole minutes.
+STANDARD_PERIODS_HINT = (
+    "{period} s is not a period CloudWatch accepts for {namespace} metrics (standard resolution, "
+    "one datapoint a minute): use 60 or a multiple of it, e.g. 60, 120, 300, 600, 900, 1800 or 3600"
+)
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
@@ -151,7 +157,9 @@ class MetricSpec(_Strict):
     # CloudWatch has for that key (discovered with ListMetrics while running, not at synth).
     dimensions: dict[str, str | list[str]] = Field(default_factory=dict)
     statistic: Statistic = "Sum"
-    period: int | None = Field(default=None, description="seconds; defaults to frequency.period_seconds")
+    period: int | None = Field(
+        default=None, gt=0, description="seconds; defaults to frequency.period_seconds"
+    )
     description: str | None = None
     runbook: str | None = None
     detection: DetectionOverride | None = None
@@ -162,8 +170,63 @@ class MetricSpec(_Strict):
         return tuple(sorted(k for k, v in self.dimensions.items() if v == WILDCARD))
 
 
+RATIO_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+DEFAULT_MIN_DENOMINATOR = 100.0
+
+
+class RatioSpec(_Strict):
+    """A share: the sum of the `numerator` metrics over the sum of the `denominator` metrics, each
+    with the entry's namespace and dimensions, read as Sums: "AuthError as a share of every
+    connection attempt". Watched, learnt and paged like a metric, under `name`."""
+
+    name: str = Field(min_length=1, max_length=255, pattern=RATIO_NAME_PATTERN)
+    numerator: list[str] = Field(min_length=1, description="metrics whose sum is what failed")
+    denominator: list[str] | None = Field(
+        default=None,
+        description="metrics whose sum is every attempt, the numerator's among them; default for "
+        "AWS/IoT: every outcome of the numerator's operation (Connect.* for Connect.AuthError)",
+    )
+    namespace: str = Field(default=AWS_IOT_NAMESPACE, min_length=1, max_length=255)
+    dimensions: dict[str, str | list[str]] = Field(default_factory=dict)
+    min_denominator: float = Field(
+        default=DEFAULT_MIN_DENOMINATOR,
+        ge=1,
+        description="attempts per period below which the share is neither learnt nor judged",
+    )
+    period: int | None = Field(
+        default=None, gt=0, description="seconds; defaults to frequency.period_seconds"
+    )
+    description: str | None = None
+    runbook: str | None = None
+    detection: DetectionOverride | None = None
+
+    @field_validator("numerator", "denominator", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("numerator", "denominator")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if any(not name for name in value):
+            raise ValueError("metric names must not be empty")
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice: list each metric once")
+        return value
+
+
 class Resources(_Strict):
-    metrics: list[MetricSpec] = Field(min_length=1)
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    ratios: list[RatioSpec] = Field(default_factory=list, description="shares of failed attempts")
+
+    @model_validator(mode="after")
+    def _watches_something(self) -> Resources:
+        if not self.metrics and not self.ratios:
+            raise ValueError("watch at least one metric (resources.metrics) or ratio (resources.ratios)")
+        return self
 
 
 DEFAULT_CATCH_UP = 6 * 3600
@@ -182,7 +245,8 @@ class Frequency(_Strict):
         default=2000,
         ge=1,
         le=20000,
-        description="series one evaluator invocation handles; more fan out through SQS to parallel ones",
+        description="series one evaluator invocation handles (a share of attempts counts each metric it "
+        "reads); more fan out through SQS to parallel ones",
     )
     build_shard_size: int | None = Field(
         default=None,
@@ -212,7 +276,7 @@ class Frequency(_Strict):
     @classmethod
     def _cloudwatch_period(cls, value: int) -> int:
         if value < 60 or value % 60:
-            raise ValueError("must be a multiple of 60 seconds (CloudWatch periods for standard metrics)")
+            raise ValueError(STANDARD_PERIODS_HINT.format(period=value, namespace="AWS/IoT"))
         return value
 
 

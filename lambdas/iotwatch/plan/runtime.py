@@ -21,7 +21,7 @@ from iotwatch.domain.audit import AuditPolicy
 from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.incidents import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
-from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow
 
 if TYPE_CHECKING:
@@ -247,6 +247,18 @@ def _read_templates(data: list[dict[str, Any]] | None) -> tuple[SeriesTemplate, 
     )
 
 
+def _read_ratio(data: dict[str, Any] | None) -> Ratio | None:
+    if data is None:
+        return None
+    return Ratio(
+        numerator=tuple(data["numerator"]),
+        denominator=tuple(data["denominator"]),
+        min_denominator=float(data["min_denominator"]),
+        numerator_label=data["numerator_label"],
+        denominator_label=data["denominator_label"],
+    )
+
+
 def read_runtime_plan(path: str | Path) -> RuntimePlan:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -274,6 +286,7 @@ def read_runtime_plan(path: str | Path) -> RuntimePlan:
                     detection=DetectionSettings(**s["detection"]),
                     runbook=s["runbook"],
                     description=s["description"],
+                    ratio=_read_ratio(s.get("ratio")),  # compiled before ratios: none
                 )
                 for s in data["series"]
             ),

@@ -2,9 +2,10 @@
 
 A CloudWatch custom widget calls the band-widget function with the series it shows
 (`params.series`) and the dashboard's time range; this reads the series with one
-GetMetricData query, its stored baseline and alert state, and returns the chart
-(`domain.band_chart`). Nothing is published per series and month: a view costs one metric
-requested and two small reads per series drawn.
+GetMetricData query (a share of attempts: one per part, in the same call, the share computed
+by domain.ratios as the evaluator computes it), its stored baseline and alert state, and
+returns the chart (`domain.band_chart`). Nothing is published per series and month: a view
+costs one metric requested (a share: its parts) and two small reads per series drawn.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from iotwatch.adapters.cloudwatch import MetricReader
 from iotwatch.adapters.store import StateStore
 from iotwatch.domain.band_chart import BandChart, Canvas, chart_points, render
+from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
 
 DAY = 86400
@@ -105,19 +107,27 @@ def render_band_widget(
     start, end = drawn_range(request, series, now=now, settle_seconds=settle_seconds)
     if end <= start:
         return message_html(f"{series.label}: nothing finished in this time range yet.")
-    datapoints = reader.read([series], start=start, end=end).get(series.id, [])
+    read = reader.read([series], start=start, end=end)  # a share: its parts, in one call
+    datapoints = read.get(series.id, [])
     baseline = store.get_baselines([series.id]).get(series.id)
     state = store.get_states([series.id]).get(series.id)
     if baseline is None:
         note = "learning: no baseline yet (the builder has not run since this series was added)"
     elif not baseline.usable:
         note = "learning: the last build found no history for this series"
+        if series.ratio is not None:
+            note = (
+                f"learning: no period of the last build's history had the {series.ratio.min_denominator:,.0f} "
+                f"{series.ratio.denominator_label} a share needs"
+            )
     else:
         note = (
             f"baseline v{baseline.version} ({baseline.method}), trained "
             f"{_day(baseline.trained_from)} to {_day(baseline.trained_to)}"
         )
-    points = chart_points(series, datapoints, baseline, start=start, end=end)
+    points = chart_points(
+        series, datapoints, baseline, start=start, end=end, attempts=attempts_of(series, read)
+    )
     return render(BandChart(series, start, end, tuple(points), note, state), request.canvas)
 
 

@@ -20,7 +20,7 @@ from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PE
 from iotwatch.adapters.store import DynamoStateStore, StateStore
 from iotwatch.domain.baseline import build_baseline
 from iotwatch.domain.series import Series
-from iotwatch.domain.sharding import ShardRange, shard_ranges, size_at_floor
+from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor, weighted
 
 DAY = 86400
 # What one build shard learns from: 1,000 series x 14 days of 5-minute periods (4,032 each).
@@ -73,10 +73,9 @@ def rebuild_baselines(
         # a chunk's history is read, learnt from and dropped before the next is read, so memory
         # follows the chunk (~36 MB), not the plan; whole GetMetricData calls per chunk keep the
         # number of calls at its floor
-        chunk = history_chunk(history_days * DAY // period)
-        for first in range(0, len(group), chunk):
+        for chunk in weighted(group, history_chunk(history_days * DAY // period)):
             _build_chunk(
-                group[first : first + chunk],
+                chunk,
                 reader=reader,
                 store=store,
                 previous=previous,
@@ -157,7 +156,7 @@ def dispatch_build(
 ) -> tuple[str, int]:
     """Starts a fanned-out build of `series`: (its generation, the shards queued)."""
     generation = new_generation(now)
-    ranges = shard_ranges([s.id for s in series], shard_size)
+    ranges = shard_ranges([s.id for s in series], shard_size, query_weights(series))
     store.start_build(generation, len(ranges), expires_at=int(now) + BUILD_TTL_SECONDS)
     queue.send([BuildTask(generation, now, k, len(ranges), r).body() for k, r in enumerate(ranges)])
     return generation, len(ranges)
@@ -206,7 +205,7 @@ def run_build_shard(
 
 
 def history_chunk(points_per_series: int) -> int:
-    """Series read and built together: four GetMetricData calls' worth (at least 1)."""
+    """Metric queries read and built together: four GetMetricData calls' worth (at least 1)."""
     per_call = min(MAX_QUERIES_PER_CALL, max(1, MAX_DATAPOINTS_PER_CALL // max(points_per_series, 1)))
     return 4 * per_call
 
@@ -237,6 +236,7 @@ def _build_chunk(
             built_at=int(now),
             version=(old_version + 1) if old_version else 1,
             excluded=excluded,
+            share=s.ratio is not None,
         )
         store.put_baseline(baseline)
         report.built += 1

@@ -43,6 +43,7 @@ from iotwatch.domain.messages import (
     correlated_changes,
     render,
 )
+from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, active_occurrences, silence_for
 from iotwatch.plan.runtime import RuntimePlan
@@ -370,6 +371,8 @@ def score_series(
     silenced: list[SeriesOutcome] = []
     values = {s.id: dict(datapoints.get(s.id, [])) for s in series} if missed else {}
     memo: dict[str, dict[tuple[int, float], PeriodScore]] = {}
+    # a share's attempts per period start, over the whole span read (None for a metric)
+    attempts = {s.id: attempts_of(s, datapoints) for s in series}
     for w in [*missed, window]:
         outcomes = [
             evaluate_series(
@@ -381,6 +384,7 @@ def score_series(
                 tracker=trackers[s.id],
                 # the run's baselines do not change between its windows: each period is scored once
                 score_memo=memo.setdefault(s.id, {}) if missed else None,
+                attempts=attempts[s.id],
             )
             for s in series
         ]
@@ -444,6 +448,7 @@ def _warm_up(
             state=None,
             window=past,
             tracker=tracker,
+            attempts=attempts_of(s, history),
         )
 
 

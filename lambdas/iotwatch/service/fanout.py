@@ -38,8 +38,9 @@ from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
 from iotwatch.domain.evaluation import Gap, missed_windows
 from iotwatch.domain.incidents import SeriesNews, tick_news
 from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
-from iotwatch.domain.sharding import ShardRange, shard_ranges, size_at_floor
+from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation import (
@@ -137,7 +138,8 @@ def shard_count(series: int, shard_size: int) -> int:
 
 
 def needs_fanout(series: Sequence[Series], plan: RuntimePlan) -> bool:
-    return len(series) > plan.frequency.shard_size
+    """More metric queries than one invocation reads (a share of attempts counts its parts)."""
+    return sum(query_weight(s) for s in series) > plan.frequency.shard_size
 
 
 def dispatch(
@@ -163,7 +165,7 @@ def dispatch(
         size = series_per_shard(plan.frequency.shard_size)
         if not windows_to_evaluate(window, plan=plan, store=store, report=report, series=size):
             return 0  # superseded: a newer tick was completed already
-        ranges = shard_ranges([s.id for s in series], size)
+        ranges = shard_ranges([s.id for s in series], size, query_weights(series))
         shards = len(ranges)
         store.start_fanout(window.end, shards)
         tasks = [

@@ -33,6 +33,7 @@ class ReplayPoint(NamedTuple):
 
     ts: int
     value: float | None  # None: no datapoint in this period
+    attempts: float | None = None  # a share's denominator in the period (domain.ratios)
 
 
 class ReplayResult(NamedTuple):
@@ -76,6 +77,8 @@ def replay(
     state = AlertState(series_id=series.id)
     tracker = TrackerState()
     recent: deque[tuple[int, float]] = deque()
+    # a share's attempts per period of the window (None: not a share)
+    attempts: dict[int, float] | None = {} if series.ratio is not None else None
     memo: dict[tuple[int, float], PeriodScore] = {}
     for point in points:
         ts = point.ts
@@ -101,6 +104,11 @@ def replay(
         oldest = ts - lookback * period
         while recent and recent[0][0] <= oldest:
             recent.popleft()
+        if attempts is not None:
+            if point.attempts is not None:
+                attempts[ts] = point.attempts
+            for old in [t for t in attempts if t <= oldest]:
+                del attempts[old]
         window = Window(ts - (lookback - 1) * period, ts + period, period)
         # `recent` as it is, not a copy: evaluate_series only reads it into a dict
         outcome = evaluate_series(
@@ -111,6 +119,7 @@ def replay(
             window=window,
             score_memo=memo,
             tracker=tracker,
+            attempts=attempts,
         )
         if len(memo) > 4 * lookback:
             memo = {key: value for key, value in memo.items() if key[0] >= window.start}
@@ -145,6 +154,7 @@ def training_baseline(
         period=period,
         built_at=refresh_at,
         excluded=excluded,
+        share=series.ratio is not None,
     )
 
 
