@@ -2,7 +2,8 @@
 
 1. the plan: goals, owners, who is notified (topic names, masked subscribers, routes);
 2. now: series firing, notifications sent/failed/silenced, the self-monitoring alarms; the
-   open incidents and the last ones (from the evaluator's `incident` log lines);
+   last evaluation's series, the open incidents and the last ones (Logs Insights on the
+   evaluator's `evaluation complete` and `incident` lines);
 3. each watched series against its baseline band: a custom widget per series, drawn by the
    band-widget function from GetMetricData and the stored baseline when someone looks (no
    custom metric per series); a metric watched for every value of a dimension ("*") as one
@@ -10,7 +11,7 @@
 4. with `tools.audit`: IoT control-plane calls by action (a Logs Insights query of the audit
    function's log, run when viewed), audit events and alerts;
 5. iotwatch's own health: invocations, errors, throttles, duration per function,
-   GetMetricData calls, undelivered events.
+   GetMetricData calls (the evaluator's from its log lines), undelivered events.
 
 CloudWatch limits a dashboard to 500 widgets and 2,500 metrics (500 per widget): the series
 widgets get what the other widgets leave, and the header says how many series are not drawn.
@@ -32,6 +33,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.series import Series
+from iotwatch.handlers.log_queries import (
+    AUDIT_BY_ACTION_QUERY,
+    EVALUATOR_CALLS_QUERY,
+    INCIDENTS_QUERY,
+    OPEN_INCIDENTS_QUERY,
+    SERIES_NOW_QUERY,
+)
 from iotwatch.plan.loader import expand_series, expand_templates
 from iotwatch.plan.model import SEVERITIES, Plan
 
@@ -46,16 +54,6 @@ from infra.naming import (
 
 # What the band widget is told: the series it draws (service.band_widget.SERIES_PARAM).
 BAND_SERIES_PARAM = "series"
-
-# The audit function logs one line per call it recorded, with the call's action and caller.
-AUDIT_RECORDED_MESSAGE = "control-plane call recorded"
-AUDIT_BY_ACTION_QUERY = (
-    f'filter message = "{AUDIT_RECORDED_MESSAGE}"',
-    "stats count(*) as calls, latest(who) as last_caller, max(@timestamp) as last_call by action",
-    "sort calls desc",
-    "limit 50",
-)
-
 
 # CloudWatch dashboard quotas.
 MAX_WIDGETS = 500
@@ -286,16 +284,6 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
         )
 
     widgets: list[cloudwatch.IWidget] = [
-        cloudwatch.SingleValueWidget(
-            title="Series now (last evaluation)",
-            width=6,
-            height=GRAPH_HEIGHT,
-            metrics=[
-                filled(evaluator("SeriesFiring", "Maximum", "firing"), "firing", cloudwatch.Color.RED),
-                evaluator("SeriesLearning", "Maximum", "learning"),
-                evaluator("SeriesEvaluated", "Maximum", "evaluated"),
-            ],
-        ),
         cloudwatch.GraphWidget(
             title="Active incidents and notifications",
             width=9 if alarms else 18,
@@ -328,26 +316,10 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
     return widgets
 
 
-# The evaluator logs one `incident` line per incident each tick changes, and the number open
-# in each tick's `evaluation complete` line (handlers.evaluator): what the tables read.
-INCIDENTS_QUERY = (
-    'filter message = "incident"',
-    "stats latest(status) as status, latest(severity) as severity, latest(group) as group, "
-    "latest(members) as members, latest(deviating) as deviating, min(since) as began, "
-    "max(@timestamp) as last_change by incident",
-    "sort began desc",
-    "limit 50",
-)
-OPEN_INCIDENTS_QUERY = (
-    # a fanned-out tick's other shards log no incidents_open: only the publishing one does
-    'filter message = "evaluation complete" and ispresent(incidents_open)',
-    "stats latest(incidents_open) as open_incidents",
-)
-
-
 def incident_widgets(evaluator: lambda_.IFunction) -> list[cloudwatch.IWidget]:
-    """How many incidents are open now, and every incident of the dashboard's time range with
-    its status, severity, group and members (its timeline: `iotwatch incidents show ID`)."""
+    """The last evaluation's series (evaluated, learning, firing), how many incidents are open
+    now, and every incident of the dashboard's time range with its status, severity, group
+    and members (its timeline: `iotwatch incidents show ID`)."""
     logs = [_log_group_name(evaluator)]
 
     def table(title: str, query: Sequence[str], width: int) -> cloudwatch.LogQueryWidget:
@@ -361,8 +333,9 @@ def incident_widgets(evaluator: lambda_.IFunction) -> list[cloudwatch.IWidget]:
         )
 
     return [
-        table("Open incidents (last evaluation)", OPEN_INCIDENTS_QUERY, 6),
-        table("Incidents (open and resolved; timeline: iotwatch incidents show ID)", INCIDENTS_QUERY, 18),
+        table("Series now (last evaluation)", SERIES_NOW_QUERY, 8),
+        table("Open incidents (last evaluation)", OPEN_INCIDENTS_QUERY, 4),
+        table("Incidents (open and resolved; timeline: iotwatch incidents show ID)", INCIDENTS_QUERY, 12),
     ]
 
 
@@ -446,19 +419,20 @@ def health_widgets(
             ),
         ],
         [
+            cloudwatch.LogQueryWidget(
+                title="GetMetricData calls of the evaluator (per hour)",
+                log_group_names=[_log_group_name(functions[EVALUATOR])],
+                query_lines=list(EVALUATOR_CALLS_QUERY),
+                view=cloudwatch.LogQueryVisualizationType.LINE,
+                width=6,
+                height=GRAPH_HEIGHT,
+            ),
             cloudwatch.GraphWidget(
-                title="GetMetricData calls (per hour)",
-                width=12,
+                # the builder's metric costs only in the hours it builds
+                title="GetMetricData calls of the baseline builder (per hour)",
+                width=6,
                 height=GRAPH_HEIGHT,
                 left=[
-                    _iotwatch_metric(
-                        "GetMetricDataCalls",
-                        EVALUATOR_SERVICE,
-                        namespace=namespace,
-                        statistic="Sum",
-                        period=HOUR,
-                        label="evaluator",
-                    ),
                     _iotwatch_metric(
                         "GetMetricDataCalls",
                         BASELINE_BUILDER_SERVICE,

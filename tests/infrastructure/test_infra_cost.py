@@ -4,9 +4,18 @@ infra/ that the estimate does not follow fails a test instead of mispricing sile
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, Synth, synthesize
-from iotwatch.plan.cost import AUDIT, BAND_WIDGET, BASELINE_BUILDER, EVALUATOR, estimate_cost
+from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, Synth, join_to_text, synthesize
+from iotwatch.plan.cost import (
+    AUDIT,
+    BAND_WIDGET,
+    BASELINE_BUILDER,
+    DASHBOARD_FIXED_WIDGETS,
+    EVALUATOR,
+    estimate_cost,
+)
 from iotwatch.plan.loader import load_plan
 
 pytestmark = pytest.mark.infrastructure
@@ -54,3 +63,19 @@ def test_alarms_dashboard_and_key_are_the_ones_priced(fixture: str, request: pyt
     # no work queue in these plans (they never fan out), none priced
     assert not synth.resources("AWS::Lambda::EventSourceMapping")
     assert not [i for i in estimate.items if i.item.startswith("SQS")]
+
+
+@pytest.mark.parametrize("fixture", ["full", "audited"])
+def test_the_dashboards_metrics_are_the_ones_counted(fixture: str, request: pytest.FixtureRequest) -> None:
+    """The free tier holds dashboards of at most 50 metrics: the estimate counts what the
+    synthesized dashboard draws (metrics and expressions; band widgets and log tables none)."""
+    synth: Synth = request.getfixturevalue(fixture)
+    estimate = estimate_cost(load_plan(synth.plan_path, environ={ENV_EMAIL_VAR: ENV_EMAIL}))
+    [dashboard] = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(join_to_text(dashboard["Properties"]["DashboardBody"]))
+    drawn = sum(len(w["properties"].get("metrics", [])) for w in body["widgets"] if w["type"] == "metric")
+    assumption = estimate.item("CloudWatch dashboard").assumption
+    assert f"one dashboard of {drawn} metrics (iotwatch's own)" in assumption, (drawn, assumption)
+    if fixture == "audited":  # every fixed widget: the header, the now and audit rows, health
+        fixed = [w for w in body["widgets"] if w["type"] != "custom"]  # band widgets are custom
+        assert len(fixed) == DASHBOARD_FIXED_WIDGETS

@@ -22,10 +22,10 @@ from infra_support import (
     join_to_text,
     synthesize_plan,
 )
+from iotwatch.handlers.log_queries import AUDIT_RECORDED
 from iotwatch.plan.loader import check_plan, expand_series, load_plan
 
 from infra.dashboard import (
-    AUDIT_RECORDED_MESSAGE,
     MAX_METRICS,
     MAX_METRICS_PER_WIDGET,
     MAX_WIDGETS,
@@ -216,13 +216,8 @@ def _expressions(graph: dict[str, Any]) -> list[str]:
 
 def test_active_incidents_and_notifications(full: Synth) -> None:
     graphs = _graphs(full)
-    now = graphs["Series now (last evaluation)"]
-    assert now["view"] == "singleValue"
     assert full.metrics_namespace == "IotWatch/test-fleet"
     # counters published only in runs that count something are drawn with 0 in between
-    assert _expressions(now) == ["FILL(seriesFiring, 0)"]
-    assert [full.metrics_namespace, "SeriesFiring", "service", "iotwatch-evaluator"] in _rows(now)
-    assert [full.metrics_namespace, "SeriesEvaluated", "service", "iotwatch-evaluator"] in _rows(now)
     incidents = graphs["Active incidents and notifications"]
     names = ("SeriesFiring", "NotificationsSent", "NotificationsFailed", "DeviationsSilenced")
     assert _expressions(incidents) == [f"FILL({n[0].lower() + n[1:]}, 0)" for n in names]
@@ -234,9 +229,13 @@ def test_active_incidents_and_notifications(full: Synth) -> None:
 def test_open_incidents_and_the_last_ones_from_the_evaluators_incident_log_lines(full: Synth) -> None:
     logs = {w["properties"]["title"]: w["properties"] for w in _body(full)["widgets"] if w["type"] == "log"}
     assert set(logs) == {
+        "Series now (last evaluation)",
         "Open incidents (last evaluation)",
         "Incidents (open and resolved; timeline: iotwatch incidents show ID)",
+        "GetMetricData calls of the evaluator (per hour)",
     }
+    calls = logs.pop("GetMetricData calls of the evaluator (per hour)")
+    assert calls["view"] == "timeSeries" and "sum(get_metric_data_calls)" in calls["query"]
     [(evaluator_id, evaluator)] = [full.function(EVALUATOR)]
     [(group_id, group)] = [
         (k, v)
@@ -252,6 +251,9 @@ def test_open_incidents_and_the_last_ones_from_the_evaluators_incident_log_lines
     assert 'filter message = "incident"' in incidents and "by incident" in incidents
     assert "latest(status) as status" in incidents
     assert "latest(incidents_open)" in logs["Open incidents (last evaluation)"]["query"]
+    # a fanned-out tick's shards each log their own counts: the table adds up the latest tick's
+    now = logs["Series now (last evaluation)"]["query"]
+    assert "sum(series) as series" in now and "by window_end" in now and "limit 1" in now
     assert full.resources("Custom::LogRetention") == {}
 
 
@@ -271,7 +273,7 @@ def test_audit_widgets_only_with_the_audit_tool(full: Synth, audited: Synth) -> 
     log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     query = by_action["query"]
     assert query.startswith(f"SOURCE '{log_group}' | ")  # the audit function's own log group
-    assert f'filter message = "{AUDIT_RECORDED_MESSAGE}"' in query
+    assert f'filter message = "{AUDIT_RECORDED}"' in query
     assert "by action" in query
     assert "AuditEventsByAction" not in json.dumps(_body(audited))  # no metric per action
     graph = _graphs(audited)["Audit events and alerts (per hour)"]
@@ -305,8 +307,9 @@ def test_health_widgets_cover_every_function(
         assert rows == [
             ["AWS/Lambda", m, "FunctionName", fid] for fid in function_ids for m in metric_names
         ], title
-    assert _rows(graphs["GetMetricData calls (per hour)"]) == [
-        [synth.metrics_namespace, "GetMetricDataCalls", "service", "iotwatch-evaluator"],
+    # the evaluator's calls come from its log lines (a log widget); the builder's metric costs
+    # only in the hours it builds
+    assert _rows(graphs["GetMetricData calls of the baseline builder (per hour)"]) == [
         [synth.metrics_namespace, "GetMetricDataCalls", "service", "iotwatch-baseline-builder"],
     ]
     queue_id, _ = synth.dead_letter_queue()

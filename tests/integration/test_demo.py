@@ -252,7 +252,7 @@ def test_the_shares_are_judged_where_the_fleet_makes_enough_attempts_and_page_no
 def test_the_logs_list_what_changed_and_what_the_dashboard_queries(demo: dict[str, Any]) -> None:
     """A tick's log: a summary and the series that changed, never a line per series; the audit
     logs the line the dashboard's calls-by-action table counts."""
-    from infra.dashboard import AUDIT_RECORDED_MESSAGE
+    from iotwatch.handlers.log_queries import AUDIT_RECORDED, EVALUATION_COMPLETE
 
     documents = [
         json.loads(line)
@@ -262,12 +262,13 @@ def test_the_logs_list_what_changed_and_what_the_dashboard_queries(demo: dict[st
     lines = [d for d in documents if "message" in d]
     metrics = [d for d in documents if "_aws" in d]
     assert metrics and not [d for d in metrics if "Series" in d]  # run metrics, none per series
-    ticks = [line for line in lines if line["message"] == "evaluation complete"]
+    ticks = [line for line in lines if line["message"] == EVALUATION_COMPLETE]
     assert len(ticks) == 96
+    assert all(t["get_metric_data_calls"] >= 1 for t in ticks)  # what the dashboard's calls graph sums
     quiet = [t for t in ticks if t["changed"] == 0]
     assert quiet and all(t["series_changed"] == [] for t in quiet)
     busy = [t for t in ticks if t["changed"]]
     assert {e["series"].split("|")[1] for t in busy for e in t["series_changed"]} >= set(INCIDENT_METRICS)
     assert all(len(t["series_changed"]) == t["changed"] for t in busy)
-    recorded = [line for line in lines if line["message"] == AUDIT_RECORDED_MESSAGE]
+    recorded = [line for line in lines if line["message"] == AUDIT_RECORDED]
     assert CAUSE_ACTION in {line["action"] for line in recorded}

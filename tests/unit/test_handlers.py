@@ -4,13 +4,24 @@ root, injected in-memory dependencies, and the sample events in tests/events."""
 from __future__ import annotations
 
 import copy
+import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 from iotwatch.handlers import baseline_builder, evaluator
 from iotwatch.handlers.events import BadEventError
+from iotwatch.handlers.log_queries import (
+    EVALUATION_COMPLETE,
+    EVALUATOR_CALLS_QUERY,
+    INCIDENT_LINE,
+    INCIDENTS_QUERY,
+    OPEN_INCIDENTS_QUERY,
+    SERIES_NOW_QUERY,
+)
+from iotwatch.local.demo import logs_into
 from iotwatch.plan.loader import check_plan, expand_series, read_plan_document
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan, write_runtime_plan
 
@@ -140,7 +151,7 @@ def test_event_counters_are_published_only_in_the_runs_that_count_something(
     capsys.readouterr()
     evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     quiet = _metric_names(capsys.readouterr().out)
-    assert quiet == {"SeriesEvaluated", "SeriesLearning", "GetMetricDataCalls", "EvaluationCompleted"}
+    assert quiet == {"EvaluationCompleted"}  # the run's counts are fields of its log line
     for s in default_series:  # the next period: every series silent, a broker outage
         evaluator_deps.reader.set(s.id, end, 0.0)
     evaluator.handler(
@@ -281,3 +292,38 @@ def test_handlers_read_the_plan_from_the_task_root(task_root, default_plan):
         "IotWatch-Fleet",
     )
     assert tuple(evaluator._series()) == tuple(expand_series(default_plan))
+
+
+def _fields_read(query: tuple[str, ...]) -> set[str]:
+    """The log fields a Logs Insights query reads: in functions, after `by`, `not`, `sort`."""
+    text = " ".join(query)
+    names = set(re.findall(r"\b(?:sum|latest|min|max|ispresent)\((\w+)\)", text))
+    names |= set(re.findall(r"\bby (\w+)", text)) | set(re.findall(r"\bnot (\w+)", text))
+    return names - {"bin"}
+
+
+def test_the_dashboards_log_queries_read_fields_the_evaluator_writes(
+    task_root, evaluator_deps, default_series
+):
+    """The dashboard's run counts and GetMetricData calls are Logs Insights queries over the
+    `evaluation complete` line, not custom metrics: a renamed field would leave them empty."""
+    end = epoch("2026-11-24T14:05:00Z")
+    for s in default_series:
+        evaluator_deps.store.put_baseline(flat_baseline(s.id, expected=1000.0, scale=50.0))
+        for ts in range(end - 4 * PERIOD, end, PERIOD):
+            evaluator_deps.reader.set(s.id, ts, 1000.0)
+        evaluator_deps.reader.set(s.id, end, 0.0)  # a broker outage: an incident opens
+    written = io.StringIO()
+    with logs_into(written, evaluator):  # the logger's stream, as the demo points it at its log file
+        evaluator.handler(
+            event("evaluator-schedule", time="2026-11-24T14:11:00Z"), LambdaContext(), evaluator_deps
+        )
+    lines = [json.loads(line) for line in written.getvalue().splitlines() if line.startswith('{"level"')]
+    complete = next(line for line in lines if line["message"] == EVALUATION_COMPLETE)
+    incident = next(line for line in lines if line["message"] == INCIDENT_LINE)
+    assert complete["series"] == len(default_series) and complete["get_metric_data_calls"] >= 1
+    for query in (SERIES_NOW_QUERY, EVALUATOR_CALLS_QUERY, OPEN_INCIDENTS_QUERY):
+        assert f'message = "{EVALUATION_COMPLETE}"' in query[0]
+        assert _fields_read(query) <= set(complete), (query, set(complete))
+    assert _fields_read(INCIDENTS_QUERY) - {"incident"} <= set(incident)
+    assert incident["incident"]

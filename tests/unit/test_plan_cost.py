@@ -127,10 +127,10 @@ EVENT_METRIC_MONTHS = (20 + 20 + 8 + 1) / 720
 
 def test_custom_metrics_alarms_and_the_rest_by_hand():
     estimate = estimate_cost(small_plan())
-    # 4 evaluator run metrics every hour, its 4 event counters in their hours, the builder's 2
-    # only in 34 of 720 hours; nothing per series
+    # the evaluator's heartbeat every hour (its counts are log fields), its 4 event counters in
+    # their hours, the builder's 2 only in 34 of 720 hours; nothing per series
     metrics = estimate.item("CloudWatch custom metrics")
-    assert metrics.quantity == pytest.approx(4 + EVENT_METRIC_MONTHS + 2 * 34 / 720)
+    assert metrics.quantity == pytest.approx(1 + EVENT_METRIC_MONTHS + 2 * 34 / 720)
     assert metrics.monthly_usd == pytest.approx(metrics.quantity * 0.30)
     alarms = estimate.item("CloudWatch alarms")
     assert (alarms.quantity, alarms.monthly_usd) == (3 * 2 + 2, pytest.approx(0.80))
@@ -181,9 +181,9 @@ def test_slower_evaluation_costs_less_and_bills_metrics_by_the_hour():
     assert hourly.evaluations_per_month == 720
     assert hourly.item("CloudWatch GetMetricData").quantity == 2 * 720 + 2 * 34
     two_hourly = estimate_cost(small_plan(evaluation="rate(2 hours)", period_seconds=3600))
-    # published in half the hours: half the metric-months for the evaluator's run metrics
+    # published in half the hours: half the metric-months for the evaluator's heartbeat
     assert two_hourly.item("CloudWatch custom metrics").quantity == pytest.approx(
-        4 / 2 + EVENT_METRIC_MONTHS + 2 * 34 / 720
+        1 / 2 + EVENT_METRIC_MONTHS + 2 * 34 / 720
     )
 
 
@@ -252,11 +252,11 @@ def test_the_dashboard_draws_bands_per_view_not_per_series_month():
 
 
 def test_the_dashboard_metrics_fit_the_free_tier_whatever_the_series():
-    # iotwatch's own metrics only (15 + 4 per function drawn): the same at 2 or 2,000 series
+    # iotwatch's own metrics only (10 + 4 per function drawn): the same at 2 or 2,000 series
     for factor in (1, 1_000):
         estimate = estimate_cost(small_plan(tools={"dashboard": True, "audit": False}), series_factor=factor)
         assert estimate.item("CloudWatch dashboard").free_tier_usd == 3.0, factor
-        assert "one dashboard of 27 metrics" in estimate.item("CloudWatch dashboard").assumption
+        assert "one dashboard of 22 metrics" in estimate.item("CloudWatch dashboard").assumption
 
 
 def test_free_tier_is_reported_not_subtracted():
@@ -271,11 +271,11 @@ def test_free_tier_is_reported_not_subtracted():
 
 
 def test_custom_metrics_are_tiered():
-    # a first tier of 2 metrics at $0.30, then $0.10
-    prices = Prices(custom_metric_tiers=((2, 0.30), (math.inf, 0.10)))
+    # a first tier of 1 metric at $0.30, then $0.10
+    prices = Prices(custom_metric_tiers=((1, 0.30), (math.inf, 0.10)))
     metrics = estimate_cost(small_plan(), prices=prices).item("CloudWatch custom metrics")
-    assert metrics.quantity > 2
-    assert metrics.monthly_usd == pytest.approx(2 * 0.30 + (metrics.quantity - 2) * 0.10)
+    assert metrics.quantity > 1
+    assert metrics.monthly_usd == pytest.approx(1 * 0.30 + (metrics.quantity - 1) * 0.10)
 
 
 def test_big_plans_fan_out_and_the_warning_says_when_a_shard_is_too_big():
@@ -304,19 +304,19 @@ def test_100000_series_read_at_the_floor_and_cost_little_more_than_reading_them(
 
 
 def test_the_default_plan_costs_under_8_dollars_and_each_series_about_what_reading_it_costs():
-    """Issue 13's bar: CloudWatch anomaly detection for the same nine series, with a dashboard
-    and a customer-managed key, is about USD 6.70; iotwatch's own alarms and run metrics are
-    counted on top. Each added metric costs at most 1.3x reading it at every evaluation. Issue
-    14's three shares of attempts read 9 metrics more (the rest they share with the nine) and
-    add about what reading those costs."""
+    """Issue 13's bar, on the default plan as it ships (the nine metrics and issue 14's three
+    shares): CloudWatch anomaly detection for the same nine series, with a dashboard and a
+    customer-managed key, is about USD 6.70; iotwatch's own alarms and run metrics are counted
+    on top. Each added metric costs at most 1.3x reading it at every evaluation. The shares read
+    9 metrics more (the rest they share with the nine) and add about what reading those costs."""
     plan = load_plan(DEFAULT_PLAN_FILE, environ={})
     base = estimate_cost(plan)
     nine = estimate_cost(
         plan.model_copy(update={"resources": plan.resources.model_copy(update={"ratios": []})})
     )
     assert (nine.series, nine.queries) == (9, 9) and plan.tools.dashboard and plan.tools.audit
-    assert nine.total_usd <= 8.00
     assert (base.series, base.queries) == (12, 18)
+    assert base.total_usd <= 8.00
     assert base.total_usd - nine.total_usd <= 1.3 * 9 * base.floor_per_metric_usd
     each = per_added_metric(base, estimate_cost(plan, series_factor=10))
     assert base.floor_per_metric_usd == pytest.approx(8_640 * 0.01 / 1000)  # $0.0864

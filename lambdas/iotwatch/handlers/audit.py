@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.handlers.log_queries import AUDIT_RECORDED
 from iotwatch.handlers.settings import FunctionSettings, load_settings
 from iotwatch.service.audit import handle_audit_event
 from iotwatch.service.context import message_context
@@ -72,7 +73,7 @@ def handler(
     for call in report.recorded:
         verdict = report.verdicts[call.event_id]
         logger.info(
-            "control-plane call recorded",
+            AUDIT_RECORDED,
             action=call.action,
             who=call.who,
             event_id=call.event_id,

@@ -111,7 +111,7 @@ EVALUATOR = FunctionSize(
     "evaluator",
     512,
     60,
-    ("SeriesEvaluated", "SeriesLearning", "GetMetricDataCalls", "EvaluationCompleted"),
+    ("EvaluationCompleted",),
     ("SeriesFiring", "NotificationsSent", "DeviationsSilenced", "NotificationsFailed"),
     ("ShardsQueued",),
 )
@@ -129,11 +129,11 @@ DURATION_ALARM_FRACTION = 0.8  # infra/health.py alarms at 80% of the timeout
 # infra/dashboard.py: metrics drawn besides the per-function health rows (series now, incidents
 # and notifications, GetMetricData calls, dead letters; + audit events and alerts); band
 # widgets and the calls-by-action table draw no metric. CloudWatch: 500 widgets a dashboard.
-DASHBOARD_FIXED_METRICS = 15
+DASHBOARD_FIXED_METRICS = 10
 DASHBOARD_AUDIT_METRICS = 5
 DASHBOARD_METRICS_PER_FUNCTION = 4
 DASHBOARD_MAX_WIDGETS = 500
-DASHBOARD_FIXED_WIDGETS = 12  # header, now row, audit row, health rows
+DASHBOARD_FIXED_WIDGETS = 14  # header, now row, audit row, health rows
 # bench/fanout_scale.py measures a build shard at 14 days of 5-minute periods per series.
 BENCH_POINTS_PER_SERIES = 14 * DAY // 300
 # Lambda gives one full vCPU at 1,769 MB and a proportional share below it.
