@@ -260,6 +260,24 @@ def scheduled_event(ts: float) -> dict[str, Any]:
     }
 
 
+def _dispatch(
+    module: ModuleType,
+    environ: Mapping[str, str],
+    event: Any,
+    deps: Any,
+    aws: CannedAws,
+    fleet: Fleet,
+    task: Any,
+) -> tuple[Invocation, list[tuple[dict[str, Any], Any]], list[int]]:
+    """The scheduled invocation that fans a run out, the shard messages it queued (as `task`s)
+    and each shard's size: together they hold every series of the fleet once."""
+    dispatch = invoke(module, environ, event, deps, aws)
+    tasks = [(r, task.from_body(r["body"])) for r in _records(aws)]
+    sizes = fleet.range_sizes([t.range for _, t in tasks])
+    assert sum(sizes) == fleet.n and dispatch.result["shards"] == len(tasks), (sizes, dispatch.result)
+    return dispatch, tasks, sizes
+
+
 def _records(aws: CannedAws) -> list[dict[str, Any]]:
     return aws.sqs.records()
 
@@ -323,11 +341,10 @@ def measure_evaluator(fleet: Fleet, *, deviating: int = DEVIATING, full: bool) -
             queue=SqsWorkQueue(aws.sqs, QUEUE_URL),
         )
 
-    dispatch = invoke(module, environ, scheduled_event(event_time), deps(), aws)
-    tasks = [(r, ShardTask.from_body(r["body"])) for r in _records(aws)]
+    dispatch, tasks, sizes = _dispatch(
+        module, environ, scheduled_event(event_time), deps(), aws, fleet, ShardTask
+    )
     shards = len(tasks)
-    sizes = fleet.range_sizes([t.range for _, t in tasks])
-    assert sum(sizes) == fleet.n and dispatch.result["shards"] == shards, (sizes, dispatch.result)
     by_id = {m.series.id: m for m in fleet.members}
     measured_shards = list(range(shards)) if full else [0, shards - 1]
     chosen: set[str] = set()
@@ -416,11 +433,10 @@ def measure_builder(fleet: Fleet) -> dict[str, object]:
             queue=SqsWorkQueue(aws.sqs, QUEUE_URL),
         )
 
-    dispatch = invoke(module, environ, scheduled_event(BUILD_AT), deps(), aws)
-    tasks = [(r, BuildTask.from_body(r["body"])) for r in _records(aws)]
+    dispatch, tasks, sizes = _dispatch(
+        module, environ, scheduled_event(BUILD_AT), deps(), aws, fleet, BuildTask
+    )
     shards = len(tasks)
-    sizes = fleet.range_sizes([t.range for _, t in tasks])
-    assert sum(sizes) == fleet.n and dispatch.result["shards"] == shards, dispatch.result
     record, task = tasks[-1]
     members = [m for m in fleet.members if task.range.holds(shard_key(m.series.id))]
     shared: dict[Any, Any] = {}

@@ -11,7 +11,7 @@ from iotwatch.plan.runtime import runtime_plan
 
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.naming import BASELINE_BUILDER_SERVICE
-from infra.scheduling import DeadLetters, WorkQueue, may_fan_out, schedule_rule
+from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
 from infra.storage import BaselineStore
 
 BASELINE_BUILDER_HANDLER = "iotwatch.handlers.baseline_builder.handler"
@@ -56,7 +56,7 @@ class BaselineRefresh(Construct):
             dead_letter_queue=dead_letters.queue,
             # One build at a time (a deploy-time build and the daily one never race to write a
             # generation); a plan that fans out runs its dispatch, a retry and its shards.
-            reserved_concurrency=BUILD_SHARD_CONCURRENCY + 2 if fans_out else 1,
+            reserved_concurrency=run_concurrency(fans_out, BUILD_SHARD_CONCURRENCY),
         )
         # More series than that (or "*" metrics, which may discover them) fan out: the scheduled
         # or deploy-time run queues one message per shard and this same function builds each,
@@ -64,17 +64,15 @@ class BaselineRefresh(Construct):
         # quota to the evaluator). 100,000 series: 100 shards, 20 rounds of ~35 s: ~12 minutes,
         # once a day. Messages are kept a day; a shard that fails 3 times is parked with the
         # dead letters (the dead-letters alarm), and its build writes no new generation.
-        self.work_queue: WorkQueue | None = None
-        if fans_out:
-            self.work_queue = WorkQueue(
-                self,
-                "WorkQueue",
-                function=self.function,
-                function_timeout=timeout,
-                retention=Duration.days(1),
-                dead_letters=dead_letters,
-                max_concurrency=BUILD_SHARD_CONCURRENCY,
-            )
+        self.work_queue = work_queue_if(
+            fans_out,
+            self,
+            function=self.function,
+            function_timeout=timeout,
+            retention=Duration.days(1),
+            dead_letters=dead_letters,
+            max_concurrency=BUILD_SHARD_CONCURRENCY,
+        )
         grant_read_metrics(self.function)
         store.grant_read_write(self.function)
 

@@ -11,7 +11,7 @@ from iotwatch.plan.schedule import parse_schedule
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.naming import EVALUATOR_SERVICE
 from infra.notifications import AlertTopics
-from infra.scheduling import DeadLetters, WorkQueue, may_fan_out, schedule_rule
+from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
 from infra.storage import BaselineStore
 
 EVALUATOR_HANDLER = "iotwatch.handlers.evaluator.handler"
@@ -56,7 +56,7 @@ class DeviationDetection(Construct):
             # tick reads where it left off (a tick that arrives meanwhile waits in Lambda's
             # queue and is retried). A plan that fans out runs its dispatch, a retry and up to
             # EVALUATOR_SHARD_CONCURRENCY shards at once.
-            reserved_concurrency=EVALUATOR_SHARD_CONCURRENCY + 2 if fans_out else 1,
+            reserved_concurrency=run_concurrency(fans_out, EVALUATOR_SHARD_CONCURRENCY),
         )
         # A plan above frequency.shard_size series (or one that may discover that many) is
         # evaluated shard by shard: the scheduled run queues the shards, this same function
@@ -65,17 +65,15 @@ class DeviationDetection(Construct):
         # calls a second). 100,000 series: 50 shards, 5 rounds of ~6-8 s each, well inside a
         # 5-minute tick. A shard not evaluated within a few ticks is superseded (kept 4 h);
         # after 3 tries it is parked with the dead letters.
-        self.work_queue: WorkQueue | None = None
-        if fans_out:
-            self.work_queue = WorkQueue(
-                self,
-                "WorkQueue",
-                function=self.function,
-                function_timeout=timeout,
-                retention=Duration.hours(4),
-                dead_letters=dead_letters,
-                max_concurrency=EVALUATOR_SHARD_CONCURRENCY,
-            )
+        self.work_queue = work_queue_if(
+            fans_out,
+            self,
+            function=self.function,
+            function_timeout=timeout,
+            retention=Duration.hours(4),
+            dead_letters=dead_letters,
+            max_concurrency=EVALUATOR_SHARD_CONCURRENCY,
+        )
         grant_read_metrics(self.function)
         store.grant_read_write(self.function)
         topics.grant_publish(self.function)

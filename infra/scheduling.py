@@ -4,6 +4,8 @@ function fans a big run out to parallel invocations of itself."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -26,6 +28,16 @@ SSE_SQS = (
 )
 
 
+def encrypted_queue(scope: Construct, construct_id: str, **props: Any) -> sqs.Queue:
+    """A queue as every iotwatch queue is: SQS-managed encryption (no key policy for the
+    services that write to it) and TLS only."""
+    queue = sqs.Queue(
+        scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, **props
+    )
+    skip_checkov(queue, "CKV_AWS_27", SSE_SQS)
+    return queue
+
+
 class DeadLetters(Construct):
     """The queue where EventBridge parks events it could not hand to a function.
 
@@ -36,14 +48,7 @@ class DeadLetters(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        skip_checkov(self.queue, "CKV_AWS_27", SSE_SQS)
+        self.queue = encrypted_queue(self, "Queue", retention_period=Duration.days(14))
         acknowledge(
             self.queue,
             "AwsSolutions-SQS3",
@@ -86,6 +91,38 @@ def may_fan_out(plan: Plan, shard_size: int) -> bool:
     return bool(expand_templates(plan)) or len(expand_series(plan)) > shard_size
 
 
+def run_concurrency(fans_out: bool, shards_in_flight: int) -> int:
+    """Reserved concurrency of a scheduled function: one run at a time (a catch-up or a build
+    finishes before the next starts); when it fans out, its dispatch, a retry and the shards
+    in flight."""
+    return shards_in_flight + 2 if fans_out else 1
+
+
+def work_queue_if(
+    fans_out: bool,
+    scope: Construct,
+    *,
+    function: lambda_.Function,
+    function_timeout: Duration,
+    retention: Duration,
+    dead_letters: DeadLetters,
+    max_concurrency: int,
+) -> WorkQueue | None:
+    """The function's work queue, for a plan that can fan out; None otherwise (no idle queue
+    to pay for)."""
+    if not fans_out:
+        return None
+    return WorkQueue(
+        scope,
+        "WorkQueue",
+        function=function,
+        function_timeout=function_timeout,
+        retention=retention,
+        dead_letters=dead_letters,
+        max_concurrency=max_concurrency,
+    )
+
+
 class WorkQueue(Construct):
     """The queue a function fans a big run out through: the scheduled invocation queues one
     message per shard (`IOTWATCH_WORK_QUEUE` tells it where), the same function takes them one
@@ -112,17 +149,14 @@ class WorkQueue(Construct):
         max_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.queue = sqs.Queue(
+        self.queue = encrypted_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             # AWS's guidance for a Lambda event source: at least six times the function timeout
             visibility_timeout=Duration.seconds(6 * int(function_timeout.to_seconds())),
             retention_period=retention,
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=dead_letters.queue),
         )
-        skip_checkov(self.queue, "CKV_AWS_27", SSE_SQS)
         self.queue.grant_send_messages(function)
         function.add_event_source(
             event_sources.SqsEventSource(

@@ -25,9 +25,9 @@ from iotwatch.plan.loader import (
 from iotwatch.plan.model import Detection, Frequency, Plan
 
 EXIT_OK = 0
-OUTPUT_BLOCK = 1000  # rows of `score` output per write
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+OUTPUT_BLOCK = 1000  # rows of `score` output per write
 
 
 def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
