@@ -10,6 +10,7 @@ nothing on stdout (the whole input is read before the first row is written).
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -101,6 +102,16 @@ def test_one_row_per_input_row_with_scores_in_range_and_binary_alerts():
         assert timestamp == stamp(ts)
         assert 0.0 <= float(anomaly) <= 1.0
         assert alert in ("0", "1")
+
+
+def test_score_leaves_the_garbage_collector_as_it_found_it():
+    """score tunes the collector while it replays (fewer collections, the input frozen); a
+    process that goes on after it (the test run, the demo) must get it back as it was."""
+    threshold = gc.get_threshold()
+    code, _, _ = score(fleet_csv())
+    assert code == 0
+    assert gc.get_threshold() == threshold
+    assert gc.get_freeze_count() == 0
 
 
 def test_the_header_comes_first_and_lines_end_with_newlines_only():

@@ -92,8 +92,9 @@ class Expectation(NamedTuple):
     counts: bool = True  # counters (volume gate applies) rather than gauges
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
+class Bucket(NamedTuple):
+    """One hour of the week (a tuple: the replay's forked builder sends 168 per baseline)."""
+
     expected: float  # at level 1.0
     spread: float  # robust scale of residuals at level 1.0, before the noise floors
     samples: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from iotwatch.domain.baseline import Expectation
 from iotwatch.domain.series import DetectionSettings
@@ -17,8 +17,8 @@ FALLBACK_MIN_RELATIVE_CHANGE = 0.5
 SETTLED_CHANGE = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodScore:
+@dataclass(slots=True)  # not frozen: a frozen one costs 5x to build, and one is built for every
+class PeriodScore:  # period of every series; treated as immutable all the same (decision log)
     ts: int
     actual: float
     expected: float
@@ -59,9 +59,34 @@ class PeriodScore:
         return abs(self.relative_change) >= SETTLED_CHANGE
 
 
+class Band(NamedTuple):
+    """A period against its baseline, before the tracker's verdict (a tuple: one is built for
+    every period of every series, and the verdict needs it before the PeriodScore exists)."""
+
+    ts: int
+    actual: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+    relative_change: float
+    severity: Severity | None
+    source: str
+
+
 def score_period(
-    ts: int, actual: float, expectation: Expectation, detection: DetectionSettings
+    ts: int,
+    actual: float,
+    expectation: Expectation,
+    detection: DetectionSettings,
+    anomaly: str | None = None,
 ) -> PeriodScore:
+    """The period's score against its baseline, with the tracker's verdict `anomaly` if it gave one."""
+    return PeriodScore(*band_of(ts, actual, expectation, detection), anomaly)
+
+
+def band_of(ts: int, actual: float, expectation: Expectation, detection: DetectionSettings) -> Band:
+    """Where the period lies against the baseline's band, and how far (see score_period)."""
     expected, scale, source = expectation.expected, max(expectation.scale, 1e-9), expectation.source
     score = (actual - expected) / scale
     if expected > 0:
@@ -89,9 +114,8 @@ def score_period(
     ):
         severity = severity or "warning"  # a known limit pages even where the baseline is unsure
     band = detection.warning * scale
-    # positional (ts, actual, expected, lower, upper, score, relative_change, severity, source):
-    # keywords would cost a microsecond on every replayed row
-    return PeriodScore(
+    # positional: keywords would cost a microsecond on every replayed row
+    return Band(
         ts, actual, expected, max(expected - band, 0.0), expected + band, score, relative, severity, source
     )
 
@@ -146,9 +170,10 @@ def decide(
     latest = recent[-1]
     if at is None:
         at = latest.ts + period
-    pending = list(recent[-detection.pending_periods :])
+    alerting = latest.alerting  # settles almost every tick without the checks after it
+    pending = list(recent[-detection.pending_periods :]) if alerting else []
     deviating = (
-        latest.alerting  # settles almost every tick without the checks below
+        alerting
         and len(pending) == detection.pending_periods
         and all(p.alerting for p in pending)
         and len({p.direction for p in pending}) == 1

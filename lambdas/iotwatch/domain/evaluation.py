@@ -10,8 +10,10 @@ from typing import NamedTuple
 from iotwatch.domain.baseline import Baseline, share_expectation, share_noise_floor
 from iotwatch.domain.deviation import (
     AlertState,
+    Band,
     PeriodScore,
     Transition,
+    band_of,
     decide,
     score_period,
 )
@@ -96,7 +98,7 @@ def lookback_periods(series: Iterable[Series]) -> int:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built for every series on every tick (see PeriodScore)
 class SeriesOutcome:
     series: Series
     scores: list[PeriodScore]
@@ -144,9 +146,14 @@ def evaluate_series(
         key = (ts, actual)
         score = score_memo.get(key) if score_memo is not None else None
         if score is None:
-            score = score_period(ts, actual, baseline.expectation_at(ts), detection)
-            if tracker is not None and ts in values:  # a missing period is the band's to judge
-                score = judge(tracker, score, detection, baseline=baseline, period=window.period)
+            band = band_of(ts, actual, baseline.expectation_at(ts), detection)
+            # a missing period is the band's to judge
+            verdict = (
+                judge(tracker, band, detection, baseline=baseline, period=window.period)
+                if tracker is not None and ts in values
+                else None
+            )
+            score = PeriodScore(*band, verdict)
             if score_memo is not None:
                 score_memo[key] = score  # judged: a period's verdict never changes
         scores.append(score)
@@ -168,13 +175,14 @@ def _outcome(
 
 def judge(
     tracker: TrackerState,
-    score: PeriodScore,
+    score: Band,
     detection: DetectionSettings,
     *,
     baseline: Baseline,
     period: int,
-) -> PeriodScore:
-    """The period with the tracker's verdict: anomalous for this series or not (see
+) -> str | None:
+    """The tracker's verdict on the period: "drop" or "surge" when anomalous for this series
+    (see
     likelihood), where the volume gate allows and the change is at least the plan's
     `min_relative_change` (or the band already flags it); no verdict until the tracker has
     seen enough of the series, and then the band's severity alone decides. A period is judged
@@ -221,28 +229,14 @@ def judge(
         verdicts[ts] = verdict
         if len(verdicts) > VERDICTS_KEPT:
             del verdicts[next(iter(verdicts))]  # periods are taken in order: the first is the oldest
-    verdict = verdicts.get(ts)
-    if verdict is None:
-        return score
-    # positional, as in score_period: this runs for every period of every series
-    return PeriodScore(
-        ts,
-        score.actual,
-        score.expected,
-        score.lower,
-        score.upper,
-        score.score,
-        score.relative_change,
-        score.severity,
-        score.source,
-        verdict,
-    )
+        return verdict
+    return verdicts.get(ts)
 
 
 VERDICTS_KEPT = 16  # periods: more than any pending/recovery window re-reads
 
 
-def _outage(score: PeriodScore, counts: bool) -> bool:
+def _outage(score: Band, counts: bool) -> bool:
     """Half of a counter's traffic gone, critically far below the band, needs no statistics of
     its own (a gauge halves all the time: an idle CPU is no outage)."""
     return counts and score.severity == "critical" and score.relative_change <= -OUTAGE_DROP
@@ -252,7 +246,7 @@ OUTAGE_DROP = 0.5
 BAND_SUPPORT = 0.5
 
 
-def _returning(score: PeriodScore, predicted: float) -> bool:
+def _returning(score: Band, predicted: float) -> bool:
     """Back within the band, nearer what this hour usually looks like than the level the
     series had drifted to: right after an alert resolved, that is the end of the deviation (a
     fleet reconnecting after an outage), not a new one, however surprising the jump is."""
@@ -263,7 +257,7 @@ def _returning(score: PeriodScore, predicted: float) -> bool:
     )
 
 
-def _may_page(score: PeriodScore, detection: DetectionSettings, counts: bool) -> bool:
+def _may_page(score: Band, detection: DetectionSettings, counts: bool) -> bool:
     """The volume gate, for counters: a handful of events per period can be any z away."""
     return not counts or max(score.actual, score.expected) >= detection.min_volume
 
@@ -327,9 +321,13 @@ def _evaluate_with_missing_data(
             tried = attempts.get(ts) if attempts is not None else None
             if tried is not None:
                 expectation = share_expectation(expectation, tried)
-            score = score_period(ts, actual, expectation, detection)
-            if tracker is not None:
-                score = judge(tracker, score, detection, baseline=baseline, period=window.period)
+            band = band_of(ts, actual, expectation, detection)
+            verdict = (
+                judge(tracker, band, detection, baseline=baseline, period=window.period)
+                if tracker is not None
+                else None
+            )
+            score = PeriodScore(*band, verdict)
             scores.append(score if tried is None else share_score(score, tried, detection))
             continue
         if not breaching:

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, insort
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Direction = Literal["both", "up", "down"]
 
@@ -76,7 +77,7 @@ class TrackerState:
     magnitude: float | None = None
     mean: float | None = None  # of deviations, over LIKELIHOOD_SECONDS
     variance: float = 1.0
-    short: list[float] | None = None  # last SHORT_PERIODS deviations
+    short: deque[float] | None = None  # last SHORT_PERIODS deviations
     low: float | None = None
     high: float | None = None
     last_trigger: int | None = None  # `seen` at the last trigger
@@ -88,11 +89,11 @@ class TrackerState:
     latest_score: float = 0.0  # the last period's graded score (replay reports it; not stored)
     resolved_at: int | None = None  # when the series' last alert resolved (epoch seconds)
     period: int | None = None  # seconds, as the last period taken in was judged
-    errors: list[float] | None = None  # last SHORT_PERIODS (actual - predicted)
+    errors: deque[float] | None = None  # last SHORT_PERIODS (actual - predicted)
     # the largest excursions remembered (decaying): up, down, and the same for runs of
     # SHORT_PERIODS; then the last SHORT_PERIODS periods' excursion ratios on the watched side
     largest: list[float] | None = None
-    excursions: list[float] | None = None
+    excursions: deque[float] | None = None
 
     def to_record(self) -> dict[str, object]:
         """A compact JSON-able record (with its key, under one 1 KB DynamoDB write unit): the
@@ -128,6 +129,9 @@ class TrackerState:
         def numbers(key: str) -> list[float]:
             return [float(v) for v in record.get(key) or ()]  # type: ignore[attr-defined]
 
+        def last_periods(key: str) -> deque[float]:
+            return deque(numbers(key), maxlen=SHORT_PERIODS)
+
         def integer(key: str) -> int | None:
             value = record.get(key)
             return None if value is None else int(value)  # type: ignore[call-overload]
@@ -143,7 +147,7 @@ class TrackerState:
             magnitude=number("m"),
             mean=number("u"),
             variance=float(record.get("v", 1.0)),  # type: ignore[arg-type]
-            short=numbers("w"),
+            short=last_periods("w"),
             low=number("lo"),
             high=number("hi"),
             last_trigger=integer("t"),
@@ -151,9 +155,9 @@ class TrackerState:
             period=period,
             verdicts=_verdicts_of(record.get("j"), next_ts, period),
             resolved_at=integer("e"),
-            errors=numbers("er"),
+            errors=last_periods("er"),
             largest=numbers("lg") or None,
-            excursions=numbers("xr"),
+            excursions=last_periods("xr"),
         )
 
 
@@ -185,8 +189,9 @@ def _verdicts_of(slots: object, next_ts: int | None, period: int | None) -> dict
     return {ts: _CODE_VERDICTS[code] for ts, code in reversed(kept)}  # oldest first, as judged
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class Signal(NamedTuple):
+    """One period's verdict material (a tuple: one per period of every series)."""
+
     predicted: float  # the baseline's expectation moved to the series' current level
     spread: float  # how wide normal is around `predicted`, in the series' units
     signed: float  # (actual - predicted) / spread
@@ -286,7 +291,7 @@ def advance(
         del ordered[bisect_left(ordered, recent[0])]
         del recent[0]
         del values[0]
-    short = state.short = _rolling(state.short, deviation, SHORT_PERIODS)
+    short = state.short = _rolling(state.short, deviation)
     short_mean = sum(short) / len(short)
     mean = state.mean
     if mean is None:
@@ -296,7 +301,7 @@ def advance(
     # the recent run of deviations, or this period alone (discounted) when it breaks sharply
     likelihood = max(short_mean - mean, INSTANT_WEIGHT * (deviation - mean)) / sd
     delta = deviation - mean
-    memory = max(LIKELIHOOD_SECONDS // period, 1)
+    memory = LIKELIHOOD_SECONDS // period or 1
     state.mean = mean + delta / memory
     state.variance = variance + (delta * delta - variance) / memory
     excursion = _excursion(state, error, width_now, direction)
@@ -340,13 +345,11 @@ def advance(
     )
 
 
-def _rolling(window: list[float] | None, value: float, size: int) -> list[float]:
-    """`window` (a new one when None) with `value` taken in and only its last `size` kept."""
+def _rolling(window: deque[float] | None, value: float) -> deque[float]:
+    """`window` (a new one when None) with `value` taken in: the last SHORT_PERIODS."""
     if window is None:
-        window = []
+        window = deque(maxlen=SHORT_PERIODS)
     window.append(value)
-    if len(window) > size:
-        del window[0]
     return window
 
 
@@ -357,7 +360,7 @@ def _excursion(state: TrackerState, error: float, width: float, direction: Direc
     """How this period's excursion (alone, and as the mean of the last SHORT_PERIODS) compares
     with the largest of the last EXCURSION_MEMORY periods on the watched side: above 1 it is the
     largest in that time. Then remembers it: the largest decay slowly, never below a spread."""
-    errors = state.errors = _rolling(state.errors, error, SHORT_PERIODS)
+    errors = state.errors = _rolling(state.errors, error)
     run = sum(errors) / len(errors)
     largest = state.largest
     if largest is None:
@@ -371,7 +374,7 @@ def _excursion(state: TrackerState, error: float, width: float, direction: Direc
     else:
         now = error / up if error >= 0.0 else -error / down
         run_ratio = run / run_up if run >= 0.0 else -run / run_down
-    excursions = state.excursions = _rolling(state.excursions, now, SHORT_PERIODS)
+    excursions = state.excursions = _rolling(state.excursions, now)
     # the largest decay, take in this period, and never fall below a spread
     decay = _EXCURSION_DECAY
     up, down, run_up, run_down = up * decay, down * decay, run_up * decay, run_down * decay

@@ -185,7 +185,7 @@ def prebuilt_baselines(
     )
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-            yield pool.map(_prebuild_at, epochs, chunksize=8)
+            yield pool.map(_prebuild_at, epochs, chunksize=2)
     finally:
         _PREBUILD = None
 
