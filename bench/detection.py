@@ -26,9 +26,10 @@ from pathlib import Path
 
 from iotwatch.domain.ratios import attempts_of, combine, metric_queries, query_key
 from iotwatch.domain.series import Series
-from iotwatch.local.traffic import DAY, Fleet, FleetChange, Incident, generate
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.service.replay import ReplayPoint, replay
+
+from iotwatch_local.traffic import DAY, Fleet, FleetChange, Incident, generate
 
 HOUR = 3600
 EVAL_START = calendar.timegm((2026, 3, 2, 0, 0, 0))  # a Monday

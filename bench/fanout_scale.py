@@ -53,7 +53,6 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
-from iotwatch.local.demo import LocalLambdaContext, function_environment, iso, logs_into
 from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
 from iotwatch.plan.loader import load_plan, merged_detection
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
@@ -75,6 +74,7 @@ from bench.scale_fleet import (
     seed_trackers,
     window_points,
 )
+from iotwatch_local.demo import LocalLambdaContext, function_environment, iso, logs_into
 
 SIZES = (10_000, 100_000)
 HOUR = 3600

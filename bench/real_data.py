@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from iotwatch.cli.main import main
-from iotwatch.cli.series_csv import parse_timestamp
+from iotwatch_cli.main import main
+from iotwatch_cli.series_csv import parse_timestamp
 
 DATA = Path(__file__).parent / "realdata"
 WEEK = 7 * 86400

@@ -4,7 +4,7 @@ N series are built the way a plan expands them (metric x dimension values): the 
 device metrics per Protocol, RulesExecuted, then per topic rule TopicMatch{RuleName} and
 Success/Failure{ActionType, RuleName} (and, with `shares`, the rule action's failure share
 over the two, for rules busy enough to make 100 runs a period), until there are N. Their traffic comes from
-`iotwatch.local.traffic` (daily and weekly rhythm, Poisson noise, sparse series); series
+`iotwatch_local.traffic` (daily and weekly rhythm, Poisson noise, sparse series); series
 of the same kind, size class and variant share one history (a "profile"), so 10,000 series
 do not need 10,000 simulations.
 """
@@ -27,9 +27,9 @@ from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.ratios import shares
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
-from iotwatch.local.traffic import Fleet, generate, poisson
 
 from bench.canned_aws import CannedDynamoDB
+from iotwatch_local.traffic import Fleet, generate, poisson
 
 NAMESPACE = "AWS/IoT"
 PERIOD = 300

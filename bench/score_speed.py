@@ -16,8 +16,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from iotwatch.local.traffic import Fleet, generate
 from iotwatch.plan.loader import expand_series, load_plan
+
+from iotwatch_local.traffic import Fleet, generate
 
 ROWS = 100_000
 
@@ -37,7 +38,7 @@ def measure(plan_path: str = "monitoring-plan.yaml", runs: int = 3, rows: int = 
     with tempfile.TemporaryDirectory() as tmp:
         source, scored = Path(tmp) / "series.csv", Path(tmp) / "scored.csv"
         source.write_text(make_csv(plan_path, rows), encoding="utf-8")
-        command = [sys.executable, "-m", "iotwatch.cli.main", "score", "--plan", plan_path, str(source)]
+        command = [sys.executable, "-m", "iotwatch_cli.main", "score", "--plan", plan_path, str(source)]
         timings = []
         for _ in range(runs):
             with scored.open("w", encoding="utf-8") as out:

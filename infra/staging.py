@@ -5,8 +5,8 @@ and code always give the same directory and the same CDK asset hash (`cdk diff` 
 and two synths running at once never see a half-written directory.
 
 What goes in, and what stays out:
-- `iotwatch/` without `cli/` and `local/` (operator tools, never imported by a handler),
-  without byte-code and tool caches, and without hidden files and editor backups (.DS_Store,
+- `iotwatch/`, the package the Lambdas run (the operator CLI and the local harness are the
+  packages `iotwatch_cli` and `iotwatch_local`, never shipped), without byte-code and tool caches, and without hidden files and editor backups (.DS_Store,
   .x.py.swp, x.py~): what a working tree collects must not change the asset hash;
 - `plan.json` at the asset root (`IOTWATCH_PLAN_FILE`, read relative to LAMBDA_TASK_ROOT),
   written by `write_runtime_plan`, which strips every subscriber contact;
@@ -29,7 +29,6 @@ from iotwatch.plan.model import Plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, compile_runtime_plan, write_runtime_plan
 
 PACKAGE_NAME = "iotwatch"
-EXCLUDED_SUBPACKAGES = frozenset({"cli", "local"})
 EXCLUDED_DIR_NAMES = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", "~")
 STAGING_DIR_NAME = ".iotwatch-staging"
@@ -48,10 +47,7 @@ def _package_files(root: Path) -> Iterator[tuple[str, Path]]:
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if d not in EXCLUDED_DIR_NAMES
-            and not d.startswith(".")
-            and not d.endswith(".egg-info")
-            and not (relative_dir == Path(".") and d in EXCLUDED_SUBPACKAGES)
+            if d not in EXCLUDED_DIR_NAMES and not d.startswith(".") and not d.endswith(".egg-info")
         )
         for name in sorted(filenames):
             if name.endswith(EXCLUDED_SUFFIXES) or name.startswith("."):

@@ -27,8 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from iotwatch.local.endpoint import MOTO_UNSUPPORTED_WARNING, LocalAws
 from iotwatch_harness import DEFAULT_PLAN_FILE, Inboxes, IotWatch, clear_handler_caches, synthesize
+
+from iotwatch_local.endpoint import MOTO_UNSUPPORTED_WARNING, LocalAws
 
 HERE = Path(__file__).parent
 LOOPBACK = ["127.0.0.1", "localhost", "::1"]

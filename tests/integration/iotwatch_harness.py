@@ -1,6 +1,6 @@
 """The deployed iotwatch stack on the local endpoint, with its handlers called in-process.
 
-What the demo does (``iotwatch.local.demo``), packaged for tests: a cloud assembly
+What the demo does (``iotwatch_local.demo``), packaged for tests: a cloud assembly
 synthesized from the real CDK app is deployed into moto's CloudFormation; the evaluator
 and the baseline builder are the real handler functions, called with exactly the
 environment the stack gives them (``DeployedStack.handler_environ``: the functions'
@@ -29,18 +29,6 @@ from typing import Any
 import boto3
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
-from iotwatch.local import fast_metrics
-from iotwatch.local.demo import (
-    LocalLambdaContext,
-    function_environment,
-    put_traffic,
-    scheduled_event,
-    stack_status_event,
-)
-from iotwatch.local.deploy import DeployedStack, deploy_stack
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.inbox import read_inbox, subscribe_inbox
-from iotwatch.local.traffic import Incident
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Plan
 
@@ -52,6 +40,18 @@ from infra.naming import (
     topic_output_name,
 )
 from infra.notifications import route_filter_policy, without_updates
+from iotwatch_local import fast_metrics
+from iotwatch_local.demo import (
+    LocalLambdaContext,
+    function_environment,
+    put_traffic,
+    scheduled_event,
+    stack_status_event,
+)
+from iotwatch_local.deploy import DeployedStack, deploy_stack
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.inbox import read_inbox, subscribe_inbox
+from iotwatch_local.traffic import Incident
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLAN_FILE = REPO / "monitoring-plan.yaml"

@@ -14,7 +14,6 @@ import boto3
 import pytest
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.local.endpoint import LocalAws
 from iotwatch_harness import (
     AUDIT_MODULE,
     DEFAULT_PLAN_FILE,
@@ -28,6 +27,8 @@ from iotwatch_harness import (
     invoke_asynchronously,
     receive_dead_letters,
 )
+
+from iotwatch_local.endpoint import LocalAws
 
 ATTACH_POLICY = json.loads(
     (REPO / "tests" / "events" / "cloudtrail" / "eventbridge-attach-policy.json").read_text(encoding="utf-8")

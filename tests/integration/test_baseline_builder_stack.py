@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 from iotwatch.domain.baseline import METHOD
-from iotwatch.local import fast_metrics
-from iotwatch.local.demo import DEPLOYED_AT
-from iotwatch.local.endpoint import LocalAws
 from iotwatch_harness import DAY, IotWatch, synthesize
 from moto.cloudwatch.models import CloudWatchBackend
+
+from iotwatch_local import fast_metrics
+from iotwatch_local.demo import DEPLOYED_AT
+from iotwatch_local.endpoint import LocalAws
 
 GATEWAYS = [f"gw-{i:02d}" for i in range(1, 28)]
 WIDE_PLAN = textwrap.dedent(

@@ -22,9 +22,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from iotwatch.local.demo import DEPLOYED_AT, REPLAY_DAY, iso
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -41,6 +38,10 @@ from iotwatch_harness import (
     run_ticks,
     ticks_between,
 )
+
+from iotwatch_local.demo import DEPLOYED_AT, REPLAY_DAY, iso
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.traffic import Fleet, Incident, generate
 
 DOWN = REPLAY_DAY + 13 * HOUR + 56 * 60  # the first tick that fails (its window ends 13:55)
 BACK = REPLAY_DAY + 14 * HOUR + 56 * 60  # the first tick that works again (window 14:55)

@@ -14,16 +14,17 @@ import boto3
 import pytest
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.cli import baseline_show
-from iotwatch.cli.main import main
 from iotwatch.domain.baseline import Baseline, build_baseline
 from iotwatch.domain.deviation import AlertState
-from iotwatch.local.demo import put_traffic
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, generate
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.service.baselines import rebuild_baselines
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
+
+from iotwatch_cli import baseline_show
+from iotwatch_cli.main import main
+from iotwatch_local.demo import put_traffic
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.traffic import Fleet, generate
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "monitoring-plan.yaml"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import boto3
 from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.cli.main import main
 from iotwatch.domain.discovery import DiscoveredValues
-from iotwatch.local.endpoint import LocalAws
 from iotwatch.plan.loader import expand_templates, load_plan
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
+
+from iotwatch_cli.main import main
+from iotwatch_local.endpoint import LocalAws
 
 PLAN = Path(__file__).resolve().parents[1] / "plans" / "wildcard-rules.yaml"
 STACK = "IotWatch-RulesFleet"

@@ -22,8 +22,11 @@ from typing import Any
 
 import pytest
 from iotwatch.domain.messages import gsm7_length
-from iotwatch.local import fast_metrics
-from iotwatch.local.demo import (
+from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
+
+from iotwatch_local import fast_metrics
+from iotwatch_local.demo import (
     CAUSE_ACTION,
     CAUSE_AT,
     INCIDENT_END,
@@ -32,9 +35,7 @@ from iotwatch.local.demo import (
     iso,
     run_demo,
 )
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.plan.loader import expand_series, load_plan
-from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
+from iotwatch_local.endpoint import LocalAws
 
 PLAN = load_plan(DEFAULT_PLAN_FILE)
 PERIOD = PLAN.frequency.period_seconds

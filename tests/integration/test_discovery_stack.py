@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 from iotwatch.domain.series import DetectionSettings, Series
-from iotwatch.local import fast_metrics
-from iotwatch.local.demo import DEPLOYED_AT
-from iotwatch.local.endpoint import LocalAws
 from iotwatch_harness import HOUR, IotWatch, synthesize
 from moto.cloudwatch.exceptions import CloudWatchException
 from moto.cloudwatch.models import CloudWatchBackend
+
+from iotwatch_local import fast_metrics
+from iotwatch_local.demo import DEPLOYED_AT
+from iotwatch_local.endpoint import LocalAws
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "tests" / "plans" / "wildcard-rules.yaml"

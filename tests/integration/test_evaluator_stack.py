@@ -18,15 +18,6 @@ from typing import Any
 import boto3
 import pytest
 from iotwatch.domain.messages import gsm7_length
-from iotwatch.local.demo import (
-    DEPLOYED_AT,
-    INCIDENT_END,
-    INCIDENT_METRICS,
-    INCIDENT_START,
-    iso,
-)
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -40,6 +31,16 @@ from iotwatch_harness import (
     run_ticks,
     ticks_between,
 )
+
+from iotwatch_local.demo import (
+    DEPLOYED_AT,
+    INCIDENT_END,
+    INCIDENT_METRICS,
+    INCIDENT_START,
+    iso,
+)
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.traffic import Fleet, Incident, generate
 
 NO_HISTORY_METRIC = "Subscribe.Success"
 QUIET_METRICS = {"Subscribe.Success", "DeleteThingShadow.Accepted"}  # not in the outage

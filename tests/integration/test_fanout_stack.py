@@ -17,11 +17,7 @@ import boto3
 import pytest
 import yaml
 from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.cli.incidents import incident_document
 from iotwatch.handlers.settings import ENV_WORK_QUEUE
-from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_START
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, generate
 from iotwatch.service.fanout import shard_count
 from iotwatch_harness import (
     DAY,
@@ -35,6 +31,11 @@ from iotwatch_harness import (
     synthesize,
     ticks_between,
 )
+
+from iotwatch_cli.incidents import incident_document
+from iotwatch_local.demo import DEPLOYED_AT, INCIDENT_START
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.traffic import Fleet, generate
 
 SHARD_SIZE = 3  # the default plan's 9 series in 3 shards
 PROBLEM_END = INCIDENT_START + 70 * 60

@@ -28,11 +28,6 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from iotwatch.cli import silence as silence_cli
-from iotwatch.cli.main import main as iotwatch_cli
-from iotwatch.local.demo import DEPLOYED_AT, REPLAY_DAY, iso
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -49,6 +44,12 @@ from iotwatch_harness import (
     synthesize,
     ticks_between,
 )
+
+from iotwatch_cli import silence as silence_cli
+from iotwatch_cli.main import main as iotwatch_cli
+from iotwatch_local.demo import DEPLOYED_AT, REPLAY_DAY, iso
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.traffic import Fleet, Incident, generate
 
 SPREAD = REPLAY_DAY + 14 * HOUR  # day 0, 14:00 UTC
 SPREAD_END = SPREAD + 70 * 60

@@ -9,11 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from iotwatch.cli import silence as silence_cli
-from iotwatch.cli.main import main as iotwatch_cli
-from iotwatch.local.demo import DEPLOYED_AT, INCIDENT_METRICS, INCIDENT_START, iso
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -25,6 +20,12 @@ from iotwatch_harness import (
     run_ticks,
     ticks_between,
 )
+
+from iotwatch_cli import silence as silence_cli
+from iotwatch_cli.main import main as iotwatch_cli
+from iotwatch_local.demo import DEPLOYED_AT, INCIDENT_METRICS, INCIDENT_START, iso
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.traffic import Fleet, Incident, generate
 
 LONG_INCIDENT_END = INCIDENT_START + 5 * HOUR
 

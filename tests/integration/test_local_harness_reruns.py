@@ -7,11 +7,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-from iotwatch.local import fast_metrics
-from iotwatch.local.deploy import DeployError, deploy_stack
-from iotwatch.local.endpoint import LocalAws
 from iotwatch_harness import DEFAULT_PLAN_FILE, IotWatch
 from moto.cloudwatch.models import CloudWatchBackend
+
+from iotwatch_local import fast_metrics
+from iotwatch_local.deploy import DeployError, deploy_stack
+from iotwatch_local.endpoint import LocalAws
 
 
 def _indexed() -> bool:

@@ -19,7 +19,8 @@ from typing import Any
 
 import boto3
 import pytest
-from iotwatch.local.deploy import (
+
+from iotwatch_local.deploy import (
     FAKE_PHONE_NUMBER,
     DeployError,
     deploy_stack,
@@ -27,8 +28,8 @@ from iotwatch.local.deploy import (
     stack_names,
     wait_for_stack,
 )
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.inbox import message_attribute, read_inbox, subscribe_inbox
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.inbox import message_attribute, read_inbox, subscribe_inbox
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "monitoring-plan.yaml"

@@ -20,9 +20,6 @@ from typing import Any
 import boto3
 import pytest
 from iotwatch.domain.ratios import metric_queries
-from iotwatch.local.demo import function_environment
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.traffic import Fleet, FleetChange, Incident, generate
 from iotwatch_harness import (
     DAY,
     EVALUATOR_MODULE,
@@ -37,6 +34,10 @@ from iotwatch_harness import (
     synthesize,
     ticks_between,
 )
+
+from iotwatch_local.demo import function_environment
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.traffic import Fleet, FleetChange, Incident, generate
 
 PLAN_FILE = REPO / "tests" / "plans" / "connect-shares.yaml"
 T0 = calendar.timegm((2026, 11, 16, 0, 0, 0))  # a Monday: baselines are built here

@@ -17,19 +17,19 @@ from pathlib import Path
 import boto3
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store import SILENCE_PK, SILENCE_TTL_SECONDS, DynamoStateStore
-from iotwatch.cli import silence as silence_cli
-from iotwatch.cli.main import main
 from iotwatch.domain.baseline import Expectation
 from iotwatch.domain.deviation import Transition, score_period
 from iotwatch.domain.messages import Alert, MessageContext, Notification, render
 from iotwatch.domain.silences import Silence
-from iotwatch.local.endpoint import LocalAws
-from iotwatch.local.inbox import message_attribute, read_inbox, subscribe_inbox
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Route
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 
 from infra.notifications import route_filter_policy
+from iotwatch_cli import silence as silence_cli
+from iotwatch_cli.main import main
+from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.inbox import message_attribute, read_inbox, subscribe_inbox
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "monitoring-plan.yaml"

@@ -15,7 +15,11 @@ from typing import Any
 import iotwatch.adapters.aws  # noqa: F401  (boto3's first import probes IPv6 with a socket: do it at collection)
 import pytest
 import yaml
-from iotwatch.cli.backtest import (
+from iotwatch.domain.deviation import PeriodScore
+from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
+
+from iotwatch_cli.backtest import (
     BacktestReport,
     SeriesBacktest,
     alert_episodes,
@@ -28,11 +32,8 @@ from iotwatch.cli.backtest import (
     retention_days,
     write_backtest,
 )
-from iotwatch.cli.main import main
-from iotwatch.domain.deviation import PeriodScore
-from iotwatch.local.traffic import Fleet, Incident, generate
-from iotwatch.plan.loader import expand_series, load_plan
-from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
+from iotwatch_cli.main import main
+from iotwatch_local.traffic import Fleet, Incident, generate
 
 from .conftest import DEFAULT_PLAN_FILE
 from .fakes import DAY, PERIOD, FakeReader, make_series

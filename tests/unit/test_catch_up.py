@@ -253,7 +253,7 @@ def _plan_with_frequency(**frequency):  # type: ignore[no-untyped-def]
 
 
 def test_the_incident_history_says_it_was_found_late(world):
-    from iotwatch.cli.incidents import incident_document, render_timeline
+    from iotwatch_cli.incidents import incident_document, render_timeline
 
     world.set_from("Connect.Success", DROP, 150.0, end=DROP_END)
     outage(world, DOWN_FROM, BACK - PERIOD)

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from iotwatch.cli.audit import render_table
-from iotwatch.cli.main import main
+from iotwatch_cli.audit import render_table
+from iotwatch_cli.main import main
 
 from .conftest import EVENTS_DIR
 
@@ -170,8 +170,9 @@ def test_empty_directory(tmp_path: Path):
 
 
 def test_render_table_keeps_role_and_session_when_clipping():
-    from iotwatch.cli.audit import Located
     from iotwatch.domain.audit import normalize
+
+    from iotwatch_cli.audit import Located
 
     event = normalize(json.loads(Path(GUIDE).read_text()))
     table = render_table([Located(event, "x", 1)], width=90)

@@ -13,8 +13,12 @@ import iotwatch.adapters.aws  # noqa: F401  (boto3's first import probes IPv6 wi
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.cli import baseline_show
-from iotwatch.cli.baseline_show import (
+from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket, build_baseline, hour_of_week
+from iotwatch.domain.deviation import score_period
+from iotwatch.plan.loader import expand_series, load_plan, merged_detection
+
+from iotwatch_cli import baseline_show
+from iotwatch_cli.baseline_show import (
     DAY_NAMES,
     MONDAY,
     SOURCE_LETTERS,
@@ -28,11 +32,8 @@ from iotwatch.cli.baseline_show import (
     series_for,
     show_command,
 )
-from iotwatch.cli.main import main
-from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket, build_baseline, hour_of_week
-from iotwatch.domain.deviation import score_period
-from iotwatch.local.traffic import Fleet, generate
-from iotwatch.plan.loader import expand_series, load_plan, merged_detection
+from iotwatch_cli.main import main
+from iotwatch_local.traffic import Fleet, generate
 
 from .conftest import DEFAULT_PLAN_FILE
 from .fakes import DAY, PERIOD, flat_share_baseline, make_series

@@ -8,7 +8,8 @@ import json
 import textwrap
 
 import pytest
-from iotwatch.cli.main import main
+
+from iotwatch_cli.main import main
 
 from .conftest import DEFAULT_PLAN_FILE
 

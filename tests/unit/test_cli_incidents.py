@@ -7,7 +7,11 @@ import io
 import json
 
 import pytest
-from iotwatch.cli.incidents import (
+from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.deviation import AlertState, Transition, score_period
+from iotwatch.domain.incidents import Incident, IncidentSettings, SeriesNews, advance
+
+from iotwatch_cli.incidents import (
     IncidentsError,
     incident_document,
     normalise_id,
@@ -16,10 +20,7 @@ from iotwatch.cli.incidents import (
     select,
     since_instant,
 )
-from iotwatch.cli.main import main
-from iotwatch.domain.baseline import Expectation
-from iotwatch.domain.deviation import AlertState, Transition, score_period
-from iotwatch.domain.incidents import Incident, IncidentSettings, SeriesNews, advance
+from iotwatch_cli.main import main
 
 from .conftest import DEFAULT_PLAN_FILE
 from .fakes import DETECTION, MONDAY, PERIOD, make_series

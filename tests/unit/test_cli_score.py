@@ -21,9 +21,10 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from iotwatch.cli.main import main
-from iotwatch.local.traffic import Fleet, Incident, generate
 from iotwatch.plan.loader import expand_series, load_plan
+
+from iotwatch_cli.main import main
+from iotwatch_local.traffic import Fleet, Incident, generate
 
 from .conftest import DEFAULT_PLAN_FILE
 

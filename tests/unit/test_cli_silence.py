@@ -12,9 +12,11 @@ import iotwatch.adapters.aws  # noqa: F401  (boto3's first import probes IPv6 wi
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 from iotwatch.adapters.store import SILENCE_PK, SILENCE_TTL_SECONDS, DynamoStateStore
-from iotwatch.cli import silence as cli
-from iotwatch.cli.main import main
-from iotwatch.cli.silence import (
+from iotwatch.domain.silences import Silence, silence_for
+
+from iotwatch_cli import silence as cli
+from iotwatch_cli.main import main
+from iotwatch_cli.silence import (
     SilenceError,
     build_silence,
     new_silence_id,
@@ -25,7 +27,6 @@ from iotwatch.cli.silence import (
     relative,
     render_table,
 )
-from iotwatch.domain.silences import Silence, silence_for
 
 from .conftest import DEFAULT_PLAN_FILE
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from iotwatch.adapters.discovery import CloudWatchMetricLister, MetricListError
-from iotwatch.cli.main import main
 from iotwatch.domain.discovery import (
     MAX_SERIES_PER_TEMPLATE,
     Dimensions,
@@ -29,6 +28,8 @@ from iotwatch.service.discovery import (
     EVALUATOR_REFRESH_SECONDS,
     SeriesDiscovery,
 )
+
+from iotwatch_cli.main import main
 
 from .fakes import DETECTION, make_series
 from .test_plan import minimal_plan

@@ -21,9 +21,10 @@ from iotwatch.handlers.log_queries import (
     OPEN_INCIDENTS_QUERY,
     SERIES_NOW_QUERY,
 )
-from iotwatch.local.demo import logs_into
 from iotwatch.plan.loader import check_plan, expand_series, read_plan_document
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan, write_runtime_plan
+
+from iotwatch_local.demo import logs_into
 
 from .conftest import DEFAULT_PLAN_FILE, EVENTS_DIR
 from .fakes import DAY, PERIOD, FakeNotifier, FakeReader, FakeStore, flat_baseline

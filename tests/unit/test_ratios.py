@@ -10,7 +10,6 @@ from dataclasses import replace
 import pytest
 from botocore.stub import Stubber
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.cli.backtest import backtest_series, grid_points
 from iotwatch.domain.baseline import build_baseline, share_expectation, share_noise_floor
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
@@ -28,7 +27,9 @@ from iotwatch.domain.ratios import (
     shares,
 )
 from iotwatch.domain.series import Ratio
-from iotwatch.local.traffic import Fleet, poisson
+
+from iotwatch_cli.backtest import backtest_series, grid_points
+from iotwatch_local.traffic import Fleet, poisson
 
 from .fakes import AUTH_SHARE as AUTH
 from .fakes import DAY, MONDAY, PERIOD, SHARE_DETECTION, flat_share_baseline, make_series, share_series

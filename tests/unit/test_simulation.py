@@ -1,13 +1,14 @@
-"""Replaying a simulated fleet (iotwatch.local.traffic, seeded) through the real baseline
+"""Replaying a simulated fleet (iotwatch_local.traffic, seeded) through the real baseline
 builder and evaluator: quiet on normal days, fast on a real outage."""
 
 from __future__ import annotations
 
 import pytest
-from iotwatch.local.traffic import Fleet, FleetChange, Incident, generate
 from iotwatch.service.baselines import rebuild_baselines
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
+
+from iotwatch_local.traffic import Fleet, FleetChange, Incident, generate
 
 from .fakes import DAY, MONDAY, PERIOD, FakeNotifier, FakeReader, FakeStore
 

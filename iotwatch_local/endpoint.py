@@ -40,7 +40,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from iotwatch.local import fast_metrics
+from iotwatch_local import fast_metrics
 
 DEFAULT_REGION = "us-east-1"
 #: moto's default account (used for any access key that does not name one).

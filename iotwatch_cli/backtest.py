@@ -466,8 +466,9 @@ def csv_backtest(
     end: int | None,
     refresh_seconds: int,
 ) -> BacktestReport:
-    from iotwatch.cli.series_csv import CsvInputError, read_series_csv
     from iotwatch.service.replay import median_spacing, snap_to_grid
+
+    from iotwatch_cli.series_csv import CsvInputError, read_series_csv
 
     history_days = plan.frequency.history_days
     report = BacktestReport(plan.name, "csv", None, None, history_days)
@@ -506,9 +507,10 @@ def csv_backtest(
 
 
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.cli.main import refresh_interval
-    from iotwatch.cli.series_csv import parse_timestamp
     from iotwatch.plan.loader import PlanError, load_plan
+
+    from iotwatch_cli.main import refresh_interval
+    from iotwatch_cli.series_csv import parse_timestamp
 
     try:
         plan = load_plan(args.plan)
@@ -559,7 +561,6 @@ def _cloudwatch_from_args(
     plan: Any, days: float | None, end: int | None, refresh: int, err: TextIO
 ) -> BacktestReport:
     from botocore.exceptions import BotoCoreError, ClientError
-
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader, MetricReadError
     from iotwatch.plan.loader import expand_series

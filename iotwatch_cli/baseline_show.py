@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from iotwatch.cli.errors import CliError
 from iotwatch.domain.baseline import HOURS_PER_WEEK, Baseline, hour_of_week
 from iotwatch.domain.deviation import FALLBACK_MIN_RELATIVE_CHANGE
 from iotwatch.domain.likelihood import ALERT_LIKELIHOOD, DEFAULT_WARNING, WARMUP_PERIODS, TrackerState
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.times import iso_z as iso
+
+from iotwatch_cli.errors import CliError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -464,7 +465,6 @@ def list_baseline_series(dynamodb: Any, table: str, *, limit: int = LISTED_SERIE
 
 def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
-
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.store import DynamoStateStore
     from iotwatch.plan.loader import PlanError, expand_series, load_plan, merged_detection

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from iotwatch.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
+from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
 
 
 def add_table_options(parser: argparse.ArgumentParser, default_plan: str, *, suppress: bool = False) -> None:
@@ -29,7 +29,8 @@ def add_table_options(parser: argparse.ArgumentParser, default_plan: str, *, sup
 def open_store(args: argparse.Namespace, plan: Any) -> tuple[Any, str]:
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.store import DynamoStateStore
-    from iotwatch.cli.baseline_show import ShowError, resolve_table
+
+    from iotwatch_cli.baseline_show import ShowError, resolve_table
 
     stack = None if args.table else (args.stack or plan.stack_name)
     try:
@@ -43,7 +44,6 @@ def run_with_plan(args: argparse.Namespace, out: TextIO, err: TextIO, action: Ca
     """Loads `--plan`, runs `action(plan)`, and turns what can go wrong into a message and an
     exit code: 2 for what the user can fix, 1 for AWS refusing or unreachable."""
     from botocore.exceptions import BotoCoreError, ClientError
-
     from iotwatch.plan.loader import PlanError, load_plan
 
     try:

@@ -141,8 +141,9 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.cli.series_csv import CsvInputError, read_series_csv
     from iotwatch.service.replay import ReplayPoint, median_spacing, prebuilt_baselines, replay, snap_to_grid
+
+    from iotwatch_cli.series_csv import CsvInputError, read_series_csv
 
     try:
         plan = score_plan(args.plan, err)
@@ -259,19 +260,19 @@ def refresh_interval(plan: Plan | ScoringPlan) -> int:
 
 
 def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.cli.baseline_show import cmd_baseline_show as run
+    from iotwatch_cli.baseline_show import cmd_baseline_show as run
 
     return run(args, out, err)
 
 
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.cli.backtest import cmd_backtest as run
+    from iotwatch_cli.backtest import cmd_backtest as run
 
     return run(args, out, err)
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.local.demo import run_demo
+    from iotwatch_local.demo import run_demo
 
     return run_demo(plan_path=args.plan, out_dir=args.out, stream=out)
 
@@ -297,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_plan_validate)
 
-    from iotwatch.cli.cost import add_parser as add_cost_parser
+    from iotwatch_cli.cost import add_parser as add_cost_parser
 
     add_cost_parser(plan_commands, DEFAULT_PLAN_FILE)
 
@@ -360,15 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", default="out/backtest", help="directory for the PNGs and summary.json")
     backtest.set_defaults(func=cmd_backtest)
 
-    from iotwatch.cli.silence import add_parsers as add_silence_parsers
+    from iotwatch_cli.silence import add_parsers as add_silence_parsers
 
     add_silence_parsers(commands, DEFAULT_PLAN_FILE)
 
-    from iotwatch.cli.incidents import add_parsers as add_incident_parsers
+    from iotwatch_cli.incidents import add_parsers as add_incident_parsers
 
     add_incident_parsers(commands, DEFAULT_PLAN_FILE)
 
-    from iotwatch.cli.audit import add_parsers as add_audit_parsers
+    from iotwatch_cli.audit import add_parsers as add_audit_parsers
 
     add_audit_parsers(commands)
 

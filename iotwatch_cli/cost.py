@@ -281,11 +281,11 @@ def _read_discovered(
     plan: Plan, templates: list[Any], *, stack: str | None, table: str | None
 ) -> tuple[list[Series], str]:
     from botocore.exceptions import BotoCoreError, ClientError
-
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.store import DynamoStateStore
-    from iotwatch.cli.baseline_show import ShowError, resolve_table
     from iotwatch.domain.discovery import discovered_series as series_of
+
+    from iotwatch_cli.baseline_show import ShowError, resolve_table
 
     try:
         name = table or resolve_table(client("cloudformation"), stack or "")

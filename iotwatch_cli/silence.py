@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from iotwatch.cli.errors import CliError
-from iotwatch.cli.stack_table import add_table_options, open_store, run_with_plan
 from iotwatch.domain.incidents import ID_PATTERN as INCIDENT_ID
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.times import iso_z as iso
+
+from iotwatch_cli.errors import CliError
+from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from iotwatch.cli.incidents import incident_document, render_list, render_timeline, select
 from iotwatch.domain.times import iso_z as iso
+
+from iotwatch_cli.incidents import incident_document, render_list, render_timeline, select
 
 DAY = 86400
 HOUR = 3600
@@ -320,6 +321,9 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     # Imported here: synth loads jsii (node), the rest needs the local endpoint's environment.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import boto3
+    from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
+    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.plan.loader import PlanError, expand_series, load_plan
 
     from infra.app import build_app
     from infra.naming import (
@@ -329,15 +333,12 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
         OUTPUT_TABLE_NAME,
         topic_output_name,
     )
-    from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-    from iotwatch.adapters.store import DynamoStateStore
-    from iotwatch.cli.backtest import cloudwatch_backtest, write_backtest
-    from iotwatch.cli.main import refresh_interval
-    from iotwatch.local.deploy import deploy_stack
-    from iotwatch.local.endpoint import LocalAws
-    from iotwatch.local.inbox import read_inbox, subscribe_inbox
-    from iotwatch.local.traffic import Fleet, Incident, generate
-    from iotwatch.plan.loader import PlanError, expand_series, load_plan
+    from iotwatch_cli.backtest import cloudwatch_backtest, write_backtest
+    from iotwatch_cli.main import refresh_interval
+    from iotwatch_local.deploy import deploy_stack
+    from iotwatch_local.endpoint import LocalAws
+    from iotwatch_local.inbox import read_inbox, subscribe_inbox
+    from iotwatch_local.traffic import Fleet, Incident, generate
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

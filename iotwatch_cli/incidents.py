@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from iotwatch.cli.errors import CliError
-from iotwatch.cli.silence import parse_duration, parse_instant, relative
-from iotwatch.cli.stack_table import add_table_options, open_store, run_with_plan
 from iotwatch.domain.incidents import ID_PATTERN, Incident, Member
 from iotwatch.domain.times import iso_z
+
+from iotwatch_cli.errors import CliError
+from iotwatch_cli.silence import parse_duration, parse_instant, relative
+from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
 EXIT_OK = 0
 DEFAULT_SINCE = "7d"
