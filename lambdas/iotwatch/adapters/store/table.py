@@ -87,9 +87,9 @@ class DynamoTable:
     def delete(self, pk: str, sk: str, *, return_old: bool = False) -> Item:
         """Deletes the item; with `return_old`, answers what it held ({} when there was none)."""
         self.requests += 1
-        request: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk)}
-        if return_old:
-            request["ReturnValues"] = "ALL_OLD"
+        request = _present(
+            TableName=self.name, Key=key(pk, sk), ReturnValues="ALL_OLD" if return_old else None
+        )
         return from_attributes(self.client.delete_item(**request).get("Attributes") or {})
 
     def update(
@@ -104,12 +104,14 @@ class DynamoTable:
     ) -> Item:
         """Applies `expression`; with `return_new`, answers the item as it is after."""
         self.requests += 1
-        request: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk), "UpdateExpression": expression}
-        if condition is not None:
-            request["ConditionExpression"] = condition
-        request["ExpressionAttributeValues"] = to_attributes(values)
-        if return_new:
-            request["ReturnValues"] = "ALL_NEW"
+        request = _present(
+            TableName=self.name,
+            Key=key(pk, sk),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=to_attributes(values),
+            ReturnValues="ALL_NEW" if return_new else None,
+        )
         return from_attributes(self.client.update_item(**request).get("Attributes") or {})
 
     def query(
@@ -183,6 +185,11 @@ class DynamoTable:
                 )
             if pending:
                 time.sleep(min(0.05 * 2**attempt, 1.0))
+
+
+def _present(**params: Any) -> dict[str, Any]:
+    """A request's parameters without those left out (None)."""
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def key(pk: str, sk: str) -> Item:
