@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 import boto3
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore
 from iotwatch.domain.incidents import Incident, Member, incident_id
 from iotwatch_harness import create_state_table
@@ -54,7 +54,7 @@ def test_a_state_written_before_incidents_reads_without_its_paging_fields(aws_en
         "unpaged": False,
     }
     boto3.client("dynamodb").put_item(
-        TableName=store._table,
+        TableName=store._table.name,
         Item={
             "pk": {"S": f"SERIES#{series_id}"},
             "sk": {"S": "STATE"},
@@ -107,7 +107,7 @@ def test_incidents_are_listed_open_while_open_and_kept_with_their_ttl_once_resol
     assert store.save_incident(read, expires_at=1_795_001_000 + 400 * 86400)
     assert [i.id for i in store.get_open_incidents()] == [second.id]
     item = boto3.client("dynamodb").get_item(
-        TableName=store._table, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": first.id}}
+        TableName=store._table.name, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": first.id}}
     )["Item"]
     assert int(item["expires_at"]["N"]) == 1_795_001_000 + 400 * 86400
     # listing: by opening time, from `since`, with what is still open
@@ -123,7 +123,7 @@ def test_an_incident_too_big_for_one_item_as_text_is_stored_compressed(aws_env) 
     huge = _incident(1_795_000_200, members=2000)
     assert store.save_incident(huge)
     item = boto3.client("dynamodb").get_item(
-        TableName=store._table, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": huge.id}}
+        TableName=store._table.name, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": huge.id}}
     )["Item"]
     assert "incident_z" in item and "incident" not in item
     [read] = store.get_open_incidents()

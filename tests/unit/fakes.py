@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the adapters (they implement the Protocols in iotwatch.adapters)
+"""In-memory stand-ins for the adapters (they implement the ports in iotwatch.service.ports)
 and small builders for domain objects. No AWS, no network."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from iotwatch.adapters.store import OutboxItem
+from iotwatch.adapters.store.outbox import OutboxItem
 from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket, build_baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.incidents import Incident, decode_incident, encode_incident
@@ -18,6 +18,7 @@ from iotwatch.domain.messages import RenderedMessage
 from iotwatch.domain.ratios import combine, metric_queries, query_key
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import Silence
+from iotwatch.service import ports
 
 PERIOD = 300
 DAY = 86400
@@ -266,3 +267,11 @@ class FakeNotifier:
 
     def topics(self) -> list[str]:
         return [topic for topic, _ in self.sent]
+
+
+# The fakes implement the ports the use cases are typed against (`mypy tests/unit/fakes.py`).
+_evaluation_store: ports.EvaluationStore = FakeStore()
+_baseline_writer: ports.BaselineWriter = FakeStore()
+_band_widget_store: ports.BandWidgetStore = FakeStore()
+_reader: ports.CountingMetricReader = FakeReader()
+_notifier: ports.CountingNotifier = FakeNotifier()

@@ -12,7 +12,6 @@ import pytest
 import pytest_socket
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from iotwatch.adapters import store as store_module
 from iotwatch.adapters.cloudwatch import (
     MAX_DATAPOINTS_PER_CALL,
     MAX_QUERIES_PER_CALL,
@@ -20,7 +19,8 @@ from iotwatch.adapters.cloudwatch import (
     plan_batches,
 )
 from iotwatch.adapters.notifier import SnsNotifier, UnknownTopicError
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store import table as store_table
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.messages import RenderedMessage
 
@@ -315,7 +315,7 @@ def test_get_baselines_retries_unprocessed_keys(monkeypatch):
     dynamodb = aws("dynamodb")
     store = DynamoStateStore(dynamodb, TABLE)
     pauses = []
-    monkeypatch.setattr(store_module.time, "sleep", pauses.append)
+    monkeypatch.setattr(store_table.time, "sleep", pauses.append)
     baselines = [
         flat_baseline(s.id, expected=100.0 * (i + 1), scale=10.0)
         for i, s in enumerate([CONNECT, PING, RULES])

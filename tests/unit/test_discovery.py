@@ -23,6 +23,7 @@ from iotwatch.handlers import baseline_builder, evaluator
 from iotwatch.plan.loader import check_plan, expand_series, expand_templates
 from iotwatch.plan.model import MAX_WILDCARD_TEMPLATES
 from iotwatch.plan.runtime import compile_runtime_plan, read_runtime_plan, runtime_plan, write_runtime_plan
+from iotwatch.service import ports
 from iotwatch.service.discovery import (
     BUILDER_REFRESH_SECONDS,
     EVALUATOR_REFRESH_SECONDS,
@@ -328,6 +329,10 @@ class FakeDiscoveryStore:
         self.writes += 1
         self.items[entry.template] = entry
 
+
+# checked by `mypy tests/unit/test_discovery.py`: the fakes implement the service's ports
+_lister: ports.MetricLister = FakeLister()
+_discovery_store: ports.DiscoveryStore = FakeDiscoveryStore()
 
 RULES = template()
 CONNECT = make_series("Connect.Success")

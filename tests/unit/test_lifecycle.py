@@ -579,7 +579,7 @@ def test_a_plan_compiled_before_incidents_loads_with_their_defaults(tmp_path):
 
 
 def test_the_run_that_advanced_the_incidents_logs_how_many_are_open_and_which_changed(default_plan):
-    from iotwatch.service.evaluation import EvaluationReport
+    from iotwatch.service.evaluation_report import EvaluationReport
 
     world = World(default_plan)
     world.set_from("Connect.Success", E - 2 * PERIOD, 0.0, end=E + HOUR)

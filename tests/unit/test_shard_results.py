@@ -10,8 +10,8 @@ from iotwatch.domain.deviation import AlertState, Transition, score_period
 from iotwatch.domain.evaluation import SeriesOutcome
 from iotwatch.domain.incidents import tick_news
 from iotwatch.domain.silences import Silence
-from iotwatch.service.evaluation import ScoredSeries
 from iotwatch.service.fanout import PACKED, _gather, _shard_result, _states_of
+from iotwatch.service.scoring import ScoredSeries
 
 from .fakes import DETECTION, MONDAY, PERIOD, make_series, share_series
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from iotwatch.domain.ratios import combine, metric_queries, query_key
 from iotwatch.domain.series import Series
@@ -29,10 +29,6 @@ class MetricReadError(RuntimeError):
 
 
 FAILED_STATUSES = frozenset({"InternalError", "Forbidden"})
-
-
-class MetricReader(Protocol):
-    def read(self, series: Sequence[Series], *, start: int, end: int) -> Datapoints: ...
 
 
 class CloudWatchMetricReader:

@@ -15,7 +15,7 @@ weeks: the builder keeps building a baseline for what the evaluator evaluates.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,12 +28,6 @@ LIST_METRICS_ATTEMPTS = 2
 
 class MetricListError(RuntimeError):
     """ListMetrics failed (throttled past the client's retries, timed out, denied)."""
-
-
-class MetricLister(Protocol):
-    calls: int
-
-    def list_dimension_sets(self, template: SeriesTemplate) -> tuple[tuple[Dimensions, ...], int]: ...
 
 
 class CloudWatchMetricLister:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from iotwatch.domain.messages import RenderedMessage
-
-
-class Notifier(Protocol):
-    def publish(self, topic: str, message: RenderedMessage) -> str: ...
-    def publish_raw(
-        self, topic: str, *, subject: str, message: str, attributes: dict[str, dict[str, str]]
-    ) -> str: ...
 
 
 class UnknownTopicError(KeyError):

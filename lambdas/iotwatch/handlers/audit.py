@@ -17,11 +17,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.handlers.log_queries import AUDIT_RECORDED
 from iotwatch.handlers.settings import FunctionSettings, load_settings
 from iotwatch.service.audit import handle_audit_event
 from iotwatch.service.context import message_context
+from iotwatch.service.ports import AuditStore, Notifier
 
 logger = Logger()
 metrics = Metrics()
@@ -29,8 +30,8 @@ metrics = Metrics()
 
 @dataclass
 class AuditDependencies:
-    store: DynamoStateStore
-    notifier: SnsNotifier
+    store: AuditStore
+    notifier: Notifier
 
 
 @cache

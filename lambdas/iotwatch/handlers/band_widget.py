@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.series import Series
 from iotwatch.handlers.settings import FunctionSettings, load_settings
 from iotwatch.service.band_widget import (
@@ -29,6 +29,7 @@ from iotwatch.service.band_widget import (
     render_band_widget,
     widget_request,
 )
+from iotwatch.service.ports import BandWidgetStore, MetricReader
 
 logger = Logger()
 
@@ -38,8 +39,8 @@ CACHED_DRAWS = 64
 
 @dataclass
 class WidgetDependencies:
-    reader: CloudWatchMetricReader
-    store: DynamoStateStore
+    reader: MetricReader
+    store: BandWidgetStore
 
 
 @cache

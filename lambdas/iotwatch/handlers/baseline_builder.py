@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
@@ -33,6 +33,7 @@ from iotwatch.service.baselines import (
     rebuild_baselines,
     run_build_shard,
 )
+from iotwatch.service.ports import BuildShardStore, CountingMetricReader, WorkQueue
 
 if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
     from iotwatch.service.discovery import SeriesDiscovery
@@ -45,9 +46,9 @@ SERIES_PER_LOG_LINE = 100  # series named in a warning; the rest are counted
 
 @dataclass
 class BuilderDependencies:
-    reader: CloudWatchMetricReader
-    store: DynamoStateStore
-    queue: SqsWorkQueue | None = None  # None: every build in one invocation
+    reader: CountingMetricReader
+    store: BuildShardStore
+    queue: WorkQueue | None = None  # None: every build in one invocation
 
 
 @cache

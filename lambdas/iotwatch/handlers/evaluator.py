@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.incidents import TickIncidents
 from iotwatch.domain.messages import MessageContext
@@ -27,8 +27,10 @@ from iotwatch.handlers.events import event_epoch, event_time_text, run_shard_bat
 from iotwatch.handlers.log_queries import EVALUATION_COMPLETE, INCIDENT_LINE
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
 from iotwatch.service.context import message_context
-from iotwatch.service.evaluation import EvaluationReport, run_evaluation
+from iotwatch.service.evaluation import run_evaluation
+from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.fanout import ShardMessageError, ShardTask, dispatch, needs_fanout, run_shard
+from iotwatch.service.ports import CountingMetricReader, CountingNotifier, FanoutStore, WorkQueue
 
 if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
     from iotwatch.service.discovery import SeriesDiscovery
@@ -43,10 +45,10 @@ SERIES_PER_LOG_LINE = 100
 
 @dataclass
 class EvaluatorDependencies:
-    reader: CloudWatchMetricReader
-    store: DynamoStateStore
-    notifier: SnsNotifier
-    queue: SqsWorkQueue | None = None  # None: every tick in one invocation
+    reader: CountingMetricReader
+    store: FanoutStore
+    notifier: CountingNotifier
+    queue: WorkQueue | None = None  # None: every tick in one invocation
 
 
 @cache

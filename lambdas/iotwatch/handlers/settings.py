@@ -91,7 +91,7 @@ def series_discovery(settings: FunctionSettings, *, refresh_after: int) -> Serie
     listing gets fewer retries than the rest, so a throttled run stays short)."""
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.discovery import LIST_METRICS_ATTEMPTS, CloudWatchMetricLister
-    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.adapters.store.state_store import DynamoStateStore
     from iotwatch.service.discovery import SeriesDiscovery
 
     return SeriesDiscovery(

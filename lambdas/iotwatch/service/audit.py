@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iotwatch.adapters.notifier import Notifier
-from iotwatch.adapters.store import DynamoStateStore, OutboxItem
+from iotwatch.adapters.store.outbox import OutboxItem
 from iotwatch.domain.audit import (
     IOT_SOURCE,
     AuditEvent,
@@ -35,6 +34,7 @@ from iotwatch.domain.audit import (
 )
 from iotwatch.domain.messages import MessageContext, render_audit
 from iotwatch.plan.runtime import RuntimePlan
+from iotwatch.service.ports import AuditStore, Notifier
 
 DAY = 86400
 # An invocation that claimed a call's pages this long ago is dead (the audit function's timeout
@@ -65,7 +65,7 @@ def handle_audit_event(
     event: Any,
     *,
     plan: RuntimePlan,
-    store: DynamoStateStore,
+    store: AuditStore,
     notifier: Notifier,
     context: MessageContext,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
@@ -113,7 +113,7 @@ def _handle_call(
     *,
     fallback_id: str,
     plan: RuntimePlan,
-    store: DynamoStateStore,
+    store: AuditStore,
     notifier: Notifier,
     context: MessageContext,
     report: AuditReport,

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from iotwatch.adapters.cloudwatch import MetricReader
-from iotwatch.adapters.store import StateStore
 from iotwatch.domain.band_chart import BandChart, Canvas, chart_points, render
 from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
+from iotwatch.service.ports import BandWidgetStore, MetricReader
 
 DAY = 86400
 # CloudWatch keeps 5-minute data 63 days: an older range has nothing to draw at the series' period.
@@ -100,7 +99,7 @@ def render_band_widget(
     *,
     series: Series,
     reader: MetricReader,
-    store: StateStore,
+    store: BandWidgetStore,
     now: float,
     settle_seconds: int,
 ) -> str:

@@ -14,13 +14,19 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL, MetricReader
-from iotwatch.adapters.store import DynamoStateStore, StateStore
+from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL
 from iotwatch.domain.baseline import build_baseline
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor, weighted
+from iotwatch.service.ports import (
+    BaselineWriter,
+    BuildLog,
+    BuildShardStore,
+    GenerationMarker,
+    MetricReader,
+    WorkQueue,
+)
 
 DAY = 86400
 # What one build shard learns from: 1,000 series x 14 days of 5-minute periods (4,032 each).
@@ -54,7 +60,7 @@ def rebuild_baselines(
     series: Sequence[Series],
     history_days: int,
     reader: MetricReader,
-    store: StateStore,
+    store: BaselineWriter,
     excluded: Sequence[tuple[int, int]] = (),
     generation: str | None = None,
 ) -> BaselineReport:
@@ -86,9 +92,8 @@ def rebuild_baselines(
                 excluded=excluded,
                 report=report,
             )
-    mark = getattr(store, "mark_baselines_built", None)
-    if mark is not None and generation != "":
-        mark(generation or new_generation(now))
+    if isinstance(store, GenerationMarker) and generation != "":
+        store.mark_baselines_built(generation or new_generation(now))
     return report
 
 
@@ -147,12 +152,8 @@ class BuildTask:
         return task
 
 
-class WorkQueue(Protocol):
-    def send(self, bodies: Sequence[str]) -> int: ...
-
-
 def dispatch_build(
-    *, now: float, series: Sequence[Series], shard_size: int, store: DynamoStateStore, queue: WorkQueue
+    *, now: float, series: Sequence[Series], shard_size: int, store: BuildLog, queue: WorkQueue
 ) -> tuple[str, int]:
     """Starts a fanned-out build of `series`: (its generation, the shards queued)."""
     generation = new_generation(now)
@@ -177,7 +178,7 @@ def run_build_shard(
     series: Sequence[Series],
     history_days: int,
     reader: MetricReader,
-    store: DynamoStateStore,
+    store: BuildShardStore,
     excluded: Sequence[tuple[int, int]] = (),
 ) -> BuildShardOutcome:
     """Builds the baselines of one shard; the shard that completes the build marks its generation.
@@ -214,7 +215,7 @@ def _build_chunk(
     group: Sequence[Series],
     *,
     reader: MetricReader,
-    store: StateStore,
+    store: BaselineWriter,
     previous: dict[str, int],
     start: int,
     end: int,

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from iotwatch.adapters.discovery import MetricLister, MetricListError
+from iotwatch.adapters.discovery import MetricListError
 from iotwatch.domain.discovery import (
     MAX_SERIES_PER_TEMPLATE,
     DiscoveredValues,
@@ -36,16 +36,12 @@ from iotwatch.domain.discovery import (
     needs_refresh,
 )
 from iotwatch.domain.series import Series
+from iotwatch.service.ports import DiscoveryStore, MetricLister
 
 EVALUATOR_REFRESH_SECONDS = 3600
 BUILDER_REFRESH_SECONDS = 0  # the builder always lists again
 # A build shard resolves "*" metrics from the list its build's first run has just stored.
 SHARD_WORKER_REFRESH_SECONDS = EVALUATOR_REFRESH_SECONDS
-
-
-class DiscoveryStore(Protocol):
-    def list_discovered(self) -> dict[str, DiscoveredValues]: ...
-    def put_discovered(self, entry: DiscoveredValues) -> None: ...
 
 
 @dataclass

@@ -29,11 +29,9 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL, MetricReader
-from iotwatch.adapters.notifier import Notifier
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
 from iotwatch.domain.evaluation import Gap, missed_windows
 from iotwatch.domain.incidents import SeriesNews, tick_news
@@ -43,24 +41,15 @@ from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan
-from iotwatch.service.evaluation import (
-    EvaluationReport,
-    ScoredSeries,
-    deliver_outbox,
-    publish_incidents,
-    record_outcomes,
-    score_series,
-    tick_window,
-    windows_to_evaluate,
-)
+from iotwatch.service.evaluation import deliver_outbox, tick_window, windows_to_evaluate
+from iotwatch.service.evaluation_report import EvaluationReport
+from iotwatch.service.incident_publishing import publish_incidents
+from iotwatch.service.ports import FanoutStore, MetricReader, Notifier, WorkQueue
+from iotwatch.service.scoring import ScoredSeries, record_outcomes, score_series
 
 SHARD_MESSAGE_VERSION = 2  # 2: the shard's range of series keys; 1: crc32 % shards (still read)
 SHARD_RESULT_VERSION = 2  # 2: the tick's news (firing or changed series), for the incidents
 EVALUATION_KIND = "evaluation"
-
-
-class WorkQueue(Protocol):
-    def send(self, bodies: Sequence[str]) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -147,7 +136,7 @@ def dispatch(
     event_time: float,
     plan: RuntimePlan,
     series: Sequence[Series],
-    store: DynamoStateStore,
+    store: FanoutStore,
     queue: WorkQueue,
     notifier: Notifier,
     report: EvaluationReport,
@@ -194,7 +183,7 @@ def run_shard(
     plan: RuntimePlan,
     series: Sequence[Series],
     reader: MetricReader,
-    store: DynamoStateStore,
+    store: FanoutStore,
     notifier: Notifier,
     context: MessageContext,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,

@@ -1,0 +1,140 @@
+"""Paging for a tick: advance the open incidents with its news (and a catch-up's, window by
+window), publish what they owe each topic, keep a failed publish in the outbox, store them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from iotwatch.adapters.store.outbox import OutboxItem
+from iotwatch.domain.evaluation import Gap, Window
+from iotwatch.domain.incidents import (
+    IncidentSettings,
+    SeriesNews,
+    Tick,
+    advance_ticks,
+    expires_at,
+    note_failed,
+    quote_changes,
+)
+from iotwatch.domain.messages import OPENING_KINDS, MessageContext, Notification, correlated_changes, render
+from iotwatch.domain.series import Series
+from iotwatch.domain.silences import Silence
+from iotwatch.plan.runtime import RuntimePlan
+from iotwatch.service.evaluation_report import EvaluationReport, SentNotification
+from iotwatch.service.ports import ControlPlaneReader, EvaluationStore, Notifier
+from iotwatch.service.scoring import active_silences
+
+if TYPE_CHECKING:
+    from iotwatch.plan.model import Plan
+
+
+def incident_settings(plan: Plan | RuntimePlan) -> IncidentSettings:
+    notify = plan.notify
+    return IncidentSettings(
+        group_by=notify.group_by, group_interval=notify.group_interval, repeat_interval=notify.repeat_interval
+    )
+
+
+def publish_incidents(
+    news: Sequence[SeriesNews],
+    methods: dict[str, str],
+    *,
+    window: Window,
+    plan: Plan | RuntimePlan,
+    series: Sequence[Series],
+    store: EvaluationStore,
+    notifier: Notifier,
+    context: MessageContext,
+    report: EvaluationReport,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...],
+    silences: Sequence[Silence] | None = None,
+    missed: Sequence[tuple[Window, Sequence[SeriesNews]]] = (),
+    gap: Gap | None = None,
+) -> None:
+    """Advances the open incidents with the news of the `missed` windows (late, catching up
+    on `gap`) and then of this tick, publishes what they owe each topic and stores them. A
+    failed publish goes to the outbox, rendered, and the incident is stored as if it was sent
+    (its timeline says so): the outbox delivers it, nothing pages twice. `silences`: ad-hoc
+    ones not ended at the first window's end (read from the store when not given)."""
+    at = window.end
+    if silences is None:
+        first = missed[0][0].end if missed else at
+        silences = active_silences(store, first, report, ended_after=True)
+
+    def held(end: int) -> dict[str, Silence]:
+        return {s.incident: s for s in silences if s.incident is not None and s.active_at(end)}
+
+    tick = advance_ticks(
+        store.get_open_incidents(),
+        [
+            *(Tick(w.end, step, held(w.end), late=gap) for w, step in missed),
+            Tick(at, news, held(at)),
+        ],
+        settings=incident_settings(plan),
+        route=lambda sev, m: plan.topics_for(severity=sev, metric=m),
+        catalog={s.id: s for s in series},
+    )
+    report.incidents = tick
+    # the method lines of this tick's news only, as a fanned-out tick's shards report them:
+    # one invocation or many, the same message
+    reported = {n.series.id for n in news} | {n.series.id for _, step in missed for n in step}
+    context = replace(context, baseline_method={k: v for k, v in methods.items() if k in reported})
+    opening = [n for n in tick.notifications if n.kind in OPENING_KINDS]
+    if opening:
+        context = _with_control_plane(context, plan, store, opening, report)
+
+    for index, notification in enumerate(tick.notifications):
+        message = render(notification, context)
+        incident = tick.incident(notification.incident.id) if notification.incident else None
+        if incident is not None and notification.kind in OPENING_KINDS:
+            quote_changes(incident, correlated_changes(context, since=incident.since, at=notification.at))
+        try:
+            message_id = notifier.publish(notification.topic, message)
+        except on_publish_error:
+            report.failed_topics.append(notification.topic)
+            store.put_outbox(
+                OutboxItem(
+                    key=f"{at}#{index:03d}#{notification.topic}#{notification.kind}",
+                    topic=notification.topic,
+                    subject=message.subject,
+                    message=message.sns_message(),
+                    attributes=message.attributes,
+                    first_attempt=at,
+                )
+            )
+            if incident is not None:
+                note_failed(incident, at, [notification.topic])
+            continue
+        report.sent.append(SentNotification(notification, message, message_id))
+
+    history = plan.notify.history_days
+    for incident in tick.changed:
+        if not store.save_incident(incident, expires_at=expires_at(incident, history)):
+            report.incident_conflicts.append(incident.id)
+    report.incidents_open = len(tick.open)
+
+
+def _with_control_plane(
+    context: MessageContext,
+    plan: Plan | RuntimePlan,
+    store: EvaluationStore,
+    notifications: Sequence[Notification],
+    report: EvaluationReport,
+) -> MessageContext:
+    """The context with the control-plane calls a firing message may quote: one read per run
+    that pages, covering every incident's correlation window. Failing to read them costs the
+    quote, never the page."""
+    enabled = plan.audit.enabled if isinstance(plan, RuntimePlan) else plan.tools.audit
+    window = plan.audit.correlation_window
+    if not enabled or window <= 0 or not isinstance(store, ControlPlaneReader):
+        return context
+    since = min(min(a.transition.since for a in n.alerts) for n in notifications)
+    end = max(n.at for n in notifications)
+    try:
+        calls = tuple(store.list_audit_calls(start=since - window, end=end))
+    except Exception as exc:  # reported in the run's log line
+        report.control_plane_error = f"{type(exc).__name__}: {exc}"
+        return context
+    return replace(context, control_plane=calls, correlation_window=window)

@@ -1,0 +1,170 @@
+"""What the use cases need of the outside world, as protocols: the adapters implement them
+against AWS, the unit tests' fakes in memory; no use case names a concrete adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from iotwatch.adapters.cloudwatch import Datapoints
+from iotwatch.adapters.store.outbox import OutboxItem
+from iotwatch.domain.audit import RecordedCall
+from iotwatch.domain.baseline import Baseline
+from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.discovery import Dimensions, DiscoveredValues, SeriesTemplate
+from iotwatch.domain.incidents import Incident
+from iotwatch.domain.likelihood import TrackerState
+from iotwatch.domain.messages import RenderedMessage
+from iotwatch.domain.series import Series
+from iotwatch.domain.silences import Silence
+
+# --- CloudWatch, SNS, SQS -------------------------------------------------------------------------
+
+
+class MetricReader(Protocol):
+    def read(self, series: Sequence[Series], *, start: int, end: int) -> Datapoints: ...
+
+
+class CountingMetricReader(MetricReader, Protocol):
+    calls: int  # GetMetricData calls made, for the run's log line
+
+
+class MetricLister(Protocol):
+    calls: int
+
+    def list_dimension_sets(self, template: SeriesTemplate) -> tuple[tuple[Dimensions, ...], int]: ...
+
+
+class Notifier(Protocol):
+    def publish(self, topic: str, message: RenderedMessage) -> str: ...
+    def publish_raw(
+        self, topic: str, *, subject: str, message: str, attributes: dict[str, dict[str, str]]
+    ) -> str: ...
+
+
+class CountingNotifier(Notifier, Protocol):
+    published: int  # messages published, for the run's log line
+
+
+class WorkQueue(Protocol):
+    def send(self, bodies: Sequence[str]) -> int: ...
+
+
+# --- the state table, one protocol per kind of record ---------------------------------------------
+
+
+class RunLog(Protocol):
+    def claim_run(self, window_end: int) -> bool: ...
+    def release_run(self, window_end: int) -> None: ...
+    def last_completed(self) -> int | None: ...
+    def complete_run(self, window_end: int) -> None: ...
+
+
+class OutboxWriter(Protocol):
+    def put_outbox(self, item: OutboxItem) -> None: ...
+
+
+class Outbox(OutboxWriter, Protocol):
+    def list_outbox(self) -> list[OutboxItem]: ...
+    def delete_outbox(self, key: str) -> None: ...
+
+
+class BaselineReader(Protocol):
+    def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]: ...
+
+
+class BaselineWriter(Protocol):
+    def get_baseline_versions(self, series_ids: Sequence[str]) -> dict[str, int]: ...
+    def put_baseline(self, baseline: Baseline) -> None: ...
+
+
+@runtime_checkable
+class GenerationMarker(Protocol):
+    """A store whose warm readers cache baselines until a rebuild marks a new generation."""
+
+    def mark_baselines_built(self, generation: str) -> None: ...
+
+
+class StateReader(Protocol):
+    def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]: ...
+
+
+class SeriesStateStore(StateReader, Protocol):
+    def save_state(self, state: AlertState) -> bool: ...
+    def get_trackers(self, series_ids: Sequence[str]) -> dict[str, TrackerState]: ...
+    def save_trackers(self, trackers: Mapping[str, TrackerState]) -> None: ...
+
+
+class IncidentStore(Protocol):
+    def get_open_incidents(self) -> list[Incident]: ...
+    def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool: ...
+
+
+class SilenceReader(Protocol):
+    def list_silences(self, *, now: int | None = None, include_expired: bool = False) -> list[Silence]: ...
+
+
+@runtime_checkable
+class ControlPlaneReader(Protocol):
+    """A store that keeps the audited control-plane calls a page may quote."""
+
+    def list_audit_calls(self, *, start: int, end: int) -> list[RecordedCall]: ...
+
+
+class AuditRecorder(Protocol):
+    def record_audit_call(
+        self, call: RecordedCall, *, expires_at: int, owed: Sequence[str] = (), now: float = 0.0
+    ) -> bool: ...
+    def resume_audit_call(
+        self, call: RecordedCall, *, now: float, stale_after: float
+    ) -> list[str] | None: ...
+    def audit_topic_done(self, call: RecordedCall, topic: str) -> None: ...
+    def release_audit_call(self, call: RecordedCall) -> None: ...
+
+
+class FanoutLog(Protocol):
+    def start_fanout(self, window_end: int, shards: int) -> None: ...
+    def fanout_shards(self, window_end: int) -> int | None: ...
+    def get_shard_result(self, window_end: int, shard: int) -> str | None: ...
+    def put_shard_result(self, window_end: int, shard: int, result: str) -> bool: ...
+    def finish_shard(self, window_end: int, shard: int) -> tuple[int, int]: ...
+    def list_shard_results(self, window_end: int) -> list[str]: ...
+    def claim_publish(self, window_end: int) -> bool: ...
+    def release_publish(self, window_end: int) -> None: ...
+
+
+class BuildLog(Protocol):
+    def start_build(self, generation: str, shards: int, *, expires_at: int) -> None: ...
+    def build_shards(self, generation: str) -> int | None: ...
+    def finish_build_shard(self, generation: str, shard: int) -> tuple[int, int]: ...
+
+
+class DiscoveryStore(Protocol):
+    def list_discovered(self) -> dict[str, DiscoveredValues]: ...
+    def put_discovered(self, entry: DiscoveredValues) -> None: ...
+
+
+# --- what each use case reads and writes -----------------------------------------------------------
+
+
+class EvaluationStore(
+    RunLog, Outbox, BaselineReader, SeriesStateStore, IncidentStore, SilenceReader, Protocol
+):
+    """An evaluator run (service.evaluation); audit records are quoted when it is also a
+    ControlPlaneReader."""
+
+
+class FanoutStore(EvaluationStore, FanoutLog, Protocol):
+    """A fanned-out tick (service.fanout)."""
+
+
+class BuildShardStore(BaselineWriter, BuildLog, GenerationMarker, Protocol):
+    """One shard of a fanned-out baseline build (service.baselines)."""
+
+
+class AuditStore(AuditRecorder, OutboxWriter, Protocol):
+    """One audit delivery (service.audit)."""
+
+
+class BandWidgetStore(BaselineReader, StateReader, Protocol):
+    """One band-widget draw (service.band_widget)."""
