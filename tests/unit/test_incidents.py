@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.baseline.model import Expectation
 from iotwatch.domain.deviation import AlertState, Transition, score_period
 from iotwatch.domain.incidents.model import (
     ID_PATTERN,
