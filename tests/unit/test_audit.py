@@ -11,16 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from iotwatch.domain.audit import (
-    CRITICAL,
-    SENSITIVE_ACTIONS,
-    WARNING,
-    AuditRecordError,
-    normalize,
-    notes,
-    records_from_document,
-    sensitivity,
-)
+from iotwatch.domain.audit.event import AuditRecordError
+from iotwatch.domain.audit.policy import CRITICAL, SENSITIVE_ACTIONS, WARNING, notes, sensitivity
+from iotwatch.domain.audit.reading import normalize, records_from_document
 
 from .conftest import EVENTS_DIR
 

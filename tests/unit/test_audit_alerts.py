@@ -12,16 +12,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iotwatch.domain.audit import (
-    CRITICAL,
-    WARNING,
-    AuditPolicy,
-    AuditVerdict,
-    judge,
-    normalize,
-    recorded_call,
-)
-from iotwatch.domain.messages import SMS_LIMIT, SUBJECT_LIMIT, gsm7_length, render, render_audit
+from iotwatch.domain.audit.policy import CRITICAL, WARNING, AuditPolicy, AuditVerdict, judge
+from iotwatch.domain.audit.reading import normalize
+from iotwatch.domain.audit.recorded import recorded_call
+from iotwatch.domain.messages.audit import render_audit
+from iotwatch.domain.messages.deviation import render
+from iotwatch.domain.messages.gsm7 import SMS_LIMIT, gsm7_length
+from iotwatch.domain.messages.wording import SUBJECT_LIMIT
 from iotwatch.domain.routing import routed_audit_topics
 from iotwatch.plan.loader import check_plan
 from iotwatch.plan.model import Route

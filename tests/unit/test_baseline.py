@@ -10,16 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iotwatch.domain.baseline import (
-    HOURS_PER_WEEK,
-    METHOD,
-    Baseline,
-    Bucket,
-    Expectation,
-    build_baseline,
-    fill_periods,
-    hour_of_week,
-)
+from iotwatch.domain.baseline.build import build_baseline, fill_periods
+from iotwatch.domain.baseline.model import HOURS_PER_WEEK, METHOD, Baseline, Bucket, Expectation, hour_of_week
 from iotwatch.domain.deviation import score_period
 
 from .fakes import DAY, DETECTION, MONDAY, PERIOD

@@ -6,22 +6,22 @@ import json
 from dataclasses import replace
 
 import pytest
-from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.baseline.model import Expectation
 from iotwatch.domain.deviation import AlertState, Transition, score_period
-from iotwatch.domain.incidents import (
+from iotwatch.domain.incidents.model import (
     ID_PATTERN,
     MAX_EVENTS,
     Incident,
     IncidentSettings,
-    SeriesNews,
-    TickIncidents,
-    advance,
-    decode_incident,
-    encode_incident,
     expires_at,
     incident_id,
 )
-from iotwatch.domain.messages import MessageContext, gsm7_length, render
+from iotwatch.domain.incidents.news import SeriesNews
+from iotwatch.domain.incidents.record import decode_incident, encode_incident
+from iotwatch.domain.incidents.tick import TickIncidents, advance
+from iotwatch.domain.messages.deviation import render
+from iotwatch.domain.messages.gsm7 import gsm7_length
+from iotwatch.domain.messages.model import MessageContext
 from iotwatch.domain.routing import routed_topics
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimeRoute

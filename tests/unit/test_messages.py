@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iotwatch.domain.baseline import Expectation, share_expectation
+from iotwatch.domain.baseline.model import Expectation, share_expectation
 from iotwatch.domain.deviation import Transition, score_period
-from iotwatch.domain.messages import Alert, MessageContext, Notification, gsm7_length, render, to_gsm7
+from iotwatch.domain.messages.deviation import render
+from iotwatch.domain.messages.gsm7 import gsm7_length, to_gsm7
+from iotwatch.domain.messages.model import Alert, MessageContext, Notification
 
 from .fakes import DETECTION, MONDAY, PERIOD, make_series, share_series
 

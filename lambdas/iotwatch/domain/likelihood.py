@@ -253,36 +253,11 @@ def advance(
     if values is None:
         values = state.recent_values = []
     if len(recent) < 3:
-        recent.append(residual_now)
-        insort(ordered, residual_now)
-        values.append((ts, actual))
-        state.low = actual if state.low is None else min(state.low, actual)
-        state.high = actual if state.high is None else max(state.high, actual)
-        return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, 0.0, False)
+        return _first_periods(state, ts, actual, residual_now)
     level = ordered[len(ordered) // 2]
     predicted = expected + level
     error = actual - predicted
-    # conditional expressions rather than min/max calls below: this runs for every period
-    size = actual if actual >= 0.0 else -actual
-    magnitude = state.magnitude
-    if magnitude is None:
-        magnitude = size
-    else:
-        seen = state.seen
-        magnitude += (size - magnitude) / (seen if seen < MAGNITUDE_MEMORY else MAGNITUDE_MEMORY)
-    state.magnitude = magnitude
-    floor = SPREAD_FLOOR * magnitude + 1e-9
-    size_of_error = error if error >= 0.0 else -error
-    spread = state.spread
-    if spread is None:
-        spread = size_of_error + floor
-    width_now = spread if spread > floor else floor
-    side = error if direction == "up" else -error if direction == "down" else size_of_error
-    deviation = side / width_now if side > 0.0 else 0.0
-    if deviation > DEVIATION_CAP:
-        deviation = DEVIATION_CAP
-    capped_error = size_of_error if size_of_error < 5.0 * spread else 5.0 * spread
-    state.spread = spread + (capped_error - spread) / SPREAD_MEMORY
+    width_now, deviation = _deviation(state, actual, error, direction)
 
     recent.append(residual_now)
     insort(ordered, residual_now)
@@ -291,37 +266,12 @@ def advance(
         del ordered[bisect_left(ordered, recent[0])]
         del recent[0]
         del values[0]
-    short = state.short = _rolling(state.short, deviation)
-    short_mean = sum(short) / len(short)
-    mean = state.mean
-    if mean is None:
-        mean = deviation
-    variance = state.variance
-    sd = math.sqrt(variance if variance > _MIN_VARIANCE else _MIN_VARIANCE)
-    # the recent run of deviations, or this period alone (discounted) when it breaks sharply
-    likelihood = max(short_mean - mean, INSTANT_WEIGHT * (deviation - mean)) / sd
-    delta = deviation - mean
-    memory = LIKELIHOOD_SECONDS // period or 1
-    state.mean = mean + delta / memory
-    state.variance = variance + (delta * delta - variance) / memory
+    likelihood = _deviation_likelihood(state, deviation, period)
     excursion = _excursion(state, error, width_now, direction)
     low_clamp, high_clamp = EXCURSION_CLAMP
     clamped = low_clamp if excursion < low_clamp else high_clamp if excursion > high_clamp else excursion
     likelihood += EXCURSION_WEIGHT * math.log(clamped)
-
-    low, high = state.low, state.high
-    assert low is not None and high is not None
-    width = high - low
-    beyond = False
-    if width > 0:
-        above = (actual - high) / width
-        below = (low - actual) / width
-        excess = above if direction == "up" else below if direction == "down" else max(above, below)
-        beyond = excess > RANGE_MARGIN
-    if actual < low:
-        state.low = actual
-    elif actual > high:
-        state.high = actual
+    beyond = _beyond_range(state, actual, direction)
 
     score = likelihood / (likelihood + SCORE_KNEE) if likelihood > 0 else 0.0
     warm = state.seen > WARMUP_PERIODS
@@ -343,6 +293,81 @@ def advance(
         warm,
         excursion,
     )
+
+
+def _first_periods(state: TrackerState, ts: int, actual: float, residual_now: float) -> Signal:
+    """The first three periods only fill the level's window and the range: no judgement yet."""
+    assert state.recent is not None and state.ordered is not None and state.recent_values is not None
+    state.recent.append(residual_now)
+    insort(state.ordered, residual_now)
+    state.recent_values.append((ts, actual))
+    state.low = actual if state.low is None else min(state.low, actual)
+    state.high = actual if state.high is None else max(state.high, actual)
+    return Signal(actual, 0.0, 0.0, 0.0, 0.0, False, 0.0, False)
+
+
+def _deviation(state: TrackerState, actual: float, error: float, direction: Direction) -> tuple[float, float]:
+    """(the spread the error is measured in, the capped deviation on the watched side); takes
+    the period into the running magnitude and spread."""
+    # conditional expressions rather than min/max calls below: this runs for every period
+    size = actual if actual >= 0.0 else -actual
+    magnitude = state.magnitude
+    if magnitude is None:
+        magnitude = size
+    else:
+        seen = state.seen
+        magnitude += (size - magnitude) / (seen if seen < MAGNITUDE_MEMORY else MAGNITUDE_MEMORY)
+    state.magnitude = magnitude
+    floor = SPREAD_FLOOR * magnitude + 1e-9
+    size_of_error = error if error >= 0.0 else -error
+    spread = state.spread
+    if spread is None:
+        spread = size_of_error + floor
+    width_now = spread if spread > floor else floor
+    side = error if direction == "up" else -error if direction == "down" else size_of_error
+    deviation = side / width_now if side > 0.0 else 0.0
+    if deviation > DEVIATION_CAP:
+        deviation = DEVIATION_CAP
+    capped_error = size_of_error if size_of_error < 5.0 * spread else 5.0 * spread
+    state.spread = spread + (capped_error - spread) / SPREAD_MEMORY
+    return width_now, deviation
+
+
+def _deviation_likelihood(state: TrackerState, deviation: float, period: int) -> float:
+    """The recent run of deviations against their usual mean and spread (before the excursion
+    term); takes the deviation into those statistics."""
+    short = state.short = _rolling(state.short, deviation)
+    short_mean = sum(short) / len(short)
+    mean = state.mean
+    if mean is None:
+        mean = deviation
+    variance = state.variance
+    sd = math.sqrt(variance if variance > _MIN_VARIANCE else _MIN_VARIANCE)
+    # the recent run of deviations, or this period alone (discounted) when it breaks sharply
+    likelihood = max(short_mean - mean, INSTANT_WEIGHT * (deviation - mean)) / sd
+    delta = deviation - mean
+    memory = LIKELIHOOD_SECONDS // period or 1
+    state.mean = mean + delta / memory
+    state.variance = variance + (delta * delta - variance) / memory
+    return likelihood
+
+
+def _beyond_range(state: TrackerState, actual: float, direction: Direction) -> bool:
+    """Whether `actual` is a record (beyond the range seen by RANGE_MARGIN); widens the range."""
+    low, high = state.low, state.high
+    assert low is not None and high is not None
+    width = high - low
+    beyond = False
+    if width > 0:
+        above = (actual - high) / width
+        below = (low - actual) / width
+        excess = above if direction == "up" else below if direction == "down" else max(above, below)
+        beyond = excess > RANGE_MARGIN
+    if actual < low:
+        state.low = actual
+    elif actual > high:
+        state.high = actual
+    return beyond
 
 
 def _rolling(window: deque[float] | None, value: float) -> deque[float]:

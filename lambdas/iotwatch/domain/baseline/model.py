@@ -1,0 +1,154 @@
+"""A learnt baseline and what it expects: the Baseline, its 168 hour-of-week Buckets, Expectation, noise floors."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+HOURS_PER_WEEK = 168
+METHOD = "seasonal-level-v2"
+SECONDS_PER_HOUR = 3600
+SECONDS_PER_WEEK = HOURS_PER_WEEK * SECONDS_PER_HOUR
+# Unix epoch (1970-01-01) was a Thursday; shift so hour-of-week 0 is Monday 00:00 UTC.
+EPOCH_WEEKDAY_OFFSET = 3 * 24 * SECONDS_PER_HOUR
+RELATIVE_SCALE_FLOOR = 0.05
+ABSOLUTE_SCALE_FLOOR = 1.0
+
+
+def hour_of_week(ts: float) -> int:
+    return int(((ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) // SECONDS_PER_HOUR)
+
+
+def fractional_hour_of_week(ts: float) -> float:
+    return ((ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) / SECONDS_PER_HOUR
+
+
+class Expectation(NamedTuple):
+    """What a period is expected to be (a tuple: one is looked up for every period judged)."""
+
+    expected: float
+    scale: float
+    source: str  # "hour-of-week" | "weekday-hour" | "hour-of-day" | "global" | "none"
+    counts: bool = True  # counters (volume gate applies) rather than gauges
+
+
+class Bucket(NamedTuple):
+    """One hour of the week (a tuple: the replay's forked builder sends 168 per baseline)."""
+
+    expected: float  # at level 1.0
+    spread: float  # robust scale of residuals at level 1.0, before the noise floors
+    samples: int
+    source: str
+
+
+def noise_floor(expected: float, *, counts: bool = True, minimum: float = ABSOLUTE_SCALE_FLOOR) -> float:
+    """Counts carry at least Poisson noise (sqrt of the count); any series at least a small
+    relative noise, and a floor in its own units (1 count, or a sliver of a gauge's size)."""
+    if counts:
+        return max(math.sqrt(max(expected, 0.0)), RELATIVE_SCALE_FLOOR * expected, minimum)
+    return max(RELATIVE_SCALE_FLOOR * abs(expected), minimum)
+
+
+def share_noise_floor(share: float, attempts: float) -> float:
+    """The least a share of `attempts` varies by chance: binomial noise, sqrt(p(1-p)/n), and at
+    least one attempt's worth (1/n). The counters' Poisson and one-count floors, as a share: a
+    quiet hour's few attempts need a bigger change in the share to page than a busy hour's."""
+    if attempts <= 0:
+        return 0.0
+    p = min(max(share, 0.0), 1.0)
+    return max(math.sqrt(p * (1.0 - p) * attempts), ABSOLUTE_SCALE_FLOOR) / attempts
+
+
+def share_expectation(expectation: Expectation, attempts: float | None) -> Expectation:
+    """`expectation` for a share of `attempts`, its spread at least the sampling noise."""
+    if not attempts:
+        return expectation
+    floor = share_noise_floor(expectation.expected, attempts)
+    if floor <= expectation.scale:
+        return expectation
+    return Expectation(expectation.expected, floor, expectation.source, expectation.counts)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    series_id: str
+    version: int
+    method: str
+    period: int
+    trained_from: int  # epoch seconds, inclusive
+    trained_to: int  # epoch seconds, exclusive
+    built_at: int
+    datapoints: int  # periods with a datapoint in the training window
+    buckets: tuple[Bucket, ...]  # 168, Monday 00:00 UTC first
+    level: float = 1.0  # the most recent day's fleet level relative to the shape
+    # Counters (non-negative whole numbers, like every AWS/IoT Sum) get Poisson noise floors
+    # and the volume gate; anything else (a CPU %, a latency) is a gauge and gets neither.
+    counts: bool = True
+    min_scale: float = ABSOLUTE_SCALE_FLOOR
+    _memo: dict[float, Expectation] = field(default_factory=dict, compare=False, repr=False)
+
+    def expectation_at(self, ts: float) -> Expectation:
+        """Expected value at the middle of the period starting at `ts` (the same for every
+        week, so it is computed once per position in the week)."""
+        key = (ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._expectation(ts)
+        return found
+
+    def _expectation(self, ts: float) -> Expectation:
+        position = fractional_hour_of_week(ts + self.period / 2.0) - 0.5
+        lower = math.floor(position)
+        weight = position - lower
+        a = self.buckets[lower % HOURS_PER_WEEK]
+        b = self.buckets[(lower + 1) % HOURS_PER_WEEK]
+        nearest = a if weight < 0.5 else b
+        expected = (a.expected * (1.0 - weight) + b.expected * weight) * self.level
+        spread = (a.spread * (1.0 - weight) + b.spread * weight) * self.level
+        floor = noise_floor(expected, counts=self.counts, minimum=self.min_scale)
+        return Expectation(expected, max(spread, floor), nearest.source, self.counts)  # positional: hot
+
+    @property
+    def usable(self) -> bool:
+        return self.datapoints > 0
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "series_id": self.series_id,
+            "version": self.version,
+            "method": self.method,
+            "period": self.period,
+            "trained_from": self.trained_from,
+            "trained_to": self.trained_to,
+            "built_at": self.built_at,
+            "datapoints": self.datapoints,
+            "level": round(self.level, 5),
+            "counts": self.counts,
+            "min_scale": self.min_scale,
+            "buckets": json.dumps(
+                [[round(b.expected, 4), round(b.spread, 4), b.samples, b.source] for b in self.buckets],
+                separators=(",", ":"),
+            ),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, object]) -> Baseline:
+        raw = record["buckets"]
+        rows = json.loads(raw) if isinstance(raw, str) else raw
+        assert isinstance(rows, list)
+        return cls(
+            series_id=str(record["series_id"]),
+            version=int(record["version"]),  # type: ignore[call-overload]
+            method=str(record["method"]),
+            period=int(record["period"]),  # type: ignore[call-overload]
+            trained_from=int(record["trained_from"]),  # type: ignore[call-overload]
+            trained_to=int(record["trained_to"]),  # type: ignore[call-overload]
+            built_at=int(record["built_at"]),  # type: ignore[call-overload]
+            datapoints=int(record["datapoints"]),  # type: ignore[call-overload]
+            buckets=tuple(Bucket(float(e), float(s), int(n), str(src)) for e, s, n, src in rows),
+            level=float(record.get("level", 1.0)),  # type: ignore[arg-type]
+            counts=bool(record.get("counts", True)),
+            min_scale=float(record.get("min_scale", ABSOLUTE_SCALE_FLOOR)),  # type: ignore[arg-type]
+        )

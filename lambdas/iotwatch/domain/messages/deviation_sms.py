@@ -1,0 +1,91 @@
+"""A deviation notification as one SMS part: what is wrong and how badly first, fitted to 160 GSM-7 characters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from iotwatch.domain.messages.gsm7 import SMS_LIMIT, gsm7_length, to_gsm7, trim_to_sms
+from iotwatch.domain.messages.model import Alert, MessageContext, Notification
+from iotwatch.domain.messages.phrases import direction_verb, moved_phrase
+from iotwatch.domain.messages.wording import change_percent, clock, count_text, duration, shorten
+from iotwatch.domain.ratios import percent
+
+if TYPE_CHECKING:
+    from iotwatch.domain.audit import RecordedCall
+
+
+def deviation_sms(
+    notification: Notification,
+    alerts: Sequence[Alert],
+    ctx: MessageContext,
+    since: int,
+    suspect: RecordedCall | None = None,
+) -> str:
+    # a likely cause is worth more on a phone than a third metric: it takes their place
+    hint = f" After {suspect.action} {clock(suspect.at)}Z." if suspect is not None else ""
+    return _render_sms_core(notification, alerts, ctx, since, hint)
+
+
+def _render_sms_core(
+    notification: Notification, alerts: Sequence[Alert], ctx: MessageContext, since: int, hint: str
+) -> str:
+    kind, incident = notification.kind, notification.incident
+    named = f"{ctx.plan_name} {incident.id}" if incident is not None else ctx.plan_name
+    sev = "CRIT" if notification.severity == "critical" else "WARN"
+    entries: list[tuple[str, str]] = []  # (label, detail); only labels are ever shortened
+    if kind == "late":
+        head = f"LATE {sev} {named}: "
+        ended = max(a.transition.ended for a in alerts)
+        gap = incident.gap if incident is not None else None
+        tail = f" {clock(since)}-{clock(ended)}Z." + (
+            f" iotwatch could not evaluate {clock(gap[0])}-{clock(gap[1])}Z." if gap is not None else ""
+        )
+        entries = [(a.series.label, moved_phrase(a.transition.latest, direction_verb(a))) for a in alerts]
+    elif kind == "resolved":
+        head = f"RESOLVED {named}: "
+        ended = max(a.transition.ended for a in alerts)
+        tail = f" normal again after {duration(ended - since)}."
+        entries = [(a.series.label, "") for a in alerts]
+    else:
+        head = f"{sev} {named}: "
+        tail = f" since {clock(since)}Z.{hint} Details by email."
+        if incident is not None and incident.gap is not None:
+            tail = f" since {clock(since)}Z (found late).{hint} Details by email."
+        if kind == "reminder":
+            head = f"{sev} {named} still: "
+            tail = f" since {clock(since)}Z ({duration(notification.at - since)})."
+        shown = alerts
+        if kind == "update":
+            head = f"UPDATE {named}: joined "
+            shown = [a for a in alerts if a.status == "new"]
+            tail = f". {incident.deviating} deviating, {incident.recovered} recovered." if incident else "."
+        for a in shown:
+            p = a.transition.latest
+            if a.series.ratio is not None:
+                of = f" of {p.attempts:,.0f}" if p.attempts else ""
+                entries.append((a.series.label, f"{percent(p.actual)}{of} (~{percent(p.expected)})"))
+                continue
+            entries.append(
+                (
+                    a.series.label,
+                    f"{change_percent(p.relative_change)} ({count_text(p.actual)} vs ~{count_text(p.expected)})",
+                )
+            )
+    items = [f"{label} {detail}".rstrip() for label, detail in entries]
+    chosen: list[str] = []
+    for item in items:
+        trial = [*chosen, item]
+        if gsm7_length(to_gsm7(_sms_text(head, trial, len(items), tail))) > SMS_LIMIT:
+            break
+        chosen = trial
+    if not chosen:
+        label, detail = entries[0]
+        fixed = gsm7_length(to_gsm7(_sms_text(head, [" " + detail if detail else ""], len(items), tail)))
+        chosen = [f"{shorten(to_gsm7(label), SMS_LIMIT - fixed)} {detail}".rstrip()]
+    return trim_to_sms(to_gsm7(_sms_text(head, chosen, len(items), tail)))
+
+
+def _sms_text(head: str, chosen: Sequence[str], total: int, tail: str) -> str:
+    rest = total - len(chosen)
+    return head + ", ".join(chosen) + (f", +{rest} more" if rest else "") + tail
