@@ -31,14 +31,14 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Plan
-
-from infra.naming import (
+from iotwatch.stack_outputs import (
     OUTPUT_AUDIT_FUNCTION,
     OUTPUT_BASELINE_BUILDER_FUNCTION,
     OUTPUT_EVALUATOR_FUNCTION,
     OUTPUT_TABLE_NAME,
     topic_output_name,
 )
+
 from infra.notifications import route_filter_policy, without_updates
 from iotwatch_local import fast_metrics
 from iotwatch_local.demo import (

@@ -14,9 +14,9 @@ import boto3
 import pytest
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import score_period
+from iotwatch.stack_outputs import OUTPUT_DASHBOARD_NAME
 from iotwatch_harness import DAY, DEFAULT_PLAN_FILE, HOUR, IotWatch, clear_handler_caches, ticks
 
-from infra.naming import OUTPUT_DASHBOARD_NAME
 from iotwatch_local import fast_metrics
 from iotwatch_local.demo import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START, widget_event
 from iotwatch_local.endpoint import LocalAws
