@@ -53,6 +53,7 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
+from iotwatch.domain.times import iso_z as iso
 from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
 from iotwatch.plan.loader import load_plan, merged_detection
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
@@ -74,7 +75,7 @@ from bench.scale_fleet import (
     seed_trackers,
     window_points,
 )
-from iotwatch_local.demo import LocalLambdaContext, function_environment, iso, logs_into
+from iotwatch_local.lambda_runtime import LocalLambdaContext, cold_start, function_environment, logs_into
 
 SIZES = (10_000, 100_000)
 HOUR = 3600
@@ -125,9 +126,7 @@ def handler_module(name: str, environ: Mapping[str, str]) -> ModuleType:
 
     with function_environment(environ):
         module = importlib.import_module(name)
-    for cached in ("_settings", "_discovery", "_shard_discovery", "_dependencies"):
-        if hasattr(module, cached):
-            getattr(module, cached).cache_clear()
+    cold_start(module)
     return module
 
 
