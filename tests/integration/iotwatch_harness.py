@@ -41,7 +41,8 @@ from iotwatch.stack_outputs import (
 
 from infra.notifications import route_filter_policy, without_updates
 from iotwatch_local import fast_metrics
-from iotwatch_local.deploy import DeployedStack, deploy_stack
+from iotwatch_local.deploy import deploy_stack
+from iotwatch_local.deployed_stack import DeployedStack
 from iotwatch_local.endpoint import LocalAws
 from iotwatch_local.events import scheduled_event, stack_status_event
 from iotwatch_local.inbox import read_inbox, subscribe_inbox
