@@ -30,7 +30,7 @@ from iotwatch.stack_outputs import (
     topic_output_name,
 )
 
-from iotwatch_local.demo_report import DemoRun, print_outcome, write_summary
+from iotwatch_local.demo_report import DemoRun, ReplayedDay, print_outcome, write_summary
 from iotwatch_local.events import scheduled_event, stack_status_event
 from iotwatch_local.lambda_runtime import LocalLambdaContext, cold_start, function_environment, logs_into
 from iotwatch_local.scenario import (
@@ -204,20 +204,8 @@ def run_scenario(
             dashboard = draw_dashboard(
                 stack, out / "dashboard.html", lambda_log, start=DEPLOYED_AT, end=REPLAY_END
             )
-    return DemoRun(
-        stack=stack,
-        topics=topics,
-        audit_name=functions.audit_name,
-        incident=incident,
-        written=written,
-        built=built,
-        notifications=notifications,
-        deliveries=deliveries,
-        incidents=incidents,
-        shares=shares,
-        backtest=backtest,
-        dashboard=dashboard,
-    )
+    day = ReplayedDay(incident, written, built, notifications, deliveries)
+    return DemoRun(stack, topics, functions.audit_name, day, incidents, shares, backtest, dashboard)
 
 
 def replay_ticks(

@@ -39,17 +39,25 @@ from iotwatch_local.traffic import Incident
 
 
 @dataclass(frozen=True)
-class DemoRun:
-    """What one run of the scenario on the local stack produced."""
+class ReplayedDay:
+    """The simulated day: the outage injected, the traffic written, the baselines built, and
+    what the inboxes received and the audit function answered as the ticks ran."""
 
-    stack: Any  # iotwatch_local.deploy.DeployedStack
-    topics: dict[str, str]  # topic name -> ARN
-    audit_name: str | None
     incident: Incident
     written: int  # datapoints of simulated traffic
     built: dict[str, Any]  # the baseline builder's answer
     notifications: list[dict[str, Any]]
     deliveries: list[dict[str, Any]]  # CloudTrail events handed to the audit function
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What one run of the scenario on the local stack produced, and what the tools read back."""
+
+    stack: Any  # iotwatch_local.deployed_stack.DeployedStack
+    topics: dict[str, str]  # topic name -> ARN
+    audit_name: str | None
+    day: ReplayedDay
     incidents: list[Any]
     shares: list[dict[str, Any]]
     backtest: WrittenBacktest
@@ -64,7 +72,7 @@ def write_summary(plan: Plan, series: Sequence[Series], run: DemoRun, path: Path
     summary["shares"] = run.shares
     summary["dashboard"] = run.dashboard
     summary["plots"] = [str(path) for path in run.backtest.plots]
-    summary["audit"] = audit_summary(run.deliveries, run.notifications)
+    summary["audit"] = audit_summary(run.day.deliveries, run.day.notifications)
     stray = [
         (sb.series.metric, iso(e.start))
         for sb in backtest.series
@@ -94,7 +102,7 @@ def print_outcome(
 ) -> int:
     """What on-call received, the verdicts and the incident history; 0 when the story held, else 1."""
     say = stream.write
-    print_pages(stream, run.notifications)
+    print_pages(stream, run.day.notifications)
     verdict = summary["verdict"]
     stray = summary["backtest"]["outside_incident"]
     dashboard = run.dashboard
@@ -129,7 +137,7 @@ def print_outcome(
 
 def run_summary(plan: Plan, series: Sequence[Series], run: DemoRun) -> dict[str, Any]:
     """What was deployed, written, built and received, and whether the outage was caught."""
-    stack, topics, notifications, incident = run.stack, run.topics, run.notifications, run.incident
+    stack, topics, notifications, incident = run.stack, run.topics, run.day.notifications, run.day.incident
     firing = [n for n in notifications if n["kind"] in ("firing", "escalated")]
     during = [n for n in firing if INCIDENT_START <= epoch(n["time"]) <= INCIDENT_END + HOUR]
     outside = [n for n in firing if n not in during]
@@ -164,10 +172,10 @@ def run_summary(plan: Plan, series: Sequence[Series], run: DemoRun) -> dict[str,
         },
         "series": [s.id for s in series],
         "traffic": {
-            "datapoints_written": run.written,
+            "datapoints_written": run.day.written,
             "history_start": iso(DEPLOYED_AT - 2 * plan.frequency.history_days * DAY),
         },
-        "baselines": {"built": run.built["built"], "built_at": iso(DEPLOYED_AT)},
+        "baselines": {"built": run.day.built["built"], "built_at": iso(DEPLOYED_AT)},
         "incident": {
             "start": iso(incident.start),
             "end": iso(incident.end),

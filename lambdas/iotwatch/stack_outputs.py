@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import re
 
-OUTPUT_TABLE_NAME = "TableName"
-OUTPUT_EVALUATOR_FUNCTION = "EvaluatorFunctionName"
-OUTPUT_BASELINE_BUILDER_FUNCTION = "BaselineBuilderFunctionName"
-OUTPUT_DASHBOARD_NAME = "DashboardName"
-OUTPUT_DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
-OUTPUT_AUDIT_FUNCTION = "AuditFunctionName"
-OUTPUT_AUDIT_RULE = "AuditRuleName"
+
+def topic_output_name(topic: str) -> str:
+    """The output holding the ARN of the plan's topic `topic`: 'oncall-email' -> 'TopicOncallEmailArn'."""
+    return f"Topic{camel(topic)}Arn"
 
 
 def camel(name: str) -> str:
@@ -18,5 +15,10 @@ def camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
 
 
-def topic_output_name(topic: str) -> str:
-    return f"Topic{camel(topic)}Arn"
+OUTPUT_TABLE_NAME = "TableName"
+OUTPUT_EVALUATOR_FUNCTION = "EvaluatorFunctionName"
+OUTPUT_BASELINE_BUILDER_FUNCTION = "BaselineBuilderFunctionName"
+OUTPUT_DASHBOARD_NAME = "DashboardName"
+OUTPUT_DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
+OUTPUT_AUDIT_FUNCTION = "AuditFunctionName"
+OUTPUT_AUDIT_RULE = "AuditRuleName"
