@@ -14,75 +14,30 @@ the code path the Lambdas run while the endpoint's speed hides nothing of ours:
   per SNS message, subject under 100 characters, a `default` body with
   MessageStructure=json): a request the real service would refuse or page through fails
   here instead of being measured as if it were fine.
+
+The DynamoDB table is `bench.canned_dynamodb`'s; the meter and the response shapes all
+clients share are `bench.canned_meter`'s.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
 import json
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
+
+from bench.canned_dynamodb import CannedDynamoDB
+from bench.canned_meter import AwsMeter, client_error, metered, response_metadata
 
 MAX_QUERIES_PER_CALL = 500
 MAX_DATAPOINTS_PER_CALL = 100_800
-BATCH_GET_LIMIT = 100
-BATCH_WRITE_LIMIT = 25
-ITEM_LIMIT_BYTES = 400 * 1024
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
 SNS_SUBJECT_LIMIT = 100
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class AwsMeter:
-    """Calls per (service, operation) and the wall and CPU seconds spent answering them."""
-
-    calls: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-
-    def count(self, prefix: str) -> int:
-        return sum(n for op, n in self.calls.items() if op.startswith(prefix))
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.seconds = 0.0
-        self.cpu_seconds = 0.0
-
-
-def _metered(operation: str) -> Callable[[F], F]:
-    def wrap(method: F) -> F:
-        @functools.wraps(method)
-        def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
-            wall, cpu = time.perf_counter(), time.process_time()
-            try:
-                return method(self, *args, **kwargs)
-            finally:
-                self.meter.calls[operation] += 1
-                self.meter.seconds += time.perf_counter() - wall
-                self.meter.cpu_seconds += time.process_time() - cpu
-
-        return timed  # type: ignore[return-value]
-
-    return wrap
-
-
-def _metadata() -> dict[str, Any]:
-    return {"RequestId": "00000000-0000-0000-0000-000000000000", "HTTPStatusCode": 200, "RetryAttempts": 0}
-
-
-def _client_error(code: str, message: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
 
 # -- CloudWatch ---------------------------------------------------------------------------------
@@ -143,7 +98,7 @@ class CannedCloudWatch:
         """`key` answers with the very datapoints of `like` (no copy)."""
         self._data[key] = self._data[like]
 
-    @_metered("cloudwatch.GetMetricData")
+    @metered("cloudwatch.GetMetricData")
     def get_metric_data(
         self,
         *,
@@ -159,7 +114,7 @@ class CannedCloudWatch:
         if NextToken is not None:
             raise AssertionError("canned GetMetricData never hands out a NextToken")
         if len(MetricDataQueries) > MAX_QUERIES_PER_CALL:
-            raise _client_error(
+            raise client_error(
                 "ValidationError",
                 f"{len(MetricDataQueries)} queries > {MAX_QUERIES_PER_CALL}",
                 "GetMetricData",
@@ -204,227 +159,7 @@ class CannedCloudWatch:
             raise AssertionError(
                 f"GetMetricData asked for {budget} datapoints > {MAX_DATAPOINTS_PER_CALL}; it would page"
             )
-        return {"MetricDataResults": results, "Messages": [], "ResponseMetadata": _metadata()}
-
-
-# -- DynamoDB -----------------------------------------------------------------------------------
-
-
-def _item_size(item: dict[str, Any]) -> int:
-    return len(json.dumps(item, separators=(",", ":")).encode())
-
-
-class CannedDynamoDB:
-    """One table in memory (pk -> sk -> item, DynamoDB JSON) behind the low-level client API.
-
-    Conditions and key conditions are the few expressions `DynamoStateStore` sends; anything
-    else raises NotImplementedError rather than being answered wrongly."""
-
-    def __init__(self, table_name: str, meter: AwsMeter | None = None) -> None:
-        self.table_name = table_name
-        self.meter = meter or AwsMeter()
-        self.partitions: dict[str, dict[str, dict[str, Any]]] = {}
-        self.check_item_size = True
-
-    # snapshots let a bench start every repetition from the same table
-    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
-        return {pk: dict(items) for pk, items in self.partitions.items()}
-
-    def restore(self, snapshot: dict[str, dict[str, dict[str, Any]]]) -> None:
-        self.partitions = {pk: dict(items) for pk, items in snapshot.items()}
-
-    def items(self, sk: str | None = None) -> list[dict[str, Any]]:
-        return [item for part in self.partitions.values() for k, item in part.items() if sk in (None, k)]
-
-    def _check_table(self, name: str) -> None:
-        if name != self.table_name:
-            raise _client_error("ResourceNotFoundException", f"Requested resource not found: {name}", "")
-
-    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        return self.partitions.get(key["pk"]["S"], {}).get(key["sk"]["S"])
-
-    @staticmethod
-    def _condition_holds(
-        condition: str | None, existing: dict[str, Any] | None, values: dict[str, Any] | None
-    ) -> bool:
-        if condition is None:
-            return True
-        if condition == "attribute_not_exists(pk)":
-            return existing is None
-        if condition == "attribute_exists(pk)":
-            return existing is not None
-        if condition == "attribute_not_exists(pk) OR revision = :seen":
-            return existing is None or existing.get("revision") == (values or {}).get(":seen")
-        if condition == "attribute_not_exists(window_end) OR window_end < :end":  # the completed mark
-            mark = (existing or {}).get("window_end")
-            return mark is None or int(mark["N"]) < int((values or {})[":end"]["N"])
-        raise NotImplementedError(f"condition not canned: {condition}")
-
-    @_metered("dynamodb.PutItem")
-    def put_item(
-        self,
-        *,
-        TableName: str,
-        Item: dict[str, Any],
-        ConditionExpression: str | None = None,
-        ExpressionAttributeValues: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        self._check_table(TableName)
-        if self.check_item_size and _item_size(Item) > ITEM_LIMIT_BYTES:
-            raise _client_error(
-                "ValidationException", "Item size has exceeded the maximum allowed size", "PutItem"
-            )
-        existing = self._get(Item)
-        if not self._condition_holds(ConditionExpression, existing, ExpressionAttributeValues):
-            raise _client_error(
-                "ConditionalCheckFailedException", "The conditional request failed", "PutItem"
-            )
-        self.partitions.setdefault(Item["pk"]["S"], {})[Item["sk"]["S"]] = Item
-        return {"ResponseMetadata": _metadata()}
-
-    @_metered("dynamodb.GetItem")
-    def get_item(
-        self, *, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False
-    ) -> dict[str, Any]:
-        self._check_table(TableName)
-        found = self._get(Key)
-        return (
-            {"Item": found, "ResponseMetadata": _metadata()} if found else {"ResponseMetadata": _metadata()}
-        )
-
-    @_metered("dynamodb.DeleteItem")
-    def delete_item(
-        self, *, TableName: str, Key: dict[str, Any], ReturnValues: str = "NONE"
-    ) -> dict[str, Any]:
-        self._check_table(TableName)
-        old = self.partitions.get(Key["pk"]["S"], {}).pop(Key["sk"]["S"], None)
-        response: dict[str, Any] = {"ResponseMetadata": _metadata()}
-        if ReturnValues == "ALL_OLD" and old is not None:
-            response["Attributes"] = old
-        return response
-
-    @_metered("dynamodb.UpdateItem")
-    def update_item(
-        self,
-        *,
-        TableName: str,
-        Key: dict[str, Any],
-        UpdateExpression: str,
-        ExpressionAttributeValues: dict[str, Any],
-        ConditionExpression: str | None = None,
-        ReturnValues: str = "NONE",
-    ) -> dict[str, Any]:
-        """`ADD <set> :v` and `DELETE <set> :v` on string sets (the open incidents, the shards
-        done) and `SET <attribute> = :v` (the completed mark), creating the item as DynamoDB
-        does unless a condition says otherwise."""
-        self._check_table(TableName)
-        action, attribute, *rest = UpdateExpression.split()
-        placeholder = rest[-1]
-        setting = action == "SET" and rest[0] == "="
-        if not setting and (
-            action not in ("ADD", "DELETE") or "SS" not in ExpressionAttributeValues[placeholder]
-        ):
-            raise NotImplementedError(f"update not canned: {UpdateExpression}")
-        existing = self._get(Key)
-        if not self._condition_holds(ConditionExpression, existing, ExpressionAttributeValues):
-            raise _client_error(
-                "ConditionalCheckFailedException", "The conditional request failed", "UpdateItem"
-            )
-        item = dict(existing or Key)
-        if setting:
-            item[attribute] = ExpressionAttributeValues[placeholder]
-            self.partitions.setdefault(Key["pk"]["S"], {})[Key["sk"]["S"]] = item
-            return {
-                "ResponseMetadata": _metadata(),
-                **({"Attributes": item} if ReturnValues == "ALL_NEW" else {}),
-            }
-        members = set(item.get(attribute, {}).get("SS", []))
-        change = set(ExpressionAttributeValues[placeholder]["SS"])
-        members = members | change if action == "ADD" else members - change
-        if members:
-            item[attribute] = {"SS": sorted(members)}
-        else:
-            item.pop(attribute, None)
-        self.partitions.setdefault(Key["pk"]["S"], {})[Key["sk"]["S"]] = item
-        response: dict[str, Any] = {"ResponseMetadata": _metadata()}
-        if ReturnValues == "ALL_NEW":
-            response["Attributes"] = item
-        return response
-
-    @_metered("dynamodb.BatchGetItem")
-    def batch_get_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        responses: dict[str, list[dict[str, Any]]] = {}
-        for table, request in RequestItems.items():
-            self._check_table(table)
-            keys = request["Keys"]
-            if len(keys) > BATCH_GET_LIMIT:
-                raise _client_error("ValidationException", "Too many items requested", "BatchGetItem")
-            found = [item for item in map(self._get, keys) if item is not None]
-            projection = request.get("ProjectionExpression")
-            if projection:  # only the named top-level attributes travel, as on DynamoDB
-                names = {name.strip() for name in projection.split(",")}
-                found = [{k: v for k, v in item.items() if k in names} for item in found]
-            responses[table] = found
-        return {"Responses": responses, "UnprocessedKeys": {}, "ResponseMetadata": _metadata()}
-
-    @_metered("dynamodb.BatchWriteItem")
-    def batch_write_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        for table, requests in RequestItems.items():
-            self._check_table(table)
-            if len(requests) > BATCH_WRITE_LIMIT:
-                raise _client_error("ValidationException", "Too many items requested", "BatchWriteItem")
-            for request in requests:
-                item = request["PutRequest"]["Item"]  # only puts are canned
-                if self.check_item_size and _item_size(item) > ITEM_LIMIT_BYTES:
-                    raise _client_error(
-                        "ValidationException",
-                        "Item size has exceeded the maximum allowed size",
-                        "BatchWriteItem",
-                    )
-                self.partitions.setdefault(item["pk"]["S"], {})[item["sk"]["S"]] = item
-        return {"UnprocessedItems": {}, "ResponseMetadata": _metadata()}
-
-    @_metered("dynamodb.Query")
-    def query(
-        self,
-        *,
-        TableName: str,
-        KeyConditionExpression: str,
-        ExpressionAttributeValues: dict[str, Any],
-        FilterExpression: str | None = None,
-        ConsistentRead: bool = False,
-        ExclusiveStartKey: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        self._check_table(TableName)
-        if ExclusiveStartKey is not None:
-            raise AssertionError("canned Query never hands out a LastEvaluatedKey")
-        values = ExpressionAttributeValues
-        partition = self.partitions.get(values[":pk"]["S"], {})
-        if KeyConditionExpression == "pk = :pk":
-            scanned = [partition[sk] for sk in sorted(partition)]
-        elif KeyConditionExpression.startswith("pk = :pk AND begins_with(sk, :"):
-            prefix = values[KeyConditionExpression.removeprefix("pk = :pk AND begins_with(sk, ").rstrip(")")][
-                "S"
-            ]
-            scanned = [partition[sk] for sk in sorted(partition) if sk.startswith(prefix)]
-        elif KeyConditionExpression == "pk = :pk AND sk BETWEEN :low AND :high":
-            low, high = values[":low"]["S"], values[":high"]["S"]
-            scanned = [partition[sk] for sk in sorted(partition) if low <= sk <= high]
-        else:
-            raise NotImplementedError(f"key condition not canned: {KeyConditionExpression}")
-        if FilterExpression is None:
-            items = scanned
-        elif FilterExpression == "ends > :now":
-            now = int(values[":now"]["N"])
-            items = [i for i in scanned if int(i["ends"]["N"]) > now]
-        else:
-            raise NotImplementedError(f"filter not canned: {FilterExpression}")
-        return {
-            "Items": items,
-            "Count": len(items),
-            "ScannedCount": len(scanned),
-            "ResponseMetadata": _metadata(),
-        }
+        return {"MetricDataResults": results, "Messages": [], "ResponseMetadata": response_metadata()}
 
 
 # -- SNS ----------------------------------------------------------------------------------------
@@ -439,7 +174,7 @@ class CannedSns:
         self.bytes = 0
         self._ids = itertools.count(1)
 
-    @_metered("sns.Publish")
+    @metered("sns.Publish")
     def publish(
         self,
         *,
@@ -451,17 +186,17 @@ class CannedSns:
     ) -> dict[str, Any]:
         size = len(Message.encode())
         if size > SNS_MESSAGE_LIMIT_BYTES:
-            raise _client_error("InvalidParameter", f"Message too long ({size} bytes)", "Publish")
+            raise client_error("InvalidParameter", f"Message too long ({size} bytes)", "Publish")
         if Subject is not None and (len(Subject) >= SNS_SUBJECT_LIMIT or "\n" in Subject):
-            raise _client_error(
+            raise client_error(
                 "InvalidParameter", "Subject must be under 100 characters, one line", "Publish"
             )
         if MessageStructure == "json" and "default" not in json.loads(Message):
-            raise _client_error("InvalidParameter", "Message Structure - No default entry in JSON", "Publish")
+            raise client_error("InvalidParameter", "Message Structure - No default entry in JSON", "Publish")
         self.sent.append({"TopicArn": TopicArn, "Subject": Subject, "Message": Message})
         self.bytes += size
         message_id = f"{next(self._ids):08x}-0000-4000-8000-000000000000"
-        return {"MessageId": message_id, "ResponseMetadata": _metadata()}
+        return {"MessageId": message_id, "ResponseMetadata": response_metadata()}
 
 
 # -- SQS ----------------------------------------------------------------------------------------
@@ -478,22 +213,22 @@ class CannedSqs:
         self.bodies: list[str] = []
         self._ids = itertools.count(1)
 
-    @_metered("sqs.SendMessageBatch")
+    @metered("sqs.SendMessageBatch")
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         if len(Entries) > SQS_BATCH_LIMIT:
-            raise _client_error(
+            raise client_error(
                 "TooManyEntriesInBatchRequest", "Maximum number of entries is 10", "SendMessageBatch"
             )
         size = sum(len(e["MessageBody"].encode()) for e in Entries)
         if size > SQS_MESSAGE_LIMIT_BYTES:
-            raise _client_error("BatchRequestTooLong", f"Batch is {size} bytes", "SendMessageBatch")
+            raise client_error("BatchRequestTooLong", f"Batch is {size} bytes", "SendMessageBatch")
         successful = []
         for entry in Entries:
             self.bodies.append(entry["MessageBody"])
             successful.append(
                 {"Id": entry["Id"], "MessageId": f"{next(self._ids):08x}-0000-4000-8000-000000000000"}
             )
-        return {"Successful": successful, "Failed": [], "ResponseMetadata": _metadata()}
+        return {"Successful": successful, "Failed": [], "ResponseMetadata": response_metadata()}
 
     def records(self) -> list[dict[str, Any]]:
         """The queued bodies as the SQS event source hands them over (one record each), emptied."""

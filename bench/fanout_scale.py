@@ -30,18 +30,13 @@ loaded the plan).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import math
-import os
 import random
-import subprocess
-import sys
 import tempfile
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -53,14 +48,28 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
-from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
 from iotwatch.plan.loader import load_plan, merged_detection
-from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
+from iotwatch.plan.runtime import RuntimePlan, runtime_plan
 from iotwatch.service.baselines import BuildTask
 from iotwatch.service.fanout import SHARD_RESULT_VERSION, ShardTask
 
 from bench.canned_aws import CannedAws, metric_key
-from bench.measure import Measurement, mb, measured
+from bench.lambda_function import (
+    ACCOUNT,
+    HANDLERS,
+    QUEUE_URL,
+    REGION,
+    Invocation,
+    container_figures,
+    container_rss_mb,
+    environment,
+    handler_module,
+    invocation_figures,
+    invoke,
+    load_plan_in,
+    scheduled_event,
+    write_plan,
+)
 from bench.scale_fleet import (
     HISTORY_DAYS,
     PERIOD,
@@ -74,131 +83,12 @@ from bench.scale_fleet import (
     seed_trackers,
     window_points,
 )
-from iotwatch_local.demo import LocalLambdaContext, function_environment, iso, logs_into
 
 SIZES = (10_000, 100_000)
 HOUR = 3600
 TICK = TRAINED_TO + 14 * HOUR  # Monday 14:00 UTC: daytime traffic
 BUILD_AT = TRAINED_TO + 120  # the daily refresh, just after midnight
 DEVIATING = 3
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/iotwatch-bench-shards"
-# Assumed latencies of one call from Lambda in the same region, for the duration estimate.
-LATENCY_SECONDS = {"cloudwatch.": 0.3, "dynamodb.": 0.01, "sqs.": 0.02, "sns.": 0.05}
-HANDLERS = {
-    "evaluator": ("iotwatch.handlers.evaluator", "iotwatch-evaluator", EVALUATOR),
-    "builder": ("iotwatch.handlers.baseline_builder", "iotwatch-baseline-builder", BASELINE_BUILDER),
-}
-
-
-# --- the function's environment --------------------------------------------------------------
-
-
-def write_plan(plan: RuntimePlan, directory: Path) -> Path:
-    """plan.json as infra.staging stages it (plan.runtime.compile_runtime_plan's shape)."""
-    path = directory / "plan.json"
-    path.write_text(json.dumps({**asdict(plan), "format": RUNTIME_FORMAT}), encoding="utf-8")
-    return path
-
-
-def environment(plan_file: Path, service: str, table: str, topics: Mapping[str, str]) -> dict[str, str]:
-    return {
-        "IOTWATCH_TABLE": table,
-        "IOTWATCH_TOPICS": json.dumps(dict(topics)),
-        "IOTWATCH_PLAN_FILE": str(plan_file),
-        "IOTWATCH_WORK_QUEUE": QUEUE_URL,
-        "LAMBDA_TASK_ROOT": str(plan_file.parent),
-        "POWERTOOLS_SERVICE_NAME": service,
-        "POWERTOOLS_METRICS_NAMESPACE": "IotWatch/fleet",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-    }
-
-
-def handler_module(name: str, environ: Mapping[str, str]) -> ModuleType:
-    """The handler module, imported inside the function's environment, its caches cleared (a
-    new deployment: settings and plan are read again)."""
-    import importlib
-
-    with function_environment(environ):
-        module = importlib.import_module(name)
-    for cached in ("_settings", "_discovery", "_shard_discovery", "_dependencies"):
-        if hasattr(module, cached):
-            getattr(module, cached).cache_clear()
-    return module
-
-
-@dataclass(frozen=True)
-class Invocation:
-    result: Any
-    measurement: Measurement
-    canned_cpu_seconds: float
-    calls: dict[str, int]
-    log_bytes: int
-
-    def count(self, prefix: str) -> int:
-        return sum(n for op, n in self.calls.items() if op.startswith(prefix))
-
-    @property
-    def own_cpu_seconds(self) -> float:
-        return self.measurement.cpu_seconds - self.canned_cpu_seconds
-
-    def lambda_seconds(self, size: FunctionSize) -> float:
-        """Our CPU at the function's vCPU share, plus each AWS call at its assumed latency."""
-        waiting = sum(self.count(prefix) * latency for prefix, latency in LATENCY_SECONDS.items())
-        return self.own_cpu_seconds / cpu_share(size.memory_mb) + waiting
-
-
-def invoke(
-    module: ModuleType, environ: Mapping[str, str], event: Any, deps: Any, aws: CannedAws
-) -> Invocation:
-    """One invocation as Lambda makes it; what it logs (Powertools' logger and the metrics
-    document it prints) is counted as CloudWatch Logs would ingest it."""
-    logs = io.StringIO()
-    context = LocalLambdaContext(
-        function_name=environ["POWERTOOLS_SERVICE_NAME"],
-        memory_limit_in_mb=HANDLERS_BY_SERVICE[environ["POWERTOOLS_SERVICE_NAME"]].memory_mb,
-        aws_request_id="bench",
-    )
-    aws.meter.reset()
-    with function_environment(environ), contextlib.redirect_stdout(logs), logs_into(logs, module):
-        result, measurement = measured(lambda: module.handler(event, context, deps))
-    if os.environ.get("BENCH_SHOW_LOGS"):
-        print(logs.getvalue(), file=sys.stderr)
-    return Invocation(
-        result, measurement, aws.meter.cpu_seconds, dict(aws.meter.calls), len(logs.getvalue().encode())
-    )
-
-
-HANDLERS_BY_SERVICE = {service: size for _, service, size in HANDLERS.values()}
-
-
-def container_rss_mb(module: str, environ: Mapping[str, str], clients: Sequence[str]) -> tuple[float, float]:
-    """(RSS at rest, peak RSS so far) of a container: a fresh interpreter that imported the
-    handler, created its clients and loaded the plan (what a warm Lambda holds before an
-    invocation; the peak is the plan's JSON being read at the cold start)."""
-    code = (
-        f"import {module} as m, boto3\n"
-        f"[boto3.client(s) for s in {list(clients)!r}]\n"
-        "m._settings().plan\n"
-        "status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
-        "print(status['VmRSS'].split()[0], status['VmHWM'].split()[0])\n"
-    )
-    env = {**os.environ, **environ}
-    env.pop("AWS_ENDPOINT_URL", None)
-    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
-    rss, peak = output.stdout.strip().splitlines()[-1].split()
-    return round(int(rss) / 1024, 1), round(int(peak) / 1024, 1)
-
-
-def load_plan_in(module: ModuleType, environ: Mapping[str, str]) -> Measurement:
-    """The cold start's plan load (plan.json into Series), measured apart from the invocations."""
-    with function_environment(environ):
-        _, measurement = measured(lambda: module._settings().plan)
-    return measurement
 
 
 # --- a plan of n series ---------------------------------------------------------------------------
@@ -246,20 +136,6 @@ def fleet_of(
     return Fleet(n, members, series, rplan, write_plan(rplan, directory), topics)
 
 
-def scheduled_event(ts: float) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"bench-{int(ts)}",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": iso(int(ts)),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/bench"],
-        "detail": {},
-    }
-
-
 def _dispatch(
     module: ModuleType,
     environ: Mapping[str, str],
@@ -280,40 +156,6 @@ def _dispatch(
 
 def _records(aws: CannedAws) -> list[dict[str, Any]]:
     return aws.sqs.records()
-
-
-def _container(rest: tuple[float, float], load: Measurement, size: FunctionSize) -> dict[str, object]:
-    return {
-        "container_at_rest_mb": rest[0],
-        "cold_start_peak_mb": rest[1],
-        "plan_load_ms": round(load.cpu_seconds * 1000, 1),
-        "plan_load_est_lambda_seconds": round(load.cpu_seconds / cpu_share(size.memory_mb), 2),
-    }
-
-
-def _figures(
-    prefix: str, inv: Invocation, size: FunctionSize, rest: tuple[float, float]
-) -> dict[str, object]:
-    """An invocation's figures; its memory is the container at rest plus what the call grew by
-    (or the cold start's peak, if higher)."""
-    rss = mb(inv.measurement.rss_peak_bytes)
-    seconds = inv.lambda_seconds(size)
-    memory = None if rss is None else round(max(rest[0] + rss, rest[1]), 1)
-    return {
-        f"{prefix}.get_metric_data_calls": inv.count("cloudwatch.GetMetricData"),
-        f"{prefix}.dynamodb_requests": inv.count("dynamodb."),
-        f"{prefix}.sqs_requests": inv.count("sqs."),
-        f"{prefix}.cpu_ms": round(inv.own_cpu_seconds * 1000, 1),
-        f"{prefix}.wall_ms": round(inv.measurement.wall_seconds * 1000, 1),
-        f"{prefix}.rss_growth_mb": rss,
-        f"{prefix}.memory_mb": memory,
-        f"{prefix}.memory_limit_mb": size.memory_mb,
-        f"{prefix}.est_lambda_seconds": round(seconds, 2),
-        f"{prefix}.duration_alarm_seconds": size.timeout_seconds * DURATION_ALARM_FRACTION,
-        f"{prefix}.within_limits": (memory is None or memory <= size.memory_mb)
-        and seconds <= size.timeout_seconds * DURATION_ALARM_FRACTION,
-        f"{prefix}.log_bytes": inv.log_bytes,
-    }
 
 
 # --- evaluator ------------------------------------------------------------------------------------
@@ -371,13 +213,13 @@ def measure_evaluator(fleet: Fleet, *, deviating: int = DEVIATING, full: bool) -
         "series": fleet.n,
         "shards": shards,
         "series_per_shard": max(sizes),
-        **_container(rest, load, size),
+        **container_figures(rest, load, size),
         "deviating": deviating,
         "sns_publishes": published,
     }
-    figures |= _figures("dispatch", dispatch, size, rest)
-    figures |= _figures("shard", runs[0], size, rest)
-    figures |= _figures("last_shard", last, size, rest)
+    figures |= invocation_figures("dispatch", dispatch, size, rest)
+    figures |= invocation_figures("shard", runs[0], size, rest)
+    figures |= invocation_figures("last_shard", last, size, rest)
     # the tick: each shard reads its own series at whole calls of 500
     per_shard_calls = [math.ceil(k / MAX_QUERIES_PER_CALL) for k in sizes]
     for k, run in runs.items():
@@ -464,10 +306,10 @@ def measure_builder(fleet: Fleet) -> dict[str, object]:
         "shards": shards,
         "series_per_shard": max(sizes),
         "history_days": HISTORY_DAYS,
-        **_container(rest, load, size),
+        **container_figures(rest, load, size),
     }
-    figures |= _figures("dispatch", dispatch, size, rest)
-    figures |= _figures("shard", shard, size, rest)
+    figures |= invocation_figures("dispatch", dispatch, size, rest)
+    figures |= invocation_figures("shard", shard, size, rest)
     floor = get_metric_data_floor(fleet.n, datapoints_per_series=points)
     figures |= {
         "build.get_metric_data_calls": sum(per_shard_floor),

@@ -28,7 +28,7 @@ from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.ratios import shares
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 
-from bench.canned_aws import CannedDynamoDB
+from bench.canned_dynamodb import CannedDynamoDB
 from iotwatch_local.traffic import Fleet, generate, poisson
 
 NAMESPACE = "AWS/IoT"

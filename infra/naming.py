@@ -1,34 +1,26 @@
-"""Names derived from the plan, in one place: the demo and the CLI read outputs by these names."""
+"""Names the CDK app derives from the plan, in one place; the stack's output names are
+iotwatch's (iotwatch.stack_outputs), the contract the CLI and the demo read them by."""
 
 from __future__ import annotations
-
-import re
 
 from iotwatch.plan.loader import PlanError, PlanProblem
 from iotwatch.plan.model import Plan
 
-OUTPUT_TABLE_NAME = "TableName"
-OUTPUT_EVALUATOR_FUNCTION = "EvaluatorFunctionName"
-OUTPUT_BASELINE_BUILDER_FUNCTION = "BaselineBuilderFunctionName"
-OUTPUT_DASHBOARD_NAME = "DashboardName"
-OUTPUT_DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
-OUTPUT_AUDIT_FUNCTION = "AuditFunctionName"
-OUTPUT_AUDIT_RULE = "AuditRuleName"
+# re-exported: the stack declares its outputs by these names (infra/stack.py)
+from iotwatch.stack_outputs import OUTPUT_AUDIT_FUNCTION as OUTPUT_AUDIT_FUNCTION
+from iotwatch.stack_outputs import OUTPUT_AUDIT_RULE as OUTPUT_AUDIT_RULE
+from iotwatch.stack_outputs import OUTPUT_BASELINE_BUILDER_FUNCTION as OUTPUT_BASELINE_BUILDER_FUNCTION
+from iotwatch.stack_outputs import OUTPUT_DASHBOARD_NAME as OUTPUT_DASHBOARD_NAME
+from iotwatch.stack_outputs import OUTPUT_DEAD_LETTER_QUEUE as OUTPUT_DEAD_LETTER_QUEUE
+from iotwatch.stack_outputs import OUTPUT_EVALUATOR_FUNCTION as OUTPUT_EVALUATOR_FUNCTION
+from iotwatch.stack_outputs import OUTPUT_TABLE_NAME as OUTPUT_TABLE_NAME
+from iotwatch.stack_outputs import topic_output_name as topic_output_name
 
 METRICS_NAMESPACE = "IotWatch"
 EVALUATOR_SERVICE = "iotwatch-evaluator"
 BASELINE_BUILDER_SERVICE = "iotwatch-baseline-builder"
 AUDIT_SERVICE = "iotwatch-audit"
 BAND_WIDGET_SERVICE = "iotwatch-band-widget"
-
-
-def camel(name: str) -> str:
-    """'oncall-email' -> 'OncallEmail', 'ops_2' -> 'Ops2' (letters and digits only)."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
-
-
-def topic_output_name(topic: str) -> str:
-    return f"Topic{camel(topic)}Arn"
 
 
 def metrics_namespace(plan: Plan) -> str:

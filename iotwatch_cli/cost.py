@@ -285,12 +285,13 @@ def _read_discovered(
     from iotwatch.adapters.store import DynamoStateStore
     from iotwatch.domain.discovery import discovered_series as series_of
 
-    from iotwatch_cli.baseline_show import ShowError, resolve_table
+    from iotwatch_cli.errors import CliError
+    from iotwatch_cli.stack_table import resolve_table
 
     try:
         name = table or resolve_table(client("cloudformation"), stack or "")
         found = DynamoStateStore(client("dynamodb"), name).list_discovered()
-    except ShowError as exc:
+    except CliError as exc:
         raise DiscoveryReadError(str(exc), exc.code) from None
     except (BotoCoreError, ClientError) as exc:
         raise DiscoveryReadError(

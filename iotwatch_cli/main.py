@@ -141,6 +141,7 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.service.backtest import refresh_interval
     from iotwatch.service.replay import ReplayPoint, median_spacing, prebuilt_baselines, replay, snap_to_grid
 
     from iotwatch_cli.series_csv import CsvInputError, read_series_csv
@@ -171,7 +172,7 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     period = args.period or median_spacing([r.ts for r in rows])
     snapped, _ = snap_to_grid([r.ts for r in rows], period)
     series = score_series(plan, period)
-    refresh = refresh_interval(plan)
+    refresh = refresh_interval(plan.frequency)
     points = [ReplayPoint(ts, r.value) for ts, r in zip(snapped, rows, strict=True)]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["timestamp", "anomaly_score", "alert"])
@@ -250,13 +251,6 @@ def score_series(plan: Plan | ScoringPlan, period: int) -> Series:
         period=period,
         detection=detection_settings(plan.detection, None),
     )
-
-
-def refresh_interval(plan: Plan | ScoringPlan) -> int:
-    """Seconds between baseline rebuilds in the deployed stack (cron schedules: daily)."""
-    from iotwatch.plan.schedule import parse_schedule
-
-    return parse_schedule(plan.frequency.baseline_refresh).interval_seconds or 86400
 
 
 def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

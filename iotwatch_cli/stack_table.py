@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from iotwatch.stack_outputs import OUTPUT_TABLE_NAME
+
 from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
 
 
@@ -26,17 +28,31 @@ def add_table_options(parser: argparse.ArgumentParser, default_plan: str, *, sup
     )
 
 
+def resolve_table(cloudformation: Any, stack_name: str) -> str:
+    """The stack's `TableName` output."""
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ValidationError":
+            raise CliError(
+                f"error: stack {stack_name} not found ({exc.response['Error'].get('Message', '')}); "
+                "pass --stack NAME or --table NAME"
+            ) from None
+        raise
+    for output in stacks[0].get("Outputs", []) if stacks else []:
+        if output.get("OutputKey") == OUTPUT_TABLE_NAME:
+            return str(output["OutputValue"])
+    raise CliError(f"error: stack {stack_name} has no {OUTPUT_TABLE_NAME} output; is it an iotwatch stack?")
+
+
 def open_store(args: argparse.Namespace, plan: Any) -> tuple[Any, str]:
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.store import DynamoStateStore
 
-    from iotwatch_cli.baseline_show import ShowError, resolve_table
-
     stack = None if args.table else (args.stack or plan.stack_name)
-    try:
-        table = args.table or resolve_table(client("cloudformation"), stack or "")
-    except ShowError as exc:
-        raise CliError(str(exc), exc.code) from None
+    table = args.table or resolve_table(client("cloudformation"), stack or "")
     return DynamoStateStore(client("dynamodb"), table), table
 
 

@@ -3,7 +3,8 @@ quiet nights, plus injectable incidents. Seeded, so every run produces the same 
 
 Each metric is driven by how many devices are online in a period; an incident takes a
 share of the fleet offline, so Connect, Ping, PublishIn and the rules engine fall
-together the way they do in a real broker or network outage.
+together the way they do in a real broker or network outage. `put_traffic` writes what
+`generate` yields into CloudWatch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from iotwatch.domain.ratios import metric_queries, query_key
 from iotwatch.domain.series import Series
@@ -185,3 +188,32 @@ def _period(
         count = poisson(rng, lam)
         if count > 0:
             yield s, ts, count
+
+
+def put_traffic(cloudwatch: Any, points: Iterator[tuple[Any, int, int]]) -> int:
+    """Writes (series, ts, count) datapoints with as few PutMetricData calls as allowed."""
+    batch: list[dict[str, Any]] = []
+    namespace: str | None = None
+    written = 0
+
+    def flush() -> None:
+        if batch:
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=list(batch))
+            batch.clear()
+
+    for series, ts, count in points:
+        if namespace not in (None, series.namespace) or len(batch) >= 1000:
+            flush()
+        namespace = series.namespace
+        batch.append(
+            {
+                "MetricName": series.metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in series.dimensions],
+                "Timestamp": datetime.fromtimestamp(ts, UTC),
+                "Value": float(count),
+                "Unit": "Count",
+            }
+        )
+        written += 1
+    flush()
+    return written

@@ -31,27 +31,23 @@ from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Plan
-
-from infra.naming import (
+from iotwatch.stack_outputs import (
     OUTPUT_AUDIT_FUNCTION,
     OUTPUT_BASELINE_BUILDER_FUNCTION,
     OUTPUT_EVALUATOR_FUNCTION,
     OUTPUT_TABLE_NAME,
     topic_output_name,
 )
+
 from infra.notifications import route_filter_policy, without_updates
 from iotwatch_local import fast_metrics
-from iotwatch_local.demo import (
-    LocalLambdaContext,
-    function_environment,
-    put_traffic,
-    scheduled_event,
-    stack_status_event,
-)
-from iotwatch_local.deploy import DeployedStack, deploy_stack
+from iotwatch_local.deploy import deploy_stack
+from iotwatch_local.deployed_stack import DeployedStack
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.events import scheduled_event, stack_status_event
 from iotwatch_local.inbox import read_inbox, subscribe_inbox
-from iotwatch_local.traffic import Incident
+from iotwatch_local.lambda_runtime import LocalLambdaContext, function_environment
+from iotwatch_local.traffic import Incident, put_traffic
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLAN_FILE = REPO / "monitoring-plan.yaml"

@@ -14,12 +14,13 @@ import boto3
 import pytest
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.deviation import score_period
+from iotwatch.stack_outputs import OUTPUT_DASHBOARD_NAME
 from iotwatch_harness import DAY, DEFAULT_PLAN_FILE, HOUR, IotWatch, clear_handler_caches, ticks
 
-from infra.naming import OUTPUT_DASHBOARD_NAME
 from iotwatch_local import fast_metrics
-from iotwatch_local.demo import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START, widget_event
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.events import widget_event
+from iotwatch_local.scenario import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
 from iotwatch_local.traffic import Fleet, Incident, generate
 
 OUTSIDE = ("#ff7f0e", "#d62728")  # the warning and critical points

@@ -23,8 +23,8 @@ from iotwatch_harness import DAY, IotWatch, synthesize
 from moto.cloudwatch.models import CloudWatchBackend
 
 from iotwatch_local import fast_metrics
-from iotwatch_local.demo import DEPLOYED_AT
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import DEPLOYED_AT
 
 GATEWAYS = [f"gw-{i:02d}" for i in range(1, 28)]
 WIDE_PLAN = textwrap.dedent(

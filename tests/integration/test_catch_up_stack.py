@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from iotwatch.domain.times import iso_z as iso
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -39,8 +40,8 @@ from iotwatch_harness import (
     ticks_between,
 )
 
-from iotwatch_local.demo import DEPLOYED_AT, REPLAY_DAY, iso
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import DEPLOYED_AT, REPLAY_DAY
 from iotwatch_local.traffic import Fleet, Incident, generate
 
 DOWN = REPLAY_DAY + 13 * HOUR + 56 * 60  # the first tick that fails (its window ends 13:55)

@@ -22,9 +22,8 @@ from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 
 from iotwatch_cli import baseline_show
 from iotwatch_cli.main import main
-from iotwatch_local.demo import put_traffic
 from iotwatch_local.endpoint import LocalAws
-from iotwatch_local.traffic import Fleet, generate
+from iotwatch_local.traffic import Fleet, generate, put_traffic
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "monitoring-plan.yaml"

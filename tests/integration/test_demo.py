@@ -22,20 +22,14 @@ from typing import Any
 
 import pytest
 from iotwatch.domain.messages import gsm7_length
+from iotwatch.domain.times import iso_z as iso
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
 
 from iotwatch_local import fast_metrics
-from iotwatch_local.demo import (
-    CAUSE_ACTION,
-    CAUSE_AT,
-    INCIDENT_END,
-    INCIDENT_METRICS,
-    INCIDENT_START,
-    iso,
-    run_demo,
-)
+from iotwatch_local.demo import run_demo
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import CAUSE_ACTION, CAUSE_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
 
 PLAN = load_plan(DEFAULT_PLAN_FILE)
 PERIOD = PLAN.frequency.period_seconds

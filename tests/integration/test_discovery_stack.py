@@ -24,8 +24,8 @@ from moto.cloudwatch.exceptions import CloudWatchException
 from moto.cloudwatch.models import CloudWatchBackend
 
 from iotwatch_local import fast_metrics
-from iotwatch_local.demo import DEPLOYED_AT
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import DEPLOYED_AT
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "tests" / "plans" / "wildcard-rules.yaml"

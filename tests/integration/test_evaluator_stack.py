@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from iotwatch.domain.messages import gsm7_length
+from iotwatch.domain.times import iso_z as iso
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -32,14 +33,8 @@ from iotwatch_harness import (
     ticks_between,
 )
 
-from iotwatch_local.demo import (
-    DEPLOYED_AT,
-    INCIDENT_END,
-    INCIDENT_METRICS,
-    INCIDENT_START,
-    iso,
-)
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
 from iotwatch_local.traffic import Fleet, Incident, generate
 
 NO_HISTORY_METRIC = "Subscribe.Success"

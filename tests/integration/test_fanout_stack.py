@@ -33,8 +33,8 @@ from iotwatch_harness import (
 )
 
 from iotwatch_cli.incidents import incident_document
-from iotwatch_local.demo import DEPLOYED_AT, INCIDENT_START
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import DEPLOYED_AT, INCIDENT_START
 from iotwatch_local.traffic import Fleet, generate
 
 SHARD_SIZE = 3  # the default plan's 9 series in 3 shards

@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from iotwatch.domain.times import iso_z as iso
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -47,8 +48,8 @@ from iotwatch_harness import (
 
 from iotwatch_cli import silence as silence_cli
 from iotwatch_cli.main import main as iotwatch_cli
-from iotwatch_local.demo import DEPLOYED_AT, REPLAY_DAY, iso
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import DEPLOYED_AT, REPLAY_DAY
 from iotwatch_local.traffic import Fleet, Incident, generate
 
 SPREAD = REPLAY_DAY + 14 * HOUR  # day 0, 14:00 UTC

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from iotwatch.domain.times import iso_z as iso
 from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
@@ -23,8 +24,8 @@ from iotwatch_harness import (
 
 from iotwatch_cli import silence as silence_cli
 from iotwatch_cli.main import main as iotwatch_cli
-from iotwatch_local.demo import DEPLOYED_AT, INCIDENT_METRICS, INCIDENT_START, iso
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.scenario import DEPLOYED_AT, INCIDENT_METRICS, INCIDENT_START
 from iotwatch_local.traffic import Fleet, Incident, generate
 
 LONG_INCIDENT_END = INCIDENT_START + 5 * HOUR

@@ -11,7 +11,8 @@ from iotwatch_harness import DEFAULT_PLAN_FILE, IotWatch
 from moto.cloudwatch.models import CloudWatchBackend
 
 from iotwatch_local import fast_metrics
-from iotwatch_local.deploy import DeployError, deploy_stack
+from iotwatch_local.assembly import DeployError
+from iotwatch_local.deploy import deploy_stack
 from iotwatch_local.endpoint import LocalAws
 
 

@@ -20,16 +20,12 @@ from typing import Any
 import boto3
 import pytest
 
-from iotwatch_local.deploy import (
-    FAKE_PHONE_NUMBER,
-    DeployError,
-    deploy_stack,
-    find_custom_resources,
-    stack_names,
-    wait_for_stack,
-)
+from iotwatch_local.assembly import DeployError, stack_names
+from iotwatch_local.deploy import deploy_stack, wait_for_stack
 from iotwatch_local.endpoint import LocalAws
 from iotwatch_local.inbox import message_attribute, read_inbox, subscribe_inbox
+from iotwatch_local.moto_parameters import FAKE_PHONE_NUMBER
+from iotwatch_local.moto_template import find_custom_resources
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_FILE = REPO / "monitoring-plan.yaml"

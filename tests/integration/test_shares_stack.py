@@ -35,8 +35,8 @@ from iotwatch_harness import (
     ticks_between,
 )
 
-from iotwatch_local.demo import function_environment
 from iotwatch_local.endpoint import LocalAws
+from iotwatch_local.lambda_runtime import function_environment
 from iotwatch_local.traffic import Fleet, FleetChange, Incident, generate
 
 PLAN_FILE = REPO / "tests" / "plans" / "connect-shares.yaml"

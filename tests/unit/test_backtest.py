@@ -17,21 +17,18 @@ import pytest
 import yaml
 from iotwatch.domain.deviation import PeriodScore
 from iotwatch.plan.loader import expand_series, load_plan
-from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
-
-from iotwatch_cli.backtest import (
+from iotwatch.service.backtest import (
     BacktestReport,
     SeriesBacktest,
     alert_episodes,
     backtest_series,
     cloudwatch_backtest,
     grid_points,
-    plot_backtest,
-    plot_name,
-    render_report,
-    retention_days,
-    write_backtest,
 )
+from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
+
+from iotwatch_cli.backtest import render_report, retention_days, write_backtest
+from iotwatch_cli.backtest_plot import plot_backtest, plot_name
 from iotwatch_cli.main import main
 from iotwatch_local.traffic import Fleet, Incident, generate
 
@@ -232,7 +229,7 @@ def test_write_backtest_writes_one_png_per_series_and_the_summary(tmp_path: Path
                 window_end=END,
             )
         )
-    write_backtest(report, tmp_path / "out")
+    written = write_backtest(report, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "PublishIn.Success_Protocol-MQTT.png",
         "RulesExecuted.png",
@@ -246,12 +243,12 @@ def test_write_backtest_writes_one_png_per_series_and_the_summary(tmp_path: Path
         "alerting_periods": 12,
     }
     assert summary["window"] == {"start": "2026-11-17T00:00:00Z", "end": "2026-11-18T00:00:00Z"}
-    for entry, s in zip(summary["series"], report.series, strict=True):
-        assert entry["plot"] == str(s.plot) and Path(entry["plot"]).exists()
+    for entry, plot in zip(summary["series"], written.plots, strict=True):
+        assert entry["plot"] == str(plot) and Path(entry["plot"]).exists()
         assert entry["rows"] == 288 and entry["alerts_fired"] == 1
         assert entry["first_alert"] in ("2026-11-17T13:00:00Z", "2026-11-17T13:05:00Z")
         assert entry["alerts"][0]["periods"] == entry["alerting_periods"] == 6
-    text = render_report(report)
+    text = render_report(written)
     assert "2 alert(s) would have fired on 2 of 2 series (12 alerting period(s))" in text
     assert "PublishIn.Success (MQTT)" in text and "2026-11-17 13:0" in text
 

@@ -18,17 +18,19 @@ from iotwatch.domain.deviation import score_period
 from iotwatch.plan.loader import expand_series, load_plan, merged_detection
 
 from iotwatch_cli import baseline_show
-from iotwatch_cli.baseline_show import (
+from iotwatch_cli.baseline_report import (
     DAY_NAMES,
     MONDAY,
     SOURCE_LETTERS,
-    ShowError,
     compact,
     hour_bands,
-    missing_message,
-    parse_dimensions,
     render_json,
     render_text,
+)
+from iotwatch_cli.baseline_show import (
+    ShowError,
+    missing_message,
+    parse_dimensions,
     series_for,
     show_command,
 )

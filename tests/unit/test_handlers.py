@@ -24,7 +24,7 @@ from iotwatch.handlers.log_queries import (
 from iotwatch.plan.loader import check_plan, expand_series, read_plan_document
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan, write_runtime_plan
 
-from iotwatch_local.demo import logs_into
+from iotwatch_local.lambda_runtime import logs_into
 
 from .conftest import DEFAULT_PLAN_FILE, EVENTS_DIR
 from .fakes import DAY, PERIOD, FakeNotifier, FakeReader, FakeStore, flat_baseline

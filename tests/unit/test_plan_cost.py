@@ -35,7 +35,7 @@ from .fakes import make_series
 if str(REPO_ROOT) not in sys.path:  # the canned DynamoDB client lives in bench/, beside the package
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.canned_aws import CannedDynamoDB
+from bench.canned_dynamodb import CannedDynamoDB
 
 ARM_GB_SECOND = 0.0000133334
 

@@ -27,8 +27,8 @@ from iotwatch.domain.ratios import (
     shares,
 )
 from iotwatch.domain.series import Ratio
+from iotwatch.service.backtest import backtest_series, grid_points
 
-from iotwatch_cli.backtest import backtest_series, grid_points
 from iotwatch_local.traffic import Fleet, poisson
 
 from .fakes import AUTH_SHARE as AUTH
