@@ -13,7 +13,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(STAMP) $(CHECKOV_STAMP) node_modules/.installed
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt $(wildcard requirements/*.txt) requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt

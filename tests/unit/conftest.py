@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import pytest_socket
+from hypothesis import HealthCheck, settings
 
 # Powertools reads the metrics namespace when the handler modules are imported; the stack
 # sets it in the function environment, so the unit tests do the same before any import.
@@ -16,6 +17,12 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "iotwatch-unit")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = REPO_ROOT / "tests" / "events"
 DEFAULT_PLAN_FILE = REPO_ROOT / "monitoring-plan.yaml"
+
+# For properties whose examples take long to build or to run (a whole replay, a year of
+# audit events): how long they take depends on how loaded the machine is, not on the code,
+# so a deadline would only make them flaky. Speed is measured by `make bench`.
+# Used as @settings(settings.get_profile("slow_properties"), max_examples=N).
+settings.register_profile("slow_properties", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(autouse=True)

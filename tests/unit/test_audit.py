@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from iotwatch.domain.audit.event import AuditRecordError
 from iotwatch.domain.audit.policy import CRITICAL, SENSITIVE_ACTIONS, WARNING, notes, sensitivity
@@ -281,7 +281,7 @@ def _never_anything_but_audit_errors(value: Any) -> None:
         _ = event.who, event.key_parameters
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(settings.get_profile("slow_properties"), max_examples=200)
 @given(JSONISH)
 def test_fuzz_arbitrary_json(value):
     _never_anything_but_audit_errors(value)
@@ -300,7 +300,7 @@ def _replace_at(record: Any, path: list[int], value: Any) -> Any:
 GOOD = [load("guide-attach-policy.json"), *(load(name) for name, *_ in IDENTITIES)]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(settings.get_profile("slow_properties"), max_examples=200)
 @given(st.sampled_from(GOOD), st.lists(st.integers(0, 50), min_size=1, max_size=4), JSONISH)
 def test_fuzz_mutated_real_records(record, path, value):
     _never_anything_but_audit_errors(_replace_at(copy.deepcopy(record), path, value))

@@ -244,7 +244,7 @@ def test_the_guide_example_renders_with_the_service_behind_the_call():
     assert "via AWS service account 111111111111" in message.email
 
 
-@settings(max_examples=60, deadline=None)
+@settings(settings.get_profile("slow_properties"), max_examples=60)
 @given(
     action=st.text(st.characters(codec="utf-8"), min_size=1, max_size=120).filter(str.strip),
     target=st.text(st.characters(codec="utf-8"), min_size=0, max_size=300),

@@ -19,7 +19,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from iotwatch.plan.loader import expand_series, load_plan
 
@@ -280,7 +280,7 @@ def prefix_text(cut: int) -> str:
     return to_csv([(stamp(ts), v) for ts, v in fleet_rows()[:cut]])
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(settings.get_profile("slow_properties"), max_examples=6)
 @given(cut=st.integers(min_value=1, max_value=DAYS * 288))
 @example(cut=1)
 @example(cut=14 * 288)  # the last row before a midnight baseline refresh

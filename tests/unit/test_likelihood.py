@@ -91,7 +91,7 @@ def test_a_new_baseline_re_expresses_the_remembered_level():
     assert abs(signal.predicted - 100.0) < 3  # 60 expected + the ~40 the series runs above it
 
 
-@settings(max_examples=25, deadline=None)
+@settings(settings.get_profile("slow_properties"), max_examples=25)
 @given(cut=st.integers(min_value=1, max_value=600), seed=st.integers(0, 1000))
 def test_a_stored_and_reloaded_tracker_continues_exactly(cut: int, seed: int):
     """What the evaluator writes to DynamoDB between ticks (JSON) loses nothing."""

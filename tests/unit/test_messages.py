@@ -152,7 +152,7 @@ labels = st.text(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(settings.get_profile("slow_properties"), max_examples=150)
 @given(
     names=st.lists(st.tuples(labels, labels), min_size=1, max_size=12),
     kind=st.sampled_from(KINDS),
