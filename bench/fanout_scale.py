@@ -53,7 +53,13 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
-from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
+from iotwatch.plan.cost.deployment import (
+    BASELINE_BUILDER,
+    DURATION_ALARM_FRACTION,
+    EVALUATOR,
+    FunctionSize,
+    cpu_share,
+)
 from iotwatch.plan.loader import load_plan, merged_detection
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
 from iotwatch.service.baselines import BuildTask

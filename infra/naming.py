@@ -6,6 +6,7 @@ import re
 
 from iotwatch.plan.loader import PlanError, PlanProblem
 from iotwatch.plan.model import Plan
+from iotwatch.telemetry import NAMESPACE_ROOT as METRICS_NAMESPACE
 
 OUTPUT_TABLE_NAME = "TableName"
 OUTPUT_EVALUATOR_FUNCTION = "EvaluatorFunctionName"
@@ -14,12 +15,6 @@ OUTPUT_DASHBOARD_NAME = "DashboardName"
 OUTPUT_DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
 OUTPUT_AUDIT_FUNCTION = "AuditFunctionName"
 OUTPUT_AUDIT_RULE = "AuditRuleName"
-
-METRICS_NAMESPACE = "IotWatch"
-EVALUATOR_SERVICE = "iotwatch-evaluator"
-BASELINE_BUILDER_SERVICE = "iotwatch-baseline-builder"
-AUDIT_SERVICE = "iotwatch-audit"
-BAND_WIDGET_SERVICE = "iotwatch-band-widget"
 
 
 def camel(name: str) -> str:
