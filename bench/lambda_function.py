@@ -18,7 +18,13 @@ from types import ModuleType
 from typing import Any
 
 from iotwatch.domain.times import iso_z as iso
-from iotwatch.plan.cost import BASELINE_BUILDER, DURATION_ALARM_FRACTION, EVALUATOR, FunctionSize, cpu_share
+from iotwatch.plan.cost.deployment import (
+    BASELINE_BUILDER,
+    DURATION_ALARM_FRACTION,
+    EVALUATOR,
+    FunctionSize,
+    cpu_share,
+)
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan
 
 from bench.canned_aws import CannedAws

@@ -14,10 +14,10 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from iotwatch.plan.model import Plan
+from iotwatch.telemetry import AUDIT_SERVICE
 
 from infra.functions import FunctionFactory
 from infra.nag import skip_checkov
-from infra.naming import AUDIT_SERVICE
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters
 from infra.storage import BaselineStore

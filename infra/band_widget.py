@@ -11,10 +11,10 @@ from __future__ import annotations
 from aws_cdk import Duration
 from constructs import Construct
 from iotwatch.plan.model import Plan
+from iotwatch.telemetry import BAND_WIDGET_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.nag import skip_checkov
-from infra.naming import BAND_WIDGET_SERVICE
 from infra.storage import BaselineStore
 
 BAND_WIDGET_HANDLER = "iotwatch.handlers.band_widget.handler"

@@ -8,9 +8,9 @@ from aws_cdk import aws_events as events
 from constructs import Construct
 from iotwatch.plan.model import Plan
 from iotwatch.plan.runtime import runtime_plan
+from iotwatch.telemetry import BASELINE_BUILDER_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics
-from infra.naming import BASELINE_BUILDER_SERVICE
 from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
 from infra.storage import BaselineStore
 

@@ -42,15 +42,20 @@ from iotwatch.handlers.log_queries import (
 )
 from iotwatch.plan.loader import expand_series, expand_templates
 from iotwatch.plan.model import SEVERITIES, Plan
-
-from infra.health import EVALUATOR, SERVICE_DIMENSION, natural_period
-from infra.naming import (
-    AUDIT_SERVICE,
-    BASELINE_BUILDER_SERVICE,
-    EVALUATOR_SERVICE,
-    dashboard_name,
-    metrics_namespace,
+from iotwatch.telemetry import (
+    AUDIT_ALERTS,
+    AUDIT_EVENTS,
+    AUDIT_EVENTS_REJECTED,
+    BUILDER_GET_METRIC_DATA_CALLS,
+    DEVIATIONS_SILENCED,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_SENT,
+    SERIES_FIRING,
+    OwnMetric,
 )
+
+from infra.health import EVALUATOR, natural_period, own_metric
+from infra.naming import dashboard_name, metrics_namespace
 
 # What the band widget is told: the series it draws (service.band_widget.SERIES_PARAM).
 BAND_SERIES_PARAM = "series"
@@ -247,40 +252,15 @@ def filled(metric: cloudwatch.Metric, label: str, color: str | None = None) -> c
     )
 
 
-def _iotwatch_metric(
-    name: str,
-    service: str,
-    *,
-    namespace: str,
-    statistic: str,
-    period: Duration,
-    label: str,
-    color: str | None = None,
-) -> cloudwatch.Metric:
-    return cloudwatch.Metric(
-        namespace=namespace,
-        metric_name=name,
-        dimensions_map={SERVICE_DIMENSION: service},
-        statistic=statistic,
-        period=period,
-        label=label,
-        color=color,
-    )
-
-
 def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwatch.IWidget]:
     """Active incidents, what was sent about them, and the state of the self-monitoring alarms."""
     period = natural_period(EVALUATOR, plan)
 
-    def evaluator(name: str, statistic: str, label: str, color: str | None = None) -> cloudwatch.Metric:
-        return _iotwatch_metric(
-            name,
-            EVALUATOR_SERVICE,
-            namespace=metrics_namespace(plan),
-            statistic=statistic,
-            period=period,
-            label=label,
-            color=color,
+    def evaluator(
+        metric: OwnMetric, statistic: str, label: str, color: str | None = None
+    ) -> cloudwatch.Metric:
+        return own_metric(
+            metric, metrics_namespace(plan), statistic=statistic, period=period, label=label, color=color
         )
 
     widgets: list[cloudwatch.IWidget] = [
@@ -289,14 +269,14 @@ def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwa
             width=9 if alarms else 18,
             height=GRAPH_HEIGHT,
             left=[
-                filled(evaluator("SeriesFiring", "Maximum", "firing"), "series firing", cloudwatch.Color.RED)
+                filled(evaluator(SERIES_FIRING, "Maximum", "firing"), "series firing", cloudwatch.Color.RED)
             ],
             right=[
-                filled(evaluator(name, "Sum", label), label, color)
-                for name, label, color in (
-                    ("NotificationsSent", "notifications sent", cloudwatch.Color.BLUE),
-                    ("NotificationsFailed", "notifications failed", cloudwatch.Color.PURPLE),
-                    ("DeviationsSilenced", "deviations silenced", cloudwatch.Color.GREY),
+                filled(evaluator(metric, "Sum", label), label, color)
+                for metric, label, color in (
+                    (NOTIFICATIONS_SENT, "notifications sent", cloudwatch.Color.BLUE),
+                    (NOTIFICATIONS_FAILED, "notifications failed", cloudwatch.Color.PURPLE),
+                    (DEVIATIONS_SILENCED, "deviations silenced", cloudwatch.Color.GREY),
                 )
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False, label="series"),
@@ -351,10 +331,8 @@ def audit_widgets(namespace: str, audit_log_group: logs.ILogGroup) -> list[cloud
     log, run when the dashboard is viewed: no metric per action) and what the audit function
     made of them."""
 
-    def audit(name: str, label: str, color: str | None = None) -> cloudwatch.Metric:
-        return _iotwatch_metric(
-            name, AUDIT_SERVICE, namespace=namespace, statistic="Sum", period=HOUR, label=label, color=color
-        )
+    def audit(metric: OwnMetric, label: str, color: str | None = None) -> cloudwatch.Metric:
+        return own_metric(metric, namespace, statistic="Sum", period=HOUR, label=label, color=color)
 
     return [
         cloudwatch.LogQueryWidget(
@@ -370,10 +348,10 @@ def audit_widgets(namespace: str, audit_log_group: logs.ILogGroup) -> list[cloud
             width=8,
             height=GRAPH_HEIGHT,
             left=[
-                audit("AuditEvents", "events judged"),
-                filled(audit("AuditAlerts", "alerts sent"), "alerts sent", cloudwatch.Color.RED),
+                audit(AUDIT_EVENTS, "events judged"),
+                filled(audit(AUDIT_ALERTS, "alerts sent"), "alerts sent", cloudwatch.Color.RED),
                 filled(
-                    audit("AuditEventsRejected", "events rejected"), "events rejected", cloudwatch.Color.GREY
+                    audit(AUDIT_EVENTS_REJECTED, "events rejected"), "events rejected", cloudwatch.Color.GREY
                 ),
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
@@ -433,10 +411,9 @@ def health_widgets(
                 width=6,
                 height=GRAPH_HEIGHT,
                 left=[
-                    _iotwatch_metric(
-                        "GetMetricDataCalls",
-                        BASELINE_BUILDER_SERVICE,
-                        namespace=namespace,
+                    own_metric(
+                        BUILDER_GET_METRIC_DATA_CALLS,
+                        namespace,
                         statistic="Sum",
                         period=HOUR,
                         label="baseline builder",

@@ -7,9 +7,9 @@ from aws_cdk import Duration
 from constructs import Construct
 from iotwatch.plan.model import Plan
 from iotwatch.plan.schedule import parse_schedule
+from iotwatch.telemetry import EVALUATOR_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics
-from infra.naming import EVALUATOR_SERVICE
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
 from infra.storage import BaselineStore

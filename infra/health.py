@@ -39,8 +39,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.plan.model import Plan
 from iotwatch.plan.schedule import ScheduleError, cron_field_values, parse_schedule
+from iotwatch.telemetry import HEARTBEAT, OwnMetric
 
-from infra.naming import EVALUATOR_SERVICE, metrics_namespace
+from infra.naming import metrics_namespace
 from infra.notifications import AlertTopics
 
 # Keys of the name -> function mapping shared by the stack, this construct and the dashboard.
@@ -49,8 +50,6 @@ BASELINE_BUILDER = "baseline builder"
 AUDIT = "audit"
 BAND_WIDGET = "band widget"  # drawn on the dashboard, no alarm of its own
 
-HEARTBEAT_METRIC = "EvaluationCompleted"
-SERVICE_DIMENSION = "service"
 DURATION_ALARM_FRACTION = 0.8
 MAX_DESCRIPTION = 1024  # AlarmDescription, in characters
 
@@ -123,6 +122,27 @@ def natural_period(name: str, plan: Plan) -> Duration:
     return FIVE_MINUTES
 
 
+def own_metric(
+    metric: OwnMetric,
+    namespace: str,
+    *,
+    statistic: str,
+    period: Duration,
+    label: str | None = None,
+    color: str | None = None,
+) -> cloudwatch.Metric:
+    """One of iotwatch's own metrics (iotwatch.telemetry) in the plan's `namespace`."""
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=metric.name,
+        dimensions_map=metric.dimensions,
+        statistic=statistic,
+        period=period,
+        label=label,
+        color=color,
+    )
+
+
 class SelfMonitoring(Construct):
     """The alarms on iotwatch itself; `alarms` in the order the dashboard lists them."""
 
@@ -175,13 +195,7 @@ class SelfMonitoring(Construct):
 
     def _heartbeat(self) -> cloudwatch.Alarm:
         period, periods = heartbeat_window(self.plan.frequency.evaluation)
-        completed = cloudwatch.Metric(
-            namespace=metrics_namespace(self.plan),
-            metric_name=HEARTBEAT_METRIC,
-            dimensions_map={SERVICE_DIMENSION: EVALUATOR_SERVICE},
-            statistic="Sum",
-            period=period,
-        )
+        completed = own_metric(HEARTBEAT, metrics_namespace(self.plan), statistic="Sum", period=period)
         window = _describe_seconds(int(period.to_seconds()) * periods)
         return self._alarm(
             "Heartbeat",

@@ -15,12 +15,7 @@ from iotwatch.stack_outputs import OUTPUT_DEAD_LETTER_QUEUE as OUTPUT_DEAD_LETTE
 from iotwatch.stack_outputs import OUTPUT_EVALUATOR_FUNCTION as OUTPUT_EVALUATOR_FUNCTION
 from iotwatch.stack_outputs import OUTPUT_TABLE_NAME as OUTPUT_TABLE_NAME
 from iotwatch.stack_outputs import topic_output_name as topic_output_name
-
-METRICS_NAMESPACE = "IotWatch"
-EVALUATOR_SERVICE = "iotwatch-evaluator"
-BASELINE_BUILDER_SERVICE = "iotwatch-baseline-builder"
-AUDIT_SERVICE = "iotwatch-audit"
-BAND_WIDGET_SERVICE = "iotwatch-band-widget"
+from iotwatch.telemetry import NAMESPACE_ROOT as METRICS_NAMESPACE
 
 
 def metrics_namespace(plan: Plan) -> str:

@@ -16,15 +16,11 @@ from dataclasses import asdict, replace
 from typing import Any, TextIO
 
 from iotwatch.domain.series import Series
-from iotwatch.plan.cost import (
-    PRICING_REGION,
-    Assumptions,
-    CostEstimate,
-    LineItem,
-    estimate_cost,
-    expected_discovered,
-    per_added_metric,
-)
+from iotwatch.plan.cost.assumptions import Assumptions
+from iotwatch.plan.cost.estimate import estimate_cost
+from iotwatch.plan.cost.items import CostEstimate, LineItem, per_added_metric
+from iotwatch.plan.cost.prices import PRICING_REGION
+from iotwatch.plan.cost.workload import expected_discovered
 from iotwatch.plan.loader import PlanError, check_plan, expand_series, expand_templates, read_plan_document
 from iotwatch.plan.model import Plan
 

@@ -8,14 +8,14 @@ import json
 
 import pytest
 from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, Synth, join_to_text, synthesize
-from iotwatch.plan.cost import (
+from iotwatch.plan.cost.deployment import (
     AUDIT,
     BAND_WIDGET,
     BASELINE_BUILDER,
     DASHBOARD_FIXED_WIDGETS,
     EVALUATOR,
-    estimate_cost,
 )
+from iotwatch.plan.cost.estimate import estimate_cost
 from iotwatch.plan.loader import load_plan
 
 pytestmark = pytest.mark.infrastructure

@@ -122,7 +122,7 @@ def test_the_templates_ship_in_plan_json(wildcard: Synth) -> None:
 
 
 def test_the_cost_estimate_prices_the_work_queues_the_stack_has(wildcard: Synth) -> None:
-    from iotwatch.plan.cost import estimate_cost
+    from iotwatch.plan.cost.estimate import estimate_cost
 
     estimate = estimate_cost(load_plan(PLAN_FILE, environ={}))
     mappings = wildcard.resources("AWS::Lambda::EventSourceMapping")

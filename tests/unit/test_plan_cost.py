@@ -10,22 +10,17 @@ import re
 import sys
 
 import pytest
+from iotwatch import telemetry
 from iotwatch.adapters.store import BASELINE_SK, TRACKER_SK, DynamoStateStore
 from iotwatch.domain.baseline import build_baseline
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
-from iotwatch.plan.cost import (
-    AUDIT,
-    BASELINE_BUILDER,
-    EVALUATOR,
-    Assumptions,
-    Prices,
-    estimate_cost,
-    expected_discovered,
-    per_added_metric,
-    runs_per_month,
-    usd,
-)
+from iotwatch.plan.cost.assumptions import Assumptions
+from iotwatch.plan.cost.deployment import AUDIT, BASELINE_BUILDER, EVALUATOR
+from iotwatch.plan.cost.estimate import estimate_cost
+from iotwatch.plan.cost.items import per_added_metric, usd
+from iotwatch.plan.cost.prices import Prices
+from iotwatch.plan.cost.workload import expected_discovered, runs_per_month
 from iotwatch.plan.loader import expand_templates, load_plan
 from iotwatch.plan.model import Plan
 
@@ -394,7 +389,7 @@ HANDLERS = REPO_ROOT / "lambdas" / "iotwatch" / "handlers"
 )
 def test_run_metrics_are_the_ones_the_handlers_emit(module, size):
     source = (HANDLERS / module).read_text(encoding="utf-8")
-    emitted = re.findall(r'add_metric\(\s*name="(\w+)"', source)
+    emitted = [getattr(telemetry, c).name for c in re.findall(r"add_metric\(\*\*(\w+)\.datapoint\(", source)]
     assert sorted(set(emitted)) == sorted(size.powertools_metrics + size.event_metrics + size.fanout_metrics)
 
 

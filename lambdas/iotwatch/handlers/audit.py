@@ -13,7 +13,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.notifier import SnsNotifier
@@ -23,6 +22,7 @@ from iotwatch.handlers.settings import FunctionSettings, load_settings
 from iotwatch.service.audit import handle_audit_event
 from iotwatch.service.context import message_context
 from iotwatch.service.ports import AuditStore, Notifier
+from iotwatch.telemetry import AUDIT_ALERTS, AUDIT_EVENTS, AUDIT_EVENTS_REJECTED
 
 logger = Logger()
 metrics = Metrics()
@@ -96,13 +96,13 @@ def handler(
             logger.info(
                 "audit alert sent", topic=alert.topic, severity=alert.severity, message_id=alert.message_id
             )
-    metrics.add_metric(name="AuditEvents", unit=MetricUnit.Count, value=len(report.recorded))
+    metrics.add_metric(**AUDIT_EVENTS.datapoint(len(report.recorded)))
     # only when they count something: a metric costs for each hour it has data (the dashboard
     # fills the gaps with 0); calls by action are counted from the log line above, when viewed
     if report.alerts:
-        metrics.add_metric(name="AuditAlerts", unit=MetricUnit.Count, value=len(report.alerts))
+        metrics.add_metric(**AUDIT_ALERTS.datapoint(len(report.alerts)))
     if report.rejected:
-        metrics.add_metric(name="AuditEventsRejected", unit=MetricUnit.Count, value=len(report.rejected))
+        metrics.add_metric(**AUDIT_EVENTS_REJECTED.datapoint(len(report.rejected)))
     return {
         "recorded": len(report.recorded),
         "duplicates": len(report.duplicates),

@@ -16,7 +16,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
@@ -34,6 +33,7 @@ from iotwatch.service.baselines import (
     run_build_shard,
 )
 from iotwatch.service.ports import BuildShardStore, CountingMetricReader, WorkQueue
+from iotwatch.telemetry import BASELINES_BUILT, BUILDER_GET_METRIC_DATA_CALLS, BUILDER_SHARDS_QUEUED
 
 if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
     from iotwatch.service.discovery import SeriesDiscovery
@@ -126,7 +126,7 @@ def handler(
             shard_size=shard_size,
             generation=generation,
         )
-        metrics.add_metric(name="ShardsQueued", unit=MetricUnit.Count, value=shards)
+        metrics.add_metric(**BUILDER_SHARDS_QUEUED.datapoint(shards))
         return {"series": len(series), "discovered": discovered, "shards": shards, "generation": generation}
     report = rebuild_baselines(
         now=now,
@@ -146,8 +146,8 @@ def handler(
         get_metric_data_calls=calls,
     )
     _warn_without_history(report.empty)
-    metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=report.built)
-    metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=calls)
+    metrics.add_metric(**BASELINES_BUILT.datapoint(report.built))
+    metrics.add_metric(**BUILDER_GET_METRIC_DATA_CALLS.datapoint(calls))
     return {
         "built": report.built,
         "discovered": discovered,
@@ -196,8 +196,8 @@ def _build_shards(
         failed="build shard failed; SQS delivers it again",
         logger=logger,
     )
-    metrics.add_metric(name="BaselinesBuilt", unit=MetricUnit.Count, value=totals["built"])
-    metrics.add_metric(name="GetMetricDataCalls", unit=MetricUnit.Count, value=totals["calls"])
+    metrics.add_metric(**BASELINES_BUILT.datapoint(totals["built"]))
+    metrics.add_metric(**BUILDER_GET_METRIC_DATA_CALLS.datapoint(totals["calls"]))
     return result
 
 

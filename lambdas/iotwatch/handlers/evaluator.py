@@ -12,7 +12,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
@@ -31,6 +30,14 @@ from iotwatch.service.evaluation import run_evaluation
 from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.fanout import ShardMessageError, ShardTask, dispatch, needs_fanout, run_shard
 from iotwatch.service.ports import CountingMetricReader, CountingNotifier, FanoutStore, WorkQueue
+from iotwatch.telemetry import (
+    DEVIATIONS_SILENCED,
+    EVALUATION_COMPLETED,
+    EVALUATOR_SHARDS_QUEUED,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_SENT,
+    SERIES_FIRING,
+)
 
 if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
     from iotwatch.service.discovery import SeriesDiscovery
@@ -154,7 +161,7 @@ def _fan_out(
         duplicate_run=report.duplicate_run,
         redelivered=report.redelivered,
     )
-    metrics.add_metric(name="ShardsQueued", unit=MetricUnit.Count, value=shards)
+    metrics.add_metric(**EVALUATOR_SHARDS_QUEUED.datapoint(shards))
     return {"series": len(series), "shards": shards, "duplicate_run": report.duplicate_run}
 
 
@@ -274,14 +281,14 @@ def _count(report: EvaluationReport, *, completed: bool) -> None:
     the GetMetricData calls are fields of the `evaluation complete` line, which the dashboard
     queries: as custom metrics, published every tick, they cost USD 0.30 a month each."""
     # the heartbeat: one per tick, from the invocation that finished it (the last shard's when fanned out)
-    metrics.add_metric(name="EvaluationCompleted", unit=MetricUnit.Count, value=1 if completed else 0)
+    metrics.add_metric(**EVALUATION_COMPLETED.datapoint(1 if completed else 0))
     # Events are counted only in the runs that have them: a custom metric costs for each hour
     # it receives data, and the dashboard draws these through FILL(m, 0).
     if report.firing:
-        metrics.add_metric(name="SeriesFiring", unit=MetricUnit.Count, value=report.firing)
+        metrics.add_metric(**SERIES_FIRING.datapoint(report.firing))
     if report.sent:
-        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(report.sent))
+        metrics.add_metric(**NOTIFICATIONS_SENT.datapoint(len(report.sent)))
     if report.silenced:
-        metrics.add_metric(name="DeviationsSilenced", unit=MetricUnit.Count, value=len(report.silenced))
+        metrics.add_metric(**DEVIATIONS_SILENCED.datapoint(len(report.silenced)))
     if report.failed_topics:
-        metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(report.failed_topics))
+        metrics.add_metric(**NOTIFICATIONS_FAILED.datapoint(len(report.failed_topics)))

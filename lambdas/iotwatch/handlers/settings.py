@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, RuntimePlan, read_runtime_plan
+from iotwatch.telemetry import NAMESPACE_ROOT
 
 if TYPE_CHECKING:
     from iotwatch.service.discovery import SeriesDiscovery
 
-DEFAULT_NAMESPACE = "IotWatch"  # the stack sets IotWatch/<plan> (POWERTOOLS_METRICS_NAMESPACE)
+DEFAULT_NAMESPACE = NAMESPACE_ROOT  # the stack sets IotWatch/<plan> (POWERTOOLS_METRICS_NAMESPACE)
 ENV_TABLE = "IOTWATCH_TABLE"
 ENV_TOPICS = "IOTWATCH_TOPICS"
 ENV_PLAN_FILE = "IOTWATCH_PLAN_FILE"

@@ -1,0 +1,60 @@
+"""The one table of prices: us-east-1 list prices and the always-free allowances."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+PRICING_REGION = "us-east-1"
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Prices:
+    """us-east-1 on-demand list prices in USD (AWS pricing pages, 2025). Lambda is ARM64,
+    which is what infra/functions.py deploys."""
+
+    get_metric_data_per_1k_metrics: float = 0.01
+    # (metrics in the tier, USD per metric-month): first 10k, next 240k, next 750k, over 1M
+    custom_metric_tiers: tuple[tuple[float, float], ...] = (
+        (10_000, 0.30),
+        (240_000, 0.10),
+        (750_000, 0.05),
+        (INF, 0.02),
+    )
+    alarm_standard: float = 0.10  # per alarm metric-month, standard resolution
+    dashboard: float = 3.00  # per dashboard-month
+    logs_ingestion_per_gb: float = 0.50
+    lambda_requests_per_million: float = 0.20
+    lambda_arm_gb_second: float = 0.0000133334
+    dynamodb_reads_per_million: float = 0.125  # on-demand read request units
+    dynamodb_writes_per_million: float = 0.625  # on-demand write request units
+    dynamodb_storage_gb_month: float = 0.25
+    dynamodb_pitr_gb_month: float = 0.20
+    sns_email_per_100k: float = 2.00
+    sqs_requests_per_million: float = 0.40  # standard queue, per 64 KB chunk
+    xray_traces_per_million: float = 5.00
+    kms_key_month: float = 1.00
+    s3_standard_gb_month: float = 0.023
+    s3_puts_per_1k: float = 0.005
+
+
+@dataclass(frozen=True)
+class FreeTier:
+    """The always-free monthly allowances, shared with everything else in the account."""
+
+    lambda_requests: int = 1_000_000
+    lambda_gb_seconds: int = 400_000
+    custom_metrics: int = 10
+    alarms: int = 10
+    dashboards: int = 3
+    dashboard_max_metrics: int = 50
+    logs_gb: float = 5.0
+    xray_traces: int = 100_000
+    sns_emails: int = 1_000
+    sqs_requests: int = 1_000_000
+    dynamodb_storage_gb: float = 25.0
+
+
+DEFAULT_PRICES = Prices()
+DEFAULT_FREE_TIER = FreeTier()
