@@ -49,8 +49,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# the unit tests' fakes are checked too: against the ports they stand in for (service/ports.py)
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/mypy tests/unit/fakes.py tests/unit/test_discovery.py
 
 synth: install
 	npx cdk synth --no-notices --quiet $(if $(PLAN),-c plan=$(PLAN)) $(if $(STAGE),-c stage=$(STAGE))

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from iotwatch.adapters.cloudwatch import MetricReader
 from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
 from iotwatch.plan.model import Frequency, Plan
 from iotwatch.plan.schedule import parse_schedule
+from iotwatch.service.ports import MetricReader
 from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
 
 DAY = 86400
