@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import Window, evaluation_window, lookback_periods
-from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.messages.model import MessageContext
 from iotwatch.domain.ratios import metric_queries
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence

@@ -43,7 +43,7 @@ from typing import Any
 
 from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL, CloudWatchMetricReader
 from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series

@@ -21,8 +21,10 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from iotwatch.adapters.store import BASELINE_SK, DynamoStateStore, series_pk
-from iotwatch.domain.baseline import Baseline, build_baseline
+from iotwatch.adapters.store.series_items import BASELINE_SK, series_pk
+from iotwatch.adapters.store.state_store import DynamoStateStore
+from iotwatch.domain.baseline.build import build_baseline
+from iotwatch.domain.baseline.model import Baseline
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.ratios import shares

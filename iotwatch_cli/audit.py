@@ -20,15 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from iotwatch.domain.audit import (
-    IOT_SOURCE,
-    AuditEvent,
-    AuditPolicy,
-    AuditRecordError,
-    judge,
-    normalize,
-    records_from_document,
-)
+from iotwatch.domain.audit.event import IOT_SOURCE, AuditEvent, AuditRecordError
+from iotwatch.domain.audit.policy import AuditPolicy, judge
+from iotwatch.domain.audit.reading import normalize, records_from_document
 
 DEFAULT_POLICY = AuditPolicy()  # the built-in sensitive actions, root and denied calls
 EXIT_OK = 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from iotwatch.domain.baseline import HOURS_PER_WEEK, Baseline, hour_of_week
+from iotwatch.domain.baseline.model import HOURS_PER_WEEK, Baseline, hour_of_week
 from iotwatch.domain.deviation import FALLBACK_MIN_RELATIVE_CHANGE
 from iotwatch.domain.likelihood import ALERT_LIKELIHOOD, DEFAULT_WARNING, WARMUP_PERIODS, TrackerState
 from iotwatch.domain.series import Series

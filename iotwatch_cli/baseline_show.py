@@ -113,7 +113,7 @@ def missing_message(series_id: str, table: str, existing: Sequence[str], *, more
 def list_baseline_series(dynamodb: Any, table: str, *, limit: int = LISTED_SERIES) -> tuple[list[str], bool]:
     """Series ids that have a baseline item, from a Scan of at most a few pages. Returns the
     ids (sorted) and whether the table may hold more than were listed."""
-    from iotwatch.adapters.store import BASELINE_SK
+    from iotwatch.adapters.store.series_items import BASELINE_SK
 
     found: list[str] = []
     request: dict[str, Any] = {
@@ -137,7 +137,7 @@ def list_baseline_series(dynamodb: Any, table: str, *, limit: int = LISTED_SERIE
 def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
     from iotwatch.adapters.aws import client
-    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.adapters.store.state_store import DynamoStateStore
     from iotwatch.plan.loader import PlanError, expand_series, load_plan, merged_detection
 
     from iotwatch_cli.stack_table import resolve_table

@@ -278,7 +278,7 @@ def _read_discovered(
 ) -> tuple[list[Series], str]:
     from botocore.exceptions import BotoCoreError, ClientError
     from iotwatch.adapters.aws import client
-    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.adapters.store.state_store import DynamoStateStore
     from iotwatch.domain.discovery import discovered_series as series_of
 
     from iotwatch_cli.errors import CliError

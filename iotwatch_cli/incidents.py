@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from iotwatch.domain.incidents import ID_PATTERN, Incident, Member
+from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member
 from iotwatch.domain.times import iso_z
 
 from iotwatch_cli.errors import CliError

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from iotwatch.domain.incidents import ID_PATTERN as INCIDENT_ID
+from iotwatch.domain.incidents.model import ID_PATTERN as INCIDENT_ID
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.times import iso_z as iso

@@ -49,7 +49,7 @@ def resolve_table(cloudformation: Any, stack_name: str) -> str:
 
 def open_store(args: argparse.Namespace, plan: Any) -> tuple[Any, str]:
     from iotwatch.adapters.aws import client
-    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.adapters.store.state_store import DynamoStateStore
 
     stack = None if args.table else (args.stack or plan.stack_name)
     table = args.table or resolve_table(client("cloudformation"), stack or "")

@@ -142,7 +142,7 @@ def run_scenario(
     ticks and reads back what `iotwatch incidents` and `iotwatch backtest` would show."""
     import boto3
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.adapters.store.state_store import DynamoStateStore
     from iotwatch.service.backtest import cloudwatch_backtest, refresh_interval
 
     from iotwatch_cli.backtest import write_backtest

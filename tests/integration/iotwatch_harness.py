@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.series import Series
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Plan

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch_harness import (
     AUDIT_MODULE,
     DEFAULT_PLAN_FILE,
@@ -262,7 +262,9 @@ def test_a_second_delivery_while_the_first_still_pages_pages_nobody(
 ) -> None:
     """A record whose pages a live invocation claimed a moment ago is not taken over."""
     store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
-    from iotwatch.domain.audit import judge, normalize, recorded_call, records_from_document
+    from iotwatch.domain.audit.policy import judge
+    from iotwatch.domain.audit.reading import normalize, records_from_document
+    from iotwatch.domain.audit.recorded import recorded_call
 
     [record] = records_from_document(attach_policy(eventName="DeletePolicy", eventID="evt-live"))
     audit_event = normalize(record)

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.deviation import score_period
 from iotwatch.stack_outputs import OUTPUT_DASHBOARD_NAME
 from iotwatch_harness import DAY, DEFAULT_PLAN_FILE, HOUR, IotWatch, clear_handler_caches, ticks

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from iotwatch.domain.baseline import METHOD
+from iotwatch.domain.baseline.model import METHOD
 from iotwatch_harness import DAY, IotWatch, synthesize
 from moto.cloudwatch.models import CloudWatchBackend
 

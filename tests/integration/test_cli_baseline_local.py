@@ -13,8 +13,9 @@ from pathlib import Path
 import boto3
 import pytest
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.domain.baseline import Baseline, build_baseline
+from iotwatch.adapters.store.state_store import DynamoStateStore
+from iotwatch.domain.baseline.build import build_baseline
+from iotwatch.domain.baseline.model import Baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.service.baselines import rebuild_baselines

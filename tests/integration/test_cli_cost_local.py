@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import boto3
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.discovery import DiscoveredValues
 from iotwatch.plan.loader import expand_templates, load_plan
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table

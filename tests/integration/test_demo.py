@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from iotwatch.domain.messages import gsm7_length
+from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.times import iso_z as iso
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches

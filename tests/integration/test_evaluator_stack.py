@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from iotwatch.domain.messages import gsm7_length
+from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.times import iso_z as iso
 from iotwatch_harness import (
     DAY,

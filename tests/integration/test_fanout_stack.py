@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from iotwatch.adapters.store import DynamoStateStore
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.handlers.settings import ENV_WORK_QUEUE
 from iotwatch.service.fanout import shard_count
 from iotwatch_harness import (
@@ -231,7 +231,7 @@ def test_a_tick_whose_shard_never_finishes_pages_nothing_and_the_next_tick_pages
 
 def test_a_fanned_out_build_stores_what_one_build_would_and_one_generation(fleet: IotWatch) -> None:
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-    from iotwatch.adapters.store import DynamoStateStore
+    from iotwatch.adapters.store.state_store import DynamoStateStore
     from iotwatch.service.baselines import rebuild_baselines
     from iotwatch_harness import create_state_table
 

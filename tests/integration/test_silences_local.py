@@ -16,10 +16,12 @@ from pathlib import Path
 
 import boto3
 from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store import SILENCE_PK, SILENCE_TTL_SECONDS, DynamoStateStore
-from iotwatch.domain.baseline import Expectation
+from iotwatch.adapters.store.silences import SILENCE_PK, SILENCE_TTL_SECONDS
+from iotwatch.adapters.store.state_store import DynamoStateStore
+from iotwatch.domain.baseline.model import Expectation
 from iotwatch.domain.deviation import Transition, score_period
-from iotwatch.domain.messages import Alert, MessageContext, Notification, render
+from iotwatch.domain.messages.deviation import render
+from iotwatch.domain.messages.model import Alert, MessageContext, Notification
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.loader import expand_series, load_plan
 from iotwatch.plan.model import Route

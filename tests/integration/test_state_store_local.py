@@ -8,7 +8,7 @@ import json
 import boto3
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState, PeriodScore
-from iotwatch.domain.incidents import Incident, Member, incident_id
+from iotwatch.domain.incidents.model import Incident, Member, incident_id
 from iotwatch_harness import create_state_table
 
 

@@ -22,7 +22,7 @@ from iotwatch.adapters.notifier import SnsNotifier, UnknownTopicError
 from iotwatch.adapters.store import table as store_table
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState
-from iotwatch.domain.messages import RenderedMessage
+from iotwatch.domain.messages.model import RenderedMessage
 
 from .fakes import DAY, MONDAY, PERIOD, flat_baseline, make_series
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from iotwatch.adapters.cloudwatch import MetricReadError
 from iotwatch.domain.evaluation import Gap, Window, catch_up_windows
-from iotwatch.domain.messages import gsm7_length
+from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.times import iso_z
 from iotwatch.service.evaluation import catch_up_span
 

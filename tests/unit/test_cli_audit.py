@@ -170,7 +170,7 @@ def test_empty_directory(tmp_path: Path):
 
 
 def test_render_table_keeps_role_and_session_when_clipping():
-    from iotwatch.domain.audit import normalize
+    from iotwatch.domain.audit.reading import normalize
 
     from iotwatch_cli.audit import Located
 

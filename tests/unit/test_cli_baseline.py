@@ -12,8 +12,9 @@ from typing import Any
 import iotwatch.adapters.aws  # noqa: F401  (boto3's first import probes IPv6 with a socket: do it at collection)
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
-from iotwatch.adapters.store import DynamoStateStore
-from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket, build_baseline, hour_of_week
+from iotwatch.adapters.store.state_store import DynamoStateStore
+from iotwatch.domain.baseline.build import build_baseline
+from iotwatch.domain.baseline.model import HOURS_PER_WEEK, METHOD, Baseline, Bucket, hour_of_week
 from iotwatch.domain.deviation import score_period
 from iotwatch.plan.loader import expand_series, load_plan, merged_detection
 

@@ -7,9 +7,11 @@ import io
 import json
 
 import pytest
-from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.baseline.model import Expectation
 from iotwatch.domain.deviation import AlertState, Transition, score_period
-from iotwatch.domain.incidents import Incident, IncidentSettings, SeriesNews, advance
+from iotwatch.domain.incidents.model import Incident, IncidentSettings
+from iotwatch.domain.incidents.news import SeriesNews
+from iotwatch.domain.incidents.tick import advance
 
 from iotwatch_cli.incidents import (
     IncidentsError,

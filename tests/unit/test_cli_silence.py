@@ -11,7 +11,8 @@ from typing import Any
 import iotwatch.adapters.aws  # noqa: F401  (boto3's first import probes IPv6 with a socket: do it at collection)
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
-from iotwatch.adapters.store import SILENCE_PK, SILENCE_TTL_SECONDS, DynamoStateStore
+from iotwatch.adapters.store.silences import SILENCE_PK, SILENCE_TTL_SECONDS
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.silences import Silence, silence_for
 
 from iotwatch_cli import silence as cli

@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 
 import pytest
-from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.baseline.model import Expectation
 from iotwatch.domain.deviation import AlertState, decide, score_period
 from iotwatch.domain.evaluation import Window, evaluate_series
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from iotwatch.domain.baseline import METHOD
+from iotwatch.domain.baseline.model import METHOD
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.likelihood import WARMUP_READ_PERIODS
 from iotwatch.domain.series import Series

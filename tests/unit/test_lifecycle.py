@@ -12,7 +12,7 @@ import pytest
 import yaml
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.evaluation import Window, evaluate_series
-from iotwatch.domain.messages import gsm7_length
+from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.series import DetectionSettings
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.loader import check_plan, expand_series

@@ -11,8 +11,9 @@ import sys
 
 import pytest
 from iotwatch import telemetry
-from iotwatch.adapters.store import BASELINE_SK, TRACKER_SK, DynamoStateStore
-from iotwatch.domain.baseline import build_baseline
+from iotwatch.adapters.store.series_items import BASELINE_SK, TRACKER_SK
+from iotwatch.adapters.store.state_store import DynamoStateStore
+from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.plan.cost.assumptions import Assumptions

@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 from botocore.stub import Stubber
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.domain.baseline import build_baseline, share_expectation, share_noise_floor
+from iotwatch.domain.baseline.build import build_baseline
+from iotwatch.domain.baseline.model import share_expectation, share_noise_floor
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.ratios import (

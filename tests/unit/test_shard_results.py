@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from iotwatch.domain.baseline import Expectation
+from iotwatch.domain.baseline.model import Expectation
 from iotwatch.domain.deviation import AlertState, Transition, score_period
 from iotwatch.domain.evaluation import SeriesOutcome
-from iotwatch.domain.incidents import tick_news
+from iotwatch.domain.incidents.news import tick_news
 from iotwatch.domain.silences import Silence
 from iotwatch.service.fanout import PACKED, _gather, _shard_result, _states_of
 from iotwatch.service.scoring import ScoredSeries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from iotwatch.domain.messages import RenderedMessage
+from iotwatch.domain.messages.model import RenderedMessage
 
 
 class UnknownTopicError(KeyError):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from iotwatch.domain.baseline import Baseline, share_expectation
+from iotwatch.domain.baseline.model import Baseline, share_expectation
 from iotwatch.domain.deviation import SEVERITY_RANK, AlertState, score_period
 from iotwatch.domain.evaluation import share_score
 from iotwatch.domain.ratios import percent, percent_range, share_phrase

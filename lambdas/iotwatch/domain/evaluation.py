@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from iotwatch.domain.baseline import Baseline, share_expectation, share_noise_floor
+from iotwatch.domain.baseline.model import Baseline, share_expectation, share_noise_floor
 from iotwatch.domain.deviation import (
     AlertState,
     Band,

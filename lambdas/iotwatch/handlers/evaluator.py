@@ -18,8 +18,8 @@ from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
-from iotwatch.domain.incidents import TickIncidents
-from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.incidents.tick import TickIncidents
+from iotwatch.domain.messages.model import MessageContext
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
 from iotwatch.handlers.events import event_epoch, event_time_text, run_shard_batch

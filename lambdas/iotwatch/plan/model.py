@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iotwatch.domain.discovery import WILDCARD
-from iotwatch.domain.incidents import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
+from iotwatch.domain.incidents.model import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.silences import WEEKDAYS, MaintenanceWindow
 from iotwatch.plan.catalog import AWS_IOT_NAMESPACE

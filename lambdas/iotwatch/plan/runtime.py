@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iotwatch.domain.audit import AuditPolicy
+from iotwatch.domain.audit.policy import AuditPolicy
 from iotwatch.domain.discovery import SeriesTemplate
-from iotwatch.domain.incidents import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
+from iotwatch.domain.incidents.model import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow

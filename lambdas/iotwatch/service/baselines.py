@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL
-from iotwatch.domain.baseline import build_baseline
+from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor, weighted
 from iotwatch.service.ports import (

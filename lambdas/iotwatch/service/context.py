@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.messages.model import MessageContext
 
 if TYPE_CHECKING:
     from iotwatch.plan.model import Plan

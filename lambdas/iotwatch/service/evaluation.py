@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from iotwatch.domain.evaluation import Window, catch_up_windows, evaluation_window, lookback_periods
-from iotwatch.domain.incidents import tick_news
-from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.incidents.news import tick_news
+from iotwatch.domain.messages.model import MessageContext
 from iotwatch.domain.series import Series
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.plan.schedule import parse_schedule

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from iotwatch.domain.evaluation import Gap, SeriesOutcome
-from iotwatch.domain.incidents import TickIncidents
-from iotwatch.domain.messages import Notification, RenderedMessage
+from iotwatch.domain.incidents.tick import TickIncidents
+from iotwatch.domain.messages.model import Notification, RenderedMessage
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from typing import Any
 from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
 from iotwatch.domain.evaluation import Gap, missed_windows
-from iotwatch.domain.incidents import SeriesNews, tick_news
-from iotwatch.domain.messages import MessageContext
+from iotwatch.domain.incidents.news import SeriesNews, tick_news
+from iotwatch.domain.messages.model import MessageContext
 from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor

@@ -9,16 +9,11 @@ from typing import TYPE_CHECKING
 
 from iotwatch.adapters.store.outbox import OutboxItem
 from iotwatch.domain.evaluation import Gap, Window
-from iotwatch.domain.incidents import (
-    IncidentSettings,
-    SeriesNews,
-    Tick,
-    advance_ticks,
-    expires_at,
-    note_failed,
-    quote_changes,
-)
-from iotwatch.domain.messages import OPENING_KINDS, MessageContext, Notification, correlated_changes, render
+from iotwatch.domain.incidents.model import IncidentSettings, expires_at, note_failed, quote_changes
+from iotwatch.domain.incidents.news import SeriesNews
+from iotwatch.domain.incidents.tick import Tick, advance_ticks
+from iotwatch.domain.messages.deviation import OPENING_KINDS, correlated_changes, render
+from iotwatch.domain.messages.model import MessageContext, Notification
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan

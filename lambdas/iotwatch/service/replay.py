@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from iotwatch.domain.baseline import Baseline, build_baseline
+from iotwatch.domain.baseline.build import build_baseline
+from iotwatch.domain.baseline.model import Baseline
 from iotwatch.domain.deviation import AlertState, PeriodScore
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import LEVEL_PERIODS, WARMUP_PERIODS, TrackerState

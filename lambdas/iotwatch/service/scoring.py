@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from iotwatch.domain.baseline import Baseline
+from iotwatch.domain.baseline.model import Baseline
 from iotwatch.domain.deviation import AlertState, PeriodScore
 from iotwatch.domain.evaluation import SeriesOutcome, Window, attach_silences, evaluate_series
-from iotwatch.domain.incidents import SeriesNews, tick_news
+from iotwatch.domain.incidents.news import SeriesNews, tick_news
 from iotwatch.domain.likelihood import WARMUP_PERIODS, WARMUP_READ_PERIODS, TrackerState
 from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series

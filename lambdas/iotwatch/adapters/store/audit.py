@@ -12,7 +12,7 @@ from decimal import Decimal
 from botocore.exceptions import ClientError
 
 from iotwatch.adapters.store.table import Item, Repository, condition_failed, sorted_set
-from iotwatch.domain.audit import RecordedCall
+from iotwatch.domain.audit.recorded import RecordedCall
 
 AUDIT_PK_PREFIX = "AUDIT#"
 DAY_SECONDS = 86400

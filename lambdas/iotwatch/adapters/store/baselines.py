@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from iotwatch.adapters.store.series_items import BASELINE_SK, read_series_items, series_pk
 from iotwatch.adapters.store.table import DynamoTable, Repository
-from iotwatch.domain.baseline import Baseline
+from iotwatch.domain.baseline.model import Baseline
 
 # Written by the builder after a rebuild: a warm evaluator keeps decoded baselines until it changes.
 GENERATION_PK = "BASELINES"

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from iotwatch.adapters.store.table import Item, Repository, sorted_set
-from iotwatch.domain.incidents import Incident, decode_incident, encode_incident, id_floor
+from iotwatch.domain.incidents.model import Incident, id_floor
+from iotwatch.domain.incidents.record import decode_incident, encode_incident
 
 INCIDENT_PK = "INCIDENT"
 OPEN_INCIDENTS_PK = "INCIDENTS"

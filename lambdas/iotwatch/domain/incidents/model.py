@@ -14,7 +14,7 @@ from iotwatch.domain.evaluation import Gap
 from iotwatch.domain.messages.model import IncidentRef
 
 if TYPE_CHECKING:
-    from iotwatch.domain.audit import RecordedCall
+    from iotwatch.domain.audit.recorded import RecordedCall
 
 GroupKey = tuple[tuple[str, str], ...]
 Route = Callable[[str, str], list[str]]  # (severity, metric) -> topic names

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from iotwatch.domain.audit import AuditEvent, AuditVerdict
+from iotwatch.domain.audit.event import AuditEvent
+from iotwatch.domain.audit.policy import AuditVerdict
 from iotwatch.domain.messages.console import cloudtrail_event_url, dashboard_url
 from iotwatch.domain.messages.gsm7 import SMS_LIMIT, gsm7_length, to_gsm7, trim_to_sms
 from iotwatch.domain.messages.model import MessageContext, RenderedMessage

@@ -19,7 +19,7 @@ from iotwatch.domain.messages.phrases import headline_parts
 from iotwatch.domain.messages.wording import SUBJECT_LIMIT, fit, shorten
 
 if TYPE_CHECKING:
-    from iotwatch.domain.audit import RecordedCall
+    from iotwatch.domain.audit.recorded import RecordedCall
 
 # messages that open a topic's story: they quote the control-plane changes before it began
 OPENING_KINDS = ("firing", "escalated", "late")

@@ -10,7 +10,7 @@ from iotwatch.domain.messages.model import Alert, IncidentRef, MessageContext, N
 from iotwatch.domain.times import iso_z
 
 if TYPE_CHECKING:
-    from iotwatch.domain.audit import RecordedCall
+    from iotwatch.domain.audit.recorded import RecordedCall
 
 
 def deviation_attributes(notification: Notification, ctx: MessageContext) -> dict[str, dict[str, str]]:

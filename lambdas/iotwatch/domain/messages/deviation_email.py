@@ -22,7 +22,7 @@ from iotwatch.domain.messages.wording import (
 from iotwatch.domain.ratios import formula, share_phrase
 
 if TYPE_CHECKING:
-    from iotwatch.domain.audit import RecordedCall
+    from iotwatch.domain.audit.recorded import RecordedCall
 
 CHANGES_SHOWN = 5
 

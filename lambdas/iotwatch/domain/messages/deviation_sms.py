@@ -12,7 +12,7 @@ from iotwatch.domain.messages.wording import change_percent, clock, count_text, 
 from iotwatch.domain.ratios import percent
 
 if TYPE_CHECKING:
-    from iotwatch.domain.audit import RecordedCall
+    from iotwatch.domain.audit.recorded import RecordedCall
 
 
 def deviation_sms(

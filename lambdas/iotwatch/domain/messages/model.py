@@ -10,7 +10,7 @@ from iotwatch.domain.deviation import Transition
 from iotwatch.domain.series import Series
 
 if TYPE_CHECKING:
-    from iotwatch.domain.audit import RecordedCall
+    from iotwatch.domain.audit.recorded import RecordedCall
 
 
 @dataclass(frozen=True)
