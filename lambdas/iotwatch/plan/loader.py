@@ -28,20 +28,12 @@ from iotwatch.plan.catalog import (
     default_denominator,
     ratio_labels,
 )
-from iotwatch.plan.model import (
-    E164_PATTERN,
-    EMAIL_PATTERN,
-    MAX_WILDCARD_TEMPLATES,
-    SEVERITIES,
-    STANDARD_PERIODS_HINT,
-    TOPIC_NAME_PATTERN,
-    Contact,
-    Detection,
-    MetricSpec,
-    Plan,
-    RatioSpec,
-    mask_contact,
-)
+from iotwatch.plan.model.contacts import E164_PATTERN, EMAIL_PATTERN, Contact, mask_contact
+from iotwatch.plan.model.detection import Detection
+from iotwatch.plan.model.frequency import STANDARD_PERIODS_HINT
+from iotwatch.plan.model.notify import SEVERITIES, TOPIC_NAME_PATTERN
+from iotwatch.plan.model.plan import Plan
+from iotwatch.plan.model.resources import MAX_WILDCARD_TEMPLATES, MetricSpec, RatioSpec
 from iotwatch.plan.schedule import ScheduleError, parse_schedule
 
 DEFAULT_PLAN_FILE = "monitoring-plan.yaml"
@@ -497,7 +489,7 @@ def _lifecycle_checks(data: dict[str, Any], notify: dict[str, Any], period: int)
     """What the model cannot see: window names, and patterns or keys that match nothing."""
     import fnmatch
 
-    from iotwatch.plan.model import parse_interval
+    from iotwatch.plan.model.base import parse_interval
 
     problems: list[PlanProblem] = []
     for key, what in (

@@ -25,7 +25,7 @@ from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow
 
 if TYPE_CHECKING:
-    from iotwatch.plan.model import Plan
+    from iotwatch.plan.model.plan import Plan
 
 RUNTIME_PLAN_FILE = "plan.json"
 RUNTIME_FORMAT = 1
