@@ -60,7 +60,8 @@ from iotwatch.plan.cost.deployment import (
     FunctionSize,
     cpu_share,
 )
-from iotwatch.plan.loader import load_plan, merged_detection
+from iotwatch.plan.expand import merged_detection
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan, runtime_plan
 from iotwatch.service.baselines import BuildTask
 from iotwatch.service.fanout import SHARD_RESULT_VERSION, ShardTask

@@ -40,7 +40,7 @@ from iotwatch.handlers.log_queries import (
     OPEN_INCIDENTS_QUERY,
     SERIES_NOW_QUERY,
 )
-from iotwatch.plan.loader import expand_series, expand_templates
+from iotwatch.plan.expand import expand_series, expand_templates
 from iotwatch.plan.model import SEVERITIES, Plan
 from iotwatch.telemetry import (
     AUDIT_ALERTS,

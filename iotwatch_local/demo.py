@@ -323,7 +323,8 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     import boto3
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
     from iotwatch.adapters.store import DynamoStateStore
-    from iotwatch.plan.loader import PlanError, expand_series, load_plan
+    from iotwatch.plan.expand import expand_series
+    from iotwatch.plan.loader import PlanError, load_plan
 
     from infra.app import build_app
     from infra.naming import (

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, LITERAL_EMAIL, SMS_PARAMETER, Synth
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.runtime import read_runtime_plan
 
 from infra.staging import stage_function_code

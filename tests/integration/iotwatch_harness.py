@@ -29,7 +29,8 @@ from typing import Any
 import boto3
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.series import Series
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.model import Plan
 
 from infra.naming import (

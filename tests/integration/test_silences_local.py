@@ -21,7 +21,8 @@ from iotwatch.domain.baseline import Expectation
 from iotwatch.domain.deviation import Transition, score_period
 from iotwatch.domain.messages import Alert, MessageContext, Notification, render
 from iotwatch.domain.silences import Silence
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.model import Route
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 

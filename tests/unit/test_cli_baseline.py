@@ -15,7 +15,8 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from iotwatch.adapters.store import DynamoStateStore
 from iotwatch.domain.baseline import HOURS_PER_WEEK, METHOD, Baseline, Bucket, build_baseline, hour_of_week
 from iotwatch.domain.deviation import score_period
-from iotwatch.plan.loader import expand_series, load_plan, merged_detection
+from iotwatch.plan.expand import expand_series, merged_detection
+from iotwatch.plan.loader import load_plan
 
 from iotwatch_cli import baseline_show
 from iotwatch_cli.baseline_show import (

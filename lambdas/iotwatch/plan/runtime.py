@@ -116,7 +116,7 @@ class RuntimePlan:
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
-    from iotwatch.plan.loader import expand_series, expand_templates
+    from iotwatch.plan.expand import expand_series, expand_templates
     from iotwatch.service.baselines import build_shard_size
 
     series = tuple(expand_series(plan))
