@@ -34,20 +34,8 @@ def expand_series(plan: Plan) -> list[Series]:
     for spec in plan.resources.metrics:
         if spec.wildcard_keys:
             continue
-        detection = merged_detection(plan, spec.detection, spec.metric)
-        for dims in _combinations(spec, spec.dimensions):
-            series.append(
-                Series(
-                    namespace=spec.namespace,
-                    metric=spec.metric,
-                    dimensions=dims,
-                    statistic=spec.statistic,
-                    period=spec.period or plan.frequency.period_seconds,
-                    detection=detection,
-                    runbook=spec.runbook or plan.owners.runbook,
-                    description=spec.description,
-                )
-            )
+        fields = _metric_fields(plan, spec)
+        series += [Series(dimensions=dims, **fields) for dims in _combinations(spec, spec.dimensions)]
     for ratio_spec in plan.resources.ratios:
         series += ratio_series(plan, ratio_spec)
     return series
@@ -104,22 +92,25 @@ def expand_templates(plan: Plan) -> list[SeriesTemplate]:
         wildcard = spec.wildcard_keys
         if not wildcard:
             continue
-        detection = merged_detection(plan, spec.detection, spec.metric)
-        for fixed in _combinations(spec, set(spec.dimensions) - set(wildcard)):
-            templates.append(
-                SeriesTemplate(
-                    namespace=spec.namespace,
-                    metric=spec.metric,
-                    fixed=fixed,
-                    wildcard=wildcard,
-                    statistic=spec.statistic,
-                    period=spec.period or plan.frequency.period_seconds,
-                    detection=detection,
-                    runbook=spec.runbook or plan.owners.runbook,
-                    description=spec.description,
-                )
-            )
+        fields = _metric_fields(plan, spec)
+        templates += [
+            SeriesTemplate(fixed=fixed, wildcard=wildcard, **fields)
+            for fixed in _combinations(spec, set(spec.dimensions) - set(wildcard))
+        ]
     return templates
+
+
+def _metric_fields(plan: Plan, spec: MetricSpec) -> dict[str, Any]:
+    """What a metric's series and templates share: its name, statistic, period, detection and runbook."""
+    return {
+        "namespace": spec.namespace,
+        "metric": spec.metric,
+        "statistic": spec.statistic,
+        "period": spec.period or plan.frequency.period_seconds,
+        "detection": merged_detection(plan, spec.detection, spec.metric),
+        "runbook": spec.runbook or plan.owners.runbook,
+        "description": spec.description,
+    }
 
 
 # Metrics that only page when they rise: falling back to zero errors is the good news.
