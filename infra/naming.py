@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from iotwatch.plan.loader import PlanError, PlanProblem
+from iotwatch.plan.loader import PlanError
 from iotwatch.plan.model import Plan
+from iotwatch.plan.problems import PlanProblem
 from iotwatch.telemetry import NAMESPACE_ROOT as METRICS_NAMESPACE
 
 OUTPUT_TABLE_NAME = "TableName"
