@@ -35,7 +35,7 @@ def test_asset_holds_the_package_and_the_compiled_plan(full: Synth) -> None:
     files = _files(_shipped_asset(full))
     assert "plan.json" in files
     assert "iotwatch/__init__.py" in files
-    assert "iotwatch/plan/model.py" in files
+    assert "iotwatch/plan/model/plan.py" in files
     assert "iotwatch/handlers/settings.py" in files
     assert "iotwatch/domain/series.py" in files
 
