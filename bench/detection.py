@@ -26,7 +26,8 @@ from pathlib import Path
 
 from iotwatch.domain.ratios import attempts_of, combine, metric_queries, query_key
 from iotwatch.domain.series import Series
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch.service.replay import ReplayPoint, replay
 
 from iotwatch_local.traffic import DAY, Fleet, FleetChange, Incident, generate

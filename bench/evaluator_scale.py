@@ -35,7 +35,8 @@ from iotwatch.domain.messages.model import MessageContext
 from iotwatch.domain.ratios import metric_queries
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
-from iotwatch.plan.loader import load_plan, merged_detection
+from iotwatch.plan.expand import merged_detection
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.runtime import RuntimePlan, runtime_plan
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation

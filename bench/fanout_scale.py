@@ -48,7 +48,8 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
-from iotwatch.plan.loader import load_plan, merged_detection
+from iotwatch.plan.expand import merged_detection
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.runtime import RuntimePlan, runtime_plan
 from iotwatch.service.baselines import BuildTask
 from iotwatch.service.fanout import SHARD_RESULT_VERSION, ShardTask

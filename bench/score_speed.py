@@ -16,7 +16,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 
 from iotwatch_local.traffic import Fleet, generate
 

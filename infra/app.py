@@ -47,7 +47,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from iotwatch.plan.loader import DEFAULT_PLAN_FILE, load_plan
-from iotwatch.plan.model import PLAN_NAME_PATTERN, Plan
+from iotwatch.plan.model.plan import PLAN_NAME_PATTERN, Plan
 
 from infra.nag import enable_nag
 from infra.naming import check_output_names

@@ -13,7 +13,7 @@ from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.telemetry import AUDIT_SERVICE
 
 from infra.functions import FunctionFactory

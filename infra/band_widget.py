@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from constructs import Construct
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.telemetry import BAND_WIDGET_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics

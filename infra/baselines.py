@@ -6,7 +6,7 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.runtime import runtime_plan
 from iotwatch.telemetry import BASELINE_BUILDER_SERVICE
 

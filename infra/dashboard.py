@@ -40,8 +40,9 @@ from iotwatch.handlers.log_queries import (
     OPEN_INCIDENTS_QUERY,
     SERIES_NOW_QUERY,
 )
-from iotwatch.plan.loader import expand_series, expand_templates
-from iotwatch.plan.model import SEVERITIES, Plan
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.model.notify import SEVERITIES
+from iotwatch.plan.model.plan import Plan
 from iotwatch.telemetry import (
     AUDIT_ALERTS,
     AUDIT_EVENTS,

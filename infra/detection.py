@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from constructs import Construct
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.schedule import parse_schedule
 from iotwatch.telemetry import EVALUATOR_SERVICE
 

@@ -37,7 +37,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.schedule import ScheduleError, cron_field_values, parse_schedule
 from iotwatch.telemetry import HEARTBEAT, OwnMetric
 

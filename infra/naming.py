@@ -3,8 +3,9 @@ iotwatch's (iotwatch.stack_outputs), the contract the CLI and the demo read them
 
 from __future__ import annotations
 
-from iotwatch.plan.loader import PlanError, PlanProblem
-from iotwatch.plan.model import Plan
+from iotwatch.plan.loader import PlanError
+from iotwatch.plan.model.plan import Plan
+from iotwatch.plan.problems import PlanProblem
 
 # re-exported: the stack declares its outputs by these names (infra/stack.py)
 from iotwatch.stack_outputs import OUTPUT_AUDIT_FUNCTION as OUTPUT_AUDIT_FUNCTION

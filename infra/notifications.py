@@ -24,7 +24,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
-from iotwatch.plan.model import SEVERITIES, Contact, Plan, Route, Subscriber
+from iotwatch.plan.model.contacts import Contact, Subscriber
+from iotwatch.plan.model.notify import SEVERITIES, Route
+from iotwatch.plan.model.plan import Plan
 
 from infra.nag import acknowledge
 

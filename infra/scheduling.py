@@ -14,8 +14,8 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.handlers.settings import ENV_WORK_QUEUE
-from iotwatch.plan.loader import expand_series, expand_templates
-from iotwatch.plan.model import Plan
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.model.plan import Plan
 
 from infra.nag import acknowledge, skip_checkov
 

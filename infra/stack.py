@@ -9,7 +9,7 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 from iotwatch.handlers.settings import ENV_DASHBOARD, ENV_PLAN_FILE, ENV_TABLE, ENV_TOPICS
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE
 
 from infra import health, naming

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import iotwatch
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, compile_runtime_plan, write_runtime_plan
 
 PACKAGE_NAME = "iotwatch"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from iotwatch.domain.series import Series
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.service.backtest import (
     BacktestReport,
     backtest_series,
@@ -112,7 +112,7 @@ def parse_csv_spec(spec: str) -> tuple[str, str]:
 def csv_series(plan: Plan, name: str, period: int) -> Series:
     """The plan series `name` names (id, label or metric, when exactly one), at the CSV's period;
     otherwise a series with the plan's default detection."""
-    from iotwatch.plan.loader import expand_series, merged_detection
+    from iotwatch.plan.expand import expand_series, merged_detection
 
     plan_series = expand_series(plan)
     matches = [s for s in plan_series if name in (s.id, s.label)]
@@ -233,7 +233,7 @@ def _cloudwatch_from_args(
     from botocore.exceptions import BotoCoreError, ClientError
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader, MetricReadError
-    from iotwatch.plan.loader import expand_series
+    from iotwatch.plan.expand import expand_series
 
     series = expand_series(plan)
     periods = {s.period for s in series}

@@ -138,7 +138,8 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     from botocore.exceptions import BotoCoreError, ClientError
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.store.state_store import DynamoStateStore
-    from iotwatch.plan.loader import PlanError, expand_series, load_plan, merged_detection
+    from iotwatch.plan.expand import expand_series, merged_detection
+    from iotwatch.plan.loader import PlanError, load_plan
 
     from iotwatch_cli.stack_table import resolve_table
 

@@ -21,8 +21,9 @@ from iotwatch.plan.cost.estimate import estimate_cost
 from iotwatch.plan.cost.items import CostEstimate, LineItem, per_added_metric
 from iotwatch.plan.cost.prices import PRICING_REGION
 from iotwatch.plan.cost.workload import expected_discovered
-from iotwatch.plan.loader import PlanError, check_plan, expand_series, expand_templates, read_plan_document
-from iotwatch.plan.model import Plan
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.loader import PlanError, check_plan, read_plan_document
+from iotwatch.plan.model.plan import Plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

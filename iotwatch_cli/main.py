@@ -15,16 +15,11 @@ from typing import TextIO
 from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE
 from iotwatch.domain.ratios import formula
 from iotwatch.domain.series import Series
-from iotwatch.plan.loader import (
-    DEFAULT_PLAN_FILE,
-    PlanCheck,
-    PlanError,
-    check_plan,
-    expand_series,
-    expand_templates,
-    read_plan_document,
-)
-from iotwatch.plan.model import Detection, Frequency, Plan
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE, PlanCheck, PlanError, check_plan, read_plan_document
+from iotwatch.plan.model.detection import Detection
+from iotwatch.plan.model.frequency import Frequency
+from iotwatch.plan.model.plan import Plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -241,7 +236,7 @@ def score_plan(path: str | None, err: TextIO) -> ScoringPlan:
 
 def score_series(plan: Plan | ScoringPlan, period: int) -> Series:
     """The series a CSV replays as: the plan's default detection, at the CSV's period."""
-    from iotwatch.plan.loader import detection_settings
+    from iotwatch.plan.expand import detection_settings
 
     return Series(
         namespace="csv",

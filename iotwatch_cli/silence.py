@@ -307,7 +307,7 @@ def render_added(silence: Silence, *, covered: Sequence[Series], table: str, now
 
 
 def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.plan.loader import expand_series
+    from iotwatch.plan.expand import expand_series
 
     def action(plan: Any) -> int:
         now = int(clock())

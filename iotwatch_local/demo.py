@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z as iso
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.stack_outputs import (
     OUTPUT_AUDIT_FUNCTION,
     OUTPUT_BASELINE_BUILDER_FUNCTION,
@@ -105,7 +105,8 @@ class StackFunctions:
 def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> int:
     # Imported here: synth loads jsii (node), the rest needs the local endpoint's environment.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from iotwatch.plan.loader import PlanError, expand_series, load_plan
+    from iotwatch.plan.expand import expand_series
+    from iotwatch.plan.loader import PlanError, load_plan
 
     from infra.app import build_app
     from iotwatch_local.endpoint import LocalAws

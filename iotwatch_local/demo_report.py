@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z as iso
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.stack_outputs import (
     OUTPUT_AUDIT_FUNCTION,
     OUTPUT_BASELINE_BUILDER_FUNCTION,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, LITERAL_EMAIL, SMS_PARAMETER, Synth
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.runtime import read_runtime_plan
 
 from infra.staging import stage_function_code
@@ -34,7 +35,7 @@ def test_asset_holds_the_package_and_the_compiled_plan(full: Synth) -> None:
     files = _files(_shipped_asset(full))
     assert "plan.json" in files
     assert "iotwatch/__init__.py" in files
-    assert "iotwatch/plan/model.py" in files
+    assert "iotwatch/plan/model/plan.py" in files
     assert "iotwatch/handlers/settings.py" in files
     assert "iotwatch/domain/series.py" in files
 

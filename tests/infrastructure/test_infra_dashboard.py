@@ -23,7 +23,8 @@ from infra_support import (
     synthesize_plan,
 )
 from iotwatch.handlers.log_queries import AUDIT_RECORDED
-from iotwatch.plan.loader import check_plan, expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import check_plan, load_plan
 
 from infra.dashboard import (
     MAX_METRICS,

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from infra_support import REPO_ROOT, Synth, join_to_text, nag_problems, synthesize
-from iotwatch.plan.loader import expand_templates, load_plan
+from iotwatch.plan.expand import expand_templates
+from iotwatch.plan.loader import load_plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan
 
 from infra.dashboard import search_expression

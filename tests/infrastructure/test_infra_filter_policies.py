@@ -12,7 +12,7 @@ import pytest
 from aws_cdk.assertions import Match
 from cfnlint.api import ManualArgs, lint
 from infra_support import FULL_PLAN, Synth, synthesize
-from iotwatch.plan.model import Route
+from iotwatch.plan.model.notify import Route
 
 from infra.nag import nag_findings
 from infra.notifications import MAX_FILTER_COMBINATIONS, metric_matcher, route_filter_policy, without_updates

@@ -39,7 +39,7 @@ from infra_support import (
     synthesize,
 )
 from iotwatch.plan.loader import load_plan
-from iotwatch.plan.model import PLAN_NAME_PATTERN
+from iotwatch.plan.model.plan import PLAN_NAME_PATTERN
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE
 
 from infra.app import (
@@ -257,7 +257,7 @@ def test_checks_stay_clean_for_a_stage_and_a_known_environment(side_by_side: dic
 
 
 def test_plan_name_limit_matches_the_model() -> None:
-    from iotwatch.plan.model import Plan
+    from iotwatch.plan.model.plan import Plan
 
     [limit] = [m.max_length for m in Plan.model_fields["name"].metadata if hasattr(m, "max_length")]
     assert limit == PLAN_NAME_MAX_LENGTH

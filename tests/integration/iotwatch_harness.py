@@ -29,8 +29,9 @@ from typing import Any
 import boto3
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.series import Series
-from iotwatch.plan.loader import expand_series, load_plan
-from iotwatch.plan.model import Plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
+from iotwatch.plan.model.plan import Plan
 from iotwatch.stack_outputs import (
     OUTPUT_AUDIT_FUNCTION,
     OUTPUT_BASELINE_BUILDER_FUNCTION,

@@ -17,7 +17,8 @@ from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.baseline.model import Baseline
 from iotwatch.domain.deviation import AlertState
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch.service.baselines import rebuild_baselines
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 

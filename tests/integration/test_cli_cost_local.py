@@ -11,7 +11,8 @@ from pathlib import Path
 import boto3
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.discovery import DiscoveredValues
-from iotwatch.plan.loader import expand_templates, load_plan
+from iotwatch.plan.expand import expand_templates
+from iotwatch.plan.loader import load_plan
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 
 from iotwatch_cli.main import main

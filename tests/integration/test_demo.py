@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.times import iso_z as iso
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
 
 from iotwatch_local import fast_metrics

@@ -23,8 +23,9 @@ from iotwatch.domain.deviation import Transition, score_period
 from iotwatch.domain.messages.deviation import render
 from iotwatch.domain.messages.model import Alert, MessageContext, Notification
 from iotwatch.domain.silences import Silence
-from iotwatch.plan.loader import expand_series, load_plan
-from iotwatch.plan.model import Route
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
+from iotwatch.plan.model.notify import Route
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 
 from infra.notifications import route_filter_policy

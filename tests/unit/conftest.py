@@ -42,6 +42,6 @@ def default_plan():
 
 @pytest.fixture
 def default_series(default_plan):
-    from iotwatch.plan.loader import expand_series
+    from iotwatch.plan.expand import expand_series
 
     return expand_series(default_plan)

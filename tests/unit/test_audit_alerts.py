@@ -21,7 +21,7 @@ from iotwatch.domain.messages.gsm7 import SMS_LIMIT, gsm7_length
 from iotwatch.domain.messages.wording import SUBJECT_LIMIT
 from iotwatch.domain.routing import routed_audit_topics
 from iotwatch.plan.loader import check_plan
-from iotwatch.plan.model import Route
+from iotwatch.plan.model.notify import Route
 from iotwatch.plan.runtime import compile_runtime_plan, read_runtime_plan, runtime_plan
 
 from .conftest import EVENTS_DIR

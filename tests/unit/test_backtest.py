@@ -16,7 +16,8 @@ import iotwatch.adapters.aws  # noqa: F401  (boto3's first import probes IPv6 wi
 import pytest
 import yaml
 from iotwatch.domain.deviation import PeriodScore
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 from iotwatch.service.backtest import (
     BacktestReport,
     SeriesBacktest,

@@ -16,7 +16,8 @@ from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.baseline.model import HOURS_PER_WEEK, METHOD, Baseline, Bucket, hour_of_week
 from iotwatch.domain.deviation import score_period
-from iotwatch.plan.loader import expand_series, load_plan, merged_detection
+from iotwatch.plan.expand import expand_series, merged_detection
+from iotwatch.plan.loader import load_plan
 
 from iotwatch_cli import baseline_show
 from iotwatch_cli.baseline_report import (

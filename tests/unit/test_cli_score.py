@@ -21,7 +21,8 @@ from unittest import mock
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from iotwatch.plan.loader import expand_series, load_plan
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import load_plan
 
 from iotwatch_cli.main import main
 from iotwatch_local.traffic import Fleet, Incident, generate

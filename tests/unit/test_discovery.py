@@ -20,8 +20,9 @@ from iotwatch.domain.discovery import (
     needs_refresh,
 )
 from iotwatch.handlers import baseline_builder, evaluator
-from iotwatch.plan.loader import check_plan, expand_series, expand_templates
-from iotwatch.plan.model import MAX_WILDCARD_TEMPLATES
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.loader import check_plan
+from iotwatch.plan.model.resources import MAX_WILDCARD_TEMPLATES
 from iotwatch.plan.runtime import compile_runtime_plan, read_runtime_plan, runtime_plan, write_runtime_plan
 from iotwatch.service import ports
 from iotwatch.service.discovery import (

@@ -12,7 +12,7 @@ from iotwatch.domain.baseline.model import METHOD
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.likelihood import WARMUP_READ_PERIODS
 from iotwatch.domain.series import Series
-from iotwatch.plan.loader import expand_series
+from iotwatch.plan.expand import expand_series
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
 

@@ -21,7 +21,8 @@ from iotwatch.handlers.log_queries import (
     OPEN_INCIDENTS_QUERY,
     SERIES_NOW_QUERY,
 )
-from iotwatch.plan.loader import check_plan, expand_series, read_plan_document
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import check_plan, read_plan_document
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan, write_runtime_plan
 
 from iotwatch_local.lambda_runtime import logs_into

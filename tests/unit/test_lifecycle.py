@@ -15,7 +15,8 @@ from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.series import DetectionSettings
 from iotwatch.domain.silences import Silence
-from iotwatch.plan.loader import check_plan, expand_series
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import check_plan
 from iotwatch.plan.runtime import read_runtime_plan, runtime_plan, write_runtime_plan
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation

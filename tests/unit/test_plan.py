@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 from iotwatch.plan.catalog import GUIDE_BASELINE_METRICS
-from iotwatch.plan.loader import PlanError, check_plan, expand_series, load_plan, read_plan_document
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import PlanError, check_plan, load_plan, read_plan_document
 
 from .conftest import DEFAULT_PLAN_FILE
 

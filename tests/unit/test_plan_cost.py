@@ -22,8 +22,9 @@ from iotwatch.plan.cost.estimate import estimate_cost
 from iotwatch.plan.cost.items import per_added_metric, usd
 from iotwatch.plan.cost.prices import Prices
 from iotwatch.plan.cost.workload import expected_discovered, runs_per_month
-from iotwatch.plan.loader import expand_templates, load_plan
-from iotwatch.plan.model import Plan
+from iotwatch.plan.expand import expand_templates
+from iotwatch.plan.loader import load_plan
+from iotwatch.plan.model.plan import Plan
 
 from .conftest import DEFAULT_PLAN_FILE, REPO_ROOT
 from .fakes import make_series

@@ -12,7 +12,8 @@ from iotwatch.domain.ratios import metric_queries, query_weight
 from iotwatch.domain.sharding import query_weights, shard_key, shard_ranges, weighted
 from iotwatch.plan.catalog import OUTCOME_FAMILIES
 from iotwatch.plan.cost.estimate import estimate_cost
-from iotwatch.plan.loader import check_plan, expand_series
+from iotwatch.plan.expand import expand_series
+from iotwatch.plan.loader import check_plan
 from iotwatch.plan.runtime import read_runtime_plan, write_runtime_plan
 
 from iotwatch_cli.main import main

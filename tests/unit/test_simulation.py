@@ -68,7 +68,8 @@ def test_several_normal_days_send_no_notification(default_plan, default_series):
 
 @pytest.fixture(scope="module")
 def outage_run():
-    from iotwatch.plan.loader import expand_series, load_plan
+    from iotwatch.plan.expand import expand_series
+    from iotwatch.plan.loader import load_plan
 
     from .conftest import DEFAULT_PLAN_FILE
 

@@ -25,7 +25,7 @@ from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow
 
 if TYPE_CHECKING:
-    from iotwatch.plan.model import Plan
+    from iotwatch.plan.model.plan import Plan
 
 RUNTIME_PLAN_FILE = "plan.json"
 RUNTIME_FORMAT = 1
@@ -116,7 +116,7 @@ class RuntimePlan:
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
-    from iotwatch.plan.loader import expand_series, expand_templates
+    from iotwatch.plan.expand import expand_series, expand_templates
     from iotwatch.service.baselines import build_shard_size
 
     series = tuple(expand_series(plan))

@@ -17,7 +17,8 @@ from typing import Any
 from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
-from iotwatch.plan.model import Frequency, Plan
+from iotwatch.plan.model.frequency import Frequency
+from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.schedule import parse_schedule
 from iotwatch.service.ports import MetricReader
 from iotwatch.service.replay import ReplayPoint, ReplayResult, replay

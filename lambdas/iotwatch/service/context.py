@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from iotwatch.domain.messages.model import MessageContext
 
 if TYPE_CHECKING:
-    from iotwatch.plan.model import Plan
+    from iotwatch.plan.model.plan import Plan
     from iotwatch.plan.runtime import RuntimePlan
 
 

@@ -18,7 +18,7 @@ from iotwatch.service.ports import EvaluationStore, MetricReader, Notifier
 from iotwatch.service.scoring import record_outcomes, score_series
 
 if TYPE_CHECKING:
-    from iotwatch.plan.model import Plan
+    from iotwatch.plan.model.plan import Plan
 
 
 def run_evaluation(

@@ -22,7 +22,7 @@ from iotwatch.service.ports import ControlPlaneReader, EvaluationStore, Notifier
 from iotwatch.service.scoring import active_silences
 
 if TYPE_CHECKING:
-    from iotwatch.plan.model import Plan
+    from iotwatch.plan.model.plan import Plan
 
 
 def incident_settings(plan: Plan | RuntimePlan) -> IncidentSettings:

@@ -20,7 +20,7 @@ from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.ports import EvaluationStore, MetricReader, SilenceReader
 
 if TYPE_CHECKING:
-    from iotwatch.plan.model import Plan
+    from iotwatch.plan.model.plan import Plan
     from iotwatch.plan.runtime import RuntimePlan
 
 

@@ -11,7 +11,7 @@ from iotwatch.plan.cost.deployment import AUDIT, BAND_WIDGET, BASELINE_BUILDER, 
 from iotwatch.plan.cost.items import CostEstimate, LineItem, count_text
 from iotwatch.plan.cost.prices import DEFAULT_FREE_TIER, DEFAULT_PRICES, FreeTier, Prices
 from iotwatch.plan.cost.workload import Workload, measure_workload
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 
 
 def estimate_cost(

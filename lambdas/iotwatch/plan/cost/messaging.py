@@ -8,7 +8,7 @@ from iotwatch.plan.cost.assumptions import Assumptions
 from iotwatch.plan.cost.items import LineItem
 from iotwatch.plan.cost.prices import FreeTier, Prices
 from iotwatch.plan.cost.workload import Workload
-from iotwatch.plan.model import Plan
+from iotwatch.plan.model.plan import Plan
 
 
 def work_queues(w: Workload, a: Assumptions, p: Prices, free: FreeTier) -> list[LineItem]:

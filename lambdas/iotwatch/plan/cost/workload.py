@@ -12,8 +12,9 @@ from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import size_at_floor
 from iotwatch.plan.cost.assumptions import DAY, Assumptions
 from iotwatch.plan.cost.deployment import DASHBOARD_FIXED_WIDGETS, DASHBOARD_MAX_WIDGETS
-from iotwatch.plan.loader import expand_series, expand_templates
-from iotwatch.plan.model import Frequency, Plan
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.model.frequency import Frequency
+from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.schedule import cron_field_values, parse_schedule
 
 

@@ -1,0 +1,152 @@
+"""The plan's metrics and ratios as the series and "*" templates iotwatch watches, each with its
+detection settings (the plan's detection block under the entry's override)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from iotwatch.domain.discovery import SeriesTemplate
+from iotwatch.domain.series import DetectionSettings, Ratio, Series
+from iotwatch.plan.catalog import AWS_IOT_NAMESPACE, default_denominator, ratio_labels
+from iotwatch.plan.model.detection import Detection
+from iotwatch.plan.model.plan import Plan
+from iotwatch.plan.model.resources import MetricSpec, RatioSpec
+
+
+def _combinations(spec: MetricSpec | RatioSpec, keys: Iterable[str]) -> list[tuple[tuple[str, str], ...]]:
+    """Every combination of the listed values of `keys` (sorted), one value per key."""
+    combos: list[tuple[tuple[str, str], ...]] = [()]
+    for key in sorted(keys):
+        raw = spec.dimensions[key]
+        values = raw if isinstance(raw, list) else [raw]
+        combos = [(*combo, (key, value)) for combo in combos for value in values]
+    return combos
+
+
+def expand_series(plan: Plan) -> list[Series]:
+    """Every metric x dimension-value combination the plan names, in plan order, then every
+    ratio's the same way.
+
+    Metrics with a "*" value are not here: their values are only known while running (see
+    `expand_templates`), and the functions add the series they discover to these."""
+    series: list[Series] = []
+    for spec in plan.resources.metrics:
+        if spec.wildcard_keys:
+            continue
+        fields = _metric_fields(plan, spec)
+        series += [Series(dimensions=dims, **fields) for dims in _combinations(spec, spec.dimensions)]
+    for ratio_spec in plan.resources.ratios:
+        series += ratio_series(plan, ratio_spec)
+    return series
+
+
+def ratio_denominator(spec: RatioSpec) -> tuple[str, ...] | None:
+    """The denominator a ratio names, or for AWS/IoT the numerator's operation's outcomes."""
+    if spec.denominator is not None:
+        return tuple(spec.denominator)
+    if spec.namespace != AWS_IOT_NAMESPACE:
+        return None
+    return default_denominator(tuple(spec.numerator))
+
+
+def ratio_direction(numerator: Iterable[str]) -> str:
+    """A share of errors, throttles or failures pages when it rises; any other share both ways."""
+    return "up" if all(default_direction(m) == "up" for m in numerator) else "both"
+
+
+def ratio_series(plan: Plan, spec: RatioSpec) -> list[Series]:
+    """One series per dimension-value combination of a ratio. A period without enough attempts
+    has no share: it is left out (missing_data `ignore`), never taken as zero."""
+    numerator = tuple(spec.numerator)
+    denominator = ratio_denominator(spec)
+    assert denominator is not None, f"{spec.name}: a checked plan has a denominator"
+    what, of = ratio_labels(numerator, denominator)
+    ratio = Ratio(numerator, denominator, spec.min_denominator, what, of)
+    detection = detection_settings(
+        plan.detection, spec.detection, default=ratio_direction(numerator), missing_data="ignore"
+    )
+    return [
+        Series(
+            namespace=spec.namespace,
+            metric=spec.name,
+            dimensions=dims,
+            statistic="Sum",
+            period=spec.period or plan.frequency.period_seconds,
+            detection=detection,
+            runbook=spec.runbook or plan.owners.runbook,
+            description=spec.description,
+            ratio=ratio,
+        )
+        for dims in _combinations(spec, spec.dimensions)
+    ]
+
+
+def expand_templates(plan: Plan) -> list[SeriesTemplate]:
+    """The plan's metrics with a "*" value, one template per combination of the listed values
+    of their other keys, in plan order. The evaluator and the baseline builder discover each
+    template's values with ListMetrics; a value first seen after the last baseline build is
+    learning until the builder's next run."""
+    templates: list[SeriesTemplate] = []
+    for spec in plan.resources.metrics:
+        wildcard = spec.wildcard_keys
+        if not wildcard:
+            continue
+        fields = _metric_fields(plan, spec)
+        templates += [
+            SeriesTemplate(fixed=fixed, wildcard=wildcard, **fields)
+            for fixed in _combinations(spec, set(spec.dimensions) - set(wildcard))
+        ]
+    return templates
+
+
+def _metric_fields(plan: Plan, spec: MetricSpec) -> dict[str, Any]:
+    """What a metric's series and templates share: its name, statistic, period, detection and runbook."""
+    return {
+        "namespace": spec.namespace,
+        "metric": spec.metric,
+        "statistic": spec.statistic,
+        "period": spec.period or plan.frequency.period_seconds,
+        "detection": merged_detection(plan, spec.detection, spec.metric),
+        "runbook": spec.runbook or plan.owners.runbook,
+        "description": spec.description,
+    }
+
+
+# Metrics that only page when they rise: falling back to zero errors is the good news.
+_UP_ONLY_WORDS = ("error", "throttl", "fail", "denied", "reject", "invalid", "unauthori")
+
+
+def default_direction(metric: str | None) -> str:
+    name = (metric or "").lower()
+    return "up" if any(word in name for word in _UP_ONLY_WORDS) else "both"
+
+
+def merged_detection(plan: Plan, override: Any, metric: str | None = None) -> DetectionSettings:
+    return detection_settings(plan.detection, override, metric)
+
+
+def detection_settings(
+    base: Detection,
+    override: Any,
+    metric: str | None = None,
+    *,
+    default: str | None = None,
+    missing_data: str | None = None,
+) -> DetectionSettings:
+    """A plan's detection block with one metric's override on top. `default`: the direction
+    when neither sets one (else by the metric's name); `missing_data`: what a series must use."""
+    over = override.model_dump(exclude_none=True) if override is not None else {}
+    sensitivity = {**base.sensitivity.model_dump(), **over.get("sensitivity", {})}
+    return DetectionSettings(
+        warning=sensitivity["warning"],
+        critical=sensitivity["critical"],
+        pending_periods=over.get("pending_periods", base.pending_periods),
+        recovery_periods=over.get("recovery_periods", base.recovery_periods),
+        min_volume=over.get("min_volume", base.min_volume),
+        min_relative_change=over.get("min_relative_change", base.min_relative_change),
+        missing_data=missing_data or over.get("missing_data", base.missing_data),
+        direction=over.get("direction") or base.direction or default or default_direction(metric),
+        above=over.get("above", base.above),
+        below=over.get("below", base.below),
+    )
