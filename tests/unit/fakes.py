@@ -9,14 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from iotwatch.adapters.store.outbox import OutboxItem
 from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.baseline.model import HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.incidents.model import Incident
 from iotwatch.domain.incidents.record import decode_incident, encode_incident
 from iotwatch.domain.likelihood import TrackerState
-from iotwatch.domain.messages.model import RenderedMessage
+from iotwatch.domain.messages.model import OutboxItem, RenderedMessage
 from iotwatch.domain.ratios import combine, metric_queries, query_key
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import Silence

@@ -612,3 +612,28 @@ def test_an_unknown_direction_names_the_choices():
     errors = check_plan(plan, environ={}, resolve_env=True).errors
     assert errors and errors[0].path == "detection.direction"
     assert "both" in errors[0].message and "up" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("a: &x 1\nb: *y\n", "found undefined alias 'y'"),
+        ("\ta: 1\n", "found character '\\t' that cannot start any token"),
+        ("a: [1, 2\nb: 3\n", "expected ',' or ']', but got ':'"),
+    ],
+)
+def test_bad_yaml_is_named_as_the_pure_python_parser_names_it(tmp_path, text: str, named: str) -> None:
+    """Plans are parsed by libyaml where PyYAML has it; its messages say less ("found undefined
+    alias", no name), so a refused document is parsed again for the message."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PlanError) as caught:
+        read_plan_document(path)
+    assert named in str(caught.value)
+
+
+def test_the_fast_yaml_parser_reads_every_plan_as_the_pure_python_one() -> None:
+    import yaml
+
+    for path in [DEFAULT_PLAN_FILE, *sorted(DEFAULT_PLAN_FILE.parent.glob("tests/plans/*.yaml"))]:
+        assert read_plan_document(path) == yaml.safe_load(path.read_text(encoding="utf-8")), path

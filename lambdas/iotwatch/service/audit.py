@@ -20,13 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iotwatch.adapters.store.outbox import OutboxItem
 from iotwatch.domain.audit.event import IOT_SOURCE, AuditEvent, AuditRecordError
 from iotwatch.domain.audit.policy import AuditVerdict, judge
 from iotwatch.domain.audit.reading import normalize, records_from_document
 from iotwatch.domain.audit.recorded import RecordedCall, recorded_call
 from iotwatch.domain.messages.audit import render_audit
-from iotwatch.domain.messages.model import MessageContext
+from iotwatch.domain.messages.model import MessageContext, OutboxItem
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.ports import AuditStore, Notifier
 

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from iotwatch.adapters.store.outbox import OutboxItem
 from iotwatch.domain.evaluation import Gap, Window
 from iotwatch.domain.incidents.model import IncidentSettings, expires_at, note_failed, quote_changes
 from iotwatch.domain.incidents.news import SeriesNews
 from iotwatch.domain.incidents.tick import Tick, advance_ticks
 from iotwatch.domain.messages.deviation import OPENING_KINDS, correlated_changes, render
-from iotwatch.domain.messages.model import MessageContext, Notification
+from iotwatch.domain.messages.model import MessageContext, Notification, OutboxItem
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan

@@ -7,14 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from iotwatch.adapters.cloudwatch import Datapoints
-from iotwatch.adapters.store.outbox import OutboxItem
 from iotwatch.domain.audit.recorded import RecordedCall
 from iotwatch.domain.baseline.model import Baseline
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.discovery import Dimensions, DiscoveredValues, SeriesTemplate
 from iotwatch.domain.incidents.model import Incident
 from iotwatch.domain.likelihood import TrackerState
-from iotwatch.domain.messages.model import RenderedMessage
+from iotwatch.domain.messages.model import OutboxItem, RenderedMessage
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 

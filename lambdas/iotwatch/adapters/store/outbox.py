@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from iotwatch.adapters.store.table import Repository
+from iotwatch.domain.messages.model import OutboxItem
 
 OUTBOX_PK = "OUTBOX"
 OUTBOX_TTL_SECONDS = 7 * 86400
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """A message a topic still owes on-call: rendered when its publish failed, sent later."""
-
-    key: str
-    topic: str
-    subject: str
-    message: str
-    attributes: dict[str, dict[str, str]]
-    first_attempt: int
 
 
 class OutboxRepository(Repository):

@@ -90,3 +90,15 @@ class RenderedMessage:
             "lambda": machine,
         }
         return json.dumps(bodies, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A message a topic still owes on-call: rendered when its publish failed, sent later."""
+
+    key: str
+    topic: str
+    subject: str
+    message: str
+    attributes: dict[str, dict[str, str]]
+    first_attempt: int
