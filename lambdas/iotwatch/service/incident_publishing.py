@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 from iotwatch.domain.evaluation import Gap, Window
 from iotwatch.domain.incidents.model import IncidentSettings, expires_at, note_failed, quote_changes
 from iotwatch.domain.incidents.news import SeriesNews
-from iotwatch.domain.incidents.tick import Tick, advance_ticks
-from iotwatch.domain.messages.deviation import OPENING_KINDS, correlated_changes, render
+from iotwatch.domain.incidents.tick import Tick, TickIncidents, advance_ticks
 from iotwatch.domain.messages.model import MessageContext, Notification, OutboxItem
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
@@ -75,6 +74,40 @@ def publish_incidents(
     # one invocation or many, the same message
     reported = {n.series.id for n in news} | {n.series.id for _, step in missed for n in step}
     context = replace(context, baseline_method={k: v for k, v in methods.items() if k in reported})
+    if tick.notifications:  # a quiet tick loads no renderer
+        _publish(
+            tick,
+            context,
+            plan=plan,
+            store=store,
+            notifier=notifier,
+            report=report,
+            at=at,
+            on_publish_error=on_publish_error,
+        )
+
+    history = plan.notify.history_days
+    for incident in tick.changed:
+        if not store.save_incident(incident, expires_at=expires_at(incident, history)):
+            report.incident_conflicts.append(incident.id)
+    report.incidents_open = len(tick.open)
+
+
+def _publish(
+    tick: TickIncidents,
+    context: MessageContext,
+    *,
+    plan: Plan | RuntimePlan,
+    store: EvaluationStore,
+    notifier: Notifier,
+    report: EvaluationReport,
+    at: int,
+    on_publish_error: type[Exception] | tuple[type[Exception], ...],
+) -> None:
+    """Renders and publishes what the incidents owe each topic; a failed publish goes to the
+    outbox, rendered, and the incident's timeline says so."""
+    from iotwatch.domain.messages.deviation import OPENING_KINDS, correlated_changes, render
+
     opening = [n for n in tick.notifications if n.kind in OPENING_KINDS]
     if opening:
         context = _with_control_plane(context, plan, store, opening, report)
@@ -102,12 +135,6 @@ def publish_incidents(
                 note_failed(incident, at, [notification.topic])
             continue
         report.sent.append(SentNotification(notification, message, message_id))
-
-    history = plan.notify.history_days
-    for incident in tick.changed:
-        if not store.save_incident(incident, expires_at=expires_at(incident, history)):
-            report.incident_conflicts.append(incident.id)
-    report.incidents_open = len(tick.open)
 
 
 def _with_control_plane(
