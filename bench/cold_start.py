@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import iotwatch
+
 HANDLERS = {
     "evaluator": ("iotwatch.handlers.evaluator", ("cloudwatch", "dynamodb", "sns", "sqs")),
     "baseline_builder": ("iotwatch.handlers.baseline_builder", ("cloudwatch", "dynamodb", "sqs")),
@@ -57,6 +59,10 @@ def _environment(task_root: str) -> dict[str, str]:
             "POWERTOOLS_SERVICE_NAME": "iotwatch-bench",
             "POWERTOOLS_METRICS_NAMESPACE": "IotWatch",
             "PYTHONDONTWRITEBYTECODE": "",
+            # the package imported from a directory on sys.path, as Lambda imports it from its
+            # task root, not through the development install's editable finder (which costs
+            # the handler side ~10 ms more and exists only in a checkout)
+            "PYTHONPATH": str(Path(iotwatch.__file__).resolve().parent.parent),
         }
     )
     return env
