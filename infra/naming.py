@@ -1,28 +1,19 @@
-"""Names the CDK app derives from the plan, in one place; the stack's output names are
-iotwatch's (iotwatch.stack_outputs), the contract the CLI and the demo read them by."""
+"""Names the CDK app derives from the plan, in one place (the stack's output names are
+iotwatch's, in iotwatch.stack_outputs: the contract the CLI and the demo read them by)."""
 
 from __future__ import annotations
 
 from iotwatch.plan.loader import PlanError
 from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.problems import PlanProblem
-
-# re-exported: the stack declares its outputs by these names (infra/stack.py)
-from iotwatch.stack_outputs import OUTPUT_AUDIT_FUNCTION as OUTPUT_AUDIT_FUNCTION
-from iotwatch.stack_outputs import OUTPUT_AUDIT_RULE as OUTPUT_AUDIT_RULE
-from iotwatch.stack_outputs import OUTPUT_BASELINE_BUILDER_FUNCTION as OUTPUT_BASELINE_BUILDER_FUNCTION
-from iotwatch.stack_outputs import OUTPUT_DASHBOARD_NAME as OUTPUT_DASHBOARD_NAME
-from iotwatch.stack_outputs import OUTPUT_DEAD_LETTER_QUEUE as OUTPUT_DEAD_LETTER_QUEUE
-from iotwatch.stack_outputs import OUTPUT_EVALUATOR_FUNCTION as OUTPUT_EVALUATOR_FUNCTION
-from iotwatch.stack_outputs import OUTPUT_TABLE_NAME as OUTPUT_TABLE_NAME
-from iotwatch.stack_outputs import topic_output_name as topic_output_name
-from iotwatch.telemetry import NAMESPACE_ROOT as METRICS_NAMESPACE
+from iotwatch.stack_outputs import topic_output_name
+from iotwatch.telemetry import NAMESPACE_ROOT
 
 
 def metrics_namespace(plan: Plan) -> str:
     """iotwatch's own metrics, one namespace per plan (and stage): two stacks in an account
     must not feed each other's heartbeat, bands or audit counts."""
-    return f"{METRICS_NAMESPACE}/{plan.name}"
+    return f"{NAMESPACE_ROOT}/{plan.name}"
 
 
 def dashboard_name(plan: Plan) -> str:

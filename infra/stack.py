@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
+from iotwatch import stack_outputs
 from iotwatch.handlers.settings import ENV_DASHBOARD, ENV_PLAN_FILE, ENV_TABLE, ENV_TOPICS
 from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE
@@ -133,17 +134,21 @@ class IotWatchStack(Stack):
         """Read back by the demo and the CLI, by these exact names (see infra.naming)."""
         CfnOutput(
             self,
-            naming.OUTPUT_TABLE_NAME,
+            stack_outputs.OUTPUT_TABLE_NAME,
             value=self.store.table_name,
             description="baselines and alert state",
         )
         for name, arn in self.topics.topic_arns.items():
-            CfnOutput(self, naming.topic_output_name(name), value=arn, description=f"SNS topic '{name}'")
-        CfnOutput(self, naming.OUTPUT_EVALUATOR_FUNCTION, value=self.detection.function_name)
-        CfnOutput(self, naming.OUTPUT_BASELINE_BUILDER_FUNCTION, value=self.baselines.function_name)
-        CfnOutput(self, naming.OUTPUT_DEAD_LETTER_QUEUE, value=self.dead_letters.queue.queue_url)
+            CfnOutput(
+                self, stack_outputs.topic_output_name(name), value=arn, description=f"SNS topic '{name}'"
+            )
+        CfnOutput(self, stack_outputs.OUTPUT_EVALUATOR_FUNCTION, value=self.detection.function_name)
+        CfnOutput(self, stack_outputs.OUTPUT_BASELINE_BUILDER_FUNCTION, value=self.baselines.function_name)
+        CfnOutput(self, stack_outputs.OUTPUT_DEAD_LETTER_QUEUE, value=self.dead_letters.queue.queue_url)
         if self.dashboard is not None:
-            CfnOutput(self, naming.OUTPUT_DASHBOARD_NAME, value=self.dashboard.dashboard.dashboard_name)
+            CfnOutput(
+                self, stack_outputs.OUTPUT_DASHBOARD_NAME, value=self.dashboard.dashboard.dashboard_name
+            )
         if self.audit is not None:
-            CfnOutput(self, naming.OUTPUT_AUDIT_FUNCTION, value=self.audit.function_name)
-            CfnOutput(self, naming.OUTPUT_AUDIT_RULE, value=self.audit.rule_name)
+            CfnOutput(self, stack_outputs.OUTPUT_AUDIT_FUNCTION, value=self.audit.function_name)
+            CfnOutput(self, stack_outputs.OUTPUT_AUDIT_RULE, value=self.audit.rule_name)

@@ -375,9 +375,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     return int(args.func(args, out or sys.stdout, err or sys.stderr))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _hours_or_minutes(seconds: int) -> str:
     return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds // 60} min"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
