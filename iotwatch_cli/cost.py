@@ -22,8 +22,9 @@ from iotwatch.plan.cost.items import CostEstimate, LineItem, per_added_metric
 from iotwatch.plan.cost.prices import PRICING_REGION
 from iotwatch.plan.cost.workload import expected_discovered
 from iotwatch.plan.expand import expand_series, expand_templates
-from iotwatch.plan.loader import PlanError, check_plan, read_plan_document
 from iotwatch.plan.model.plan import Plan
+
+from iotwatch_cli.plan_file import read_checked_plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -203,18 +204,11 @@ def assumptions_from(args: argparse.Namespace) -> Assumptions:
 
 
 def cmd_plan_cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    read = read_checked_plan(args.file, err)
+    if read is None:
+        return EXIT_BAD_INPUT
+    plan, check = read
     source = args.file
-    try:
-        data = read_plan_document(source)
-    except PlanError as exc:
-        print(exc, file=err)
-        return EXIT_BAD_INPUT
-    check = check_plan(data)
-    if check.plan is None:
-        print(PlanError(source, check.problems), file=err)
-        print("Fix the fields above and run `iotwatch plan validate` again.", file=err)
-        return EXIT_BAD_INPUT
-    plan = check.plan
     assumptions = assumptions_from(args)
     try:
         discovered, extra = discovered_series(plan, args)

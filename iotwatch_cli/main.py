@@ -16,10 +16,12 @@ from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE
 from iotwatch.domain.ratios import formula
 from iotwatch.domain.series import Series
 from iotwatch.plan.expand import expand_series, expand_templates
-from iotwatch.plan.loader import DEFAULT_PLAN_FILE, PlanCheck, PlanError, check_plan, read_plan_document
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE, PlanCheck, PlanError
 from iotwatch.plan.model.detection import Detection
 from iotwatch.plan.model.frequency import Frequency
 from iotwatch.plan.model.plan import Plan
+
+from iotwatch_cli.plan_file import read_checked_plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -120,18 +122,11 @@ def _interval(seconds: int) -> str:
 
 
 def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    source = args.file
-    try:
-        data = read_plan_document(source)
-    except PlanError as exc:
-        print(exc, file=err)
+    read = read_checked_plan(args.file, err, resolve_env=args.resolve_env)
+    if read is None:
         return EXIT_BAD_INPUT
-    check = check_plan(data, resolve_env=args.resolve_env)
-    if check.plan is None:
-        print(PlanError(source, check.problems), file=err)
-        print("Fix the fields above and run `iotwatch plan validate` again.", file=err)
-        return EXIT_BAD_INPUT
-    print(plan_summary(check.plan, check, source), file=out)
+    plan, check = read
+    print(plan_summary(plan, check, args.file), file=out)
     return EXIT_OK
 
 

@@ -186,6 +186,7 @@ def prebuilt_baselines(
     )
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            # two at a time: the replay waits less for its first baselines than with bigger chunks
             yield pool.map(_prebuild_at, epochs, chunksize=2)
     finally:
         _PREBUILD = None
