@@ -16,6 +16,7 @@ from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.messages.model import OutboxItem, RenderedMessage
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
+from iotwatch.domain.where import Breakdown
 
 # --- CloudWatch, SNS, SQS -------------------------------------------------------------------------
 
@@ -43,6 +44,13 @@ class Notifier(Protocol):
 
 class CountingNotifier(Notifier, Protocol):
     published: int  # messages published, for the run's log line
+
+
+class WhereLookup(Protocol):
+    """Where a deviation is concentrated (fleet index, Contributor Insights), asked only in a
+    tick that pages. Never raises: what it could not look up is a `LookupGap` in the answer."""
+
+    def look_up(self, *, metrics: Sequence[str], since: int, now: int) -> Breakdown: ...
 
 
 class WorkQueue(Protocol):

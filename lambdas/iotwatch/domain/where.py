@@ -1,0 +1,137 @@
+"""Where and why: what the plan asks iotwatch to look up when a page goes out (device groups,
+disconnect reasons, top clients), and what the look-up found, as plain data.
+
+The plan compiles `DeviceWatch` into plan.json; the evaluator, only in a tick that pages, asks a
+`WhereLookup` (service.ports) for a `Breakdown` of each incident it is about to page for; the
+messages render it and the failure-kind classifier weighs it. Nothing here imports boto3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# --- what the plan asks for (compiled into plan.json, read by the functions) ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedGroup:
+    """A set of things whose connected devices are a watched gauge (an AWS IoT fleet metric)."""
+
+    name: str  # as pages name it: "eu-gateways"
+    query: str  # fleet-index query selecting the group: "thingGroupNames:eu-gateways"
+    series_id: str  # the connected-devices series iotwatch watches for it
+
+
+@dataclass(frozen=True, slots=True)
+class ContributorRule:
+    """A CloudWatch Contributor Insights rule over AWS IoT's logs, keyed on the client id, that
+    names the devices behind a deviation of `metric` (an AWS/IoT metric or share name)."""
+
+    metric: str  # "Connect.AuthError"
+    rule_name: str  # the rule's physical name
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceWatch:
+    """Everything a tick that pages may look up about devices, as the plan configured it."""
+
+    index_fields: tuple[str, ...] = ("thingGroupNames",)  # fields a breakdown counts by
+    groups: tuple[WatchedGroup, ...] = ()
+    # disconnect reason -> id of the series counting it (written by the stack's topic rule)
+    reason_series: tuple[tuple[str, str], ...] = ()
+    contributor_rules: tuple[ContributorRule, ...] = ()
+
+
+# --- what a look-up found (adapters produce it, messages render it) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ValueShare:
+    """One value of an index field among the devices disconnected since the deviation began:
+    "94 % in eu-gateways, 96 % of that group"."""
+
+    value: str
+    count: int
+    share: float  # of the disconnected devices counted
+    of_value: float | None = None  # share of every device with this value; None: not known
+
+
+@dataclass(frozen=True, slots=True)
+class FieldBreakdown:
+    field: str  # "thingGroupNames"
+    values: tuple[ValueShare, ...]  # largest first
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonShare:
+    """A disconnect reason's share now against its usual share: "CONNECTION_LOST 88 %, normally 20 %"."""
+
+    reason: str
+    count: int
+    share: float
+    usual_share: float | None = None  # None: no baseline yet
+
+
+@dataclass(frozen=True, slots=True)
+class ClientShare:
+    client_id: str
+    value: float  # the contributor's count over the window
+    share: float  # of the rule's total
+
+
+@dataclass(frozen=True, slots=True)
+class TopClients:
+    """Who makes a deviation of `metric`: "3 clients make 91 % of Connect.AuthError, from 3 devices"."""
+
+    metric: str
+    total: float
+    distinct_clients: int | None  # Contributor Insights' approximate unique count
+    clients: tuple[ClientShare, ...]  # largest first
+
+
+@dataclass(frozen=True, slots=True)
+class LookupGap:
+    """A look-up that could not be made: the page goes out without it and says how to fix it."""
+
+    what: str  # "thing groups of the disconnected devices"
+    why: str  # "fleet indexing is off in this account and region"
+    fix: str  # "turn on fleet indexing with connectivity: aws iot update-indexing-configuration ..."
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Where a deviation is concentrated, as looked up in the tick that paged."""
+
+    since: int  # epoch seconds: the start of the deviation the look-up covers
+    looked_up_at: int  # epoch seconds
+    disconnected: int | None = None  # devices disconnected since `since`; None: not looked up
+    fields: tuple[FieldBreakdown, ...] = ()
+    reasons: tuple[ReasonShare, ...] = ()
+    top_clients: tuple[TopClients, ...] = ()
+    gaps: tuple[LookupGap, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.disconnected or self.fields or self.reasons or self.top_clients)
+
+
+FailureKindName = Literal[
+    "devices-or-network",
+    "credentials-or-policy",
+    "aws-side",
+    "throttling",
+    "rules-engine",
+    "rogue-device",
+    "unclear",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureKind:
+    """The likely kind of failure behind an incident, with what points to it and what points
+    elsewhere: every page opens with it."""
+
+    kind: FailureKindName
+    evidence: tuple[str, ...] = ()
+    against: tuple[str, ...] = field(default=())
