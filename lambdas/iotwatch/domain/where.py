@@ -11,6 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# --- the series device signals become --------------------------------------------------------------
+# The stack's topic rule counts AWS IoT lifecycle events into CloudWatch under
+# "IotWatch/<plan>/Devices" (a CloudWatch metric action sets no dimensions, so the reason is in
+# the metric name): "Disconnect.CONNECTION_LOST", "ConnectFailure.AUTHORIZATION_FAILURE".
+DEVICE_NAMESPACE_SUFFIX = "/Devices"
+DISCONNECT_PREFIX = "Disconnect."
+CONNECT_FAILURE_PREFIX = "ConnectFailure."
+# Where AWS IoT publishes fleet metrics (connected devices per group), one metric per fleet metric.
+FLEET_METRICS_NAMESPACE = "AWS/IoT/FleetMetrics"
+
+
+def device_namespace(plan_name: str) -> str:
+    return f"IotWatch/{plan_name}{DEVICE_NAMESPACE_SUFFIX}"
+
+
+def is_device_signal(namespace: str) -> bool:
+    """A series iotwatch's own device signals feed (lifecycle counts or a group's connected devices)."""
+    return namespace.endswith(DEVICE_NAMESPACE_SUFFIX) or namespace == FLEET_METRICS_NAMESPACE
+
+
 # --- what the plan asks for (compiled into plan.json, read by the functions) ---------------------
 
 
