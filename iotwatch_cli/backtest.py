@@ -112,7 +112,7 @@ def parse_csv_spec(spec: str) -> tuple[str, str]:
 def csv_series(plan: Plan, name: str, period: int) -> Series:
     """The plan series `name` names (id, label or metric, when exactly one), at the CSV's period;
     otherwise a series with the plan's default detection."""
-    from iotwatch.plan.expand import expand_series, merged_detection
+    from iotwatch.plan.expand import expand_series, unlisted_detection
 
     plan_series = expand_series(plan)
     matches = [s for s in plan_series if name in (s.id, s.label)]
@@ -126,7 +126,7 @@ def csv_series(plan: Plan, name: str, period: int) -> Series:
         dimensions=(),
         statistic="Sum",
         period=period,
-        detection=merged_detection(plan, None, name),  # "errors.csv" pages when errors rise
+        detection=unlisted_detection(plan.detection, name),  # "errors.csv" pages when errors rise
     )
 
 

@@ -138,7 +138,7 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     from botocore.exceptions import BotoCoreError, ClientError
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.store.state_store import DynamoStateStore
-    from iotwatch.plan.expand import expand_series, merged_detection
+    from iotwatch.plan.expand import expand_series, unlisted_detection
     from iotwatch.plan.loader import PlanError, load_plan
 
     from iotwatch_cli.stack_table import resolve_table
@@ -155,7 +155,7 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
             args.metric,
             dimensions,
             plan_series=expand_series(plan),
-            default=merged_detection(plan, None),
+            default=unlisted_detection(plan.detection, args.metric),
             period=plan.frequency.period_seconds,
         )
         stack = None if args.table else (args.stack or plan.stack_name)

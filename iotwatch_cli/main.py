@@ -231,7 +231,7 @@ def score_plan(path: str | None, err: TextIO) -> ScoringPlan:
 
 def score_series(plan: Plan | ScoringPlan, period: int) -> Series:
     """The series a CSV replays as: the plan's default detection, at the CSV's period."""
-    from iotwatch.plan.expand import detection_settings
+    from iotwatch.plan.expand import unlisted_detection
 
     return Series(
         namespace="csv",
@@ -239,7 +239,7 @@ def score_series(plan: Plan | ScoringPlan, period: int) -> Series:
         dimensions=(),
         statistic="Sum",
         period=period,
-        detection=detection_settings(plan.detection, None),
+        detection=unlisted_detection(plan.detection, "value"),
     )
 
 

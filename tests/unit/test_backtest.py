@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -530,3 +531,42 @@ def test_backtest_leaves_the_plans_training_exclusions_out_like_the_deployed_bui
     assert [r.baseline for r in with_exclusion] != [r.baseline for r in without]
     assert entry["alerting_periods"] == sum(r.alert for r in with_exclusion)
     assert entry["alerts_fired"] == expected_counts(with_exclusion)["alerts_fired"]
+
+
+# --- detection settings: the plan's, per series ----------------------------------------------------
+
+
+def daily_dips(days: int) -> list[ReplayPoint]:
+    """Traffic that falls under 90,000 once a day (a wave from 160,000 at 00:00 to 40,000 at
+    12:00 UTC: each dip within one date)."""
+    return [
+        ReplayPoint(ts, 100_000 + 60_000 * math.cos((ts % DAY) / DAY * 2 * math.pi))
+        for ts in range(START, START + days * DAY, PERIOD)
+    ]
+
+
+@pytest.mark.parametrize("where", ["metric", "plan"])
+def test_backtest_csv_judges_a_limit_the_same_set_per_metric_or_plan_wide(tmp_path: Path, where: str):
+    """A known limit pages every day it is crossed, including after the tracker has learnt the
+    dip as normal, whether the metric or the plan sets it: one rule resolves both."""
+    from .test_plan import minimal_plan
+
+    metric: dict[str, Any] = {"metric": "PublishIn.Success", "dimensions": {"Protocol": "MQTT"}}
+    data = minimal_plan(resources={"metrics": [metric]})
+    if where == "metric":
+        metric["detection"] = {"below": 90_000}
+    else:
+        data["detection"] = {"below": 90_000}
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(data), encoding="utf-8")
+    days = 8
+    path = write_csv(tmp_path / "publish.csv", daily_dips(days))
+    code, _, err = backtest(
+        "--plan", str(plan_file), "--csv", f"PublishIn.Success={path}", "--out", str(tmp_path / "o")
+    )
+    assert (code, err) == (0, "")
+    (entry,) = json.loads((tmp_path / "o" / "summary.json").read_text())["series"]
+    assert entry["series_id"] == "AWS/IoT|PublishIn.Success|Protocol=MQTT"
+    # the first day learns (no baseline, nothing judged); every day after it pages once
+    assert entry["alerts_fired"] == days - 1
+    assert len({alert["start"][:10] for alert in entry["alerts"]}) == days - 1

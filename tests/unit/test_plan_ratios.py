@@ -288,6 +288,39 @@ def test_missing_data_on_a_share_is_said_not_to_apply_and_a_plan_of_shares_alone
     assert any("watch at least one metric" in p.message for p in check_plan(nothing, environ={}).errors)
 
 
+def test_a_plan_wide_limit_is_a_count_that_reaches_metrics_and_never_a_share(tmp_path):
+    """`detection.below: 90000` is a count per period: the metrics get it, a share of attempts
+    (a fraction) does not, and validate says so; a ratio's own limit still applies."""
+    metric = {"metric": "PublishIn.Success", "dimensions": {"Protocol": "MQTT"}}
+    rule_share = {
+        "name": "RuleAction.FailureRate",
+        "numerator": ["Failure"],
+        "dimensions": {"RuleName": "to_kinesis", "ActionType": "Kinesis"},
+    }
+    data = with_ratios(rule_share, AUTH_SHARE | {"detection": {"above": 0.3}}, metrics=[metric])
+    data["detection"] = {"below": 90000}
+    check = check_plan(data, environ={})
+    assert check.errors == []
+    [warning] = by_path(check)["detection.below"]
+    assert warning.level == "warning" and "not to its ratios" in warning.message
+    counts, rule, auth = expand_series(check.plan)
+    assert counts.detection.below == 90000
+    assert (rule.detection.below, rule.detection.above) == (None, None)
+    assert (auth.detection.below, auth.detection.above) == (None, 0.3)
+    code, out, _ = validate(tmp_path, data)
+    assert code == 0 and "warning: detection.below: 90000 applies to the plan's metrics" in out
+
+
+def test_a_plan_wide_limit_that_looks_like_a_share_is_said_to_be_a_count():
+    data = minimal_plan()
+    data["detection"] = {"above": 0.05}
+    check = check_plan(data, environ={})
+    [warning] = by_path(check)["detection.above"]
+    assert (
+        "looks like a share" in warning.message and "resources.ratios[i].detection.above" in warning.message
+    )
+
+
 def test_a_share_and_a_metric_of_the_same_name_and_dimensions_are_one_too_many():
     clash = {
         "name": "Errors",

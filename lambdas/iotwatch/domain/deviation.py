@@ -59,6 +59,16 @@ class PeriodScore:  # period of every series; treated as immutable all the same 
         return abs(self.relative_change) >= SETTLED_CHANGE
 
 
+def limit_crossed(actual: float, detection: DetectionSettings) -> Direction | None:
+    """The side of the series' absolute limit (`above` / `below`) `actual` is on, if beyond one:
+    a known limit pages whatever the band or the tracker make of the period."""
+    if detection.above is not None and actual > detection.above:
+        return "surge"
+    if detection.below is not None and actual < detection.below:
+        return "drop"
+    return None
+
+
 class Band(NamedTuple):
     """A period against its baseline, before the tracker's verdict (a tuple: one is built for
     every period of every series, and the verdict needs it before the PeriodScore exists)."""
@@ -109,9 +119,7 @@ def band_of(ts: int, actual: float, expectation: Expectation, detection: Detecti
     direction = detection.direction
     if severity is not None and ((direction == "up" and score < 0) or (direction == "down" and score > 0)):
         severity = None  # the side this metric does not page on
-    if (detection.above is not None and actual > detection.above) or (
-        detection.below is not None and actual < detection.below
-    ):
+    if limit_crossed(actual, detection) is not None:
         severity = severity or "warning"  # a known limit pages even where the baseline is unsure
     band = detection.warning * scale
     # positional: keywords would cost a microsecond on every replayed row

@@ -15,6 +15,7 @@ from iotwatch.domain.deviation import (
     Transition,
     band_of,
     decide,
+    limit_crossed,
     score_period,
 )
 from iotwatch.domain.likelihood import (
@@ -226,6 +227,8 @@ def judge(
                 if anomalous and _may_page(score, detection, counts)
                 else ""
             )
+            # a known limit pages whatever the tracker expects (it learns a nightly dip as normal)
+            verdict = verdict or limit_crossed(score.actual, detection) or ""
         verdicts[ts] = verdict
         if len(verdicts) > VERDICTS_KEPT:
             del verdicts[next(iter(verdicts))]  # periods are taken in order: the first is the oldest
@@ -275,13 +278,12 @@ def share_score(score: PeriodScore, attempts: float, detection: DetectionSetting
         and abs(score.actual - score.expected) >= detection.warning * noise
     ):
         return replace(score, attempts=attempts)
-    limit = (detection.above is not None and score.actual > detection.above) or (
-        detection.below is not None and score.actual < detection.below
-    )
+    limit = limit_crossed(score.actual, detection)
     return replace(
         score,
         severity="warning" if limit else None,
-        anomaly="" if score.anomaly else score.anomaly,
+        # the tracker's verdict yields to the gates, never to a known limit
+        anomaly=limit if limit and score.anomaly is not None else ("" if score.anomaly else score.anomaly),
         attempts=attempts,
     )
 

@@ -64,7 +64,7 @@ def ratio_series(plan: Plan, spec: RatioSpec) -> list[Series]:
     what, of = ratio_labels(numerator, denominator)
     ratio = Ratio(numerator, denominator, spec.min_denominator, what, of)
     detection = detection_settings(
-        plan.detection, spec.detection, default=ratio_direction(numerator), missing_data="ignore"
+        plan.detection, spec.detection, default=ratio_direction(numerator), missing_data="ignore", share=True
     )
     return [
         Series(
@@ -123,7 +123,14 @@ def default_direction(metric: str | None) -> str:
 
 
 def merged_detection(plan: Plan, override: Any, metric: str | None = None) -> DetectionSettings:
+    """A metric's settings: the plan's detection block under the metric's own override."""
     return detection_settings(plan.detection, override, metric)
+
+
+def unlisted_detection(base: Detection, metric: str | None = None) -> DetectionSettings:
+    """The settings of a series the plan does not list (a CSV `score` or `backtest --csv`
+    replays, a series named on the command line): the plan-wide block, as for a metric."""
+    return detection_settings(base, None, metric)
 
 
 def detection_settings(
@@ -133,10 +140,16 @@ def detection_settings(
     *,
     default: str | None = None,
     missing_data: str | None = None,
+    share: bool = False,
 ) -> DetectionSettings:
-    """A plan's detection block with one metric's override on top. `default`: the direction
-    when neither sets one (else by the metric's name); `missing_data`: what a series must use."""
+    """A plan's detection block with one metric's override on top: the one place every consumer
+    (evaluator, builder, backtest, score, band widget) gets a series' settings from. `default`:
+    the direction when neither sets one (else by the metric's name); `missing_data`: what a
+    series must use. `share`: the series is a ratio, a fraction of attempts in [0, 1]: the plan's
+    absolute limits are counts and never reach it (only the ratio's own `above`/`below` do;
+    `plan validate` warns, see checks.detection.plan_limit_checks)."""
     over = override.model_dump(exclude_none=True) if override is not None else {}
+    inherited_above, inherited_below = (None, None) if share else (base.above, base.below)
     sensitivity = {**base.sensitivity.model_dump(), **over.get("sensitivity", {})}
     return DetectionSettings(
         warning=sensitivity["warning"],
@@ -147,6 +160,6 @@ def detection_settings(
         min_relative_change=over.get("min_relative_change", base.min_relative_change),
         missing_data=missing_data or over.get("missing_data", base.missing_data),
         direction=over.get("direction") or base.direction or default or default_direction(metric),
-        above=over.get("above", base.above),
-        below=over.get("below", base.below),
+        above=over.get("above", inherited_above),
+        below=over.get("below", inherited_below),
     )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iotwatch.plan.checks.audit import audit_checks
-from iotwatch.plan.checks.detection import threshold_checks
+from iotwatch.plan.checks.detection import plan_limit_checks, threshold_checks
 from iotwatch.plan.checks.frequency import schedule_checks
 from iotwatch.plan.checks.lifecycle import lifecycle_checks
 from iotwatch.plan.checks.notify import operations_topic_checks, route_checks, topic_checks
@@ -40,4 +40,6 @@ def semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_en
     plan_sensitivity = plan_sensitivity if isinstance(plan_sensitivity, dict) else {}
     problems += resource_checks(data, plan_sensitivity)
     problems += threshold_checks(plan_sensitivity, "detection.sensitivity")
+    resources = data.get("resources")
+    problems += plan_limit_checks(detection, resources.get("ratios") if isinstance(resources, dict) else None)
     return problems
