@@ -20,7 +20,7 @@ from infra.functions import FunctionFactory
 from infra.nag import skip_checkov
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters
-from infra.storage import BaselineStore
+from infra.storage import AUDIT_TABLE_ACTIONS, BaselineStore
 
 AUDIT_HANDLER = "iotwatch.handlers.audit.handler"
 IOT_EVENT_SOURCE = "aws.iot"
@@ -76,7 +76,7 @@ class ControlPlaneAudit(Construct):
             # from the fleet's own functions: ~5 x 10 records a second drain 10,000 in minutes.
             reserved_concurrency=AUDIT_CONCURRENCY,
         )
-        store.grant_read_write(self.function)
+        store.grant(self.function, AUDIT_TABLE_ACTIONS)
         topics.grant_publish(self.function)
 
         # The default rule state (ENABLED) matches every IoT call CloudTrail sends except the

@@ -15,7 +15,7 @@ from iotwatch.telemetry import BAND_WIDGET_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.nag import skip_checkov
-from infra.storage import BaselineStore
+from infra.storage import BAND_WIDGET_TABLE_ACTIONS, BaselineStore
 
 BAND_WIDGET_HANDLER = "iotwatch.handlers.band_widget.handler"
 
@@ -45,7 +45,7 @@ class BandWidget(Construct):
             timeout=Duration.seconds(30),
         )
         grant_read_metrics(self.function)
-        store.grant_read(self.function)
+        store.grant(self.function, BAND_WIDGET_TABLE_ACTIONS)
         skip_checkov(
             self.function,
             "CKV_AWS_116",

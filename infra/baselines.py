@@ -12,7 +12,7 @@ from iotwatch.telemetry import BASELINE_BUILDER_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
-from infra.storage import BaselineStore
+from infra.storage import BUILDER_TABLE_ACTIONS, BaselineStore
 
 BASELINE_BUILDER_HANDLER = "iotwatch.handlers.baseline_builder.handler"
 CLOUDFORMATION_SOURCE = "aws.cloudformation"
@@ -74,7 +74,7 @@ class BaselineRefresh(Construct):
             max_concurrency=BUILD_SHARD_CONCURRENCY,
         )
         grant_read_metrics(self.function)
-        store.grant_read_write(self.function)
+        store.grant(self.function, BUILDER_TABLE_ACTIONS)
 
         self.schedule = schedule_rule(
             self,

@@ -12,7 +12,7 @@ from iotwatch.telemetry import EVALUATOR_SERVICE
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
-from infra.storage import BaselineStore
+from infra.storage import EVALUATOR_TABLE_ACTIONS, BaselineStore
 
 EVALUATOR_HANDLER = "iotwatch.handlers.evaluator.handler"
 EVALUATOR_SHARD_CONCURRENCY = 10
@@ -75,7 +75,7 @@ class DeviationDetection(Construct):
             max_concurrency=EVALUATOR_SHARD_CONCURRENCY,
         )
         grant_read_metrics(self.function)
-        store.grant_read_write(self.function)
+        store.grant(self.function, EVALUATOR_TABLE_ACTIONS)
         topics.grant_publish(self.function)
 
         interval = parse_schedule(plan.frequency.evaluation).interval_seconds or 900

@@ -9,6 +9,23 @@ from constructs import Construct
 
 from infra.nag import skip_checkov
 
+# What each function may do on the table: the requests its store port (iotwatch.service.ports)
+# can send through the repositories (adapters/store), and nothing else. No Scan, DescribeTable
+# or stream action: no handler calls one; DeleteItem only for the evaluator (it releases run and
+# publish claims and drains the outbox). tests/infrastructure/test_infra_stack.py derives these
+# sets again from the code and compares, so a new store call fails there until granted here.
+_GET, _PUT, _UPDATE, _DELETE = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+_QUERY, _BATCH_GET, _BATCH_WRITE = "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"
+EVALUATOR_TABLE_ACTIONS = (_BATCH_GET, _BATCH_WRITE, _DELETE, _GET, _PUT, _QUERY, _UPDATE)
+BUILDER_TABLE_ACTIONS = (_BATCH_GET, _GET, _PUT, _QUERY, _UPDATE)
+AUDIT_TABLE_ACTIONS = (_PUT, _UPDATE)
+BAND_WIDGET_TABLE_ACTIONS = (_BATCH_GET, _GET)
+
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
@@ -61,8 +78,7 @@ class BaselineStore(Construct):
     def table_name(self) -> str:
         return self.table.table_name
 
-    def grant_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.table.grant_read_write_data(grantee)
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.table.grant_read_data(grantee)
+    def grant(self, grantee: iam.IGrantable, actions: tuple[str, ...]) -> iam.Grant:
+        """Exactly `actions` on the table (one of the *_TABLE_ACTIONS above), never the CDK's
+        read/write bundles (they add Scan, DescribeTable and the stream reads)."""
+        return self.table.grant(grantee, *actions)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_cdk.assertions import Capture, Match
+
 # jsii prints an end-of-life banner on Node 20; silence it before aws_cdk starts its kernel.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -225,3 +227,131 @@ def join_to_text(value: Any, placeholder: str = "<{}>") -> str:
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return placeholder.format(".".join(value["Fn::GetAtt"]))
     return json.dumps(value)
+
+
+# --- what each function calls on the table, derived from the code --------------------------------
+
+STORE_PACKAGE = REPO_ROOT / "lambdas" / "iotwatch" / "adapters" / "store"
+
+
+def _store_call_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(callees, DynamoDB actions) of every function and method in adapters/store, by name:
+    a method's calls on `self`, on its table (`self._table.x`, `table.x`) and of the package's
+    module functions; `self.client.<operation>` is a request (its action: the camel-cased name)."""
+    import ast
+
+    callees: dict[str, set[str]] = {}
+    actions: dict[str, set[str]] = {}
+    for path in sorted(STORE_PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+        for function in functions:
+            if function.name in callees and path.name != "table.py":
+                continue  # table.py's DynamoTable methods are the ones repositories reach
+            called, sent = callees.setdefault(function.name, set()), actions.setdefault(function.name, set())
+            for node in ast.walk(function):
+                if isinstance(node, ast.Attribute):
+                    owner = ast.unparse(node.value)
+                    if owner == "self.client":
+                        sent.add("dynamodb:" + "".join(w.capitalize() for w in node.attr.split("_")))
+                    elif owner in ("self", "self._table", "table"):
+                        called.add(node.attr)
+                elif isinstance(node, ast.Name):
+                    called.add(node.id)
+    return callees, actions
+
+
+def table_actions_of(ports: list[type]) -> set[str]:
+    """Every DynamoDB action a store behind these ports (iotwatch.service.ports Protocols) can
+    send: their methods, followed through the repositories to the table's requests."""
+    callees, sent = _store_call_graph()
+    methods = {
+        name
+        for port in ports
+        for cls in port.__mro__
+        if cls.__module__ == "iotwatch.service.ports"
+        for name in vars(cls)
+        if not name.startswith("_")
+    }
+    assert methods <= set(callees), f"port methods no repository defines: {methods - set(callees)}"
+    found: set[str] = set()
+    seen: set[str] = set()
+    todo = list(methods)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in callees:
+            continue
+        seen.add(name)
+        found |= sent[name]
+        todo += callees[name]
+    return found
+
+
+def store_ports(handler_module: str) -> list[type]:
+    """The store ports a handler is wired with: its dependencies' `store`, the discovery's store
+    when it discovers "*" metrics, and the audit records the evaluator quotes (incident
+    publishing reads them when its store is also a ControlPlaneReader, as the Lambda's is)."""
+    import dataclasses
+    import importlib
+    import typing
+
+    from iotwatch.service import ports
+    from iotwatch.service.discovery import SeriesDiscovery
+
+    module = importlib.import_module(handler_module)
+    dependencies = [
+        cls
+        for cls in vars(module).values()
+        if dataclasses.is_dataclass(cls)
+        and cls.__module__ == handler_module
+        and cls.__name__.endswith("Dependencies")
+    ]
+    assert len(dependencies) == 1, handler_module
+    found: list[type] = [typing.get_type_hints(dependencies[0])["store"]]
+    if "series_discovery" in vars(module):
+        found.append(typing.get_type_hints(SeriesDiscovery.__init__)["store"])
+    if any(ports.EvaluationStore in port.__mro__ for port in found):
+        found.append(ports.ControlPlaneReader)
+    return found
+
+
+def assert_table_access_is_what_the_code_calls(s: Synth, handler: str) -> set[str]:
+    """The function's only DynamoDB statement grants exactly the actions its store ports can
+    send (derived from the code: infra_support.table_actions_of), on the table alone."""
+    _, function = s.function(handler)
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    table_id, _ = s.only("AWS::DynamoDB::Table")
+    expected = table_actions_of(store_ports(handler.rsplit(".", 1)[0]))
+    granted = Capture()
+    s.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": role}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": granted, "Resource": {"Fn::GetAtt": [table_id, "Arn"]}})]
+                )
+            },
+        },
+    )
+    assert set(granted.as_array()) == expected
+    statements = [
+        statement
+        for policy in s.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    every = {
+        action
+        for statement in statements
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        if action.startswith("dynamodb:")
+    }
+    assert every == expected, f"{handler}: {sorted(every - expected)} never called"
+    assert not every & {
+        "dynamodb:Scan",
+        "dynamodb:DescribeTable",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+    }
+    return expected

@@ -202,6 +202,7 @@ def test_the_band_function_reads_metrics_and_the_table_and_nothing_else(full: Sy
         a for a in actions if a.startswith("dynamodb:") and ("Put" in a or "Write" in a or "Delete" in a)
     ]
     assert writes == [] and "dynamodb:BatchGetItem" in actions
+    assert not {"dynamodb:Scan", "dynamodb:Query", "dynamodb:DescribeTable"} & set(actions)
     assert "cloudwatch:GetMetricData" in actions
     assert not [a for a in actions if a.startswith(("sns:", "sqs:", "kms:"))]
 

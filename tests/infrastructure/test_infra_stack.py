@@ -15,6 +15,7 @@ from infra_support import (
     LITERAL_EMAIL,
     SMS_PARAMETER,
     Synth,
+    assert_table_access_is_what_the_code_calls,
     join_to_text,
     synthesize,
 )
@@ -277,13 +278,20 @@ def test_evaluator_permissions_are_least_privilege(full: Synth) -> None:
     assert function_id
 
 
+@pytest.mark.parametrize("handler", [EVALUATOR, BUILDER, "iotwatch.handlers.band_widget.handler"])
+def test_each_function_may_do_on_the_table_only_what_its_code_calls(full: Synth, handler: str) -> None:
+    expected = assert_table_access_is_what_the_code_calls(full, handler)
+    # DeleteItem only where a claim is released or the outbox drained: the evaluator
+    assert ("dynamodb:DeleteItem" in expected) == (handler == EVALUATOR)
+
+
 def test_builder_reads_metrics_and_table_but_cannot_publish(full: Synth) -> None:
     _, function = full.function(BUILDER)
     statements = _statements_of_role(full, _role_of(function))
     table_id, _ = full.only("AWS::DynamoDB::Table")
     actions = {a for s in statements for a in _as_list(s["Action"])}
     assert {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"} <= actions
-    assert "dynamodb:BatchWriteItem" in actions
+    assert "dynamodb:PutItem" in actions and "dynamodb:BatchWriteItem" not in actions  # puts one at a time
     assert not any(a.startswith(("sns:", "kms:")) for a in actions)
     for statement in statements:
         if any(a.startswith("dynamodb:") for a in _as_list(statement["Action"])):
