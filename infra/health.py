@@ -159,7 +159,7 @@ class SelfMonitoring(Construct):
         super().__init__(scope, construct_id)
         self.plan = plan
         self.prefix = alarm_name_prefix(plan)
-        self.topic: sns.ITopic = topics.allow_cloudwatch_alarms(
+        self.topics: list[sns.Topic] = topics.alarm_topics(
             plan.notify.operations, alarm_name_prefix=self.prefix
         )
         self._runbook = f" Runbook: {plan.owners.runbook}" if plan.owners.runbook else ""
@@ -308,10 +308,11 @@ class SelfMonitoring(Construct):
             datapoints_to_alarm=datapoints_to_alarm or evaluation_periods,
             treat_missing_data=missing,
         )
-        action = cw_actions.SnsAction(self.topic)
-        alarm.add_alarm_action(action)
-        if ok_action:
-            alarm.add_ok_action(action)
+        for topic in self.topics:
+            action = cw_actions.SnsAction(topic)
+            alarm.add_alarm_action(action)
+            if ok_action:
+                alarm.add_ok_action(action)
         self.alarms.append(alarm)
         return alarm
 

@@ -120,18 +120,6 @@ def without_updates(policy: dict[str, Any] | None) -> dict[str, Any]:
     return narrowed[0] if len(narrowed) == 1 else {"$or": narrowed}
 
 
-# CloudWatch alarm notifications carry no message attributes, so any attribute filter would
-# drop them: the operations topic's subscriptions also take messages without a `category`.
-ALARM_BRANCH: dict[str, Any] = {"category": [{"exists": False}]}
-
-
-def admit_alarms(policy: dict[str, Any] | None) -> dict[str, Any] | None:
-    if policy is None:
-        return None
-    branches = policy.get("$or", [policy])
-    return {"$or": [*branches, ALARM_BRANCH]}
-
-
 class AlertTopics(Construct):
     """SNS topics named `iotwatch-<plan>-<topic>`, encrypted with one customer-managed key.
 
@@ -175,6 +163,10 @@ class AlertTopics(Construct):
             )
         )
         self.topics: dict[str, sns.Topic] = {}
+        # The operations topic's subscribers, by whether their subscription has a filter policy
+        # (see alarm_topics: a filtered one never gets a CloudWatch alarm notification).
+        self._operations_filtered: list[Subscriber] = []
+        self._operations_open: list[Subscriber] = []
         for topic_spec in plan.notify.topics:
             topic = sns.Topic(
                 self,
@@ -190,9 +182,12 @@ class AlertTopics(Construct):
             for subscriber in topic_spec.subscribers:
                 policy = without_updates(routed) if subscriber.protocol == "sms" else routed
                 if topic_spec.name == plan.notify.operations:
-                    policy = admit_alarms(policy)
+                    (self._operations_filtered if policy is not None else self._operations_open).append(
+                        subscriber
+                    )
                 self._subscribe(topic, subscriber, env, policy)
             self.topics[topic_spec.name] = topic
+        self._environ = env
 
     def _subscribe(
         self,
@@ -235,15 +230,40 @@ class AlertTopics(Construct):
         # A String parameter (CloudFormation cannot read SecureString into an SNS endpoint).
         return ssm.StringParameter.value_for_string_parameter(Stack.of(self), contact.value)
 
-    def allow_cloudwatch_alarms(self, topic_name: str, *, alarm_name_prefix: str) -> sns.Topic:
-        """Lets CloudWatch publish to `topic_name` for this account's alarms named
+    def alarm_topics(self, topic_name: str, *, alarm_name_prefix: str) -> list[sns.Topic]:
+        """The topics iotwatch's own alarms (infra.health) notify so that every subscriber of the
+        operations topic `topic_name` gets each alarm once, whatever its filter policy.
+
+        A CloudWatch alarm notification carries no message attributes, and SNS delivers a
+        message without attributes to no subscription with a filter policy (`"exists": false`
+        too needs at least one attribute: SNS developer guide, "Key matching"). So: the
+        operations topic, for its unfiltered subscribers; and, when some are filtered (an SMS
+        subscriber always is: it skips incident updates), a dedicated alarms topic where each of
+        them has a second, unfiltered subscription (its own confirmation, for e-mail)."""
+        topics = []
+        if self._operations_open or not self._operations_filtered:
+            topics.append(self._allow_cloudwatch_alarms(self.topics[topic_name], alarm_name_prefix))
+        if self._operations_filtered:
+            alarms = sns.Topic(
+                self,
+                "OperationsAlarms",  # no topic_name: CloudFormation's cannot clash with a plan topic
+                display_name="iotwatch",
+                master_key=self.key,
+                enforce_ssl=True,
+            )
+            for subscriber in self._operations_filtered:
+                self._subscribe(alarms, subscriber, self._environ, None)
+            topics.append(self._allow_cloudwatch_alarms(alarms, alarm_name_prefix))
+        return topics
+
+    def _allow_cloudwatch_alarms(self, topic: sns.Topic, alarm_name_prefix: str) -> sns.Topic:
+        """Lets CloudWatch publish to `topic` for this account's alarms named
         `alarm_name_prefix*`, and returns the topic.
 
         The topic policy CDK writes for enforce_ssl replaces SNS's default policy, so nothing
         but an identity policy in this account can publish unless the policy says so; an alarm
         publishes as the cloudwatch.amazonaws.com service principal, which has none. The key
         half (kms:GenerateDataKey*/Decrypt for that principal) is in the key policy above."""
-        topic = self.topics[topic_name]
         stack = Stack.of(self)
         topic.add_to_resource_policy(
             iam.PolicyStatement(

@@ -355,3 +355,48 @@ def assert_table_access_is_what_the_code_calls(s: Synth, handler: str) -> set[st
         "dynamodb:GetShardIterator",
     }
     return expected
+
+
+# --- SNS filter semantics, as documented (moto evaluates no filter policy) ---------------------
+
+
+def _value_matches(condition: Any, value: str) -> bool:
+    if isinstance(condition, str):
+        return condition == value
+    if "prefix" in condition:
+        return value.startswith(condition["prefix"])
+    if "suffix" in condition:
+        return value.endswith(condition["suffix"])
+    if "anything-but" in condition:
+        return value not in condition["anything-but"]
+    raise AssertionError(f"operator this model does not know: {condition}")
+
+
+def sns_delivers(policy: dict[str, Any] | None, attributes: dict[str, str | list[str]]) -> bool:
+    """Whether SNS delivers a message with these message attributes to a subscription with this
+    filter policy (MessageAttributes scope), as the SNS developer guide describes it: no policy
+    takes everything; every key of a policy (of one `$or` branch) must match, one condition of
+    its list sufficing; a String.Array matches when an element does; `{"exists": false}` matches
+    a message without the key "only if at least one attribute is present" ("Key matching");
+    and a message with no attributes at all matches no policy."""
+    if policy is None:
+        return True
+    if not attributes:
+        return False
+    if "$or" in policy:
+        return any(sns_delivers(branch, attributes) for branch in policy["$or"])
+    for key, conditions in policy.items():
+        present = key in attributes
+        raw = attributes.get(key, [])
+        values = raw if isinstance(raw, list) else [raw]
+        if not any(
+            (present == c["exists"])
+            if isinstance(c, dict) and "exists" in c
+            else any(_value_matches(c, v) for v in values)
+            for c in conditions
+        ):
+            return False
+    return True
+
+
+CLOUDWATCH_ALARM: dict[str, str | list[str]] = {}  # an alarm notification carries no message attribute

@@ -11,13 +11,26 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 from cfnlint.api import ManualArgs, lint
-from infra_support import FULL_PLAN, Synth, synthesize
+from infra_support import CLOUDWATCH_ALARM, FULL_PLAN, Synth, sns_delivers, synthesize
 from iotwatch.plan.model.notify import Route
 
 from infra.nag import nag_findings
 from infra.notifications import MAX_FILTER_COMBINATIONS, metric_matcher, route_filter_policy, without_updates
 
 pytestmark = pytest.mark.infrastructure
+
+
+def test_the_documented_semantics_drop_an_alarm_at_any_filter_even_one_for_absent_keys() -> None:
+    no_category = {"category": [{"exists": False}]}
+    assert sns_delivers(no_category, {"severity": "critical"})  # a message with another attribute
+    assert not sns_delivers(no_category, {"category": "audit"})
+    assert not sns_delivers(no_category, CLOUDWATCH_ALARM)  # "An empty set of attributes ... not matching"
+    assert not sns_delivers({"$or": [{"severity": ["critical"]}, no_category]}, CLOUDWATCH_ALARM)
+    assert sns_delivers(None, CLOUDWATCH_ALARM)
+    sms = without_updates(route_filter_policy(routes({"severities": ["critical"]})))
+    assert sns_delivers(sms, {"severity": "critical", "kind": "firing", "metric": ["Connect.Success"]})
+    assert not sns_delivers(sms, {"severity": "critical", "kind": "update"})
+    assert not sns_delivers(sms, {"severity": "warning", "kind": "firing"})
 
 
 def routes(*specs: dict[str, Any]) -> list[Route]:

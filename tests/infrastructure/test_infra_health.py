@@ -4,10 +4,12 @@ the template (moto skips AWS::CloudWatch::Alarm)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from infra_support import (
+    CLOUDWATCH_ALARM,
     ENV_EMAIL,
     ENV_EMAIL_VAR,
     FULL_PLAN,
@@ -15,6 +17,7 @@ from infra_support import (
     cfn_lint_problems,
     join_to_text,
     nag_problems,
+    sns_delivers,
     synthesize,
 )
 
@@ -48,8 +51,14 @@ def _topic_id(s: Synth, plan_topic: str) -> str:
     (found,) = [
         k
         for k, v in s.resources("AWS::SNS::Topic").items()
-        if v["Properties"]["TopicName"] == TOPICS[plan_topic]
+        if v["Properties"].get("TopicName") == TOPICS[plan_topic]
     ]
+    return found
+
+
+def _alarms_topic_id(s: Synth) -> str:
+    """The dedicated topic for iotwatch's alarms: the one no plan topic names."""
+    (found,) = [k for k, v in s.resources("AWS::SNS::Topic").items() if "TopicName" not in v["Properties"]]
     return found
 
 
@@ -195,14 +204,19 @@ def test_every_alarm_notifies_the_first_topic_by_default_and_says_what_to_check(
         assert "Check first" in description and "https://runbooks.example.com/iotwatch" in description, name
 
 
-def test_operations_topic_receives_every_alarm_including_the_audit_function(operations: Synth) -> None:
+def test_an_operations_topic_with_filtered_subscribers_gets_its_alarms_through_a_topic_of_their_own(
+    operations: Synth,
+) -> None:
+    """oncall_sms's one subscriber is filtered (critical, no updates): an alarm notification,
+    without message attributes, would never reach it there; every alarm, the audit function's
+    too, goes to the dedicated alarms topic instead, where the subscriber has no filter."""
     alarms = _alarms(operations)
     _check_function_alarms(operations, "audit", AUDIT, 300, 30, (2, 3))
     assert len(alarms) == 3 * 3 + 2
-    ops = {"Ref": _topic_id(operations, "oncall_sms")}
+    dedicated = {"Ref": _alarms_topic_id(operations)}
     for name, alarm in alarms.items():
-        assert alarm["AlarmActions"] == [ops], name
-        assert alarm.get("OKActions", [ops]) == [ops], name
+        assert alarm["AlarmActions"] == [dedicated], name
+        assert alarm.get("OKActions", [dedicated]) == [dedicated], name
 
 
 def _cloudwatch_publish_statements(s: Synth) -> dict[str, list[dict[str, Any]]]:
@@ -216,12 +230,12 @@ def _cloudwatch_publish_statements(s: Synth) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-@pytest.mark.parametrize(("variant", "topic"), [("full", "oncall-email"), ("operations", "oncall_sms")])
-def test_only_the_operations_topic_lets_cloudwatch_publish_and_only_for_iotwatch_alarms(
-    variant: str, topic: str, request: pytest.FixtureRequest
+@pytest.mark.parametrize(("variant", "topic"), [("full", "oncall-email"), ("operations", None)])
+def test_only_the_topic_alarms_notify_lets_cloudwatch_publish_and_only_for_iotwatch_alarms(
+    variant: str, topic: str | None, request: pytest.FixtureRequest
 ) -> None:
     synth: Synth = request.getfixturevalue(variant)
-    topic_id = _topic_id(synth, topic)
+    topic_id = _topic_id(synth, topic) if topic else _alarms_topic_id(synth)
     statements = _cloudwatch_publish_statements(synth)
     assert list(statements) == [topic_id]
     (statement,) = statements[topic_id]
@@ -331,26 +345,39 @@ def test_heartbeat_window_stays_within_cloudwatch_limits(expression: str, period
     assert period * periods <= (86400 if period < 3600 else 7 * 86400)
 
 
-def test_operations_subscribers_take_alarm_notifications_despite_their_filter_policy(
-    operations: Synth,
+def _delivered_alarm_to(s: Synth) -> list[str]:
+    """The endpoints (as JSON) an alarm notification reaches: the subscriptions of the topics
+    the alarms notify whose filter policy lets a message without attributes through."""
+    (actions,) = {json.dumps(a["AlarmActions"], sort_keys=True) for a in _alarms(s).values()}
+    return sorted(
+        json.dumps(sub["Properties"]["Endpoint"], sort_keys=True)
+        for sub in s.resources("AWS::SNS::Subscription").values()
+        if sub["Properties"]["TopicArn"] in json.loads(actions)
+        and sns_delivers(sub["Properties"].get("FilterPolicy"), CLOUDWATCH_ALARM)
+    )
+
+
+@pytest.mark.parametrize(
+    ("variant", "operations_topic"), [("full", "oncall-email"), ("operations", "oncall_sms")]
+)
+def test_every_operations_subscriber_gets_each_alarm_once_whatever_its_filter_policy(
+    variant: str, operations_topic: str, request: pytest.FixtureRequest
 ) -> None:
-    """Alarm notifications carry no message attributes: a policy on severity alone would drop
-    them. The SMS topic's critical-only policy gains a branch for messages without a category."""
-    ops = _topic_id(operations, "oncall_sms")
-    subscriptions = [
-        s["Properties"]
-        for s in operations.resources("AWS::SNS::Subscription").values()
-        if s["Properties"]["TopicArn"] == {"Ref": ops}
-    ]
-    assert subscriptions
-    for subscription in subscriptions:
-        branches = subscription["FilterPolicy"]["$or"]
-        assert {"category": [{"exists": False}]} in branches
-        # the routes still narrow what the evaluator sends (and an SMS is never an update)
-        assert {"severity": ["critical"], "kind": [{"anything-but": ["update"]}]} in branches
-    others = [
-        s["Properties"]
-        for s in operations.resources("AWS::SNS::Subscription").values()
-        if s["Properties"]["TopicArn"] != {"Ref": ops} and "FilterPolicy" in s["Properties"]
-    ]
-    assert all({"category": [{"exists": False}]} not in o["FilterPolicy"].get("$or", []) for o in others)
+    """Judged by SNS's documented filter semantics (test_infra_filter_policies.sns_delivers):
+    before, the SMS subscriber's `{"category": [{"exists": false}]}` branch let no alarm
+    through. The routes still narrow what the evaluator sends to the operations topic."""
+    synth: Synth = request.getfixturevalue(variant)
+    ops = {"Ref": _topic_id(synth, operations_topic)}
+    subscribers = sorted(
+        json.dumps(sub["Properties"]["Endpoint"], sort_keys=True)
+        for sub in synth.resources("AWS::SNS::Subscription").values()
+        if sub["Properties"]["TopicArn"] == ops
+    )
+    assert subscribers
+    assert _delivered_alarm_to(synth) == subscribers
+    for sub in synth.resources("AWS::SNS::Subscription").values():
+        if sub["Properties"]["TopicArn"] == ops and sub["Properties"]["Protocol"] == "sms":
+            assert sub["Properties"]["FilterPolicy"] == {
+                "severity": ["critical"],
+                "kind": [{"anything-but": ["update"]}],
+            }
