@@ -21,13 +21,29 @@ from constructs import Construct
 from infra.nag import acknowledge, skip_checkov
 
 # Python 3.14 is the newest Lambda runtime aws-cdk-lib knows (so cdk-nag AwsSolutions-L1
-# passes without an acknowledgement) and Powertools publishes its layer for it: its release
-# workflow writes /aws/service/powertools/python/arm64/python3.14/latest in every commercial
-# region (powertools-lambda-python .github/workflows/update_ssm.yml). The code stays
+# passes without an acknowledgement) and Powertools publishes its layer for it. The code stays
 # 3.11-compatible, which is what runs locally.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{RUNTIME.name}/latest"
+LAMBDA_REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements" / "lambda.txt"
+
+
+def pinned_version(requirements: Path, package: str) -> str:
+    """The version `requirements` pins `package` to (`package==X`)."""
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.split("#", 1)[0].strip().partition("==")
+        if sep and name.strip().lower() == package:
+            return version.strip()
+    raise ValueError(f"{requirements}: no '{package}==<version>' line")
+
+
+# The Powertools layer the functions run with: the release requirements/lambda.txt pins (the
+# one the tests run against), never `latest`, so two deploys of one commit run the same code.
+# Powertools' release workflow writes /aws/service/powertools/python/<arch>/<runtime>/<version>
+# in every commercial region (powertools-lambda-python .github/workflows/update_ssm.yml). To
+# bump it: change aws-lambda-powertools in requirements/lambda.txt (docs/decision_log.md).
+POWERTOOLS_VERSION = pinned_version(LAMBDA_REQUIREMENTS, "aws-lambda-powertools")
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{RUNTIME.name}/{POWERTOOLS_VERSION}"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 LOG_LEVEL = "INFO"
 
@@ -68,7 +84,7 @@ class FunctionFactory(Construct):
         self.reserve = reserve
         self.code = lambda_.Code.from_asset(str(code_dir))
         # Resolved by CloudFormation at deploy time (an SSM-typed template parameter), so synth
-        # needs no AWS access and each deploy picks up the region's latest layer version.
+        # needs no AWS access; the path names the pinned release, so every deploy gets its layer.
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",

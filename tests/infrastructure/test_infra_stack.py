@@ -25,6 +25,12 @@ pytestmark = pytest.mark.infrastructure
 
 EVALUATOR = "iotwatch.handlers.evaluator.handler"
 BUILDER = "iotwatch.handlers.baseline_builder.handler"
+# The release the Lambda package pins, read the plain way: the layer must be the same one.
+PINNED_POWERTOOLS = next(
+    line.split("==")[1].strip()
+    for line in (Path(__file__).resolve().parents[2] / "requirements" / "lambda.txt").read_text().splitlines()
+    if line.startswith("aws-lambda-powertools==")
+)
 TOPICS = {"oncall-email": "iotwatch-test-fleet-oncall-email", "oncall_sms": "iotwatch-test-fleet-oncall_sms"}
 
 
@@ -186,7 +192,7 @@ def test_functions_share_the_factory_defaults(
     layer_parameter = next(
         k
         for k, v in full.template_json["Parameters"].items()
-        if v.get("Default") == "/aws/service/powertools/python/arm64/python3.14/latest"
+        if v.get("Default") == f"/aws/service/powertools/python/arm64/python3.14/{PINNED_POWERTOOLS}"
     )
     assert full.template_json["Parameters"][layer_parameter]["Type"] == "AWS::SSM::Parameter::Value<String>"
     log_group = Capture()

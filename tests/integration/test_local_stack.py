@@ -28,6 +28,8 @@ from iotwatch_local.deploy import deploy_stack, wait_for_stack
 from iotwatch_local.endpoint import LocalAws
 from iotwatch_local.inbox import message_attribute, read_inbox, subscribe_inbox
 from iotwatch_local.moto_parameters import FAKE_PHONE_NUMBER
+
+from infra.functions import POWERTOOLS_LAYER_PARAMETER
 from iotwatch_local.moto_template import find_custom_resources
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +37,7 @@ PLAN_FILE = REPO / "monitoring-plan.yaml"
 SMOKE_STACK = "LocalSmoke"
 CUSTOM_STACK = "LocalCustom"
 SMOKE_TOPIC = "smoke-alerts"
-POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.14/latest"
+POWERTOOLS_PARAMETER = POWERTOOLS_LAYER_PARAMETER  # the pinned release's path
 PHONE_PARAMETER = "/smoke/oncall-phone"
 
 
