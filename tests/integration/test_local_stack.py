@@ -23,13 +23,12 @@ import pytest
 from botocore.client import BaseClient
 
 from infra.app import build_app
+from infra.functions import POWERTOOLS_LAYER_PARAMETER
 from iotwatch_local.assembly import DeployError, stack_names
 from iotwatch_local.deploy import deploy_stack, wait_for_stack
 from iotwatch_local.endpoint import LocalAws
 from iotwatch_local.inbox import message_attribute, read_inbox, subscribe_inbox
 from iotwatch_local.moto_parameters import FAKE_PHONE_NUMBER
-
-from infra.functions import POWERTOOLS_LAYER_PARAMETER
 from iotwatch_local.moto_template import find_custom_resources
 
 REPO = Path(__file__).resolve().parents[2]

@@ -30,7 +30,14 @@ from iotwatch.service.backtest import (
 from iotwatch.service.replay import ReplayPoint, ReplayResult, replay
 
 from iotwatch_cli.backtest import render_report, retention_days, write_backtest
-from iotwatch_cli.backtest_plot import plot_backtest, plot_name
+from iotwatch_cli.backtest_plot import (
+    LEARNING_LABEL,
+    backtest_figure,
+    learning_spans,
+    plot_backtest,
+    plot_name,
+    zoomed_episodes,
+)
 from iotwatch_cli.main import main
 from iotwatch_local.traffic import Fleet, Incident, generate
 
@@ -187,7 +194,8 @@ def test_plot_is_a_valid_png_of_a_useful_size(tmp_path: Path):
     )
     path = plot_backtest(result, tmp_path / "deep" / "plot.png")
     assert path == tmp_path / "deep" / "plot.png"
-    assert png_size(path) == (1200, 420)
+    assert result.alerts_fired == 1
+    assert png_size(path) == (1200, 700)  # the window, and under it the alert zoomed
     assert path.stat().st_size > 20_000  # lines, a band and labels, not an empty canvas
 
 
@@ -199,6 +207,46 @@ def test_plot_of_a_series_still_learning_or_empty_is_still_a_png(tmp_path: Path)
     assert png_size(plot_backtest(learning, tmp_path / "learning.png")) == (1200, 420)
     empty = SeriesBacktest(make_series(), "test", [], [])
     assert png_size(plot_backtest(empty, tmp_path / "empty.png")) == (1200, 420)
+
+
+def test_a_short_outage_in_weeks_gets_a_zoomed_panel_and_the_learning_days_are_shaded():
+    """21 days with a 40-minute outage: over the window it is a pixel or two wide; the zoomed
+    panel under it shows it over a tenth of its width. The rows before the first baseline are
+    shaded and labelled in the legend."""
+    start = OUTAGE.start - 20 * DAY
+    outage = Incident(
+        start + 20 * DAY + 13 * 3600, start + 20 * DAY + 13 * 3600 + 2400, ("PublishIn.Success",), 0.1
+    )
+    series = make_series("PublishIn.Success")
+    counts = {
+        ts: c
+        for _, ts, c in generate(Fleet(), [series], start=start, end=start + 21 * DAY, incidents=[outage])
+    }
+    points = [ReplayPoint(ts, float(counts.get(ts, 0))) for ts in range(start, start + 21 * DAY, PERIOD)]
+    result = backtest_series(series, points, history_days=14, refresh_seconds=DAY)
+    onsets = [e for e in result.episodes if outage.start <= e.start < outage.end]
+    assert onsets, result.episodes
+    figure = backtest_figure(result)
+    window, *zooms = figure.axes
+    assert len(zooms) == len(zoomed_episodes(result)) >= 1
+    (zoom,) = [z for z, e in zip(zooms, zoomed_episodes(result), strict=True) if e in onsets]
+    left, right = zoom.get_xlim()
+    outage_left, outage_right = _num(outage.start), _num(outage.end)
+    assert left < outage_left < outage_right < right
+    assert (outage_right - outage_left) / (right - left) > 0.1
+    whole_left, whole_right = window.get_xlim()
+    assert (outage_right - outage_left) / (whole_right - whole_left) < 0.002  # why the zoom is there
+    labels = window.get_legend_handles_labels()[1]
+    assert LEARNING_LABEL in labels
+    # until the first daily build after the first row: no baseline yet
+    assert learning_spans(result) == [(start, (start // DAY + 1) * DAY)]
+
+
+def _num(ts: int) -> float:
+    import numpy as np
+    from matplotlib.dates import date2num
+
+    return float(date2num(np.datetime64(ts, "s")))
 
 
 def test_plot_names_are_readable_and_unique():
@@ -311,7 +359,7 @@ def test_backtest_of_csv_files_plots_and_counts_each(tmp_path: Path):
         assert entry["first_alert"] == (
             None if first is None else f"{datetime.fromtimestamp(first, UTC):%Y-%m-%dT%H:%M:%SZ}"
         )
-        assert png_size(Path(entry["plot"])) == (1200, 420)
+        assert png_size(Path(entry["plot"])) == (1200, 700 if entry["alerts"] else 420)
     assert summary["series"][0]["alerts_fired"] == 1 and summary["series"][1]["alerts_fired"] == 0
     assert summary["totals"]["alerts_fired"] == 1
     assert "1 alert(s) would have fired on 1 of 2 series" in out
