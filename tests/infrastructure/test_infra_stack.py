@@ -166,6 +166,20 @@ def test_subscriptions_take_literal_env_and_ssm_contacts(full: Synth) -> None:
     )
 
 
+def test_the_readme_stores_a_phone_number_the_way_the_stack_reads_it(full: Synth) -> None:
+    """The template reads an {ssm: ...} contact through a String-typed parameter (SNS's
+    Endpoint takes no ssm-secure reference): the README's put-parameter must store a String."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (line,) = [ln for ln in readme.splitlines() if ln.startswith("aws ssm put-parameter")]
+    assert "--type String " in line
+    assert "SecureString" in readme  # and it says why not
+    assert "ssm-secure" not in json.dumps(full.template_json)
+    types = {
+        v["Type"] for v in full.template_json["Parameters"].values() if v.get("Default") == SMS_PARAMETER
+    }
+    assert types == {"AWS::SSM::Parameter::Value<String>"}
+
+
 def test_contacts_appear_only_as_subscription_endpoints(full: Synth) -> None:
     for contact in (LITERAL_EMAIL, ENV_EMAIL):
         stripped = {
