@@ -29,9 +29,16 @@ LAMBDA_REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements" / 
 
 
 def pinned_version(requirements: Path, package: str) -> str:
-    """The version `requirements` pins `package` to (`package==X`)."""
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        name, sep, version = line.split("#", 1)[0].strip().partition("==")
+    """The version `requirements` pins `package` to (`package==X`); outside a checkout, the
+    same pin as the installed iotwatch distribution declares it (its dependencies are that file)."""
+    if requirements.exists():
+        lines = requirements.read_text(encoding="utf-8").splitlines()
+    else:
+        from importlib.metadata import requires
+
+        lines = requires("iotwatch") or []
+    for line in lines:
+        name, sep, version = line.split("#", 1)[0].split(";", 1)[0].strip().partition("==")
         if sep and name.strip().lower() == package:
             return version.strip()
     raise ValueError(f"{requirements}: no '{package}==<version>' line")

@@ -471,3 +471,19 @@ def test_more_named_series_than_a_shard_give_the_evaluator_its_work_queue(tmp_pa
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_ref["Ref"], "Arn"]}
     # 4 series are far below a build shard: the builder keeps building in one invocation
     assert "IOTWATCH_WORK_QUEUE" not in sharded.function(BUILDER)[1]["Properties"]["Environment"]["Variables"]
+
+
+def test_the_layer_version_is_the_pin_of_the_lambda_requirements(tmp_path: Path) -> None:
+    from infra.functions import POWERTOOLS_LAYER_PARAMETER, pinned_version
+
+    assert (
+        POWERTOOLS_LAYER_PARAMETER.endswith(f"/{PINNED_POWERTOOLS}")
+        and "latest" not in POWERTOOLS_LAYER_PARAMETER
+    )
+    pins = tmp_path / "lambda.txt"
+    pins.write_text(
+        "# the Lambda package\nboto3==1.0\naws-lambda-powertools==9.8.7  # the layer\n", encoding="utf-8"
+    )
+    assert pinned_version(pins, "aws-lambda-powertools") == "9.8.7"
+    with pytest.raises(ValueError, match="no 'tzdata==<version>' line"):
+        pinned_version(pins, "tzdata")
