@@ -235,6 +235,8 @@ def _cloudwatch_from_args(
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader, MetricReadError
     from iotwatch.plan.expand import expand_series
 
+    from iotwatch_cli.errors import aws_failure
+
     series = expand_series(plan)
     periods = {s.period for s in series}
     coarsest = max(periods)
@@ -257,5 +259,10 @@ def _cloudwatch_from_args(
         return cloudwatch_backtest(
             plan, series, reader, window_start=window_start, window_end=window_end, refresh_seconds=refresh
         )
-    except (BotoCoreError, ClientError, MetricReadError) as exc:
+    except BotoCoreError as exc:
+        failure = aws_failure(exc)
+        if failure.code == EXIT_BAD_INPUT:
+            raise BacktestError(str(failure)) from None
+        raise _AwsFailure(str(exc)) from exc
+    except (ClientError, MetricReadError) as exc:
         raise _AwsFailure(str(exc)) from exc

@@ -33,7 +33,8 @@ REPLAY_GC_THRESHOLD = 100_000  # allocations between young-generation collection
 def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     series = expand_series(plan)
     f, d = plan.frequency, plan.detection
-    lines = [f"{source}: OK - plan '{plan.name}' deploys as stack {plan.stack_name}", "", "Goals:"]
+    warned = f" (with {len(check.warnings)} warning(s), above)" if check.warnings else ""
+    lines = [f"{source}: OK - plan '{plan.name}' deploys as stack {plan.stack_name}{warned}", "", "Goals:"]
     lines += [f"  - {goal}" for goal in plan.goals]
     lines.append("")
     templates = expand_templates(plan)
@@ -41,14 +42,18 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     shares = [s for s in series if s.ratio is not None]
     of_them = f" ({len(shares)} of them shares of attempts)" if shares else ""
     lines.append(f"Watches {len(series)} series{of_them}{extra}:")
+    sides = {"up": "pages when it rises", "down": "pages when it falls", "both": "pages either way"}
     for s in series:
         if s.ratio is None:
-            lines.append(f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min")
+            lines.append(
+                f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min; "
+                f"{sides[s.detection.direction]}{_limits(s.detection.above, s.detection.below)}"
+            )
             continue
-        sides = {"up": "pages when it rises", "down": "pages when it falls", "both": "pages either way"}
         lines.append(f"  {s.label:<40} share: {formula(s.ratio)}")
         lines.append(
-            f"  {'':<40} {sides[s.detection.direction]}; judged per {s.period // 60} min with >= "
+            f"  {'':<40} {sides[s.detection.direction]}{_limits(s.detection.above, s.detection.below)}; "
+            f"judged per {s.period // 60} min with >= "
             f"{s.ratio.min_denominator:,.0f} {s.ratio.denominator_label}, >= {s.detection.min_volume:g} failed"
         )
     for t in templates:
@@ -103,15 +108,37 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     lines.append("Routes:")
     for route in plan.notify.routes:
         lines.append(f"  {', '.join(route.severities)} of {', '.join(route.metrics)} -> {route.topic}")
+    lines += _maintenance_lines(plan)
     lines.append(
         f"Tools: dashboard {'on' if plan.tools.dashboard else 'off'}, "
         f"CloudTrail audit {'on' if plan.tools.audit else 'off'}"
     )
-    if check.warnings:
-        lines.append("")
-        lines.append(f"{len(check.warnings)} warning(s):")
-        lines += [f"  {w}" for w in check.warnings]
     return "\n".join(lines)
+
+
+def _limits(above: float | None, below: float | None) -> str:
+    """A series' absolute limits, as the summary says them."""
+    said = [f"above {above:g}" for _ in [above] if above is not None]
+    said += [f"below {below:g}" for _ in [below] if below is not None]
+    return f"; also pages {' or '.join(said)} whatever the baseline" if said else ""
+
+
+def _maintenance_lines(plan: Plan) -> list[str]:
+    windows = plan.notify.maintenance_windows
+    if not windows:
+        return ["Maintenance windows: none (every deviation may page)"]
+    lines = ["Maintenance windows (deviations recorded, not paged):"]
+    for w in windows:
+        scope = ", ".join(w.metrics) + "".join(f", {k}={v}" for k, v in w.dimensions.items())
+        lines.append(f"  {w.name}: {', '.join(w.days)} {w.start}-{w.end} {w.timezone}, for {scope}")
+    return lines
+
+
+def warning_lines(check: PlanCheck, source: str) -> list[str]:
+    """The plan's warnings, those that leave a series without data first (a misspelt metric,
+    dimension key or value): they are what a deploy that 'works' silently misses."""
+    ordered = sorted(check.warnings, key=lambda w: not w.empty_series)
+    return [w.at(source) for w in ordered]
 
 
 def _interval(seconds: int) -> str:
@@ -126,7 +153,15 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     if read is None:
         return EXIT_BAD_INPUT
     plan, check = read
+    warnings = warning_lines(check, args.file)
+    if warnings:
+        print(f"{len(warnings)} warning(s):", file=out)
+        print("\n".join(f"  {w}" for w in warnings), file=out)
+        print(file=out)
     print(plan_summary(plan, check, args.file), file=out)
+    if warnings and args.strict:
+        print(f"{args.file}: --strict: {len(warnings)} warning(s) fail the check; fix them", file=err)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -279,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolve-env",
         action="store_true",
         help="require {env: VAR} contacts to be set now, as `cdk synth` does",
+    )
+    validate.add_argument(
+        "--strict", action="store_true", help="exit 1 when the plan has warnings (for CI), 2 on errors as always"
     )
     validate.set_defaults(func=cmd_plan_validate)
 

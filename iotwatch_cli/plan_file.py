@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from iotwatch.plan.loader import PlanCheck, PlanError, check_plan, read_plan_document
+from iotwatch.plan.loader import PlanCheck, PlanError, check_plan, read_plan_source
 from iotwatch.plan.model.plan import Plan
 
 
@@ -14,11 +14,11 @@ def read_checked_plan(
     """The plan at `source` and its check; None once every problem is on `err` (the caller
     exits 2)."""
     try:
-        data = read_plan_document(source)
+        read = read_plan_source(source)
     except PlanError as exc:
         print(exc, file=err)
         return None
-    check = check_plan(data, resolve_env=resolve_env)
+    check = check_plan(read.data, resolve_env=resolve_env, positions=read.positions)
     if check.plan is None:
         print(PlanError(source, check.problems), file=err)
         print("Fix the fields above and run `iotwatch plan validate` again.", file=err)
