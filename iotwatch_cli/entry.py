@@ -65,8 +65,9 @@ def _run(argv: Sequence[str] | None) -> int:
     except Exception as exc:
         if not _missing_aws_setting(exc):
             raise  # a bug: its traceback is what a report needs
-        print(aws_failure(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
+        failure = aws_failure(exc)
+        print(failure, file=sys.stderr)
+        return failure.code
 
 
 def _missing_aws_setting(exc: Exception) -> bool:

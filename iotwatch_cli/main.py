@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from iotwatch.plan.model.detection import Detection
 from iotwatch.plan.model.frequency import Frequency
 from iotwatch.plan.model.plan import Plan
 
-from iotwatch_cli.plan_file import read_checked_plan
+from iotwatch_cli.plan_file import plan_or_builtin, read_checked_plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -167,9 +166,9 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.service.backtest import refresh_interval
-    from iotwatch.service.replay import ReplayPoint, median_spacing, prebuilt_baselines, replay, snap_to_grid
+    from iotwatch.service.replay import ReplayPoint, prebuilt_baselines, replay, snap_to_grid
 
-    from iotwatch_cli.series_csv import CsvInputError, read_series_csv
+    from iotwatch_cli.series_csv import CsvInputError, period_of, read_series_csv
 
     try:
         plan = score_plan(args.plan, err)
@@ -192,9 +191,9 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.period is not None and args.period <= 0:
         print("error: --period must be a positive number of seconds", file=err)
         return EXIT_BAD_INPUT
+    period = period_of(rows, args.period, args.file if args.file != "-" else "<stdin>", warnings)
     for warning in warnings:
         print(warning, file=err)
-    period = args.period or median_spacing([r.ts for r in rows])
     snapped, _ = snap_to_grid([r.ts for r in rows], period)
     series = score_series(plan, period)
     refresh = refresh_interval(plan.frequency)
@@ -251,16 +250,10 @@ class ScoringPlan:
 
 def score_plan(path: str | None, err: TextIO) -> ScoringPlan:
     """The plan `--plan` names; without one, the plan file here, else the built-in defaults
-    (said on stderr, so a score is never judged by settings nobody knew were chosen)."""
-    from iotwatch.plan.loader import load_plan
-
-    if path is None and not os.path.exists(DEFAULT_PLAN_FILE):
-        print(
-            f"note: no {DEFAULT_PLAN_FILE} here and no --plan: scoring with iotwatch's default detection",
-            file=err,
-        )
+    (said on stderr: iotwatch_cli.plan_file.plan_or_builtin)."""
+    plan = plan_or_builtin(path, err, "scoring")
+    if plan is None:
         return ScoringPlan(Detection(), Frequency())
-    plan = load_plan(path or DEFAULT_PLAN_FILE)
     return ScoringPlan(plan.detection, plan.frequency)
 
 
@@ -316,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="require {env: VAR} contacts to be set now, as `cdk synth` does",
     )
     validate.add_argument(
-        "--strict", action="store_true", help="exit 1 when the plan has warnings (for CI), 2 on errors as always"
+        "--strict",
+        action="store_true",
+        help="exit 1 when the plan has warnings (for CI), 2 on errors as always",
     )
     validate.set_defaults(func=cmd_plan_validate)
 
@@ -327,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser(
         "score", help="replay a metric exported as CSV: what would iotwatch have said at each row?"
     )
-    score.add_argument("file", help="CSV with a header, then timestamp,value rows (- for stdin)")
+    score.add_argument(
+        "file",
+        help="CSV of timestamp,value rows, under a header line or not (- for stdin); empty value: no datapoint",
+    )
     score.add_argument(
         "--plan",
         default=None,
@@ -361,14 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
         "backtest", help="replay a plan's metrics (CloudWatch history or CSV files), plot them, count alerts"
     )
     backtest.add_argument(
-        "--plan", default=DEFAULT_PLAN_FILE, help="plan whose series, detection and history_days to use"
+        "--plan",
+        default=None,
+        help=f"plan whose series, detection and history_days to use (default: {DEFAULT_PLAN_FILE}; "
+        "for --csv without one, the built-in detection)",
     )
     backtest.add_argument(
         "--csv",
         action="append",
         default=[],
-        metavar="METRIC=FILE",
-        help="replay FILE (timestamp,value CSV) as METRIC instead of reading CloudWatch (repeatable)",
+        metavar="SERIES=FILE",
+        help="replay FILE (timestamp,value CSV) as the plan's SERIES instead of reading CloudWatch "
+        "(repeatable); SERIES is a metric, METRIC:KEY=VALUE[,KEY=VALUE] for one of its dimension "
+        "values (Connect.Success:Protocol=MQTT), or a series id or label",
     )
     backtest.add_argument(
         "--days",

@@ -1,11 +1,33 @@
-"""Reading a plan file for a command that needs it valid (`plan validate`, `plan cost`)."""
+"""Reading a plan file for a command that needs it valid (`plan validate`, `plan cost`), or
+that can do without one (`score`, `backtest --csv`)."""
 
 from __future__ import annotations
 
+import os
 from typing import TextIO
 
-from iotwatch.plan.loader import PlanCheck, PlanError, check_plan, read_plan_source
+from iotwatch.plan.loader import (
+    DEFAULT_PLAN_FILE,
+    PlanCheck,
+    PlanError,
+    check_plan,
+    load_plan,
+    read_plan_source,
+)
 from iotwatch.plan.model.plan import Plan
+
+
+def plan_or_builtin(path: str | None, err: TextIO, what: str) -> Plan | None:
+    """The plan `--plan` names; without one, the plan file here; else None: the caller uses the
+    built-in detection, and stderr says so (a result is never judged by settings nobody knew
+    were chosen). Raises PlanError."""
+    if path is None and not os.path.exists(DEFAULT_PLAN_FILE):
+        print(
+            f"note: no {DEFAULT_PLAN_FILE} here and no --plan: {what} with iotwatch's default detection",
+            file=err,
+        )
+        return None
+    return load_plan(path or DEFAULT_PLAN_FILE)
 
 
 def read_checked_plan(

@@ -69,7 +69,10 @@ YAML_HINTS = (
         "or line the key up with its neighbours",
     ),
     ("could not find expected ':'", "a key needs ': ' after it (key: value); check the line above too"),
-    ("undefined alias", "define the anchor (&name) before using it (*name), or quote a value that starts with '*'"),
+    (
+        "undefined alias",
+        "define the anchor (&name) before using it (*name), or quote a value that starts with '*'",
+    ),
     (
         "expected <block end>",
         "the indentation changes here: keys of one mapping start in the same column, and list items "
