@@ -164,6 +164,13 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return EXIT_OK
 
 
+def cmd_plan_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.plan.schema import plan_json_schema_text
+
+    out.write(plan_json_schema_text())
+    return EXIT_OK
+
+
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.service.backtest import refresh_interval
     from iotwatch.service.replay import ReplayPoint, prebuilt_baselines, replay, snap_to_grid
@@ -314,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when the plan has warnings (for CI), 2 on errors as always",
     )
     validate.set_defaults(func=cmd_plan_validate)
+
+    schema = plan_commands.add_parser(
+        "schema",
+        help="print the plan's JSON Schema (for editors; checked in as docs/monitoring-plan.schema.json)",
+    )
+    schema.set_defaults(func=cmd_plan_schema)
 
     from iotwatch_cli.cost import add_parser as add_cost_parser
 

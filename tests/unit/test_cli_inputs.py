@@ -38,7 +38,10 @@ def stamp(ts: int) -> str:
 
 def series_csv(path: Path, days: int = 3, *, header: bool = True, period: int = PERIOD) -> Path:
     """A steady daily wave, one row per `period`."""
-    rows = [f"{stamp(START + i * period)},{1000 + (i % (86400 // period)) % 97}" for i in range(days * 86400 // period)]
+    rows = [
+        f"{stamp(START + i * period)},{1000 + (i % (86400 // period)) % 97}"
+        for i in range(days * 86400 // period)
+    ]
     path.write_text("\n".join((["timestamp,value"] if header else []) + rows) + "\n", encoding="utf-8")
     return path
 
@@ -82,7 +85,9 @@ def test_a_closed_pipe_in_process_is_exit_141(monkeypatch: pytest.MonkeyPatch) -
     assert entry.main(["plan", "validate", str(DEFAULT_PLAN_FILE)]) == 141
 
 
-def test_ctrl_c_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def interrupted(argv: Any) -> int:
         raise KeyboardInterrupt
 
@@ -203,7 +208,13 @@ def test_the_summary_shows_maintenance_windows_and_each_series_direction_and_lim
     def change(data: dict[str, Any]) -> None:
         data["resources"]["metrics"][0]["detection"] = {"direction": "down", "below": 90000}
         data["notify"]["maintenance_windows"] = [
-            {"name": "patch-tuesday", "days": ["tue"], "start": "02:00", "end": "04:00", "timezone": "Europe/Berlin"}
+            {
+                "name": "patch-tuesday",
+                "days": ["tue"],
+                "start": "02:00",
+                "end": "04:00",
+                "timezone": "Europe/Berlin",
+            }
         ]
 
     code, out, err = run("plan", "validate", str(plan_file(tmp_path, change)))
@@ -241,7 +252,9 @@ def test_a_period_unlike_the_rows_spacing_is_said(tmp_path: Path) -> None:
     """`--period 60` on 5-minute data alerted on 696 rows without a word."""
     code, _, err = score(series_csv(tmp_path / "x.csv"), "--period", "60")
     assert code == 0
-    assert "--period 60 but the rows are 300 s apart (median): 4 period(s) between rows have no datapoint" in err
+    assert (
+        "--period 60 but the rows are 300 s apart (median): 4 period(s) between rows have no datapoint" in err
+    )
     assert "leave --period out to score per 300 s" in err
     assert score(series_csv(tmp_path / "y.csv"), "--period", "300")[2] == ""
 
@@ -250,7 +263,9 @@ def test_a_blank_value_is_no_datapoint_and_its_row_carries_the_score_that_alerte
     """A blank row alerted with anomaly_score 0.0000: the score of the period before."""
     rows = [(START + i * PERIOD, 1000 + i % 7) for i in range(20 * 288)]
     silent = START + 19 * 86400 + 14 * 3600
-    lines = ["timestamp,value"] + [f"{stamp(ts)},{'' if silent <= ts < silent + 1800 else v}" for ts, v in rows]
+    lines = ["timestamp,value"] + [
+        f"{stamp(ts)},{'' if silent <= ts < silent + 1800 else v}" for ts, v in rows
+    ]
     path = tmp_path / "x.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, out, err = score(path)
@@ -262,7 +277,10 @@ def test_a_blank_value_is_no_datapoint_and_its_row_carries_the_score_that_alerte
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,value\n2026-11-02 00:00:00,n/a\n", encoding="utf-8")
     message = score(bad)[2]
-    assert "value 'n/a' is not a number; write a number, or leave it empty for a period without a datapoint" in message
+    assert (
+        "value 'n/a' is not a number; write a number, or leave it empty for a period without a datapoint"
+        in message
+    )
 
 
 # --- backtest --csv ---------------------------------------------------------------------------
