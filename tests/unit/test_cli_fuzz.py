@@ -116,7 +116,7 @@ def test_a_mutated_plan_is_validated_or_refused_cleanly(text: str) -> None:
 
 
 @settings(FUZZ, max_examples=40)
-@given(raw=st.binary(max_size=300) | st.binary(max_size=60).map(lambda b: "version: 1\n".encode() + b))
+@given(raw=st.binary(max_size=300) | st.binary(max_size=60).map(lambda b: b"version: 1\n" + b))
 def test_random_bytes_as_a_plan_are_refused_cleanly(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = str(Path(directory) / "plan.yaml")
