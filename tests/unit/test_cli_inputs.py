@@ -156,6 +156,17 @@ def test_schema_errors_carry_the_line_and_column_of_the_field(tmp_path: Path) ->
     assert err.count("301 s") == 1
 
 
+def test_a_wrong_type_says_what_to_write_at_its_line(tmp_path: Path) -> None:
+    text = DEFAULT_PLAN_FILE.read_text(encoding="utf-8")
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  history_days:"))
+    path = tmp_path / "plan.yaml"
+    path.write_text(text.replace("  history_days: 14", "  history_days: two weeks", 1), encoding="utf-8")
+    code, _, err = run("plan", "validate", str(path))
+    assert code == 2
+    assert f"{path}:{line}:3: error: frequency.history_days: " in err
+    assert "(got 'two weeks'): write a whole number, e.g. 300" in err
+
+
 def test_duplicate_keys_are_refused_with_both_lines(tmp_path: Path) -> None:
     path = tmp_path / "plan.yaml"
     text = DEFAULT_PLAN_FILE.read_text(encoding="utf-8")

@@ -215,6 +215,28 @@ def check_plan_file(
     return check
 
 
+# what to write instead, for pydantic's type errors (its message says only what was expected)
+TYPE_FIXES = {
+    "int_parsing": "write a whole number, e.g. 300",
+    "int_type": "write a whole number, e.g. 300",
+    "int_from_float": "write a whole number, e.g. 300",
+    "float_parsing": "write a number, e.g. 0.2",
+    "float_type": "write a number, e.g. 0.2",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write text; quote it ('...') if YAML reads it as a number, date or true/false",
+    "list_type": "write a list: one '- item' per line, or [a, b]",
+    "dict_type": "write a mapping here: one 'key: value' per line, indented under this key",
+    "model_type": "write a mapping here: one 'key: value' per line, indented under this key",
+}
+BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long"}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _format_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -268,6 +290,11 @@ def _problem_from_pydantic(err: Any) -> PlanProblem:
     if kind == "literal_error":
         return PlanProblem("error", path, f"{err['msg']} (got {err.get('input')!r})")
     message = str(err["msg"]).removeprefix("Value error, ")
+    fix = TYPE_FIXES.get(kind)
+    if fix is not None:
+        return PlanProblem("error", path, f"{message} (got {_shown(err.get('input'))}): {fix}")
+    if kind in BOUND_ERRORS:
+        return PlanProblem("error", path, f"{message} (got {_shown(err.get('input'))})")
     if kind == "string_pattern_mismatch" and loc and loc[-1] == "name" and len(loc) == 1:
         message = (
             "plan name must be 1-30 characters: lowercase letters, digits and '-', starting with a letter"
