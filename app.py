@@ -3,8 +3,9 @@
 Context keys and the environment: see infra/app.py.
 
 A plan with problems stops synth with every problem listed and exit status 2, as does a bad
-context value (the message names the key); a cdk-nag finding without an acknowledgement stops
-it with the validation report and exit status 1. Neither prints a Python traceback.
+context value (the message names the key); a plan's warnings are printed on stderr, and with
+`-c strict=true` stop synth with exit status 1; a cdk-nag finding without an acknowledgement
+stops it with the validation report and exit status 1. None prints a Python traceback.
 
 cdk.json runs this file as
     test -x .venv/bin/python && exec .venv/bin/python app.py || exec python3 app.py
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import sys
 
-from iotwatch.plan.loader import PlanError
+from iotwatch.plan.loader import PlanError, PlanWarnings
 
 from infra.app import ContextError, build_app
 
@@ -27,6 +28,9 @@ from infra.app import ContextError, build_app
 def main() -> int:
     try:
         app = build_app()
+    except PlanWarnings as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except (PlanError, ContextError) as exc:
         print(exc, file=sys.stderr)
         return 2

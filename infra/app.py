@@ -15,6 +15,9 @@ Context keys (`cdk synth -c key=value`, or `context=` here):
   must not be another plan's name (plan `shop` at stage `dev` *is* plan `shop-dev`);
 - `data_removal_policy`: `retain` (default) or `destroy` for the baselines table; `destroy`
   is for demos and throw-away stacks;
+- `strict`: `true` refuses a plan with warnings (a misspelt metric or dimension that would
+  leave a series empty), as `iotwatch plan validate --strict` does; exit status 1. Without it
+  the warnings are printed on stderr and synth goes on;
 - `reserved_concurrency`: `on` (default) reserves each function's concurrency (the evaluator
   runs one tick at a time); `off` for an account whose Lambda concurrency quota is too small
   to reserve anything (new accounts may start at 10), where CloudFormation refuses the stack
@@ -41,12 +44,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from iotwatch.plan.loader import DEFAULT_PLAN_FILE, load_plan
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE, check_plan_file
 from iotwatch.plan.model.plan import PLAN_NAME_PATTERN, Plan
 
 from infra.nag import enable_nag
@@ -59,6 +63,7 @@ CONTEXT_PLAN = "plan"
 CONTEXT_STAGE = "stage"
 CONTEXT_DATA_REMOVAL = "data_removal_policy"
 CONTEXT_RESERVED_CONCURRENCY = "reserved_concurrency"
+CONTEXT_STRICT = "strict"
 _SWITCH = {"on": True, "true": True, "off": False, "false": False}
 _REMOVAL_POLICIES = {"retain": cdk.RemovalPolicy.RETAIN, "destroy": cdk.RemovalPolicy.DESTROY}
 # Words of lowercase letters and digits joined by single hyphens: a leading, trailing or doubled
@@ -107,8 +112,15 @@ def build_app(
     reserve = _SWITCH.get(str(app.node.try_get_context(CONTEXT_RESERVED_CONCURRENCY) or "on").lower())
     if reserve is None:
         raise ContextError(f"context {CONTEXT_RESERVED_CONCURRENCY} must be on or off")
+    strict = _SWITCH.get(str(app.node.try_get_context(CONTEXT_STRICT) or "false").lower())
+    if strict is None:
+        raise ContextError(f"context {CONTEXT_STRICT} must be true or false")
     env = os.environ if environ is None else environ
-    plan = staged_plan(load_plan(path, environ=env, resolve_env=True), stage)
+    check = check_plan_file(path, environ=env, resolve_env=True, strict=strict)
+    for warning in check.warnings:  # synth goes on; a plan that watches nothing must still be said
+        print(warning.at(str(path)), file=sys.stderr)
+    assert check.plan is not None
+    plan = staged_plan(check.plan, stage)
     check_output_names(plan, str(path))
 
     IotWatchStack(

@@ -5,6 +5,9 @@ EventBridge events, single records (either shape, see `iotwatch.domain.audit`) o
 A directory means every `*.json` / `*.json.gz` under it (recursively, sorted), so an
 `aws s3 sync` of a trail's bucket can be passed as is. Calls are printed oldest first.
 
+A record read twice (the same eventID in a file and its copy) is counted once. Under each
+call the table says what it touched (the policy, certificate, thing... its request named).
+
 A file or record that cannot be read is named on stderr (`file: record 3: no eventName`,
 records counted from 1) and skipped; everything else is still printed, and the exit code
 is 2 at the end. No AWS access: this works on files only.
@@ -23,6 +26,7 @@ from typing import Any, TextIO
 from iotwatch.domain.audit.event import IOT_SOURCE, AuditEvent, AuditRecordError
 from iotwatch.domain.audit.policy import AuditPolicy, judge
 from iotwatch.domain.audit.reading import normalize, records_from_document
+from iotwatch.domain.messages.audit import _target_phrase as touched  # one rule for "what was touched"
 
 DEFAULT_POLICY = AuditPolicy()  # the built-in sensitive actions, root and denied calls
 EXIT_OK = 0
@@ -109,6 +113,21 @@ def read_events(files: list[Path], err: TextIO) -> tuple[list[Located], bool]:
                 print(f"{name}: record {index}: {exc}", file=err)
                 ok = False
     return events, ok
+
+
+def unique_records(located: list[Located]) -> tuple[list[Located], int]:
+    """Each call once: the same record read twice (a file and its copy, overlapping syncs of a
+    trail's bucket) has one eventID. Records without one are all kept. (kept, dropped)."""
+    seen: set[str] = set()
+    kept: list[Located] = []
+    for item in located:
+        event_id = item.event.event_id
+        if event_id is not None:
+            if event_id in seen:
+                continue
+            seen.add(event_id)
+        kept.append(item)
+    return kept, len(located) - len(kept)
 
 
 def is_shown(event: AuditEvent, all_sources: bool) -> bool:
@@ -213,6 +232,10 @@ def render_table(items: list[Located], width: int = TABLE_WIDTH, policy: AuditPo
         cells = [clip_end(cell, w) for cell, w in zip(row, widths, strict=True)]
         cells[2] = fit_who(item.event, widths[2])
         lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        what = touched(item.event)
+        if what:  # under the action, on a line of its own: an ARN does not fit a column
+            indent = " " * (widths[0] + 2)
+            lines.append(clip_end(f"{indent}on {what}", width))
     return "\n".join(lines)
 
 
@@ -249,6 +272,9 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_BAD_INPUT
     files, paths_ok = input_files(args.paths, err)
     located, records_ok = read_events(files, err)
+    located, repeated = unique_records(located)
+    if repeated:
+        print(f"note: {repeated} record(s) read more than once (same eventID) counted once", file=err)
     shown = [item for item in located if is_shown(item.event, args.all_sources)]
     shown.sort(key=lambda item: item.event.time)  # stable: same-second calls keep file order
     if args.json:

@@ -103,59 +103,126 @@ def render_report(written: WrittenBacktest) -> str:
 
 
 def parse_csv_spec(spec: str) -> tuple[str, str]:
-    metric, sep, path = spec.partition("=")
+    """SERIES=FILE; SERIES may hold '=' itself (Connect.Success:Protocol=MQTT), so the file is
+    what follows the last one."""
+    metric, sep, path = spec.rpartition("=")
     if not sep or not metric.strip() or not path.strip():
-        raise BacktestError(f"--csv {spec!r}: use METRIC=FILE, e.g. --csv PublishIn.Success=publish.csv")
+        raise BacktestError(
+            f"--csv {spec!r}: use SERIES=FILE, e.g. --csv PublishIn.Success=publish.csv or "
+            "--csv Connect.Success:Protocol=MQTT=connect.csv"
+        )
     return metric.strip(), path.strip()
 
 
-def csv_series(plan: Plan, name: str, period: int) -> Series:
-    """The plan series `name` names (id, label or metric, when exactly one), at the CSV's period;
-    otherwise a series with the plan's default detection."""
-    from iotwatch.plan.expand import expand_series, unlisted_detection
+def plan_series_named(plan_series: Sequence[Series], name: str) -> Series | None:
+    """The plan's series `name` names: an id, a label, `METRIC:KEY=VALUE[,KEY=VALUE]`, or a
+    metric the plan watches as one series. None for a name the plan does not have and that does
+    not look like a misspelling of one (a CSV of something else, judged by the defaults).
+    Raises BacktestError for a name that is ambiguous, or close to a series but not it."""
+    from iotwatch.plan.catalog import AWS_IOT_METRICS, closest
 
-    plan_series = expand_series(plan)
-    matches = [s for s in plan_series if name in (s.id, s.label)]
-    if not matches:
-        matches = [s for s in plan_series if s.metric == name]
+    exact = [s for s in plan_series if name in (s.id, s.label)]
+    if exact:
+        return exact[0]
+    metric, colon, dims_text = name.partition(":")
+    wanted = _dimensions(name, dims_text) if colon else None
+    of_metric = [s for s in plan_series if s.metric == metric]
+    matches = [s for s in of_metric if wanted is None or s.dimension_map == wanted]
     if len(matches) == 1:
-        return replace(matches[0], period=period)
+        return matches[0]
+    if of_metric:
+        choices = ", ".join(_series_spec(s) for s in of_metric)
+        what = "none has those dimensions" if not matches else "name one"
+        raise BacktestError(
+            f"--csv {name}: the plan watches {metric} as {len(of_metric)} series; {what}: {choices}"
+        )
+    if colon:
+        raise BacktestError(
+            f"--csv {name}: the plan does not watch {metric}; its series: {_listing(plan_series)}"
+        )
+    if name in AWS_IOT_METRICS:
+        return None  # an AWS/IoT metric the plan does not watch: the defaults judge it
+    meant = closest(name, {s.metric for s in plan_series} | set(AWS_IOT_METRICS))
+    if meant is not None:
+        raise BacktestError(
+            f"--csv {name}: no such series in the plan: did you mean {meant}? (its series: {_listing(plan_series)})"
+        )
+    return None
+
+
+def _dimensions(name: str, text: str) -> dict[str, str]:
+    pairs = [part.partition("=") for part in text.split(",")]
+    if not text or any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+        raise BacktestError(f"--csv {name}: write dimensions as METRIC:KEY=VALUE[,KEY=VALUE]")
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
+def _series_spec(series: Series) -> str:
+    dims = ",".join(f"{k}={v}" for k, v in series.dimensions)
+    return f"{series.metric}:{dims}" if dims else series.metric
+
+
+def _listing(plan_series: Sequence[Series]) -> str:
+    names = [_series_spec(s) for s in plan_series]
+    return (
+        ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") if names else "none"
+    )
+
+
+def csv_series(plan: Plan | None, name: str, period: int) -> Series:
+    """The plan series `name` names (plan_series_named), at the CSV's period; otherwise a
+    series with the plan's default detection (the built-in one without a plan)."""
+    from iotwatch.plan.expand import expand_series, unlisted_detection
+    from iotwatch.plan.model.detection import Detection
+
+    found = plan_series_named(expand_series(plan), name) if plan is not None else None
+    if found is not None:
+        return replace(found, period=period)
     return Series(
         namespace="csv",
         metric=name,
         dimensions=(),
         statistic="Sum",
         period=period,
-        detection=unlisted_detection(plan.detection, name),  # "errors.csv" pages when errors rise
+        detection=unlisted_detection(
+            plan.detection if plan is not None else Detection(), name
+        ),  # "errors.csv" pages when errors rise
     )
 
 
 def csv_backtest(
-    plan: Plan,
+    plan: Plan | None,
     specs: Sequence[str],
     *,
     days: float | None,
     end: int | None,
     refresh_seconds: int,
+    err: TextIO | None = None,
 ) -> BacktestReport:
-    from iotwatch.service.replay import median_spacing, snap_to_grid
+    """`plan` None: the built-in detection and frequency. Warnings (a period mismatch, repeated
+    times) go to `err`."""
+    from iotwatch.plan.model.detection import Detection
+    from iotwatch.plan.model.frequency import Frequency
+    from iotwatch.service.replay import snap_to_grid
 
-    from iotwatch_cli.series_csv import CsvInputError, read_series_csv
+    from iotwatch_cli.series_csv import CsvInputError, period_of, read_series_csv
 
-    history_days = plan.frequency.history_days
-    report = BacktestReport(plan.name, "csv", None, None, history_days)
+    history_days = (plan.frequency if plan is not None else Frequency()).history_days
+    excluded = (plan.detection if plan is not None else Detection()).excluded_windows
+    report = BacktestReport(plan.name if plan is not None else "built-in", "csv", None, None, history_days)
     for spec in specs:
         name, path = parse_csv_spec(spec)
+        warnings: list[str] = []
         try:
             with open(path, encoding="utf-8", newline="") as handle:
-                rows = read_series_csv(handle, source=path)
+                rows = read_series_csv(handle, source=path, warnings=warnings)
         except OSError as exc:
             raise BacktestError(f"{path}: cannot read: {exc.strerror}") from None
         except CsvInputError as exc:
             raise BacktestError(f"error: {exc}") from None
-        if not rows:
-            raise BacktestError(f"{path}: no rows after the header")
-        period = median_spacing([r.ts for r in rows])
+        period = period_of(rows, None, path, warnings)
+        for warning in warnings:
+            print(warning, file=err)
         snapped, _ = snap_to_grid([r.ts for r in rows], period)
         window_end = end if end is not None else snapped[-1] + period
         window_start = None if days is None else int(window_end - days * DAY)
@@ -170,7 +237,7 @@ def csv_backtest(
                 window_start=window_start,
                 window_end=window_end,
                 source=path,
-                excluded=plan.detection.excluded_windows,
+                excluded=excluded,
             )
         )
         if days is not None:
@@ -179,12 +246,18 @@ def csv_backtest(
 
 
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.plan.loader import PlanError, load_plan
+    from iotwatch.plan.loader import DEFAULT_PLAN_FILE, PlanError, load_plan
+    from iotwatch.plan.model.frequency import Frequency
 
+    from iotwatch_cli.plan_file import plan_or_builtin
     from iotwatch_cli.series_csv import parse_timestamp
 
     try:
-        plan = load_plan(args.plan)
+        plan = (
+            plan_or_builtin(args.plan, err, "replaying")
+            if args.csv
+            else load_plan(args.plan or DEFAULT_PLAN_FILE)
+        )
     except PlanError as exc:
         print(exc, file=err)
         return EXIT_BAD_INPUT
@@ -198,11 +271,12 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except ValueError:
             print(f"error: --end {args.end!r}: use ISO 8601, e.g. 2026-11-16T16:00:00Z", file=err)
             return EXIT_BAD_INPUT
-    refresh = refresh_interval(plan.frequency)
+    refresh = refresh_interval(plan.frequency if plan is not None else Frequency())
     try:
         if args.csv:
-            report = csv_backtest(plan, args.csv, days=args.days, end=end, refresh_seconds=refresh)
+            report = csv_backtest(plan, args.csv, days=args.days, end=end, refresh_seconds=refresh, err=err)
         else:
+            assert plan is not None  # loaded above: CloudWatch has nothing to read without a plan
             report = _cloudwatch_from_args(plan, args.days, end, refresh, err)
     except BacktestError as exc:
         print(exc, file=err)
@@ -235,6 +309,8 @@ def _cloudwatch_from_args(
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader, MetricReadError
     from iotwatch.plan.expand import expand_series
 
+    from iotwatch_cli.errors import aws_failure
+
     series = expand_series(plan)
     periods = {s.period for s in series}
     coarsest = max(periods)
@@ -257,5 +333,7 @@ def _cloudwatch_from_args(
         return cloudwatch_backtest(
             plan, series, reader, window_start=window_start, window_end=window_end, refresh_seconds=refresh
         )
-    except (BotoCoreError, ClientError, MetricReadError) as exc:
+    except BotoCoreError as exc:
+        raise _AwsFailure(str(aws_failure(exc)).removeprefix("error: ")) from exc
+    except (ClientError, MetricReadError) as exc:
         raise _AwsFailure(str(exc)) from exc

@@ -141,6 +141,7 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     from iotwatch.plan.expand import expand_series, unlisted_detection
     from iotwatch.plan.loader import PlanError, load_plan
 
+    from iotwatch_cli.errors import aws_failure
     from iotwatch_cli.stack_table import resolve_table
 
     try:
@@ -176,7 +177,11 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     except CliError as exc:
         print(exc, file=err)
         return exc.code
-    except (BotoCoreError, ClientError) as exc:
+    except BotoCoreError as exc:
+        failure = aws_failure(exc)
+        print(failure, file=err)
+        return failure.code
+    except ClientError as exc:
         print(f"error: cannot read the baseline from AWS: {exc}", file=err)
         return EXIT_FAILURE
     exclusions = [(*e.window, e.reason) for e in plan.detection.exclude_from_training]

@@ -276,7 +276,7 @@ def _read_discovered(
     from iotwatch.adapters.store.state_store import DynamoStateStore
     from iotwatch.domain.discovery import discovered_series as series_of
 
-    from iotwatch_cli.errors import CliError
+    from iotwatch_cli.errors import CliError, aws_failure
     from iotwatch_cli.stack_table import resolve_table
 
     try:
@@ -284,7 +284,10 @@ def _read_discovered(
         found = DynamoStateStore(client("dynamodb"), name).list_discovered()
     except CliError as exc:
         raise DiscoveryReadError(str(exc), exc.code) from None
-    except (BotoCoreError, ClientError) as exc:
+    except BotoCoreError as exc:
+        failure = aws_failure(exc)
+        raise DiscoveryReadError(f"{failure}; or pass --expected-series N", failure.code) from None
+    except ClientError as exc:
         raise DiscoveryReadError(
             f"error: cannot read the discovered series from AWS: {exc}; or pass --expected-series N"
         ) from None

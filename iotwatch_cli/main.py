@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from iotwatch.plan.model.detection import Detection
 from iotwatch.plan.model.frequency import Frequency
 from iotwatch.plan.model.plan import Plan
 
-from iotwatch_cli.plan_file import read_checked_plan
+from iotwatch_cli.plan_file import plan_or_builtin, read_checked_plan
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -33,7 +32,8 @@ REPLAY_GC_THRESHOLD = 100_000  # allocations between young-generation collection
 def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     series = expand_series(plan)
     f, d = plan.frequency, plan.detection
-    lines = [f"{source}: OK - plan '{plan.name}' deploys as stack {plan.stack_name}", "", "Goals:"]
+    warned = f" (with {len(check.warnings)} warning(s), above)" if check.warnings else ""
+    lines = [f"{source}: OK - plan '{plan.name}' deploys as stack {plan.stack_name}{warned}", "", "Goals:"]
     lines += [f"  - {goal}" for goal in plan.goals]
     lines.append("")
     templates = expand_templates(plan)
@@ -41,14 +41,18 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     shares = [s for s in series if s.ratio is not None]
     of_them = f" ({len(shares)} of them shares of attempts)" if shares else ""
     lines.append(f"Watches {len(series)} series{of_them}{extra}:")
+    sides = {"up": "pages when it rises", "down": "pages when it falls", "both": "pages either way"}
     for s in series:
         if s.ratio is None:
-            lines.append(f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min")
+            lines.append(
+                f"  {s.label:<40} {s.namespace}, {s.statistic} per {s.period // 60} min; "
+                f"{sides[s.detection.direction]}{_limits(s.detection.above, s.detection.below)}"
+            )
             continue
-        sides = {"up": "pages when it rises", "down": "pages when it falls", "both": "pages either way"}
         lines.append(f"  {s.label:<40} share: {formula(s.ratio)}")
         lines.append(
-            f"  {'':<40} {sides[s.detection.direction]}; judged per {s.period // 60} min with >= "
+            f"  {'':<40} {sides[s.detection.direction]}{_limits(s.detection.above, s.detection.below)}; "
+            f"judged per {s.period // 60} min with >= "
             f"{s.ratio.min_denominator:,.0f} {s.ratio.denominator_label}, >= {s.detection.min_volume:g} failed"
         )
     for t in templates:
@@ -103,15 +107,37 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     lines.append("Routes:")
     for route in plan.notify.routes:
         lines.append(f"  {', '.join(route.severities)} of {', '.join(route.metrics)} -> {route.topic}")
+    lines += _maintenance_lines(plan)
     lines.append(
         f"Tools: dashboard {'on' if plan.tools.dashboard else 'off'}, "
         f"CloudTrail audit {'on' if plan.tools.audit else 'off'}"
     )
-    if check.warnings:
-        lines.append("")
-        lines.append(f"{len(check.warnings)} warning(s):")
-        lines += [f"  {w}" for w in check.warnings]
     return "\n".join(lines)
+
+
+def _limits(above: float | None, below: float | None) -> str:
+    """A series' absolute limits, as the summary says them."""
+    said = [f"above {above:g}" for _ in [above] if above is not None]
+    said += [f"below {below:g}" for _ in [below] if below is not None]
+    return f"; also pages {' or '.join(said)} whatever the baseline" if said else ""
+
+
+def _maintenance_lines(plan: Plan) -> list[str]:
+    windows = plan.notify.maintenance_windows
+    if not windows:
+        return ["Maintenance windows: none (every deviation may page)"]
+    lines = ["Maintenance windows (deviations recorded, not paged):"]
+    for w in windows:
+        scope = ", ".join(w.metrics) + "".join(f", {k}={v}" for k, v in w.dimensions.items())
+        lines.append(f"  {w.name}: {', '.join(w.days)} {w.start}-{w.end} {w.timezone}, for {scope}")
+    return lines
+
+
+def warning_lines(check: PlanCheck, source: str) -> list[str]:
+    """The plan's warnings, those that leave a series without data first (a misspelt metric,
+    dimension key or value): they are what a deploy that 'works' silently misses."""
+    ordered = sorted(check.warnings, key=lambda w: not w.empty_series)
+    return [w.at(source) for w in ordered]
 
 
 def _interval(seconds: int) -> str:
@@ -126,15 +152,30 @@ def cmd_plan_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     if read is None:
         return EXIT_BAD_INPUT
     plan, check = read
+    warnings = warning_lines(check, args.file)
+    if warnings:
+        print(f"{len(warnings)} warning(s):", file=out)
+        print("\n".join(f"  {w}" for w in warnings), file=out)
+        print(file=out)
     print(plan_summary(plan, check, args.file), file=out)
+    if warnings and args.strict:
+        print(f"{args.file}: --strict: {len(warnings)} warning(s) fail the check; fix them", file=err)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_plan_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from iotwatch.plan.schema import plan_json_schema_text
+
+    out.write(plan_json_schema_text())
     return EXIT_OK
 
 
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from iotwatch.service.backtest import refresh_interval
-    from iotwatch.service.replay import ReplayPoint, median_spacing, prebuilt_baselines, replay, snap_to_grid
+    from iotwatch.service.replay import ReplayPoint, prebuilt_baselines, replay, snap_to_grid
 
-    from iotwatch_cli.series_csv import CsvInputError, read_series_csv
+    from iotwatch_cli.series_csv import CsvInputError, period_of, read_series_csv
 
     try:
         plan = score_plan(args.plan, err)
@@ -157,9 +198,9 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.period is not None and args.period <= 0:
         print("error: --period must be a positive number of seconds", file=err)
         return EXIT_BAD_INPUT
+    period = period_of(rows, args.period, args.file if args.file != "-" else "<stdin>", warnings)
     for warning in warnings:
         print(warning, file=err)
-    period = args.period or median_spacing([r.ts for r in rows])
     snapped, _ = snap_to_grid([r.ts for r in rows], period)
     series = score_series(plan, period)
     refresh = refresh_interval(plan.frequency)
@@ -216,16 +257,10 @@ class ScoringPlan:
 
 def score_plan(path: str | None, err: TextIO) -> ScoringPlan:
     """The plan `--plan` names; without one, the plan file here, else the built-in defaults
-    (said on stderr, so a score is never judged by settings nobody knew were chosen)."""
-    from iotwatch.plan.loader import load_plan
-
-    if path is None and not os.path.exists(DEFAULT_PLAN_FILE):
-        print(
-            f"note: no {DEFAULT_PLAN_FILE} here and no --plan: scoring with iotwatch's default detection",
-            file=err,
-        )
+    (said on stderr: iotwatch_cli.plan_file.plan_or_builtin)."""
+    plan = plan_or_builtin(path, err, "scoring")
+    if plan is None:
         return ScoringPlan(Detection(), Frequency())
-    plan = load_plan(path or DEFAULT_PLAN_FILE)
     return ScoringPlan(plan.detection, plan.frequency)
 
 
@@ -280,7 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="require {env: VAR} contacts to be set now, as `cdk synth` does",
     )
+    validate.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when the plan has warnings (for CI), 2 on errors as always",
+    )
     validate.set_defaults(func=cmd_plan_validate)
+
+    schema = plan_commands.add_parser(
+        "schema",
+        help="print the plan's JSON Schema (for editors; checked in as docs/monitoring-plan.schema.json)",
+    )
+    schema.set_defaults(func=cmd_plan_schema)
 
     from iotwatch_cli.cost import add_parser as add_cost_parser
 
@@ -289,7 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser(
         "score", help="replay a metric exported as CSV: what would iotwatch have said at each row?"
     )
-    score.add_argument("file", help="CSV with a header, then timestamp,value rows (- for stdin)")
+    score.add_argument(
+        "file",
+        help="CSV of timestamp,value rows, under a header line or not (- for stdin); empty value: no datapoint",
+    )
     score.add_argument(
         "--plan",
         default=None,
@@ -323,14 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
         "backtest", help="replay a plan's metrics (CloudWatch history or CSV files), plot them, count alerts"
     )
     backtest.add_argument(
-        "--plan", default=DEFAULT_PLAN_FILE, help="plan whose series, detection and history_days to use"
+        "--plan",
+        default=None,
+        help=f"plan whose series, detection and history_days to use (default: {DEFAULT_PLAN_FILE}; "
+        "for --csv without one, the built-in detection)",
     )
     backtest.add_argument(
         "--csv",
         action="append",
         default=[],
-        metavar="METRIC=FILE",
-        help="replay FILE (timestamp,value CSV) as METRIC instead of reading CloudWatch (repeatable)",
+        metavar="SERIES=FILE",
+        help="replay FILE (timestamp,value CSV) as the plan's SERIES instead of reading CloudWatch "
+        "(repeatable); SERIES is a metric, METRIC:KEY=VALUE[,KEY=VALUE] for one of its dimension "
+        "values (Connect.Success:Protocol=MQTT), or a series id or label",
     )
     backtest.add_argument(
         "--days",

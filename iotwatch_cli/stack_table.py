@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from iotwatch.stack_outputs import OUTPUT_TABLE_NAME
 
-from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
+from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, aws_failure
 
 
 def add_table_options(parser: argparse.ArgumentParser, default_plan: str, *, suppress: bool = False) -> None:
@@ -81,5 +81,6 @@ def run_with_plan(args: argparse.Namespace, out: TextIO, err: TextIO, action: Ca
         print(f"error: AWS refused the request: {exc}", file=err)
         return EXIT_FAILURE
     except BotoCoreError as exc:
-        print(f"error: cannot reach AWS: {exc}", file=err)
-        return EXIT_FAILURE
+        failure = aws_failure(exc)
+        print(failure, file=err)
+        return failure.code

@@ -169,3 +169,45 @@ def test_repository_plan_synthesizes(tmp_path: Path) -> None:
     app.synth()
     assert iotwatch_stack(app).stack_name == "IotWatch-Fleet"
     assert nag_findings(app) == []
+
+
+# --- issue 24: a plan that cannot be read, and one that would watch nothing ---------------
+
+
+def test_a_binary_plan_stops_synth_with_the_file_named_and_no_traceback(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary")
+    result = _run_app(plan, tmp_path / "cdk.out")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{plan}:1:1: error: (plan): not UTF-8 text" in result.stderr
+    assert "save it as UTF-8" in result.stderr
+
+
+def _misspelt_protocol_plan(tmp_path: Path) -> Path:
+    assert "{Protocol: MQTT}" in FULL_PLAN
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(FULL_PLAN.replace("{Protocol: MQTT}", "{Protocol: HTTPS}", 1), encoding="utf-8")
+    return plan
+
+
+def test_strict_context_refuses_a_plan_with_warnings_with_exit_1(tmp_path: Path) -> None:
+    plan = _misspelt_protocol_plan(tmp_path)
+    result = _run_app(plan, tmp_path / "cdk.out", {ENV_EMAIL_VAR: ENV_EMAIL}, context={"strict": "true"})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "refused in strict mode" in result.stderr
+    assert "not 'HTTPS': did you mean HTTP?" in result.stderr
+    assert not (tmp_path / "cdk.out" / "manifest.json").exists()
+
+
+def test_synth_prints_the_plans_warnings_on_stderr_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _misspelt_protocol_plan(tmp_path)
+    build_app(plan, outdir=str(tmp_path / "cdk.out"), environ={ENV_EMAIL_VAR: ENV_EMAIL})
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if "HTTPS" in x]
+    assert line.startswith(f"{plan}:") and ": warning: " in line and "would stay empty" in line
+    with pytest.raises(ContextError, match="context strict must be true or false"):
+        build_app(plan, context={"strict": "maybe"}, environ={ENV_EMAIL_VAR: ENV_EMAIL})

@@ -381,7 +381,7 @@ def test_backtest_of_a_csv_without_days_scores_every_row(tmp_path: Path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--csv", "nofile"], "use METRIC=FILE"),
+        (["--csv", "nofile"], "use SERIES=FILE"),
         (["--csv", "m={missing}"], "cannot read"),
         (["--csv", "m={bad}"], "bad.csv:3: value 'x' is not a number"),
         (["--csv", "m={header}"], "no rows after the header"),

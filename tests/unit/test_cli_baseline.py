@@ -566,7 +566,7 @@ def test_show_without_credentials_fails_with_exit_1(monkeypatch):
     monkeypatch.setattr("iotwatch.adapters.aws.client", no_credentials)
     code, out, err = run("RulesExecuted", "--table", TABLE)
     assert (code, out) == (1, "")
-    assert "Unable to locate credentials" in err
+    assert "no AWS credentials: set AWS_PROFILE" in err  # what to do, not botocore's words
 
 
 def test_show_refuses_bad_arguments(aws, capsys):

@@ -158,9 +158,11 @@ def test_naive_times_are_utc_and_offsets_are_honoured():
     assert any(float(r[0]) > 0 for r in results[0]), "the baseline scored something"
 
 
-def test_a_header_without_rows_gives_a_header_without_rows():
+def test_a_header_without_rows_is_refused_with_what_a_row_looks_like():
+    """Issue 24: it exited 0 without a word."""
     code, out, err = score("timestamp,value\n")
-    assert (code, out, err) == (0, "timestamp,anomaly_score,alert\n", "")
+    assert (code, out) == (2, "")
+    assert "<stdin>: no rows after the header" in err and "2026-11-02 00:00:00,42" in err
 
 
 def test_blank_lines_are_not_rows():

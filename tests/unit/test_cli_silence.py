@@ -449,4 +449,4 @@ def test_without_credentials_exit_1(monkeypatch) -> None:
 
     monkeypatch.setattr("iotwatch.adapters.aws.client", no_credentials)
     code, _, err = run("silence", "list", "--table", TABLE)
-    assert code == 1 and "cannot reach AWS" in err
+    assert code == 1 and "no AWS credentials: set AWS_PROFILE" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -16,10 +17,14 @@ CLIENT_CONFIG = Config(
 
 
 def client(service: str, *, total_attempts: int | None = None) -> Any:
-    """A client for `service`; AWS_ENDPOINT_URL (the local endpoint in tests and the demo) is honoured.
+    """A client for `service`; AWS_ENDPOINT_URL (the local endpoint in tests and the demo) and
+    AWS_REGION are honoured.
     `total_attempts` (the first call included) lowers the retries for calls that have a fallback
     and must not eat the run's time."""
     config = CLIENT_CONFIG
     if total_attempts is not None:
         config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": total_attempts}))
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is what Lambda, the CDK docs and the AWS
+    # CLI v2 (where it wins over AWS_DEFAULT_REGION) use, so a user who set it is not refused.
+    region = os.environ.get("AWS_REGION") or None
+    return boto3.client(service, config=config, region_name=region)  # type: ignore[call-overload]

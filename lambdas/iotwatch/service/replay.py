@@ -128,8 +128,13 @@ def replay(
         latest = outcome.scores[-1] if outcome.scores else None
         # positional (ts, anomaly_score, alert, score, baseline): keywords cost on every row
         # the tracker's graded score once it is warm (novelty: an incident's first period ranks
-        # highest); before that, the band's
-        graded = tracker.latest_score if tracker.seen > WARMUP_PERIODS else anomaly_score(latest, detection)
+        # highest); before that, and for a period without a datapoint (the tracker never sees
+        # it: the band judges it, as missing_data says), the band's
+        graded = (
+            tracker.latest_score
+            if tracker.seen > WARMUP_PERIODS and point.value is not None
+            else anomaly_score(latest, detection)
+        )
         yield ReplayResult(ts, graded, state.status == "firing", latest, baseline)
 
 

@@ -24,6 +24,7 @@ def metric_name_check(name: str, path: str) -> tuple[str | None, list[PlanProble
             path,
             f"'{name}' is not an AWS/IoT metric AWS documents: {fix} "
             "(custom metrics belong in their own namespace)",
+            empty_series=True,
         )
     ]
 
@@ -47,6 +48,7 @@ def dimension_key_checks(
                 path,
                 f"{metric} is not published with dimension(s) {', '.join(unknown)} (valid keys for "
                 f"{metric}: {allowed}); {rename}{empty}",
+                empty_series=True,
             )
         )
     missing = sorted(set(expected) - set(dims))
@@ -57,6 +59,7 @@ def dimension_key_checks(
                 path,
                 f"{metric} is published with dimension(s) {', '.join(expected)}, not without "
                 f"{', '.join(missing)}: add {', '.join(missing)} to the dimensions; {empty}",
+                empty_series=True,
             )
         )
     raw = dims.get("Protocol")
@@ -70,6 +73,7 @@ def dimension_key_checks(
                     f"AWS IoT publishes Protocol {' and '.join(PROTOCOLS)}, not '{value}'"
                     + (f": did you mean {protocol}? (values are case-sensitive)" if protocol else "")
                     + f"; {empty}",
+                    empty_series=True,
                 )
             )
     return problems

@@ -36,9 +36,8 @@ def metric_checks(
         problems += named
         if known is not None:
             problems += dimension_key_checks(known, dims, f"{path}.dimensions", empty, exact=False)
-    problems += period_checks(
-        spec.get("period", context.period), namespace, f"{path}.period", context.history_days
-    )
+    if "period" in spec:  # an inherited period is frequency.period_seconds's, checked once there
+        problems += period_checks(spec["period"], namespace, f"{path}.period", context.history_days)
     identity = (namespace, name, json.dumps(dims, sort_keys=True), spec.get("statistic", "Sum"))
     other = context.claim(identity, path)
     if other is not None:

@@ -41,9 +41,8 @@ def ratio_checks(
         other = context.claim(identity, path)
         if other is not None:
             problems.append(PlanProblem("error", path, f"same name and dimensions as {other}; rename one"))
-    problems += period_checks(
-        spec.get("period", context.period), namespace, f"{path}.period", context.history_days
-    )
+    if "period" in spec:  # an inherited period is frequency.period_seconds's, checked once there
+        problems += period_checks(spec["period"], namespace, f"{path}.period", context.history_days)
     detection = spec.get("detection")
     if isinstance(detection, dict):
         problems += _detection_checks(detection, path, context.plan_sensitivity)
