@@ -15,6 +15,7 @@ from iotwatch.domain.messages.model import IncidentRef
 
 if TYPE_CHECKING:
     from iotwatch.domain.audit.recorded import RecordedCall
+    from iotwatch.domain.where import Breakdown, FailureKind
 
 GroupKey = tuple[tuple[str, str], ...]
 Route = Callable[[str, str], list[str]]  # (severity, metric) -> topic names
@@ -134,6 +135,10 @@ class Incident:
     resolved_at: int | None = None
     held_by: str | None = None  # the silence holding its pages, as of the last tick
     found_late: Gap | None = None  # opened while catching up on ticks missed in this gap
+    # where it was concentrated, as looked up in each tick that paged it (oldest first), and
+    # the likely kind of failure its last page named
+    breakdowns: list[Breakdown] = field(default_factory=list)
+    failure: FailureKind | None = None
     revision: int = 0  # optimistic locking in the store
 
     @property
@@ -189,6 +194,8 @@ class Incident:
             previous=previous,
             escalated_from=escalated_from,
             gap=(gap.start, gap.end, gap.caught_up_from) if gap is not None else None,
+            failure=self.failure,
+            where=self.breakdowns[-1] if self.breakdowns else None,
         )
 
 
