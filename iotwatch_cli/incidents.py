@@ -185,7 +185,7 @@ def incident_document(incident: Incident) -> dict[str, Any]:
         "id": incident.id,
         "status": incident.status,
         "severity": incident.severity,
-        "group": dict(incident.group),
+        "group": dict(incident.shown_group),
         "opened": iso_z(incident.opened_at),
         "since": iso_z(incident.since),
         "ended": iso_z(ended) if ended is not None and incident.status == "resolved" else None,
