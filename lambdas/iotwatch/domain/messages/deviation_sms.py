@@ -94,7 +94,8 @@ def _fit_with_where(
 ) -> str:
     """One part with the likely kind and one line of where. What does not fit is dropped in
     this order: the metrics after the first, "Details by email.", the where line's parts from
-    the last (clients, reason, group), the kind; the first metric's label is shortened last."""
+    the last (clients, reason, group). The kind stays: the first metric's label is shortened
+    for it, as it is for the start and the CloudTrail hint."""
     from iotwatch.domain.messages.where import kind_sms, where_sms_parts
 
     incident = notification.incident
@@ -119,9 +120,9 @@ def _fit_with_where(
         return gsm7_length(text(kind_on, shown, details_on, chosen)) <= SMS_LIMIT
 
     chosen = [items[0]]
-    if not fits(False, [], False, chosen):
-        chosen = [_shortened_first(head, entries, len(items), bare)]
-    kind_on = bool(tag) and fits(True, [], False, chosen)
+    kind_on = bool(tag)
+    if not fits(kind_on, [], False, chosen):  # the kind stays: the first label gives way
+        chosen = [_shortened_first(head + tag, entries, len(items), bare)]
     shown: list[str] = []
     for part in parts:
         if not fits(kind_on, [*shown, part], False, chosen):

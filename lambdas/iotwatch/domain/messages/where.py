@@ -35,15 +35,21 @@ FIELD_LABELS = {"thingGroupNames": "thing group", "thingTypeName": "thing type"}
 def kind_line(failure: FailureKind) -> str:
     """'Likely kind: credentials or policy (Connect.AuthError up; UpdateCACertificate in CloudTrail
     before it began).' or 'Kind unclear: ...' with what points each way."""
+    text = kind_text(failure)
+    return f"Kind {text}." if failure.kind == "unclear" else f"Likely kind: {text}."
+
+
+def kind_text(failure: FailureKind) -> str:
+    """The kind and its evidence: 'devices or their network (CONNECTION_LOST 88 % ...)'."""
     if failure.kind == "unclear":
         each_way = "; ".join((*failure.evidence, *failure.against)[:EVIDENCE_SHOWN])
-        return f"Kind unclear: {each_way or 'nothing points to one kind'}."
-    line = f"Likely kind: {KIND_LABELS[failure.kind]}"
+        return f"unclear: {each_way or 'nothing points to one kind'}"
+    text = KIND_LABELS[failure.kind]
     if failure.evidence:
-        line += f" ({'; '.join(failure.evidence[:EVIDENCE_SHOWN])})"
+        text += f" ({'; '.join(failure.evidence[:EVIDENCE_SHOWN])})"
     if failure.against:
-        line += f"; against it: {'; '.join(failure.against[:1])}"
-    return line + "."
+        text += f"; against it: {'; '.join(failure.against[:1])}"
+    return text
 
 
 def kind_sms(failure: FailureKind) -> str:
