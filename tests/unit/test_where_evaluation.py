@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from iotwatch.domain.where import Breakdown, FieldBreakdown, LookupGap, ReasonShare, ValueShare
+from iotwatch.plan.expand import expand_series
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
 
@@ -56,11 +57,7 @@ class World:
 
     def __init__(self, where, *, notify=None):
         self.plan = make_plan(notify=notify, metrics=TWO_PROTOCOLS)
-        self.series = list(self.plan.series) if hasattr(self.plan, "series") else None
-        if self.series is None:
-            from iotwatch.plan.expand import expand_series
-
-            self.series = expand_series(self.plan)
+        self.series = expand_series(self.plan)
         self.reader = FakeReader()
         for s in self.series:
             for ts in range(START, END_OF_DATA, PERIOD):
