@@ -236,6 +236,11 @@ def _log_report(report: EvaluationReport, *, event_time: object, get_metric_data
             "ad-hoc silences could not be read; this run paged as if there were none",
             error=report.silences_error,
         )
+    if report.where_errors:
+        logger.warning(
+            "where a deviation is concentrated could not be looked up; its pages went out without it",
+            errors=report.where_errors,
+        )
     if report.failed_topics:
         logger.error(
             "notifications kept in the outbox; the retry or the next run sends them",
@@ -271,6 +276,7 @@ def _log_incidents(tick: TickIncidents) -> None:
             status=incident.status,
             severity=incident.severity,
             group=incident.group_label,
+            failure_kind=incident.failure.kind if incident.failure is not None else None,
             members=len(incident.members),
             deviating=len(incident.firing),
             opened=iso_z(incident.opened_at),
