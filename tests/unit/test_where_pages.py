@@ -110,7 +110,8 @@ def test_every_page_of_a_classified_incident_opens_with_its_kind(kind):
         "Likely kind: devices or their network (CONNECTION_LOST 88 % of disconnects, normally 20 %; "
         "94 % in eu-gateways); against it: the AWS side? traffic down on HTTP and MQTT at once."
     )
-    assert "Likely devices/network." in message.sms
+    head, _, _ = message.sms.partition(": Likely devices/network. ")
+    assert head.split()[2] == "251124-1400", "the kind comes right after the incident's id"
     assert gsm7_length(message.sms) <= 160
 
 

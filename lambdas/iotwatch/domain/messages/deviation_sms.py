@@ -101,20 +101,18 @@ def _fit_with_where(
     incident = notification.incident
     assert incident is not None
     tag = kind_sms(incident.failure) if incident.failure is not None else ""
-    parts = (
-        where_sms_parts(incident.where)
-        if incident.where is not None and notification.kind != "resolved"
-        else []
-    )
+    # where belongs to the news of a problem; an update (SMS filters it out) or a resolve is not
+    told = notification.kind not in ("update", "resolved")
+    parts = where_sms_parts(incident.where) if incident.where is not None and told else []
     bare = tail.removesuffix(DETAILS)
     details = tail[len(bare) :]
+    named, colon, rest = head.rpartition(": ")  # the kind goes right after the incident's id
+    tagged = named + colon + tag + rest
 
     def text(kind_on: bool, shown: Sequence[str], details_on: bool, chosen: Sequence[str]) -> str:
         where = f" Where: {', '.join(shown)}." if shown else ""
-        body = _sms_text(
-            head + (tag if kind_on else ""), chosen, len(items), bare + (details if details_on else "")
-        )
-        return to_gsm7(body + where)
+        body = _sms_text(tagged if kind_on else head, chosen, len(items), bare + where)
+        return to_gsm7(body + (details if details_on else ""))
 
     def fits(kind_on: bool, shown: Sequence[str], details_on: bool, chosen: Sequence[str]) -> bool:
         return gsm7_length(text(kind_on, shown, details_on, chosen)) <= SMS_LIMIT
@@ -122,7 +120,7 @@ def _fit_with_where(
     chosen = [items[0]]
     kind_on = bool(tag)
     if not fits(kind_on, [], False, chosen):  # the kind stays: the first label gives way
-        chosen = [_shortened_first(head + tag, entries, len(items), bare)]
+        chosen = [_shortened_first(tagged, entries, len(items), bare)]
     shown: list[str] = []
     for part in parts:
         if not fits(kind_on, [*shown, part], False, chosen):
