@@ -107,7 +107,7 @@ def where_section(breakdown: Breakdown) -> list[str]:
     if breakdown.disconnected is not None:
         lines.append(f"  {breakdown.disconnected:,} devices disconnected since {clock(breakdown.since)}")
     for fb in breakdown.fields:
-        rows = [(FIELD_LABELS.get(fb.field, fb.field), "devices", "share", "of it")]
+        rows: list[tuple[str, ...]] = [(FIELD_LABELS.get(fb.field, fb.field), "devices", "share", "of it")]
         rows += [
             (
                 v.value,
