@@ -109,7 +109,7 @@ def test_a_broker_outage_over_both_protocols_is_looked_up_once_and_paged_once_pe
     assert email.email.startswith(
         "Likely kind: devices or their network (CONNECTION_LOST 88 % of disconnects"
     )
-    assert "  eu-gateways   29,332   94 %   96 %" in email.email
+    assert "  eu-gateways   29,332   94 %      96 %" in email.email
     assert "Likely devices/network." in sms.sms and "Where: 94% eu-gateways" in sms.sms
     assert email.document["incident"]["where"]["disconnected"] == 31_204
     [incident] = world.store.all_incidents()

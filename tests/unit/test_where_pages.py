@@ -131,9 +131,9 @@ def test_the_email_table_names_groups_reasons_against_usual_and_what_was_not_loo
     assert "Where (looked up at 14:10 UTC, since 14:00):" in email
     assert "  31,204 devices disconnected since 14:00" in email
     lines = email.splitlines()
-    header = lines.index("  thing group  devices  share  of it")
-    assert lines[header + 1] == "  eu-gateways   29,332   94 %   96 %"
-    assert lines[header + 2] == "  us-sensors     1,248  4.0 %  1.0 %"
+    header = lines.index("  thing group  devices  share  of group")
+    assert lines[header + 1] == "  eu-gateways   29,332   94 %      96 %"
+    assert lines[header + 2] == "  us-sensors     1,248  4.0 %     1.0 %"
     assert "    CONNECTION_LOST 88 %, normally 20 % (27,460)" in lines
 
     auth = render(page(incident=ref(where=AUTH), topic="oncall-email"), CTX).email
@@ -257,7 +257,7 @@ def test_incidents_show_names_the_kind_and_the_breakdown():
     kept = incident(breakdowns=[OUTAGE], failure=DEVICES)
     text = render_timeline(kept, now=AT + 600, plan_name="fleet")
     assert "  kind      devices or their network (CONNECTION_LOST 88 % of disconnects, normally 20 %" in text
-    assert "  eu-gateways   29,332   94 %   96 %" in text
+    assert "  eu-gateways   29,332   94 %      96 %" in text
     assert "Protocol=MQTT" in text.splitlines()[0]
     document = incident_document(kept)
     assert document["failure"]["kind"] == "devices-or-network"

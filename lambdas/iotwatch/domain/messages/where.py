@@ -107,7 +107,9 @@ def where_section(breakdown: Breakdown) -> list[str]:
     if breakdown.disconnected is not None:
         lines.append(f"  {breakdown.disconnected:,} devices disconnected since {clock(breakdown.since)}")
     for fb in breakdown.fields:
-        rows: list[tuple[str, ...]] = [(FIELD_LABELS.get(fb.field, fb.field), "devices", "share", "of it")]
+        label = FIELD_LABELS.get(fb.field, fb.field)
+        # the last column: the share of every device with that value (96 % of that group)
+        rows: list[tuple[str, ...]] = [(label, "devices", "share", f"of {label.split()[-1]}")]
         rows += [
             (
                 v.value,
