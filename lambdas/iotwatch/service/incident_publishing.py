@@ -202,19 +202,13 @@ def _with_where(
         incident.failure = classify(
             signals_of(firing), breakdown, correlated_changes(context, since=incident.since, at=at)
         )
-    if not looked_up:
-        return list(tick.notifications)
     kept = {i.id: i for i in tick.changed if i.id in looked_up}
-    return [
-        replace(
-            n,
-            incident=replace(
-                n.incident,
-                failure=kept[n.incident.id].failure,
-                where=kept[n.incident.id].breakdowns[-1] if kept[n.incident.id].breakdowns else None,
-            ),
-        )
-        if n.incident is not None and n.incident.id in kept
-        else n
-        for n in tick.notifications
-    ]
+
+    def told(n: Notification) -> Notification:
+        incident = kept.get(n.incident.id) if n.incident is not None else None
+        if n.incident is None or incident is None:
+            return n
+        where = incident.breakdowns[-1] if incident.breakdowns else None
+        return replace(n, incident=replace(n.incident, failure=incident.failure, where=where))
+
+    return [told(n) for n in tick.notifications]
