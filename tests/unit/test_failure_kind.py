@@ -159,6 +159,16 @@ def test_a_few_devices_failing_auth_after_a_ca_change_is_credentials_not_a_rogue
     assert any(line.startswith("one rogue device?") for line in verdict.against)
 
 
+def test_connections_lost_while_the_broker_errors_point_to_the_aws_side():
+    verdict = classify(
+        [up("Connect.ServerError"), up("Disconnect.CONNECTION_LOST", (), DEVICES)],
+        breakdown(fields=(ONE_GROUP,)),
+    )
+    assert verdict.kind == "aws-side"
+    assert verdict.evidence == ("Connect.ServerError up",)
+    assert "devices or their network? Disconnect.CONNECTION_LOST up" in verdict.against
+
+
 def test_rule_failures_while_publish_in_is_down_too_do_not_blame_the_rules_engine():
     verdict = classify([up("Failure", (("RuleName", "to_s3"),)), down("PublishIn.Success")])
     assert verdict.kind == "unclear"

@@ -135,6 +135,7 @@ class _Tally:
     def __init__(self) -> None:
         self.points: dict[FailureKindName, int] = {}
         self.lines: dict[FailureKindName, list[str]] = {}
+        self.broker_errors = False  # ServerError up or SERVER_ERROR disconnects: not the devices
 
     def add(self, kind: FailureKindName, points: int, line: str) -> None:
         self.points[kind] = self.points.get(kind, 0) + points
@@ -155,6 +156,8 @@ def classify(
         kind = CHANGE_KINDS.get(change.action)
         if kind is not None:
             tally.add(kind, STRONG, f"{change.action} in CloudTrail before it began")
+    if tally.broker_errors and "devices-or-network" in tally.points:  # devices: broker errors normal
+        tally.add("devices-or-network", -STRONG, "but the broker's server errors are up too")
     return _verdict(tally)
 
 
@@ -198,6 +201,7 @@ def _weigh_metrics(tally: _Tally, firing: Sequence[FiringSignal]) -> None:
             tally.add("throttling", STRONG, f"{s.metric} up")
         elif s.up and "ServerError" in outcome:
             tally.add("aws-side", STRONG, f"{s.metric} up")
+            tally.broker_errors = True
         elif s.up and outcome in RULE_FAILURES:
             rule = dict(s.dimensions).get("RuleName")
             rule_failures.append(f"{s.metric} up" + (f" for rule {rule}" if rule else ""))
@@ -229,6 +233,7 @@ def _weigh_devices(tally: _Tally, firing: Sequence[FiringSignal]) -> None:
         kind = REASON_KINDS.get(reason)
         if kind is not None:
             tally.add(kind, STRONG, f"{s.metric} up")
+            tally.broker_errors |= reason == "SERVER_ERROR"
 
 
 def _weigh_breakdown(tally: _Tally, breakdown: Breakdown) -> None:
@@ -239,6 +244,7 @@ def _weigh_breakdown(tally: _Tally, breakdown: Breakdown) -> None:
         if kind is not None and leads:
             normally = f", normally {percent(usual)}" if usual is not None else ""
             tally.add(kind, STRONG, f"{r.reason} {percent(r.share)} of disconnects{normally}")
+            tally.broker_errors |= r.reason == "SERVER_ERROR"
     for fb in breakdown.fields[:1]:
         if not fb.values:
             continue
