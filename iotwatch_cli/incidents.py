@@ -151,6 +151,10 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     else:
         lines.append(f"  open      for {relative(now - incident.since)}")
     lines.append(f"  told      {', '.join(incident.topics) or 'nobody (silenced)'}")
+    if incident.failure is not None:
+        from iotwatch.domain.messages.where import kind_text
+
+        lines.append(f"  kind      {kind_text(incident.failure)}")
     if incident.found_late is not None:
         gap = incident.found_late
         lines.append(
@@ -168,6 +172,11 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     if incident.quoted:
         lines += ["", "Control-plane changes its pages quoted (CloudTrail):"]
         lines += [f"  {q.line}" for q in incident.quoted]
+    if incident.breakdowns:
+        from iotwatch.domain.messages.where import where_section
+
+        lines.append("")  # the last look-up; --json has every one
+        lines += where_section(incident.breakdowns[-1])[:-1]
     lines += ["", "Timeline (UTC):"]
     kind_width = max((len(e.kind) for e in incident.events), default=0)
     clock_width = max((len(_clock(e.at, day)) for e in incident.events), default=0)
@@ -185,7 +194,7 @@ def incident_document(incident: Incident) -> dict[str, Any]:
         "id": incident.id,
         "status": incident.status,
         "severity": incident.severity,
-        "group": dict(incident.group),
+        "group": dict(incident.shown_group),
         "opened": iso_z(incident.opened_at),
         "since": iso_z(incident.since),
         "ended": iso_z(ended) if ended is not None and incident.status == "resolved" else None,
@@ -225,10 +234,23 @@ def incident_document(incident: Incident) -> dict[str, Any]:
             {"time": iso_z(q.at), "event_id": q.event_id, "action": q.action, "who": q.who}
             for q in incident.quoted
         ],
+        **_where_fields(incident),
         "timeline": [
             {"time": iso_z(e.at), "kind": e.kind, "text": e.text, "topics": list(e.topics)}
             for e in incident.events
         ],
+    }
+
+
+def _where_fields(incident: Incident) -> dict[str, Any]:
+    """`failure` and `where` (every look-up, oldest first), as the pages' JSON document has them."""
+    if incident.failure is None and not incident.breakdowns:
+        return {}
+    from iotwatch.domain.messages.where import failure_document, where_document
+
+    return {
+        "failure": failure_document(incident.failure) if incident.failure is not None else None,
+        "where": [where_document(b) for b in incident.breakdowns],
     }
 
 

@@ -85,7 +85,7 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     )
     n = plan.notify
     grouping = {
-        "dimensions": "per dimension set (account-wide metrics join any)",
+        "dimensions": "per dimension set, any protocol (account-wide metrics join any)",
         "tick": "one for the whole plan",
     }
     group_by = grouping[n.group_by] if isinstance(n.group_by, str) else f"per {', '.join(n.group_by)}"

@@ -237,18 +237,36 @@ def test_a_member_that_recovers_and_deviates_again_while_its_incident_is_open_pa
     ]
 
 
-def test_two_problems_on_different_dimension_sets_are_two_incidents():
+def test_one_problem_over_both_protocols_is_one_incident_paged_once_per_topic():
     fleet = Fleet()
     fleet.run(
         T0, T0 + HOUR, lambda at: {CONNECT: "critical", CONNECT_HTTP: "critical"} if at < T0 + HOUR else {}
     )
-    firing = fleet.notifications("firing")
+    firing = fleet.notifications("firing") + fleet.notifications("firing", "oncall-sms")
+    assert [n.topic for n in firing] == ["oncall-email", "oncall-sms"]
+    assert {n.incident.id for n in firing} == {"251124-1400"}
+    for n in firing:
+        assert sorted(a.series.label for a in n.alerts) == [
+            "Connect.Success (HTTP)",
+            "Connect.Success (MQTT)",
+        ]
+    assert len(fleet.notifications("resolved", "oncall-sms")) == 1
+    [incident] = fleet.stored.values()
+    assert incident.group_label == "Protocol=MQTT+HTTP"
+
+
+def test_two_problems_on_different_dimension_sets_are_two_incidents():
+    fleet = Fleet()
+    rule_a = make_series("Failure", (("RuleName", "to_s3"), ("ActionType", "S3")))
+    rule_b = make_series("Failure", (("RuleName", "to_ddb"), ("ActionType", "DynamoDBv2")))
+    CATALOG.update({s.id: s for s in (rule_a, rule_b)})
+    try:
+        fleet.tick(T0, {rule_a: "critical", rule_b: "critical"})
+    finally:
+        for s in (rule_a, rule_b):
+            CATALOG.pop(s.id)
+    firing = fleet.notifications("firing", "oncall-sms")
     assert sorted(n.incident.id for n in firing) == ["251124-1400", "251124-1400b"]
-    assert sorted(tuple(a.series.label for a in n.alerts) for n in firing) == [
-        ("Connect.Success (HTTP)",),
-        ("Connect.Success (MQTT)",),
-    ]
-    assert len(fleet.notifications("resolved", "oncall-sms")) == 2
 
 
 def test_an_account_wide_series_joins_the_open_incident_and_an_incident_of_its_own_takes_a_group():
@@ -262,10 +280,11 @@ def test_an_account_wide_series_joins_the_open_incident_and_an_incident_of_its_o
     later.tick(T0, {RULES: "critical"})
     later.tick(T0 + PERIOD, {RULES: "critical", CONNECT_HTTP: "critical"})
     [alone] = later.stored.values()
-    assert alone.group == (("Protocol", "HTTP"),)
+    assert alone.group_label == "Protocol=HTTP"
     assert [m.metric for m in alone.members] == ["RulesExecuted", "Connect.Success"]
     later.tick(T0 + 2 * PERIOD, {RULES: "critical", CONNECT_HTTP: "critical", CONNECT: "critical"})
-    assert len(later.stored) == 2, "another dimension set is another incident"
+    assert len(later.stored) == 1, "another protocol is the same incident"
+    assert [m.label for m in alone.members][-1] == "Connect.Success (HTTP)"
 
 
 def test_group_by_tick_keeps_the_whole_plan_in_one_incident():

@@ -424,9 +424,23 @@ def grouped_pages(group_by, drops):
 MQTT_DROPS = [(m, "MQTT") for m in BROKER]
 
 
-@pytest.mark.parametrize("group_by", ["dimensions", ["Protocol"]])
-def test_group_by_dimensions_splits_protocols_and_keeps_correlated_metrics_together(group_by):
-    pages = grouped_pages(group_by, [*MQTT_DROPS, ("PublishIn.Success", "HTTP")])
+def test_a_broker_outage_over_mqtt_and_http_pages_once_per_topic():
+    pages = grouped_pages(
+        "dimensions", [*MQTT_DROPS, ("PublishIn.Success", "HTTP"), ("Connect.Success", "HTTP")]
+    )
+    assert pages == [
+        (
+            "Connect.Success (HTTP)",
+            "Connect.Success (MQTT)",
+            "Ping.Success (MQTT)",
+            "PublishIn.Success (HTTP)",
+            "PublishIn.Success (MQTT)",
+        )
+    ]
+
+
+def test_group_by_protocol_splits_protocols_and_keeps_correlated_metrics_together():
+    pages = grouped_pages(["Protocol"], [*MQTT_DROPS, ("PublishIn.Success", "HTTP")])
     assert pages == [
         ("Connect.Success (MQTT)", "Ping.Success (MQTT)", "PublishIn.Success (MQTT)"),
         ("PublishIn.Success (HTTP)",),
@@ -435,7 +449,7 @@ def test_group_by_dimensions_splits_protocols_and_keeps_correlated_metrics_toget
 
 def test_an_account_wide_metric_joins_the_oldest_open_incident():
     pages = grouped_pages(
-        "dimensions", [*MQTT_DROPS, ("PublishIn.Success", "HTTP"), ("RulesExecuted", "MQTT")]
+        ["Protocol"], [*MQTT_DROPS, ("PublishIn.Success", "HTTP"), ("RulesExecuted", "MQTT")]
     )
     # MQTT comes first in the plan: its incident is the oldest of the tick
     assert pages == [

@@ -8,8 +8,9 @@ messages render it and the failure-kind classifier weighs it. Nothing here impor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 # --- the series device signals become --------------------------------------------------------------
 # The stack's topic rule counts AWS IoT lifecycle events into CloudWatch under
@@ -155,3 +156,36 @@ class FailureKind:
     kind: FailureKindName
     evidence: tuple[str, ...] = ()
     against: tuple[str, ...] = field(default=())
+
+
+# --- the stored form (incidents keep what their pages said) ---------------------------------------
+
+
+def breakdown_from_record(data: Mapping[str, Any]) -> Breakdown:
+    """A Breakdown from `dataclasses.asdict` of one, as an incident record stores it."""
+    return Breakdown(
+        since=int(data["since"]),
+        looked_up_at=int(data["looked_up_at"]),
+        disconnected=data.get("disconnected"),
+        fields=tuple(
+            FieldBreakdown(f["field"], tuple(ValueShare(**v) for v in f["values"]))
+            for f in data.get("fields", ())
+        ),
+        reasons=tuple(ReasonShare(**r) for r in data.get("reasons", ())),
+        top_clients=tuple(
+            TopClients(
+                metric=t["metric"],
+                total=t["total"],
+                distinct_clients=t.get("distinct_clients"),
+                clients=tuple(ClientShare(**c) for c in t.get("clients", ())),
+            )
+            for t in data.get("top_clients", ())
+        ),
+        gaps=tuple(LookupGap(**g) for g in data.get("gaps", ())),
+    )
+
+
+def failure_kind_from_record(data: Mapping[str, Any]) -> FailureKind:
+    return FailureKind(
+        kind=data["kind"], evidence=tuple(data.get("evidence", ())), against=tuple(data.get("against", ()))
+    )

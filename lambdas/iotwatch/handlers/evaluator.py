@@ -29,7 +29,7 @@ from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
 from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.fanout import ShardMessageError, ShardTask, dispatch, needs_fanout, run_shard
-from iotwatch.service.ports import CountingMetricReader, CountingNotifier, FanoutStore, WorkQueue
+from iotwatch.service.ports import CountingMetricReader, CountingNotifier, FanoutStore, WhereLookup, WorkQueue
 from iotwatch.telemetry import (
     DEVIATIONS_SILENCED,
     EVALUATION_COMPLETED,
@@ -56,6 +56,7 @@ class EvaluatorDependencies:
     store: FanoutStore
     notifier: CountingNotifier
     queue: WorkQueue | None = None  # None: every tick in one invocation
+    where: WhereLookup | None = None  # asked only when a page goes out; None: pages without where
 
 
 @cache
@@ -120,6 +121,7 @@ def handler(
         store=deps.store,
         notifier=deps.notifier,
         context=_context(settings),
+        where=deps.where,
     )
     _log_report(
         report, event_time=event_time_text(event), get_metric_data_calls=deps.reader.calls - calls_before
@@ -180,6 +182,7 @@ def _evaluate_shards(
             store=deps.store,
             notifier=deps.notifier,
             context=_context(settings),
+            where=deps.where,
         )
         report = outcome.report
         logger.info(
@@ -233,6 +236,11 @@ def _log_report(report: EvaluationReport, *, event_time: object, get_metric_data
             "ad-hoc silences could not be read; this run paged as if there were none",
             error=report.silences_error,
         )
+    if report.where_errors:
+        logger.warning(
+            "where a deviation is concentrated could not be looked up; its pages went out without it",
+            errors=report.where_errors,
+        )
     if report.failed_topics:
         logger.error(
             "notifications kept in the outbox; the retry or the next run sends them",
@@ -268,6 +276,7 @@ def _log_incidents(tick: TickIncidents) -> None:
             status=incident.status,
             severity=incident.severity,
             group=incident.group_label,
+            failure_kind=incident.failure.kind if incident.failure is not None else None,
             members=len(incident.members),
             deviating=len(incident.firing),
             opened=iso_z(incident.opened_at),

@@ -14,7 +14,7 @@ from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.plan.schedule import parse_schedule
 from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.incident_publishing import publish_incidents
-from iotwatch.service.ports import EvaluationStore, MetricReader, Notifier
+from iotwatch.service.ports import EvaluationStore, MetricReader, Notifier, WhereLookup
 from iotwatch.service.scoring import record_outcomes, score_series
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ def run_evaluation(
     notifier: Notifier,
     context: MessageContext,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
+    where: WhereLookup | None = None,
 ) -> EvaluationReport:
     """Evaluates every series for the window that `event_time` closes, after the windows no
     run completed since the last one that did (within `frequency.catch_up`), in order.
@@ -41,7 +42,8 @@ def run_evaluation(
     receive it are not paged again. A run that fails, or leaves anything in the outbox,
     releases its claim so Lambda's retry of the same event can deliver it sooner; a run that
     fails before it completes leaves the completed mark where it was, so the retry (or the
-    next tick) catches up on the same windows.
+    next tick) catches up on the same windows. `where` (optional) is asked, only in a run
+    that pages, where each paging incident is concentrated (see publish_incidents).
     """
     window = tick_window(event_time, plan, series)
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(series))
@@ -63,6 +65,7 @@ def run_evaluation(
                 context=context,
                 report=report,
                 on_publish_error=on_publish_error,
+                where=where,
             )
             store.complete_run(window.end)
     except Exception:
@@ -145,6 +148,7 @@ def _evaluate_windows(
     context: MessageContext,
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
+    where: WhereLookup | None = None,
 ) -> None:
     *missed, window = windows
     scored = score_series(
@@ -164,6 +168,7 @@ def _evaluate_windows(
         on_publish_error=on_publish_error,
         missed=scored.missed,
         gap=report.gap,
+        where=where,
     )
     record_outcomes(scored, report=report)
     for state in scored.changed_states():

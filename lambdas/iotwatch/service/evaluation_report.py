@@ -36,6 +36,7 @@ class EvaluationReport:
     incident_conflicts: list[str] = field(default_factory=list)  # ids another run wrote first
     silences_error: str | None = None  # ad-hoc silences could not be read: everything pages
     control_plane_error: str | None = None  # audit records could not be read: pages lack them
+    where_errors: list[str] = field(default_factory=list)  # look-ups that raised: pages lack them
     gap: Gap | None = None  # windows no run completed before this one (caught up on, within the span)
     caught_up: int = 0  # missed windows evaluated before the run's own
     superseded: bool = False  # a newer window was already completed: nothing evaluated
@@ -98,6 +99,7 @@ class EvaluationReport:
             **({"incident_conflicts": self.incident_conflicts} if self.incident_conflicts else {}),
             **({"silences_error": self.silences_error} if self.silences_error else {}),
             **({"control_plane_error": self.control_plane_error} if self.control_plane_error else {}),
+            **({"where_errors": self.where_errors} if self.where_errors else {}),
             **({"superseded": True} if self.superseded else {}),
             **(self.catch_up_fields() if self.gap is not None else {}),
         }

@@ -44,7 +44,7 @@ from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation import deliver_outbox, tick_window, windows_to_evaluate
 from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.incident_publishing import publish_incidents
-from iotwatch.service.ports import FanoutStore, MetricReader, Notifier, WorkQueue
+from iotwatch.service.ports import FanoutStore, MetricReader, Notifier, WhereLookup, WorkQueue
 from iotwatch.service.scoring import ScoredSeries, record_outcomes, score_series
 
 SHARD_MESSAGE_VERSION = 2  # 2: the shard's range of series keys; 1: crc32 % shards (still read)
@@ -187,6 +187,7 @@ def run_shard(
     notifier: Notifier,
     context: MessageContext,
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
+    where: WhereLookup | None = None,
 ) -> ShardOutcome:
     started = store.fanout_shards(task.window_end)
     if started != task.shards:
@@ -229,6 +230,7 @@ def run_shard(
                 on_publish_error=on_publish_error,
                 missed=[(w, earlier.get(w.end, [])) for w in missed],
                 gap=task.gap,
+                where=where,
             )
             for result in results:  # refused (revision moved) if a retry already saved it
                 for state in _states_of(result):

@@ -16,7 +16,7 @@ from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation_report import EvaluationReport, SentNotification
-from iotwatch.service.ports import ControlPlaneReader, EvaluationStore, Notifier
+from iotwatch.service.ports import ControlPlaneReader, EvaluationStore, Notifier, WhereLookup
 from iotwatch.service.scoring import active_silences
 
 if TYPE_CHECKING:
@@ -45,12 +45,15 @@ def publish_incidents(
     silences: Sequence[Silence] | None = None,
     missed: Sequence[tuple[Window, Sequence[SeriesNews]]] = (),
     gap: Gap | None = None,
+    where: WhereLookup | None = None,
 ) -> None:
     """Advances the open incidents with the news of the `missed` windows (late, catching up
     on `gap`) and then of this tick, publishes what they owe each topic and stores them. A
     failed publish goes to the outbox, rendered, and the incident is stored as if it was sent
     (its timeline says so): the outbox delivers it, nothing pages twice. `silences`: ad-hoc
-    ones not ended at the first window's end (read from the store when not given)."""
+    ones not ended at the first window's end (read from the store when not given). `where`:
+    asked where each incident about to page firing or escalated is concentrated (None: no
+    look-up, no failure kind)."""
     at = window.end
     if silences is None:
         first = missed[0][0].end if missed else at
@@ -84,6 +87,7 @@ def publish_incidents(
             report=report,
             at=at,
             on_publish_error=on_publish_error,
+            where=where,
         )
 
     history = plan.notify.history_days
@@ -103,6 +107,7 @@ def _publish(
     report: EvaluationReport,
     at: int,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
+    where: WhereLookup | None = None,
 ) -> None:
     """Renders and publishes what the incidents owe each topic; a failed publish goes to the
     outbox, rendered, and the incident's timeline says so."""
@@ -111,8 +116,11 @@ def _publish(
     opening = [n for n in tick.notifications if n.kind in OPENING_KINDS]
     if opening:
         context = _with_control_plane(context, plan, store, opening, report)
+    notifications = tick.notifications
+    if where is not None and any(n.kind in PAGING_KINDS for n in notifications):
+        notifications = _with_where(tick, where, context, report, at=at)
 
-    for index, notification in enumerate(tick.notifications):
+    for index, notification in enumerate(notifications):
         message = render(notification, context)
         incident = tick.incident(notification.incident.id) if notification.incident else None
         if incident is not None and notification.kind in OPENING_KINDS:
@@ -159,3 +167,48 @@ def _with_control_plane(
         report.control_plane_error = f"{type(exc).__name__}: {exc}"
         return context
     return replace(context, control_plane=calls, correlation_window=window)
+
+
+# the pages that ask where an incident is concentrated: a first page or an escalation
+PAGING_KINDS = ("firing", "escalated")
+
+
+def _with_where(
+    tick: TickIncidents, where: WhereLookup, context: MessageContext, report: EvaluationReport, *, at: int
+) -> list[Notification]:
+    """The tick's notifications once each incident about to page firing or escalated has been
+    looked up (once) and classified; the incident keeps both, and every message about it this
+    tick carries them. A look-up that raises costs its breakdown, never the page."""
+    from iotwatch.domain.failure_kind import classify, signals_of
+    from iotwatch.domain.messages.deviation import correlated_changes
+
+    looked_up: set[str] = set()
+    for notification in tick.notifications:
+        ref = notification.incident
+        if notification.kind not in PAGING_KINDS or ref is None or ref.id in looked_up:
+            continue
+        looked_up.add(ref.id)
+        incident = tick.incident(ref.id)
+        firing = incident.firing
+        breakdown = None
+        try:
+            breakdown = where.look_up(
+                metrics=list(dict.fromkeys(m.metric for m in firing)), since=incident.since, now=at
+            )
+        except Exception as exc:  # the port promises not to; the page goes out regardless
+            report.where_errors.append(f"{incident.id}: {type(exc).__name__}: {exc}")
+        if breakdown is not None:
+            incident.breakdowns.append(breakdown)
+        incident.failure = classify(
+            signals_of(firing), breakdown, correlated_changes(context, since=incident.since, at=at)
+        )
+    kept = {i.id: i for i in tick.changed if i.id in looked_up}
+
+    def told(n: Notification) -> Notification:
+        incident = kept.get(n.incident.id) if n.incident is not None else None
+        if n.incident is None or incident is None:
+            return n
+        where = incident.breakdowns[-1] if incident.breakdowns else None
+        return replace(n, incident=replace(n.incident, failure=incident.failure, where=where))
+
+    return [told(n) for n in tick.notifications]

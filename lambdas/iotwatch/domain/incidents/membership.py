@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from iotwatch.domain.deviation import SEVERITY_RANK, Severity
 from iotwatch.domain.evaluation import Gap
-from iotwatch.domain.incidents.model import GroupKey, Incident, Member, higher_severity
+from iotwatch.domain.incidents.model import ANY_PROTOCOL, GroupKey, Incident, Member, higher_severity
 from iotwatch.domain.incidents.news import SeriesNews
 from iotwatch.domain.messages.wording import change_text
 from iotwatch.domain.series import DetectionSettings, Series
@@ -17,8 +17,10 @@ def group_key(series: Series, group_by: str | Sequence[str]) -> GroupKey:
     """The dimensions that decide which incident a series joins; () joins any."""
     if group_by == "tick":
         return ()
-    if group_by == "dimensions":
-        return series.dimensions
+    if group_by == "dimensions":  # a broker outage over MQTT and HTTP is one incident
+        return tuple(
+            ANY_PROTOCOL if key == ANY_PROTOCOL[0] else (key, value) for key, value in series.dimensions
+        )
     dims = series.dimension_map
     return tuple((key, dims[key]) for key in group_by if key in dims)
 

@@ -15,9 +15,14 @@ from iotwatch.domain.messages.model import IncidentRef
 
 if TYPE_CHECKING:
     from iotwatch.domain.audit.recorded import RecordedCall
+    from iotwatch.domain.where import Breakdown, FailureKind
 
 GroupKey = tuple[tuple[str, str], ...]
 Route = Callable[[str, str], list[str]]  # (severity, metric) -> topic names
+
+# How devices talk is not where a failure is: a broker outage hits MQTT and HTTP at once and is
+# one incident. Grouping by `dimensions` reads a protocol as any protocol (docs/decision_log.md).
+ANY_PROTOCOL = ("Protocol", "any")
 
 DEFAULT_GROUP_INTERVAL = 15 * 60
 DEFAULT_HISTORY_DAYS = 400
@@ -134,6 +139,10 @@ class Incident:
     resolved_at: int | None = None
     held_by: str | None = None  # the silence holding its pages, as of the last tick
     found_late: Gap | None = None  # opened while catching up on ticks missed in this gap
+    # where it was concentrated, as looked up in each tick that paged it (oldest first), and
+    # the likely kind of failure its last page named
+    breakdowns: list[Breakdown] = field(default_factory=list)
+    failure: FailureKind | None = None
     revision: int = 0  # optimistic locking in the store
 
     @property
@@ -153,8 +162,18 @@ class Incident:
         return next((m for m in self.members if m.series_id == series_id), None)
 
     @property
+    def shown_group(self) -> GroupKey:
+        """The group as people read it: a protocol grouped as any names its members' protocols
+        ("Protocol=MQTT", "Protocol=MQTT+HTTP")."""
+        if ANY_PROTOCOL not in self.group:
+            return self.group
+        protocols = dict.fromkeys(v for m in self.members for k, v in m.dimensions if k == ANY_PROTOCOL[0])
+        shown = "+".join(protocols) or ANY_PROTOCOL[1]
+        return tuple((k, shown) if (k, v) == ANY_PROTOCOL else (k, v) for k, v in self.group)
+
+    @property
     def group_label(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.group) or "account-wide"
+        return ", ".join(f"{k}={v}" for k, v in self.shown_group) or "account-wide"
 
     def note(self, at: int, kind: str, text: str, topics: Sequence[str] = ()) -> None:
         self.events.append(Event(at, kind, text, tuple(topics)))
@@ -189,6 +208,8 @@ class Incident:
             previous=previous,
             escalated_from=escalated_from,
             gap=(gap.start, gap.end, gap.caught_up_from) if gap is not None else None,
+            failure=self.failure,
+            where=self.breakdowns[-1] if self.breakdowns else None,
         )
 
 

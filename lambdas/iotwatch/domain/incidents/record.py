@@ -52,8 +52,23 @@ def incident_from_record(data: Mapping[str, Any]) -> Incident:
         resolved_at=data.get("resolved_at"),
         held_by=data.get("held_by"),
         found_late=Gap(**found_late) if found_late else None,
+        **_where_fields(data),
         revision=int(data.get("revision", 0)),
     )
+
+
+def _where_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The look-ups and the failure kind, when the record has them (records written before
+    iotwatch looked anything up do not); loaded only then, so a quiet tick imports nothing."""
+    if not data.get("breakdowns") and not data.get("failure"):
+        return {}
+    from iotwatch.domain.where import breakdown_from_record, failure_kind_from_record
+
+    failure = data.get("failure")
+    return {
+        "breakdowns": [breakdown_from_record(b) for b in data.get("breakdowns") or ()],
+        "failure": failure_kind_from_record(failure) if failure else None,
+    }
 
 
 def copy_incident(incident: Incident) -> Incident:

@@ -6,7 +6,7 @@ the incidents it changed and the notifications come out; the caller stores and p
 
 The rules, in one place:
 - Membership. A series that starts firing joins the open incident of its group (the plan's
-  `group_by`: its dimension set by default); a series without any grouping dimension
+  `group_by`: its dimension set by default, any protocol); a series without any grouping dimension
   (RulesExecuted is account-wide) joins the oldest open incident. With none to join it opens
   one. An incident opened by account-wide series alone takes the group of the first series
   with dimensions that joins it. A member that recovers and deviates again while its

@@ -81,6 +81,7 @@ def _incident_document(incident: IncidentRef) -> dict[str, object]:
         **({"ended": iso_z(incident.ended)} if incident.ended is not None else {}),
         **({"previous_message": iso_z(incident.previous)} if incident.previous is not None else {}),
         **({"escalated_from": incident.escalated_from} if incident.escalated_from else {}),
+        **_where_documents(incident),
         **(
             {
                 "gap": {
@@ -93,6 +94,18 @@ def _incident_document(incident: IncidentRef) -> dict[str, object]:
             if incident.gap is not None
             else {}
         ),
+    }
+
+
+def _where_documents(incident: IncidentRef) -> dict[str, object]:
+    """`failure` and `where`, each with its own schema version, when the incident has them."""
+    if incident.failure is None and incident.where is None:
+        return {}
+    from iotwatch.domain.messages.where import failure_document, where_document
+
+    return {
+        **({"failure": failure_document(incident.failure)} if incident.failure is not None else {}),
+        **({"where": where_document(incident.where)} if incident.where is not None else {}),
     }
 
 

@@ -40,6 +40,10 @@ def deviation_email(
     to quote, `suspect` the one most likely behind it."""
     kind, incident = notification.kind, notification.incident
     lines: list[str] = [_opening_line(notification, alerts, ctx, since)]
+    if incident is not None and incident.failure is not None:
+        from iotwatch.domain.messages.where import kind_line
+
+        lines.insert(0, kind_line(incident.failure))  # every page of a classified incident opens with it
     if incident is not None and incident.gap is not None and kind != "late":
         lines.append(f"Found late: {gap_sentence(incident.gap)}.")
     if suspect is not None:
@@ -51,6 +55,10 @@ def deviation_email(
     lines.append("")
     lines += _summary_table(alerts, kind)
     lines.append("")
+    if incident is not None and incident.where is not None and kind != "resolved":
+        from iotwatch.domain.messages.where import where_section
+
+        lines += where_section(incident.where)
     lines += _changes_section(changes, ctx, since)
     lines += _where_to_look(notification, ctx)
     lines.append("Details:")

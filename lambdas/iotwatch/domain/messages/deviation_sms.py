@@ -73,6 +73,8 @@ def _render_sms_core(
                 )
             )
     items = [f"{label} {detail}".rstrip() for label, detail in entries]
+    if incident is not None and (incident.failure is not None or incident.where is not None):
+        return _fit_with_where(notification, head, entries, items, tail)
     chosen: list[str] = []
     for item in items:
         trial = [*chosen, item]
@@ -80,10 +82,63 @@ def _render_sms_core(
             break
         chosen = trial
     if not chosen:
-        label, detail = entries[0]
-        fixed = gsm7_length(to_gsm7(_sms_text(head, [" " + detail if detail else ""], len(items), tail)))
-        chosen = [f"{shorten(to_gsm7(label), SMS_LIMIT - fixed)} {detail}".rstrip()]
+        chosen = [_shortened_first(head, entries, len(items), tail)]
     return trim_to_sms(to_gsm7(_sms_text(head, chosen, len(items), tail)))
+
+
+DETAILS = " Details by email."
+
+
+def _fit_with_where(
+    notification: Notification, head: str, entries: Sequence[tuple[str, str]], items: Sequence[str], tail: str
+) -> str:
+    """One part with the likely kind and one line of where. What does not fit is dropped in
+    this order: the metrics after the first, "Details by email.", the where line's parts from
+    the last (clients, reason, group). The kind stays: the first metric's label is shortened
+    for it, as it is for the start and the CloudTrail hint."""
+    from iotwatch.domain.messages.where import kind_sms, where_sms_parts
+
+    incident = notification.incident
+    assert incident is not None
+    tag = kind_sms(incident.failure) if incident.failure is not None else ""
+    # where belongs to the news of a problem; an update (SMS filters it out) or a resolve is not
+    told = notification.kind not in ("update", "resolved")
+    parts = where_sms_parts(incident.where) if incident.where is not None and told else []
+    bare = tail.removesuffix(DETAILS)
+    details = tail[len(bare) :]
+    named, colon, rest = head.rpartition(": ")  # the kind goes right after the incident's id
+    tagged = named + colon + tag + rest
+
+    def text(kind_on: bool, shown: Sequence[str], details_on: bool, chosen: Sequence[str]) -> str:
+        where = f" Where: {', '.join(shown)}." if shown else ""
+        body = _sms_text(tagged if kind_on else head, chosen, len(items), bare + where)
+        return to_gsm7(body + (details if details_on else ""))
+
+    def fits(kind_on: bool, shown: Sequence[str], details_on: bool, chosen: Sequence[str]) -> bool:
+        return gsm7_length(text(kind_on, shown, details_on, chosen)) <= SMS_LIMIT
+
+    chosen = [items[0]]
+    kind_on = bool(tag)
+    if not fits(kind_on, [], False, chosen):  # the kind stays: the first label gives way
+        chosen = [_shortened_first(tagged, entries, len(items), bare)]
+    shown: list[str] = []
+    for part in parts:
+        if not fits(kind_on, [*shown, part], False, chosen):
+            break
+        shown.append(part)
+    details_on = bool(details) and fits(kind_on, shown, True, chosen)
+    for item in items[1:]:
+        if not fits(kind_on, shown, details_on, [*chosen, item]):
+            break
+        chosen.append(item)
+    return trim_to_sms(text(kind_on, shown, details_on, chosen))
+
+
+def _shortened_first(head: str, entries: Sequence[tuple[str, str]], total: int, tail: str) -> str:
+    """The first metric alone, its label shortened to fit one part."""
+    label, detail = entries[0]
+    fixed = gsm7_length(to_gsm7(_sms_text(head, [" " + detail if detail else ""], total, tail)))
+    return f"{shorten(to_gsm7(label), SMS_LIMIT - fixed)} {detail}".rstrip()
 
 
 def _sms_text(head: str, chosen: Sequence[str], total: int, tail: str) -> str:

@@ -11,6 +11,7 @@ from iotwatch.domain.series import Series
 
 if TYPE_CHECKING:
     from iotwatch.domain.audit.recorded import RecordedCall
+    from iotwatch.domain.where import Breakdown, FailureKind
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class IncidentRef:
     # found (or changed) while catching up on ticks iotwatch could not evaluate on time:
     # (first missed window, the window that caught up, the first one caught up on)
     gap: tuple[int, int, int] | None = None
+    # the likely kind of failure and where it is concentrated, as the tick that paged it found
+    # them; None: not classified (no look-up configured) or not looked up
+    failure: FailureKind | None = None
+    where: Breakdown | None = None
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ class Notify(StrictModel):
     )
     group_by: str | list[str] = Field(
         default="dimensions",
-        description="which deviations share an incident: 'dimensions' (same dimension set; "
-        "account-wide metrics join any), 'tick' (the whole plan, one incident at a time), "
+        description="which deviations share an incident: 'dimensions' (same dimension set, any "
+        "protocol; account-wide metrics join any), 'tick' (the whole plan, one incident at a time), "
         "or a list of dimension keys",
     )
     group_interval: int = Field(
