@@ -158,7 +158,7 @@ def assemble_breakdown(
     *,
     since: int,
     now: int,
-    disconnected: int | None,
+    disconnected: int | None = None,
     fields: Sequence[FieldCounts] = (),
     reason_counts: Mapping[str, int] | None = None,
     usual_reasons: Mapping[str, float] | None = None,
