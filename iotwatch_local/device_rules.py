@@ -21,6 +21,7 @@ naming the resource, so a rule the emulation does not understand is never silent
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -122,6 +123,8 @@ def topic_rules(template: Mapping[str, Any]) -> list[TopicRule]:
             raise EmulationError(
                 f"{logical_id}: SQL {sql!r} is not of the emulated form SELECT ... FROM '...' [WHERE ...]"
             )
+        if match["where"]:
+            _compile_expression(match["where"], logical_id)  # fail now on what is not emulated
         actions = []
         for i, action in enumerate(payload.get("Actions", [])):
             metric = action.get("CloudwatchMetric")
@@ -237,6 +240,7 @@ _FUNCTIONS = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def _compile_expression(text: str, logical_id: str) -> Any:
     """A topic-rule SQL expression as Python code over whitelisted tokens (fields become look-ups
     in the message, functions the few emulated ones), so it is evaluated, never guessed."""
@@ -267,7 +271,10 @@ def _compile_expression(text: str, logical_id: str) -> Any:
                     out.append(_FUNCTIONS[word.lower()])
             else:
                 out.append(f"_field({word!r})")
-    return compile(" ".join(out) or "True", f"<{logical_id} SQL>", "eval")
+    try:
+        return compile(" ".join(out) or "True", f"<{logical_id} SQL>", "eval")
+    except SyntaxError as err:
+        raise EmulationError(f"{logical_id}: cannot emulate SQL {text!r}") from err
 
 
 def _evaluate(code: Any, message: Mapping[str, Any], topic: str) -> Any:

@@ -44,7 +44,7 @@ class SimulatedThing:
     history: list[tuple[int, bool, str | None]] = field(default_factory=list)
 
     def state_at(self, at_ms: int) -> tuple[int, bool, str | None] | None:
-        i = bisect.bisect_right(self.history, (at_ms, True, "\uffff"))
+        i = bisect.bisect_right(self.history, at_ms, key=lambda change: change[0])
         return self.history[i - 1] if i else None
 
     def document(self, at_ms: int) -> dict[str, Any]:
@@ -210,7 +210,7 @@ class SimulatedFleet:
     def _change(self, name: str, ts: float, *, connected: bool, reason: str | None) -> None:
         thing = self.things[name]
         ms = int(ts * 1000)
-        bisect.insort(thing.history, (ms, connected, reason))
+        bisect.insort(thing.history, (ms, connected, reason), key=lambda change: change[0])
         self._version += 1
         payload: dict[str, Any] = {
             "clientId": name,

@@ -72,6 +72,12 @@ def _term_end(query: str, i: int) -> int:
                 if depth == 0:
                     return i
             raise QueryError("unbalanced parentheses in a field group")
+        elif not quoted and c == "[" and i > 0 and query[i - 1] == ":":
+            end = query.find("]", i)
+            if end < 0:
+                raise QueryError("unterminated range")
+            i = end + 1
+            continue
         elif not quoted and (c.isspace() or c in "()"):
             return i
         i += 1
