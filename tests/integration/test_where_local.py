@@ -159,7 +159,7 @@ def aws_faults(local_aws):
 
 
 def test_the_lookup_names_the_group_its_share_the_reason_mix_and_the_clients(outage):
-    fleet, report, baselines = outage
+    _, report, baselines = outage
     assert report.insight_rules == [AUTH_RULE]
     assert report.datapoints[f"{FLEET_METRICS_NAMESPACE}/fleet-eu-gateways-connected"] > 4 * 288
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from iotwatch.adapters.where import FleetIndexReader, InsightReader, LookupFailed, lookup_client, quote
@@ -109,7 +110,7 @@ class FleetWhereLookup:
         fields: list[FieldCounts] = []
         for field in self._watch.index_fields:
             what = f"{field} of the devices disconnected since the deviation began"
-            found = run.call(what, lambda q=query, f=field, w=what: index.buckets(q, f, what=w))
+            found = run.call(what, partial(index.buckets, query, field, what=what))
             if found is None:
                 continue
             disconnected = found.total
@@ -119,7 +120,7 @@ class FleetWhereLookup:
                 sizes_what = f"how many devices each {field} has"
                 sizes = run.call(
                     sizes_what,
-                    lambda f=field, t=top, w=sizes_what: index.buckets(values_query(f, t), f, what=w),
+                    partial(index.buckets, values_query(field, top), field, what=sizes_what),
                 )
                 population = sizes.counts if sizes is not None else None
             fields.append(FieldCounts(field, found.counts, population))
@@ -156,9 +157,7 @@ class FleetWhereLookup:
         found = []
         for metric, rule_name in rules:
             what = f"the clients behind {metric}"
-            report = run.call(
-                what, lambda r=rule_name, w=what: insights.report(r, start=since, end=now, what=w)
-            )
+            report = run.call(what, partial(insights.report, rule_name, start=since, end=now, what=what))
             if report is not None:
                 found.append(
                     top_clients(
