@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from iotwatch.domain.where import FLEET_METRICS_NAMESPACE
+from iotwatch.domain.where import FLEET_METRIC_DIMENSION, FLEET_METRICS_NAMESPACE
 
 from iotwatch_local.devices import LifecycleEvent, SimulatedFleet
 from iotwatch_local.fleet_query import compile_query, field_values
@@ -379,13 +379,13 @@ def emulate_device_rules(
     for name, body, state in insight_rules(template):
         cloudwatch.put_insight_rule(RuleName=name, RuleState=state, RuleDefinition=body)
         report.insight_rules.append(name)
-    sums: dict[tuple[str, str, str, int], float] = {}
+    sums: dict[tuple[str, str, str, int, tuple[tuple[str, str], ...]], float] = {}
     rules = topic_rules(template)
     for event in fleet.lifecycle_events(start, end) if rules else []:
         hit = False
         for rule in rules:
             for action, name, value, at in apply_topic_rule(rule, event):
-                key = (action.namespace, name, action.unit, int(at) // 60 * 60)
+                key = (action.namespace, name, action.unit, int(at) // 60 * 60, ())
                 sums[key] = sums.get(key, 0.0) + value
                 hit = True
         report.rule_events += hit
@@ -400,17 +400,29 @@ def emulate_device_rules(
                 seen += 1
             if last_value is None or changed:
                 last_value = fleet_metric_value(metric, fleet.documents(ts))
-            sums[(FLEET_METRICS_NAMESPACE, metric.name, metric.unit, ts)] = last_value
+            # AWS IoT publishes a fleet metric with one dimension: the aggregation value ("count")
+            dimensions = ((FLEET_METRIC_DIMENSION, metric.statistic),)
+            sums[(FLEET_METRICS_NAMESPACE, metric.name, metric.unit, ts, dimensions)] = last_value
     _put(cloudwatch, sums, report)
     return report
 
 
-def _put(cloudwatch: Any, sums: Mapping[tuple[str, str, str, int], float], report: EmulationReport) -> None:
+def _put(
+    cloudwatch: Any,
+    sums: Mapping[tuple[str, str, str, int, tuple[tuple[str, str], ...]], float],
+    report: EmulationReport,
+) -> None:
     by_namespace: dict[str, list[dict[str, Any]]] = {}
-    for (namespace, name, unit, ts), value in sorted(sums.items()):
-        by_namespace.setdefault(namespace, []).append(
-            {"MetricName": name, "Timestamp": datetime.fromtimestamp(ts, UTC), "Value": value, "Unit": unit}
-        )
+    for (namespace, name, unit, ts, dimensions), value in sorted(sums.items()):
+        datum = {
+            "MetricName": name,
+            "Timestamp": datetime.fromtimestamp(ts, UTC),
+            "Value": value,
+            "Unit": unit,
+        }
+        if dimensions:
+            datum["Dimensions"] = [{"Name": k, "Value": v} for k, v in dimensions]
+        by_namespace.setdefault(namespace, []).append(datum)
         report.datapoints[f"{namespace}/{name}"] = report.datapoints.get(f"{namespace}/{name}", 0) + 1
     for namespace, data in by_namespace.items():
         for i in range(0, len(data), 1000):

@@ -25,6 +25,8 @@ from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.where import (
     DISCONNECT_PREFIX,
+    FLEET_METRIC_COUNT,
+    FLEET_METRIC_DIMENSION,
     FLEET_METRICS_NAMESPACE,
     ContributorRule,
     DeviceWatch,
@@ -35,6 +37,9 @@ from iotwatch.service.where import BUDGET_SECONDS, FleetWhereLookup, aws_where_l
 
 from iotwatch_local.device_rules import emulate_device_rules
 from iotwatch_local.devices import SimulatedFleet
+
+# an injected AccessDeniedException is in no CloudWatch error shape: moto warns, the client still parses it
+pytestmark = pytest.mark.filterwarnings("ignore:Exception\\(DeviceApiError\\):UserWarning")
 
 DAY = 86400
 T0 = 1_763_251_200  # Monday 2025-11-16 00:00 UTC, four days before the outage
@@ -107,6 +112,8 @@ WATCH = DeviceWatch(
     groups=(WatchedGroup("eu-gateways", "thingGroupNames:eu-gateways", "fleet-eu-gateways-connected"),),
     reason_series=tuple((r, reason_series(r).id) for r in REASONS),
     contributor_rules=(ContributorRule("Connect.AuthError", AUTH_RULE),),
+    fleet_indexing=True,
+    log_level="ERROR",
 )
 
 
@@ -180,8 +187,9 @@ def test_the_lookup_names_the_group_its_share_the_reason_mix_and_the_clients(out
 
 def test_the_fleet_metric_and_reason_counts_are_in_cloudwatch_as_the_stack_would_write_them(outage):
     cloudwatch = boto3.client("cloudwatch")
+    dimensions = ((FLEET_METRIC_DIMENSION, FLEET_METRIC_COUNT),)  # as AWS IoT publishes a fleet metric
     connected = Series(
-        FLEET_METRICS_NAMESPACE, "fleet-eu-gateways-connected", (), "Maximum", PERIOD, DETECTION
+        FLEET_METRICS_NAMESPACE, "fleet-eu-gateways-connected", dimensions, "Average", PERIOD, DETECTION
     )
     read = CloudWatchMetricReader(cloudwatch).read(
         [connected, reason_series("CONNECTION_LOST")], start=OUTAGE - 600, end=NOW

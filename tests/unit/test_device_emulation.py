@@ -224,7 +224,9 @@ def test_emulation_counts_each_reason_into_cloudwatch_and_the_groups_connected_d
     connected = {
         int(d["Timestamp"].timestamp()) - T0: d["Value"]
         for ns, d in cloudwatch.data
-        if ns == FLEET_METRICS_NAMESPACE and d["MetricName"] == "fleet-eu-gateways-connected"
+        if ns == FLEET_METRICS_NAMESPACE
+        and d["MetricName"] == "fleet-eu-gateways-connected"
+        and d["Dimensions"] == [{"Name": "AggregationType", "Value": "count"}]
     }
     assert connected == {0: 20, 300: 20, 600: 20, 900: 10, 1200: 10, 1500: 10}  # back at 1530 at the latest
     assert cloudwatch.rules["fleet-auth-failures"] == ("ENABLED", AUTH_RULE_BODY)

@@ -295,6 +295,7 @@ WATCH = DeviceWatch(
     groups=(WatchedGroup("eu-gateways", "thingGroupNames:eu-gateways", "fleet-eu"),),
     reason_series=(("CONNECTION_LOST", "r-lost"), ("MQTT_KEEP_ALIVE_TIMEOUT", "r-keepalive")),
     contributor_rules=(ContributorRule("Connect.AuthError", "auth-rule"),),
+    fleet_indexing=True,
 )
 
 
@@ -405,3 +406,29 @@ def test_reasons_without_baselines_have_no_usual_share():
     found = lookup.look_up(metrics=["Ping.Success"], since=SINCE, now=NOW)
     assert found.reasons[0].usual_share is None
     assert REASON_FIELD == "connectivity.disconnectReason"
+
+
+def test_a_plan_without_fleet_indexing_or_logging_gets_gaps_with_the_plan_fix_and_no_calls():
+    from dataclasses import replace
+
+    index, insights = FakeIndex(outage_fleet()), FakeInsights()
+    watch = replace(WATCH, fleet_indexing=False, log_level="DISABLED")
+    found = FleetWhereLookup(watch, index=index, insights=insights, baselines=baselines()).look_up(
+        metrics=["Connect.Success", "Connect.AuthError"], since=SINCE, now=NOW
+    )
+    assert index.calls == 0 and insights.calls == 0
+    fixes = " | ".join(g.fix for g in found.gaps)
+    assert "devices.fleet_indexing: enabled" in fixes and TURN_ON_INDEX in fixes
+    assert "devices.logging.level: ERROR" in fixes
+
+
+def test_a_groups_fleet_metric_name_calls_for_the_fleet_index():
+    watch = DeviceWatch(
+        groups=(
+            WatchedGroup(
+                "eu", "thingGroupNames:eu", "IoTFleetMetrics|iotwatch-fleet-eu|AggregationType=count"
+            ),
+        )
+    )
+    assert wants_fleet_index(watch, ["iotwatch-fleet-eu"])
+    assert not wants_fleet_index(watch, ["iotwatch-fleet-us"])

@@ -37,7 +37,8 @@ CONNECTIVITY_OPERATIONS = frozenset(
 def wants_fleet_index(watch: DeviceWatch, metrics: Sequence[str]) -> bool:
     """Connectivity or traffic deviations (and the device signals themselves) are explained by
     where the disconnected devices are; a rules-engine or action failure is not."""
-    group_ids = {g.series_id for g in watch.groups} | {g.name for g in watch.groups}
+    # a group's gauge is named by its fleet metric, which is a part of the series id
+    group_ids = {part for g in watch.groups for part in (g.name, g.series_id, *g.series_id.split("|"))}
     for metric in metrics:
         if metric.startswith((DISCONNECT_PREFIX, CONNECT_FAILURE_PREFIX)) or metric in group_ids:
             return True

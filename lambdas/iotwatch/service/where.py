@@ -15,7 +15,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
-from iotwatch.adapters.where import FleetIndexReader, InsightReader, LookupFailed, lookup_client, quote
+from iotwatch.adapters.where import (
+    TURN_ON_INDEX,
+    FleetIndexReader,
+    InsightReader,
+    LookupFailed,
+    lookup_client,
+    quote,
+)
 from iotwatch.domain.breakdown import (
     FieldCounts,
     assemble_breakdown,
@@ -102,6 +109,9 @@ class FleetWhereLookup:
 
     def _fleet(self, run: _Run, *, since: int, now: int) -> dict[str, Any]:
         index = self._index
+        if not self._watch.fleet_indexing:
+            run.gaps.append(INDEX_OFF_IN_PLAN)
+            return {}
         if index is None:
             run.gaps.append(LookupGap("where the disconnected devices are", "no fleet-index reader", _REPORT))
             return {}
@@ -149,6 +159,9 @@ class FleetWhereLookup:
         if not rules:
             return []
         insights = self._insights
+        if self._watch.log_level == "DISABLED":
+            run.gaps.append(LOGS_OFF_IN_PLAN)
+            return []
         if insights is None:
             run.gaps.append(
                 LookupGap("the clients behind the deviation", "no Contributor Insights reader", _REPORT)
@@ -168,6 +181,16 @@ class FleetWhereLookup:
 
 
 _REPORT = "the page went out without it; report this with the evaluator's log"
+INDEX_OFF_IN_PLAN = LookupGap(
+    "where the disconnected devices are",
+    "the plan says fleet indexing is not on (devices.fleet_indexing)",
+    f"{TURN_ON_INDEX}, then set devices.fleet_indexing: enabled in the plan",
+)
+LOGS_OFF_IN_PLAN = LookupGap(
+    "the clients behind the deviation",
+    "the plan sets AWS IoT logging to DISABLED (devices.logging.level)",
+    "set devices.logging.level: ERROR in the plan (failed connects and publishes are logged at ERROR)",
+)
 
 
 class _Run:
