@@ -370,6 +370,36 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def fleet_metric_series(
+    metric: FleetMetric, fleet: SimulatedFleet, *, start: int, end: int
+) -> list[tuple[int, float]]:
+    """The fleet metric's value at each Period boundary in [start, end). A count is kept up to
+    date thing by thing (only the things whose connectivity changed since the last boundary are
+    matched again), so a month of a large fleet's history costs its events, not periods x things."""
+    first = start - start % metric.period
+    stamps = range(first, end, metric.period)
+    changes = sorted(
+        (e.at, e.payload["clientId"]) for e in fleet.lifecycle_events(first - metric.period, end)
+    )
+    if metric.aggregation != "Statistics" or metric.statistic != "count":
+        return [(ts, fleet_metric_value(metric, fleet.documents(ts))) for ts in stamps]
+    matcher = compile_query(metric.query)
+    things = fleet.things
+    matched = {name: matcher(t.document(first * 1000)) for name, t in things.items()}
+    count = sum(matched.values())
+    values, i = [], 0
+    for ts in stamps:
+        while i < len(changes) and changes[i][0] <= ts:
+            name = changes[i][1]
+            i += 1
+            if name in things:
+                now = matcher(things[name].document(ts * 1000))
+                count += int(now) - int(matched[name])
+                matched[name] = now
+        values.append((ts, float(count)))
+    return values
+
+
 def emulate_device_rules(
     template: Mapping[str, Any], fleet: SimulatedFleet, cloudwatch: Any, *, start: int, end: int
 ) -> EmulationReport:
@@ -390,19 +420,10 @@ def emulate_device_rules(
                 hit = True
         report.rule_events += hit
     for metric in fleet_metrics(template):
-        last_value: float | None = None
-        first = start - start % metric.period
-        changes = sorted(e.at for e in fleet.lifecycle_events(start - metric.period, end))
-        seen = -1
-        for ts in range(first, end, metric.period):
-            changed = seen < len(changes) - 1 and changes[seen + 1] <= ts
-            while seen < len(changes) - 1 and changes[seen + 1] <= ts:
-                seen += 1
-            if last_value is None or changed:
-                last_value = fleet_metric_value(metric, fleet.documents(ts))
-            # AWS IoT publishes a fleet metric with one dimension: the aggregation value ("count")
-            dimensions = ((FLEET_METRIC_DIMENSION, metric.statistic),)
-            sums[(FLEET_METRICS_NAMESPACE, metric.name, metric.unit, ts, dimensions)] = last_value
+        # AWS IoT publishes a fleet metric with one dimension: the aggregation value ("count")
+        dimensions = ((FLEET_METRIC_DIMENSION, metric.statistic),)
+        for ts, value in fleet_metric_series(metric, fleet, start=start, end=end):
+            sums[(FLEET_METRICS_NAMESPACE, metric.name, metric.unit, ts, dimensions)] = value
     _put(cloudwatch, sums, report)
     return report
 

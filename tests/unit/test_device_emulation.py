@@ -257,3 +257,33 @@ def test_an_insight_report_counts_the_rules_contributors_and_is_a_valid_answer()
 def test_an_answer_that_breaks_its_output_shape_is_refused():
     with pytest.raises(AssertionError, match="GetBucketsAggregation"):
         validated("iot", "GetBucketsAggregation", {"totalCount": "many", "buckets": [{"keyValue": 1}]})
+
+
+def test_the_stacks_own_rule_forms_run_only_the_watched_reasons():
+    """The lifecycle rules as the stack writes them: the watched reasons in a WHERE chain, the
+    connect failures by their own topic, the group's query in parentheses."""
+    resources = template()["Resources"]
+    disconnects = resources["DisconnectRule"]["Properties"]["TopicRulePayload"]
+    disconnects["Sql"] = (
+        "SELECT disconnectReason FROM '$aws/events/presence/disconnected/+' "
+        "WHERE disconnectReason = 'CONNECTION_LOST' OR disconnectReason = 'AUTH_ERROR'"
+    )
+    failures = resources["FailureRule"]["Properties"]["TopicRulePayload"]
+    failures["Sql"] = "SELECT connectFailureReason FROM '$aws/events/presence/connect_failed/+'"
+    failures["Actions"][0]["CloudwatchMetric"]["MetricName"] = "ConnectFailure.${connectFailureReason}"
+    resources["EuConnected"]["Properties"]["QueryString"] = (
+        "(thingGroupNames:eu-gateways) AND connectivity.connected:true"
+    )
+    fleet = SimulatedFleet(groups={"eu-gateways": 10, "us-sensors": 10}, start=T0)
+    fleet.disconnect("eu-gateways", share=0.5, reason="CONNECTION_LOST", at=T0 + 60, over=10)
+    fleet.disconnect("us-sensors", share=0.5, reason="MQTT_KEEP_ALIVE_TIMEOUT", at=T0 + 60, over=10)
+    fleet.fail_auth(["us-sensors-0009"], start=T0 + 60, end=T0 + 120, attempts=2)
+    cloudwatch = RecordingCloudWatch()
+    emulate_device_rules({"Resources": resources}, fleet, cloudwatch, start=T0, end=T0 + 600)
+    names = {}
+    for _, datum in cloudwatch.data:
+        names[datum["MetricName"]] = names.get(datum["MetricName"], 0) + datum["Value"]
+    assert names["Disconnect.CONNECTION_LOST"] == 5 and names["Disconnect.AUTH_ERROR"] == 1
+    assert "Disconnect.MQTT_KEEP_ALIVE_TIMEOUT" not in names
+    assert names["ConnectFailure.AUTHORIZATION_FAILED"] == 2
+    assert names["fleet-eu-gateways-connected"] == 10 + 5  # 10 at 00:00, 5 at 00:05
