@@ -18,7 +18,6 @@ from iotwatch.adapters.where import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     TURN_ON_INDEX,
-    FleetIndexReader,
     lookup_client,
 )
 from iotwatch.domain.baseline.build import build_baseline
@@ -253,7 +252,7 @@ def test_the_lookup_clients_do_not_retry_a_throttled_call(outage, aws_faults):
     aws_faults.fail("GetBucketsAggregation", "ThrottlingException")
     before = device_apis.calls("GetBucketsAggregation")
     with pytest.raises(ClientError):
-        FleetIndexReader(lookup_client("iot"))._iot.get_buckets_aggregation(
+        lookup_client("iot").get_buckets_aggregation(
             indexName="AWS_Things",
             queryString="thingName:*",
             aggregationField="thingGroupNames",

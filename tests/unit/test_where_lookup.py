@@ -432,3 +432,19 @@ def test_a_groups_fleet_metric_name_calls_for_the_fleet_index():
     )
     assert wants_fleet_index(watch, ["iotwatch-fleet-eu"])
     assert not wants_fleet_index(watch, ["iotwatch-fleet-us"])
+
+
+def test_the_deployed_lookup_makes_no_client_until_a_page_looks_up(monkeypatch):
+    from iotwatch.adapters import where as adapters
+    from iotwatch.service.where import aws_where_lookup
+
+    made = []
+    monkeypatch.setattr(
+        adapters,
+        "lookup_client",
+        lambda service: made.append(service) or _Silent(ReadTimeoutError(endpoint_url="x")),
+    )
+    lookup = aws_where_lookup(WATCH, baselines())
+    assert made == []
+    found = lookup.look_up(metrics=["Connect.Success", "Connect.AuthError"], since=SINCE, now=NOW)
+    assert made == ["iot", "cloudwatch"] and found.gaps

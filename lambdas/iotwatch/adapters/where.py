@@ -138,16 +138,21 @@ class Buckets:
 class FleetIndexReader:
     """Counts over AWS IoT's thing index."""
 
-    def __init__(self, iot: Any, *, index_name: str = THING_INDEX) -> None:
-        self._iot = iot
+    def __init__(self, iot: Any | None = None, *, index_name: str = THING_INDEX) -> None:
+        self._client = iot  # None: made on the first look-up, so a quiet tick never pays for it
         self._index = index_name
         self.calls = 0
+
+    def _iot(self) -> Any:
+        if self._client is None:
+            self._client = lookup_client("iot")
+        return self._client
 
     def buckets(self, query: str, field: str, *, what: str, max_buckets: int = MAX_BUCKETS) -> Buckets:
         """Things matching `query`, counted by each value of `field` (GetBucketsAggregation)."""
         try:
             self.calls += 1
-            response = self._iot.get_buckets_aggregation(
+            response = self._iot().get_buckets_aggregation(
                 indexName=self._index,
                 queryString=query,
                 aggregationField=field,
@@ -162,7 +167,7 @@ class FleetIndexReader:
         """Things matching `query` (GetStatistics' count)."""
         try:
             self.calls += 1
-            response = self._iot.get_statistics(indexName=self._index, queryString=query)
+            response = self._iot().get_statistics(indexName=self._index, queryString=query)
         except (ClientError, BotoCoreError) as err:
             raise LookupFailed(gap_for(err, what=what, action="iot:GetStatistics")) from err
         return int(response.get("statistics", {}).get("count", 0))
@@ -181,15 +186,20 @@ class InsightReport:
 class InsightReader:
     """Top contributors of a CloudWatch Contributor Insights rule."""
 
-    def __init__(self, cloudwatch: Any) -> None:
-        self._cloudwatch = cloudwatch
+    def __init__(self, cloudwatch: Any | None = None) -> None:
+        self._client = cloudwatch  # None: made on the first report, as FleetIndexReader's
         self.calls = 0
+
+    def _cloudwatch(self) -> Any:
+        if self._client is None:
+            self._client = lookup_client("cloudwatch")
+        return self._client
 
     def report(self, rule_name: str, *, start: int, end: int, what: str) -> InsightReport:
         period = report_period(start, end)
         try:
             self.calls += 1
-            response = self._cloudwatch.get_insight_rule_report(
+            response = self._cloudwatch().get_insight_rule_report(
                 RuleName=rule_name,
                 StartTime=datetime.fromtimestamp(start, UTC),
                 EndTime=datetime.fromtimestamp(max(end, start + period), UTC),

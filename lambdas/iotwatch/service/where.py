@@ -20,7 +20,6 @@ from iotwatch.adapters.where import (
     FleetIndexReader,
     InsightReader,
     LookupFailed,
-    lookup_client,
     quote,
 )
 from iotwatch.domain.breakdown import (
@@ -62,13 +61,9 @@ def values_query(field: str, values: Sequence[str]) -> str:
 
 def aws_where_lookup(watch: DeviceWatch, baselines: BaselineReader | None) -> FleetWhereLookup:
     """The look-up a deployed evaluator uses: the account's fleet index and Contributor Insights,
-    through clients that try once with short timeouts."""
-    return FleetWhereLookup(
-        watch,
-        index=FleetIndexReader(lookup_client("iot")),
-        insights=InsightReader(lookup_client("cloudwatch")),
-        baselines=baselines,
-    )
+    through clients that try once with short timeouts, made only when a page first looks up
+    (a quiet tick's cold start creates none)."""
+    return FleetWhereLookup(watch, index=FleetIndexReader(), insights=InsightReader(), baselines=baselines)
 
 
 class FleetWhereLookup:
