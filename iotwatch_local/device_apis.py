@@ -71,6 +71,13 @@ _saved: dict[tuple[type, str], Any] = {}
 
 def serve(fleet: SimulatedFleet | None) -> None:
     """Answer the fleet-index APIs from `fleet` (None: as an account with indexing off)."""
+    if fleet is not None:
+        # moto loads a service's model on its first request; several look-ups arriving at once
+        # would each load it, contended, past the look-up clients' read timeout
+        from moto.core.utils import get_service_model
+
+        get_service_model("iot")
+        get_service_model("cloudwatch")
     with STATE.lock:
         STATE.fleet = fleet
 

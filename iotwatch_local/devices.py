@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,12 +104,20 @@ class SimulatedFleet:
         self.log_level = log_level  # "DISABLED", "ERROR", "WARN", "INFO", "DEBUG"
         self.now: int = start  # the moment the fleet index answers for (epoch seconds)
         self._rng = random.Random(seed)
-        self._version = 0
+        self._version = 0  # bumped by every connectivity change
+        self._lock = threading.Lock()  # the endpoint's request threads read, the scenario writes
+        self._documents: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
 
     # --- what the fleet index sees ------------------------------------------------------------
     def documents(self, at: int | None = None) -> list[dict[str, Any]]:
+        """Every thing as the index holds it at `at` (default `now`); the last answer is kept
+        until the moment or the history changes (a page's look-ups ask several times at once)."""
         at_ms = int((self.now if at is None else at) * 1000)
-        return [t.document(at_ms) for t in self.things.values()]
+        key = (at_ms, self._version, len(self.things))
+        with self._lock:
+            if self._documents is None or self._documents[0] != key:
+                self._documents = (key, [t.document(at_ms) for t in self.things.values()])
+            return self._documents[1]
 
     def in_group(self, group: str) -> list[str]:
         return [n for n, t in self.things.items() if group in t.groups]

@@ -25,7 +25,7 @@ from iotwatch.domain.breakdown import (
     wants_fleet_index,
 )
 from iotwatch.domain.where import ContributorRule, DeviceWatch, WatchedGroup
-from iotwatch.service.where import REASON_FIELD, FleetWhereLookup, disconnected_since, values_query
+from iotwatch.service.where import ALL_THINGS, REASON_FIELD, FleetWhereLookup, disconnected_since
 
 from .fakes import MONDAY, flat_baseline
 
@@ -253,8 +253,8 @@ class FakeIndex:
             since_ms = int(query.rpartition(">")[2]) + 1
             chosen = [t for t in self.things if not t[1] and t[2] * 1000 >= since_ms]
         else:
-            wanted = query.partition(":(")[2].rstrip(")").replace("\\", "").split(" OR ")
-            chosen = [t for t in self.things if set(t[0]) & set(wanted)]
+            assert query == ALL_THINGS
+            chosen = list(self.things)
         counts = {}
         for groups, _, _, reason in chosen:
             for value in groups if field == "thingGroupNames" else [reason]:
@@ -328,10 +328,7 @@ def test_the_lookup_says_where_the_disconnected_devices_are_and_why():
     assert (lost.reason, lost.share, lost.usual_share) == ("CONNECTION_LOST", 1.0, pytest.approx(0.2))
     assert found.top_clients == ()  # no auth metric deviated: Contributor Insights not asked
     assert (disconnected_since(SINCE), "thingGroupNames") in index.queries
-    assert (
-        values_query("thingGroupNames", ["eu-gateways", "us-sensors"]),
-        "thingGroupNames",
-    ) in index.queries
+    assert (ALL_THINGS, "thingGroupNames") in index.queries
 
 
 def test_top_clients_are_asked_only_for_the_incidents_metrics_with_a_rule():
@@ -362,20 +359,51 @@ def test_an_index_that_is_off_and_a_denied_report_are_gaps_not_errors():
     assert found.fields == () and found.disconnected == 98  # the reasons' call still answered
 
 
-def test_once_the_budget_is_spent_no_new_call_starts():
-    ticks = iter([0.0, 0.0, 5.0, 5.0, 5.0, 5.0, 5.0])
-    index = FakeIndex(outage_fleet())
+def test_a_reader_that_hangs_past_its_timeout_is_left_behind():
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Hanging(FakeIndex):
+        def buckets(self, query, field, *, what, max_buckets=100):
+            if field == REASON_FIELD:
+                release.wait(10)  # a client whose timeouts do not hold
+            return super().buckets(query, field, what=what)
+
     lookup = FleetWhereLookup(
-        WATCH,
-        index=index,
-        insights=FakeInsights(),
-        baselines=baselines(),
-        budget_seconds=4.0,
-        clock=lambda: next(ticks),
+        WATCH, index=Hanging(outage_fleet()), insights=FakeInsights(), baselines=baselines(), call_seconds=0.1
     )
+    started = time.monotonic()
     found = lookup.look_up(metrics=["Connect.Success"], since=SINCE, now=NOW)
-    assert index.calls == 1
-    assert any("budget was spent" in g.why for g in found.gaps)
+    release.set()
+    assert time.monotonic() - started < 2.0
+    assert [(g.what, g.why) for g in found.gaps] == [
+        ("disconnect reasons of the devices disconnected since the deviation began", "no answer in time")
+    ]
+    assert found.fields[0].values[0].of_value == pytest.approx(0.96)
+
+
+def test_the_first_round_asks_everything_at_once():
+    import threading
+
+    started = threading.Barrier(3, timeout=5)  # groups, reasons and the report meet: in parallel
+
+    class Meeting(FakeIndex):
+        def buckets(self, query, field, *, what, max_buckets=100):
+            if query.startswith("connectivity"):
+                started.wait()
+            return super().buckets(query, field, what=what)
+
+    class MeetingInsights(FakeInsights):
+        def report(self, rule_name, *, start, end, what):
+            started.wait()
+            return super().report(rule_name, start=start, end=end, what=what)
+
+    insights = MeetingInsights({"auth-rule": (10.0, [("dev-7", 10.0)])})
+    lookup = FleetWhereLookup(WATCH, index=Meeting(outage_fleet()), insights=insights, baselines=baselines())
+    found = lookup.look_up(metrics=["Connect.Success", "Connect.AuthError"], since=SINCE, now=NOW)
+    assert found.gaps == () and found.top_clients and found.fields
 
 
 def test_it_never_raises_whatever_a_reader_does():
@@ -393,7 +421,7 @@ def test_it_never_raises_whatever_a_reader_does():
 
     lookup = FleetWhereLookup(WATCH, index=Broken(), insights=Broken(), baselines=Broken())
     found = lookup.look_up(metrics=["Connect.Success", "Connect.AuthError"], since=SINCE, now=NOW)
-    assert found.empty and len(found.gaps) == 3  # groups, reasons, clients: no reasons, no baselines asked
+    assert found.empty and len(found.gaps) == 4  # groups, their sizes, reasons, clients; no baselines asked
     assert all("RuntimeError" in g.why or "KeyError" in g.why for g in found.gaps)
     missing = FleetWhereLookup(WATCH, index=None, insights=None, baselines=None)
     assert len(missing.look_up(metrics=["Connect.AuthError"], since=SINCE, now=NOW).gaps) == 2

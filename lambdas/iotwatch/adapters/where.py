@@ -11,6 +11,7 @@ the page prints: what could not be looked up, why, and how to turn it on.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,9 @@ TURN_ON_LOGS = (
 )
 
 
+_CLIENT_LOCK = threading.Lock()
+
+
 class LookupFailed(Exception):
     """A look-up that could not be made; `gap` says what, why and how to fix it."""
 
@@ -56,14 +60,6 @@ class LookupFailed(Exception):
 def lookup_client(service: str) -> Any:
     """A client for a page's look-ups: one attempt, short timeouts (AWS_ENDPOINT_URL honoured)."""
     return boto3.client(service, config=LOOKUP_CONFIG)  # type: ignore[call-overload]
-
-
-def quote(value: str) -> str:
-    """A value as a fleet-index query term: the query syntax's special characters escaped."""
-    return "".join("\\" + c if c in _SPECIAL else c for c in value)
-
-
-_SPECIAL = set('+-&|!(){}[]^"~*?:\\/ ')
 
 
 # --- errors -> gaps -------------------------------------------------------------------------------
@@ -144,8 +140,9 @@ class FleetIndexReader:
         self.calls = 0
 
     def _iot(self) -> Any:
-        if self._client is None:
-            self._client = lookup_client("iot")
+        with _CLIENT_LOCK:  # a page's look-ups run at once: one client, made once
+            if self._client is None:
+                self._client = lookup_client("iot")
         return self._client
 
     def buckets(self, query: str, field: str, *, what: str, max_buckets: int = MAX_BUCKETS) -> Buckets:
@@ -191,8 +188,9 @@ class InsightReader:
         self.calls = 0
 
     def _cloudwatch(self) -> Any:
-        if self._client is None:
-            self._client = lookup_client("cloudwatch")
+        with _CLIENT_LOCK:
+            if self._client is None:
+                self._client = lookup_client("cloudwatch")
         return self._client
 
     def report(self, rule_name: str, *, start: int, end: int, what: str) -> InsightReport:

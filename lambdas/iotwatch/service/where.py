@@ -1,26 +1,31 @@
 """The look-up a tick that pages makes (the `WhereLookup` port): where the deviation is
 concentrated, read from the fleet index and Contributor Insights, assembled by
 domain.breakdown. It never raises and never holds the page: each failed call is a gap in
-the answer, and once `budget_seconds` are spent no new call starts.
+the answer.
 
-Calls for one incident, at most: fleet index 2 per index field + 1 for the reasons (when a
-connectivity or traffic metric deviates), 1 per Contributor Insights rule of its metrics.
-Worst case, every call silent: budget_seconds + one call's timeout (adapters.where).
+Calls for one incident, at most, all at once: fleet index 2 per index field (the disconnected
+devices' values, every device's values) + 1 for the reasons (when a connectivity or traffic
+metric deviates), 1 per Contributor Insights rule of its metrics. Each call tries once and
+waits at most CALL_SECONDS (adapters.where), and the look-up waits for them no longer than
+that and a second: the worst case, every call silent, is CALL_SECONDS + 1 s (then the reason
+baselines, read from the evaluator's own store, which has already cached them).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from functools import partial
 from typing import Any, Protocol
 
 from iotwatch.adapters.where import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
     TURN_ON_INDEX,
     FleetIndexReader,
     InsightReader,
     LookupFailed,
-    quote,
 )
 from iotwatch.domain.breakdown import (
     FieldCounts,
@@ -30,11 +35,11 @@ from iotwatch.domain.breakdown import (
     usual_reason_shares,
     wants_fleet_index,
 )
-from iotwatch.domain.where import Breakdown, DeviceWatch, LookupGap, TopClients
+from iotwatch.domain.where import Breakdown, DeviceWatch, LookupGap
 from iotwatch.service.ports import BaselineReader
 
 REASON_FIELD = "connectivity.disconnectReason"
-BUDGET_SECONDS = 4.0
+CALL_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT  # the most one call waits (no retries)
 
 
 class IndexReader(Protocol):
@@ -55,8 +60,8 @@ def disconnected_since(since: int) -> str:
     return f"connectivity.connected:false AND connectivity.timestamp>{since * 1000 - 1}"
 
 
-def values_query(field: str, values: Sequence[str]) -> str:
-    return f"{field}:({' OR '.join(quote(v) for v in values)})"
+# every thing in the index: counted by a field's values, the size of each group
+ALL_THINGS = "thingName:*"
 
 
 def aws_where_lookup(watch: DeviceWatch, baselines: BaselineReader | None) -> FleetWhereLookup:
@@ -77,15 +82,13 @@ class FleetWhereLookup:
         index: IndexReader | None,
         insights: ReportReader | None,
         baselines: BaselineReader | None,
-        budget_seconds: float = BUDGET_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        call_seconds: float = CALL_SECONDS,
     ) -> None:
         self._watch = watch
         self._index = index
         self._insights = insights
         self._baselines = baselines
-        self._budget = budget_seconds
-        self._clock = clock
+        self._call_seconds = call_seconds
 
     def look_up(self, *, metrics: Sequence[str], since: int, now: int) -> Breakdown:
         try:
@@ -95,84 +98,103 @@ class FleetWhereLookup:
             return Breakdown(since=since, looked_up_at=now, gaps=(gap,))
 
     def _look_up(self, metrics: Sequence[str], *, since: int, now: int) -> Breakdown:
-        run = _Run(self._clock, self._budget)
-        parts: dict[str, Any] = {}
-        if wants_fleet_index(self._watch, metrics):
-            parts = self._fleet(run, since=since, now=now)
-        clients = self._clients(run, metrics, since=since, now=now)
-        return assemble_breakdown(since=since, now=now, clients=clients, gaps=run.gaps, **parts)
+        run = _Run(self._call_seconds)
+        index = self._fleet_index(run, metrics)
+        query = disconnected_since(since)
+        first: dict[tuple[str, str], Callable[[], Any]] = {}
+        if index is not None:
+            for field in self._watch.index_fields:
+                what = f"{field} of the devices disconnected since the deviation began"
+                first[("field", field)] = partial(index.buckets, query, field, what=what)
+                what = f"how many devices each {field} has"
+                first[("sizes", field)] = partial(index.buckets, ALL_THINGS, field, what=what)
+            what = "disconnect reasons of the devices disconnected since the deviation began"
+            first[("reasons", REASON_FIELD)] = partial(index.buckets, query, REASON_FIELD, what=what)
+        insights = self._contributor_insights(run, metrics)
+        if insights is not None:
+            for metric, rule_name in contributor_rules_for(self._watch, metrics):
+                what = f"the clients behind {metric}"
+                first[("clients", metric)] = partial(
+                    insights.report, rule_name, start=since, end=now, what=what
+                )
+        found = run.all(first)
+        return self._assemble(run, found, since=since, now=now)
 
-    def _fleet(self, run: _Run, *, since: int, now: int) -> dict[str, Any]:
-        index = self._index
+    def _fleet_index(self, run: _Run, metrics: Sequence[str]) -> IndexReader | None:
+        if not wants_fleet_index(self._watch, metrics):
+            return None
         if not self._watch.fleet_indexing:
             run.gaps.append(INDEX_OFF_IN_PLAN)
-            return {}
-        if index is None:
+            return None
+        if self._index is None:
             run.gaps.append(LookupGap("where the disconnected devices are", "no fleet-index reader", _REPORT))
-            return {}
-        query = disconnected_since(since)
+        return self._index
+
+    def _contributor_insights(self, run: _Run, metrics: Sequence[str]) -> ReportReader | None:
+        if not contributor_rules_for(self._watch, metrics):
+            return None
+        if self._watch.log_level == "DISABLED":
+            run.gaps.append(LOGS_OFF_IN_PLAN)
+            return None
+        if self._insights is None:
+            run.gaps.append(
+                LookupGap("the clients behind the deviation", "no Contributor Insights reader", _REPORT)
+            )
+        return self._insights
+
+    def _assemble(
+        self,
+        run: _Run,
+        found: dict[tuple[str, str], Any],
+        *,
+        since: int,
+        now: int,
+    ) -> Breakdown:
+        fields = []
         disconnected: int | None = None
-        fields: list[FieldCounts] = []
         for field in self._watch.index_fields:
-            what = f"{field} of the devices disconnected since the deviation began"
-            found = run.call(what, partial(index.buckets, query, field, what=what))
-            if found is None:
+            counts = found.get(("field", field))
+            if counts is None:
                 continue
-            disconnected = found.total
-            population = None
-            top = list(found.counts)[:3]
-            if top:
-                sizes_what = f"how many devices each {field} has"
-                sizes = run.call(
-                    sizes_what,
-                    partial(index.buckets, values_query(field, top), field, what=sizes_what),
-                )
-                population = sizes.counts if sizes is not None else None
-            fields.append(FieldCounts(field, found.counts, population))
-        reasons_what = "disconnect reasons of the devices disconnected since the deviation began"
-        reasons = run.call(reasons_what, lambda: index.buckets(query, REASON_FIELD, what=reasons_what))
-        parts: dict[str, Any] = {"disconnected": disconnected, "fields": fields}
+            disconnected = counts.total
+            population = found.get(("sizes", field))
+            fields.append(
+                FieldCounts(field, counts.counts, population.counts if population is not None else None)
+            )
+        parts: dict[str, Any] = {}
+        reasons = found.get(("reasons", REASON_FIELD))
         if reasons is not None:
-            parts["disconnected"] = reasons.total if disconnected is None else disconnected
-            parts["reason_counts"] = reasons.counts
-            parts["usual_reasons"] = self._usual_reasons(run, since=since, now=now)
-        return parts
+            disconnected = reasons.total if disconnected is None else disconnected
+            parts = {
+                "reason_counts": reasons.counts,
+                "usual_reasons": self._usual_reasons(run, since=since, now=now),
+            }
+        clients = [
+            top_clients(
+                metric, total=report.total, distinct=report.distinct, contributors=report.contributors
+            )
+            for (kind, metric), report in found.items()
+            if kind == "clients" and report is not None
+        ]
+        return assemble_breakdown(
+            since=since,
+            now=now,
+            disconnected=disconnected,
+            fields=fields,
+            clients=clients,
+            gaps=run.gaps,
+            **parts,
+        )
 
     def _usual_reasons(self, run: _Run, *, since: int, now: int) -> dict[str, float]:
         if not self._watch.reason_series or self._baselines is None:
             return {}
         reader = self._baselines
         ids = [sid for _, sid in self._watch.reason_series]
-        what = "the usual disconnect-reason mix"
-        baselines = run.call(what, lambda: reader.get_baselines(ids), budgeted=False)
+        baselines = run.one("the usual disconnect-reason mix", partial(reader.get_baselines, ids))
         if not baselines:
             return {}
         return usual_reason_shares(self._watch.reason_series, baselines, since=since, now=now)
-
-    def _clients(self, run: _Run, metrics: Sequence[str], *, since: int, now: int) -> list[TopClients]:
-        rules = contributor_rules_for(self._watch, metrics)
-        if not rules:
-            return []
-        insights = self._insights
-        if self._watch.log_level == "DISABLED":
-            run.gaps.append(LOGS_OFF_IN_PLAN)
-            return []
-        if insights is None:
-            run.gaps.append(
-                LookupGap("the clients behind the deviation", "no Contributor Insights reader", _REPORT)
-            )
-            return []
-        found = []
-        for metric, rule_name in rules:
-            what = f"the clients behind {metric}"
-            report = run.call(what, partial(insights.report, rule_name, start=since, end=now, what=what))
-            if report is not None:
-                found.append(
-                    top_clients(
-                        metric, total=report.total, distinct=report.distinct, contributors=report.contributors
-                    )
-                )
-        return found
 
 
 _REPORT = "the page went out without it; report this with the evaluator's log"
@@ -189,26 +211,56 @@ LOGS_OFF_IN_PLAN = LookupGap(
 
 
 class _Run:
-    """One look-up's budget and the gaps it has met."""
+    """One look-up's calls and the gaps they met."""
 
-    def __init__(self, clock: Callable[[], float], budget: float) -> None:
-        self._clock = clock
-        self._deadline = clock() + budget
-        self._budget = budget
+    def __init__(self, call_seconds: float) -> None:
+        self._call_seconds = call_seconds
         self.gaps: list[LookupGap] = []
 
-    def call(self, what: str, fn: Callable[[], Any], *, budgeted: bool = True) -> Any:
-        if budgeted and self._clock() >= self._deadline:
-            self.gaps.append(
-                LookupGap(
-                    what, f"the look-ups' {self._budget:.0f} s budget was spent", "the next page tries again"
+    def all(self, calls: dict[tuple[str, str], Callable[[], Any]]) -> dict[tuple[str, str], Any]:
+        """Every call at once (each is bounded by its client's timeouts); the answers by key,
+        None for a call that failed (its gap recorded, in the calls' order)."""
+        if not calls:
+            return {}
+        if len(calls) == 1:
+            ((key, call),) = calls.items()
+            return {key: self.one(_what(call), call)}
+        pool = ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="where")
+        futures = {key: pool.submit(self._attempt, call) for key, call in calls.items()}
+        wait_for(futures.values(), timeout=self._call_seconds + 1.0)
+        pool.shutdown(wait=False, cancel_futures=True)
+        answers: dict[tuple[str, str], Any] = {}
+        for key, future in futures.items():
+            if not future.done():
+                self.gaps.append(
+                    LookupGap(_what(calls[key]), "no answer in time", "the next page tries again")
                 )
-            )
-            return None
+                answers[key] = None
+                continue
+            answer, gap = future.result()
+            if gap is not None:
+                self.gaps.append(gap)
+            answers[key] = answer
+        return answers
+
+    def one(self, what: str, call: Callable[[], Any]) -> Any:
+        answer, gap = self._attempt(call, what)
+        if gap is not None:
+            self.gaps.append(gap)
+        return answer
+
+    @staticmethod
+    def _attempt(call: Callable[[], Any], what: str | None = None) -> tuple[Any, LookupGap | None]:
         try:
-            return fn()
+            return call(), None
         except LookupFailed as failed:
-            self.gaps.append(failed.gap)
+            return None, failed.gap
         except Exception as err:  # a reader that breaks its promise still costs no page
-            self.gaps.append(LookupGap(what, f"the look-up failed ({type(err).__name__}: {err})", _REPORT))
-        return None
+            gap = LookupGap(what or _what(call), f"the look-up failed ({type(err).__name__}: {err})", _REPORT)
+            return None, gap
+
+
+def _what(call: Callable[[], Any]) -> str:
+    """What a call looks up (its `what` keyword)."""
+    keywords = getattr(call, "keywords", {}) or {}
+    return str(keywords.get("what", "a look-up"))
