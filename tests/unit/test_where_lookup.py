@@ -436,18 +436,29 @@ def test_reasons_without_baselines_have_no_usual_share():
     assert REASON_FIELD == "connectivity.disconnectReason"
 
 
-def test_a_plan_without_fleet_indexing_or_logging_gets_gaps_with_the_plan_fix_and_no_calls():
+def test_the_index_is_asked_whatever_the_plan_says_of_it_and_disabled_logs_are_not():
     from dataclasses import replace
 
-    index, insights = FakeIndex(outage_fleet()), FakeInsights()
+    from botocore.exceptions import ClientError
+
     watch = replace(WATCH, fleet_indexing=False, log_level="DISABLED")
-    found = FleetWhereLookup(watch, index=index, insights=insights, baselines=baselines()).look_up(
-        metrics=["Connect.Success", "Connect.AuthError"], since=SINCE, now=NOW
+    insights = FakeInsights()
+    found = FleetWhereLookup(
+        watch, index=FakeIndex(outage_fleet()), insights=insights, baselines=baselines()
+    ).look_up(metrics=["Connect.Success", "Connect.AuthError"], since=SINCE, now=NOW)
+    assert found.fields  # the account has indexing on though the plan has no fleet metrics yet
+    assert insights.calls == 0
+    assert [g.fix for g in found.gaps] == [
+        "set devices.logging.level: ERROR in the plan (failed connects and publishes are logged at ERROR)"
+    ]
+    off = ClientError(
+        {"Error": {"Code": "ResourceNotFoundException", "Message": "no index"}}, "GetBucketsAggregation"
     )
-    assert index.calls == 0 and insights.calls == 0
-    fixes = " | ".join(g.fix for g in found.gaps)
-    assert "devices.fleet_indexing: enabled" in fixes and TURN_ON_INDEX in fixes
-    assert "devices.logging.level: ERROR" in fixes
+    index = FakeIndex(outage_fleet(), fail={"thingGroupNames": off, REASON_FIELD: off})
+    found = FleetWhereLookup(watch, index=index, insights=insights, baselines=baselines()).look_up(
+        metrics=["Connect.Success"], since=SINCE, now=NOW
+    )
+    assert {g.fix for g in found.gaps} == {TURN_ON_INDEX}
 
 
 def test_a_groups_fleet_metric_name_calls_for_the_fleet_index():

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from iotwatch.adapters.where import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    TURN_ON_INDEX,
     FleetIndexReader,
     InsightReader,
     LookupFailed,
@@ -123,9 +122,8 @@ class FleetWhereLookup:
     def _fleet_index(self, run: _Run, metrics: Sequence[str]) -> IndexReader | None:
         if not wants_fleet_index(self._watch, metrics):
             return None
-        if not self._watch.fleet_indexing:
-            run.gaps.append(INDEX_OFF_IN_PLAN)
-            return None
+        # asked even when the plan says indexing is off (that gates the fleet metrics only): an
+        # account that has it on gets the breakdown, one without it a quick gap with the fix
         if self._index is None:
             run.gaps.append(LookupGap("where the disconnected devices are", "no fleet-index reader", _REPORT))
         return self._index
@@ -198,11 +196,6 @@ class FleetWhereLookup:
 
 
 _REPORT = "the page went out without it; report this with the evaluator's log"
-INDEX_OFF_IN_PLAN = LookupGap(
-    "where the disconnected devices are",
-    "the plan says fleet indexing is not on (devices.fleet_indexing)",
-    f"{TURN_ON_INDEX}, then set devices.fleet_indexing: enabled in the plan",
-)
 LOGS_OFF_IN_PLAN = LookupGap(
     "the clients behind the deviation",
     "the plan sets AWS IoT logging to DISABLED (devices.logging.level)",
