@@ -287,3 +287,28 @@ def test_the_stacks_own_rule_forms_run_only_the_watched_reasons():
     assert "Disconnect.MQTT_KEEP_ALIVE_TIMEOUT" not in names
     assert names["ConnectFailure.AUTHORIZATION_FAILED"] == 2
     assert names["fleet-eu-gateways-connected"] == 10 + 5  # 10 at 00:00, 5 at 00:05
+
+
+def test_the_demo_story_takes_one_group_offline_with_one_reason_and_makes_a_few_clients_fail_auth():
+    from iotwatch_local.device_story import device_story
+
+    outage = T0 + 3 * 86400
+    story = device_story(
+        ["eu-gateways", "us-sensors"],
+        history_start=T0,
+        outage_start=outage,
+        outage_end=outage + 1800,
+        auth_start=outage + 7200,
+        auth_end=outage + 7800,
+        devices_per_group=100,
+        churn_per_device_per_day=2,
+    )
+    down = [d for d in story.fleet.documents(outage + 600) if not d["connectivity.connected"]]
+    in_group = [d for d in down if "eu-gateways" in d["thingGroupNames"]]
+    assert len(in_group) >= 94 and {d["connectivity.disconnectReason"] for d in in_group} == {
+        "CONNECTION_LOST"
+    }
+    assert len(down) - len(in_group) < 10  # the usual few between reconnects
+    assert sum(not d["connectivity.connected"] for d in story.fleet.documents(outage + 3600)) < 10
+    failing = {line["clientId"] for line in story.fleet.log_events(outage + 7200, outage + 7800)}
+    assert failing == set(story.auth_clients) and len(failing) == 3
