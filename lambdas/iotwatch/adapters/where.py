@@ -1,4 +1,4 @@
-"""The look-ups a page makes: AWS IoT's fleet index (GetBucketsAggregation, GetStatistics) and
+"""The look-ups a page makes: AWS IoT's fleet index (GetBucketsAggregation) and
 CloudWatch Contributor Insights (GetInsightRuleReport).
 
 They run inside the tick that pages, so they must never hold the page: clients made with
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -160,15 +159,6 @@ class FleetIndexReader:
         counts = {str(b["keyValue"]): int(b["count"]) for b in response.get("buckets", [])}
         return Buckets(int(response.get("totalCount", sum(counts.values()))), counts)
 
-    def count(self, query: str, *, what: str) -> int:
-        """Things matching `query` (GetStatistics' count)."""
-        try:
-            self.calls += 1
-            response = self._iot().get_statistics(indexName=self._index, queryString=query)
-        except (ClientError, BotoCoreError) as err:
-            raise LookupFailed(gap_for(err, what=what, action="iot:GetStatistics")) from err
-        return int(response.get("statistics", {}).get("count", 0))
-
 
 # --- Contributor Insights --------------------------------------------------------------------------
 
@@ -209,7 +199,7 @@ class InsightReader:
             action = "cloudwatch:GetInsightRuleReport"
             raise LookupFailed(gap_for(err, what=what, action=action, target=rule_name)) from err
         contributors = [
-            (_key(c.get("Keys", [])), float(c["ApproximateAggregateValue"]))
+            (" / ".join(c.get("Keys", [])), float(c["ApproximateAggregateValue"]))
             for c in response.get("Contributors", [])
         ]
         distinct = response.get("ApproximateUniqueCount")
@@ -229,7 +219,3 @@ def report_period(start: int, end: int) -> int:
     """The smallest whole-minute period that keeps the report within its datapoint limit."""
     minutes = math.ceil(max(end - start, 60) / 60 / MAX_REPORT_DATAPOINTS)
     return 60 * max(minutes, 1)
-
-
-def _key(keys: Sequence[str] | Mapping[str, str]) -> str:
-    return " / ".join(keys) if not isinstance(keys, Mapping) else " / ".join(keys.values())
