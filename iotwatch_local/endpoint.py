@@ -40,7 +40,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from iotwatch_local import fast_metrics
+from iotwatch_local import device_apis, fast_metrics
 
 DEFAULT_REGION = "us-east-1"
 #: moto's default account (used for any access key that does not name one).
@@ -208,6 +208,7 @@ class LocalAws:
         if self._server is not None:
             raise RuntimeError("LocalAws already started")
         fast_metrics.install()  # moto's GetMetricData is quadratic in stored datapoints
+        device_apis.install()  # the fleet index and Contributor Insights moto lacks
         server = _QuietThreadedMotoServer(self._host, self._port)
         server.start()
         if self._quiet:
@@ -240,6 +241,7 @@ class LocalAws:
                     )
         finally:
             fast_metrics.uninstall()
+            device_apis.uninstall()
             if self._muted:
                 _mute_moto(False)
                 self._muted = False
@@ -285,6 +287,29 @@ class LocalAws:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
+        device_apis.reset()
+
+    # device look-ups (iotwatch_local.device_apis) ------------------------------------------
+    def serve_fleet(self, fleet: Any) -> None:
+        """Answer the fleet index and Contributor Insights from a `devices.SimulatedFleet`
+        (None: as an account with fleet indexing off)."""
+        device_apis.serve(fleet)
+
+    def fail(
+        self,
+        operation: str,
+        code: str,
+        *,
+        message: str = "",
+        times: int | None = None,
+        delay_seconds: float = 0.0,
+    ) -> None:
+        """Make a device look-up API ("GetBucketsAggregation", "GetInsightRuleReport", ...) answer
+        `code` (after `delay_seconds`) for the next `times` calls (None: until `clear_faults`)."""
+        device_apis.fail(operation, code, message=message, times=times, delay_seconds=delay_seconds)
+
+    def clear_faults(self) -> None:
+        device_apis.clear_faults()
 
     def environ(self) -> dict[str, str]:
         """The variables that point boto3 (and the AWS CLI) at this endpoint, dummy-authenticated."""
