@@ -14,12 +14,36 @@ from typing import Literal
 # --- the series device signals become --------------------------------------------------------------
 # The stack's topic rule counts AWS IoT lifecycle events into CloudWatch under
 # "IotWatch/<plan>/Devices" (a CloudWatch metric action sets no dimensions, so the reason is in
-# the metric name): "Disconnect.CONNECTION_LOST", "ConnectFailure.AUTHORIZATION_FAILURE".
+# the metric name): "Disconnect.CONNECTION_LOST", "ConnectFailure.AUTHORIZATION_FAILED" (the
+# lifecycle events' `disconnectReason` and `connectFailureReason` values, as AWS IoT writes them).
 DEVICE_NAMESPACE_SUFFIX = "/Devices"
 DISCONNECT_PREFIX = "Disconnect."
 CONNECT_FAILURE_PREFIX = "ConnectFailure."
-# Where AWS IoT publishes fleet metrics (connected devices per group), one metric per fleet metric.
-FLEET_METRICS_NAMESPACE = "AWS/IoT/FleetMetrics"
+# Where AWS IoT publishes fleet metrics (connected devices per group): namespace "IoTFleetMetrics",
+# metric name = the fleet metric's name, one dimension AggregationType = the aggregation value
+# ("count" for a Statistics count), per the fleet metrics tutorial of the AWS IoT developer guide.
+FLEET_METRICS_NAMESPACE = "IoTFleetMetrics"
+FLEET_METRIC_DIMENSION = "AggregationType"
+FLEET_METRIC_COUNT = "count"
+
+# Every `disconnectReason` AWS IoT documents (lifecycle events, developer guide) and the one
+# `connectFailureReason` of `$aws/events/presence/connect_failed/<clientId>`.
+DISCONNECT_REASONS = (
+    "AUTH_ERROR",
+    "CLIENT_INITIATED_DISCONNECT",
+    "CLIENT_ERROR",
+    "CONNECTION_LOST",
+    "DUPLICATE_CLIENTID",
+    "FORBIDDEN_ACCESS",
+    "MQTT_KEEP_ALIVE_TIMEOUT",
+    "SERVER_ERROR",
+    "SERVER_INITIATED_DISCONNECT",
+    "API_INITIATED_DISCONNECT",
+    "THROTTLED",
+    "WEBSOCKET_TTL_EXPIRATION",
+    "CUSTOMAUTH_TTL_EXPIRATION",
+)
+CONNECT_FAILURE_REASONS = ("AUTHORIZATION_FAILED",)
 
 
 def device_namespace(plan_name: str) -> str:
@@ -61,6 +85,13 @@ class DeviceWatch:
     # disconnect reason -> id of the series counting it (written by the stack's topic rule)
     reason_series: tuple[tuple[str, str], ...] = ()
     contributor_rules: tuple[ContributorRule, ...] = ()
+    # connect-failure reason -> id of the series counting it (the same topic rule's other half)
+    connect_failure_series: tuple[tuple[str, str], ...] = ()
+    # False: the plan says fleet indexing (with connectivity) is not on in the account yet, so
+    # the groups have no fleet metric and an index look-up is a gap, not an error
+    fleet_indexing: bool = False
+    # the AWS IoT log level the stack sets (None: the account's own, unknown to iotwatch)
+    log_level: str | None = None
 
 
 # --- what a look-up found (adapters produce it, messages render it) ------------------------------
