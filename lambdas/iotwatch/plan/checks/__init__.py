@@ -11,6 +11,7 @@ from typing import Any
 
 from iotwatch.plan.checks.audit import audit_checks
 from iotwatch.plan.checks.detection import threshold_checks
+from iotwatch.plan.checks.devices import devices_checks
 from iotwatch.plan.checks.frequency import schedule_checks
 from iotwatch.plan.checks.lifecycle import lifecycle_checks
 from iotwatch.plan.checks.notify import operations_topic_checks, route_checks, topic_checks
@@ -40,4 +41,5 @@ def semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_en
     plan_sensitivity = plan_sensitivity if isinstance(plan_sensitivity, dict) else {}
     problems += resource_checks(data, plan_sensitivity)
     problems += threshold_checks(plan_sensitivity, "detection.sensitivity")
+    problems += devices_checks(data)
     return problems

@@ -37,6 +37,25 @@ class Prices:
     kms_key_month: float = 1.00
     s3_standard_gb_month: float = 0.023
     s3_puts_per_1k: float = 0.005
+    # --- device signals (the plan's `devices` section) ---
+    # AWS IoT Core rules engine: $0.15 per million rules triggered and $0.15 per million actions
+    # executed (aws.amazon.com/iot-core/pricing, us-east-1).
+    iot_rules_triggered_per_million: float = 0.15
+    iot_rule_actions_per_million: float = 0.15
+    # CloudWatch API requests (PutMetricData, as the topic rule's metric action calls it, and
+    # GetInsightRuleReport): $0.01 per 1,000 requests (aws.amazon.com/cloudwatch/pricing).
+    cloudwatch_requests_per_1k: float = 0.01
+    # CloudWatch Contributor Insights for CloudWatch Logs: $0.50 per rule per month and $0.02 per
+    # million log events that match a rule (aws.amazon.com/cloudwatch/pricing; free tier: 1 rule
+    # and the first million matched events a month).
+    contributor_insights_rule_month: float = 0.50
+    contributor_insights_events_per_million: float = 0.02
+    # AWS IoT Device Management fleet indexing (aws.amazon.com/iot-device-management/pricing):
+    # billed per index update (1 KB increments; a connectivity change is one) and per query
+    # (a fleet metric's emission is a query). The search tool returned that page without the
+    # figures: these are the list prices as we last knew them; check them before relying on them.
+    fleet_index_updates_per_million: float = 0.08
+    fleet_index_queries_per_10k: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,9 @@ class FreeTier:
     sns_emails: int = 1_000
     sqs_requests: int = 1_000_000
     dynamodb_storage_gb: float = 25.0
+    cloudwatch_requests: int = 1_000_000  # API requests (not GetMetricData, GetInsightRuleReport)
+    contributor_insights_rules: int = 1
+    contributor_insights_events: int = 1_000_000
 
 
 DEFAULT_PRICES = Prices()
