@@ -262,10 +262,7 @@ def test_cost_itemizes_the_lifecycle_rules_per_event(default_plan):
     assert estimate.item("PutMetricData (lifecycle counts)").monthly_usd == pytest.approx(
         events / 1000 * 0.01
     )
-    assert (
-        estimate.item("Custom metrics (lifecycle counts)").quantity
-        == len(DEFAULT_DISCONNECT_REASONS) + 1
-    )
+    assert estimate.item("Custom metrics (lifecycle counts)").quantity == len(DEFAULT_DISCONNECT_REASONS) + 1
     doubled = estimate_cost(default_plan, dataclasses.replace(a, devices=2000))
     assert doubled.item("IoT rules (lifecycle events)").monthly_usd == pytest.approx(2 * rules.monthly_usd)
 
