@@ -34,6 +34,12 @@ EVERYTHING_PLAN = FULL_PLAN.replace(
 ).replace(
     "        - metric: RulesExecuted\n",
     "        - metric: RulesExecuted\n        - metric: TopicMatch\n          dimensions: {RuleName: '*'}\n",
+).replace(
+    # every device part: topic rules and their role, fleet metrics, insight rules, IoT logging
+    "notify:\n",
+    "devices:\n  fleet_indexing: enabled\n  groups: [{thing_group: eu-gateways}]\n"
+    "  top_clients: [Connect.AuthError]\n  logging: {level: ERROR}\nnotify:\n",
+    1,
 )
 # What each skip is allowed to be about: the kinds the decision log explains.
 SKIP_KINDS = {
