@@ -17,8 +17,8 @@ def devices_checks(data: dict[str, Any]) -> list[PlanProblem]:
     if not devices:
         return []
     problems: list[PlanProblem] = []
-    logging = mapping(devices, "logging")
-    level = logging.get("level", "ERROR") if "logging" in devices else None
+    logging = devices.get("logging")
+    level = logging.get("level", "ERROR") if isinstance(logging, dict) else None
     top_clients = sequence(devices, "top_clients")
     if level in _VERBOSE_LEVELS:
         problems.append(
