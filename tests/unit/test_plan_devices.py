@@ -29,7 +29,7 @@ from iotwatch.plan.devices import (
 )
 from iotwatch.plan.expand import device_series, device_watch, expand_series
 from iotwatch.plan.loader import check_plan
-from iotwatch.plan.model.devices import DEFAULT_DISCONNECT_REASONS
+from iotwatch.plan.model.devices import DEFAULT_DISCONNECT_REASONS, IotLogging
 from iotwatch.plan.runtime import read_runtime_plan, write_runtime_plan
 
 from iotwatch_cli.main import main
@@ -177,7 +177,7 @@ def test_the_device_watch_names_groups_reasons_and_rules_by_the_series_ids(defau
         contributor_rules=(ContributorRule("Connect.AuthError", "iotwatch-fleet-Connect.AuthError"),),
         connect_failure_series=(("AUTHORIZATION_FAILED", EXAMPLE_FAILURE_ID),),
         fleet_indexing=False,
-        log_level="ERROR",
+        log_level=None,  # the example leaves the account's logging alone
     )
     assert device_watch(with_indexing(default_plan)).fleet_indexing is True
 
@@ -234,6 +234,11 @@ def test_validate_gives_the_steps_for_what_the_account_needs(default_plan):
     assert "update-indexing-configuration" not in enabled and "describe-index" in enabled
     unlogged = "\n".join(prerequisites(plan_with({"top_clients": ["PublishIn.Throttle"]})))
     assert "set-v2-logging-options" in unlogged and "--default-log-level ERROR" in unlogged
+    assert "set-v2-logging-options" in waiting  # the example names top clients, leaves logging alone
+    logged = "\n".join(
+        prerequisites(plan_with({"top_clients": ["Connect.AuthError"], "logging": {"level": "ERROR"}}))
+    )
+    assert "set-v2-logging-options" not in logged
     assert prerequisites(plan_with(None)) == []
 
 
@@ -282,16 +287,15 @@ def test_contributor_insights_and_the_iot_log_cost_more_at_info(default_plan):
     assert estimate.item("Contributor Insights rules").quantity == 1
     assert estimate.item("Contributor Insights rules").free_tier_usd == pytest.approx(0.50)
     error = estimate.item("AWS IoT log ingestion (ERROR)")
+    assert "the account's own level" in error.assumption  # the example leaves logging alone
     info_plan = default_plan.model_copy(
-        update={
-            "devices": default_plan.devices.model_copy(
-                update={"logging": type(default_plan.devices.logging)(level="INFO")}
-            )
-        }
+        update={"devices": default_plan.devices.model_copy(update={"logging": IotLogging(level="INFO")})}
     )
     info = estimate_cost(info_plan).item("AWS IoT log ingestion (INFO)")
     assert info.monthly_usd > 100 * error.monthly_usd
     assert f"${info.monthly_usd:,.2f}" in error.assumption  # the ERROR line says what INFO would cost
+    quiet = plan_with({"top_clients": []})
+    assert not [i for i in estimate_cost(quiet).items if i.item.startswith("AWS IoT log")]
 
 
 def test_plan_cost_takes_the_fleet_as_options():

@@ -187,9 +187,10 @@ def iot_log_events(level: str, a: Assumptions) -> float:
 
 
 def _iot_log(devices: Devices, a: Assumptions, p: Prices) -> list[LineItem]:
-    if devices.logging is None:
+    """The plan's log level, or ERROR (what the top clients need) when the account keeps its own."""
+    if devices.logging is None and not devices.top_clients:
         return []
-    level = devices.logging.level
+    level = devices.logging.level if devices.logging is not None else "ERROR"
     events = iot_log_events(level, a)
     gb = events * a.iot_log_event_bytes / GB
     info_gb = iot_log_events("INFO", a) * a.iot_log_event_bytes / GB
@@ -201,7 +202,13 @@ def _iot_log(devices: Devices, a: Assumptions, p: Prices) -> list[LineItem]:
             p.logs_ingestion_per_gb,
             1,
             gb * p.logs_ingestion_per_gb,
-            f"devices.logging.level {level}: {count_text(events)} log entries a month of "
+            (
+                f"devices.logging.level {level}"
+                if devices.logging is not None
+                else "the account's AWS IoT log "
+                "at ERROR, the least the top clients need (devices.logging unset: the account's own level)"
+            )
+            + f": {count_text(events)} log entries a month of "
             f"~{a.iot_log_event_bytes} B"
             + (
                 f" (at INFO it would be {info_gb:,.1f} GB, ${info_gb * p.logs_ingestion_per_gb:,.2f}: every "
