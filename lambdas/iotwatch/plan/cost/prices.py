@@ -50,11 +50,11 @@ class Prices:
     # and the first million matched events a month).
     contributor_insights_rule_month: float = 0.50
     contributor_insights_events_per_million: float = 0.02
-    # AWS IoT Device Management fleet indexing (aws.amazon.com/iot-device-management/pricing):
-    # billed per index update (1 KB increments; a connectivity change is one) and per query
-    # (a fleet metric's emission is a query). The search tool returned that page without the
-    # figures: these are the list prices as we last knew them; check them before relying on them.
-    fleet_index_updates_per_million: float = 0.08
+    # AWS IoT Device Management fleet indexing (aws.amazon.com/iot-device-management/pricing, as
+    # its worked examples state them): $2.25 per million index updates (1 KB increments; every
+    # connect and disconnect is one with connectivity indexing) and $0.05 per 10,000 queries (we
+    # count each fleet metric emission as one aggregation query).
+    fleet_index_updates_per_million: float = 2.25
     fleet_index_queries_per_10k: float = 0.05
 
 
