@@ -19,6 +19,7 @@ from infra.band_widget import BandWidget
 from infra.baselines import BaselineRefresh
 from infra.dashboard import FleetDashboard
 from infra.detection import DeviationDetection
+from infra.devices import DeviceSignals
 from infra.functions import FunctionFactory
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters
@@ -84,6 +85,11 @@ class IotWatchStack(Stack):
             store=self.store,
             dead_letters=self.dead_letters,
         )
+        self.devices: DeviceSignals | None = None
+        if plan.devices is not None:
+            self.devices = DeviceSignals(
+                self, "Devices", plan=plan, devices=plan.devices, evaluator=self.detection.function
+            )
         self.audit: ControlPlaneAudit | None = None
         if plan.tools.audit:
             self.audit = ControlPlaneAudit(

@@ -199,6 +199,10 @@ def assumptions_from(args: argparse.Namespace) -> Assumptions:
         "emails_per_month": args.emails_per_month,
         "audit_events_per_month": args.audit_events_per_month,
         "dashboard_views_per_month": args.dashboard_views_per_month,
+        "devices": args.devices,
+        "disconnects_per_device_per_day": args.disconnects_per_device_per_day,
+        "failed_log_events_per_device_per_day": args.log_events_per_device_per_day,
+        "messages_per_device_per_day": args.messages_per_device_per_day,
     }
     return replace(Assumptions(), **{k: v for k, v in changes.items() if v is not None})
 
@@ -315,6 +319,16 @@ def _price(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("give a number per device per day, e.g. 2 or 0.5")
+    return value
+
+
 def add_parser(plan_commands: Any, default_plan_file: str) -> None:
     """Registers `plan cost` on the `plan` subcommands."""
     defaults = Assumptions()
@@ -364,6 +378,36 @@ def add_parser(plan_commands: Any, default_plan_file: str) -> None:
         metavar="N",
         help=f"dashboard views per month, each drawing every band widget once (default "
         f"{defaults.dashboard_views_per_month}; a screen refreshing every minute is ~43,200)",
+    )
+    cost.add_argument(
+        "--devices",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"devices in the fleet, for the devices section's items (default {defaults.devices:,})",
+    )
+    cost.add_argument(
+        "--disconnects-per-device-per-day",
+        type=_rate,
+        default=None,
+        metavar="N",
+        help=f"lifecycle disconnects per device a day (default {defaults.disconnects_per_device_per_day:g})",
+    )
+    cost.add_argument(
+        "--log-events-per-device-per-day",
+        type=_rate,
+        default=None,
+        metavar="N",
+        help="failed attempts AWS IoT logs per device a day, what the top-client rules match "
+        f"(default {defaults.failed_log_events_per_device_per_day:g})",
+    )
+    cost.add_argument(
+        "--messages-per-device-per-day",
+        type=_rate,
+        default=None,
+        metavar="N",
+        help="messages per device a day, logged at INFO level (default "
+        f"{defaults.messages_per_device_per_day:g})",
     )
     where = cost.add_mutually_exclusive_group()
     where.add_argument(

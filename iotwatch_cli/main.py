@@ -112,6 +112,7 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
         f"Tools: dashboard {'on' if plan.tools.dashboard else 'off'}, "
         f"CloudTrail audit {'on' if plan.tools.audit else 'off'}"
     )
+    lines += _device_lines(plan)
     return "\n".join(lines)
 
 
@@ -138,6 +139,33 @@ def warning_lines(check: PlanCheck, source: str) -> list[str]:
     dimension key or value): they are what a deploy that 'works' silently misses."""
     ordered = sorted(check.warnings, key=lambda w: not w.empty_series)
     return [w.at(source) for w in ordered]
+
+
+def _device_lines(plan: Plan) -> list[str]:
+    """The `devices` section: what it watches, and what the account must have switched on."""
+    from iotwatch.domain.where import CONNECT_FAILURE_REASONS, device_namespace
+    from iotwatch.plan.devices import prerequisites
+
+    devices = plan.devices
+    if devices is None:
+        return []
+    groups = ", ".join(g.label for g in devices.groups) or "none"
+    lines = [
+        "",
+        f"Devices: connected devices per group ({groups}"
+        + ("" if devices.fleet_metrics_on or not devices.groups else ", waiting for fleet indexing")
+        + f"); disconnects by reason in {device_namespace(plan.name)} ("
+        + ", ".join(devices.disconnect_reasons)
+        + (f"; failed connects {', '.join(CONNECT_FAILURE_REASONS)}" if devices.connect_failures else "")
+        + f"); pages break disconnected devices down by {', '.join(devices.where)}"
+        + (f"; top clients of {', '.join(devices.top_clients)}" if devices.top_clients else "")
+        + (f"; AWS IoT log level {devices.logging.level}" if devices.logging is not None else "")
+        + ".",
+    ]
+    steps = prerequisites(plan)
+    if steps:
+        lines += ["The account must have switched on:", *(f"  {line}" for line in steps)]
+    return lines
 
 
 def _interval(seconds: int) -> str:

@@ -28,12 +28,22 @@ from infra_support import FULL_PLAN, REPO_ROOT, Synth, synthesize_text
 pytestmark = pytest.mark.infrastructure
 
 CHECKOV = REPO_ROOT / ".venv" / "checkov" / "bin" / "checkov"
-EVERYTHING_PLAN = FULL_PLAN.replace(
-    "tools:\n  dashboard: true\n",
-    "tools:\n  dashboard: true\n  audit: true\naudit:\n  create_trail: true\n",
-).replace(
-    "        - metric: RulesExecuted\n",
-    "        - metric: RulesExecuted\n        - metric: TopicMatch\n          dimensions: {RuleName: '*'}\n",
+EVERYTHING_PLAN = (
+    FULL_PLAN.replace(
+        "tools:\n  dashboard: true\n",
+        "tools:\n  dashboard: true\n  audit: true\naudit:\n  create_trail: true\n",
+    )
+    .replace(
+        "        - metric: RulesExecuted\n",
+        "        - metric: RulesExecuted\n        - metric: TopicMatch\n          dimensions: {RuleName: '*'}\n",
+    )
+    .replace(
+        # every device part: topic rules and their role, fleet metrics, insight rules, IoT logging
+        "notify:\n",
+        "devices:\n  fleet_indexing: enabled\n  groups: [{thing_group: eu-gateways}]\n"
+        "  top_clients: [Connect.AuthError]\n  logging: {level: ERROR}\nnotify:\n",
+        1,
+    )
 )
 # What each skip is allowed to be about: the kinds the decision log explains.
 SKIP_KINDS = {

@@ -210,11 +210,12 @@ def test_the_demo_pages_the_policy_deletion_once_and_the_outage_page_quotes_it(d
 
 def test_every_series_is_drawn_against_its_band_and_the_outage_outside_it(demo: dict[str, Any]) -> None:
     dashboard = demo["summary"]["dashboard"]
-    assert dashboard["widgets"] == dashboard["drawn"] == len(expand_series(PLAN)) == 12  # the shares too
+    # the shares too, and the devices section's 10 lifecycle counts
+    assert dashboard["widgets"] == dashboard["drawn"] == len(expand_series(PLAN)) == 22
     assert sorted(t.split(" (")[0] for t in dashboard["outside_band"]) == sorted(INCIDENT_METRICS)
     page = Path(dashboard["path"]).read_text(encoding="utf-8")
     assert page.count("<svg") == dashboard["drawn"]
-    assert "Dashboard: 12 of 12 series drawn against their band" in demo["printed"]
+    assert "Dashboard: 22 of 22 series drawn against their band" in demo["printed"]
     assert "Failures share of inbound publishes" in page  # a share, drawn in percent
     assert (
         "learning: no period of the last build's history had the 100 connection attempts a share needs"

@@ -447,6 +447,7 @@ def two_metric_plan(tmp_path: Path) -> Path:
         m for m in data["resources"]["metrics"] if m["metric"] in ("Connect.Success", "RulesExecuted")
     ]
     del data["resources"]["ratios"]
+    data.pop("devices", None)  # two metrics: no device counts either
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path

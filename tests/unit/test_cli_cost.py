@@ -32,6 +32,14 @@ ITEMS = [
     "CloudWatch Logs ingestion",
     "X-Ray traces",
     "KMS key (alert topics)",
+    # the devices section (issue 23): lifecycle counts, page look-ups, top clients, the IoT log
+    "IoT rules (lifecycle events)",
+    "PutMetricData (lifecycle counts)",
+    "Custom metrics (lifecycle counts)",
+    "Fleet index queries (page look-ups)",
+    "Contributor Insights rules",
+    "Contributor Insights matched log events",
+    "AWS IoT log ingestion (ERROR)",
 ]
 
 
@@ -61,10 +69,11 @@ def test_default_plan_prints_every_item_a_total_and_the_assumptions():
     assert "Assumptions:" in out
     for item in ITEMS:  # every item explains itself
         assert f"  - {item}: " in out, item
-    assert "Dominated by CloudWatch dashboard" in out
-    assert "At 10x the series (120): $" in out
+    # one PutMetricData per lifecycle event: 10,000 devices x 2 disconnects a day
+    assert "Dominated by PutMetricData (lifecycle counts)" in out
+    assert "At 10x the series (220): $" in out
     assert (
-        "Each added series (or part a share of attempts adds): $0.0979 a month, 1.13x the GetMetricData "
+        "Each added series (or part a share of attempts adds): $0.0986 a month, 1.14x the GetMetricData "
         "floor of $0.0864" in out
     )
     assert "free" in out
@@ -86,22 +95,24 @@ def test_json_parses_and_matches_the_table():
     assert (code, err) == (0, "")
     data = json.loads(out)
     assert data["region"] == "us-east-1" and data["currency"] == "USD" and data["month_days"] == 30
-    assert (data["series"], data["metric_queries"]) == (12, 18)  # the shares read their parts
+    # the shares read their parts; the devices section adds 9 disconnect reasons + failed connects
+    assert (data["series"], data["metric_queries"]) == (22, 28)
     assert data["evaluations_per_month"] == 8_640
     assert [i["item"] for i in data["items"]] == ITEMS
     assert data["total_usd"] == pytest.approx(sum(i["monthly_usd"] for i in data["items"]), abs=1e-5)
     for item in data["items"]:
         assert set(item) >= {"item", "quantity", "unit", "unit_price_usd", "monthly_usd", "assumption"}
     get_metric_data = data["items"][0]
-    # 18 metrics per evaluation and build, + 300 dashboard views of 12 bands (a share's reads its parts)
-    assert get_metric_data["quantity"] == 18 * 8_640 + 18 * 34 + 300 * (9 + 6 + 6 + 5)
-    assert data["scaled"]["series_factor"] == 10 and data["scaled"]["series"] == 120
+    # 28 metrics per evaluation and build, + 300 dashboard views of 22 bands (a share's reads its parts)
+    assert get_metric_data["quantity"] == 28 * 8_640 + 28 * 34 + 300 * (9 + 6 + 6 + 5 + 10)
+    assert data["scaled"]["series_factor"] == 10 and data["scaled"]["series"] == 220
     assert data["scaled"]["total_usd"] > data["total_usd"]
-    assert data["dominant"][0] == "CloudWatch dashboard"
+    assert data["dominant"][0] == "PutMetricData (lifecycle counts)"
     assert data["assumed"]["sms_price_usd"] == 0.00645
     # issue 13: each added metric read under USD 0.11 and 1.3x the floor (the USD 8 bar for the
-    # nine metrics is test_plan_cost's; the three shares add what reading their parts costs)
-    assert data["total_usd"] <= 9.00
+    # nine metrics is test_plan_cost's; the three shares add what reading their parts costs; the
+    # devices section about $10 more at 10,000 devices, test_plan_devices itemizes it)
+    assert data["total_usd"] <= 20.00
     assert data["get_metric_data_floor_per_metric_usd"] == pytest.approx(0.0864)
     assert data["per_added_metric_usd"] <= 0.11
     assert data["per_added_metric_vs_floor"] <= 1.3
@@ -213,17 +224,17 @@ def test_expected_series_counts_what_the_wildcards_discover(tmp_path):
     code, out, err = run("cost", "--json", plan)
     assert (code, err) == (0, "")
     without = json.loads(out)
-    assert without["series"] == 12 and without["discovered_series"] == 0
+    assert without["series"] == 22 and without["discovered_series"] == 0
     assert any("pass --stack NAME or --table NAME" in n for n in without["notes"])
     code, out, err = run("cost", "--json", "--expected-series", "600", plan)
     assert (code, err) == (0, "")
     counted = json.loads(out)
-    assert (counted["series"], counted["discovered_series"]) == (612, 600)
+    assert (counted["series"], counted["discovered_series"]) == (622, 600)
     assert counted["total_usd"] > without["total_usd"]
     assert counted["per_added_metric_usd"] <= 0.11
     # discovery watches at most 500 values per "*" metric, and says so
     _, out, _ = run("cost", "--expected-series", "5000", plan)
-    assert "plan 'fleet', 1012 series (1000 discovered) read as 1018 metric queries" in out
+    assert "plan 'fleet', 1022 series (1000 discovered) read as 1028 metric queries" in out
     assert "at most 1,000 are watched (500 values per '*' metric)" in out
 
 
@@ -231,7 +242,7 @@ def test_expected_series_on_a_plan_without_wildcards_is_ignored_and_said():
     code, out, _ = run("cost", "--expected-series", "100", PLAN)
     assert code == 0
     assert "--expected-series ignored: the plan has no '*' metric" in out
-    assert "plan 'fleet', 12 series read as 18 metric queries," in out
+    assert "plan 'fleet', 22 series read as 28 metric queries," in out
 
 
 def test_expected_series_and_a_stack_exclude_each_other(capsys):

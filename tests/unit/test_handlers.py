@@ -98,7 +98,8 @@ def test_evaluator_window_comes_from_the_event_time(task_root, evaluator_deps, d
     assert (start, stop) == (end - 3 * PERIOD, end)
     assert series_ids == tuple(s.id for s in default_series)  # nine metrics and three shares
     assert result["window_end"] == datetime.fromtimestamp(end, UTC).isoformat()
-    assert (result["series"], result["learning"], result["published"]) == (12, 12, 0)
+    # 9 metrics, 3 shares, 10 device counts (the devices section)
+    assert (result["series"], result["learning"], result["published"]) == (22, 22, 0)
 
 
 @pytest.mark.parametrize(

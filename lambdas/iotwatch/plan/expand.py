@@ -8,8 +8,22 @@ from typing import Any
 
 from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
+from iotwatch.domain.where import (
+    CONNECT_FAILURE_PREFIX,
+    CONNECT_FAILURE_REASONS,
+    DISCONNECT_PREFIX,
+    FLEET_METRIC_COUNT,
+    FLEET_METRIC_DIMENSION,
+    FLEET_METRICS_NAMESPACE,
+    ContributorRule,
+    DeviceWatch,
+    WatchedGroup,
+    device_namespace,
+)
 from iotwatch.plan.catalog import AWS_IOT_NAMESPACE, default_denominator, ratio_labels
+from iotwatch.plan.devices import fleet_metric_name, insight_rule_name
 from iotwatch.plan.model.detection import Detection
+from iotwatch.plan.model.devices import DeviceGroup
 from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.model.resources import MetricSpec, RatioSpec
 
@@ -38,7 +52,7 @@ def expand_series(plan: Plan) -> list[Series]:
         series += [Series(dimensions=dims, **fields) for dims in _combinations(spec, spec.dimensions)]
     for ratio_spec in plan.resources.ratios:
         series += ratio_series(plan, ratio_spec)
-    return series
+    return series + device_series(plan)
 
 
 def ratio_denominator(spec: RatioSpec) -> tuple[str, ...] | None:
@@ -162,4 +176,86 @@ def detection_settings(
         direction=over.get("direction") or base.direction or default or default_direction(metric),
         above=over.get("above", inherited_above),
         below=over.get("below", inherited_below),
+    )
+
+
+# --- device signals (the plan's `devices` section) ---------------------------------------------
+
+
+def group_series(plan: Plan, group: DeviceGroup) -> Series:
+    """A group's connected devices, as its fleet metric publishes them: a gauge (Average of the
+    period's emissions), paging when it falls unless the plan says otherwise. A period without
+    an emission is no news (missing_data `ignore`), never zero devices."""
+    return Series(
+        namespace=FLEET_METRICS_NAMESPACE,
+        metric=fleet_metric_name(plan.name, group.label),
+        dimensions=((FLEET_METRIC_DIMENSION, FLEET_METRIC_COUNT),),
+        statistic="Average",
+        period=plan.frequency.period_seconds,
+        detection=detection_settings(plan.detection, group.detection, default="down", missing_data="ignore"),
+        runbook=plan.owners.runbook,
+        description=group.description or f"Connected devices in {group.label}",
+    )
+
+
+def _lifecycle_series(plan: Plan, metric: str, description: str) -> Series:
+    """A count of lifecycle events of one reason: pages when it rises; no event, no datapoint (zero)."""
+    devices = plan.devices
+    assert devices is not None
+    return Series(
+        namespace=device_namespace(plan.name),
+        metric=metric,
+        dimensions=(),
+        statistic="Sum",
+        period=plan.frequency.period_seconds,
+        detection=detection_settings(plan.detection, devices.detection, default="up", missing_data="zero"),
+        runbook=plan.owners.runbook,
+        description=description,
+    )
+
+
+def device_series(plan: Plan) -> list[Series]:
+    """Every series the `devices` section adds: the groups' connected devices (only once fleet
+    indexing is on: before, no fleet metric exists), each watched disconnect reason, and failed
+    connection attempts."""
+    devices = plan.devices
+    if devices is None:
+        return []
+    series = [group_series(plan, g) for g in devices.groups] if devices.fleet_metrics_on else []
+    series += [
+        _lifecycle_series(plan, DISCONNECT_PREFIX + reason, f"Devices disconnected with {reason}")
+        for reason in devices.disconnect_reasons
+    ]
+    if devices.connect_failures:
+        series += [
+            _lifecycle_series(plan, CONNECT_FAILURE_PREFIX + reason, f"Connection attempts refused: {reason}")
+            for reason in CONNECT_FAILURE_REASONS
+        ]
+    return series
+
+
+def device_watch(plan: Plan) -> DeviceWatch | None:
+    """What a tick that pages may look up about devices (compiled into plan.json)."""
+    devices = plan.devices
+    if devices is None:
+        return None
+
+    def counted(prefix: str, reason: str) -> str:
+        return _lifecycle_series(plan, prefix + reason, "").id
+
+    return DeviceWatch(
+        index_fields=tuple(devices.where),
+        groups=tuple(
+            WatchedGroup(name=g.label, query=g.index_query, series_id=group_series(plan, g).id)
+            for g in devices.groups
+        ),
+        reason_series=tuple((r, counted(DISCONNECT_PREFIX, r)) for r in devices.disconnect_reasons),
+        contributor_rules=tuple(
+            ContributorRule(metric=m, rule_name=insight_rule_name(plan.name, m)) for m in devices.top_clients
+        ),
+        connect_failure_series=tuple((r, counted(CONNECT_FAILURE_PREFIX, r)) for r in CONNECT_FAILURE_REASONS)
+        if devices.connect_failures
+        else (),
+        fleet_indexing=devices.fleet_indexing == "enabled",
+        log_level=devices.logging.level if devices.logging is not None else None,
     )

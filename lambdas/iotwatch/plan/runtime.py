@@ -23,6 +23,7 @@ from iotwatch.domain.incidents.model import DEFAULT_GROUP_INTERVAL, DEFAULT_HIST
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow
+from iotwatch.domain.where import ContributorRule, DeviceWatch, WatchedGroup
 
 if TYPE_CHECKING:
     from iotwatch.plan.model.plan import Plan
@@ -107,6 +108,8 @@ class RuntimePlan:
     audit: RuntimeAudit = RuntimeAudit()
     # metrics with a "*" value: the functions discover their series and add them to `series`
     discover: tuple[SeriesTemplate, ...] = ()
+    # the plan's `devices` section: what a tick that pages may look up (None: no device signals)
+    devices: DeviceWatch | None = None
 
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
         return routed_topics(self.routes, severity=severity, metric=metric)
@@ -116,7 +119,7 @@ class RuntimePlan:
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
-    from iotwatch.plan.expand import expand_series, expand_templates
+    from iotwatch.plan.expand import device_watch, expand_series, expand_templates
     from iotwatch.service.baselines import build_shard_size
 
     series = tuple(expand_series(plan))
@@ -165,6 +168,7 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             retention_days=plan.audit.retention_days,
         ),
         discover=templates,
+        devices=device_watch(plan),
     )
 
 
@@ -259,6 +263,24 @@ def _read_ratio(data: dict[str, Any] | None) -> Ratio | None:
     )
 
 
+def _pairs(data: list[list[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in data)
+
+
+def _read_devices(data: dict[str, Any] | None) -> DeviceWatch | None:
+    if data is None:  # no devices section, or compiled before device signals existed
+        return None
+    return DeviceWatch(
+        index_fields=tuple(data["index_fields"]),
+        groups=tuple(WatchedGroup(**g) for g in data["groups"]),
+        reason_series=_pairs(data["reason_series"]),
+        contributor_rules=tuple(ContributorRule(**r) for r in data["contributor_rules"]),
+        connect_failure_series=_pairs(data.get("connect_failure_series", [])),
+        fleet_indexing=bool(data.get("fleet_indexing", False)),
+        log_level=data.get("log_level"),
+    )
+
+
 def read_runtime_plan(path: str | Path) -> RuntimePlan:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -293,6 +315,7 @@ def read_runtime_plan(path: str | Path) -> RuntimePlan:
             notify=_read_notify(data.get("notify")),
             audit=_read_audit(data.get("audit")),
             discover=_read_templates(data.get("discover")),
+            devices=_read_devices(data.get("devices")),
         )
     except (OSError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, RuntimePlanError):

@@ -11,6 +11,7 @@ from typing import Any
 
 from iotwatch.plan.checks.audit import audit_checks
 from iotwatch.plan.checks.detection import plan_limit_checks, threshold_checks
+from iotwatch.plan.checks.devices import devices_checks
 from iotwatch.plan.checks.frequency import schedule_checks
 from iotwatch.plan.checks.lifecycle import lifecycle_checks
 from iotwatch.plan.checks.notify import operations_topic_checks, route_checks, topic_checks
@@ -42,4 +43,5 @@ def semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_en
     problems += threshold_checks(plan_sensitivity, "detection.sensitivity")
     resources = data.get("resources")
     problems += plan_limit_checks(detection, resources.get("ratios") if isinstance(resources, dict) else None)
+    problems += devices_checks(data)
     return problems

@@ -71,6 +71,17 @@ class Assumptions:
     # An idle SQS event source mapping long-polls its queue: Lambda keeps 2 to 5 pollers, each
     # a 20-second ReceiveMessage, on a queue with nothing in it.
     idle_queue_pollers: int = 5
+    # Device signals (the plan's `devices` section): the fleet behind the lifecycle events and
+    # the logs (`--devices`, `--disconnects-per-device-per-day`, ...).
+    devices: int = 10_000
+    disconnects_per_device_per_day: float = 2.0  # each one a lifecycle event on the topic rule
+    connect_failures_per_device_per_day: float = 0.05  # refused connection attempts
+    # AWS IoT log entries at ERROR level (failed connects, publishes, subscribes) per device
+    failed_log_events_per_device_per_day: float = 1.0
+    # at INFO, every connect, disconnect, publish and subscribe is logged too
+    messages_per_device_per_day: float = 1_440.0  # one publish a minute
+    iot_log_event_bytes: int = 450  # one JSON log entry of AWSIotLogsV2
+    lookups_per_incident: int = 3  # paging ticks of an incident that look up where it is
 
     @property
     def month_hours(self) -> int:

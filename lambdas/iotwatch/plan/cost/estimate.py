@@ -8,6 +8,7 @@ from iotwatch.domain.series import Series
 from iotwatch.plan.cost import cloudwatch, compute, dynamodb, messaging, trail
 from iotwatch.plan.cost.assumptions import DEFAULT_ASSUMPTIONS, Assumptions
 from iotwatch.plan.cost.deployment import AUDIT, BAND_WIDGET, BASELINE_BUILDER, EVALUATOR
+from iotwatch.plan.cost.devices import device_items
 from iotwatch.plan.cost.items import CostEstimate, LineItem, count_text
 from iotwatch.plan.cost.prices import DEFAULT_FREE_TIER, DEFAULT_PRICES, FreeTier, Prices
 from iotwatch.plan.cost.workload import Workload, measure_workload
@@ -43,6 +44,7 @@ def estimate_cost(
         compute.xray_traces(w, p, free),
         messaging.kms_key(p),
         *trail.audit_trail(w, a, p),
+        *device_items(plan, a, p, free),
     ]
     return CostEstimate(
         plan_name=plan.name,
@@ -85,6 +87,13 @@ def _general_assumptions(w: Workload, a: Assumptions, series_factor: int) -> lis
         general.append(
             f"dashboard: {a.dashboard_views_per_month} views a month (--dashboard-views-per-month), each drawing "
             f"the {w.drawn} band widgets once"
+        )
+    if plan_devices := w.plan.devices:
+        general.append(
+            f"devices: {a.devices:,} devices (--devices), {a.disconnects_per_device_per_day:g} disconnects per "
+            f"device a day (--disconnects-per-device-per-day), {a.failed_log_events_per_device_per_day:g} failed "
+            f"attempts logged per device a day (--log-events-per-device-per-day); fleet indexing "
+            f"{plan_devices.fleet_indexing}"
         )
     if w.audit:
         general.append(

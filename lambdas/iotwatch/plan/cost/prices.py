@@ -37,6 +37,25 @@ class Prices:
     kms_key_month: float = 1.00
     s3_standard_gb_month: float = 0.023
     s3_puts_per_1k: float = 0.005
+    # --- device signals (the plan's `devices` section) ---
+    # AWS IoT Core rules engine: $0.15 per million rules triggered and $0.15 per million actions
+    # executed (aws.amazon.com/iot-core/pricing, us-east-1).
+    iot_rules_triggered_per_million: float = 0.15
+    iot_rule_actions_per_million: float = 0.15
+    # CloudWatch API requests (PutMetricData, as the topic rule's metric action calls it, and
+    # GetInsightRuleReport): $0.01 per 1,000 requests (aws.amazon.com/cloudwatch/pricing).
+    cloudwatch_requests_per_1k: float = 0.01
+    # CloudWatch Contributor Insights for CloudWatch Logs: $0.50 per rule per month and $0.02 per
+    # million log events that match a rule (aws.amazon.com/cloudwatch/pricing; free tier: 1 rule
+    # and the first million matched events a month).
+    contributor_insights_rule_month: float = 0.50
+    contributor_insights_events_per_million: float = 0.02
+    # AWS IoT Device Management fleet indexing (aws.amazon.com/iot-device-management/pricing, as
+    # its worked examples state them): $2.25 per million index updates (1 KB increments; every
+    # connect and disconnect is one with connectivity indexing) and $0.05 per 10,000 queries (we
+    # count each fleet metric emission as one aggregation query).
+    fleet_index_updates_per_million: float = 2.25
+    fleet_index_queries_per_10k: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,9 @@ class FreeTier:
     sns_emails: int = 1_000
     sqs_requests: int = 1_000_000
     dynamodb_storage_gb: float = 25.0
+    cloudwatch_requests: int = 1_000_000  # API requests (not GetMetricData, GetInsightRuleReport)
+    contributor_insights_rules: int = 1
+    contributor_insights_events: int = 1_000_000
 
 
 DEFAULT_PRICES = Prices()

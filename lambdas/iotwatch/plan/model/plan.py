@@ -10,6 +10,7 @@ from iotwatch.domain.routing import routed_audit_topics, routed_topics
 from iotwatch.plan.model.audit import Audit
 from iotwatch.plan.model.base import StrictModel
 from iotwatch.plan.model.detection import Detection
+from iotwatch.plan.model.devices import Devices
 from iotwatch.plan.model.frequency import Frequency
 from iotwatch.plan.model.notify import Notify
 from iotwatch.plan.model.resources import Resources
@@ -39,6 +40,7 @@ class Plan(StrictModel):
     tools: Tools = Tools()
     audit: Audit = Audit()
     notify: Notify
+    devices: Devices | None = None  # where and why: device groups, disconnect reasons, top clients
 
     @property
     def stack_name(self) -> str:
