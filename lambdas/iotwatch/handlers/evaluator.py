@@ -7,6 +7,7 @@ replayed invocation evaluates the same window (and finds its own earlier state).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,14 @@ from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
 from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.fanout import ShardMessageError, ShardTask, dispatch, needs_fanout, run_shard
-from iotwatch.service.ports import CountingMetricReader, CountingNotifier, FanoutStore, WhereLookup, WorkQueue
+from iotwatch.service.ports import (
+    BaselineReader,
+    CountingMetricReader,
+    CountingNotifier,
+    FanoutStore,
+    WhereLookup,
+    WorkQueue,
+)
 from iotwatch.telemetry import (
     DEVIATIONS_SILENCED,
     EVALUATION_COMPLETED,
@@ -40,6 +48,7 @@ from iotwatch.telemetry import (
 )
 
 if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
+    from iotwatch.domain.where import Breakdown, DeviceWatch
     from iotwatch.service.discovery import SeriesDiscovery
 
 logger = Logger()
@@ -91,12 +100,32 @@ def _dependencies() -> EvaluatorDependencies:
     from iotwatch.adapters.aws import client
 
     settings = _settings()
+    store = DynamoStateStore(client("dynamodb"), settings.table_name, cache_baselines=True)
+    devices = settings.plan.devices
     return EvaluatorDependencies(
         reader=CloudWatchMetricReader(client("cloudwatch")),
-        store=DynamoStateStore(client("dynamodb"), settings.table_name, cache_baselines=True),
+        store=store,
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
         queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
+        where=DeferredWhereLookup(devices, store) if devices is not None else None,
     )
+
+
+class DeferredWhereLookup:
+    """The plan's look-up, built on the first page that asks: a quiet tick imports none of it
+    (the fleet-index and Contributor Insights clients, the look-up service)."""
+
+    def __init__(self, watch: DeviceWatch, baselines: BaselineReader) -> None:
+        self._watch = watch
+        self._baselines = baselines
+        self._lookup: WhereLookup | None = None
+
+    def look_up(self, *, metrics: Sequence[str], since: int, now: int) -> Breakdown:
+        if self._lookup is None:
+            from iotwatch.service.where import aws_where_lookup
+
+            self._lookup = aws_where_lookup(self._watch, self._baselines)
+        return self._lookup.look_up(metrics=metrics, since=since, now=now)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -63,6 +63,12 @@ def _days(prop: dict[str, Any]) -> dict[str, Any]:
     return _one_or_many({**prop, "items": {"type": "string", "minLength": 3}})
 
 
+def _switch(prop: dict[str, Any]) -> dict[str, Any]:
+    # YAML's on/off/yes/no/true/false read as enabled/disabled
+    outer = {k: v for k, v in prop.items() if k not in ("type", "enum")}
+    return {**outer, "anyOf": [{"type": "string", "enum": prop["enum"]}, {"type": "boolean"}]}
+
+
 def _duration(prop: dict[str, Any]) -> dict[str, Any]:
     return {**_DURATION, **{k: v for k, v in prop.items() if k in ("title", "description")}}
 
@@ -77,6 +83,7 @@ WIDENED: dict[tuple[str, str], Any] = {
     ("RatioSpec", "numerator"): _one_or_many,
     ("RatioSpec", "denominator"): _one_or_many,
     ("MaintenanceWindowSpec", "days"): _days,
+    ("Devices", "fleet_indexing"): _switch,
 }
 WIDENED_MODELS = {"Contact": _ADDRESS}  # a model read from the plan's shorthand as a whole
 
