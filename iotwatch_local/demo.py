@@ -34,14 +34,21 @@ from iotwatch_local.demo_report import DemoRun, ReplayedDay, print_outcome, writ
 from iotwatch_local.events import scheduled_event, stack_status_event
 from iotwatch_local.lambda_runtime import LocalLambdaContext, cold_start, function_environment, logs_into
 from iotwatch_local.scenario import (
+    AUTH_ATTEMPTS,
+    AUTH_CLIENTS,
+    AUTH_END,
+    AUTH_START,
     BACKTEST_DAYS,
     DAY,
     DEPLOYED_AT,
     INCIDENT_END,
     INCIDENT_METRICS,
     INCIDENT_START,
+    OUTAGE_REASON,
+    OUTAGE_SHARE,
     REPLAY_END,
     control_plane_story,
+    group_sizes,
 )
 
 
@@ -116,6 +123,13 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     step = Step(stream)
     try:
         plan = load_plan(plan_path)
+        if plan.devices is not None and plan.devices.groups and not plan.devices.fleet_metrics_on:
+            plan_path = with_fleet_indexing(plan_path, out / "plan.yaml")
+            plan = load_plan(plan_path)
+            stream.write(
+                "iotwatch demo: the local account has fleet indexing with connectivity on, so the "
+                f"plan's groups get their fleet metrics (devices.fleet_indexing: enabled in {plan_path})\n"
+            )
     except PlanError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -131,25 +145,44 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     log_path = out / "lambda.log"
     with LocalAws() as aws, aws.env(), log_path.open("w", encoding="utf-8") as lambda_log:
         aws.reset()  # moto keeps its state per process: a second demo in one process starts clean
-        run = run_scenario(plan, series, assembly, out, lambda_log, stream)
+        run = run_scenario(plan, series, assembly, out, lambda_log, stream, aws)
     summary = write_summary(plan, series, run, out / "summary.json")
     return print_outcome(stream, plan, series, run, summary, out, log_path)
 
 
+def with_fleet_indexing(plan_path: str, copy: Path) -> str:
+    """A copy of the plan with `devices.fleet_indexing: enabled`, as an account that has it on."""
+    import yaml
+
+    data = yaml.safe_load(Path(plan_path).read_text(encoding="utf-8"))
+    data["devices"]["fleet_indexing"] = "enabled"
+    copy.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(copy)
+
+
 def run_scenario(
-    plan: Plan, series: Sequence[Series], assembly: Path, out: Path, lambda_log: TextIO, stream: TextIO
+    plan: Plan,
+    series: Sequence[Series],
+    assembly: Path,
+    out: Path,
+    lambda_log: TextIO,
+    stream: TextIO,
+    aws: Any,
 ) -> DemoRun:
     """Deploys the assembly, writes the fleet's traffic, builds the baselines, replays the day's
     ticks and reads back what `iotwatch incidents` and `iotwatch backtest` would show."""
     import boto3
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
     from iotwatch.adapters.store.state_store import DynamoStateStore
+    from iotwatch.domain.where import is_device_signal
     from iotwatch.service.backtest import cloudwatch_backtest, refresh_interval
 
     from iotwatch_cli.backtest import write_backtest
     from iotwatch_local.dashboard import draw_dashboard
     from iotwatch_local.demo_report import shares_summary
     from iotwatch_local.deploy import deploy_stack
+    from iotwatch_local.device_rules import emulate_device_rules
+    from iotwatch_local.device_story import device_story
     from iotwatch_local.inbox import subscribe_inbox
     from iotwatch_local.traffic import Fleet, Incident, generate, put_traffic
 
@@ -167,20 +200,58 @@ def run_scenario(
         f"functions {functions.evaluator_name}, {functions.builder_name}\n"
     )
 
-    incident = Incident(INCIDENT_START, INCIDENT_END, INCIDENT_METRICS, factor=0.2)
+    incident = Incident(INCIDENT_START, INCIDENT_END, INCIDENT_METRICS, factor=1 - OUTAGE_SHARE * 0.85)
+    # the refused connects of the short scenario, as AWS/IoT counts them (about 80 a period)
+    refused = Incident(
+        AUTH_START,
+        AUTH_END,
+        ("Connect.AuthError",),
+        factor=1000.0,
+        description=f"{AUTH_CLIENTS} devices fail every connect after a CA change",
+        kind="auth",
+        reconnect_burst=False,
+    )
     # The stack learns from the 14 days before the deploy; the backtest of those 14 days
     # needs 14 more before them to learn from, as a real account's CloudWatch would hold.
     history_start = DEPLOYED_AT - 2 * plan.frequency.history_days * DAY
     cloudwatch = boto3.client("cloudwatch")
+    counters = [s for s in series if not is_device_signal(s.namespace)]
     with step(f"writing {2 * plan.frequency.history_days} days of simulated fleet traffic to CloudWatch"):
         written = put_traffic(
-            cloudwatch, generate(Fleet(), series, start=history_start, end=REPLAY_END, incidents=[incident])
+            cloudwatch,
+            generate(Fleet(), counters, start=history_start, end=REPLAY_END, incidents=[incident, refused]),
         )
+    story = None
+    if plan.devices is not None:
+        groups = [g.label for g in plan.devices.groups] or ["eu-gateways", "us-sensors"]
+        story = device_story(
+            group_sizes(groups),
+            history_start=history_start,
+            outage_start=INCIDENT_START,
+            outage_end=INCIDENT_END,
+            auth_start=AUTH_START,
+            auth_end=AUTH_END,
+            outage_share=OUTAGE_SHARE,
+            outage_reason=OUTAGE_REASON,
+            auth_clients=AUTH_CLIENTS,
+            auth_attempts=AUTH_ATTEMPTS,
+        )
+        aws.serve_fleet(story.fleet)
+        with step(
+            f"running the stack's topic rules and fleet metrics over {len(story.fleet.things)} simulated "
+            "devices (lifecycle events, fleet index)"
+        ):
+            emulated = emulate_device_rules(
+                stack.template, story.fleet, cloudwatch, start=history_start, end=REPLAY_END
+            )
+            written += sum(emulated.datapoints.values())
 
     with functions.loaded():
         with step("building baselines (the stack's CREATE_COMPLETE triggers the builder)"):
             built = functions.invoke("builder", stack_status_event(DEPLOYED_AT, stack.stack_id, region))
-        notifications, deliveries = replay_ticks(plan, functions, inboxes, rule_arn, region, step)
+        notifications, deliveries = replay_ticks(
+            plan, functions, inboxes, rule_arn, region, step, story.fleet if story else None
+        )
 
         # what `iotwatch incidents` would list against this stack, read as the CLI reads it
         table = DynamoStateStore(boto3.client("dynamodb"), stack.outputs[OUTPUT_TABLE_NAME])
@@ -210,7 +281,13 @@ def run_scenario(
 
 
 def replay_ticks(
-    plan: Plan, functions: StackFunctions, inboxes: dict[str, str], rule_arn: str, region: str, step: Step
+    plan: Plan,
+    functions: StackFunctions,
+    inboxes: dict[str, str],
+    rule_arn: str,
+    region: str,
+    step: Step,
+    fleet: Any = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every evaluator tick from the deploy to the end of the replay, the CloudTrail events of
     the story handed to the audit function as they arrive; what the inboxes received, and the
@@ -233,6 +310,8 @@ def replay_ticks(
                 delivered_at, cloudtrail = story.pop(0)
                 result = functions.invoke("audit", cloudtrail)
                 deliveries.append({"time": iso(delivered_at), "event_id": cloudtrail["id"], **result})
+            if fleet is not None:
+                fleet.now = tick  # the fleet index answers as of the tick
             functions.invoke("evaluator", scheduled_event(tick, rule_arn, region))
             for topic, queue_url in inboxes.items():
                 for envelope in read_inbox(queue_url):

@@ -24,6 +24,9 @@ from iotwatch.stack_outputs import (
 from iotwatch_cli.backtest import WrittenBacktest
 from iotwatch_cli.incidents import incident_document, render_list, render_timeline, select
 from iotwatch_local.scenario import (
+    AUTH_CLIENTS,
+    AUTH_END,
+    AUTH_START,
     BACKTEST_DAYS,
     CAUSE_ACTION,
     CAUSE_AT,
@@ -32,8 +35,10 @@ from iotwatch_local.scenario import (
     HOUR,
     INCIDENT_END,
     INCIDENT_START,
+    OUTAGE_REASON,
     REPLAY_DAY,
     REPLAY_END,
+    in_scenario,
 )
 from iotwatch_local.traffic import Incident
 
@@ -77,7 +82,7 @@ def write_summary(plan: Plan, series: Sequence[Series], run: DemoRun, path: Path
         (sb.series.metric, iso(e.start))
         for sb in backtest.series
         for e in sb.episodes
-        if not e.started_before and not INCIDENT_START <= e.start < INCIDENT_END + HOUR
+        if not e.started_before and not in_scenario(e.start)
     ]
     summary["backtest"] = {
         "days": BACKTEST_DAYS,
@@ -131,8 +136,10 @@ def print_outcome(
             else f"Control-plane audit FAILED: {audit['text']}\n"
         )
     print_history(stream, run.incidents, plan_name=plan.name, table=run.stack.outputs[OUTPUT_TABLE_NAME])
+    where = verdict["where"]
+    say(("Where and why: " if where["ok"] else "Where and why FAILED: ") + where["text"] + "\n")
     healthy = verdict["detected"] and not verdict["false_alerts"] and verdict["per_topic"]["one_each"]
-    return 0 if healthy and not stray and audit_ok and dashboard_ok else 1
+    return 0 if healthy and not stray and audit_ok and dashboard_ok and where["ok"] else 1
 
 
 def run_summary(plan: Plan, series: Sequence[Series], run: DemoRun) -> dict[str, Any]:
@@ -140,7 +147,7 @@ def run_summary(plan: Plan, series: Sequence[Series], run: DemoRun) -> dict[str,
     stack, topics, notifications, incident = run.stack, run.topics, run.day.notifications, run.day.incident
     firing = [n for n in notifications if n["kind"] in ("firing", "escalated")]
     during = [n for n in firing if INCIDENT_START <= epoch(n["time"]) <= INCIDENT_END + HOUR]
-    outside = [n for n in firing if n not in during]
+    outside = [n for n in firing if not in_scenario(epoch(n["time"]))]
     first = min((epoch(n["time"]) for n in during), default=None)
     periods = None if first is None else round((first - INCIDENT_START) / plan.frequency.period_seconds)
     detected = first is not None
@@ -191,28 +198,82 @@ def run_summary(plan: Plan, series: Sequence[Series], run: DemoRun) -> dict[str,
             "false_alerts": len(outside),
             "text": text,
             "per_topic": per_topic_verdict(topics, notifications),
+            "where": where_verdict(firing),
         },
     }
 
 
 def per_topic_verdict(topics: dict[str, str], notifications: list[dict[str, Any]]) -> dict[str, Any]:
-    """One incident, and per topic exactly one firing and one resolved message about it."""
+    """Each of the day's two problems is one incident, and every topic it reached got exactly one
+    firing and one resolved message about it (e-mail updates between them when members join);
+    the outage reaches every topic."""
     deviations = [n for n in notifications if n["kind"] != "audit"]
-    kinds = {topic: [n["kind"] for n in deviations if n["topic"] == topic] for topic in topics}
     ids = sorted({n["incident"] for n in deviations})
-    one_each = len(ids) == 1 and all(k == ["firing", "resolved"] for k in kinds.values())
-    said = "; ".join(f"{topic}: {', '.join(k) or 'nothing'}" for topic, k in kinds.items())
+    kinds = {
+        i: {t: [n["kind"] for n in deviations if n["topic"] == t and n["incident"] == i] for t in topics}
+        for i in ids
+    }
+
+    def once(seen: list[str]) -> bool:
+        return not seen or (seen[0] == "firing" and seen[-1] == "resolved" and seen.count("firing") == 1)
+
+    outage = [i for i in ids if i >= iso_id(INCIDENT_START)]
+    one_each = (
+        len(ids) == 2
+        and all(once(seen) for by_topic in kinds.values() for seen in by_topic.values())
+        and bool(outage)
+        and all(kinds[outage[0]][t] for t in topics)
+    )
+    said = "; ".join(
+        f"{i}: " + ", ".join(f"{t} {'/'.join(k) or 'nothing'}" for t, k in by_topic.items())
+        for i, by_topic in kinds.items()
+    )
     text = (
-        f"Incident {ids[0]}: one firing and one resolved message per topic ({said})."
+        f"Incidents {', '.join(ids)}: one firing and one resolved message per topic each ({said})."
         if one_each
-        else f"NOT one page per topic: incidents {ids or 'none'}; {said}."
+        else f"NOT one page per topic per problem: incidents {ids or 'none'}; {said}."
     )
     return {"incidents": ids, "kinds": kinds, "one_each": one_each, "text": text}
 
 
+def iso_id(at: int) -> str:
+    """The smallest incident id a problem starting at `at` can have."""
+    return time.strftime("%y%m%d-%H%M", time.gmtime(at))
+
+
+def where_verdict(firing: list[dict[str, Any]]) -> dict[str, Any]:
+    """The outage's first page names the group with its share, the reason against its usual share
+    and the kind of failure; the CA change's names the clients that fail."""
+    outage = [n for n in firing if INCIDENT_START <= epoch(n["time"]) <= INCIDENT_END + HOUR]
+    refused = [n for n in firing if AUTH_START <= epoch(n["time"]) <= AUTH_END + HOUR]
+    named_group = [n for n in outage if "% of group" in n["email"] or "of group" in n["email"]]
+    named_reason = [n for n in outage if f"{OUTAGE_REASON} " in n["email"] and "normally" in n["email"]]
+    named_kind = [n for n in outage if n["email"].startswith("Likely kind: devices or their network")]
+    sms_group = [n for n in outage if "Where: " in n["sms"]]
+    named_clients = [n for n in refused if f"{AUTH_CLIENTS} clients make" in n["email"]]
+    ok = bool(outage) and len(named_group) == len(named_reason) == len(named_kind) == len(sms_group) == len(
+        outage
+    )
+    ok = ok and bool(refused) and len(named_clients) == len(refused)
+    text = (
+        f"the outage's {len(outage)} first page(s) name its group, {OUTAGE_REASON} against its usual "
+        f"share and the kind (devices or their network), the SMS its group; the CA change's "
+        f"{len(refused)} page(s) name the {AUTH_CLIENTS} clients that fail."
+        if ok
+        else f"outage pages {len(outage)}: group named in {len(named_group)}, reason in {len(named_reason)}, "
+        f"kind in {len(named_kind)}, SMS where in {len(sms_group)}; CA change pages {len(refused)}: "
+        f"clients named in {len(named_clients)}."
+    )
+    return {"ok": ok, "text": text}
+
+
 def audit_summary(deliveries: list[dict[str, Any]], notifications: list[dict[str, Any]]) -> dict[str, Any]:
     pages = [n for n in notifications if n["kind"] == "audit"]
-    firing = [n for n in notifications if n["kind"] in ("firing", "escalated")]
+    firing = [
+        n
+        for n in notifications
+        if n["kind"] in ("firing", "escalated") and INCIDENT_START <= epoch(n["time"]) <= INCIDENT_END + HOUR
+    ]
     quoted = [n for n in firing if CAUSE_ACTION in n["email"]]
     paged = any(n["audit"]["action"] == CAUSE_ACTION for n in pages)
     recorded = sum(d["recorded"] for d in deliveries)

@@ -17,7 +17,7 @@ log lines for the top-clients rule).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from iotwatch_local.devices import SimulatedFleet
@@ -34,7 +34,7 @@ class DeviceStory:
 
 
 def device_story(
-    groups: Sequence[str],
+    groups: Sequence[str] | Mapping[str, int],
     *,
     history_start: int,
     outage_start: int,
@@ -48,6 +48,8 @@ def device_story(
     auth_clients: int = 3,
     auth_attempts: int = 30,
     seed: int = 7,
+    stray_clients: int = 12,
+    stray_failures_per_period: float = 2.0,
 ) -> DeviceStory:
     if not groups:
         raise ValueError("device_story needs at least one thing group (the plan's devices.groups)")
@@ -55,11 +57,22 @@ def device_story(
         groups=groups, devices_per_group=devices_per_group, start=history_start - DAY, seed=seed
     )
     fleet.churn(history_start, outage_start, per_device_per_day=churn_per_device_per_day)
-    outage_group = groups[0]
+    if stray_clients:
+        # every real fleet has a few clients with stale or foreign certificates refused now and
+        # then: the failed-connect count has a normal to learn, and the CA change stands out of it
+        periods = (outage_start - history_start) / 300
+        fleet.fail_auth(
+            [f"stray-client-{i:02d}" for i in range(stray_clients)],
+            start=history_start,
+            end=outage_start,
+            attempts=max(1, round(stray_failures_per_period * periods / stray_clients)),
+        )
+    names = list(groups)
+    outage_group = names[0]
     lost = fleet.disconnect(outage_group, share=outage_share, reason=outage_reason, at=outage_start, over=120)
     fleet.reconnect(lost, at=outage_end, over=300)
     failing = fleet.fail_auth(
-        auth_clients, group=groups[-1], start=auth_start, end=auth_end, attempts=auth_attempts
+        auth_clients, group=names[-1], start=auth_start, end=auth_end, attempts=auth_attempts
     )
     fleet.now = history_start
     return DeviceStory(fleet, outage_group, lost, failing)

@@ -26,9 +26,35 @@ INCIDENT_METRICS = (
     "UpdateThingShadow.Accepted",
 )
 BACKTEST_DAYS = 14
+# Where the outage happens: the first of the plan's thing groups, its devices losing their network.
+OUTAGE_GROUP_SHARE = 0.85  # of the 4,000 devices, in the plan's first group (the rest in the others)
+OUTAGE_SHARE = 0.94  # of that group: 80 % of the fleet, the drop the AWS/IoT counters show
+OUTAGE_REASON = "CONNECTION_LOST"
+# The short scenario: after a CA change, a handful of devices of the last group fail every connect.
+AUTH_START = REPLAY_DAY + 10 * HOUR + 30 * 60
+AUTH_END = AUTH_START + 30 * 60
+AUTH_CLIENTS = 5
+AUTH_ATTEMPTS = 100  # each, over the 30 minutes: about 80 refused connects a period
 # The outage's cause: a pipeline deletes the fleet's IoT policy four minutes before devices drop.
 CAUSE_AT = INCIDENT_START - 4 * 60
 CAUSE_ACTION = "DeletePolicy"
+
+
+def in_scenario(ts: int) -> bool:
+    """Whether something happening at `ts` belongs to one of the day's two problems (or its
+    recovery, within an hour of its end)."""
+    return any(
+        start <= ts < end + HOUR for start, end in ((INCIDENT_START, INCIDENT_END), (AUTH_START, AUTH_END))
+    )
+
+
+def group_sizes(groups: list[str], devices: int = 4000) -> dict[str, int]:
+    """The demo fleet's devices by thing group: most in the first (the outage's), the rest shared."""
+    if len(groups) == 1:
+        return {groups[0]: devices}
+    first = round(devices * OUTAGE_GROUP_SHARE)
+    rest = (devices - first) // (len(groups) - 1)
+    return {groups[0]: first, **dict.fromkeys(groups[1:], rest)}
 
 
 def control_plane_story(region: str) -> list[tuple[int, dict[str, Any]]]:

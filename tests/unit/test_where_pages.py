@@ -155,7 +155,7 @@ def test_the_sms_carries_one_line_of_where():
     assert sms.startswith("CRIT fleet 251124-1400: Likely devices/network. Connect.Success (MQTT) -85%")
     assert "Where: 94% eu-gateways, CONNECTION_LOST 88% (~20%)." in sms
     auth = render(page(incident=ref(where=AUTH)), CTX).sms
-    assert "Where: Connect.AuthError from 3 devices." in auth
+    assert "Where: 3 clients 91% of Connect.AuthError" in auth, "who makes it comes first"
 
 
 def test_the_sms_drops_metrics_then_details_then_where_and_keeps_the_kind():
@@ -170,7 +170,8 @@ def test_the_sms_drops_metrics_then_details_then_where_and_keeps_the_kind():
     assert gsm7_length(sms) <= 160
     assert "Details by email" not in sms
     assert "Likely devices/network." in sms, "the label gives way to the kind"
-    assert "Where" not in sms
+    assert "Where: 94% eu-gateways." in sms, "and to the top group"
+    assert "x" * 60 not in sms
 
 
 @settings(max_examples=60, deadline=None)

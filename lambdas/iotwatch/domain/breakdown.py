@@ -47,10 +47,34 @@ def wants_fleet_index(watch: DeviceWatch, metrics: Sequence[str]) -> bool:
     return False
 
 
+# device signals by the error outcome whose top clients explain them
+SIGNAL_OUTCOMES = {
+    CONNECT_FAILURE_PREFIX + "AUTHORIZATION_FAILED": "AuthError",
+    DISCONNECT_PREFIX + "AUTH_ERROR": "AuthError",
+    DISCONNECT_PREFIX + "FORBIDDEN_ACCESS": "AuthError",
+    DISCONNECT_PREFIX + "THROTTLED": "Throttle",
+}
+
+
+def explains(rule_metric: str, metric: str) -> bool:
+    """Whether the top clients of `rule_metric` (Connect.AuthError) explain a deviation of `metric`:
+    the metric itself, a share of its operation counting that outcome (Connect.AuthErrorRate), or
+    the device signal of the same failure (ConnectFailure.AUTHORIZATION_FAILED)."""
+    if metric == rule_metric:
+        return True
+    operation, _, outcome = rule_metric.partition(".")
+    if outcome and metric.startswith(operation + ".") and outcome in metric:
+        return True
+    return bool(outcome) and SIGNAL_OUTCOMES.get(metric) == outcome
+
+
 def contributor_rules_for(watch: DeviceWatch, metrics: Sequence[str]) -> list[tuple[str, str]]:
     """(metric, rule name) of the plan's Contributor Insights rules that explain `metrics`."""
-    wanted = set(metrics)
-    return [(r.metric, r.rule_name) for r in watch.contributor_rules if r.metric in wanted]
+    return [
+        (r.metric, r.rule_name)
+        for r in watch.contributor_rules
+        if any(explains(r.metric, m) for m in metrics)
+    ]
 
 
 # --- the parts ------------------------------------------------------------------------------------

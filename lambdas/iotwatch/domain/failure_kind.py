@@ -38,6 +38,7 @@ REASON_KINDS: dict[str, FailureKindName] = {
     "AUTH_ERROR": "credentials-or-policy",
     "FORBIDDEN_ACCESS": "credentials-or-policy",
     "AUTHORIZATION_FAILURE": "credentials-or-policy",
+    "AUTHORIZATION_FAILED": "credentials-or-policy",  # the connect-failure event's reason
     "AUTHENTICATION_FAILURE": "credentials-or-policy",
     "CUSTOMAUTH_TTL_EXPIRATION": "credentials-or-policy",
     "SERVER_ERROR": "aws-side",

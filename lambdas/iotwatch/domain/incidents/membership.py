@@ -11,11 +11,14 @@ from iotwatch.domain.incidents.model import ANY_PROTOCOL, GroupKey, Incident, Me
 from iotwatch.domain.incidents.news import SeriesNews
 from iotwatch.domain.messages.wording import change_text
 from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.where import is_device_signal
 
 
 def group_key(series: Series, group_by: str | Sequence[str]) -> GroupKey:
     """The dimensions that decide which incident a series joins; () joins any."""
-    if group_by == "tick":
+    if group_by == "tick" or is_device_signal(series.namespace):
+        # device signals (lifecycle counts, a group's connected devices) describe the whole
+        # fleet's connectivity: they join the open incident as account-wide metrics do
         return ()
     if group_by == "dimensions":  # a broker outage over MQTT and HTTP is one incident
         return tuple(

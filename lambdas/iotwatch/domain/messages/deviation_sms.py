@@ -121,6 +121,11 @@ def _fit_with_where(
     kind_on = bool(tag)
     if not fits(kind_on, [], False, chosen):  # the kind stays: the first label gives way
         chosen = [_shortened_first(tagged, entries, len(items), bare)]
+    if parts and not fits(kind_on, parts[:1], False, chosen):
+        # the top group (or reason) is worth more than the first label's full name
+        shorter = [_shortened_first(tagged, entries, len(items), f"{bare} Where: {parts[0]}.")]
+        if fits(kind_on, parts[:1], False, shorter):
+            chosen = shorter
     shown: list[str] = []
     for part in parts:
         if not fits(kind_on, [*shown, part], False, chosen):

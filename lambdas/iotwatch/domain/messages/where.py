@@ -63,9 +63,16 @@ def _pct(share: float) -> str:
 
 
 def where_sms_parts(breakdown: Breakdown) -> list[str]:
-    """The SMS's "where", most telling first: the top group, the top reason against its usual
-    share, who makes the top error family. The SMS drops them from the last when short of room."""
+    """The SMS's "where", most telling first: who makes the top error family when a few clients
+    do, the top group, the top reason against its usual share, how many devices are behind the
+    error family. The SMS drops them from the last when short of room."""
     parts: list[str] = []
+    few = [tc for tc in breakdown.top_clients[:1] if tc.clients and sum(c.share for c in tc.clients) >= 0.5]
+    for tc in few:
+        shown = tc.clients[:CLIENTS_SHOWN]
+        parts.append(
+            f"{len(shown)} client{'s' if len(shown) != 1 else ''} {_pct(sum(c.share for c in shown))} of {tc.metric}"
+        )
     for fb in breakdown.fields[:1]:
         if fb.values:
             parts.append(f"{_pct(fb.values[0].share)} {fb.values[0].value}")
@@ -80,7 +87,7 @@ def where_sms_parts(breakdown: Breakdown) -> list[str]:
             parts.append(
                 f"{tc.metric} from {tc.distinct_clients:,} device{'s' if tc.distinct_clients != 1 else ''}"
             )
-        elif tc.clients:
+        elif tc.clients and not few:
             parts.append(f"{len(tc.clients)} clients {_pct(sum(c.share for c in tc.clients))}")
     return parts
 
