@@ -149,4 +149,14 @@ def detection_settings(
         direction=over.get("direction") or base.direction or default or default_direction(metric),
         above=over.get("above", base.above),
         below=over.get("below", base.below),
+        **_slow_change(override.slow_change if override is not None else None, base),
+        timezone=over.get("timezone", base.timezone),
     )
+
+
+def _slow_change(override: Any, base: Detection) -> dict[str, Any]:
+    """The slow-change setting as the detector takes it: a threshold (0: off) and days."""
+    setting = override if override is not None else base.slow_change
+    if setting == "off":
+        return {"slow_change": 0.0}
+    return {"slow_change": setting.threshold, "slow_change_days": setting.min_days}

@@ -238,6 +238,7 @@ def _build_chunk(
             version=(old_version + 1) if old_version else 1,
             excluded=excluded,
             share=s.ratio is not None,
+            timezone=s.detection.timezone,
         )
         store.put_baseline(baseline)
         report.built += 1

@@ -156,6 +156,7 @@ def training_baseline(
         built_at=refresh_at,
         excluded=excluded,
         share=series.ratio is not None,
+        timezone=series.detection.timezone,
     )
 
 

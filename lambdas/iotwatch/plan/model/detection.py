@@ -43,6 +43,31 @@ class TrainingExclusion(StrictModel):
         return int(self.start.timestamp()), int(self.end.timestamp())
 
 
+class SlowChange(StrictModel):
+    """Slow change (domain.slow_change): a level that drifts from the same hours a week and two
+    weeks before pages as a warning. The default suits traffic counters: a leak of 2 % a day
+    pages within a week; weekly rhythm, a holiday or a noisy day do not."""
+
+    threshold: float = Field(
+        default=0.1,
+        gt=0,
+        le=0.9,
+        description="the smallest drift (0.1: 10 %) from both the same hours a week and two weeks before",
+    )
+    min_days: int = Field(default=5, ge=2, le=14, description="days the level must have been moving")
+
+
+SlowChangeSetting = SlowChange | Literal["off"]
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is not None:
+        from iotwatch.domain.local_time import zone
+
+        zone(value)  # ValueError naming the zone and what to write instead
+    return value
+
+
 class Detection(StrictModel):
     """How a deviation becomes an alert. Every field but `exclude_from_training` can be
     overridden per metric."""
@@ -72,6 +97,19 @@ class Detection(StrictModel):
     above: float | None = Field(default=None, description="a value above this always deviates")
     below: float | None = Field(default=None, description="a value below this always deviates")
     exclude_from_training: list[TrainingExclusion] = Field(default_factory=list)
+    slow_change: SlowChangeSetting = Field(
+        default_factory=SlowChange, description="drift over the weeks that pages as a warning, or off"
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone whose hours of week and weekends the fleet follows",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_known(cls, value: str) -> str:
+        _check_timezone(value)
+        return value
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> Detection:
@@ -98,6 +136,13 @@ class DetectionOverride(StrictModel):
     direction: DetectionDirection | None = None
     above: float | None = None
     below: float | None = None
+    slow_change: SlowChangeSetting | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_known(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> DetectionOverride:
