@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from iotwatch.domain.series import DetectionSettings
 
 RECENT_DAYS = 7  # the last week: every weekday once
+# The week before a build's training window, read with it only to compare the last week with
+# two weeks before (a busy week a week ago is no leak). GetMetricData bills per metric, not
+# per datapoint: the extra week costs datapoints per call, not money.
+COMPARE_SECONDS = 7 * 86400
+GRADUAL = 1.5  # the most, in thresholds, that consecutive days' ratios may differ by
 MIN_MOVE = 0.01  # log ratio: a day less than 1 % off the week before is not moving
 MODEL = "slow change"
 
@@ -61,15 +67,20 @@ class SlowChange(NamedTuple):
         )
 
 
+def wants_extra_week(detection: DetectionSettings, *, share: bool) -> bool:
+    """Whether a build of this series reads COMPARE_SECONDS before its training window."""
+    return detection.slow_change > 0 and not share
+
+
 def measure(same_hours: SameHours) -> SlowChange | None:
     """The slow-change figures of a build's day ratios (domain.baseline.levels.SameHours); None
-    unless each of the last 7 days has its own comparison with the week before (a gap, or too
-    little traffic to compare, leaves the trend unknown)."""
+    unless each of the last 7 days has its own comparison with the week before and the latest
+    with two weeks before (a gap, too little traffic or too short a history leaves it unknown)."""
     week = same_hours.week
-    if any(day not in week for day in range(RECENT_DAYS)):
+    if any(day not in week for day in range(RECENT_DAYS)) or 0 not in same_hours.two_weeks:
         return None
     ratios = tuple(week[day] for day in range(RECENT_DAYS))
-    two_weeks = same_hours.two_weeks.get(0)
+    two_weeks = same_hours.two_weeks[0]
     moving = 0  # the days in a row, newest first, off their week-before the same way
     for r in ratios:
         if abs(r) < MIN_MOVE or (r < 0) != (ratios[0] < 0):
@@ -78,7 +89,7 @@ def measure(same_hours: SameHours) -> SlowChange | None:
     # A leak of pace p that began k days ago puts the latest day k x p below the week before
     # (7 x p once it has run a week): the pace is the latest ratio over the days it took.
     pace = ratios[0] / moving if moving else 0.0
-    if pace and moving == RECENT_DAYS and two_weeks is not None:  # all week: for how long, at that pace
+    if pace and moving == RECENT_DAYS:  # all week: for how long, at that pace
         moving = max(moving, min(round(two_weeks / pace), 2 * RECENT_DAYS))
     return SlowChange(ratios, two_weeks, math.expm1(pace), moving)
 
@@ -87,7 +98,8 @@ def verdict(change: SlowChange | None, detection: DetectionSettings) -> str | No
     """A slow "drop" (or "surge") when the latest day is at least `slow_change` (the plan's
     threshold) below the same hours a week before, and two weeks before when the history
     reaches back; each of the last `slow_change_days` days was below its week-before at least a
-    quarter of that (one holiday is a day, a leak is every day); and the pace covers the
+    quarter of that (one holiday is a day, a leak is every day) and moved gradually from the
+    day before (GRADUAL); and the pace covers the
     threshold in two weeks. A counter that pages on both sides pages slow drops only: a fleet
     grows on purpose, it rarely shrinks on purpose; an `up` metric (errors) slow rises."""
     threshold = detection.slow_change
@@ -102,6 +114,9 @@ def verdict(change: SlowChange | None, detection: DetectionSettings) -> str | No
         and (change.two_weeks is None or sign * change.two_weeks >= far)
         and len(recent) == detection.slow_change_days
         and all(sign * r >= steady for r in recent)
+        # gradual: a leak moves each day by its pace, a few per cent; days that jump by more
+        # than the threshold against each other are news and quiet weeks (or a step, the band's)
+        and all(abs(a - b) <= GRADUAL * far for a, b in pairwise(recent))
         and sign * change.per_day >= threshold / 14
     ):
         return "surge" if sign > 0 else "drop"

@@ -19,6 +19,7 @@ from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PE
 from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor, weighted
+from iotwatch.domain.slow_change import COMPARE_SECONDS, wants_extra_week
 from iotwatch.service.ports import (
     BaselineWriter,
     BuildLog,
@@ -224,9 +225,15 @@ def _build_chunk(
     excluded: Sequence[tuple[int, int]],
     report: BaselineReport,
 ) -> None:
-    history = reader.read(group, start=start, end=end)
+    # a counter with slow change on reads the week before too (domain.slow_change)
+    extra = (
+        COMPARE_SECONDS if any(wants_extra_week(s.detection, share=s.ratio is not None) for s in group) else 0
+    )
+    history = reader.read(group, start=start - extra, end=end)
     for s in group:
         points = history.get(s.id, [])
+        if extra and not wants_extra_week(s.detection, share=s.ratio is not None):
+            points = [p for p in points if p[0] >= start]
         old_version = previous.get(s.id)
         baseline = build_baseline(
             series_id=s.id,
@@ -242,5 +249,5 @@ def _build_chunk(
         )
         store.put_baseline(baseline)
         report.built += 1
-        if not points:
+        if all(ts < start for ts, _ in points):  # nothing in the training window
             report.empty.append(s.id)

@@ -89,6 +89,17 @@ def _shape(layout: Layout, values: Sequence[float]) -> list[tuple[float, str, in
     return shape
 
 
+def _hourly_before(points: Sequence[tuple[int, float]], start: int, end: int) -> dict[int, float]:
+    """Hourly sums of the points before the training window (the week a build reads to compare
+    the last week with two weeks before: domain.slow_change), keyed as levels' hours are."""
+    hourly: dict[int, float] = {}
+    for ts, value in points:
+        if ts < start:
+            key = ((end - 1 - int(ts)) // 86400) * 24 + (int(ts) % 86400) // 3600
+            hourly[key] = hourly.get(key, 0.0) + value
+    return hourly
+
+
 def _gauge_min_scale(values: Sequence[float]) -> float:
     typical = median([abs(v) for v in values]) if values else 0.0
     return max(GAUGE_MIN_SCALE_FRACTION * typical, 1e-9)
@@ -107,7 +118,8 @@ def build_baseline(
     share: bool = False,
     timezone: str = UTC_NAME,
 ) -> Baseline:
-    """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped.
+    """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped. A
+    counter's points before `start` (the week a build reads for it) only feed slow change.
 
     `share`: the series is a ratio's share of attempts (domain.ratios), a gauge in [0, 1]: a
     period without a share had too few attempts to measure one and is skipped, not taken as
@@ -136,7 +148,14 @@ def build_baseline(
 
     level = 1.0
     day_levels, same_hours = (
-        ({}, None) if share else fleet_levels_with_ratios(layout.hours, values, period=period)
+        ({}, None)
+        if share
+        else fleet_levels_with_ratios(
+            layout.hours,
+            values,
+            period=period,
+            earlier=_hourly_before(points, start, end) if counts else None,
+        )
     )
     if day_levels:
         divisor = [day_levels.get(day, 1.0) for day in range(max(day_levels) + 1)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from iotwatch.domain.baseline.layout import Gather, hours_of
@@ -51,9 +51,15 @@ RECENT_DAYS = 7  # the days whose two-week ratios are kept
 
 
 def fleet_levels_with_ratios(
-    hours: dict[int, Gather], values: Sequence[float], *, period: int
+    hours: dict[int, Gather],
+    values: Sequence[float],
+    *,
+    period: int,
+    earlier: Mapping[int, float] | None = None,
 ) -> tuple[dict[int, float], SameHours]:
-    """fleet_levels_by_hour, and the ratios it was solved from (empty ones without a level)."""
+    """fleet_levels_by_hour, and the ratios it was solved from (empty ones without a level).
+    `earlier`: hourly sums before the training window (keyed as `hours`), for the two-week
+    ratios only."""
     # sum() adds in time order like the loop it replaces (3.12+ compensates rounding: no less exact)
     hourly = {key: sum(take(values)) for key, take in hours.items()}
     days = sorted({k // 24 for k in hourly})
@@ -63,7 +69,8 @@ def fleet_levels_with_ratios(
     week_ratios = _same_hours(hourly, days, 7, min_hourly)
     if 0 not in week_ratios:
         return {}, SameHours({}, {})
-    two_weeks = _same_hours(hourly, [d for d in days if d < RECENT_DAYS], 14, min_hourly)
+    recent = [d for d in days if d < RECENT_DAYS]
+    two_weeks = _same_hours({**earlier, **hourly} if earlier else hourly, recent, 14, min_hourly)
     return _solve_levels(days[-1] + 1, week_ratios), SameHours(week_ratios, two_weeks)
 
 
