@@ -207,3 +207,69 @@ def test_a_slow_change_threshold_out_of_range_is_refused_with_its_path():
     check = check_plan(minimal_plan(detection={"slow_change": {"threshold": 1.5}}), environ={})
     paths = [p.path for p in check.errors]
     assert paths and all(path.startswith("detection.slow_change") for path in paths), paths
+
+
+def test_the_builder_reads_the_week_before_training_for_a_counter_only_where_cloudwatch_keeps_it(publish_in):
+    from iotwatch.domain.slow_change import wants_extra_week
+    from iotwatch.service.baselines import rebuild_baselines
+
+    from .fakes import FakeReader, FakeStore
+
+    reader = FakeReader()
+    for p in fleet_points(publish_in, Fleet(), days=22, day_factor=weekly_noise(7)):
+        if p.value:
+            reader.set(publish_in.id, p.ts, p.value)
+    store = FakeStore()
+    now = MONDAY + 22 * DAY
+    report = rebuild_baselines(
+        now=now, series=[publish_in], history_days=HISTORY_DAYS, reader=reader, store=store
+    )
+    assert [start for _, start, _ in reader.requests] == [now - (HISTORY_DAYS + 7) * DAY]
+    built = store.baselines[publish_in.id]
+    assert built.trained_from == now - HISTORY_DAYS * DAY and report.empty == []
+    assert built.slow_change is not None and built.slow_change.two_weeks is not None
+    assert verdict(built.slow_change, publish_in.detection) is None  # a normal fleet
+
+    detection = publish_in.detection
+    assert wants_extra_week(detection, share=False, period=300, history_days=14)
+    assert not wants_extra_week(detection, share=True, period=300, history_days=14)
+    assert not wants_extra_week(replace(detection, slow_change=0.0), share=False, period=300, history_days=14)
+    assert wants_extra_week(detection, share=False, period=60, history_days=7)  # 14 days of 1-minute data
+    assert not wants_extra_week(detection, share=False, period=60, history_days=14)  # 21: returns nothing
+    assert not wants_extra_week(detection, share=False, period=300, history_days=60)  # 67: hourly only
+
+
+def test_the_evaluator_pages_the_leak_as_a_warning_that_says_slow_change(default_plan, publish_in):
+    """Through the evaluation service, its incidents and its messages (the unit fakes)."""
+    from iotwatch.service.baselines import rebuild_baselines
+    from iotwatch.service.context import message_context
+    from iotwatch.service.evaluation import run_evaluation
+
+    from .fakes import FakeNotifier, FakeReader, FakeStore
+
+    leak = MONDAY + 21 * DAY
+    fleet = Fleet(changes=(FleetChange(start=leak, ramp_seconds=10 * DAY, factor=0.8),))
+    reader = FakeReader()
+    for p in fleet_points(publish_in, fleet, days=29):
+        if p.value:
+            reader.set(publish_in.id, p.ts, p.value)
+    now = leak + 7 * DAY
+    store, notifier = FakeStore(), FakeNotifier()
+    rebuild_baselines(now=now, series=[publish_in], history_days=HISTORY_DAYS, reader=reader, store=store)
+    context = message_context(default_plan, region="eu-west-1", dashboard_name=None)
+    for window_end in range(now + PERIOD, now + 4 * PERIOD, PERIOD):
+        run_evaluation(
+            event_time=window_end + 75,
+            plan=default_plan,
+            series=[publish_in],
+            reader=reader,
+            store=store,
+            notifier=notifier,
+            context=context,
+        )
+    assert notifier.sent, "the leak paged nothing"
+    _, message = notifier.sent[0]
+    assert message.subject.startswith("[WARNING]")
+    assert "below last week, falling" in message.subject
+    assert "model:     slow change: " in message.email and "the same hours last week" in message.email
+    assert "below last week" in message.sms

@@ -67,9 +67,15 @@ class SlowChange(NamedTuple):
         )
 
 
-def wants_extra_week(detection: DetectionSettings, *, share: bool) -> bool:
-    """Whether a build of this series reads COMPARE_SECONDS before its training window."""
-    return detection.slow_change > 0 and not share
+def wants_extra_week(detection: DetectionSettings, *, share: bool, period: int, history_days: int) -> bool:
+    """Whether a build of this series reads COMPARE_SECONDS before its training window: a
+    counter with slow change on, when CloudWatch still returns that far back at its period
+    (1-minute data for 15 days, 5-minute for 63, hourly beyond; an older start at a finer
+    period returns nothing, and the build must not lose its training for a comparison)."""
+    if detection.slow_change <= 0 or share:
+        return False
+    days = history_days + COMPARE_SECONDS // 86400
+    return days <= 15 or (days <= 63 and period % 300 == 0) or period % 3600 == 0
 
 
 def measure(same_hours: SameHours) -> SlowChange | None:

@@ -226,13 +226,17 @@ def _build_chunk(
     report: BaselineReport,
 ) -> None:
     # a counter with slow change on reads the week before too (domain.slow_change)
-    extra = (
-        COMPARE_SECONDS if any(wants_extra_week(s.detection, share=s.ratio is not None) for s in group) else 0
-    )
+    history_days = (end - start) // DAY
+    wanted = {
+        s.id
+        for s in group
+        if wants_extra_week(s.detection, share=s.ratio is not None, period=period, history_days=history_days)
+    }
+    extra = COMPARE_SECONDS if wanted else 0
     history = reader.read(group, start=start - extra, end=end)
     for s in group:
         points = history.get(s.id, [])
-        if extra and not wants_extra_week(s.detection, share=s.ratio is not None):
+        if extra and s.id not in wanted:
             points = [p for p in points if p[0] >= start]
         old_version = previous.get(s.id)
         baseline = build_baseline(

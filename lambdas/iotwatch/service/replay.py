@@ -83,7 +83,12 @@ def replay(
     attempts: dict[int, float] | None = {} if series.ratio is not None else None
     memo: dict[tuple[int, float], PeriodScore] = {}
     # a week more history than training takes, for slow change's two-week comparison
-    extra = COMPARE_SECONDS if wants_extra_week(detection, share=series.ratio is not None) else 0
+    share = series.ratio is not None
+    extra = (
+        COMPARE_SECONDS
+        if wants_extra_week(detection, share=share, period=period, history_days=history_days)
+        else 0
+    )
     for point in points:
         ts = point.ts
         refresh_at = (ts // refresh_seconds) * refresh_seconds
@@ -215,9 +220,11 @@ _PREBUILD: _Prebuild | None = None
 def _prebuild_at(refresh_at: int) -> Baseline | None:
     job = _PREBUILD
     assert job is not None
-    extra = (
-        COMPARE_SECONDS if wants_extra_week(job.series.detection, share=job.series.ratio is not None) else 0
+    series = job.series
+    wanted = wants_extra_week(
+        series.detection, share=series.ratio is not None, period=series.period, history_days=job.history_days
     )
+    extra = COMPARE_SECONDS if wanted else 0
     first = bisect_left(job.times, refresh_at - job.history_days * DAY - extra)
     end = bisect_left(job.times, refresh_at)
     baseline = training_baseline(

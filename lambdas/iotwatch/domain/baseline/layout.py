@@ -87,7 +87,7 @@ class Layout:
         days_hod = [sum(days_how[how] for how in range(hod, HOURS_PER_WEEK, 24)) for hod in range(24)]
         by_daytype = [[i for how in _daytype_hours(group) for i in by_how[how]] for group in range(48)]
         days_daytype = [sum(days_how[how] for how in _daytype_hours(group)) for group in range(48)]
-        position_of: dict[int, int] = {}  # 2,016 positions at 5-minute periods
+        position_of: dict[float, int] = {}  # 2,016 positions at 5-minute periods
         weights: list[tuple[int, int, float, float]] = []
         position: list[int] = []
         for ts in times:
