@@ -80,7 +80,8 @@ def rebuild_baselines(
         # a chunk's history is read, learnt from and dropped before the next is read, so memory
         # follows the chunk (~36 MB), not the plan; whole GetMetricData calls per chunk keep the
         # number of calls at its floor
-        for chunk in weighted(group, history_chunk(history_days * DAY // period)):
+        read = history_days * DAY + (COMPARE_SECONDS if reads_extra_week(group, history_days) else 0)
+        for chunk in weighted(group, history_chunk(read // period)):
             _build_chunk(
                 chunk,
                 reader=reader,
@@ -204,6 +205,15 @@ def run_build_shard(
     if marked:
         store.mark_baselines_built(task.generation)
     return BuildShardOutcome(report, len(members), done, shards, marked)
+
+
+def reads_extra_week(series: Sequence[Series], history_days: int) -> bool:
+    """Whether a build of `series` reads the week before its training window (slow change):
+    sizes count it, so reads stay in whole GetMetricData calls."""
+    return any(
+        wants_extra_week(s.detection, share=s.ratio is not None, period=s.period, history_days=history_days)
+        for s in series
+    )
 
 
 def history_chunk(points_per_series: int) -> int:
