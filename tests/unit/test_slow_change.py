@@ -156,6 +156,16 @@ def test_the_messages_say_what_the_slow_change_model_saw():
     score = PeriodScore(0, 760.0, 800.0, 600.0, 1000.0, -0.5, -0.05, "warning", "hour-of-week", "drop")
     assert moved_phrase(score, "down") == "down 5%"
     assert moved_phrase(replace(score, slow_change=change), "down") == phrase(change, short=True)
+    from iotwatch.domain.deviation import Transition
+    from iotwatch.domain.messages.model import Alert
+    from iotwatch.domain.messages.phrases import headline_parts
+
+    from .fakes import make_series
+
+    slow = replace(score, slow_change=change)
+    alert = Alert(make_series(), Transition("firing", "s", "warning", 0, 3 * DAY, -0.5, slow))
+    assert headline_parts(alert, "firing")[1] == "24% below last week, falling 2%/day for 9 days"
+    assert headline_parts(alert, "reminder")[1].startswith("still 24% below last week")
     again = SlowChange.from_record(json.loads(json.dumps(change.to_record())))
     assert again.to_record() == change.to_record() and again.days == 9
 

@@ -32,6 +32,8 @@ def headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
         return alert.series.label, ("joined, " if kind == "update" else "") + now
     if kind == "reminder":
         after = f" after {duration(alert.transition.at - alert.transition.since)}"
+        if latest.slow_change is not None:
+            return alert.series.label, f"still {slow_change_phrase(latest.slow_change, short=True)}{after}"
         if latest.relative_change == float("inf"):
             return alert.series.label, f"still {verb}: new traffic{after}"
         return alert.series.label, f"still {verb} {abs(latest.relative_change) * 100:.0f}%{after}"
