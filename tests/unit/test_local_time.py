@@ -105,3 +105,17 @@ def test_the_plan_takes_a_zone_plan_wide_and_per_metric_and_refuses_unknown_ones
     assert set(problems) == {"detection.timezone", "resources.metrics[0].detection.timezone"}
     assert "unknown time zone 'Europe/Berlinn'" in problems["detection.timezone"]
     assert "IANA" in problems["detection.timezone"]
+
+
+def test_baseline_show_reads_each_hour_on_the_fleets_clock(berlin_fleet_run):
+    from iotwatch_cli.baseline_report import hour_bands
+
+    baseline = berlin_fleet_run["Europe/Berlin"][-1].baseline
+    assert baseline is not None and baseline.timezone == "Europe/Berlin"
+    bands = hour_bands(baseline, 4.0)
+    buckets = baseline.buckets
+    # the band of each hour is its own bucket's (the middle of a local hour is its centre)
+    for how in (0, 7, 15, 130):
+        assert bands[how].expected == pytest.approx(buckets[how].expected * baseline.level, rel=1e-9)
+    # local 15:00 is the afternoon peak, 03:00 the night's trough
+    assert bands[15].expected > 3 * bands[3].expected
