@@ -283,3 +283,18 @@ def test_the_evaluator_pages_the_leak_as_a_warning_that_says_slow_change(default
     assert "below last week, falling" in message.subject
     assert "model:     slow change: " in message.email and "the same hours last week" in message.email
     assert "below last week" in message.sms
+
+
+def test_a_bare_off_in_yaml_turns_it_off_and_a_typo_is_named():
+    plan = minimal_plan(detection={"slow_change": False})  # what YAML makes of `slow_change: off`
+    assert {s.detection.slow_change for s in expand_series(check_plan(plan, environ={}).plan)} == {0.0}
+    [problem] = check_plan(minimal_plan(detection={"slow_change": "of"}), environ={}).errors
+    assert problem.path == "detection.slow_change" and "use off" in problem.message
+
+
+def test_min_days_beyond_the_week_the_build_keeps_is_refused():
+    paths = [
+        p.path
+        for p in check_plan(minimal_plan(detection={"slow_change": {"min_days": 9}}), environ={}).errors
+    ]
+    assert paths and all(path.startswith("detection.slow_change") for path in paths), paths

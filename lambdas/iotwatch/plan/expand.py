@@ -155,8 +155,7 @@ def detection_settings(
 
 
 def _slow_change(override: Any, base: Detection) -> dict[str, Any]:
-    """The slow-change setting as the detector takes it: a threshold (0: off) and days."""
+    """The slow-change setting as the detector takes it: a threshold (0: off) and days; a
+    metric's setting replaces the plan's whole."""
     setting = override if override is not None else base.slow_change
-    if setting == "off":
-        return {"slow_change": 0.0}
     return {"slow_change": setting.threshold, "slow_change_days": setting.min_days}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -50,14 +50,24 @@ class SlowChange(StrictModel):
 
     threshold: float = Field(
         default=0.1,
-        gt=0,
+        ge=0,
         le=0.9,
-        description="the smallest drift (0.1: 10 %) from both the same hours a week and two weeks before",
+        description="the smallest drift (0.1: 10 %) from both the same hours a week and two weeks "
+        "before; 0 turns it off",
     )
-    min_days: int = Field(default=5, ge=2, le=14, description="days the level must have been moving")
+    min_days: int = Field(
+        default=5, ge=2, le=7, description="days in a row (of the last week) the level must have been moving"
+    )
 
-
-SlowChangeSetting = SlowChange | Literal["off"]
+    @model_validator(mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        """`slow_change: off` (YAML reads a bare off as false) is a threshold of 0."""
+        if value is False or value == "off":
+            return {"threshold": 0.0}
+        if not isinstance(value, dict):
+            raise ValueError(f"use off, or settings such as {{threshold: 0.1, min_days: 5}}, not {value!r}")
+        return value
 
 
 def _check_timezone(value: str | None) -> str | None:
@@ -97,7 +107,7 @@ class Detection(StrictModel):
     above: float | None = Field(default=None, description="a value above this always deviates")
     below: float | None = Field(default=None, description="a value below this always deviates")
     exclude_from_training: list[TrainingExclusion] = Field(default_factory=list)
-    slow_change: SlowChangeSetting = Field(
+    slow_change: SlowChange = Field(
         default_factory=SlowChange, description="drift over the weeks that pages as a warning, or off"
     )
     timezone: str = Field(
@@ -136,7 +146,7 @@ class DetectionOverride(StrictModel):
     direction: DetectionDirection | None = None
     above: float | None = None
     below: float | None = None
-    slow_change: SlowChangeSetting | None = None
+    slow_change: SlowChange | None = None
     timezone: str | None = None
 
     @field_validator("timezone")
