@@ -48,6 +48,7 @@ from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
+from iotwatch.domain.slow_change import COMPARE_SECONDS
 from iotwatch.plan.expand import merged_detection
 from iotwatch.plan.loader import load_plan
 from iotwatch.plan.runtime import RuntimePlan, runtime_plan
@@ -299,7 +300,8 @@ def measure_builder(fleet: Fleet) -> dict[str, object]:
     assert shard.result == {"batchItemFailures": []}, shard.result
     assert store.baseline_generation() == task.generation, "the completing shard marks the build"
     rest = container_rss_mb(module_name, environ, ("cloudwatch", "dynamodb", "sqs"))
-    points = HISTORY_DAYS * 86400 // PERIOD
+    # the history and the week before it, which a build reads for slow change
+    points = (HISTORY_DAYS * 86400 + COMPARE_SECONDS) // PERIOD
     per_shard_floor = [get_metric_data_floor(k, datapoints_per_series=points) for k in sizes]
     assert shard.count("cloudwatch.GetMetricData") == per_shard_floor[-1], shard.calls
     figures: dict[str, object] = {

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import iotwatch
+from iotwatch.domain.local_time import UTC_NAME
 from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, compile_runtime_plan, write_runtime_plan
 
@@ -70,13 +71,26 @@ def _zone_files() -> Iterator[tuple[str, Path]]:
                 yield (Path("tzdata") / here.relative_to(root) / name).as_posix(), here / name
 
 
+def uses_time_zones(plan: Plan) -> bool:
+    """Only maintenance windows and a detection clock other than UTC (plan-wide or per metric)
+    read the time-zone database: other plans ship without it."""
+    if plan.notify.maintenance_windows:
+        return True
+    detections = [spec.detection for spec in plan.resources.metrics]
+    detections += [spec.detection for spec in plan.resources.ratios]
+    if plan.devices is not None:
+        detections += [plan.devices.detection, *(g.detection for g in plan.devices.groups)]
+    overrides = {d.timezone for d in detections if d is not None}
+    return bool(({plan.detection.timezone} | overrides) - {None, UTC_NAME})
+
+
 def stage_function_code(
     plan: Plan, *, staging_root: str | Path, source_dir: str | Path | None = None
 ) -> Path:
     """Writes (or reuses) `<staging_root>/.iotwatch-staging/<content hash>` and returns it."""
     root = Path(source_dir) if source_dir is not None else package_dir()
     files = list(_package_files(root))
-    if plan.notify.maintenance_windows:  # only windows need time zones
+    if uses_time_zones(plan):
         files += list(_zone_files())
 
     digest = hashlib.sha256()

@@ -16,7 +16,10 @@ from typing import Any
 from iotwatch.domain.baseline.model import HOURS_PER_WEEK, Baseline, hour_of_week
 from iotwatch.domain.deviation import FALLBACK_MIN_RELATIVE_CHANGE
 from iotwatch.domain.likelihood import ALERT_LIKELIHOOD, DEFAULT_WARNING, WARMUP_PERIODS, TrackerState
-from iotwatch.domain.series import Series
+from iotwatch.domain.local_time import UTC_NAME, utc_offset
+from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.slow_change import MODEL as SLOW_CHANGE_MODEL
+from iotwatch.domain.slow_change import details as slow_change_details
 from iotwatch.domain.times import iso_z as iso
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -63,6 +66,7 @@ def hour_bands(baseline: Baseline, warning: float) -> list[HourBand]:
     bands = []
     for how in range(HOURS_PER_WEEK):
         ts = MONDAY + how * 3600 + 1800 - baseline.period / 2.0
+        ts -= utc_offset(ts, baseline.timezone)  # that hour on the fleet's clock
         expectation = baseline.expectation_at(ts)
         bucket = baseline.buckets[how]
         half = warning * expectation.scale
@@ -182,6 +186,7 @@ def render_text(
         f">= {detection.min_relative_change:.0%} off expected",
         f"               (>= {FALLBACK_MIN_RELATIVE_CHANGE:.0%} unless source W) {volume}",
         *tracker_lines(tracker, baseline),
+        *_slow_change_lines(baseline, detection),
     ]
     for start, end, reason in overlapping(baseline, exclusions):
         lines.append(
@@ -192,12 +197,18 @@ def render_text(
             "  NOTE         no datapoints in the training window: the series is learning, nothing pages"
         )
     lines.append("")
-    lines.append(f"Expected {unit} in the middle of each UTC hour, ± half the warning band, source letter:")
-    now_how = hour_of_week(now) if now is not None else None
+    clock = "UTC" if baseline.timezone == UTC_NAME else baseline.timezone
+    lines.append(
+        f"Expected {unit} in the middle of each {clock} hour, ± half the warning band, source letter:"
+    )
+    now_how = hour_of_week(now, baseline.timezone) if now is not None else None
     cell = 13
     for first in range(0, 24, HOURS_PER_BLOCK):
         hours = range(first, first + HOURS_PER_BLOCK)
-        lines.append("UTC " + "".join(f" {h:02d}:00".ljust(cell + 1) for h in hours).rstrip())
+        lines.append(
+            ("UTC " if clock == "UTC" else "loc ")
+            + "".join(f" {h:02d}:00".ljust(cell + 1) for h in hours).rstrip()
+        )
         for day in range(7):
             cells = []
             for h in hours:
@@ -291,6 +302,8 @@ def render_json(
         "datapoints": baseline.datapoints,
         "training_periods": (baseline.trained_to - baseline.trained_from) // baseline.period,
         "level": baseline.level,
+        "timezone": baseline.timezone,
+        "slow_change": baseline.slow_change._asdict() if baseline.slow_change is not None else None,
         "sensitivity": {"warning": detection.warning, "critical": detection.critical},
         "sources": {name: sources[name] for name in SOURCE_LETTERS if sources[name]},
         "tracker": tracker_facts(tracker, baseline) if tracker is not None else None,
@@ -314,6 +327,19 @@ def render_json(
             for b in bands
         ],
     }
+
+
+def _slow_change_lines(baseline: Baseline, detection: DetectionSettings) -> list[str]:
+    """What the slow-change model saw at the build, and when it pages (domain.slow_change)."""
+    if detection.slow_change <= 0:
+        return [f"  {SLOW_CHANGE_MODEL:<12} off (the plan's detection.slow_change)"]
+    rule = (
+        f"a warning at >= {detection.slow_change:.0%} from the same hours a week and two weeks before, "
+        f"moving >= {detection.slow_change_days} days"
+    )
+    seen = baseline.slow_change
+    saw = slow_change_details(seen) if seen is not None else "no figures yet (a counter's 12 days of levels)"
+    return [f"  {SLOW_CHANGE_MODEL:<12} {rule}", f"               saw {saw}"]
 
 
 def overlapping(baseline: Baseline, exclusions: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]:

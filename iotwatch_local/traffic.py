@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from iotwatch.domain.local_time import local_seconds
 from iotwatch.domain.ratios import metric_queries, query_key
 from iotwatch.domain.series import Series
 
@@ -107,6 +108,7 @@ class Fleet:
     growth_epoch: int = 0  # when the fleet had `devices` devices
     changes: tuple[FleetChange, ...] = ()
     weekend_factor: float = 0.7
+    timezone: str | None = None  # an IANA name: the rhythm follows its clock (DST too), not the offset
 
     def devices_at(self, ts: int) -> float:
         size = self.devices * (1.0 + self.daily_growth) ** ((ts - self.growth_epoch) / DAY)
@@ -116,7 +118,10 @@ class Fleet:
 
     def online_fraction(self, ts: int) -> float:
         """Share of devices online: high in local daytime, low at night, lower at weekends."""
-        local = ts + self.utc_offset_hours * 3600
+        if self.timezone is not None:
+            local = int(local_seconds(ts, self.timezone))
+        else:
+            local = ts + self.utc_offset_hours * 3600
         hour = (local % DAY) / 3600.0
         weekday = (local // DAY + 3) % 7  # 0 = Monday
         daytime = 0.5 - 0.5 * math.cos(2 * math.pi * (hour - 3.0) / 24.0)  # trough 03:00, peak 15:00

@@ -111,3 +111,18 @@ def test_time_zones_are_bundled_only_for_plans_with_maintenance_windows(tmp_path
     assert windowed is not None
     with_zones = stage_function_code(windowed, staging_root=tmp_path / "b")
     assert (with_zones / "tzdata" / "zoneinfo" / "Europe" / "Berlin").is_file()
+
+
+def test_time_zones_are_bundled_for_a_detection_clock_other_than_utc(tmp_path: Path) -> None:
+    from iotwatch.plan.loader import check_plan, read_plan_document
+
+    data = read_plan_document("monitoring-plan.yaml")
+    data["resources"]["metrics"][0].setdefault("detection", {})["timezone"] = "UTC"
+    assert not (stage_function_code(check_plan(data).plan, staging_root=tmp_path / "a") / "tzdata").exists()
+    data["resources"]["metrics"][0]["detection"]["timezone"] = "Europe/Berlin"
+    per_metric = stage_function_code(check_plan(data).plan, staging_root=tmp_path / "b")
+    assert (per_metric / "tzdata" / "zoneinfo" / "Europe" / "Berlin").is_file()
+    del data["resources"]["metrics"][0]["detection"]["timezone"]
+    data.setdefault("detection", {})["timezone"] = "America/New_York"
+    plan_wide = stage_function_code(check_plan(data).plan, staging_root=tmp_path / "c")
+    assert (plan_wide / "tzdata" / "zoneinfo" / "America" / "New_York").is_file()

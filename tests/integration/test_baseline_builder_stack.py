@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from iotwatch.domain.baseline.model import METHOD
+from iotwatch.domain.slow_change import COMPARE_SECONDS
 from iotwatch_harness import DAY, IotWatch, synthesize
 from moto.cloudwatch.models import CloudWatchBackend
 
@@ -110,16 +111,18 @@ def test_stack_create_complete_builds_one_baseline_per_series_from_cloudwatch_hi
 
     result = wide.build_baselines(DEPLOYED_AT)
 
-    # the batching floor: ceil(series / floor(100,800 / 4,032)) = ceil(27 / 25) = 2 calls
-    per_series = history_days * DAY // period
-    assert per_series == 4032
+    # the batching floor: the history and the week before it (slow change's two-week
+    # comparison), ceil(series / floor(100,800 / 6,048)) = ceil(27 / 16) = 2 calls
+    read_from = trained_from - COMPARE_SECONDS
+    per_series = (trained_to - read_from) // period
+    assert per_series == 6048
     floor = math.ceil(len(wide.series) / (MAX_DATAPOINTS_PER_CALL // per_series))
     assert floor == 2
     assert result["get_metric_data_calls"] == floor
     assert len(get_metric_data_calls) == floor, "GetMetricData calls the endpoint answered"
-    assert sorted(len(c["queries"]) for c in get_metric_data_calls) == [2, 25]
+    assert sorted(len(c["queries"]) for c in get_metric_data_calls) == [11, 16]
     for call in get_metric_data_calls:
-        assert (_epoch(call["start_time"]), _epoch(call["end_time"])) == (trained_from, trained_to)
+        assert (_epoch(call["start_time"]), _epoch(call["end_time"])) == (read_from, trained_to)
         assert len(call["queries"]) * per_series <= MAX_DATAPOINTS_PER_CALL
 
     assert result["built"] == 27

@@ -63,10 +63,11 @@ def test_canned_cloudwatch_refuses_more_than_500_queries():
 
 def test_fanned_out_runs_read_at_the_floor_and_finish_their_tick_and_build(tmp_path):
     """1,200 series in shards of 500: the evaluator's 3 shards read in ceil(1,200 / 500) = 3
-    calls and the last pages for the tick; the builder's last shard (200 series) reads its
-    history at the floor and marks the build."""
+    calls and the last pages for the tick; the builder's shards of 496 (whole calls of 16
+    series: 14 days of history and the week before it for slow change) read at the floor and
+    the last (208 series) marks the build."""
     fleet = fanout_scale.fleet_of(
-        1_200, str(DEFAULT_PLAN_FILE), tmp_path, shard_size=500, build_shard_size=500
+        1_200, str(DEFAULT_PLAN_FILE), tmp_path, shard_size=500, build_shard_size=496
     )
     evaluator = fanout_scale.measure_evaluator(fleet, full=True)
     assert evaluator["shards"] == 3 and evaluator["tick.measured_shards"] == 3
@@ -75,5 +76,5 @@ def test_fanned_out_runs_read_at_the_floor_and_finish_their_tick_and_build(tmp_p
     assert evaluator["shard.log_bytes"] < 4_000  # a quiet shard logs its summary, not its 500 series
     builder = fanout_scale.measure_builder(fleet)
     assert builder["shards"] == 3
-    assert builder["shard.get_metric_data_calls"] == 8  # 200 series of 4,032 points: 25 a call
-    assert builder["build.get_metric_data_calls"] == builder["build.get_metric_data_floor"] == 48
+    assert builder["shard.get_metric_data_calls"] == 13  # 208 series of 6,048 points: 16 a call
+    assert builder["build.get_metric_data_calls"] == builder["build.get_metric_data_floor"] == 75

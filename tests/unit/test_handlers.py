@@ -214,7 +214,9 @@ def test_baseline_builder_trains_on_history_before_the_event_time(task_root, nam
     deps = baseline_builder.BuilderDependencies(reader=reader, store=store)
     result = baseline_builder.handler(trigger, LambdaContext(function_name="IotWatch-Fleet-Baselines"), deps)
     [(_, start, stop)] = reader.requests
-    assert (start, stop) == (end - 14 * DAY, end)
+    # 14 days to train on, and the week before them for slow change's two-week comparison
+    assert (start, stop) == (end - 21 * DAY, end)
+    assert {b.trained_from for b in store.baselines.values()} == {end - 14 * DAY}
     assert result["built"] == len(store.baselines) == len(default_series)
     assert sorted(result["without_history"]) == sorted(s.id for s in default_series if s is not rules)
     assert store.baselines[rules.id].expectation_at(end + 3600).expected == 500.0

@@ -277,10 +277,12 @@ def test_custom_metrics_are_tiered():
 
 def test_big_plans_fan_out_and_the_warning_says_when_a_shard_is_too_big():
     plan = small_plan(protocols=("MQTT",))
-    estimate = estimate_cost(plan, series_factor=12_000)  # 12,000 series: 6 evaluator, 12 build shards
+    # 12,000 series: 6 evaluator shards; 19 build shards of 21 days read (14 to train on, the
+    # week before for slow change)
+    estimate = estimate_cost(plan, series_factor=12_000)
     assert estimate.series == 12_000 and estimate.warnings == []
     requests = estimate.item("Lambda requests")
-    assert requests.quantity == 8_640 * (1 + 6) + 34 * (1 + 12)
+    assert requests.quantity == 8_640 * (1 + 6) + 34 * (1 + 19)
     assert "24 call(s) per evaluation (the floor, ceil(N/500), over 6 shards)" in (
         estimate.item("CloudWatch GetMetricData").assumption
     )

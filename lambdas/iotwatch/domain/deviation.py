@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from iotwatch.domain.baseline.model import Expectation
 from iotwatch.domain.series import DetectionSettings
+
+if TYPE_CHECKING:
+    from iotwatch.domain.slow_change import SlowChange
 
 Severity = Literal["warning", "critical"]
 Direction = Literal["drop", "surge"]
@@ -34,6 +37,8 @@ class PeriodScore:  # period of every series; treated as immutable all the same 
     anomaly: str | None = None
     # a ratio series' attempts in the period (the share's denominator), for the messages
     attempts: float | None = None
+    # set when the slow-change model, not the band or the tracker, made the period deviate
+    slow_change: SlowChange | None = None
 
     @property
     def direction(self) -> Direction:

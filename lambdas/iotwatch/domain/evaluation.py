@@ -28,6 +28,7 @@ from iotwatch.domain.likelihood import (
 )
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
+from iotwatch.domain.slow_change import overlay as slow_change_overlay
 
 
 class Window(NamedTuple):
@@ -158,6 +159,8 @@ def evaluate_series(
             if score_memo is not None:
                 score_memo[key] = score  # judged: a period's verdict never changes
         scores.append(score)
+    if baseline.slow_change is not None:
+        scores = slow_change_overlay(scores, baseline.slow_change, detection)
     new_state, transition = decide(state, scores, detection, period=window.period)
     return _outcome(series, scores, new_state, transition, tracker)
 
@@ -354,6 +357,8 @@ def _evaluate_with_missing_data(
                 score.source,
             )
         scores.append(score)
+    if baseline.slow_change is not None:
+        scores = slow_change_overlay(scores, baseline.slow_change, detection)
     new_state, transition = decide(state, scores, detection, period=window.period, at=window.end)
     return _outcome(series, scores, new_state, transition, tracker)
 

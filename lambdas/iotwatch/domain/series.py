@@ -22,6 +22,12 @@ class DetectionSettings:
     # absolute limits a team knows: beyond them a period deviates whatever the baseline says
     above: float | None = None
     below: float | None = None
+    # slow change (domain.slow_change): the level's drift from the same hours a week and two
+    # weeks before that pages as a warning (0: off), and for how many days it must have lasted
+    slow_change: float = 0.1
+    slow_change_days: int = 5
+    # the fleet's clock its hours of week and weekends follow (an IANA name)
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)

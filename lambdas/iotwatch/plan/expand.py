@@ -176,7 +176,16 @@ def detection_settings(
         direction=over.get("direction") or base.direction or default or default_direction(metric),
         above=over.get("above", inherited_above),
         below=over.get("below", inherited_below),
+        **_slow_change(override.slow_change if override is not None else None, base),
+        timezone=over.get("timezone", base.timezone),
     )
+
+
+def _slow_change(override: Any, base: Detection) -> dict[str, Any]:
+    """The slow-change setting as the detector takes it: a threshold (0: off) and days; a
+    metric's setting replaces the plan's whole."""
+    setting = override if override is not None else base.slow_change
+    return {"slow_change": setting.threshold, "slow_change_days": setting.min_days}
 
 
 # --- device signals (the plan's `devices` section) ---------------------------------------------

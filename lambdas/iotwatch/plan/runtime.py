@@ -26,6 +26,8 @@ from iotwatch.domain.silences import MaintenanceWindow
 from iotwatch.domain.where import ContributorRule, DeviceWatch, WatchedGroup
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from iotwatch.plan.model.plan import Plan
 
 RUNTIME_PLAN_FILE = "plan.json"
@@ -118,6 +120,15 @@ class RuntimePlan:
         return routed_audit_topics(self.routes, severity=severity, only=self.audit.topics)
 
 
+def _read_days(plan: Plan, series: Sequence[Series]) -> int:
+    """Days a build reads: the history, and the week before it for slow change."""
+    from iotwatch.domain.slow_change import COMPARE_SECONDS
+    from iotwatch.service.baselines import reads_extra_week
+
+    extra = COMPARE_SECONDS // 86400 if reads_extra_week(series, plan.frequency.history_days) else 0
+    return plan.frequency.history_days + extra
+
+
 def runtime_plan(plan: Plan) -> RuntimePlan:
     from iotwatch.plan.expand import device_watch, expand_series, expand_templates
     from iotwatch.service.baselines import build_shard_size
@@ -137,7 +148,7 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             baseline_refresh=plan.frequency.baseline_refresh,
             shard_size=plan.frequency.shard_size,
             build_shard_size=plan.frequency.build_shard_size
-            or build_shard_size(history_days=plan.frequency.history_days, period=min(periods)),
+            or build_shard_size(history_days=_read_days(plan, series), period=min(periods)),
             catch_up=plan.frequency.catch_up,
         ),
         detection=RuntimeDetection(tuple(plan.detection.excluded_windows)),

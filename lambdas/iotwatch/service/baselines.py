@@ -19,6 +19,7 @@ from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PE
 from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor, weighted
+from iotwatch.domain.slow_change import COMPARE_SECONDS, wants_extra_week
 from iotwatch.service.ports import (
     BaselineWriter,
     BuildLog,
@@ -79,7 +80,8 @@ def rebuild_baselines(
         # a chunk's history is read, learnt from and dropped before the next is read, so memory
         # follows the chunk (~36 MB), not the plan; whole GetMetricData calls per chunk keep the
         # number of calls at its floor
-        for chunk in weighted(group, history_chunk(history_days * DAY // period)):
+        read = history_days * DAY + (COMPARE_SECONDS if reads_extra_week(group, history_days) else 0)
+        for chunk in weighted(group, history_chunk(read // period)):
             _build_chunk(
                 chunk,
                 reader=reader,
@@ -205,6 +207,15 @@ def run_build_shard(
     return BuildShardOutcome(report, len(members), done, shards, marked)
 
 
+def reads_extra_week(series: Sequence[Series], history_days: int) -> bool:
+    """Whether a build of `series` reads the week before its training window (slow change):
+    sizes count it, so reads stay in whole GetMetricData calls."""
+    return any(
+        wants_extra_week(s.detection, share=s.ratio is not None, period=s.period, history_days=history_days)
+        for s in series
+    )
+
+
 def history_chunk(points_per_series: int) -> int:
     """Metric queries read and built together: four GetMetricData calls' worth (at least 1)."""
     per_call = min(MAX_QUERIES_PER_CALL, max(1, MAX_DATAPOINTS_PER_CALL // max(points_per_series, 1)))
@@ -224,9 +235,19 @@ def _build_chunk(
     excluded: Sequence[tuple[int, int]],
     report: BaselineReport,
 ) -> None:
-    history = reader.read(group, start=start, end=end)
+    # a counter with slow change on reads the week before too (domain.slow_change)
+    history_days = (end - start) // DAY
+    wanted = {
+        s.id
+        for s in group
+        if wants_extra_week(s.detection, share=s.ratio is not None, period=period, history_days=history_days)
+    }
+    extra = COMPARE_SECONDS if wanted else 0
+    history = reader.read(group, start=start - extra, end=end)
     for s in group:
         points = history.get(s.id, [])
+        if extra and s.id not in wanted:
+            points = [p for p in points if p[0] >= start]
         old_version = previous.get(s.id)
         baseline = build_baseline(
             series_id=s.id,
@@ -238,8 +259,9 @@ def _build_chunk(
             version=(old_version + 1) if old_version else 1,
             excluded=excluded,
             share=s.ratio is not None,
+            timezone=s.detection.timezone,
         )
         store.put_baseline(baseline)
         report.built += 1
-        if not points:
+        if all(ts < start for ts, _ in points):  # nothing in the training window
             report.empty.append(s.id)

@@ -25,6 +25,7 @@ from iotwatch.domain.deviation import AlertState, PeriodScore
 from iotwatch.domain.evaluation import Window, evaluate_series
 from iotwatch.domain.likelihood import LEVEL_PERIODS, WARMUP_PERIODS, TrackerState
 from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.domain.slow_change import COMPARE_SECONDS, wants_extra_week
 
 DAY = 86400
 
@@ -81,11 +82,18 @@ def replay(
     # a share's attempts per period of the window (None: not a share)
     attempts: dict[int, float] | None = {} if series.ratio is not None else None
     memo: dict[tuple[int, float], PeriodScore] = {}
+    # a week more history than training takes, for slow change's two-week comparison
+    share = series.ratio is not None
+    extra = (
+        COMPARE_SECONDS
+        if wants_extra_week(detection, share=share, period=period, history_days=history_days)
+        else 0
+    )
     for point in points:
         ts = point.ts
         refresh_at = (ts // refresh_seconds) * refresh_seconds
         if refresh_at != baseline_epoch:
-            start = refresh_at - history_days * DAY
+            start = refresh_at - history_days * DAY - extra
             while history and history[0][0] < start:
                 history.popleft()
             # the history is every datapoint in [start, refresh_at): the rows before this one
@@ -147,8 +155,9 @@ def training_baseline(
     excluded: Sequence[tuple[int, int]] = (),
 ) -> Baseline | None:
     """The baseline the stack builds at `refresh_at` from `training`, the datapoints of the
-    `history_days` before it; None without any (the series is learning)."""
-    if not training:
+    `history_days` before it (and the week before those, for slow change: build_baseline); None
+    without any (the series is learning)."""
+    if not training or training[-1][0] < refresh_at - history_days * DAY:
         return None
     period = series.period
     start = refresh_at - history_days * DAY
@@ -161,6 +170,7 @@ def training_baseline(
         built_at=refresh_at,
         excluded=excluded,
         share=series.ratio is not None,
+        timezone=series.detection.timezone,
     )
 
 
@@ -215,7 +225,12 @@ _PREBUILD: _Prebuild | None = None
 def _prebuild_at(refresh_at: int) -> Baseline | None:
     job = _PREBUILD
     assert job is not None
-    first = bisect_left(job.times, refresh_at - job.history_days * DAY)
+    series = job.series
+    wanted = wants_extra_week(
+        series.detection, share=series.ratio is not None, period=series.period, history_days=job.history_days
+    )
+    extra = COMPARE_SECONDS if wanted else 0
+    first = bisect_left(job.times, refresh_at - job.history_days * DAY - extra)
     end = bisect_left(job.times, refresh_at)
     baseline = training_baseline(
         job.series,

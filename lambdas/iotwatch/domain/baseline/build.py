@@ -32,9 +32,11 @@ from iotwatch.domain.baseline.layout import (
     is_excluded,
     training_layout,
 )
-from iotwatch.domain.baseline.levels import LEVEL_TREND_DAMPING, fleet_levels_by_hour
+from iotwatch.domain.baseline.levels import LEVEL_TREND_DAMPING, fleet_levels_with_ratios
 from iotwatch.domain.baseline.model import ABSOLUTE_SCALE_FLOOR, HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.baseline.stats import median, robust_scale, robust_scale_of_sorted
+from iotwatch.domain.local_time import UTC_NAME
+from iotwatch.domain.slow_change import measure as measure_slow_change
 
 MIN_SAMPLES_HOUR_OF_WEEK = 2  # distinct days seen for this hour of week
 MIN_DAYS_HOUR_OF_DAY = 3
@@ -87,6 +89,17 @@ def _shape(layout: Layout, values: Sequence[float]) -> list[tuple[float, str, in
     return shape
 
 
+def _hourly_before(points: Sequence[tuple[int, float]], start: int, end: int) -> dict[int, float]:
+    """Hourly sums of the points before the training window (the week a build reads to compare
+    the last week with two weeks before: domain.slow_change), keyed as levels' hours are."""
+    hourly: dict[int, float] = {}
+    for ts, value in points:
+        if ts < start:
+            key = ((end - 1 - int(ts)) // 86400) * 24 + (int(ts) % 86400) // 3600
+            hourly[key] = hourly.get(key, 0.0) + value
+    return hourly
+
+
 def _gauge_min_scale(values: Sequence[float]) -> float:
     typical = median([abs(v) for v in values]) if values else 0.0
     return max(GAUGE_MIN_SCALE_FRACTION * typical, 1e-9)
@@ -103,14 +116,19 @@ def build_baseline(
     version: int = 1,
     excluded: Sequence[tuple[int, int]] = (),
     share: bool = False,
+    timezone: str = UTC_NAME,
 ) -> Baseline:
-    """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped.
+    """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped. A
+    counter's points before `start` (the week a build reads for it) only feed slow change.
 
     `share`: the series is a ratio's share of attempts (domain.ratios), a gauge in [0, 1]: a
     period without a share had too few attempts to measure one and is skipped, not taken as
     zero, and there is no fleet level (a share does not grow with the fleet). Its band is
     widened per period by the sampling noise of that period's attempts when it is judged
-    (`share_noise_floor`), which a baseline cannot know in advance."""
+    (`share_noise_floor`), which a baseline cannot know in advance.
+
+    `timezone`: the fleet's clock (an IANA name) its hours of week and weekends follow. A
+    counter's baseline also carries how its level moved over the weeks (domain.slow_change)."""
     inside = [p for p in points if start <= p[0] < end]
     by_ts = dict(inside)
     if set(map(type, by_ts)) - {int}:  # slots are ints; int() each only when some are not
@@ -119,7 +137,9 @@ def build_baseline(
     gaps: Sequence[int] = ()
     if share:
         gaps = [i for i, ts in enumerate(range(first_slot, end, period)) if ts not in by_ts]
-    layout = training_layout(first_slot, end=end, period=period, excluded=excluded, gaps=gaps)
+    layout = training_layout(
+        first_slot, end=end, period=period, excluded=excluded, gaps=gaps, timezone=timezone
+    )
     # one value per slot from the first datapoint on: a missing datapoint is zero traffic
     counts = not share and all(v >= 0 and float(v).is_integer() for v in by_ts.values())
     values: list[float] = list(map(by_ts.get, range(first_slot, end, period), repeat(0.0)))
@@ -127,7 +147,16 @@ def build_baseline(
         values = list(layout.keep(values))
 
     level = 1.0
-    day_levels = {} if share else fleet_levels_by_hour(layout.hours, values, period=period)
+    day_levels, same_hours = (
+        ({}, None)
+        if share
+        else fleet_levels_with_ratios(
+            layout.hours,
+            values,
+            period=period,
+            earlier=_hourly_before(points, start, end) if counts else None,
+        )
+    )
     if day_levels:
         divisor = [day_levels.get(day, 1.0) for day in range(max(day_levels) + 1)]
         values = list(map(truediv, values, map(divisor.__getitem__, layout.day_of)))
@@ -187,4 +216,7 @@ def build_baseline(
         level=level,
         counts=counts,
         min_scale=ABSOLUTE_SCALE_FLOOR if counts else _gauge_min_scale(values),
+        timezone=timezone,
+        # a counter's level is its fleet's size; a gauge's (a CPU %) is no slow leak
+        slow_change=measure_slow_change(same_hours) if counts and same_hours is not None else None,
     )

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from iotwatch.domain.baseline.model import (
-    EPOCH_WEEKDAY_OFFSET,
     HOURS_PER_WEEK,
     SECONDS_PER_HOUR,
     SECONDS_PER_WEEK,
-    fractional_hour_of_week,
+    week_position,
 )
+from iotwatch.domain.local_time import UTC_NAME, local_seconds
 
 
 def first_training_slot(by_ts: dict[int, float], *, start: int, end: int, period: int) -> int:
@@ -66,26 +66,35 @@ class Layout:
     weights: list[tuple[int, int, float, float]]  # per position in the week: buckets and weights
 
     @classmethod
-    def of(cls, times: Sequence[int], kept: Sequence[int] | None, *, end: int, period: int) -> Layout:
+    def of(
+        cls,
+        times: Sequence[int],
+        kept: Sequence[int] | None,
+        *,
+        end: int,
+        period: int,
+        timezone: str = UTC_NAME,
+    ) -> Layout:
+        """`timezone`: the fleet's clock the hours of week and days follow (an IANA name)."""
         by_how: list[list[int]] = [[] for _ in range(HOURS_PER_WEEK)]
         day_sets_how: list[set[int]] = [set() for _ in range(HOURS_PER_WEEK)]
         for i, ts in enumerate(times):
-            how = int(((ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) // SECONDS_PER_HOUR)
+            how = int(week_position(ts, timezone) // SECONDS_PER_HOUR)
             by_how[how].append(i)
-            day_sets_how[how].add(ts // 86400)
+            day_sets_how[how].add(int(local_seconds(ts, timezone) // 86400))
         by_hod = [[i for how in range(hod, HOURS_PER_WEEK, 24) for i in by_how[how]] for hod in range(24)]
         days_how = [len(d) for d in day_sets_how]
         days_hod = [sum(days_how[how] for how in range(hod, HOURS_PER_WEEK, 24)) for hod in range(24)]
         by_daytype = [[i for how in _daytype_hours(group) for i in by_how[how]] for group in range(48)]
         days_daytype = [sum(days_how[how] for how in _daytype_hours(group)) for group in range(48)]
-        position_of: dict[int, int] = {}  # 2,016 positions at 5-minute periods
+        position_of: dict[float, int] = {}  # 2,016 positions at 5-minute periods
         weights: list[tuple[int, int, float, float]] = []
         position: list[int] = []
         for ts in times:
-            at = ts % SECONDS_PER_WEEK
+            at = week_position(ts, timezone)
             if at not in position_of:
                 position_of[at] = len(weights)
-                point = fractional_hour_of_week(ts + period / 2.0) - 0.5
+                point = week_position(ts + period / 2.0, timezone) / SECONDS_PER_HOUR - 0.5
                 lower = math.floor(point)
                 weight = point - lower
                 weights.append((lower % HOURS_PER_WEEK, (lower + 1) % HOURS_PER_WEEK, 1.0 - weight, weight))
@@ -110,7 +119,7 @@ class Layout:
 
 
 def daytype_group(how: int) -> int:
-    """0-23: the hour on a weekday (Mon-Fri UTC); 24-47: on a weekend day."""
+    """0-23: the hour on a weekday (Mon-Fri on the fleet's clock); 24-47: on a weekend day."""
     return (24 if how >= 5 * 24 else 0) + how % 24
 
 
@@ -119,7 +128,7 @@ def _daytype_hours(group: int) -> range:
     return range(5 * 24 + hod, HOURS_PER_WEEK, 24) if group >= 24 else range(hod, 5 * 24, 24)
 
 
-_LAYOUTS: dict[tuple[int, int, int, tuple[int, ...]], Layout] = {}
+_LAYOUTS: dict[tuple[int, int, int, tuple[int, ...], str], Layout] = {}
 _LAYOUTS_KEPT = 32  # a replay cycles through 7 (one per weekday)
 
 
@@ -130,15 +139,19 @@ def training_layout(
     period: int,
     excluded: Sequence[tuple[int, int]],
     gaps: Sequence[int] = (),
+    timezone: str = UTC_NAME,
 ) -> Layout:
-    """`gaps`: indices of slots that are not measured (a share without enough attempts)."""
+    """`gaps`: indices of slots that are not measured (a share without enough attempts);
+    `timezone`: the fleet's clock (see Layout.of)."""
     slots = range(first_slot, end, period)
     dropped = tuple(i for i, ts in enumerate(slots) if is_excluded(ts, excluded)) if excluded else ()
     if gaps:
         dropped = tuple(sorted({*dropped, *gaps}))
     # The slots are first_slot + i * period for i < count, less `dropped`: shifting them by
     # whole weeks changes no hour of week, position or day offset from `end`.
-    key = (first_slot % SECONDS_PER_WEEK, end - first_slot, period, dropped)
+    # On local time a week's shift can cross a DST change: only the same slots share a layout.
+    anchor = first_slot % SECONDS_PER_WEEK if timezone == UTC_NAME else first_slot
+    key = (anchor, end - first_slot, period, dropped, timezone)
     found = _LAYOUTS.get(key)
     if found is None:
         kept: list[int] | None = None
@@ -149,7 +162,7 @@ def training_layout(
             times = [slots[i] for i in kept]
         if len(_LAYOUTS) >= _LAYOUTS_KEPT:
             del _LAYOUTS[next(iter(_LAYOUTS))]  # the oldest
-        found = _LAYOUTS[key] = Layout.of(times, kept, end=end, period=period)
+        found = _LAYOUTS[key] = Layout.of(times, kept, end=end, period=period, timezone=timezone)
     return found
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from iotwatch.domain.baseline.layout import Gather, hours_of
 from iotwatch.domain.baseline.stats import median
@@ -34,26 +35,60 @@ def fleet_levels_by_hour(
     hours: dict[int, Gather], values: Sequence[float], *, period: int
 ) -> dict[int, float]:
     """fleet_levels with the times grouped by hour already (build_baseline has them cached)."""
+    return fleet_levels_with_ratios(hours, values, period=period)[0]
+
+
+class SameHours(NamedTuple):
+    """Days against the same hours a week and two weeks before: the median log ratio over the
+    hours with traffic enough, by day (0 = the 24 hours before the build). What the levels are
+    solved from, and what domain.slow_change reads."""
+
+    week: dict[int, float]
+    two_weeks: dict[int, float]  # the last week's days only, when the history reaches back
+
+
+RECENT_DAYS = 7  # the days whose two-week ratios are kept
+
+
+def fleet_levels_with_ratios(
+    hours: dict[int, Gather],
+    values: Sequence[float],
+    *,
+    period: int,
+    earlier: Mapping[int, float] | None = None,
+) -> tuple[dict[int, float], SameHours]:
+    """fleet_levels_by_hour, and the ratios it was solved from (empty ones without a level).
+    `earlier`: hourly sums before the training window (keyed as `hours`), for the two-week
+    ratios only."""
     # sum() adds in time order like the loop it replaces (3.12+ compensates rounding: no less exact)
     hourly = {key: sum(take(values)) for key, take in hours.items()}
-    get = hourly.get
     days = sorted({k // 24 for k in hourly})
     if not days or days[-1] < 7:
-        return {}
+        return {}, SameHours({}, {})
     min_hourly = LEVEL_MIN_EXPECTED * 3600 / period
-    week_ratios: dict[int, float] = {}
+    week_ratios = _same_hours(hourly, days, 7, min_hourly)
+    if 0 not in week_ratios:
+        return {}, SameHours({}, {})
+    recent = [d for d in days if d < RECENT_DAYS]
+    two_weeks = _same_hours({**earlier, **hourly} if earlier else hourly, recent, 14, min_hourly)
+    return _solve_levels(days[-1] + 1, week_ratios), SameHours(week_ratios, two_weeks)
+
+
+def _same_hours(
+    hourly: dict[int, float], days: Sequence[int], lag: int, min_hourly: float
+) -> dict[int, float]:
+    get = hourly.get
+    out: dict[int, float] = {}
     for day in days:
-        now, before = day * 24, (day + 7) * 24
+        now, before = day * 24, (day + lag) * 24
         ratios = [
             math.log(hourly[now + h] / hourly[before + h])
             for h in range(24)
             if get(now + h, 0.0) >= min_hourly and get(before + h, 0.0) >= min_hourly
         ]
         if len(ratios) >= LEVEL_MIN_HOURS:
-            week_ratios[day] = median(ratios)
-    if 0 not in week_ratios:
-        return {}
-    return _solve_levels(days[-1] + 1, week_ratios)
+            out[day] = median(ratios)
+    return out
 
 
 def _solve_levels(n_days: int, week_ratios: dict[int, float]) -> dict[int, float]:

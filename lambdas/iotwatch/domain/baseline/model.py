@@ -7,6 +7,9 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from iotwatch.domain.local_time import UTC_NAME, local_seconds
+from iotwatch.domain.slow_change import SlowChange
+
 HOURS_PER_WEEK = 168
 METHOD = "seasonal-level-v2"
 SECONDS_PER_HOUR = 3600
@@ -17,12 +20,18 @@ RELATIVE_SCALE_FLOOR = 0.05
 ABSOLUTE_SCALE_FLOOR = 1.0
 
 
-def hour_of_week(ts: float) -> int:
-    return int(((ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) // SECONDS_PER_HOUR)
+def week_position(ts: float, timezone: str = UTC_NAME) -> float:
+    """Seconds since Monday 00:00 on the fleet's clock (`timezone`, an IANA name): the one
+    place that says where in the week an instant falls (buckets, weekday/weekend, reports)."""
+    return (local_seconds(ts, timezone) + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
 
 
-def fractional_hour_of_week(ts: float) -> float:
-    return ((ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK) / SECONDS_PER_HOUR
+def hour_of_week(ts: float, timezone: str = UTC_NAME) -> int:
+    return int(week_position(ts, timezone) // SECONDS_PER_HOUR)
+
+
+def fractional_hour_of_week(ts: float, timezone: str = UTC_NAME) -> float:
+    return week_position(ts, timezone) / SECONDS_PER_HOUR
 
 
 class Expectation(NamedTuple):
@@ -81,25 +90,30 @@ class Baseline:
     trained_to: int  # epoch seconds, exclusive
     built_at: int
     datapoints: int  # periods with a datapoint in the training window
-    buckets: tuple[Bucket, ...]  # 168, Monday 00:00 UTC first
+    buckets: tuple[Bucket, ...]  # 168, Monday 00:00 first (in `timezone`)
     level: float = 1.0  # the most recent day's fleet level relative to the shape
     # Counters (non-negative whole numbers, like every AWS/IoT Sum) get Poisson noise floors
     # and the volume gate; anything else (a CPU %, a latency) is a gauge and gets neither.
     counts: bool = True
     min_scale: float = ABSOLUTE_SCALE_FLOOR
+    timezone: str = UTC_NAME  # the fleet's clock the hours of week follow (domain.local_time)
+    slow_change: SlowChange | None = None  # how the level moved over the weeks (domain.slow_change)
     _memo: dict[float, Expectation] = field(default_factory=dict, compare=False, repr=False)
 
     def expectation_at(self, ts: float) -> Expectation:
         """Expected value at the middle of the period starting at `ts` (the same for every
         week, so it is computed once per position in the week)."""
-        key = (ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
+        if self.timezone == UTC_NAME:
+            key = (ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
+        else:
+            key = week_position(ts, self.timezone)
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = self._expectation(ts)
         return found
 
     def _expectation(self, ts: float) -> Expectation:
-        position = fractional_hour_of_week(ts + self.period / 2.0) - 0.5
+        position = fractional_hour_of_week(ts + self.period / 2.0, self.timezone) - 0.5
         lower = math.floor(position)
         weight = position - lower
         a = self.buckets[lower % HOURS_PER_WEEK]
@@ -131,6 +145,9 @@ class Baseline:
                 [[round(b.expected, 4), round(b.spread, 4), b.samples, b.source] for b in self.buckets],
                 separators=(",", ":"),
             ),
+            # only when set: a UTC counter's record stays as it was
+            **({"timezone": self.timezone} if self.timezone != UTC_NAME else {}),
+            **({"slow_change": json.dumps(self.slow_change.to_record())} if self.slow_change else {}),
         }
 
     @classmethod
@@ -151,4 +168,14 @@ class Baseline:
             level=float(record.get("level", 1.0)),  # type: ignore[arg-type]
             counts=bool(record.get("counts", True)),
             min_scale=float(record.get("min_scale", ABSOLUTE_SCALE_FLOOR)),  # type: ignore[arg-type]
+            timezone=str(record.get("timezone", UTC_NAME)),
+            slow_change=_slow_change_of(record.get("slow_change")),
         )
+
+
+def _slow_change_of(raw: object) -> SlowChange | None:
+    if raw is None:
+        return None
+    figures = json.loads(raw) if isinstance(raw, str) else raw
+    assert isinstance(figures, list)
+    return SlowChange.from_record(figures)

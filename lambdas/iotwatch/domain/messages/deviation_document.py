@@ -129,6 +129,8 @@ def _alert_document(a: Alert, kind: str) -> dict[str, object]:
         "since": iso_z(t.since),
         **({"ended": iso_z(t.ended)} if recovered else {}),
         **({"share": _share_document(a)} if a.series.ratio is not None else {}),
+        # the slow-change model's figures when it, not the band, saw the deviation
+        **({"slow_change": t.latest.slow_change._asdict()} if t.latest.slow_change is not None else {}),
     }
 
 

@@ -20,6 +20,7 @@ from iotwatch.domain.messages.wording import (
     value_text,
 )
 from iotwatch.domain.ratios import formula, share_phrase
+from iotwatch.domain.slow_change import details as slow_change_details
 
 if TYPE_CHECKING:
     from iotwatch.domain.audit.recorded import RecordedCall
@@ -236,6 +237,8 @@ def _details(alert: Alert, kind: str, ctx: MessageContext) -> list[str]:
     else:
         lines.append(f"  change:    {change_text(s, p)}, deviation {p.score:+.1f} (robust sd)")
         lines.append(f"  since:     {stamp(t.since)} ({duration(t.at - t.since)})")
+    if p.slow_change is not None:
+        lines.append(f"  model:     {slow_change_details(p.slow_change)}")
     method = ctx.baseline_method.get(s.id)
     if method:
         lines.append(f"  baseline:  {method}")

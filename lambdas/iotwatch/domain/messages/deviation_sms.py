@@ -66,6 +66,9 @@ def _render_sms_core(
                 of = f" of {p.attempts:,.0f}" if p.attempts else ""
                 entries.append((a.series.label, f"{percent(p.actual)}{of} (~{percent(p.expected)})"))
                 continue
+            if p.slow_change is not None:  # the slow-change model's figures, not the period's
+                entries.append((a.series.label, moved_phrase(p, "down")))
+                continue
             entries.append(
                 (
                     a.series.label,

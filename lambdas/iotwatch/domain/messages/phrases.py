@@ -6,6 +6,7 @@ from iotwatch.domain.deviation import PeriodScore
 from iotwatch.domain.messages.model import Alert
 from iotwatch.domain.messages.wording import clock, duration, stamp
 from iotwatch.domain.ratios import percent
+from iotwatch.domain.slow_change import phrase as slow_change_phrase
 
 
 def headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
@@ -31,17 +32,23 @@ def headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
         return alert.series.label, ("joined, " if kind == "update" else "") + now
     if kind == "reminder":
         after = f" after {duration(alert.transition.at - alert.transition.since)}"
+        if latest.slow_change is not None:
+            return alert.series.label, f"still {slow_change_phrase(latest.slow_change, short=True)}{after}"
         if latest.relative_change == float("inf"):
             return alert.series.label, f"still {verb}: new traffic{after}"
         return alert.series.label, f"still {verb} {abs(latest.relative_change) * 100:.0f}%{after}"
     joined = "joined, " if kind == "update" else ""
+    if latest.slow_change is not None:  # the slow-change model saw it, not the band
+        return alert.series.label, f"{joined}{slow_change_phrase(latest.slow_change, short=True)}"
     if latest.relative_change == float("inf"):
         return alert.series.label, f"{joined}{verb}: new traffic"
     return alert.series.label, f"{joined}{verb} {abs(latest.relative_change) * 100:.0f}%"
 
 
 def moved_phrase(score: PeriodScore, verb: str) -> str:
-    """'down 85%' (or 'up: new traffic')."""
+    """'down 85%' (or 'up: new traffic'; or the slow change the period deviates by)."""
+    if score.slow_change is not None:
+        return slow_change_phrase(score.slow_change, short=True)
     if score.relative_change == float("inf"):
         return f"{verb}: new traffic"
     return f"{verb} {abs(score.relative_change) * 100:.0f}%"

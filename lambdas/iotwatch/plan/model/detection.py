@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -43,6 +43,41 @@ class TrainingExclusion(StrictModel):
         return int(self.start.timestamp()), int(self.end.timestamp())
 
 
+class SlowChange(StrictModel):
+    """Slow change (domain.slow_change): a level that drifts from the same hours a week and two
+    weeks before pages as a warning. The default suits traffic counters: a leak of 2 % a day
+    pages within a week; weekly rhythm, a holiday or a noisy day do not."""
+
+    threshold: float = Field(
+        default=0.1,
+        ge=0,
+        le=0.9,
+        description="the smallest drift (0.1: 10 %) from both the same hours a week and two weeks "
+        "before; 0 turns it off",
+    )
+    min_days: int = Field(
+        default=5, ge=2, le=7, description="days in a row (of the last week) the level must have been moving"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        """`slow_change: off` (YAML reads a bare off as false) is a threshold of 0."""
+        if value is False or value == "off":
+            return {"threshold": 0.0}
+        if not isinstance(value, dict):
+            raise ValueError(f"use off, or settings such as {{threshold: 0.1, min_days: 5}}, not {value!r}")
+        return value
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is not None:
+        from iotwatch.domain.local_time import zone
+
+        zone(value)  # ValueError naming the zone and what to write instead
+    return value
+
+
 class Detection(StrictModel):
     """How a deviation becomes an alert. Every field but `exclude_from_training` can be
     overridden per metric."""
@@ -72,6 +107,19 @@ class Detection(StrictModel):
     above: float | None = Field(default=None, description="a value above this always deviates")
     below: float | None = Field(default=None, description="a value below this always deviates")
     exclude_from_training: list[TrainingExclusion] = Field(default_factory=list)
+    slow_change: SlowChange = Field(
+        default_factory=SlowChange, description="drift over the weeks that pages as a warning, or off"
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone whose hours of week and weekends the fleet follows",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_known(cls, value: str) -> str:
+        _check_timezone(value)
+        return value
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> Detection:
@@ -98,6 +146,13 @@ class DetectionOverride(StrictModel):
     direction: DetectionDirection | None = None
     above: float | None = None
     below: float | None = None
+    slow_change: SlowChange | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_known(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> DetectionOverride:
