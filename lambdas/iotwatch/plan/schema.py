@@ -85,7 +85,15 @@ WIDENED: dict[tuple[str, str], Any] = {
     ("MaintenanceWindowSpec", "days"): _days,
     ("Devices", "fleet_indexing"): _switch,
 }
-WIDENED_MODELS = {"Contact": _ADDRESS}  # a model read from the plan's shorthand as a whole
+
+
+def _or_off(definition: dict[str, Any]) -> dict[str, Any]:
+    # `slow_change: off` (YAML reads a bare off as false)
+    return {"anyOf": [definition, {"const": "off"}, {"const": False}]}
+
+
+# a model read from the plan's shorthand as a whole: its replacement, or how it is widened
+WIDENED_MODELS: dict[str, Any] = {"Contact": _ADDRESS, "SlowChange": _or_off}
 
 
 def plan_json_schema() -> dict[str, Any]:
@@ -98,7 +106,7 @@ def plan_json_schema() -> dict[str, Any]:
             properties[field] = widen(properties[field])
     for model, replacement in WIDENED_MODELS.items():
         if model in definitions:
-            definitions[model] = replacement
+            definitions[model] = replacement(definitions[model]) if callable(replacement) else replacement
     return {
         "$schema": SCHEMA_DIALECT,
         "$comment": f"Generated from iotwatch's plan model; regenerate with: {REGENERATE}",
