@@ -30,9 +30,25 @@ from iotwatch_harness import DEFAULT_PLAN_FILE, clear_handler_caches
 from iotwatch_local import fast_metrics
 from iotwatch_local.demo import run_demo
 from iotwatch_local.endpoint import LocalAws
-from iotwatch_local.scenario import CAUSE_ACTION, CAUSE_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
+from iotwatch_local.scenario import (
+    AUTH_CLIENTS,
+    AUTH_END,
+    AUTH_START,
+    CAUSE_ACTION,
+    CAUSE_AT,
+    INCIDENT_END,
+    INCIDENT_METRICS,
+    INCIDENT_START,
+    OUTAGE_REASON,
+)
 
 PLAN = load_plan(DEFAULT_PLAN_FILE)
+# what the device signals add to the outage (the reason's count, the group's connected devices)
+# and what the CA change pages (the failed connects the topic rule counts)
+OUTAGE_GROUP = "eu-gateways"
+OUTAGE_DEVICE_METRICS = {f"Disconnect.{OUTAGE_REASON}", f"iotwatch-{PLAN.name}-{OUTAGE_GROUP}"}
+OUTAGE_MEMBERS = set(INCIDENT_METRICS) | OUTAGE_DEVICE_METRICS
+AUTH_METRICS = {"ConnectFailure.AUTHORIZATION_FAILED"}
 PERIOD = PLAN.frequency.period_seconds
 SETTLE = PLAN.frequency.settle_seconds
 
@@ -85,7 +101,11 @@ def deviations(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [n for n in summary["notifications"] if n["category"] == "deviation"]
 
 
-def test_the_demo_notifications_page_for_the_outage_only(demo: dict[str, Any]) -> None:
+def of_outage(notifications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [n for n in notifications if _epoch(n["time"]) > INCIDENT_START]
+
+
+def test_the_demo_notifications_page_for_the_two_problems_only(demo: dict[str, Any]) -> None:
     notifications = deviations(demo["summary"])
     kinds = {n["kind"] for n in notifications}
     assert {"firing", "resolved"} <= kinds
@@ -93,7 +113,10 @@ def test_the_demo_notifications_page_for_the_outage_only(demo: dict[str, Any]) -
 
     times = [_epoch(n["time"]) for n in notifications]
     assert times == sorted(times)
-    assert min(times) > INCIDENT_START, "nothing before the outage began"
+    early = [n for n in notifications if _epoch(n["time"]) <= INCIDENT_START]
+    assert all(AUTH_START < _epoch(n["time"]) <= AUTH_END + 3600 for n in early), "only the CA change before"
+    assert {n["metric"] for n in early} <= AUTH_METRICS
+    notifications = of_outage(notifications)
     firing = [n for n in notifications if n["kind"] == "firing"]
     assert min(_epoch(n["time"]) for n in firing) - INCIDENT_START <= 2 * PERIOD + SETTLE
     # one firing per topic; every resolved message comes after it and after the outage
@@ -107,21 +130,27 @@ def test_the_demo_notifications_page_for_the_outage_only(demo: dict[str, Any]) -
     for topic in {n["topic"] for n in notifications}:
         fired = {m["metric"] for n in firing if n["topic"] == topic for m in n["metrics"]}
         [resolved] = [n for n in notifications if n["topic"] == topic and n["kind"] == "resolved"]
-        assert fired <= {m["metric"] for m in resolved["metrics"]} == set(INCIDENT_METRICS), topic
+        assert fired <= {m["metric"] for m in resolved["metrics"]} == OUTAGE_MEMBERS, topic
     [email_firing] = [n for n in firing if n["topic"] == "oncall-email"]
-    assert {m["metric"] for m in email_firing["metrics"]} == set(INCIDENT_METRICS)
+    assert set(INCIDENT_METRICS) <= {m["metric"] for m in email_firing["metrics"]} <= OUTAGE_MEMBERS
     assert all(n["severity"] == "critical" for n in notifications if n["topic"] == "oncall-sms")
 
 
-def test_the_demo_is_one_incident_with_one_firing_and_one_resolved_per_topic(demo: dict[str, Any]) -> None:
+def test_the_demo_is_one_incident_per_problem_with_one_firing_and_one_resolved_per_topic(
+    demo: dict[str, Any],
+) -> None:
     summary = demo["summary"]
-    [incident] = summary["incidents"]
+    refused, incident = sorted(summary["incidents"], key=lambda i: i["since"])
     per_topic = summary["verdict"]["per_topic"]
-    assert per_topic["one_each"] is True and per_topic["incidents"] == [incident["id"]]
-    assert per_topic["kinds"] == {t.name: ["firing", "resolved"] for t in PLAN.notify.topics}
-    assert {n["incident"] for n in deviations(summary)} == {incident["id"]}
+    assert per_topic["one_each"] is True and per_topic["incidents"] == [refused["id"], incident["id"]]
+    for topic in PLAN.notify.topics:
+        seen = per_topic["kinds"][incident["id"]][topic.name]
+        assert seen[0] == "firing" and seen[-1] == "resolved" and seen.count("firing") == 1
+        assert set(seen) <= {"firing", "update", "resolved"}  # the group's gauge joins a tick later
+    assert {n["incident"] for n in deviations(summary)} == {refused["id"], incident["id"]}
     assert incident["status"] == "resolved" and incident["since"] == iso(INCIDENT_START)
-    assert sorted(m["metric"] for m in incident["members"]) == sorted(INCIDENT_METRICS)
+    assert {m["metric"] for m in incident["members"]} == OUTAGE_MEMBERS
+    assert refused["since"] == iso(AUTH_START) and {m["metric"] for m in refused["members"]} == AUTH_METRICS
     assert set(incident["topics"]) == {t.name for t in PLAN.notify.topics}
     assert [q["action"] for q in incident["control_plane"]] == [CAUSE_ACTION]
     kinds = [e["kind"] for e in incident["timeline"]]
@@ -133,6 +162,30 @@ def test_the_demo_is_one_incident_with_one_firing_and_one_resolved_per_topic(dem
     assert f"$ iotwatch incidents show {incident['id']}" in history
     assert "firing (critical) to oncall-email, oncall-sms" in history
     assert "12:56 DeletePolicy fleet-device-policy by role deploy-bot/ci-run-4711 (critical)" in history
+
+
+def test_the_pages_say_where_and_the_kind_of_failure(demo: dict[str, Any]) -> None:
+    """The outage's first pages name the group with its share, the reason against its usual share
+    and the kind; the CA change's name the clients that fail, as the fleet index and Contributor
+    Insights (served by the local endpoint) answered in the tick that paged."""
+    summary = demo["summary"]
+    assert summary["verdict"]["where"]["ok"] is True, summary["verdict"]["where"]["text"]
+    firing = [n for n in deviations(summary) if n["kind"] == "firing"]
+    outage = of_outage(firing)
+    assert outage
+    for n in outage:
+        assert n["email"].startswith("Likely kind: devices or their network"), n["email"][:200]
+        assert f"  {OUTAGE_GROUP} " in n["email"] and "of group" in n["email"]
+        assert f"{OUTAGE_REASON} 100 %, normally" in n["email"]
+        assert f"Where: 100% {OUTAGE_GROUP}" in n["sms"] and "Likely devices/network." in n["sms"]
+    refused = [n for n in firing if n not in outage]
+    assert refused
+    for n in refused:
+        assert n["email"].startswith("Likely kind: credentials or policy"), n["email"][:200]
+        assert f"{AUTH_CLIENTS} clients make" in n["email"] and "of Connect.AuthError" in n["email"]
+        assert f"Where: {AUTH_CLIENTS} clients" in n["sms"]
+    printed = demo["printed"]
+    assert "Where and why: the outage's" in printed
 
 
 def test_the_demo_notifications_fit_their_channels(demo: dict[str, Any]) -> None:
@@ -150,7 +203,7 @@ def test_the_demo_notifications_fit_their_channels(demo: dict[str, Any]) -> None
             "email",
             "sms",
         } <= set(n)
-        assert n["metric"] in INCIDENT_METRICS
+        assert n["metric"] in OUTAGE_MEMBERS | AUTH_METRICS
         assert isinstance(n["dimensions"], dict)
         assert len(n["subject"]) < 100 and "\n" not in n["subject"], n["subject"]
         assert gsm7_length(n["sms"]) <= 160, n["sms"]
@@ -180,8 +233,9 @@ def test_the_backtest_of_the_simulated_fortnight_alerts_only_for_the_outage(demo
     backtest = summary["backtest"]
     assert backtest["days"] == 14
     assert backtest["outside_incident"] == [] and backtest["false_alerts"] == 0
-    # the outage's metrics alert once each; the backtest covers the fortnight up to the replay's end
-    assert backtest["alerts"] == len(summary["incident"]["metrics"])
+    # the outage's and the CA change's metrics alert once each; the backtest covers the
+    # fortnight up to the replay's end
+    assert backtest["alerts"] == len(OUTAGE_MEMBERS) + len(AUTH_METRICS)
     assert backtest["end"] == summary["replay"]["end"]
     assert len(summary["plots"]) == len(summary["series"])
 
@@ -200,7 +254,7 @@ def test_the_demo_pages_the_policy_deletion_once_and_the_outage_page_quotes_it(d
         assert gsm7_length(n["sms"]) <= 160 and len(n["subject"]) < 100
     assert summary["audit"]["duplicates"] == 1 and summary["audit"]["rejected"] == 1
     assert summary["audit"]["recorded"] == 2  # the routine CreateThing is kept, not paged
-    firing = [n for n in summary["notifications"] if n["kind"] == "firing"]
+    firing = of_outage([n for n in summary["notifications"] if n["kind"] == "firing"])
     assert firing
     for n in firing:
         assert f"4 min after {CAUSE_ACTION} fleet-device-policy by role deploy-bot/ci-run-4711" in n["email"]
@@ -210,12 +264,15 @@ def test_the_demo_pages_the_policy_deletion_once_and_the_outage_page_quotes_it(d
 
 def test_every_series_is_drawn_against_its_band_and_the_outage_outside_it(demo: dict[str, Any]) -> None:
     dashboard = demo["summary"]["dashboard"]
-    # the shares too, and the devices section's 10 lifecycle counts
-    assert dashboard["widgets"] == dashboard["drawn"] == len(expand_series(PLAN)) == 22
-    assert sorted(t.split(" (")[0] for t in dashboard["outside_band"]) == sorted(INCIDENT_METRICS)
+    # the shares too, the devices section's 10 lifecycle counts and, fleet indexing on in the
+    # demo's account, its 2 groups' connected devices
+    assert PLAN.devices is not None
+    series = len(expand_series(PLAN)) + len(PLAN.devices.groups)
+    assert dashboard["widgets"] == dashboard["drawn"] == series == 24
+    assert {t.split(" (")[0] for t in dashboard["outside_band"]} == OUTAGE_MEMBERS | AUTH_METRICS
     page = Path(dashboard["path"]).read_text(encoding="utf-8")
     assert page.count("<svg") == dashboard["drawn"]
-    assert "Dashboard: 22 of 22 series drawn against their band" in demo["printed"]
+    assert "Dashboard: 24 of 24 series drawn against their band" in demo["printed"]
     assert "Failures share of inbound publishes" in page  # a share, drawn in percent
     assert (
         "learning: no period of the last build's history had the 100 connection attempts a share needs"
