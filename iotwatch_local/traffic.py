@@ -19,6 +19,7 @@ from typing import Any
 from iotwatch.domain.local_time import local_seconds
 from iotwatch.domain.ratios import metric_queries, query_key
 from iotwatch.domain.series import Series
+from iotwatch.domain.where import is_device_signal
 
 DAY = 86400
 
@@ -160,14 +161,20 @@ def generate(
     skipped: AWS IoT sends no datapoint when nothing happened. A ratio series is simulated as
     its parts (the metrics it reads), drawn from a random stream of their own, so adding a
     share to a plan leaves the traffic of its other metrics as it was."""
-    watched = list({query_key(s): s for s in series if s.ratio is None}.values())
-    own = {query_key(s) for s in watched}
+    metrics = list({query_key(s): s for s in series if s.ratio is None}.values())
+    watched = [s for s in metrics if not is_device_signal(s.namespace)]
+    # device signals (lifecycle counts, fleet metrics) from a stream of their own, like the
+    # shares' parts: a plan that adds a devices section keeps its counters' traffic as it was
+    devices = [s for s in metrics if is_device_signal(s.namespace)]
+    own = {query_key(s) for s in metrics}
     parts_only = [q for q in metric_queries(series) if query_key(q) not in own]
     rng = random.Random(fleet.seed)
     parts_rng = random.Random(f"{fleet.seed}-parts")
+    devices_rng = random.Random(f"{fleet.seed}-devices")
     for ts in range(start, end, period):
         yield from _period(fleet, watched, ts, period, incidents, rng)
         yield from _period(fleet, parts_only, ts, period, incidents, parts_rng)
+        yield from _period(fleet, devices, ts, period, incidents, devices_rng)
 
 
 def _period(
