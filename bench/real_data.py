@@ -97,15 +97,18 @@ if __name__ == "__main__":
     parser.add_argument("--plan", default="monitoring-plan.yaml")
     parser.add_argument("--folds", type=int, default=0, help="out-of-fold figures over this many folds")
     parser.add_argument(
-        "--sensitivities", default="3.5,4,4.5", help="operating points (warning) the folds choose among"
+        "--sensitivities", help="operating points (warning) the folds choose among, e.g. 3.5,4,4.5"
     )
     args = parser.parse_args()
     if args.folds:
         from bench import real_data_folds
 
-        for key, value in real_data_folds.measure(
-            args.plan, args.folds, [float(w) for w in args.sensitivities.split(",")]
-        ).items():
+        points = (
+            [float(w) for w in args.sensitivities.split(",")]
+            if args.sensitivities
+            else real_data_folds.SENSITIVITIES
+        )
+        for key, value in real_data_folds.measure(args.plan, args.folds, points).items():
             print(f"real_data_folds.{key}: {value}", flush=True)
     else:
         for key, value in measure(args.plan).items():

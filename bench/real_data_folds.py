@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -39,7 +40,7 @@ from iotwatch_cli.series_csv import parse_timestamp
 
 MAX_FALSE_EPISODES = 0.35  # per series-week: issue 26's on-call ceiling
 DEFAULT_SENSITIVITY = 4.0
-SENSITIVITIES = (3.5, 4.0, 4.5)
+SENSITIVITIES: tuple[float, ...] = (3.5, 4.0, 4.5)
 REPO = Path(__file__).resolve().parent.parent
 NAME = "iotwatch"  # NAB splits file names on "_": letters only
 
@@ -149,30 +150,34 @@ def nab(
     return float(summary["final"]["standard"]), float(summary["thresholds"]["standard"]["threshold"])
 
 
-def pooled(figures: Sequence[FileFigures]) -> dict[str, object]:
-    windows = sum(f.windows for f in figures)
-    alerted = sum(f.windows_alerted for f in figures)
+class Pooled(NamedTuple):
+    """On-call figures summed over files: windows alerted of windows, false episodes per week."""
+
+    alerted: int
+    windows: int
+    false_per_week: float
+
+    def __str__(self) -> str:
+        return f"{self.alerted}/{self.windows} at {self.false_per_week:.3g}"
+
+
+def pooled(figures: Sequence[FileFigures]) -> Pooled:
     weeks = sum(f.weeks for f in figures)
     episodes = sum(f.false_episodes for f in figures)
-    return {
-        "windows": f"{alerted}/{windows}",
-        "alerted": alerted,
-        "false_per_week": round(episodes / weeks, 3),
-    }
+    return Pooled(
+        sum(f.windows_alerted for f in figures), sum(f.windows for f in figures), round(episodes / weeks, 3)
+    )
 
 
 def choose_sensitivity(runs: dict[float, dict[str, Output]], train: Sequence[str]) -> float:
     """The operating point alerting the most training windows within the false-episode ceiling
     (fewer episodes on a tie); the default when none stays within it."""
-    best: tuple[int, float, float] | None = None
-    for warning, outputs in runs.items():
-        figures = pooled([outputs[n].figures for n in train])
-        if float(figures["false_per_week"]) > MAX_FALSE_EPISODES:  # type: ignore[arg-type]
-            continue
-        key = (int(figures["alerted"]), -float(figures["false_per_week"]), warning)  # type: ignore[call-overload,arg-type]
-        if best is None or key > best:
-            best = key
-    return best[2] if best is not None else DEFAULT_SENSITIVITY
+    within = [
+        (figures.alerted, -figures.false_per_week, warning)
+        for warning, outputs in runs.items()
+        if (figures := pooled([outputs[n].figures for n in train])).false_per_week <= MAX_FALSE_EPISODES
+    ]
+    return max(within)[2] if within else DEFAULT_SENSITIVITY
 
 
 def spread(values: Sequence[float]) -> str:
@@ -189,7 +194,10 @@ def measure(
     work.mkdir(parents=True, exist_ok=True)
     try:
         runs = {w: detect_all(names, plan_with_sensitivity(plan_path, w, work), labels) for w in points}
-        default = runs[DEFAULT_SENSITIVITY]  # the graded score does not depend on the operating point
+        default = runs[
+            DEFAULT_SENSITIVITY
+        ]  # the graded score does not depend on the operating point (but in the first
+        # WARMUP_PERIODS periods, inside NAB's probation)
         dealt = folds(names, k)
 
         def fold_nab(i: int) -> tuple[float, float]:
@@ -213,12 +221,11 @@ def measure(
             default_figures += [default[n].figures for n in test]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    at_chosen, at_default = pooled(chosen_figures), pooled(default_figures)
     return {
         "folds": k,
         "nab_standard_fixed_threshold": spread(fixed),
         "nab_standard_tuned_threshold": spread(tuned),
         "chosen_sensitivity": chosen_points,
-        "oncall_chosen": f"{at_chosen['windows']} at {at_chosen['false_per_week']}",
-        "oncall_default": f"{at_default['windows']} at {at_default['false_per_week']}",
+        "oncall_chosen": str(pooled(chosen_figures)),
+        "oncall_default": str(pooled(default_figures)),
     }
