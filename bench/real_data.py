@@ -91,5 +91,25 @@ def measure(plan_path: str = "monitoring-plan.yaml") -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    for key, value in measure().items():
-        print(f"real_data.{key}: {value}")
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.real_data")
+    parser.add_argument("--plan", default="monitoring-plan.yaml")
+    parser.add_argument("--folds", type=int, default=0, help="out-of-fold figures over this many folds")
+    parser.add_argument(
+        "--sensitivities", help="operating points (warning) the folds choose among, e.g. 3.5,4,4.5"
+    )
+    args = parser.parse_args()
+    if args.folds:
+        from bench import real_data_folds
+
+        points = (
+            [float(w) for w in args.sensitivities.split(",")]
+            if args.sensitivities
+            else real_data_folds.SENSITIVITIES
+        )
+        for key, value in real_data_folds.measure(args.plan, args.folds, points).items():
+            print(f"real_data_folds.{key}: {value}", flush=True)
+    else:
+        for key, value in measure(args.plan).items():
+            print(f"real_data.{key}: {value}")
