@@ -15,6 +15,7 @@ from infra_support import REPO_ROOT, Synth, cfn_lint_problems, nag_problems, syn
 from iotwatch.plan.loader import check_plan_file
 from test_infra_checkov import CHECKOV
 
+from iotwatch_local.api_destinations import api_calls
 from iotwatch_local.input_transformer import matches, pagerduty_event_problems, transform_target
 
 pytestmark = pytest.mark.infrastructure
@@ -208,3 +209,33 @@ def test_webhook_queue_and_function_subscriptions(synthesized: Callable[[str], S
         if p["Properties"]["Principal"] == "sns.amazonaws.com"
     ]
     assert permission["FunctionName"].endswith(":function:open-ticket")
+
+
+def test_the_calls_the_deployed_rules_make_for_an_incident(synthesized: Callable[[str], Synth]) -> None:
+    """What the demo sends its PagerDuty stand-in: one trigger and one resolve per incident, the
+    key from the secret, to PagerDuty's endpoint; Opsgenie's close by alias in the URL."""
+    synth = synthesized("pagerduty")
+    plan = synth.stack.plan.name
+    calls = [
+        call
+        for detail_type in ("Incident Opened", "Incident Resolved")
+        for call in api_calls(
+            synth.template_json, _event(detail_type, "critical", plan), {"iotwatch/pagerduty": ROUTING_KEY}
+        )
+    ]
+    assert [(c.method, c.url, c.body["event_action"]) for c in calls] == [
+        ("POST", "https://events.pagerduty.com/v2/enqueue", "trigger"),
+        ("POST", "https://events.pagerduty.com/v2/enqueue", "resolve"),
+    ]
+    for call in calls:
+        assert call.body["routing_key"] == ROUTING_KEY and pagerduty_event_problems(call.body) == []
+    with pytest.raises(KeyError, match="iotwatch/pagerduty"):
+        api_calls(synth.template_json, _event("Incident Opened", "critical", plan), {})
+    synth = synthesized("opsgenie")
+    (close,) = api_calls(
+        synth.template_json,
+        _event("Incident Resolved", "critical", synth.stack.plan.name),
+        {"iotwatch/opsgenie": "og-key"},
+    )
+    assert close.url == "https://api.eu.opsgenie.com/v2/alerts/261207-1800/close?identifierType=alias"
+    assert close.headers == {"Authorization": "GenieKey og-key"}
