@@ -112,3 +112,20 @@ def test_a_secret_resolves_by_dynamic_reference_and_describes_itself_by_name_onl
     field = SecretReference(secret="iotwatch/oncall", json_key="routing_key")
     assert field.dynamic_reference() == "{{resolve:secretsmanager:iotwatch/oncall:SecretString:routing_key}}"
     assert "iotwatch/oncall" in field.describe()
+
+
+def test_a_metric_narrowed_route_to_an_event_delivered_subscriber_is_a_warning():
+    plan = minimal_plan(
+        notify={
+            "topics": [
+                {"name": "pd", "subscribers": [{"pagerduty": {"routing_key": {"secret": "iotwatch/pd"}}}]}
+            ],
+            "routes": [{"topic": "pd", "metrics": ["Connect.*"]}],
+        }
+    )
+    check = check_plan(plan, environ={})
+    assert check.plan is not None
+    (warning,) = by_path(check)["notify.topics[0].subscribers[0].pagerduty"]
+    assert warning.level == "warning" and "every incident" in warning.message
+    plan["notify"]["routes"] = [{"topic": "pd"}]
+    assert "notify.topics[0].subscribers[0].pagerduty" not in by_path(check_plan(plan, environ={}))

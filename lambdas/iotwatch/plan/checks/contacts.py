@@ -51,7 +51,9 @@ def contact_checks(
             )
         problem = webhook_problem(value) if protocol == "https" and contact.source == "env" else None
         if problem:  # a literal URL is checked by the model
-            problems.append(PlanProblem("error", f"{path}.https", f"the value of ${contact.value}: {problem}"))
+            problems.append(
+                PlanProblem("error", f"{path}.https", f"the value of ${contact.value}: {problem}")
+            )
         if contact.source == "literal" and protocol == "sms":
             problems.append(
                 PlanProblem(
