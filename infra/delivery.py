@@ -236,9 +236,10 @@ class OnCallDelivery(Construct):
         # docstring on quoting), exactly what iotwatch_local.input_transformer evaluates.
         cfn = rule.node.default_child
         assert isinstance(cfn, events.CfnRule)
-        cfn.add_property_override(
-            "Targets.0.InputTransformer", {"InputPathsMap": paths, "InputTemplate": template}
+        transformer = (
+            {"InputPathsMap": paths, "InputTemplate": template} if paths else {"InputTemplate": template}
         )
+        cfn.add_property_override("Targets.0.InputTransformer", transformer)
         cfn.add_property_deletion_override("Targets.0.Input")
         self.rules.append(rule)
         return rule
