@@ -2,6 +2,7 @@
 
 - storage.BaselineStore        DynamoDB table (baselines, alert state)
 - notifications.AlertTopics    KMS-encrypted SNS topics and their subscribers
+- delivery.OnCallDelivery      PagerDuty, Opsgenie and chat from the incident events
 - functions.FunctionFactory    the one place Lambda defaults live
 - detection.DeviationDetection evaluator + its schedule
 - baselines.BaselineRefresh    baseline builder + its schedule + post-deploy bootstrap

@@ -169,7 +169,7 @@ def header_markdown(plan: Plan, *, hidden: int = 0) -> str:
     lines += ["", "**Subscribers**", ""]
     for topic in plan.notify.topics:
         who = [
-            f"{'e-mail' if s.protocol == 'email' else 'SMS'} {_code(s.contact.describe())}"
+            f"{ {'email': 'e-mail', 'sms': 'SMS'}.get(s.protocol, s.protocol) } {_code(s.describe())}"
             for s in topic.subscribers
         ]
         lines.append(f"- `{topic.name}`: {', '.join(who) if who else 'none'}")

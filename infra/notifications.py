@@ -21,6 +21,7 @@ from typing import Any
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -106,6 +107,19 @@ def route_filter_policy(routes: Sequence[Route]) -> dict[str, Any] | None:
     return branches[0] if len(branches) == 1 else {"$or": branches}
 
 
+# The subscriber kinds that are SNS subscriptions of the plan topic itself.
+SNS_PROTOCOLS: dict[str, sns.SubscriptionProtocol] = {
+    "email": sns.SubscriptionProtocol.EMAIL,
+    "sms": sns.SubscriptionProtocol.SMS,
+    "https": sns.SubscriptionProtocol.HTTPS,
+    "sqs": sns.SubscriptionProtocol.SQS,
+    "lambda": sns.SubscriptionProtocol.LAMBDA,
+}
+# Raw delivery: the webhook and the queue get the JSON document itself, not SNS's envelope
+# (a Lambda function always gets the SNS event; SNS has no raw delivery for it).
+RAW_DELIVERY = {"https", "sqs"}
+
+
 # An incident's update (someone joined while it is open) is for e-mail and for queues and
 # functions; an SMS subscriber was paged when the incident opened and is not woken again.
 NO_UPDATES: dict[str, Any] = {"kind": [{"anything-but": ["update"]}]}
@@ -152,7 +166,7 @@ class AlertTopics(Construct):
         # The one service that publishes to these topics: CloudWatch, for the alarms on iotwatch
         # itself (infra.health), and only on behalf of alarms in this account. Nothing else gets
         # the key through its policy: the Lambdas use it through grant_publish (identity policy),
-        # and no EventBridge rule targets a topic.
+        # and EventBridge only for the chat topics (allow_eventbridge).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublishToEncryptedTopics",
@@ -180,6 +194,8 @@ class AlertTopics(Construct):
             )
             routed = route_filter_policy([r for r in plan.notify.routes if r.topic == topic_spec.name])
             for subscriber in topic_spec.subscribers:
+                if subscriber.protocol not in SNS_PROTOCOLS:
+                    continue  # PagerDuty, Opsgenie, chat: infra.delivery, from the incident events
                 policy = without_updates(routed) if subscriber.protocol == "sms" else routed
                 if topic_spec.name == plan.notify.operations:
                     (self._operations_filtered if policy is not None else self._operations_open).append(
@@ -188,6 +204,7 @@ class AlertTopics(Construct):
                 self._subscribe(topic, subscriber, env, policy)
             self.topics[topic_spec.name] = topic
         self._environ = env
+        self._eventbridge_allowed = False
 
     def _subscribe(
         self,
@@ -200,19 +217,26 @@ class AlertTopics(Construct):
         # up in CloudFormation events and `cdk diff`) after the address itself. Name it after a
         # digest of where the address comes from instead: stable when subscribers are reordered
         # (no re-confirmation e-mails), and no readable contact outside the Endpoint property.
-        contact = subscriber.contact
-        digest = hashlib.sha256(
-            f"{subscriber.protocol}|{contact.source}|{contact.value}".encode()
-        ).hexdigest()[:10]
+        endpoint, source = self._subscriber_endpoint(subscriber, environ)
+        digest = hashlib.sha256(f"{subscriber.protocol}|{source}".encode()).hexdigest()[:10]
         subscription = sns.Subscription(
             topic,
             f"Subscriber{digest}",
             topic=topic,
-            protocol=sns.SubscriptionProtocol.EMAIL
-            if subscriber.protocol == "email"
-            else sns.SubscriptionProtocol.SMS,
-            endpoint=self._endpoint(contact, environ),
+            protocol=SNS_PROTOCOLS[subscriber.protocol],
+            endpoint=endpoint,
+            raw_message_delivery=True if subscriber.protocol in RAW_DELIVERY else None,
         )
+        if subscriber.lambda_ is not None:
+            # SNS invokes the function as the sns.amazonaws.com principal, for this topic only.
+            lambda_.CfnPermission(
+                topic,
+                f"Invoke{digest}",
+                action="lambda:InvokeFunction",
+                function_name=subscriber.lambda_,
+                principal="sns.amazonaws.com",
+                source_arn=topic.topic_arn,
+            )
         if policy is not None:
             # Set on the L1: SubscriptionFilter cannot express "$or" or a suffix match.
             cfn = subscription.node.default_child
@@ -220,6 +244,31 @@ class AlertTopics(Construct):
             cfn.filter_policy = policy
             cfn.filter_policy_scope = "MessageAttributes"
         return subscription
+
+    def _subscriber_endpoint(self, subscriber: Subscriber, environ: Mapping[str, str]) -> tuple[str, str]:
+        """(endpoint, where it comes from: what names the subscription, never the address)."""
+        arn = subscriber.sqs or subscriber.lambda_
+        if arn is not None:
+            return arn, arn
+        contact = subscriber.contact
+        return self._endpoint(contact, environ), f"{contact.source}|{contact.value}"
+
+    def allow_eventbridge(self) -> None:
+        """Lets EventBridge publish to a topic encrypted with the topic key (infra.delivery's chat
+        topics): the key half, for this account's rules only. The topic half is each topic's
+        policy, which the rule target adds."""
+        if self._eventbridge_allowed:
+            return
+        self._eventbridge_allowed = True
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowIotwatchRulesToPublishToEncryptedTopics",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
 
     def _endpoint(self, contact: Contact, environ: Mapping[str, str]) -> str:
         if contact.source == "literal":

@@ -18,6 +18,7 @@ from infra.audit import ControlPlaneAudit
 from infra.band_widget import BandWidget
 from infra.baselines import BaselineRefresh
 from infra.dashboard import FleetDashboard
+from infra.delivery import OnCallDelivery
 from infra.detection import DeviationDetection
 from infra.devices import DeviceSignals
 from infra.functions import FunctionFactory
@@ -54,6 +55,10 @@ class IotWatchStack(Stack):
             self, "Alerts", plan=plan, environ=os.environ if environ is None else environ
         )
         self.dead_letters = DeadLetters(self, "DeadLetters")
+        # PagerDuty, Opsgenie and chat subscribers, from the incident events (default bus).
+        self.on_call = OnCallDelivery(
+            self, "OnCall", plan=plan, topics=self.topics, dead_letters=self.dead_letters
+        )
 
         environment = {
             ENV_TABLE: self.store.table_name,

@@ -80,9 +80,7 @@ def plan_summary(plan: Plan, check: PlanCheck, source: str) -> str:
     )
     lines.append("Topics:")
     for topic in plan.notify.topics:
-        subs = (
-            ", ".join(f"{s.protocol} {s.contact.describe()}" for s in topic.subscribers) or "no subscribers"
-        )
+        subs = ", ".join(f"{s.protocol} {s.describe()}" for s in topic.subscribers) or "no subscribers"
         lines.append(f"  {plan.topic_physical_name(topic.name)}: {subs}")
     lines.append("Routes:")
     for route in plan.notify.routes:

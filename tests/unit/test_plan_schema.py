@@ -17,7 +17,11 @@ from iotwatch_cli.main import main
 
 from .conftest import REPO_ROOT
 
-EXAMPLE_PLANS = [REPO_ROOT / "monitoring-plan.yaml", *sorted((REPO_ROOT / "tests" / "plans").glob("*.yaml"))]
+EXAMPLE_PLANS = [
+    REPO_ROOT / "monitoring-plan.yaml",
+    *sorted((REPO_ROOT / "tests" / "plans").glob("*.yaml")),
+    *sorted((REPO_ROOT / "examples").glob("*.yaml")),
+]
 
 
 def test_the_checked_in_schema_is_the_models() -> None:

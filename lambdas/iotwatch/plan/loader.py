@@ -282,7 +282,7 @@ def _problem_from_pydantic(err: Any) -> PlanProblem:
     kind = err["type"]
     if kind == "extra_forbidden":
         owner = _model_at(loc)
-        allowed = ", ".join(owner.model_fields) if owner else ""
+        allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner else ""
         hint = f"; allowed keys here: {allowed}" if allowed else ""
         return PlanProblem("error", path, f"unknown key '{loc[-1]}' (check its spelling){hint}")
     if kind == "missing":

@@ -93,7 +93,11 @@ def _or_off(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 # a model read from the plan's shorthand as a whole: its replacement, or how it is widened
-WIDENED_MODELS: dict[str, Any] = {"Contact": _ADDRESS, "SlowChange": _or_off}
+WIDENED_MODELS: dict[str, Any] = {
+    "Contact": _ADDRESS,
+    "SlowChange": _or_off,
+    "SecretReference": lambda definition: definition,  # its before-validator only refuses (a literal key)
+}
 
 
 def plan_json_schema() -> dict[str, Any]:

@@ -14,7 +14,12 @@ from iotwatch.plan.checks.detection import plan_limit_checks, threshold_checks
 from iotwatch.plan.checks.devices import devices_checks
 from iotwatch.plan.checks.frequency import schedule_checks
 from iotwatch.plan.checks.lifecycle import lifecycle_checks
-from iotwatch.plan.checks.notify import operations_topic_checks, route_checks, topic_checks
+from iotwatch.plan.checks.notify import (
+    event_delivery_checks,
+    operations_topic_checks,
+    route_checks,
+    topic_checks,
+)
 from iotwatch.plan.checks.raw import mapping
 from iotwatch.plan.checks.resources import resource_checks
 from iotwatch.plan.problems import PlanProblem
@@ -34,6 +39,7 @@ def semantic_checks(data: dict[str, Any], environ: Mapping[str, str], resolve_en
     problems += topic_problems
     problems += route_checks(notify, topics)
     problems += operations_topic_checks(notify, topics)
+    problems += event_delivery_checks(notify)
     problems += audit_checks(data, topics)
     problems += lifecycle_checks(data, notify, period)
     detection = data.get("detection")

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from iotwatch.plan.model.contacts import E164_PATTERN, EMAIL_PATTERN, Contact, mask_contact
+from iotwatch.plan.model.contacts import E164_PATTERN, EMAIL_PATTERN, Contact, mask_contact, webhook_problem
 from iotwatch.plan.problems import PlanProblem
 
 
@@ -17,7 +17,7 @@ def contact_checks(
 ) -> list[PlanProblem]:
     """A subscriber's address in the format its protocol needs, its env variable set when resolving."""
     problems: list[PlanProblem] = []
-    for protocol in ("email", "sms"):
+    for protocol in ("email", "sms", "https"):
         raw = sub.get(protocol)
         if raw is None:
             continue
@@ -48,6 +48,11 @@ def contact_checks(
                     f"{path}.sms",
                     f"{shown} is not an E.164 phone number (write it as +<country code><number>, e.g. +15550100)",
                 )
+            )
+        problem = webhook_problem(value) if protocol == "https" and contact.source == "env" else None
+        if problem:  # a literal URL is checked by the model
+            problems.append(
+                PlanProblem("error", f"{path}.https", f"the value of ${contact.value}: {problem}")
             )
         if contact.source == "literal" and protocol == "sms":
             problems.append(

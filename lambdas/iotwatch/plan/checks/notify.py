@@ -96,3 +96,35 @@ def operations_topic_checks(notify: dict[str, Any], names: Mapping[str, int]) ->
             )
         ]
     return []
+
+
+# Subscribers fed by EventBridge rules on the incident events (infra.delivery), not by SNS.
+EVENT_DELIVERED = ("pagerduty", "opsgenie", "chat")
+
+
+def event_delivery_checks(notify: dict[str, Any]) -> list[PlanProblem]:
+    """A PagerDuty, Opsgenie or chat subscriber gets its topic's routed severities from the
+    incident events, whose rules cannot apply a route's metric globs: say so where a route to its
+    topic names metrics, and that audit alerts do not reach it."""
+    problems: list[PlanProblem] = []
+    narrowed = {
+        route.get("topic")
+        for route in sequence(notify, "routes")
+        if isinstance(route, dict) and route.get("metrics", ["*"]) != ["*"]
+    }
+    for i, topic in enumerate(sequence(notify, "topics")):
+        if not isinstance(topic, dict):
+            continue
+        for j, sub in enumerate(sequence(topic, "subscribers")):
+            kind = next((k for k in EVENT_DELIVERED if isinstance(sub, dict) and k in sub), None)
+            if kind is not None and topic.get("name") in narrowed:
+                problems.append(
+                    PlanProblem(
+                        "warning",
+                        f"notify.topics[{i}].subscribers[{j}].{kind}",
+                        f"{kind} receives every incident at the severities routed to '{topic.get('name')}': "
+                        "a route's metrics filter e-mail, SMS and queues only (and audit alerts reach no "
+                        f"{kind} subscriber); give it a topic routed by severity alone",
+                    )
+                )
+    return problems
