@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, MINIMAL_PLAN, Synth, synthesize_plan
+
+# infra_support.store_ports imports the handler modules (to read their store ports), and
+# Powertools reads the metrics namespace at that import: set it as the function environment
+# would, or a later integration test in the same worker finds a Metrics without a namespace.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "IotWatch")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "iotwatch-infrastructure")
 
 
 @pytest.fixture(scope="module")
