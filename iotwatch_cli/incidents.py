@@ -1,7 +1,8 @@
 """`iotwatch incidents [--since 7d] [--metric GLOB] [--json]` and `iotwatch incidents show ID`:
 the incidents the evaluator kept in the stack's table (`notify.history_days`), as a list or
-as one incident's timeline. Selection and rendering are pure functions; only the `cmd_*`
-functions talk to AWS."""
+as one incident's timeline; `incidents --stats` per metric and week; `incidents ack ID` and
+`incidents mark ID` record what on-call says about one. Selection and rendering are pure
+functions; only the `cmd_*` functions talk to AWS."""
 
 from __future__ import annotations
 
@@ -9,19 +10,24 @@ import argparse
 import fnmatch
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member
+from iotwatch.domain.incidents.feedback import VERDICT_TEXT, FeedbackError, acknowledge, mark
+from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member, expires_at
+from iotwatch.domain.incidents.stats import WeekStats, incident_stats
 from iotwatch.domain.times import iso_z
 
-from iotwatch_cli.errors import CliError
+from iotwatch_cli.errors import EXIT_FAILURE, CliError
 from iotwatch_cli.silence import parse_duration, parse_instant, relative
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
 EXIT_OK = 0
 DEFAULT_SINCE = "7d"
+STATS_SINCE = "12w"
+WEEK = 7 * 86400
+FEEDBACK_ATTEMPTS = 5  # writes refused because the evaluator wrote the incident in between
 METRICS_SHOWN = 3
 
 
@@ -40,12 +46,14 @@ class IncidentsError(CliError):
 def since_instant(text: str, *, now: int) -> int:
     """'7d', '24h', '90m' back from now, or an ISO 8601 time."""
     value = text.strip()
+    if value[:-1].isdigit() and value[-1:].lower() == "w":
+        return now - int(value[:-1]) * WEEK
     looks_like_time = any(c in value for c in "-:T")
     try:
         return parse_instant(value, "--since") if looks_like_time else now - parse_duration(value)
     except CliError:
         raise IncidentsError(
-            f"--since {text!r}: write a duration back from now (7d, 24h, 90m) or an ISO 8601 time "
+            f"--since {text!r}: write a duration back from now (12w, 7d, 24h, 90m) or an ISO 8601 time "
             "such as 2026-11-16T13:00Z"
         ) from None
 
@@ -151,6 +159,7 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     else:
         lines.append(f"  open      for {relative(now - incident.since)}")
     lines.append(f"  told      {', '.join(incident.topics) or 'nobody (silenced)'}")
+    lines += _feedback_lines(incident, day)
     if incident.failure is not None:
         from iotwatch.domain.messages.where import kind_text
 
@@ -185,6 +194,91 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
             f"  {_clock(event.at, day):<{clock_width}}  {event.kind:<{kind_width}}  {event.text}".rstrip()
         )
     return "\n".join(lines)
+
+
+def _feedback_lines(incident: Incident, day: int) -> list[str]:
+    lines = []
+    ack = incident.acknowledged
+    if ack is not None:
+        note = f": {ack.note}" if ack.note else ""
+        lines.append(f"  acked     by {ack.by} at {_clock(ack.at, day)} UTC{note} (no reminders)")
+    verdict = incident.verdict
+    if verdict is not None:
+        who = f" by {verdict.by}" if verdict.by else ""
+        note = f": {verdict.note}" if verdict.note else ""
+        lines.append(f"  marked    {verdict.kind}{who}{note} (kept out of training)")
+    return lines
+
+
+def _feedback_document(incident: Incident) -> dict[str, Any]:
+    ack, verdict = incident.acknowledged, incident.verdict
+    return {
+        "acknowledged": (
+            {"by": ack.by, "time": iso_z(ack.at), "note": ack.note} if ack is not None else None
+        ),
+        "verdict": (
+            {"kind": verdict.kind, "by": verdict.by, "time": iso_z(verdict.at), "note": verdict.note}
+            if verdict is not None
+            else None
+        ),
+    }
+
+
+def _minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else relative(seconds)
+
+
+def render_stats(rows: Sequence[WeekStats], *, since: int, metric: str | None) -> str:
+    """The table `incidents --stats` prints: one line per ISO week and metric."""
+    scope = f"since {_stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
+    if not rows:
+        return f"No incidents {scope}."
+    table = [
+        ("WEEK", "METRIC", "INCIDENTS", "PAGES", "FALSE ALARMS", "EXPECTED", "MEAN TO ACK", "MEAN TO RESOLVE")
+    ]
+    for r in rows:
+        table.append(
+            (
+                r.week,
+                r.metric,
+                str(r.incidents),
+                str(r.pages),
+                str(r.false_alarms),
+                str(r.expected),
+                _minutes(r.mean_to_acknowledge),
+                _minutes(r.mean_to_resolve),
+            )
+        )
+    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
+    lines = ["  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    marked = sum(r.false_alarms + r.expected for r in rows)
+    lines += [
+        "",
+        f"Per metric and ISO week (UTC) of opening, {scope}; {marked} marked. "
+        "A metric with many pages and false alarms is where to tune.",
+    ]
+    return "\n".join(lines)
+
+
+def stats_document(rows: Sequence[WeekStats]) -> list[dict[str, Any]]:
+    def mean(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+
+    return [
+        {
+            "week": r.week,
+            "metric": r.metric,
+            "incidents": r.incidents,
+            "pages": r.pages,
+            "false_alarms": r.false_alarms,
+            "expected": r.expected,
+            "acknowledged": len(r.to_acknowledge),
+            "mean_seconds_to_acknowledge": mean(r.mean_to_acknowledge),
+            "resolved": len(r.to_resolve),
+            "mean_seconds_to_resolve": mean(r.mean_to_resolve),
+        }
+        for r in rows
+    ]
 
 
 def incident_document(incident: Incident) -> dict[str, Any]:
@@ -235,6 +329,7 @@ def incident_document(incident: Incident) -> dict[str, Any]:
             for q in incident.quoted
         ],
         **_where_fields(incident),
+        **_feedback_document(incident),
         "timeline": [
             {"time": iso_z(e.at), "kind": e.kind, "text": e.text, "topics": list(e.topics)}
             for e in incident.events
@@ -260,9 +355,18 @@ def _where_fields(incident: Incident) -> dict[str, Any]:
 def cmd_incidents(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def action(plan: Any) -> int:
         now = int(clock())
-        since = since_instant(args.since, now=now)
+        since = since_instant(args.since or (STATS_SINCE if args.stats else DEFAULT_SINCE), now=now)
         store, _ = open_store(args, plan)
         incidents = select(store.list_incidents(since=since), metric=args.metric)
+        if args.stats:
+            rows = incident_stats(i for i in incidents if i.opened_at >= since)
+            if args.metric:  # an incident's other metrics are not what was asked for
+                rows = [r for r in rows if fnmatch.fnmatchcase(r.metric, args.metric)]
+            if args.json:
+                print(json.dumps(stats_document(rows), indent=1), file=out)
+            else:
+                print(render_stats(rows, since=since, metric=args.metric), file=out)
+            return EXIT_OK
         if args.json:
             print(json.dumps([incident_document(i) for i in incidents], indent=1), file=out)
         else:
@@ -278,17 +382,80 @@ def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         store, table = open_store(args, plan)
         incident = store.get_incident(incident_id)
         if incident is None:
-            recent = [
-                i.id for i in select(store.list_incidents(since=int(clock()) - 30 * 86400), metric=None)
-            ]
-            known = (
-                f"; the last 30 days have {', '.join(recent[:5])}" if recent else "; none in the last 30 days"
-            )
-            raise IncidentsError(f"no incident {incident_id} in table {table}{known}")
+            raise _missing(store, incident_id, table)
         if args.json:
             print(json.dumps(incident_document(incident), indent=1), file=out)
         else:
             print(render_timeline(incident, now=int(clock()), plan_name=plan.name), file=out)
+        return EXIT_OK
+
+    return run_with_plan(args, out, err, action)
+
+
+def _missing(store: Any, incident_id: str, table: str) -> IncidentsError:
+    recent = [i.id for i in select(store.list_incidents(since=int(clock()) - 30 * 86400), metric=None)]
+    known = f"; the last 30 days have {', '.join(recent[:5])}" if recent else "; none in the last 30 days"
+    return IncidentsError(f"no incident {incident_id} in table {table}{known}")
+
+
+def record_feedback(
+    store: Any, incident_id: str, table: str, change: Callable[[Incident], str], *, history_days: int
+) -> str:
+    """Reads the incident, applies `change` and writes it if nobody (an evaluator tick) wrote it
+    in between; else reads it again and applies `change` to what the tick wrote. What `change`
+    returns is what the command prints. `history_days`: the plan's, for a resolved incident's
+    expiry (the same the evaluator gives it)."""
+    for _ in range(FEEDBACK_ATTEMPTS):
+        incident = store.get_incident(incident_id)
+        if incident is None:
+            raise _missing(store, incident_id, table)
+        try:
+            said = change(incident)
+        except FeedbackError as exc:
+            raise IncidentsError(f"error: {exc}") from None
+        if store.save_incident(incident, expires_at=expires_at(incident, history_days)):
+            return said
+    raise IncidentsError(
+        f"error: incident {incident_id} kept changing while it was written ({FEEDBACK_ATTEMPTS} tries); "
+        "run the command again",
+        EXIT_FAILURE,
+    )
+
+
+def cmd_incident_ack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def action(plan: Any) -> int:
+        incident_id = normalise_id(args.id)
+        store, table = open_store(args, plan)
+
+        def ack(incident: Incident) -> str:
+            acknowledge(incident, by=args.by, at=int(clock()), note=args.note or "")
+            return f"Acknowledged {incident.id} as {args.by.strip()}: no reminders until it escalates."
+
+        print(
+            record_feedback(store, incident_id, table, ack, history_days=plan.notify.history_days), file=out
+        )
+        return EXIT_OK
+
+    return run_with_plan(args, out, err, action)
+
+
+def cmd_incident_mark(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def action(plan: Any) -> int:
+        incident_id = normalise_id(args.id)
+        store, table = open_store(args, plan)
+        kind = "false-alarm" if args.false_alarm else "expected"
+
+        def verdict(incident: Incident) -> str:
+            mark(incident, kind, at=int(clock()), by=args.by or "", note=args.note or "")
+            return (
+                f"Marked {incident.id} {VERDICT_TEXT[kind]}: its periods stay out of training "
+                "from the next baseline build."
+            )
+
+        print(
+            record_feedback(store, incident_id, table, verdict, history_days=plan.notify.history_days),
+            file=out,
+        )
         return EXIT_OK
 
     return run_with_plan(args, out, err, action)
@@ -301,13 +468,20 @@ def add_parsers(commands: Any, default_plan: str) -> None:
     )
     incidents.add_argument(
         "--since",
-        default=DEFAULT_SINCE,
-        help=f"how far back: a duration (7d, 24h, 90m) or an ISO 8601 time (default {DEFAULT_SINCE})",
+        default=None,
+        help="how far back: a duration (12w, 7d, 24h, 90m) or an ISO 8601 time "
+        f"(default {DEFAULT_SINCE}; with --stats {STATS_SINCE})",
     )
     incidents.add_argument(
         "--metric", metavar="GLOB", default=None, help="only incidents of a matching metric"
     )
     incidents.add_argument("--json", action="store_true", help="print every incident as JSON")
+    incidents.add_argument(
+        "--stats",
+        action="store_true",
+        help=f"per metric and ISO week: pages, false alarms, expected, mean time to ack and to resolve "
+        f"(--since defaults to {STATS_SINCE})",
+    )
     add_table_options(incidents, default_plan)
     incidents.set_defaults(func=cmd_incidents)
     sub = incidents.add_subparsers(dest="incidents_command", metavar="SUBCOMMAND")
@@ -316,3 +490,22 @@ def add_parsers(commands: Any, default_plan: str) -> None:
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON")
     add_table_options(show, default_plan, suppress=True)
     show.set_defaults(func=cmd_incident_show)
+    ack = sub.add_parser("ack", help="say you are on it: on the timeline, and no more reminders")
+    ack.add_argument("id", help="incident id, e.g. 261116-1305 (the SMS and e-mail give it)")
+    ack.add_argument("--by", required=True, metavar="NAME", help="who is on it")
+    ack.add_argument("--note", metavar="TEXT", default=None, help="what you are doing about it")
+    add_table_options(ack, default_plan, suppress=True)
+    ack.set_defaults(func=cmd_incident_ack)
+    mark_parser = sub.add_parser(
+        "mark", help="what it was: a false alarm or expected; its periods stay out of training"
+    )
+    mark_parser.add_argument("id", help="incident id, e.g. 261116-1305")
+    verdicts = mark_parser.add_mutually_exclusive_group(required=True)
+    verdicts.add_argument("--false-alarm", action="store_true", help="nothing was wrong")
+    verdicts.add_argument(
+        "--expected", action="store_true", help="real, but planned (maintenance, a load test)"
+    )
+    mark_parser.add_argument("--by", metavar="NAME", default=None, help="who says so")
+    mark_parser.add_argument("--note", metavar="TEXT", default=None, help="why")
+    add_table_options(mark_parser, default_plan, suppress=True)
+    mark_parser.set_defaults(func=cmd_incident_mark)

@@ -153,6 +153,10 @@ class FakeStore:
     def get_open_incidents(self) -> list[Incident]:
         return [i for i in self.all_incidents() if i.status == "open"]
 
+    def get_incident(self, incident_id: str) -> Incident | None:
+        stored = self.incidents.get(incident_id)
+        return decode_incident(stored[0], None, revision=stored[1]) if stored else None
+
     def all_incidents(self) -> list[Incident]:
         return [
             decode_incident(text, None, revision=revision)
