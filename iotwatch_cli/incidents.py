@@ -10,16 +10,16 @@ import argparse
 import fnmatch
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from iotwatch.domain.incidents.feedback import VERDICT_TEXT, FeedbackError, acknowledge, mark
-from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member, expires_at
-from iotwatch.domain.incidents.stats import WeekStats, incident_stats
+from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member
+from iotwatch.domain.incidents.stats import incident_stats
 from iotwatch.domain.times import iso_z
 
-from iotwatch_cli.errors import EXIT_FAILURE, CliError
+from iotwatch_cli.errors import CliError
+from iotwatch_cli.incident_stats import render_stats, stats_document
 from iotwatch_cli.silence import parse_duration, parse_instant, relative
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
@@ -27,7 +27,6 @@ EXIT_OK = 0
 DEFAULT_SINCE = "7d"
 STATS_SINCE = "12w"
 WEEK = 7 * 86400
-FEEDBACK_ATTEMPTS = 5  # writes refused because the evaluator wrote the incident in between
 METRICS_SHOWN = 3
 
 
@@ -81,14 +80,14 @@ def normalise_id(text: str) -> str:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-def _stamp(ts: int) -> str:
+def stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _clock(ts: int, day_of: int) -> str:
     """'13:05' on the incident's first day, else '11-17 02:05'."""
-    text = _stamp(ts)
-    return text[11:] if text[:10] == _stamp(day_of)[:10] else text[5:]
+    text = stamp(ts)
+    return text[11:] if text[:10] == stamp(day_of)[:10] else text[5:]
 
 
 def lasted(incident: Incident, *, now: int) -> str:
@@ -104,8 +103,12 @@ def metrics_text(incident: Incident) -> str:
     return ", ".join(names[:METRICS_SHOWN]) + more
 
 
+def scope_text(since: int, metric: str | None) -> str:
+    return f"since {stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
+
+
 def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: str | None) -> str:
-    scope = f"since {_stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
+    scope = scope_text(since, metric)
     if not incidents:
         return f"No incidents {scope}."
     rows = [("ID", "OPENED (UTC)", "STATUS", "SEVERITY", "LASTED", "MEMBERS", "GROUP", "METRICS")]
@@ -113,7 +116,7 @@ def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: 
         rows.append(
             (
                 i.id,
-                _stamp(i.opened_at),
+                stamp(i.opened_at),
                 i.status,
                 i.severity,
                 lasted(i, now=now),
@@ -149,11 +152,11 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     lines = [
         f"Incident {incident.id} of plan '{plan_name}': {incident.status}, {incident.severity}, "
         f"{incident.group_label}",
-        f"  began     {_stamp(incident.since)} UTC (opened {_clock(incident.opened_at, day)})",
+        f"  began     {stamp(incident.since)} UTC (opened {_clock(incident.opened_at, day)})",
     ]
     if incident.status == "resolved" and ended is not None and incident.resolved_at is not None:
         lines.append(
-            f"  ended     {_stamp(ended)} UTC, resolved {_clock(incident.resolved_at, day)} "
+            f"  ended     {stamp(ended)} UTC, resolved {_clock(incident.resolved_at, day)} "
             f"({relative(ended - incident.since)})"
         )
     else:
@@ -167,7 +170,7 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     if incident.found_late is not None:
         gap = incident.found_late
         lines.append(
-            f"  found     late: iotwatch could not evaluate {_stamp(gap.start)} to {_clock(gap.end, day)} UTC "
+            f"  found     late: iotwatch could not evaluate {stamp(gap.start)} to {_clock(gap.end, day)} UTC "
             "and found it catching up"
             + (f" (not evaluated before {_clock(gap.caught_up_from, day)})" if gap.not_evaluated else "")
         )
@@ -222,63 +225,6 @@ def _feedback_document(incident: Incident) -> dict[str, Any]:
             else None
         ),
     }
-
-
-def _minutes(seconds: float | None) -> str:
-    return "-" if seconds is None else relative(seconds)
-
-
-def render_stats(rows: Sequence[WeekStats], *, since: int, metric: str | None) -> str:
-    """The table `incidents --stats` prints: one line per ISO week and metric."""
-    scope = f"since {_stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
-    if not rows:
-        return f"No incidents {scope}."
-    table = [
-        ("WEEK", "METRIC", "INCIDENTS", "PAGES", "FALSE ALARMS", "EXPECTED", "MEAN TO ACK", "MEAN TO RESOLVE")
-    ]
-    for r in rows:
-        table.append(
-            (
-                r.week,
-                r.metric,
-                str(r.incidents),
-                str(r.pages),
-                str(r.false_alarms),
-                str(r.expected),
-                _minutes(r.mean_to_acknowledge),
-                _minutes(r.mean_to_resolve),
-            )
-        )
-    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
-    lines = ["  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
-    marked = sum(r.false_alarms + r.expected for r in rows)
-    lines += [
-        "",
-        f"Per metric and ISO week (UTC) of opening, {scope}; {marked} marked. "
-        "A metric with many pages and false alarms is where to tune.",
-    ]
-    return "\n".join(lines)
-
-
-def stats_document(rows: Sequence[WeekStats]) -> list[dict[str, Any]]:
-    def mean(value: float | None) -> float | None:
-        return None if value is None else round(value, 1)
-
-    return [
-        {
-            "week": r.week,
-            "metric": r.metric,
-            "incidents": r.incidents,
-            "pages": r.pages,
-            "false_alarms": r.false_alarms,
-            "expected": r.expected,
-            "acknowledged": len(r.to_acknowledge),
-            "mean_seconds_to_acknowledge": mean(r.mean_to_acknowledge),
-            "resolved": len(r.to_resolve),
-            "mean_seconds_to_resolve": mean(r.mean_to_resolve),
-        }
-        for r in rows
-    ]
 
 
 def incident_document(incident: Incident) -> dict[str, Any]:
@@ -365,7 +311,7 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if args.json:
                 print(json.dumps(stats_document(rows), indent=1), file=out)
             else:
-                print(render_stats(rows, since=since, metric=args.metric), file=out)
+                print(render_stats(rows, scope=scope_text(since, args.metric)), file=out)
             return EXIT_OK
         if args.json:
             print(json.dumps([incident_document(i) for i in incidents], indent=1), file=out)
@@ -382,7 +328,7 @@ def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         store, table = open_store(args, plan)
         incident = store.get_incident(incident_id)
         if incident is None:
-            raise _missing(store, incident_id, table)
+            raise missing(store, incident_id, table)
         if args.json:
             print(json.dumps(incident_document(incident), indent=1), file=out)
         else:
@@ -392,77 +338,15 @@ def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return run_with_plan(args, out, err, action)
 
 
-def _missing(store: Any, incident_id: str, table: str) -> IncidentsError:
+def missing(store: Any, incident_id: str, table: str) -> IncidentsError:
     recent = [i.id for i in select(store.list_incidents(since=int(clock()) - 30 * 86400), metric=None)]
     known = f"; the last 30 days have {', '.join(recent[:5])}" if recent else "; none in the last 30 days"
     return IncidentsError(f"no incident {incident_id} in table {table}{known}")
 
 
-def record_feedback(
-    store: Any, incident_id: str, table: str, change: Callable[[Incident], str], *, history_days: int
-) -> str:
-    """Reads the incident, applies `change` and writes it if nobody (an evaluator tick) wrote it
-    in between; else reads it again and applies `change` to what the tick wrote. What `change`
-    returns is what the command prints. `history_days`: the plan's, for a resolved incident's
-    expiry (the same the evaluator gives it)."""
-    for _ in range(FEEDBACK_ATTEMPTS):
-        incident = store.get_incident(incident_id)
-        if incident is None:
-            raise _missing(store, incident_id, table)
-        try:
-            said = change(incident)
-        except FeedbackError as exc:
-            raise IncidentsError(f"error: {exc}") from None
-        if store.save_incident(incident, expires_at=expires_at(incident, history_days)):
-            return said
-    raise IncidentsError(
-        f"error: incident {incident_id} kept changing while it was written ({FEEDBACK_ATTEMPTS} tries); "
-        "run the command again",
-        EXIT_FAILURE,
-    )
-
-
-def cmd_incident_ack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    def action(plan: Any) -> int:
-        incident_id = normalise_id(args.id)
-        store, table = open_store(args, plan)
-
-        def ack(incident: Incident) -> str:
-            acknowledge(incident, by=args.by, at=int(clock()), note=args.note or "")
-            return f"Acknowledged {incident.id} as {args.by.strip()}: no reminders until it escalates."
-
-        print(
-            record_feedback(store, incident_id, table, ack, history_days=plan.notify.history_days), file=out
-        )
-        return EXIT_OK
-
-    return run_with_plan(args, out, err, action)
-
-
-def cmd_incident_mark(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    def action(plan: Any) -> int:
-        incident_id = normalise_id(args.id)
-        store, table = open_store(args, plan)
-        kind = "false-alarm" if args.false_alarm else "expected"
-
-        def verdict(incident: Incident) -> str:
-            mark(incident, kind, at=int(clock()), by=args.by or "", note=args.note or "")
-            return (
-                f"Marked {incident.id} {VERDICT_TEXT[kind]}: its periods stay out of training "
-                "from the next baseline build."
-            )
-
-        print(
-            record_feedback(store, incident_id, table, verdict, history_days=plan.notify.history_days),
-            file=out,
-        )
-        return EXIT_OK
-
-    return run_with_plan(args, out, err, action)
-
-
-def add_parsers(commands: Any, default_plan: str) -> None:
-    """Registers `incidents [show ID]` on the top-level subparsers."""
+def add_parsers(commands: Any, default_plan: str) -> Any:
+    """Registers `incidents [show ID]` on the top-level subparsers; returns the `incidents`
+    subparsers (`ack` and `mark` join them: iotwatch_cli.incident_feedback)."""
     incidents = commands.add_parser(
         "incidents", help="the incidents iotwatch paged for: a list, or one incident's timeline"
     )
@@ -490,22 +374,4 @@ def add_parsers(commands: Any, default_plan: str) -> None:
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON")
     add_table_options(show, default_plan, suppress=True)
     show.set_defaults(func=cmd_incident_show)
-    ack = sub.add_parser("ack", help="say you are on it: on the timeline, and no more reminders")
-    ack.add_argument("id", help="incident id, e.g. 261116-1305 (the SMS and e-mail give it)")
-    ack.add_argument("--by", required=True, metavar="NAME", help="who is on it")
-    ack.add_argument("--note", metavar="TEXT", default=None, help="what you are doing about it")
-    add_table_options(ack, default_plan, suppress=True)
-    ack.set_defaults(func=cmd_incident_ack)
-    mark_parser = sub.add_parser(
-        "mark", help="what it was: a false alarm or expected; its periods stay out of training"
-    )
-    mark_parser.add_argument("id", help="incident id, e.g. 261116-1305")
-    verdicts = mark_parser.add_mutually_exclusive_group(required=True)
-    verdicts.add_argument("--false-alarm", action="store_true", help="nothing was wrong")
-    verdicts.add_argument(
-        "--expected", action="store_true", help="real, but planned (maintenance, a load test)"
-    )
-    mark_parser.add_argument("--by", metavar="NAME", default=None, help="who says so")
-    mark_parser.add_argument("--note", metavar="TEXT", default=None, help="why")
-    add_table_options(mark_parser, default_plan, suppress=True)
-    mark_parser.set_defaults(func=cmd_incident_mark)
+    return sub

@@ -157,6 +157,10 @@ class FakeStore:
         stored = self.incidents.get(incident_id)
         return decode_incident(stored[0], None, revision=stored[1]) if stored else None
 
+    def list_incidents(self, *, since: int) -> list[Incident]:
+        """Like DynamoStateStore: opened at or after `since`, or still open, oldest first."""
+        return [i for i in self.all_incidents() if i.opened_at >= since or i.status == "open"]
+
     def all_incidents(self) -> list[Incident]:
         return [
             decode_incident(text, None, revision=revision)

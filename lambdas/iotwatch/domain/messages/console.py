@@ -50,6 +50,12 @@ def dashboard_url(name: str, region: str, *, start: int | None = None, end: int 
     return f"{url}?start={iso_z(start)}&end={iso_z(end)}"
 
 
+def short_dashboard_url(name: str, region: str) -> str:
+    """The dashboard in as few characters as the console takes (for an SMS): the regional
+    console host selects the region, without `?region=`."""
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home#dashboards/dashboard/{name}"
+
+
 # the time around an incident its dashboard link shows: an hour before it began to an hour after
 DASHBOARD_MARGIN = 3600
 

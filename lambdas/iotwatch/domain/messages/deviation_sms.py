@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from iotwatch.domain.messages.console import dashboard_url
+from iotwatch.domain.messages.console import short_dashboard_url
 from iotwatch.domain.messages.gsm7 import SMS_LIMIT, gsm7_length, to_gsm7, trim_to_sms
 from iotwatch.domain.messages.model import Alert, MessageContext, Notification
 from iotwatch.domain.messages.phrases import direction_verb, moved_phrase
@@ -33,7 +33,7 @@ def with_console_link(text: str, ctx: MessageContext) -> str:
     already in it: one token to type into `iotwatch incidents ack`)."""
     if not ctx.dashboard_name:
         return text
-    linked = f"{text} {dashboard_url(ctx.dashboard_name, ctx.region)}"
+    linked = f"{text} {short_dashboard_url(ctx.dashboard_name, ctx.region)}"
     return linked if gsm7_length(to_gsm7(linked)) <= SMS_LIMIT else text
 
 
