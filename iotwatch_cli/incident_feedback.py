@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from iotwatch.domain.incidents.feedback import VERDICT_TEXT, FeedbackError, acknowledge, mark
-from iotwatch.domain.incidents.model import Incident, expires_at
+from iotwatch.domain.incidents.model import Incident, VerdictKind, expires_at
 
 from iotwatch_cli import incidents as listing
 from iotwatch_cli.errors import EXIT_FAILURE, EXIT_OK
@@ -63,7 +63,7 @@ def cmd_incident_mark(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     def action(plan: Any) -> int:
         incident_id = listing.normalise_id(args.id)
         store, table = open_store(args, plan)
-        kind = "false-alarm" if args.false_alarm else "expected"
+        kind: VerdictKind = "false-alarm" if args.false_alarm else "expected"
 
         def verdict(incident: Incident) -> str:
             mark(incident, kind, at=int(listing.clock()), by=args.by or "", note=args.note or "")
