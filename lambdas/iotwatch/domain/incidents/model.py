@@ -109,6 +109,7 @@ class Event:
 
     at: int
     kind: str  # opened joined silenced escalated recovered deviating paged updated resolved failed
+    # acknowledged marked (what on-call said: domain.incidents.feedback)
     text: str
     topics: tuple[str, ...] = ()
 
