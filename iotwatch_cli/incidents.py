@@ -1,7 +1,8 @@
 """`iotwatch incidents [--since 7d] [--metric GLOB] [--json]` and `iotwatch incidents show ID`:
 the incidents the evaluator kept in the stack's table (`notify.history_days`), as a list or
-as one incident's timeline. Selection and rendering are pure functions; only the `cmd_*`
-functions talk to AWS."""
+as one incident's timeline; `incidents --stats` per metric and week; `incidents ack ID` and
+`incidents mark ID` record what on-call says about one. Selection and rendering are pure
+functions; only the `cmd_*` functions talk to AWS."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member
+from iotwatch.domain.incidents.stats import incident_stats
 from iotwatch.domain.times import iso_z
 
 from iotwatch_cli.errors import CliError
+from iotwatch_cli.incident_stats import render_stats, stats_document
 from iotwatch_cli.silence import parse_duration, parse_instant, relative
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
 EXIT_OK = 0
 DEFAULT_SINCE = "7d"
+STATS_SINCE = "12w"
+WEEK = 7 * 86400
 METRICS_SHOWN = 3
 
 
@@ -40,12 +45,14 @@ class IncidentsError(CliError):
 def since_instant(text: str, *, now: int) -> int:
     """'7d', '24h', '90m' back from now, or an ISO 8601 time."""
     value = text.strip()
+    if value[:-1].isdigit() and value[-1:].lower() == "w":
+        return now - int(value[:-1]) * WEEK
     looks_like_time = any(c in value for c in "-:T")
     try:
         return parse_instant(value, "--since") if looks_like_time else now - parse_duration(value)
     except CliError:
         raise IncidentsError(
-            f"--since {text!r}: write a duration back from now (7d, 24h, 90m) or an ISO 8601 time "
+            f"--since {text!r}: write a duration back from now (12w, 7d, 24h, 90m) or an ISO 8601 time "
             "such as 2026-11-16T13:00Z"
         ) from None
 
@@ -73,14 +80,14 @@ def normalise_id(text: str) -> str:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-def _stamp(ts: int) -> str:
+def stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _clock(ts: int, day_of: int) -> str:
     """'13:05' on the incident's first day, else '11-17 02:05'."""
-    text = _stamp(ts)
-    return text[11:] if text[:10] == _stamp(day_of)[:10] else text[5:]
+    text = stamp(ts)
+    return text[11:] if text[:10] == stamp(day_of)[:10] else text[5:]
 
 
 def lasted(incident: Incident, *, now: int) -> str:
@@ -96,8 +103,12 @@ def metrics_text(incident: Incident) -> str:
     return ", ".join(names[:METRICS_SHOWN]) + more
 
 
+def scope_text(since: int, metric: str | None) -> str:
+    return f"since {stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
+
+
 def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: str | None) -> str:
-    scope = f"since {_stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
+    scope = scope_text(since, metric)
     if not incidents:
         return f"No incidents {scope}."
     rows = [("ID", "OPENED (UTC)", "STATUS", "SEVERITY", "LASTED", "MEMBERS", "GROUP", "METRICS")]
@@ -105,7 +116,7 @@ def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: 
         rows.append(
             (
                 i.id,
-                _stamp(i.opened_at),
+                stamp(i.opened_at),
                 i.status,
                 i.severity,
                 lasted(i, now=now),
@@ -141,16 +152,17 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     lines = [
         f"Incident {incident.id} of plan '{plan_name}': {incident.status}, {incident.severity}, "
         f"{incident.group_label}",
-        f"  began     {_stamp(incident.since)} UTC (opened {_clock(incident.opened_at, day)})",
+        f"  began     {stamp(incident.since)} UTC (opened {_clock(incident.opened_at, day)})",
     ]
     if incident.status == "resolved" and ended is not None and incident.resolved_at is not None:
         lines.append(
-            f"  ended     {_stamp(ended)} UTC, resolved {_clock(incident.resolved_at, day)} "
+            f"  ended     {stamp(ended)} UTC, resolved {_clock(incident.resolved_at, day)} "
             f"({relative(ended - incident.since)})"
         )
     else:
         lines.append(f"  open      for {relative(now - incident.since)}")
     lines.append(f"  told      {', '.join(incident.topics) or 'nobody (silenced)'}")
+    lines += _feedback_lines(incident, day)
     if incident.failure is not None:
         from iotwatch.domain.messages.where import kind_text
 
@@ -158,7 +170,7 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     if incident.found_late is not None:
         gap = incident.found_late
         lines.append(
-            f"  found     late: iotwatch could not evaluate {_stamp(gap.start)} to {_clock(gap.end, day)} UTC "
+            f"  found     late: iotwatch could not evaluate {stamp(gap.start)} to {_clock(gap.end, day)} UTC "
             "and found it catching up"
             + (f" (not evaluated before {_clock(gap.caught_up_from, day)})" if gap.not_evaluated else "")
         )
@@ -185,6 +197,34 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
             f"  {_clock(event.at, day):<{clock_width}}  {event.kind:<{kind_width}}  {event.text}".rstrip()
         )
     return "\n".join(lines)
+
+
+def _feedback_lines(incident: Incident, day: int) -> list[str]:
+    lines = []
+    ack = incident.acknowledged
+    if ack is not None:
+        note = f": {ack.note}" if ack.note else ""
+        lines.append(f"  acked     by {ack.by} at {_clock(ack.at, day)} UTC{note} (no reminders)")
+    verdict = incident.verdict
+    if verdict is not None:
+        who = f" by {verdict.by}" if verdict.by else ""
+        note = f": {verdict.note}" if verdict.note else ""
+        lines.append(f"  marked    {verdict.kind}{who}{note} (kept out of training)")
+    return lines
+
+
+def _feedback_document(incident: Incident) -> dict[str, Any]:
+    ack, verdict = incident.acknowledged, incident.verdict
+    return {
+        "acknowledged": (
+            {"by": ack.by, "time": iso_z(ack.at), "note": ack.note} if ack is not None else None
+        ),
+        "verdict": (
+            {"kind": verdict.kind, "by": verdict.by, "time": iso_z(verdict.at), "note": verdict.note}
+            if verdict is not None
+            else None
+        ),
+    }
 
 
 def incident_document(incident: Incident) -> dict[str, Any]:
@@ -235,6 +275,7 @@ def incident_document(incident: Incident) -> dict[str, Any]:
             for q in incident.quoted
         ],
         **_where_fields(incident),
+        **_feedback_document(incident),
         "timeline": [
             {"time": iso_z(e.at), "kind": e.kind, "text": e.text, "topics": list(e.topics)}
             for e in incident.events
@@ -260,9 +301,18 @@ def _where_fields(incident: Incident) -> dict[str, Any]:
 def cmd_incidents(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def action(plan: Any) -> int:
         now = int(clock())
-        since = since_instant(args.since, now=now)
+        since = since_instant(args.since or (STATS_SINCE if args.stats else DEFAULT_SINCE), now=now)
         store, _ = open_store(args, plan)
         incidents = select(store.list_incidents(since=since), metric=args.metric)
+        if args.stats:
+            rows = incident_stats(i for i in incidents if i.opened_at >= since)
+            if args.metric:  # an incident's other metrics are not what was asked for
+                rows = [r for r in rows if fnmatch.fnmatchcase(r.metric, args.metric)]
+            if args.json:
+                print(json.dumps(stats_document(rows), indent=1), file=out)
+            else:
+                print(render_stats(rows, scope=scope_text(since, args.metric)), file=out)
+            return EXIT_OK
         if args.json:
             print(json.dumps([incident_document(i) for i in incidents], indent=1), file=out)
         else:
@@ -278,13 +328,7 @@ def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         store, table = open_store(args, plan)
         incident = store.get_incident(incident_id)
         if incident is None:
-            recent = [
-                i.id for i in select(store.list_incidents(since=int(clock()) - 30 * 86400), metric=None)
-            ]
-            known = (
-                f"; the last 30 days have {', '.join(recent[:5])}" if recent else "; none in the last 30 days"
-            )
-            raise IncidentsError(f"no incident {incident_id} in table {table}{known}")
+            raise missing(store, incident_id, table)
         if args.json:
             print(json.dumps(incident_document(incident), indent=1), file=out)
         else:
@@ -294,20 +338,34 @@ def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return run_with_plan(args, out, err, action)
 
 
-def add_parsers(commands: Any, default_plan: str) -> None:
-    """Registers `incidents [show ID]` on the top-level subparsers."""
+def missing(store: Any, incident_id: str, table: str) -> IncidentsError:
+    recent = [i.id for i in select(store.list_incidents(since=int(clock()) - 30 * 86400), metric=None)]
+    known = f"; the last 30 days have {', '.join(recent[:5])}" if recent else "; none in the last 30 days"
+    return IncidentsError(f"no incident {incident_id} in table {table}{known}")
+
+
+def add_parsers(commands: Any, default_plan: str) -> Any:
+    """Registers `incidents [show ID]` on the top-level subparsers; returns the `incidents`
+    subparsers (`ack` and `mark` join them: iotwatch_cli.incident_feedback)."""
     incidents = commands.add_parser(
         "incidents", help="the incidents iotwatch paged for: a list, or one incident's timeline"
     )
     incidents.add_argument(
         "--since",
-        default=DEFAULT_SINCE,
-        help=f"how far back: a duration (7d, 24h, 90m) or an ISO 8601 time (default {DEFAULT_SINCE})",
+        default=None,
+        help="how far back: a duration (12w, 7d, 24h, 90m) or an ISO 8601 time "
+        f"(default {DEFAULT_SINCE}; with --stats {STATS_SINCE})",
     )
     incidents.add_argument(
         "--metric", metavar="GLOB", default=None, help="only incidents of a matching metric"
     )
     incidents.add_argument("--json", action="store_true", help="print every incident as JSON")
+    incidents.add_argument(
+        "--stats",
+        action="store_true",
+        help=f"per metric and ISO week: pages, false alarms, expected, mean time to ack and to resolve "
+        f"(--since defaults to {STATS_SINCE})",
+    )
     add_table_options(incidents, default_plan)
     incidents.set_defaults(func=cmd_incidents)
     sub = incidents.add_subparsers(dest="incidents_command", metavar="SUBCOMMAND")
@@ -316,3 +374,4 @@ def add_parsers(commands: Any, default_plan: str) -> None:
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON")
     add_table_options(show, default_plan, suppress=True)
     show.set_defaults(func=cmd_incident_show)
+    return sub

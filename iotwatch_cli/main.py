@@ -283,9 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_silence_parsers(commands, DEFAULT_PLAN_FILE)
 
+    from iotwatch_cli.incident_feedback import add_parsers as add_feedback_parsers
     from iotwatch_cli.incidents import add_parsers as add_incident_parsers
 
-    add_incident_parsers(commands, DEFAULT_PLAN_FILE)
+    add_feedback_parsers(add_incident_parsers(commands, DEFAULT_PLAN_FILE), DEFAULT_PLAN_FILE)
 
     from iotwatch_cli.audit import add_parsers as add_audit_parsers
 

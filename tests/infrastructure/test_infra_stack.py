@@ -312,6 +312,7 @@ def test_builder_reads_metrics_and_table_but_cannot_publish(full: Synth) -> None
     actions = {a for s in statements for a in _as_list(s["Action"])}
     assert {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"} <= actions
     assert "dynamodb:PutItem" in actions and "dynamodb:BatchWriteItem" not in actions  # puts one at a time
+    assert "dynamodb:Query" in actions  # the periods of marked incidents, in one Query (incidents mark)
     assert not any(a.startswith(("sns:", "kms:")) for a in actions)
     for statement in statements:
         if any(a.startswith("dynamodb:") for a in _as_list(statement["Action"])):

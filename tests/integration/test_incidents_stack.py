@@ -22,12 +22,14 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import yaml
+from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.times import iso_z as iso
 from iotwatch_harness import (
     DAY,
@@ -46,6 +48,7 @@ from iotwatch_harness import (
     ticks_between,
 )
 
+from iotwatch_cli import incidents as incidents_cli
 from iotwatch_cli import silence as silence_cli
 from iotwatch_cli.main import main as iotwatch_cli
 from iotwatch_local.endpoint import LocalAws
@@ -383,3 +386,61 @@ def test_a_silence_added_for_the_incident_holds_its_updates_and_lets_the_resolve
     held_notes = [e["text"] for e in kept["timeline"] if e["kind"] == "silenced"]
     assert len(held_notes) == 2 and held_notes[0].startswith("pages held by silence s-"), held_notes
     assert "(on it)" in held_notes[0] and held_notes[1].endswith("over: pages resume")
+
+
+# --------------------------------------------------------------------------------------------
+# on-call's word from the CLI: ack, mark, stats
+
+
+def test_on_call_acks_marks_and_reads_the_stats_from_the_cli(
+    fleet: IotWatch, inboxes: Inboxes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone = Phone(fleet)
+    schedule = ticks_between(fleet, WORSE - HOUR, WORSE_END + HOUR)
+    first_page = next(
+        i for i, tick in enumerate(schedule) if _drive(fleet, inboxes, phone, [tick]) and inboxes.received
+    )
+    [opened] = inboxes.of("oncall-email", "firing")  # the warning
+    incident = opened.document["incident"]["id"]
+    acked_at = opened.tick + 120
+    monkeypatch.setattr(incidents_cli, "clock", lambda: float(acked_at))
+    said = _cli(fleet, "incidents", "ack", incident, "--by", "ana", "--note", "on it")
+    assert said.strip() == f"Acknowledged {incident} as ana: no reminders until it escalates."
+    [kept] = [i for i in _incidents(fleet) if i["id"] == incident]
+    assert kept["acknowledged"] == {"by": "ana", "time": iso(acked_at), "note": "on it"}
+
+    # the ticks after it keep the ack; the escalation pages again and clears it
+    _drive(fleet, inboxes, phone, schedule[first_page + 1 :])
+    assert _kinds(inboxes, "oncall-email") == ["firing", "escalated", "resolved"], _story(inboxes)
+    assert [kind for _, kind, _ in phone.received] == ["firing", "resolved"]
+    [kept] = [i for i in _incidents(fleet) if i["id"] == incident]
+    assert kept["acknowledged"] is None
+    acks = [e["text"] for e in kept["timeline"] if e["kind"] == "acknowledged"]
+    assert acks == ["acknowledged by ana: on it", "acknowledgement by ana cleared: it escalated"]
+
+    # over: it was a load test; its periods leave training
+    marked_at = schedule[-1] + 600
+    monkeypatch.setattr(incidents_cli, "clock", lambda: float(marked_at))
+    said = _cli(fleet, "incidents", "mark", incident, "--false-alarm", "--note", "load test")
+    assert "its periods stay out of training" in said
+    [kept] = [i for i in _incidents(fleet) if i["id"] == incident]
+    assert kept["verdict"] == {"kind": "false-alarm", "by": "", "time": iso(marked_at), "note": "load test"}
+    store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
+    # what the baseline builder reads: the member's first deviating period to its first normal one
+    [(start, end)] = store.marked_windows(since=WORSE - DAY, now=marked_at)
+    assert (iso(start), iso(end)) == (kept["since"], kept["ended"])
+
+    stats = json.loads(_cli(fleet, "incidents", "--stats", "--since", iso(WORSE - HOUR), "--json"))
+    assert [r["metric"] for r in stats] == ["PublishIn.Success"]
+    [row] = stats
+    opened_at = _epoch(kept["opened"])
+    # the warning to e-mail, then the SMS topic's first page and e-mail's escalation
+    assert (row["incidents"], row["pages"], row["false_alarms"], row["expected"]) == (1, 3, 1, 0)
+    assert row["mean_seconds_to_acknowledge"] == acked_at - opened_at
+    assert row["mean_seconds_to_resolve"] == _epoch(kept["resolved"]) - opened_at
+    table = _cli(fleet, "incidents", "--stats", "--since", iso(WORSE - HOUR))
+    assert "PublishIn.Success" in table and "1 marked" in table
+
+
+def _epoch(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from iotwatch.domain.baseline.build import build_baseline
 from iotwatch.domain.baseline.model import HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.deviation import AlertState
+from iotwatch.domain.incidents.feedback import training_window
 from iotwatch.domain.incidents.model import Incident
 from iotwatch.domain.incidents.record import decode_incident, encode_incident
 from iotwatch.domain.likelihood import TrackerState
@@ -152,6 +153,19 @@ class FakeStore:
 
     def get_open_incidents(self) -> list[Incident]:
         return [i for i in self.all_incidents() if i.status == "open"]
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        stored = self.incidents.get(incident_id)
+        return decode_incident(stored[0], None, revision=stored[1]) if stored else None
+
+    def marked_windows(self, *, since: int, now: int) -> list[tuple[int, int]]:
+        """Like DynamoStateStore: the periods of the marked incidents opened at or after `since`."""
+        windows = [training_window(i) for i in self.all_incidents() if i.opened_at >= since]
+        return [(start, end if end is not None else now) for start, end in filter(None, windows)]
+
+    def list_incidents(self, *, since: int) -> list[Incident]:
+        """Like DynamoStateStore: opened at or after `since`, or still open, oldest first."""
+        return [i for i in self.all_incidents() if i.opened_at >= since or i.status == "open"]
 
     def all_incidents(self) -> list[Incident]:
         return [

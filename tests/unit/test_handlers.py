@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from iotwatch.domain.deviation import PeriodScore
+from iotwatch.domain.incidents.feedback import mark
+from iotwatch.domain.incidents.model import Incident, Member
+from iotwatch.domain.series import Series
 from iotwatch.handlers import baseline_builder, evaluator
 from iotwatch.handlers.events import BadEventError
 from iotwatch.handlers.log_queries import (
@@ -222,6 +226,35 @@ def test_baseline_builder_trains_on_history_before_the_event_time(task_root, nam
     assert store.baselines[rules.id].expectation_at(end + 3600).expected == 500.0
     assert {b.trained_to for b in store.baselines.values()} == {end}
     assert result["get_metric_data_calls"] == 1
+
+
+def test_baseline_builder_leaves_the_periods_of_marked_incidents_out(task_root, default_series):
+    """A surge on-call marked (`incidents mark`) is not learnt as the normal of its hour."""
+    trigger = event("baseline-refresh-schedule")
+    end = epoch(trigger["time"]) // PERIOD * PERIOD
+    rules = next(s for s in default_series if s.metric == "RulesExecuted")
+    surge = end - 3 * DAY - end % 3600  # an hour three days back
+    learnt = {}
+    for marked in (False, True):
+        reader, store = FakeReader(), FakeStore()
+        for ts in range(end - 14 * DAY, end, PERIOD):
+            reader.set(rules.id, ts, 5000.0 if surge <= ts < surge + 3600 else 500.0)
+        if marked:
+            store.save_incident(_surge_incident(rules, surge, surge + 3600))
+        deps = baseline_builder.BuilderDependencies(reader=reader, store=store)
+        baseline_builder.handler(trigger, LambdaContext(), deps)
+        learnt[marked] = store.baselines[rules.id].expectation_at(surge + 7 * DAY).expected
+    assert learnt[False] > 1000.0, "unmarked, the surge is half of what its hour learns"
+    assert learnt[True] == 500.0
+
+
+def _surge_incident(series: Series, start: int, end: int) -> Incident:
+    latest = PeriodScore(start, 5000.0, 500.0, 300.0, 700.0, 90.0, 9.0, "critical", "hour-of-week")
+    member = Member(series.id, series.namespace, series.metric, (), "Sum", PERIOD, start, start, "critical", 90.0,
+                    latest, status="recovered", ended=end)  # fmt: skip
+    incident = Incident("251120-1000", (), start, [member], "critical", status="resolved", resolved_at=end)
+    mark(incident, "expected", at=end + 600, note="load test")
+    return incident
 
 
 def test_baseline_builder_bumps_versions_on_refresh(task_root, default_series):

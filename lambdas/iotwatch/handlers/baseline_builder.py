@@ -31,6 +31,7 @@ from iotwatch.service.baselines import (
     dispatch_build,
     rebuild_baselines,
     run_build_shard,
+    training_exclusions,
 )
 from iotwatch.service.ports import BuildShardStore, CountingMetricReader, WorkQueue
 from iotwatch.telemetry import BASELINES_BUILT, BUILDER_GET_METRIC_DATA_CALLS, BUILDER_SHARDS_QUEUED
@@ -134,7 +135,12 @@ def handler(
         history_days=settings.plan.frequency.history_days,
         reader=deps.reader,
         store=deps.store,
-        excluded=settings.plan.detection.excluded_windows,
+        excluded=training_exclusions(
+            settings.plan.detection.excluded_windows,
+            deps.store,
+            now=now,
+            history_days=settings.plan.frequency.history_days,
+        ),
     )
     calls = deps.reader.calls - calls_before
     logger.info(
@@ -170,7 +176,12 @@ def _build_shards(
             history_days=settings.plan.frequency.history_days,
             reader=deps.reader,
             store=deps.store,
-            excluded=settings.plan.detection.excluded_windows,
+            excluded=training_exclusions(
+                settings.plan.detection.excluded_windows,
+                deps.store,
+                now=task.now,
+                history_days=settings.plan.frequency.history_days,
+            ),
         )
         calls = deps.reader.calls - calls_before
         totals["built"] += outcome.report.built

@@ -25,6 +25,7 @@ from iotwatch.service.ports import (
     BuildLog,
     BuildShardStore,
     GenerationMarker,
+    MarkedIncidents,
     MetricReader,
     WorkQueue,
 )
@@ -152,6 +153,18 @@ class BuildTask:
         if not 0 <= task.shard < task.shards or not task.generation:
             raise BuildMessageError(f"shard {task.shard} outside 0..{task.shards - 1}")
         return task
+
+
+def training_exclusions(
+    planned: Sequence[tuple[int, int]], store: object, *, now: float, history_days: int
+) -> tuple[tuple[int, int], ...]:
+    """What training leaves out: the plan's `exclude_from_training` windows and the periods of
+    the incidents on-call marked a false alarm or expected in the training window (one Query;
+    a store that keeps no incidents has none)."""
+    if not isinstance(store, MarkedIncidents):
+        return tuple(planned)
+    marked = store.marked_windows(since=int(now) - history_days * DAY, now=int(now))
+    return (*planned, *sorted(marked))
 
 
 def dispatch_build(

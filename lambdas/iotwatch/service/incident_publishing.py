@@ -8,7 +8,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from iotwatch.domain.evaluation import Gap, Window
-from iotwatch.domain.incidents.model import IncidentSettings, expires_at, note_failed, quote_changes
+from iotwatch.domain.incidents.feedback import adopt_feedback
+from iotwatch.domain.incidents.model import (
+    Incident,
+    IncidentSettings,
+    expires_at,
+    note_failed,
+    quote_changes,
+)
 from iotwatch.domain.incidents.news import SeriesNews
 from iotwatch.domain.incidents.tick import Tick, TickIncidents, advance_ticks
 from iotwatch.domain.messages.model import MessageContext, Notification, OutboxItem
@@ -92,9 +99,24 @@ def publish_incidents(
 
     history = plan.notify.history_days
     for incident in tick.changed:
-        if not store.save_incident(incident, expires_at=expires_at(incident, history)):
+        if not _save(store, incident, history):
             report.incident_conflicts.append(incident.id)
     report.incidents_open = len(tick.open)
+
+
+FEEDBACK_RETRIES = 3
+
+
+def _save(store: EvaluationStore, incident: Incident, history: int) -> bool:
+    """Stores the tick's incident; when someone wrote it since it was read (an `incidents ack`
+    or `mark`), takes what they wrote and tries again, so neither change is lost."""
+    for _ in range(FEEDBACK_RETRIES):
+        if store.save_incident(incident, expires_at=expires_at(incident, history)):
+            return True
+        stored = store.get_incident(incident.id)
+        if stored is None or not adopt_feedback(incident, stored):
+            return False
+    return False
 
 
 def _publish(

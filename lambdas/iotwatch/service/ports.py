@@ -104,7 +104,15 @@ class SeriesStateStore(StateReader, Protocol):
 
 class IncidentStore(Protocol):
     def get_open_incidents(self) -> list[Incident]: ...
+    def get_incident(self, incident_id: str) -> Incident | None: ...
     def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool: ...
+
+
+@runtime_checkable
+class MarkedIncidents(Protocol):
+    """The periods of incidents on-call marked (`iotwatch incidents mark`)."""
+
+    def marked_windows(self, *, since: int, now: int) -> list[tuple[int, int]]: ...
 
 
 class SilenceReader(Protocol):

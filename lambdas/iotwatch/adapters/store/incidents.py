@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from iotwatch.adapters.store.table import Item, Repository, sorted_set
+from iotwatch.domain.incidents.feedback import training_window
 from iotwatch.domain.incidents.model import Incident, id_floor
 from iotwatch.domain.incidents.record import decode_incident, encode_incident
 
@@ -46,6 +47,7 @@ class IncidentRepository(Repository):
             "metrics": sorted_set({m.metric for m in incident.members}),
             **({"incident": text} if text is not None else {"incident_z": packed}),
             **({"expires_at": int(expires_at)} if expires_at is not None else {}),
+            **_verdict_attributes(incident),
         }
         if not self._table.put_unless_moved(item, seen=incident.revision):
             return False
@@ -72,6 +74,36 @@ class IncidentRepository(Repository):
         for incident in self.get_open_incidents():
             found.setdefault(incident.id, incident)
         return sorted(found.values(), key=lambda i: (i.opened_at, i.id))
+
+    def marked_windows(self, *, since: int, now: int) -> list[tuple[int, int]]:
+        """The periods of incidents opened at or after `since` that on-call marked (a false
+        alarm, expected), for training to leave out: one Query (paginated) that returns only
+        the marked items' two window attributes."""
+        items = self._table.query(
+            "pk = :pk AND sk >= :floor",
+            {":pk": INCIDENT_PK, ":floor": id_floor(since)},
+            filter_expression="attribute_exists(verdict)",
+            projection="excluded_from, excluded_until",
+        )
+        return [
+            (int(i["excluded_from"]), int(i.get("excluded_until") or now))
+            for i in items
+            if "excluded_from" in i
+        ]
+
+
+def _verdict_attributes(incident: Incident) -> dict[str, Any]:
+    """A marked incident's verdict and periods as attributes of their own, so the baseline
+    builder reads them without the incident (`marked_windows`)."""
+    window = training_window(incident)
+    if incident.verdict is None or window is None:
+        return {}
+    start, end = window
+    return {
+        "verdict": incident.verdict.kind,
+        "excluded_from": start,
+        **({"excluded_until": end} if end is not None else {}),
+    }
 
 
 def _incident_from_item(raw: Item) -> Incident:

@@ -121,8 +121,10 @@ class DynamoTable:
         *,
         filter_expression: str | None = None,
         consistent: bool = True,
+        projection: str | None = None,
     ) -> Iterator[Item]:
-        """Every item a Query answers, page after page (one request each)."""
+        """Every item a Query answers, page after page (one request each); `projection`: only
+        these attributes of each."""
         request: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": condition,
@@ -132,6 +134,8 @@ class DynamoTable:
             request["ConsistentRead"] = True
         if filter_expression is not None:
             request["FilterExpression"] = filter_expression
+        if projection is not None:
+            request["ProjectionExpression"] = projection
         while True:
             self.requests += 1
             response = self.client.query(**request)

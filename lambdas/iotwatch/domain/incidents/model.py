@@ -109,6 +109,7 @@ class Event:
 
     at: int
     kind: str  # opened joined silenced escalated recovered deviating paged updated resolved failed
+    # acknowledged marked (what on-call said: domain.incidents.feedback)
     text: str
     topics: tuple[str, ...] = ()
 
@@ -122,6 +123,30 @@ class QuotedChange:
     action: str
     who: str
     line: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """Someone said "I'm on it" (`iotwatch incidents ack`): reminders stop until it escalates."""
+
+    by: str
+    at: int
+    note: str = ""
+
+
+VerdictKind = Literal["false-alarm", "expected"]
+VERDICTS: tuple[VerdictKind, ...] = ("false-alarm", "expected")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What on-call made of it (`iotwatch incidents mark`): a false alarm, or expected (a
+    maintenance, a planned load). Either keeps its periods out of training."""
+
+    kind: VerdictKind
+    at: int
+    by: str = ""
+    note: str = ""
 
 
 @dataclass(slots=True)
@@ -143,6 +168,8 @@ class Incident:
     # the likely kind of failure its last page named
     breakdowns: list[Breakdown] = field(default_factory=list)
     failure: FailureKind | None = None
+    acknowledged: Acknowledgement | None = None  # cleared by an escalation (it pages again)
+    verdict: Verdict | None = None
     revision: int = 0  # optimistic locking in the store
 
     @property

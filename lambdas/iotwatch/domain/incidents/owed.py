@@ -55,6 +55,11 @@ def owed_messages(
         return []  # held (a silence, or history being caught up on): what is due stays due
     out = _open_messages(incident, every, at=at, settings=settings, route=route, silenced=silenced)
     _note_sent(incident, out, at)
+    ack = incident.acknowledged
+    if ack is not None and any(kind == "escalated" for kind, _, _, _ in out):
+        # it got worse than what was acknowledged: on-call is paged again, reminders resume
+        incident.acknowledged = None
+        incident.note(at, "acknowledged", f"acknowledgement by {ack.by} cleared: it escalated")
     return out
 
 
@@ -133,7 +138,12 @@ def _open_messages(
             out.append(("update", topic, listed, log.notified))
             log.notified = at
             continue
-        if routed and settings.repeat_interval > 0 and at - log.paged >= settings.repeat_interval:
+        if (
+            routed
+            and incident.acknowledged is None  # someone is on it: no reminders
+            and settings.repeat_interval > 0
+            and at - log.paged >= settings.repeat_interval
+        ):
             out.append(("reminder", topic, [(m, "deviating") for m in routed], log.notified))
             log.paged = log.notified = at
     return out

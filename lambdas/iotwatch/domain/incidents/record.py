@@ -10,7 +10,15 @@ from typing import Any
 
 from iotwatch.domain.deviation import PeriodScore
 from iotwatch.domain.evaluation import Gap
-from iotwatch.domain.incidents.model import Event, Incident, Member, QuotedChange, TopicLog
+from iotwatch.domain.incidents.model import (
+    Acknowledgement,
+    Event,
+    Incident,
+    Member,
+    QuotedChange,
+    TopicLog,
+    Verdict,
+)
 
 # --- records (the stored form) ------------------------------------------------------------------
 
@@ -53,6 +61,9 @@ def incident_from_record(data: Mapping[str, Any]) -> Incident:
         held_by=data.get("held_by"),
         found_late=Gap(**found_late) if found_late else None,
         **_where_fields(data),
+        # records written before `incidents ack` and `mark` have neither
+        acknowledged=Acknowledgement(**data["acknowledged"]) if data.get("acknowledged") else None,
+        verdict=Verdict(**data["verdict"]) if data.get("verdict") else None,
         revision=int(data.get("revision", 0)),
     )
 

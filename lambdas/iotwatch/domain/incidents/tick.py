@@ -15,8 +15,9 @@ The rules, in one place:
   deviates (a topic only a higher severity reaches is paged when the incident escalates, and
   the page says so), then at most one `update` per `group_interval` listing who joined (and
   who already recovered), an `escalated` message when the incident's severity rises after it
-  was told, a `reminder` every `repeat_interval` after its last page, and one `resolved` when
-  every member has recovered.
+  was told, a `reminder` every `repeat_interval` after its last page unless someone
+  acknowledged it (`incidents ack`; the escalation pages and clears the ack), and one
+  `resolved` when every member has recovered.
 - Silences. A member inside a silence is recorded, not shown: it opens no topic, joins no
   update, escalates nothing, reminds nobody. When its silence ends while it still deviates
   it counts from then (an incident that only had silenced members pages then, with its real

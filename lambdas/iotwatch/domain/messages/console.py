@@ -40,10 +40,30 @@ def _console_metrics(series: Series) -> str:
     return shown + "".join(metric(name, f"~(id~'{ids[name]}~visible~false)") for name in names)
 
 
-def dashboard_url(name: str, region: str) -> str:
-    return (
+def dashboard_url(name: str, region: str, *, start: int | None = None, end: int | None = None) -> str:
+    """The plan's dashboard; with `start` and `end`, at that time range (an incident's)."""
+    url = (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
     )
+    if start is None or end is None:
+        return url
+    return f"{url}?start={iso_z(start)}&end={iso_z(end)}"
+
+
+def short_dashboard_url(name: str, region: str) -> str:
+    """The dashboard in as few characters as the console takes (for an SMS): the regional
+    console host selects the region, without `?region=`."""
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home#dashboards/dashboard/{name}"
+
+
+# the time around an incident its dashboard link shows: an hour before it began to an hour after
+DASHBOARD_MARGIN = 3600
+
+
+def incident_dashboard_url(name: str, region: str, *, since: int, until: int) -> str:
+    """The dashboard from an hour before the incident began to an hour after `until` (its end,
+    or the message's time while it is open)."""
+    return dashboard_url(name, region, start=since - DASHBOARD_MARGIN, end=until + DASHBOARD_MARGIN)
 
 
 def cloudtrail_event_url(event_id: str, region: str) -> str:

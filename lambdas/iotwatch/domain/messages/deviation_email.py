@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from iotwatch.domain.messages.console import dashboard_url, metric_console_url
+from iotwatch.domain.messages.console import dashboard_url, incident_dashboard_url, metric_console_url
 from iotwatch.domain.messages.model import Alert, MessageContext, Notification
 from iotwatch.domain.messages.phrases import direction_verb, gap_sentence, moved_phrase
 from iotwatch.domain.messages.wording import (
@@ -95,12 +95,21 @@ def _where_to_look(notification: Notification, ctx: MessageContext) -> list[str]
     if not (ctx.runbook or ctx.dashboard_name or incident is not None):
         return []
     lines = ["Where to look:"]
-    if ctx.dashboard_name:
+    if ctx.dashboard_name and incident is not None:
+        # a link a phone opens, at the incident's own time range
+        until = incident.ended if incident.ended is not None else notification.at
+        url = incident_dashboard_url(ctx.dashboard_name, ctx.region, since=incident.since, until=until)
+        lines.append(f"  Dashboard: {url}")
+    elif ctx.dashboard_name:
         lines.append(f"  Dashboard: {dashboard_url(ctx.dashboard_name, ctx.region)}")
     if ctx.runbook:
         lines.append(f"  Runbook:   {ctx.runbook}")
     if incident is not None:
         lines.append(f"  Timeline:  iotwatch incidents show {incident.id}")
+        if notification.kind not in ("resolved", "late"):
+            lines.append(f"  On it:     iotwatch incidents ack {incident.id} --by NAME (stops the reminders)")
+        else:
+            lines.append(f"  Verdict:   iotwatch incidents mark {incident.id} --false-alarm (or --expected)")
     lines.append("")
     return lines
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from iotwatch.domain.messages.console import short_dashboard_url
 from iotwatch.domain.messages.gsm7 import SMS_LIMIT, gsm7_length, to_gsm7, trim_to_sms
 from iotwatch.domain.messages.model import Alert, MessageContext, Notification
 from iotwatch.domain.messages.phrases import direction_verb, moved_phrase
@@ -24,7 +25,16 @@ def deviation_sms(
 ) -> str:
     # a likely cause is worth more on a phone than a third metric: it takes their place
     hint = f" After {suspect.action} {clock(suspect.at)}Z." if suspect is not None else ""
-    return _render_sms_core(notification, alerts, ctx, since, hint)
+    return with_console_link(_render_sms_core(notification, alerts, ctx, since, hint), ctx)
+
+
+def with_console_link(text: str, ctx: MessageContext) -> str:
+    """The SMS and, when it still fits one part, the plan's dashboard (the incident id is
+    already in it: one token to type into `iotwatch incidents ack`)."""
+    if not ctx.dashboard_name:
+        return text
+    linked = f"{text} {short_dashboard_url(ctx.dashboard_name, ctx.region)}"
+    return linked if gsm7_length(to_gsm7(linked)) <= SMS_LIMIT else text
 
 
 def _render_sms_core(
