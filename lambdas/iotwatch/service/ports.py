@@ -13,6 +13,7 @@ from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.discovery import Dimensions, DiscoveredValues, SeriesTemplate
 from iotwatch.domain.incidents.model import Incident
 from iotwatch.domain.likelihood import TrackerState
+from iotwatch.domain.messages.events import BusEvent, EventsOutcome
 from iotwatch.domain.messages.model import OutboxItem, RenderedMessage
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
@@ -175,3 +176,9 @@ class AuditStore(AuditRecorder, OutboxWriter, Protocol):
 
 class BandWidgetStore(BaselineReader, StateReader, Protocol):
     """One band-widget draw (service.band_widget)."""
+
+
+class EventPublisher(Protocol):
+    """Puts incident and audit events on the plan's bus; never raises (failures are counted)."""
+
+    def publish(self, events: Sequence[BusEvent]) -> EventsOutcome: ...

@@ -40,10 +40,14 @@ def _console_metrics(series: Series) -> str:
     return shown + "".join(metric(name, f"~(id~'{ids[name]}~visible~false)") for name in names)
 
 
-def dashboard_url(name: str, region: str) -> str:
-    return (
+def dashboard_url(name: str, region: str, *, start: int | None = None, end: int | None = None) -> str:
+    """The plan's dashboard; with `start` (and `end`), opened at that time range (UTC)."""
+    url = (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
     )
+    if start is None:
+        return url
+    return f"{url}?start={iso_z(start)}" + (f"&end={iso_z(end)}" if end is not None else "")
 
 
 def cloudtrail_event_url(event_id: str, region: str) -> str:
