@@ -96,28 +96,48 @@ def entry_size(detail_type: str, detail_json: str) -> int:
 
 
 def incident_events(tick: TickIncidents, ctx: MessageContext) -> list[BusEvent]:
-    """One event per incident transition the tick's notifications page (the topics they go to
-    are listed in it), in the order they page."""
-    groups: dict[tuple[str, str, int], list[Notification]] = {}
+    """One event per incident transition the tick's notifications page, whatever the number of
+    topics they go to (listed in it), in the order they page."""
+    groups: dict[tuple[str, int], list[Notification]] = {}
     for n in tick.notifications:
         if n.incident is not None and n.kind in TRANSITIONS:
-            groups.setdefault((n.incident.id, n.kind, n.at), []).append(n)
+            groups.setdefault((n.incident.id, n.at), []).append(n)
     by_id = {i.id: i for i in tick.changed}
     return [
         incident_event(by_id[incident_id], notifications, ctx)
-        for (incident_id, _, _), notifications in groups.items()
+        for (incident_id, _), notifications in groups.items()
         if incident_id in by_id
     ]
+
+
+def transition_of(incident: Incident, notifications: Sequence[Notification]) -> str:
+    """The notification kind that names what happened to the incident, when its topics hear of
+    it differently in one tick: a topic the escalation reaches first gets a first page, the
+    others the escalation; a topic a new member reaches first gets a first page, the others an
+    update; a late incident's RESOLVED goes to the topics told, its late page to the rest."""
+    kinds = {n.kind for n in notifications}
+    for kind in ("resolved", "late", "escalated"):
+        if kind in kinds:
+            return kind
+    if any(
+        n.kind == "firing" and n.incident is not None and n.incident.escalated_from for n in notifications
+    ):
+        return "escalated"
+    if "firing" in kinds:
+        at = notifications[0].at
+        # opened: every topic it ever paged hears of it for the first time now
+        return "firing" if all(log.opened == at for log in incident.topics.values()) else "update"
+    return "update" if "update" in kinds else "reminder"
 
 
 def incident_event(
     incident: Incident, notifications: Sequence[Notification], ctx: MessageContext
 ) -> BusEvent:
-    """The event of one transition of `incident`: `notifications` are its messages to each topic."""
+    """The event of one transition of `incident`: `notifications` are its messages to each
+    topic in one tick."""
     from iotwatch.domain.messages.deviation import subject_line
 
-    first = notifications[0]
-    kind, at = first.kind, first.at
+    kind, at = transition_of(incident, notifications), notifications[0].at
     transition, detail_type = TRANSITIONS[kind]
     resolved = incident.status == "resolved"
     severity = (
@@ -126,9 +146,9 @@ def incident_event(
         else max((n.severity for n in notifications), key=SEVERITY_RANK.__getitem__)
     )
     until = incident.ended if resolved else None
-    # the subject of the message that lists the most members (the one to the widest topic)
-    widest = max(notifications, key=lambda n: len(n.alerts))
-    summary = _one_line(subject_line(widest, ctx))
+    # the subject of the message of that kind that lists the most members (the widest topic)
+    worded = [n for n in notifications if n.kind == kind] or list(notifications)
+    summary = _one_line(subject_line(max(worded, key=lambda n: len(n.alerts)), ctx))
     detail: dict[str, Any] = {
         **_head(ctx, ctx.region, transition, f"{ctx.plan_name}/{incident.id}", at, severity, summary),
         "topics": list(dict.fromkeys(n.topic for n in notifications)),
@@ -182,14 +202,17 @@ def _members(
     listed this time (silenced, routed nowhere, already recovered) is worded from its record."""
     from iotwatch.domain.incidents.owed import notification_for
 
-    told: dict[str, Alert] = {a.series.id: a for n in notifications for a in n.alerts}
+    told: dict[str, tuple[Alert, str]] = {}
+    for n in notifications:
+        for a in n.alerts:
+            told.setdefault(a.series.id, (a, n.kind))
     untold = [m for m in incident.members if m.series_id not in told]
     if untold:
         listed = [(m, "recovered" if m.status == "recovered" else "deviating") for m in untold]
         own = notification_for(incident, kind, "", listed, at=at, previous=None, series_by_id={}, latest={})
-        told |= {a.series.id: a for a in own.alerts}
+        told |= {a.series.id: (a, kind) for a in own.alerts}
     members = sorted(incident.members, key=lambda m: -abs(m.peak_score))
-    return [_member(m, told[m.series_id], kind) for m in members]
+    return [_member(m, *told[m.series_id]) for m in members]
 
 
 def _member(member: Member, alert: Alert, kind: str) -> dict[str, Any]:
