@@ -1,0 +1,199 @@
+"""Incident events through the handlers, with in-memory fakes: put after the pages, never
+instead of one, never failing the tick; a quiet tick builds no publisher (cold start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from iotwatch.domain.audit.recorded import RecordedCall
+from iotwatch.domain.messages.events import BusEvent, EventsOutcome
+from iotwatch.domain.messages.model import OutboxItem
+from iotwatch.handlers import audit, evaluator
+from iotwatch.handlers.settings import DeferredEventPublisher, event_publisher
+from iotwatch.plan.runtime import RuntimeEvents, RuntimeNotify
+
+from .fakes import FakeNotifier, FakeReader, FakeStore, flat_baseline
+from .test_audit_alerts import eventbridge_record
+from .test_handlers import LambdaContext, epoch, event, task_root  # noqa: F401  (task_root: a fixture)
+
+
+@dataclass
+class Bus:
+    """Records each publish and how many SNS pages had gone out by then; may fail or raise."""
+
+    notifier: FakeNotifier
+    refuse: bool = False
+    explode: bool = False
+    published: list[tuple[int, list[BusEvent]]] = field(default_factory=list)
+
+    def publish(self, events: Any) -> EventsOutcome:
+        self.published.append((self.notifier.published, list(events)))
+        if self.explode:
+            raise RuntimeError("the adapter broke its promise")
+        if self.refuse:
+            return EventsOutcome(failed=len(events), errors=["Incident Opened fleet/x: InternalFailure"])
+        return EventsOutcome(sent=len(events))
+
+
+def _outage(deps: evaluator.EvaluatorDependencies, default_series) -> None:
+    """Every series silent for the tick's last two periods: the outage pages both topics."""
+    end = epoch("2026-11-24T14:05:00Z")
+    for s in default_series:
+        deps.store.put_baseline(flat_baseline(s.id, expected=1000.0, scale=50.0))
+        deps.reader.set(s.id, end - 900, 1000.0)
+
+
+def _deps(**bus: Any) -> tuple[evaluator.EvaluatorDependencies, Bus]:
+    notifier = FakeNotifier()
+    events = Bus(notifier, **bus)
+    deps = evaluator.EvaluatorDependencies(
+        reader=FakeReader(), store=FakeStore(), notifier=notifier, events=events
+    )
+    return deps, events
+
+
+def test_the_tick_puts_one_event_per_transition_after_every_page(task_root, default_series):
+    deps, bus = _deps()
+    _outage(deps, default_series)
+    result = evaluator.handler(event("evaluator-schedule"), LambdaContext(), deps)
+    assert deps.notifier.topics() == ["oncall-email", "oncall-sms"]
+    [(pages_before, events)] = bus.published
+    assert pages_before == 2, "the events go out once both pages went out"
+    assert [e.detail_type for e in events] == ["Incident Opened"]
+    [opened] = events
+    assert opened.detail["topics"] == ["oncall-email", "oncall-sms"]
+    assert opened.detail["plan"] == "fleet" and opened.detail["region"] == "eu-west-1"
+    assert opened.detail["links"]["dashboard"].startswith(
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+        "#dashboards/dashboard/IotWatch-Fleet?start="
+    )
+    assert result["events"] == {"sent": 1, "failed": 0}
+
+
+@pytest.mark.parametrize("failure", [{"refuse": True}, {"explode": True}])
+def test_events_that_cannot_be_put_cost_no_page_and_fail_no_tick(task_root, default_series, failure):
+    deps, bus = _deps(**failure)
+    _outage(deps, default_series)
+    result = evaluator.handler(event("evaluator-schedule"), LambdaContext(), deps)
+    assert deps.notifier.topics() == ["oncall-email", "oncall-sms"]
+    assert result["published"] == 2 and result["failed_topics"] == []
+    assert result["events"] == {"sent": 0, "failed": 1}
+    assert len(bus.published) == 1
+
+
+def test_a_failed_page_still_gets_its_event_and_the_tick_still_fails_for_the_page(task_root, default_series):
+    deps, bus = _deps()
+    deps.notifier.failing.add("oncall-sms")
+    _outage(deps, default_series)
+    with pytest.raises(RuntimeError, match="oncall-sms"):
+        evaluator.handler(event("evaluator-schedule"), LambdaContext(), deps)
+    [(_, events)] = bus.published
+    assert [e.detail_type for e in events] == ["Incident Opened"]
+    # the SMS waits in the outbox as before; the retry pages it and puts no second event
+    deps.notifier.failing.clear()
+    evaluator.handler(event("evaluator-schedule"), LambdaContext(), deps)
+    assert deps.notifier.topics() == ["oncall-email", "oncall-sms"]
+    assert len(bus.published) == 1
+
+
+def test_a_quiet_tick_neither_publishes_nor_builds_the_publisher(task_root):
+    deferred = DeferredEventPublisher("default")
+    deps = evaluator.EvaluatorDependencies(
+        reader=FakeReader(), store=FakeStore(), notifier=FakeNotifier(), events=deferred
+    )
+    result = evaluator.handler(event("evaluator-schedule"), LambdaContext(), deps)
+    assert result["events"] == {"sent": 0, "failed": 0}
+    assert deferred._publisher is None
+
+
+def test_the_plan_turns_events_off_or_names_the_bus():
+    assert event_publisher_of(RuntimeEvents(enabled=False)) is None
+    on = event_publisher_of(RuntimeEvents(bus="fleet-incidents"))
+    assert isinstance(on, DeferredEventPublisher) and on.bus == "fleet-incidents"
+
+
+def event_publisher_of(events: RuntimeEvents) -> DeferredEventPublisher | None:
+    @dataclass
+    class Plan:
+        notify: RuntimeNotify
+
+    return event_publisher(Plan(RuntimeNotify(events=events)))  # type: ignore[arg-type]
+
+
+# --- the audit function -------------------------------------------------------------------------
+
+
+@dataclass
+class AuditTable:
+    """A fresh audit table: every call is new; outbox writes are kept."""
+
+    outbox: list[OutboxItem] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+
+    def record_audit_call(self, call: RecordedCall, *, expires_at: int, owed=(), now: float = 0.0) -> bool:
+        return True
+
+    def resume_audit_call(self, call: RecordedCall, *, now: float, stale_after: float) -> list[str] | None:
+        return None
+
+    def audit_topic_done(self, call: RecordedCall, topic: str) -> None:
+        self.done.append(topic)
+
+    def release_audit_call(self, call: RecordedCall) -> None:
+        pass
+
+    def put_outbox(self, item: OutboxItem) -> None:
+        self.outbox.append(item)
+
+
+@pytest.fixture
+def audit_caches():
+    for cached in (audit._settings, audit._dependencies):
+        cached.cache_clear()
+    yield
+    for cached in (audit._settings, audit._dependencies):
+        cached.cache_clear()
+
+
+def _cloudtrail(name: str) -> dict[str, Any]:
+    return {
+        "id": "eb-1",
+        "source": "aws.iot",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": eventbridge_record(eventName=name, eventID="ct-1"),
+    }
+
+
+def test_an_audit_alert_is_one_event_after_its_pages(task_root, audit_caches):
+    notifier = FakeNotifier()
+    bus = Bus(notifier)
+    deps = audit.AuditDependencies(store=AuditTable(), notifier=notifier, events=bus)
+    audit.handler(_cloudtrail("DeletePolicy"), LambdaContext(), deps)  # critical: both topics
+    assert notifier.topics() == ["oncall-email", "oncall-sms"]
+    [(pages_before, events)] = bus.published
+    assert pages_before == 2
+    [alert] = events
+    assert alert.detail_type == "Audit Alert"
+    assert alert.detail["dedup_key"] == "fleet/audit/ct-1"
+    assert alert.detail["audit"]["action"] == "DeletePolicy"
+
+
+def test_an_ordinary_call_puts_no_event_and_a_failing_bus_costs_no_audit_page(task_root, audit_caches):
+    notifier = FakeNotifier()
+    quiet = Bus(notifier)
+    audit.handler(
+        _cloudtrail("DescribeThing"),
+        LambdaContext(),
+        audit.AuditDependencies(store=AuditTable(), notifier=notifier, events=quiet),
+    )
+    assert quiet.published == [] and notifier.topics() == []
+    broken = Bus(notifier, explode=True)
+    audit.handler(
+        _cloudtrail("DeletePolicy"),
+        LambdaContext(),
+        audit.AuditDependencies(store=AuditTable(), notifier=notifier, events=broken),
+    )
+    assert notifier.topics() == ["oncall-email", "oncall-sms"]
+    assert len(broken.published) == 1
