@@ -12,7 +12,6 @@ from typing import Any
 
 import boto3
 import jsonschema
-import pytest
 from botocore.stub import ANY, Stubber
 from iotwatch.adapters.events import EventBridgePublisher, batches
 from iotwatch.domain.audit.policy import AuditPolicy, judge
@@ -44,7 +43,11 @@ CTX = MessageContext("fleet", "IotWatch-Fleet", "eu-west-1", "iot-platform", Non
 def delivered(event: BusEvent) -> dict[str, Any]:
     """The event as EventBridge hands it to a rule's target (the fields the schema covers)."""
     entry = event.entry("default")
-    return {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
+    return {
+        "source": entry["Source"],
+        "detail-type": entry["DetailType"],
+        "detail": json.loads(entry["Detail"]),
+    }
 
 
 def assert_valid(events: list[BusEvent]) -> None:

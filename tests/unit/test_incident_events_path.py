@@ -16,7 +16,10 @@ from iotwatch.plan.runtime import RuntimeEvents, RuntimeNotify
 
 from .fakes import FakeNotifier, FakeReader, FakeStore, flat_baseline
 from .test_audit_alerts import eventbridge_record
-from .test_handlers import LambdaContext, epoch, event, task_root  # noqa: F401  (task_root: a fixture)
+from .test_handlers import LambdaContext, epoch, event
+from .test_handlers import task_root as task_root  # the handlers' task root and environment: a fixture
+
+pytestmark = pytest.mark.usefixtures("task_root")
 
 
 @dataclass
@@ -54,7 +57,7 @@ def _deps(**bus: Any) -> tuple[evaluator.EvaluatorDependencies, Bus]:
     return deps, events
 
 
-def test_the_tick_puts_one_event_per_transition_after_every_page(task_root, default_series):
+def test_the_tick_puts_one_event_per_transition_after_every_page(default_series):
     deps, bus = _deps()
     _outage(deps, default_series)
     result = evaluator.handler(event("evaluator-schedule"), LambdaContext(), deps)
@@ -73,7 +76,7 @@ def test_the_tick_puts_one_event_per_transition_after_every_page(task_root, defa
 
 
 @pytest.mark.parametrize("failure", [{"refuse": True}, {"explode": True}])
-def test_events_that_cannot_be_put_cost_no_page_and_fail_no_tick(task_root, default_series, failure):
+def test_events_that_cannot_be_put_cost_no_page_and_fail_no_tick(default_series, failure):
     deps, bus = _deps(**failure)
     _outage(deps, default_series)
     result = evaluator.handler(event("evaluator-schedule"), LambdaContext(), deps)
@@ -83,7 +86,7 @@ def test_events_that_cannot_be_put_cost_no_page_and_fail_no_tick(task_root, defa
     assert len(bus.published) == 1
 
 
-def test_a_failed_page_still_gets_its_event_and_the_tick_still_fails_for_the_page(task_root, default_series):
+def test_a_failed_page_still_gets_its_event_and_the_tick_still_fails_for_the_page(default_series):
     deps, bus = _deps()
     deps.notifier.failing.add("oncall-sms")
     _outage(deps, default_series)
@@ -98,7 +101,7 @@ def test_a_failed_page_still_gets_its_event_and_the_tick_still_fails_for_the_pag
     assert len(bus.published) == 1
 
 
-def test_a_quiet_tick_neither_publishes_nor_builds_the_publisher(task_root):
+def test_a_quiet_tick_neither_publishes_nor_builds_the_publisher():
     deferred = DeferredEventPublisher("default")
     deps = evaluator.EvaluatorDependencies(
         reader=FakeReader(), store=FakeStore(), notifier=FakeNotifier(), events=deferred
@@ -166,7 +169,7 @@ def _cloudtrail(name: str) -> dict[str, Any]:
     }
 
 
-def test_an_audit_alert_is_one_event_after_its_pages(task_root, audit_caches):
+def test_an_audit_alert_is_one_event_after_its_pages(audit_caches):
     notifier = FakeNotifier()
     bus = Bus(notifier)
     deps = audit.AuditDependencies(store=AuditTable(), notifier=notifier, events=bus)
@@ -180,7 +183,7 @@ def test_an_audit_alert_is_one_event_after_its_pages(task_root, audit_caches):
     assert alert.detail["audit"]["action"] == "DeletePolicy"
 
 
-def test_an_ordinary_call_puts_no_event_and_a_failing_bus_costs_no_audit_page(task_root, audit_caches):
+def test_an_ordinary_call_puts_no_event_and_a_failing_bus_costs_no_audit_page(audit_caches):
     notifier = FakeNotifier()
     quiet = Bus(notifier)
     audit.handler(
