@@ -170,6 +170,24 @@ def test_a_resolved_incidents_dashboard_link_closes_an_hour_after_it_ended():
     assert resolved["links"]["dashboard"].endswith("?start=2025-11-24T13:00:00Z&end=2025-11-24T16:10:00Z")
 
 
+def test_an_incident_over_before_iotwatch_recovered_is_one_found_late_event(default_plan):
+    from .test_catch_up import BACK, DOWN_FROM, DROP, DROP_END, PERIOD, World, outage
+
+    world = World(default_plan)
+    world.run(DOWN_FROM - 2 * HOUR, DOWN_FROM - PERIOD)
+    world.set_from("Connect.Success", DROP, 150.0, end=DROP_END)
+    outage(world, DOWN_FROM, BACK - PERIOD)
+    report = world.tick(BACK)
+    assert [s.notification.kind for s in report.sent] == ["late", "late"]
+    [event] = incident_events(report.incidents, world.context)
+    assert_valid([event])
+    assert event.detail_type == "Incident Found Late"
+    incident = event.detail["incident"]
+    assert (incident["status"], incident["until"]) == ("resolved", "2025-11-24T14:40:00Z")
+    assert incident["members"][0]["change"] == "was down 85% 14:00-14:40Z"
+    assert event.detail["summary"].startswith("[LATE CRITICAL] fleet ")
+
+
 def test_a_quiet_tick_has_no_events():
     fleet = Fleet()
     assert incident_events(fleet.tick(T0, {}), CTX) == []
@@ -338,3 +356,12 @@ def test_a_call_carries_at_most_256_kb_in_all():
         stub.add_response("put_events", _ok(1), {"Entries": ANY})
         assert EventBridgePublisher(client, "default").publish(big).sent == 3
         stub.assert_no_pending_responses()
+
+
+def test_the_documents_full_examples_meet_the_schema():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    full = [json.loads(b) for b in blocks if b.startswith('{\n  "source"')]
+    assert [e["detail-type"] for e in full] == ["Incident Opened", "Audit Alert"]
+    for example in full:
+        jsonschema.validate(example, SCHEMA, cls=jsonschema.Draft202012Validator)
