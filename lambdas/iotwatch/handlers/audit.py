@@ -60,14 +60,14 @@ def handler(
     settings = _settings()
     deps = dependencies or _dependencies()
     event_id = event.get("id") if isinstance(event, dict) else None
-    context = message_context(settings.plan, region=settings.region, dashboard_name=settings.dashboard_name)
+    messages = message_context(settings.plan, region=settings.region, dashboard_name=settings.dashboard_name)
     report = handle_audit_event(
-        event, plan=settings.plan, store=deps.store, notifier=deps.notifier, context=context
+        event, plan=settings.plan, store=deps.store, notifier=deps.notifier, context=messages
     )
     if deps.events is not None and report.paged:  # after the pages; never raises
         from iotwatch.service.incident_events import publish_audit_events
 
-        log_events_outcome(logger, publish_audit_events(report, context, deps.events))
+        log_events_outcome(logger, publish_audit_events(report, messages, deps.events))
     for reason in report.rejected:
         logger.error(
             "audit event rejected: not a readable CloudTrail record", reason=reason, event_id=event_id
