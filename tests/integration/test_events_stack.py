@@ -1,11 +1,8 @@
 """Incidents as EventBridge events on the stack deployed from the default plan: the real
-evaluator and audit handlers put them on a bus of the local endpoint, a rule on
-`source: iotwatch` sends them to an SQS queue, and they are read back from it, checked against
-docs/incident-event.schema.json and against the pages of the same incident.
-
-The bus is a named one (as `notify.events.bus` names it): on moto's default bus, the stack's
-schedule rules (no event pattern) match every event and moto cannot deliver to their Lambda
-targets, so PutEvents there fails on the local endpoint (never on AWS)."""
+evaluator and audit handlers put them on the default bus of the local endpoint (the plan's
+default), next to the stack's own schedule rules; a rule on `source: iotwatch` sends them to
+an SQS queue, and they are read back from it, checked against docs/incident-event.schema.json
+and against the pages of the same incident."""
 
 from __future__ import annotations
 
@@ -17,18 +14,7 @@ from typing import Any
 import boto3
 import jsonschema
 import pytest
-from iotwatch.handlers.settings import DeferredEventPublisher
-from iotwatch_harness import (
-    AUDIT_MODULE,
-    EVALUATOR_MODULE,
-    HOUR,
-    Inboxes,
-    IotWatch,
-    clear_handler_caches,
-    handler_module,
-    run_ticks,
-    ticks_between,
-)
+from iotwatch_harness import HOUR, Inboxes, IotWatch, run_ticks, ticks_between
 from test_audit_stack import ATTACH_POLICY
 from test_evaluator_stack import fleet, outage  # noqa: F401  (the bootstrapped stack: fixtures)
 
@@ -40,38 +26,22 @@ SCHEMA = json.loads(
 )
 
 
-BUS = "fleet-incidents"
+RULE = "iotwatch-events-to-inbox"
 
 
 @pytest.fixture
-def bus_inbox(
-    fleet: IotWatch,  # noqa: F811
-    local_aws: LocalAws,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[str]:
-    """An SQS queue behind a rule on the plan's bus matching every iotwatch event."""
-    assert fleet.audit_env is not None
-    for module in (
-        handler_module(EVALUATOR_MODULE, fleet.evaluator_env),
-        handler_module(AUDIT_MODULE, fleet.audit_env),
-    ):
-        monkeypatch.setattr(module, "event_publisher", lambda plan: DeferredEventPublisher(BUS))
-    clear_handler_caches()
+def bus_inbox(fleet: IotWatch, local_aws: LocalAws) -> Iterator[str]:  # noqa: F811
+    """An SQS queue behind a rule on the default bus matching every iotwatch event."""
     with local_aws.env():
         sqs, events = boto3.client("sqs"), boto3.client("events")
-        events.create_event_bus(Name=BUS)
         url = sqs.create_queue(QueueName="iotwatch-events-inbox")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(
-            Name="iotwatch-events", EventBusName=BUS, EventPattern=json.dumps({"source": ["iotwatch"]})
-        )
-        events.put_targets(Rule="iotwatch-events", EventBusName=BUS, Targets=[{"Id": "inbox", "Arn": arn}])
+        events.put_rule(Name=RULE, EventPattern=json.dumps({"source": ["iotwatch"]}))
+        events.put_targets(Rule=RULE, Targets=[{"Id": "inbox", "Arn": arn}])
         yield url
-        events.remove_targets(Rule="iotwatch-events", EventBusName=BUS, Ids=["inbox"])
-        events.delete_rule(Name="iotwatch-events", EventBusName=BUS)
-        events.delete_event_bus(Name=BUS)
+        events.remove_targets(Rule=RULE, Ids=["inbox"])
+        events.delete_rule(Name=RULE)
         sqs.delete_queue(QueueUrl=url)
-    clear_handler_caches()
 
 
 def received(local_aws: LocalAws, url: str) -> list[dict[str, Any]]:
