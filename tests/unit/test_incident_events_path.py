@@ -12,12 +12,14 @@ from iotwatch.domain.messages.events import BusEvent, EventsOutcome
 from iotwatch.domain.messages.model import OutboxItem
 from iotwatch.handlers import audit, evaluator
 from iotwatch.handlers.settings import DeferredEventPublisher, event_publisher
-from iotwatch.plan.runtime import RuntimeEvents, RuntimeNotify
+from iotwatch.plan.loader import check_plan
+from iotwatch.plan.runtime import RuntimeEvents, RuntimeNotify, compile_runtime_plan
 
 from .fakes import FakeNotifier, FakeReader, FakeStore, flat_baseline
 from .test_audit_alerts import eventbridge_record
 from .test_handlers import LambdaContext, epoch, event
 from .test_handlers import task_root as task_root  # the handlers' task root and environment: a fixture
+from .test_lifecycle import plan_data
 
 pytestmark = pytest.mark.usefixtures("task_root")
 
@@ -200,3 +202,46 @@ def test_an_ordinary_call_puts_no_event_and_a_failing_bus_costs_no_audit_page(au
     )
     assert notifier.topics() == ["oncall-email", "oncall-sms"]
     assert len(broken.published) == 1
+
+
+# --- the plan -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("events", "compiled"),
+    [
+        (None, {"enabled": True, "bus": "default"}),
+        ({"enabled": False}, {"enabled": False, "bus": "default"}),
+        ({"bus": "fleet-incidents"}, {"enabled": True, "bus": "fleet-incidents"}),
+        (
+            {"bus": "arn:aws:events:eu-west-1:111122223333:event-bus/central"},
+            {"enabled": True, "bus": "arn:aws:events:eu-west-1:111122223333:event-bus/central"},
+        ),
+    ],
+)
+def test_notify_events_compiles_into_the_functions_plan(events, compiled):
+    data = plan_data()
+    if events is not None:
+        data["notify"]["events"] = events
+    check = check_plan(data, environ={})
+    assert check.plan is not None, [str(p) for p in check.problems]
+    assert compile_runtime_plan(check.plan)["notify"]["events"] == compiled
+
+
+@pytest.mark.parametrize(
+    ("events", "words"),
+    [
+        ({"bus": "arn:aws:sns:eu-west-1:111122223333:topic"}, "event bus ARN reads"),
+        ({"bus": "my bus!"}, "write 'default', a bus name"),
+        ({"enabled": "sometimes"}, "valid boolean"),
+        ({"buss": "default"}, "buss"),
+    ],
+)
+def test_notify_events_mistakes_name_the_field_and_the_fix(events, words):
+    data = plan_data()
+    data["notify"]["events"] = events
+    check = check_plan(data, environ={})
+    assert check.plan is None
+    [problem] = [p for p in check.problems if p.level == "error"]
+    assert problem.path.startswith("notify.events")
+    assert words in problem.message
