@@ -3,6 +3,8 @@ instead of one, never failing the tick; a quiet tick builds no publisher (cold s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,3 +247,14 @@ def test_notify_events_mistakes_name_the_field_and_the_fix(events, words):
     [problem] = [p for p in check.problems if p.level == "error"]
     assert problem.path.startswith("notify.events")
     assert words in problem.message
+
+
+def test_the_handlers_cold_start_loads_nothing_of_the_events():
+    code = (
+        "import sys\n"
+        "import iotwatch.handlers.evaluator, iotwatch.handlers.audit\n"
+        "print(sorted(m for m in sys.modules if m in ('iotwatch.adapters.events',"
+        " 'iotwatch.domain.messages.events', 'iotwatch.service.incident_events')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -4,7 +4,7 @@ against AWS, the unit tests' fakes in memory; no use case names a concrete adapt
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from iotwatch.adapters.cloudwatch import Datapoints
 from iotwatch.domain.audit.recorded import RecordedCall
@@ -13,11 +13,13 @@ from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.discovery import Dimensions, DiscoveredValues, SeriesTemplate
 from iotwatch.domain.incidents.model import Incident
 from iotwatch.domain.likelihood import TrackerState
-from iotwatch.domain.messages.events import BusEvent, EventsOutcome
 from iotwatch.domain.messages.model import OutboxItem, RenderedMessage
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.where import Breakdown
+
+if TYPE_CHECKING:  # the evaluator's cold start loads the event builder only when it has events
+    from iotwatch.domain.messages.events import BusEvent, EventsOutcome
 
 # --- CloudWatch, SNS, SQS -------------------------------------------------------------------------
 
