@@ -250,6 +250,23 @@ def test_an_event_whose_where_alone_is_too_big_drops_the_where_too():
     assert_valid([fitted])
 
 
+def test_an_audit_alert_over_256_kb_drops_its_parameters_and_keeps_who_and_what():
+    call = normalize(eventbridge_record(eventName="DeletePolicy"))
+    event = audit_alert_event(call, judge(call, AuditPolicy()), event_id="ev-1", ctx=CTX)
+    swollen = replace(
+        event,
+        detail={
+            **event.detail,
+            "audit": {**event.detail["audit"], "parameters": {"p": "x" * MAX_ENTRY_BYTES}},
+        },
+    )
+    fitted = fit_event(swollen)
+    assert fitted.size <= MAX_ENTRY_BYTES
+    assert fitted.detail["audit"]["parameters"] == {} and fitted.detail["trimmed"] == ["parameters"]
+    assert fitted.detail["audit"]["action"] == "DeletePolicy"
+    assert_valid([fitted])
+
+
 def test_an_event_within_the_limit_is_left_whole():
     event = _swollen(3)
     assert fit_event(event) is event
