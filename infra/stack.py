@@ -21,6 +21,7 @@ from infra.dashboard import FleetDashboard
 from infra.delivery import OnCallDelivery
 from infra.detection import DeviationDetection
 from infra.devices import DeviceSignals
+from infra.event_bus import grant_put_events
 from infra.functions import FunctionFactory
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters
@@ -107,6 +108,9 @@ class IotWatchStack(Stack):
                 dead_letters=self.dead_letters,
                 trail_removal_policy=data_removal_policy,
             )
+
+        # incidents and audit alerts as events, from the two functions that page
+        grant_put_events(plan, self.detection.function, *([self.audit.function] if self.audit else []))
 
         functions = {
             health.EVALUATOR: self.detection.function,

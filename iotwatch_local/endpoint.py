@@ -40,7 +40,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from iotwatch_local import device_apis, fast_metrics
+from iotwatch_local import device_apis, event_rules, fast_metrics
 
 DEFAULT_REGION = "us-east-1"
 #: moto's default account (used for any access key that does not name one).
@@ -209,6 +209,7 @@ class LocalAws:
             raise RuntimeError("LocalAws already started")
         fast_metrics.install()  # moto's GetMetricData is quadratic in stored datapoints
         device_apis.install()  # the fleet index and Contributor Insights moto lacks
+        event_rules.install()  # a schedule rule matches no put event (incident events)
         server = _QuietThreadedMotoServer(self._host, self._port)
         server.start()
         if self._quiet:
@@ -242,6 +243,7 @@ class LocalAws:
         finally:
             fast_metrics.uninstall()
             device_apis.uninstall()
+            event_rules.uninstall()
             if self._muted:
                 _mute_moto(False)
                 self._muted = False

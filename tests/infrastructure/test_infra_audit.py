@@ -85,6 +85,23 @@ def _statements_of_role(s: Synth, role_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _default_bus_arn() -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":events:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":event-bus/default",
+            ],
+        ]
+    }
+
+
 def _trail_bucket(s: Synth) -> tuple[str, dict[str, Any]]:
     _, trail = s.only("AWS::CloudTrail::Trail")
     bucket_id = trail["Properties"]["S3BucketName"]["Ref"]
@@ -260,13 +277,16 @@ def test_audit_role_writes_the_table_publishes_to_the_topics_and_nothing_more(au
             "xray": ["*"],
             "dynamodb": [_getatt_arn(table_id)],
             "kms": [_getatt_arn(key_id)],
+            # notify.events (on by default): the default bus of the stack's account and region
+            "events": [_default_bus_arn()],
         }
         if service == "sns":
             assert sorted(json.dumps(r) for r in resources) == topic_refs
         else:
             assert resources == expected_resources[service], (service, resources)
 
-    assert set(by_service) == {"logs", "sqs", "xray", "dynamodb", "sns", "kms"}
+    assert set(by_service) == {"logs", "sqs", "xray", "dynamodb", "sns", "kms", "events"}
+    assert by_service["events"] == {"events:PutEvents"}
     assert by_service["sns"] == {"sns:Publish"}
     assert by_service["sqs"] == {"sqs:SendMessage"}
     assert by_service["kms"] == {"kms:Decrypt", "kms:GenerateDataKey*"}

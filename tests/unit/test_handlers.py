@@ -301,6 +301,7 @@ def test_compiled_plan_contains_no_subscriber_contacts(tmp_path):
         "maintenance_windows",
         "group_interval",
         "history_days",
+        "events",
     }
     # everything the functions need is still there, already expanded
     runtime = read_runtime_plan(path)

@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.handlers.log_queries import AUDIT_RECORDED
-from iotwatch.handlers.settings import FunctionSettings, load_settings
+from iotwatch.handlers.settings import FunctionSettings, event_publisher, load_settings, log_events_outcome
 from iotwatch.service.audit import handle_audit_event
 from iotwatch.service.context import message_context
-from iotwatch.service.ports import AuditStore, Notifier
+from iotwatch.service.ports import AuditStore, EventPublisher, Notifier
 from iotwatch.telemetry import AUDIT_ALERTS, AUDIT_EVENTS, AUDIT_EVENTS_REJECTED
 
 logger = Logger()
@@ -32,6 +32,7 @@ metrics = Metrics()
 class AuditDependencies:
     store: AuditStore
     notifier: Notifier
+    events: EventPublisher | None = None  # audit alerts as events, put after the pages; None: none
 
 
 @cache
@@ -47,6 +48,7 @@ def _dependencies() -> AuditDependencies:
     return AuditDependencies(
         store=DynamoStateStore(client("dynamodb"), settings.table_name),
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
+        events=event_publisher(settings.plan),
     )
 
 
@@ -58,15 +60,14 @@ def handler(
     settings = _settings()
     deps = dependencies or _dependencies()
     event_id = event.get("id") if isinstance(event, dict) else None
+    messages = message_context(settings.plan, region=settings.region, dashboard_name=settings.dashboard_name)
     report = handle_audit_event(
-        event,
-        plan=settings.plan,
-        store=deps.store,
-        notifier=deps.notifier,
-        context=message_context(
-            settings.plan, region=settings.region, dashboard_name=settings.dashboard_name
-        ),
+        event, plan=settings.plan, store=deps.store, notifier=deps.notifier, context=messages
     )
+    if deps.events is not None and report.paged:  # after the pages; never raises
+        from iotwatch.service.incident_events import publish_audit_events
+
+        log_events_outcome(logger, publish_audit_events(report, messages, deps.events))
     for reason in report.rejected:
         logger.error(
             "audit event rejected: not a readable CloudTrail record", reason=reason, event_id=event_id

@@ -25,7 +25,13 @@ from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z
 from iotwatch.handlers.events import event_epoch, event_time_text, run_shard_batch
 from iotwatch.handlers.log_queries import EVALUATION_COMPLETE, INCIDENT_LINE
-from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
+from iotwatch.handlers.settings import (
+    FunctionSettings,
+    event_publisher,
+    load_settings,
+    log_events_outcome,
+    series_discovery,
+)
 from iotwatch.service.context import message_context
 from iotwatch.service.evaluation import run_evaluation
 from iotwatch.service.evaluation_report import EvaluationReport
@@ -34,6 +40,7 @@ from iotwatch.service.ports import (
     BaselineReader,
     CountingMetricReader,
     CountingNotifier,
+    EventPublisher,
     FanoutStore,
     WhereLookup,
     WorkQueue,
@@ -66,6 +73,7 @@ class EvaluatorDependencies:
     notifier: CountingNotifier
     queue: WorkQueue | None = None  # None: every tick in one invocation
     where: WhereLookup | None = None  # asked only when a page goes out; None: pages without where
+    events: EventPublisher | None = None  # incident events, put after the pages; None: no events
 
 
 @cache
@@ -108,6 +116,7 @@ def _dependencies() -> EvaluatorDependencies:
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
         queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
         where=DeferredWhereLookup(devices, store) if devices is not None else None,
+        events=event_publisher(settings.plan),
     )
 
 
@@ -156,13 +165,29 @@ def handler(
         report, event_time=event_time_text(event), get_metric_data_calls=deps.reader.calls - calls_before
     )
     _count(report, completed=True)
+    events = _publish_events(report, settings, deps)
     if report.failed_topics:
         # Fail the invocation so the error alarm sees it; state was kept for the failed series.
         raise RuntimeError(f"could not publish to {', '.join(report.failed_topics)}")
     return {
         **report.as_log_fields(),
         "published": deps.notifier.published - published_before,
+        "events": events,
     }
+
+
+def _publish_events(
+    report: EvaluationReport, settings: FunctionSettings, deps: EvaluatorDependencies
+) -> dict[str, int]:
+    """The tick's incident transitions as events, once its pages went out and its incidents
+    were stored: a failure is logged and counted, never raised (no page waits on them)."""
+    if deps.events is None or report.incidents is None or not report.incidents.notifications:
+        return {"sent": 0, "failed": 0}
+    from iotwatch.service.incident_events import publish_tick_events
+
+    outcome = publish_tick_events(report.incidents, _context(settings), deps.events)
+    log_events_outcome(logger, outcome)
+    return {"sent": outcome.sent, "failed": outcome.failed}
 
 
 def _context(settings: FunctionSettings) -> MessageContext:
@@ -225,6 +250,7 @@ def _evaluate_shards(
             report, event_time=task.event_time, get_metric_data_calls=deps.reader.calls - calls_before
         )
         _count(report, completed=outcome.published)
+        _publish_events(report, settings, deps)
 
     return run_shard_batch(
         records,

@@ -18,7 +18,13 @@ from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, RuntimePlan, read_runtime_p
 from iotwatch.telemetry import NAMESPACE_ROOT
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from aws_lambda_powertools import Logger
+
+    from iotwatch.domain.messages.events import BusEvent, EventsOutcome
     from iotwatch.service.discovery import SeriesDiscovery
+    from iotwatch.service.ports import EventPublisher
 
 DEFAULT_NAMESPACE = NAMESPACE_ROOT  # the stack sets IotWatch/<plan> (POWERTOOLS_METRICS_NAMESPACE)
 ENV_TABLE = "IOTWATCH_TABLE"
@@ -102,3 +108,40 @@ def series_discovery(settings: FunctionSettings, *, refresh_after: int) -> Serie
         store=DynamoStateStore(client("dynamodb"), settings.table_name),
         refresh_after=refresh_after,
     )
+
+
+class DeferredEventPublisher:
+    """The plan's event bus, reached on the first invocation that has an event to put: a
+    quiet tick imports and creates none of it (cold start)."""
+
+    def __init__(self, bus: str) -> None:
+        self.bus = bus
+        self._publisher: EventPublisher | None = None
+
+    def publish(self, events: Sequence[BusEvent]) -> EventsOutcome:
+        if self._publisher is None:
+            from iotwatch.adapters.aws import client
+            from iotwatch.adapters.events import ATTEMPTS, EventBridgePublisher
+
+            # few SDK retries: the publisher retries what failed once itself, and the tick's
+            # time belongs to its pages
+            self._publisher = EventBridgePublisher(client("events", total_attempts=ATTEMPTS), self.bus)
+        return self._publisher.publish(events)
+
+
+def event_publisher(plan: RuntimePlan) -> DeferredEventPublisher | None:
+    """`notify.events` as a function wires it (None: the plan turned events off)."""
+    events = plan.notify.events
+    return DeferredEventPublisher(events.bus) if events.enabled else None
+
+
+def log_events_outcome(logger: Logger, outcome: EventsOutcome) -> None:
+    """One line when events were put, one error line (codes, never content) when some were lost."""
+    if outcome.sent:
+        logger.info("incident events put on the bus", events_sent=outcome.sent)
+    if outcome.failed:
+        logger.error(
+            "events not put on the bus after a retry; the pages went out regardless",
+            events_failed=outcome.failed,
+            errors=outcome.errors[:20],
+        )

@@ -69,6 +69,14 @@ class RuntimeRoute:
 
 
 @dataclass(frozen=True)
+class RuntimeEvents:
+    """`notify.events`: whether incidents and audit alerts go to EventBridge, and which bus."""
+
+    enabled: bool = True
+    bus: str = "default"  # a bus name or ARN, as PutEvents takes it
+
+
+@dataclass(frozen=True)
 class RuntimeNotify:
     """The alert lifecycle settings of `notify` (topics and routes are flattened beside it)."""
 
@@ -77,6 +85,7 @@ class RuntimeNotify:
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     group_interval: int = DEFAULT_GROUP_INTERVAL  # seconds between updates of an open incident
     history_days: int = DEFAULT_HISTORY_DAYS  # a resolved incident is kept this long
+    events: RuntimeEvents = RuntimeEvents()
 
     @property
     def windows(self) -> tuple[MaintenanceWindow, ...]:
@@ -165,6 +174,7 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
             maintenance_windows=plan.notify.windows,
             group_interval=plan.notify.group_interval,
             history_days=plan.notify.history_days,
+            events=RuntimeEvents(plan.notify.events.enabled, plan.notify.events.bus),
         ),
         audit=RuntimeAudit(
             enabled=plan.tools.audit,
@@ -222,6 +232,8 @@ def _read_notify(data: dict[str, Any] | None) -> RuntimeNotify:
         # compiled before incidents existed: the defaults
         group_interval=int(data.get("group_interval", DEFAULT_GROUP_INTERVAL)),
         history_days=int(data.get("history_days", DEFAULT_HISTORY_DAYS)),
+        # compiled before events existed: the default (on, the default bus)
+        events=RuntimeEvents(**data["events"]) if "events" in data else RuntimeEvents(),
     )
 
 

@@ -43,6 +43,15 @@ class AuditAlert:
     message_id: str | None  # None: kept in the outbox
 
 
+@dataclass(frozen=True)
+class PagedCall:
+    """A call that paged (or is owed pages) this invocation: what its audit event is built from."""
+
+    event: AuditEvent
+    verdict: AuditVerdict
+    event_id: str
+
+
 @dataclass
 class AuditReport:
     recorded: list[RecordedCall] = field(default_factory=list)
@@ -52,6 +61,7 @@ class AuditReport:
     rejected: list[str] = field(default_factory=list)  # why a record could not be read
     alerts: list[AuditAlert] = field(default_factory=list)
     verdicts: dict[str, AuditVerdict] = field(default_factory=dict)  # event id -> verdict
+    paged: list[PagedCall] = field(default_factory=list)  # sensitive calls whose pages went out
 
 
 def handle_audit_event(
@@ -156,3 +166,4 @@ def _handle_call(
         with contextlib.suppress(Exception):
             store.release_audit_call(call)
         raise
+    report.paged.append(PagedCall(event, verdict, call.event_id))

@@ -4,7 +4,7 @@ against AWS, the unit tests' fakes in memory; no use case names a concrete adapt
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from iotwatch.adapters.cloudwatch import Datapoints
 from iotwatch.domain.audit.recorded import RecordedCall
@@ -17,6 +17,9 @@ from iotwatch.domain.messages.model import OutboxItem, RenderedMessage
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.where import Breakdown
+
+if TYPE_CHECKING:  # the evaluator's cold start loads the event builder only when it has events
+    from iotwatch.domain.messages.events import BusEvent, EventsOutcome
 
 # --- CloudWatch, SNS, SQS -------------------------------------------------------------------------
 
@@ -183,3 +186,9 @@ class AuditStore(AuditRecorder, OutboxWriter, Protocol):
 
 class BandWidgetStore(BaselineReader, StateReader, Protocol):
     """One band-widget draw (service.band_widget)."""
+
+
+class EventPublisher(Protocol):
+    """Puts incident and audit events on the plan's bus; never raises (failures are counted)."""
+
+    def publish(self, events: Sequence[BusEvent]) -> EventsOutcome: ...

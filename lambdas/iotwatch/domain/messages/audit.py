@@ -85,18 +85,11 @@ def _short_who(event: AuditEvent) -> str:
     return event.credentials if event.is_root else f"{event.credentials} {event.principal or '?'}"
 
 
-def render_audit(
-    event: AuditEvent, verdict: AuditVerdict, *, topic: str, event_id: str, ctx: MessageContext
-) -> RenderedMessage:
-    """A sensitive control-plane call, for the topics its severity routes to: who, what,
-    when, from where, the outcome, and what to check first."""
-    severity = verdict.severity or "warning"
-    region = event.region or ctx.region
-    at = int(event.time.timestamp())
-    target = _target_phrase(event)
+def audit_subject(event: AuditEvent, verdict: AuditVerdict, ctx: MessageContext) -> str:
+    """The subject line: severity, plan, the call and what it touched, by whom (one line)."""
     failed = f" FAILED ({event.error})" if event.failed else ""
-    tag = severity.upper()
-    head = f"[{tag}] {ctx.plan_name}: {event.action}{failed}"
+    head = f"[{(verdict.severity or 'warning').upper()}] {ctx.plan_name}: {event.action}{failed}"
+    target = _target_phrase(event)
     what = f" {target}" if target else ""
     subject = next(
         (
@@ -110,7 +103,40 @@ def render_audit(
         ),
         None,
     ) or fit(f"{head} by {_short_who(event)}{what}", SUBJECT_LIMIT)
-    subject = subject.replace("\n", " ").replace("\r", " ")
+    return subject.replace("\n", " ").replace("\r", " ")
+
+
+def audit_document(event: AuditEvent, verdict: AuditVerdict, *, event_id: str) -> dict[str, object]:
+    """The call as the JSON message (and an audit event's detail) carries it."""
+    return {
+        "event_id": event_id,
+        "action": event.action,
+        "credentials": event.credentials,
+        "temporary": event.temporary,
+        "principal": event.principal,
+        "principal_arn": event.principal_arn,
+        "session": event.session,
+        "via_service": event.via_service,
+        "source_ip": event.source_ip,
+        "user_agent": event.user_agent,
+        "account": event.account,
+        "error": event.error,
+        "parameters": event.key_parameters,
+        "reasons": list(verdict.reasons),
+    }
+
+
+def render_audit(
+    event: AuditEvent, verdict: AuditVerdict, *, topic: str, event_id: str, ctx: MessageContext
+) -> RenderedMessage:
+    """A sensitive control-plane call, for the topics its severity routes to: who, what,
+    when, from where, the outcome, and what to check first."""
+    severity = verdict.severity or "warning"
+    region = event.region or ctx.region
+    at = int(event.time.timestamp())
+    target = _target_phrase(event)
+    tag = severity.upper()
+    subject = audit_subject(event, verdict, ctx)
 
     lines = [
         f"{tag}: {event.action} on AWS IoT{' failed' if event.failed else ''} in {region}"
@@ -174,22 +200,7 @@ def render_audit(
         "kind": "audit",
         "severity": severity,
         "time": iso_z(at),
-        "audit": {
-            "event_id": event_id,
-            "action": event.action,
-            "credentials": event.credentials,
-            "temporary": event.temporary,
-            "principal": event.principal,
-            "principal_arn": event.principal_arn,
-            "session": event.session,
-            "via_service": event.via_service,
-            "source_ip": event.source_ip,
-            "user_agent": event.user_agent,
-            "account": event.account,
-            "error": event.error,
-            "parameters": event.key_parameters,
-            "reasons": list(verdict.reasons),
-        },
+        "audit": audit_document(event, verdict, event_id=event_id),
         "subject": subject,
         "email": email,
         "sms": sms,

@@ -41,13 +41,13 @@ def _console_metrics(series: Series) -> str:
 
 
 def dashboard_url(name: str, region: str, *, start: int | None = None, end: int | None = None) -> str:
-    """The plan's dashboard; with `start` and `end`, at that time range (an incident's)."""
+    """The plan's dashboard; with `start` (and `end`), opened at that time range (UTC)."""
     url = (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
     )
-    if start is None or end is None:
+    if start is None:
         return url
-    return f"{url}?start={iso_z(start)}&end={iso_z(end)}"
+    return f"{url}?start={iso_z(start)}" + (f"&end={iso_z(end)}" if end is not None else "")
 
 
 def short_dashboard_url(name: str, region: str) -> str:

@@ -77,6 +77,11 @@ def _subject(
     return subject, (label, what)
 
 
+def subject_line(notification: Notification, ctx: MessageContext) -> str:
+    """The e-mail subject alone (what an incident event's summary says)."""
+    return _subject(notification, _ordered(notification), ctx)[0]
+
+
 def _suspect(changes: Sequence[RecordedCall], since: int) -> RecordedCall | None:
     """The change most likely behind an incident: the latest sensitive one before it began,
     else the latest one before it began."""

@@ -11,6 +11,7 @@ from iotwatch.domain.routing import route_matches
 from iotwatch.domain.silences import MaintenanceWindow
 from iotwatch.plan.model.base import StrictModel, parse_interval
 from iotwatch.plan.model.contacts import Subscriber
+from iotwatch.plan.model.events import EventsSettings
 from iotwatch.plan.model.windows import MaintenanceWindowSpec
 
 Severity = Literal["warning", "critical"]
@@ -62,6 +63,7 @@ class Notify(StrictModel):
     operations_topic: str | None = Field(
         default=None, description="topic for alarms on iotwatch itself; default: the first topic"
     )
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
     @field_validator("repeat_interval", "group_interval", mode="before")
     @classmethod
