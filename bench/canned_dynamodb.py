@@ -198,6 +198,7 @@ class CannedDynamoDB:
         FilterExpression: str | None = None,
         ConsistentRead: bool = False,
         ExclusiveStartKey: dict[str, Any] | None = None,
+        ProjectionExpression: str | None = None,
     ) -> dict[str, Any]:
         self._check_table(TableName)
         if ExclusiveStartKey is not None:
@@ -211,6 +212,8 @@ class CannedDynamoDB:
                 "S"
             ]
             scanned = [partition[sk] for sk in sorted(partition) if sk.startswith(prefix)]
+        elif KeyConditionExpression == "pk = :pk AND sk >= :floor":
+            scanned = [partition[sk] for sk in sorted(partition) if sk >= values[":floor"]["S"]]
         elif KeyConditionExpression == "pk = :pk AND sk BETWEEN :low AND :high":
             low, high = values[":low"]["S"], values[":high"]["S"]
             scanned = [partition[sk] for sk in sorted(partition) if low <= sk <= high]
@@ -221,8 +224,13 @@ class CannedDynamoDB:
         elif FilterExpression == "ends > :now":
             now = int(values[":now"]["N"])
             items = [i for i in scanned if int(i["ends"]["N"]) > now]
+        elif FilterExpression == "attribute_exists(verdict)":  # incidents on-call marked
+            items = [i for i in scanned if "verdict" in i]
         else:
             raise NotImplementedError(f"filter not canned: {FilterExpression}")
+        if ProjectionExpression is not None:
+            kept = [name.strip() for name in ProjectionExpression.split(",")]
+            items = [{k: v for k, v in i.items() if k in kept} for i in items]
         return {
             "Items": items,
             "Count": len(items),
