@@ -11,8 +11,8 @@ detail-types of docs/events: one event per incident transition). No Lambda of ou
   every template, so EventBridge inserts it as a JSON string: a quote in a summary cannot break
   the body (values placed inside quotes are not escaped).
 - PagerDuty: one alert per incident, dedup_key = the event's dedup_key ("<plan>/<incident id>");
-  every transition but "Incident Resolved" triggers (an escalation re-triggers with the new
-  severity), "Incident Resolved" resolves.
+  "Incident Opened", "Found Late" and "Escalated" trigger (an escalation re-triggers with the
+  new severity; joiners and reminders do not), "Incident Resolved" resolves.
 - Opsgenie: alias = the incident id (it is also the close call's URL path parameter, and the
   contract's dedup key carries a '/'); create on "Incident Opened"/"Found Late"/"Reminder"/
   "Escalated" (Opsgenie dedups an open alias), priority P1 on "Incident Escalated", close on
@@ -52,6 +52,7 @@ EVENT_SOURCE = "iotwatch"
 OPENED, UPDATED, ESCALATED = "Incident Opened", "Incident Updated", "Incident Escalated"
 REMINDER, RESOLVED, LATE = "Incident Reminder", "Incident Resolved", "Incident Found Late"
 INCIDENT_DETAIL_TYPES = (OPENED, UPDATED, ESCALATED, REMINDER, RESOLVED, LATE)
+PAGERDUTY_TRIGGERS = [OPENED, ESCALATED, LATE]
 EVENTS_PRINCIPAL = "events.amazonaws.com"
 
 PAGERDUTY_ENDPOINT = "https://events.pagerduty.com/v2/enqueue"
@@ -264,7 +265,9 @@ class OnCallDelivery(Construct):
         self._rule(
             f"{ident}Trigger",
             description=f"iotwatch {self.plan.name}: incident events to PagerDuty ({topic.name}), trigger",
-            detail_types=[t for t in INCIDENT_DETAIL_TYPES if t != RESOLVED],
+            # one alert per incident: its first page (or a late one), and an escalation that
+            # raises its severity; joiners and reminders are iotwatch's news, not a new alert
+            detail_types=PAGERDUTY_TRIGGERS,
             severities=severities,
             target=self._api_target(destination),
             paths=PAGERDUTY_TRIGGER_PATHS,

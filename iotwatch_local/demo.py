@@ -12,6 +12,7 @@ and their staged code directory (with the compiled plan) as LAMBDA_TASK_ROOT.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -50,6 +51,10 @@ from iotwatch_local.scenario import (
     control_plane_story,
     group_sizes,
 )
+
+
+def pagerduty_topics(plan: Plan) -> set[str]:
+    return {t.name for t in plan.notify.topics if any(s.protocol == "pagerduty" for s in t.subscribers)}
 
 
 class Step:
@@ -123,13 +128,8 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     step = Step(stream)
     try:
         plan = load_plan(plan_path)
-        if plan.devices is not None and plan.devices.groups and not plan.devices.fleet_metrics_on:
-            plan_path = with_fleet_indexing(plan_path, out / "plan.yaml")
-            plan = load_plan(plan_path)
-            stream.write(
-                "iotwatch demo: the local account has fleet indexing with connectivity on, so the "
-                f"plan's groups get their fleet metrics (devices.fleet_indexing: enabled in {plan_path})\n"
-            )
+        plan_path = demo_plan(plan_path, out / "plan.yaml", stream)
+        plan = load_plan(plan_path)
     except PlanError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -150,12 +150,33 @@ def run_demo(*, plan_path: str, out_dir: str, stream: TextIO = sys.stdout) -> in
     return print_outcome(stream, plan, series, run, summary, out, log_path)
 
 
-def with_fleet_indexing(plan_path: str, copy: Path) -> str:
-    """A copy of the plan with `devices.fleet_indexing: enabled`, as an account that has it on."""
+# The demo's PagerDuty service: a secret CloudFormation would resolve into the connection.
+DEMO_PAGERDUTY_SECRET = "iotwatch/demo/pagerduty"
+DEMO_ROUTING_KEY = "0" * 32  # an integration key is 32 characters
+
+
+def demo_plan(plan_path: str, copy: Path, stream: TextIO) -> str:
+    """A copy of the plan as the demo's account runs it: fleet indexing on (the groups get their
+    fleet metrics) and, where the plan pages by SMS, PagerDuty on the same topic."""
     import yaml
 
     data = yaml.safe_load(Path(plan_path).read_text(encoding="utf-8"))
-    data["devices"]["fleet_indexing"] = "enabled"
+    devices = data.get("devices")
+    if isinstance(devices, dict) and devices.get("groups"):
+        devices["fleet_indexing"] = "enabled"
+        stream.write(
+            "iotwatch demo: the local account has fleet indexing with connectivity on, so the plan's "
+            "groups get their fleet metrics (devices.fleet_indexing: enabled)\n"
+        )
+    paged = next(
+        (t for t in data["notify"]["topics"] if any("sms" in s for s in t.get("subscribers", []))), None
+    )
+    if paged is not None and not any("pagerduty" in s for s in paged["subscribers"]):
+        paged["subscribers"].append({"pagerduty": {"routing_key": {"secret": DEMO_PAGERDUTY_SECRET}}})
+        stream.write(
+            f"iotwatch demo: topic {paged['name']} pages PagerDuty too (a local stand-in for its Events "
+            "API on 127.0.0.1)\n"
+        )
     copy.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return str(copy)
 
@@ -184,6 +205,7 @@ def run_scenario(
     from iotwatch_local.device_rules import emulate_device_rules
     from iotwatch_local.device_story import device_story
     from iotwatch_local.inbox import subscribe_inbox
+    from iotwatch_local.pagerduty import EventRelay, PagerDutyStandIn, pagerduty_verdict
     from iotwatch_local.traffic import Fleet, Incident, generate, put_traffic
 
     step = Step(stream)
@@ -246,11 +268,19 @@ def run_scenario(
             )
             written += sum(emulated.datapoints.values())
 
-    with functions.loaded():
+    relay_template = json.loads((assembly / f"{plan.stack_name}.template.json").read_text(encoding="utf-8"))
+    with functions.loaded(), PagerDutyStandIn() as pagerduty:
+        relay = EventRelay(
+            relay_template,
+            secrets={DEMO_PAGERDUTY_SECRET: DEMO_ROUTING_KEY},
+            post=pagerduty.post,
+            events_client=boto3.client("events"),
+            sqs_client=boto3.client("sqs"),
+        )
         with step("building baselines (the stack's CREATE_COMPLETE triggers the builder)"):
             built = functions.invoke("builder", stack_status_event(DEPLOYED_AT, stack.stack_id, region))
         notifications, deliveries = replay_ticks(
-            plan, functions, inboxes, rule_arn, region, step, story.fleet if story else None
+            plan, functions, inboxes, rule_arn, region, step, story.fleet if story else None, relay
         )
 
         # what `iotwatch incidents` would list against this stack, read as the CLI reads it
@@ -276,7 +306,19 @@ def run_scenario(
             dashboard = draw_dashboard(
                 stack, out / "dashboard.html", lambda_log, start=DEPLOYED_AT, end=REPLAY_END
             )
-    day = ReplayedDay(incident, written, built, notifications, deliveries)
+    paged = {
+        n["incident"] for n in notifications if n.get("incident") and n["topic"] in pagerduty_topics(plan)
+    }
+    day = ReplayedDay(
+        incident,
+        written,
+        built,
+        notifications,
+        deliveries,
+        {**pagerduty_verdict(pagerduty.received, sorted(paged), plan.name), "events": relay.events}
+        if pagerduty_topics(plan)
+        else {},
+    )
     return DemoRun(stack, topics, functions.audit_name, day, incidents, shares, backtest, dashboard)
 
 
@@ -288,6 +330,7 @@ def replay_ticks(
     region: str,
     step: Step,
     fleet: Any = None,
+    relay: Any = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every evaluator tick from the deploy to the end of the replay, the CloudTrail events of
     the story handed to the audit function as they arrive; what the inboxes received, and the
@@ -313,6 +356,8 @@ def replay_ticks(
             if fleet is not None:
                 fleet.now = tick  # the fleet index answers as of the tick
             functions.invoke("evaluator", scheduled_event(tick, rule_arn, region))
+            if relay is not None:
+                relay.deliver()  # what EventBridge's rules would send PagerDuty for this tick
             for topic, queue_url in inboxes.items():
                 for envelope in read_inbox(queue_url):
                     notifications.append(notification_record(tick, topic, envelope))

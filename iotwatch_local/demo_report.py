@@ -6,7 +6,7 @@ import calendar
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -53,6 +53,8 @@ class ReplayedDay:
     built: dict[str, Any]  # the baseline builder's answer
     notifications: list[dict[str, Any]]
     deliveries: list[dict[str, Any]]  # CloudTrail events handed to the audit function
+    # what the local PagerDuty stand-in received, and whether it is one alert per incident
+    pagerduty: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def write_summary(plan: Plan, series: Sequence[Series], run: DemoRun, path: Path
     summary["dashboard"] = run.dashboard
     summary["plots"] = [str(path) for path in run.backtest.plots]
     summary["audit"] = audit_summary(run.day.deliveries, run.day.notifications)
+    summary["pagerduty"] = run.day.pagerduty
     stray = [
         (sb.series.metric, iso(e.start))
         for sb in backtest.series
@@ -138,8 +141,12 @@ def print_outcome(
     print_history(stream, run.incidents, plan_name=plan.name, table=run.stack.outputs[OUTPUT_TABLE_NAME])
     where = verdict["where"]
     say(("Where and why: " if where["ok"] else "Where and why FAILED: ") + where["text"] + "\n")
+    pagerduty = run.day.pagerduty
+    if pagerduty:
+        say(f"PagerDuty (local stand-in for its Events API v2): {pagerduty['text']}\n")
     healthy = verdict["detected"] and not verdict["false_alerts"] and verdict["per_topic"]["one_each"]
-    return 0 if healthy and not stray and audit_ok and dashboard_ok and where["ok"] else 1
+    pagerduty_ok = not pagerduty or pagerduty["ok"]
+    return 0 if healthy and not stray and audit_ok and dashboard_ok and where["ok"] and pagerduty_ok else 1
 
 
 def run_summary(plan: Plan, series: Sequence[Series], run: DemoRun) -> dict[str, Any]:

@@ -296,6 +296,11 @@ class LocalAws:
         """Answer the fleet index and Contributor Insights from a `devices.SimulatedFleet`
         (None: as an account with fleet indexing off)."""
         device_apis.serve(fleet)
+        if fleet is not None:
+            # moto builds a service's request router on its first request, and two first
+            # requests at once (a page's look-ups run in parallel) can race it into a 500:
+            # one request now, alone, builds it
+            self.client("iot").get_cardinality(queryString="thingName:*")
 
     def fail(
         self,

@@ -94,6 +94,20 @@ def adapt_template_for_moto(template: dict[str, Any], region: str) -> list[str]:
             notes.append(
                 f"{lid}: AWS::Lambda::EventSourceMapping left out (messages are delivered in-process)"
             )
+    # moto cannot create EventBridge connections and API destinations (PagerDuty, Opsgenie):
+    # they, and the rules that target them, are left out; the demo runs those rules itself
+    # (iotwatch_local.api_destinations, from the synthesized template)
+    outside = {"AWS::Events::Connection", "AWS::Events::ApiDestination"}
+    left_out = {lid for lid, res in resources.items() if res.get("Type") in outside}
+    while left_out:  # and what refers to them: the rules, the policy that may invoke them
+        referring = {
+            lid for lid, res in resources.items() if lid not in left_out and _refers_to(res, left_out)
+        }
+        if not referring:
+            break
+        left_out |= referring
+    for lid in sorted(left_out):
+        notes.append(f"{lid}: {resources.pop(lid)['Type']} left out (API destinations run locally)")
     # moto skips alarms, then fails the whole stack on a reference to one (a dashboard's
     # alarm-status widget): refer to them by the ARN they would have had
     alarms = {lid for lid, res in resources.items() if res.get("Type") == "AWS::CloudWatch::Alarm"}
@@ -103,6 +117,16 @@ def adapt_template_for_moto(template: dict[str, Any], region: str) -> list[str]:
                 template[section] = _replace_references(template[section], alarms, region)
         notes.append(f"{len(alarms)} reference(s) to AWS::CloudWatch::Alarm replaced by their ARN for moto")
     return notes
+
+
+def _refers_to(node: Any, logical_ids: set[str]) -> bool:
+    if isinstance(node, dict):
+        if node.get("Ref") in logical_ids or ("Fn::GetAtt" in node and node["Fn::GetAtt"][0] in logical_ids):
+            return True
+        return any(_refers_to(v, logical_ids) for v in node.values())
+    if isinstance(node, list):
+        return any(_refers_to(v, logical_ids) for v in node)
+    return False
 
 
 def _replace_references(node: Any, alarms: set[str], region: str) -> Any:

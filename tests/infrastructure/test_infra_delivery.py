@@ -135,7 +135,15 @@ def test_pagerduty_trigger_and_resolve_bodies(synthesized: Callable[[str], Synth
     body = connection["Properties"]["AuthParameters"]["InvocationHttpParameters"]["BodyParameters"]
     assert body[0]["Key"] == "routing_key" and body[0]["IsValueSecret"] is True
     sent = []
-    for detail_type in ("Incident Opened", "Incident Escalated", "Incident Resolved", "Incident Opened"):
+    story = (
+        "Incident Opened",
+        "Incident Updated",  # a member joined: iotwatch's news, not a second PagerDuty trigger
+        "Incident Reminder",
+        "Incident Escalated",
+        "Incident Resolved",
+        "Incident Opened",
+    )
+    for detail_type in story:
         severity = "warning" if detail_type == "Incident Opened" and sent else "critical"
         event = _event(detail_type, severity, plan)
         for rule in _rules_with(synth, "PagerDuty"):
@@ -143,7 +151,8 @@ def test_pagerduty_trigger_and_resolve_bodies(synthesized: Callable[[str], Synth
                 (target,) = rule["Targets"]
                 assert target["DeadLetterConfig"] and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
                 sent.append({**json.loads(transform_target(event, target)), "routing_key": ROUTING_KEY})
-    # the warning incident is routed to e-mail only: PagerDuty gets trigger, re-trigger, resolve
+    # the warning incident is routed to e-mail only: PagerDuty gets trigger, re-trigger (the
+    # escalation's severity), resolve
     assert [b["event_action"] for b in sent] == ["trigger", "trigger", "resolve"]
     assert {b["dedup_key"] for b in sent} == {f"{plan}/261207-1800"}
     assert sent[0]["payload"]["summary"] == 'gateway "gw-1" stopped publishing'

@@ -326,3 +326,30 @@ def test_the_logs_list_what_changed_and_what_the_dashboard_queries(demo: dict[st
     assert all(len(t["series_changed"]) == t["changed"] for t in busy)
     recorded = [line for line in lines if line["message"] == AUDIT_RECORDED]
     assert CAUSE_ACTION in {line["action"] for line in recorded}
+
+
+def test_pagerduty_gets_one_trigger_and_one_resolve_per_incident_from_the_templates_rules(
+    demo: dict[str, Any],
+) -> None:
+    """The incident events the functions put on the bus, run through the synthesized template's
+    own rules and input transformers, reach the local Events API v2 stand-in as one alert per
+    incident: the incident id as dedup key, valid bodies; every event matches the published
+    schema (docs/incident-event.schema.json)."""
+    import jsonschema
+
+    from iotwatch_local.input_transformer import pagerduty_event_problems
+
+    summary = demo["summary"]
+    pagerduty = summary["pagerduty"]
+    assert pagerduty["ok"] is True, pagerduty["text"]
+    ids = sorted(i["id"] for i in summary["incidents"])
+    assert pagerduty["actions"] == {f"{PLAN.name}/{i}": ["trigger", "resolve"] for i in ids}
+    for body in pagerduty["requests"]:
+        assert pagerduty_event_problems(body) == [], body
+        assert body["payload"]["source"] == PLAN.name and body["dedup_key"].endswith(tuple(ids))
+    schema = json.loads((DEFAULT_PLAN_FILE.parent / "docs" / "incident-event.schema.json").read_text())
+    events = pagerduty["events"]
+    assert {e["detail-type"] for e in events} >= {"Incident Opened", "Incident Resolved", "Audit Alert"}
+    for event in events:
+        jsonschema.validate(event, schema)
+    assert "PagerDuty (local stand-in for its Events API v2): 4 request(s)" in demo["printed"]

@@ -151,6 +151,24 @@ def test_each_fleet_index_failure_is_a_gap_that_says_why_and_how_to_fix_it(code,
     assert why in failed.value.gap.why and fix in failed.value.gap.fix
 
 
+def test_a_server_error_page_is_quoted_as_one_short_line():
+    """A 5xx from a proxy is an HTML page: the gap quotes its text on one line, never the markup."""
+    iot = aws("iot")
+    reader = FleetIndexReader(iot)
+    html = (
+        "<!doctype html>\n<html>\n<title>500 Internal Server Error</title>\n<p>" + "overloaded " * 40 + "</p>"
+    )
+    with Stubber(iot) as stub:
+        stub.add_client_error(
+            "get_buckets_aggregation", service_error_code="500", service_message=html, http_status_code=500
+        )
+        with pytest.raises(LookupFailed) as failed:
+            reader.buckets("q", "thingGroupNames", what="groups")
+    why = failed.value.gap.why
+    assert "\n" not in why and "<" not in why and "500 Internal Server Error" in why
+    assert len(why) < 200
+
+
 class _Silent:
     """A client whose endpoint never answers within the timeout."""
 

@@ -11,6 +11,7 @@ the page prints: what could not be looked up, why, and how to turn it on.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,7 +77,7 @@ def gap_for(error: Exception, *, what: str, action: str, target: str = "") -> Lo
         kind = type(error).__name__ if isinstance(error, BotoCoreError) else "unexpected error"
         return LookupGap(what, f"{action} failed ({kind}: {error})", _RETRY)
     code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "") or code
+    message = one_line(error.response.get("Error", {}).get("Message", "") or code)
     service = action.partition(":")[0]
     if code in _THROTTLED:
         return LookupGap(
@@ -96,6 +97,14 @@ def gap_for(error: Exception, *, what: str, action: str, target: str = "") -> Lo
 
 
 _RETRY = "the next page tries again; AWS Health says whether the service is impaired"
+MESSAGE_LIMIT = 120  # characters of an AWS error message a page quotes
+
+
+def one_line(message: str) -> str:
+    """An AWS error message as a page may quote it: one line, no markup (a 5xx from a proxy is
+    an HTML page), at most MESSAGE_LIMIT characters."""
+    text = " ".join(re.sub(r"<[^>]*>", " ", message).split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
 
 
 def _index_gap(code: str, message: str, *, what: str, action: str) -> LookupGap:
