@@ -58,6 +58,29 @@ def test_the_documented_examples(template, expected):
     assert transform(EC2_EVENT, PATHS, template) == expected
 
 
+def test_the_tutorials_example_word_for_word():
+    """EventBridge user guide, "Tutorial: Use input transformer to customize what EventBridge
+    passes to the event target": its event (a space before the instance id included) and the
+    SNS message it documents."""
+    event = {
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": "2015-11-11T21:29:54Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:ec2:us-east-1:123456789012:instance/ i-1234567890abcdef0"],
+        "detail": {"instance-id": " i-1234567890abcdef0", "state": "stopped"},
+    }
+    message = transform(
+        event,
+        {"instance": "$.detail.instance-id", "state": "$.detail.state"},
+        "The EC2 instance <instance> has changed state to <state>.",
+    )
+    # the guide prints the message with the id's leading space trimmed by the page's layout
+    assert " ".join(message.split()) == "The EC2 instance i-1234567890abcdef0 has changed state to stopped."
+
+
 def test_reserved_variables_in_json_and_in_a_string():
     template = (
         '{"instance" : <instance>, "state": <state>, "ruleArn" : <aws.events.rule-arn>, '
