@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -118,31 +119,24 @@ class Devices(StrictModel):
     @field_validator("disconnect_reasons")
     @classmethod
     def _reasons(cls, value: list[str]) -> list[str]:
-        unknown = [r for r in value if r not in DISCONNECT_REASONS]
-        if unknown:
-            raise ValueError(
-                f"{', '.join(unknown)}: not a disconnect reason AWS IoT documents "
-                f"(known: {', '.join(DISCONNECT_REASONS)})"
-            )
-        twice = sorted({r for r in value if value.count(r) > 1})
-        if twice:
-            raise ValueError(f"{', '.join(twice)} listed twice: list each reason once")
-        return value
+        return _known_once(
+            value,
+            DISCONNECT_REASONS,
+            unknown=f"not a disconnect reason AWS IoT documents (known: {', '.join(DISCONNECT_REASONS)})",
+            each="reason",
+        )
 
     @field_validator("top_clients")
     @classmethod
     def _top_client_metrics(cls, value: list[str]) -> list[str]:
         from iotwatch.plan.devices import TOP_CLIENT_METRICS
 
-        unknown = [m for m in value if m not in TOP_CLIENT_METRICS]
-        if unknown:
-            raise ValueError(
-                f"{', '.join(unknown)}: iotwatch names top clients for {', '.join(TOP_CLIENT_METRICS)}"
-            )
-        twice = sorted({m for m in value if value.count(m) > 1})
-        if twice:
-            raise ValueError(f"{', '.join(twice)} listed twice: list each metric once")
-        return value
+        return _known_once(
+            value,
+            TOP_CLIENT_METRICS,
+            unknown=f"iotwatch names top clients for {', '.join(TOP_CLIENT_METRICS)}",
+            each="metric",
+        )
 
     @field_validator("where")
     @classmethod
@@ -166,3 +160,14 @@ class Devices(StrictModel):
     @property
     def fleet_metrics_on(self) -> bool:
         return self.fleet_indexing == "enabled" and bool(self.groups)
+
+
+def _known_once(value: list[str], known: Collection[str], *, unknown: str, each: str) -> list[str]:
+    """`value` when every item is one of `known`, each listed once; else the problem, named."""
+    strangers = [item for item in value if item not in known]
+    if strangers:
+        raise ValueError(f"{', '.join(strangers)}: {unknown}")
+    twice = sorted({item for item in value if value.count(item) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} listed twice: list each {each} once")
+    return value
