@@ -45,6 +45,8 @@ def record_feedback(
 def cmd_incident_ack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def action(plan: Any) -> int:
         incident_id = listing.normalise_id(args.id)
+        if not args.by.strip():  # before any AWS call: a missing name is the user's to fix
+            raise listing.IncidentsError("--by: say who acknowledges (a name or handle on-call knows)")
         store, table = open_store(args, plan)
 
         def ack(incident: Incident) -> str:

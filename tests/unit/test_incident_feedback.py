@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -382,3 +383,16 @@ def test_the_sms_has_the_incident_id_as_one_token_and_a_console_link_only_when_i
     assert "https://" not in long and re.search(rf"(^| ){re.escape(iid)}:", long)
     assert long == render(firing, _ctx("f", None)).sms, "without room the SMS is what it was"
     assert "https://" not in render(resolved, _ctx("f", None)).sms
+
+
+def test_an_ack_without_a_name_is_refused_before_any_aws_call(default_plan, tmp_path, monkeypatch):
+    """`--by ""` is the user's to fix (exit 2, naming the option), not an AWS failure: the network
+    is off here, so reaching AWS would fail differently."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "monitoring-plan.yaml").write_text(
+        (Path(__file__).parents[2] / "monitoring-plan.yaml").read_text()
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["incidents", "ack", "261116-1305", "--by", " ", "--table", "t"], out, err)
+    assert (code, out.getvalue()) == (2, "")
+    assert "--by: say who acknowledges" in err.getvalue()
