@@ -9,6 +9,7 @@ import io
 import tempfile
 from pathlib import Path
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -173,3 +174,22 @@ def test_any_csv_is_scored_or_refused_with_one_line(raw: bytes) -> None:
             assert len(err.strip().splitlines()) == 1 and path in err, err
         else:
             assert out.startswith("timestamp,anomaly_score,alert\n")
+
+
+def test_every_key_of_the_shipped_plans_given_a_wrong_kind_of_value_is_a_problem_not_a_crash() -> None:
+    """Every key of the default plan and the examples deleted, misspelt, or given a list, a
+    mapping, nothing or empty text: the checks that run after the model (topic names, routes,
+    delivery) must not assume the model's types."""
+    from iotwatch.plan.loader import check_plan
+
+    from tools.snapshot import PLANS, mutations
+
+    environ = {"ONCALL_EMAIL": "oncall@example.com", "ONCALL_PHONE": "+15555550100"}
+    cases = 0
+    for plan in PLANS:
+        data = yaml.safe_load(plan.read_text(encoding="utf-8"))
+        for label, mutated in mutations(data, wrong_values=([], {}, None, "")):
+            check = check_plan(mutated, environ=environ)
+            assert check.plan is not None or check.errors, f"{plan.name}: {label}"
+            cases += 1
+    assert cases > 1000

@@ -110,14 +110,16 @@ def event_delivery_checks(notify: dict[str, Any]) -> list[PlanProblem]:
     narrowed = {
         route.get("topic")
         for route in sequence(notify, "routes")
-        if isinstance(route, dict) and route.get("metrics", ["*"]) != ["*"]
+        if isinstance(route, dict)
+        and isinstance(route.get("topic"), str)
+        and route.get("metrics", ["*"]) != ["*"]
     }
     for i, topic in enumerate(sequence(notify, "topics")):
         if not isinstance(topic, dict):
             continue
         for j, sub in enumerate(sequence(topic, "subscribers")):
             kind = next((k for k in EVENT_DELIVERED if isinstance(sub, dict) and k in sub), None)
-            if kind is not None and topic.get("name") in narrowed:
+            if kind is not None and isinstance(topic.get("name"), str) and topic["name"] in narrowed:
                 problems.append(
                     PlanProblem(
                         "warning",
