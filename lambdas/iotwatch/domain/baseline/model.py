@@ -154,14 +154,14 @@ class Baseline:
             # only when set: a UTC counter's record stays as it was
             **({"timezone": self.timezone} if self.timezone != UTC_NAME else {}),
             **({"slow_change": json.dumps(self.slow_change.to_record())} if self.slow_change else {}),
-            **({"holidays": json.dumps(self._holidays_record())} if self.holidays.days else {}),
+            **({"holidays": json.dumps(self.holidays_record())} if self.holidays.days else {}),
         }
 
     def on_holiday(self, ts: float) -> bool:
         """Whether the period starting at `ts` is on one of the fleet's holidays."""
         return self.holidays.covers(ts, self.timezone)
 
-    def _holidays_record(self) -> dict[str, object]:
+    def holidays_record(self) -> dict[str, object]:
         return {"dates": self.holidays.dates, "treat_as": "exclude" if self.holidays.exclude else "sunday"}
 
     @classmethod
