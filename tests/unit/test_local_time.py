@@ -302,3 +302,33 @@ def test_baseline_show_says_which_days_are_holidays(holiday_fleet_runs):
     plain = next(r.baseline for r in holiday_fleet_runs["working day"] if on_holiday(r.ts))
     assert "holidays" not in render_text(plain, series, now=HOLIDAY + 12 * 3600, **options)
     assert "holidays" not in render_json(plain, series, **options)
+
+
+def test_an_alert_on_a_holiday_says_it_was_judged_as_a_sunday(holiday_fleet_runs):
+    from iotwatch.domain.evaluation import Window
+    from iotwatch.service.evaluation_report import EvaluationReport
+    from iotwatch.service.scoring import score_series
+
+    from .conftest import DEFAULT_PLAN_FILE
+    from .fakes import FakeReader, FakeStore
+
+    plan = load_plan(DEFAULT_PLAN_FILE, environ={})
+
+    def baseline_line(mode, end):
+        baseline = next(r.baseline for r in holiday_fleet_runs[mode] if on_holiday(r.ts))
+        series = next(s for s in expand_series(plan) if s.id == baseline.series_id)
+        store, reader = FakeStore(), FakeReader()
+        store.put_baseline(baseline)
+        for ts in range(end - 3600, end, PERIOD):
+            reader.set(series.id, ts, 500.0)
+        window = Window(end - 3 * PERIOD, end, PERIOD)
+        report = EvaluationReport(window_start=window.start, window_end=window.end)
+        scored = score_series(
+            window=window, plan=plan, series=[series], reader=reader, store=store, report=report
+        )
+        return scored.methods[series.id]
+
+    noon = HOLIDAY + 12 * 3600
+    assert baseline_line("sunday", noon).endswith("; a holiday, judged as a Sunday")
+    assert "holiday" not in baseline_line("sunday", noon + DAY)
+    assert "holiday" not in baseline_line("working day", noon)
