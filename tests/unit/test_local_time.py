@@ -14,7 +14,7 @@ from iotwatch.domain.baseline.model import Baseline, hour_of_week, week_position
 from iotwatch.domain.local_time import NO_HOLIDAYS, Holidays, utc_offset
 from iotwatch.plan.expand import expand_series
 from iotwatch.plan.loader import check_plan, load_plan
-from iotwatch.plan.runtime import compile_runtime_plan
+from iotwatch.plan.runtime import compile_runtime_plan, read_runtime_plan, write_runtime_plan
 from iotwatch.service.replay import ReplayPoint, replay
 
 from iotwatch_local.traffic import Fleet, generate
@@ -247,7 +247,7 @@ def test_a_holiday_baseline_says_so_and_its_record_round_trips(holiday_fleet_run
     assert "holidays" not in plain.to_record()  # no key without a calendar: records as they were
 
 
-def test_the_plan_takes_holidays_plan_wide_and_per_metric_and_refuses_bad_ones():
+def test_the_plan_takes_holidays_plan_wide_and_per_metric_and_refuses_bad_ones(tmp_path):
     plan = minimal_plan(
         detection={"timezone": BERLIN, "holidays": {"dates": [date(2026, 12, 25), "2026-12-26"]}}
     )
@@ -268,6 +268,8 @@ def test_the_plan_takes_holidays_plan_wide_and_per_metric_and_refuses_bad_ones()
         "PublishIn.Success": {"dates": ["2026-12-25", "2026-12-26"], "treat_as": "sunday"},
         "Ping.Success": {"dates": ["2027-01-01"], "treat_as": "exclude"},
     }
+    runtime = read_runtime_plan(write_runtime_plan(check.plan, tmp_path))  # what the Lambdas read
+    assert {s.metric: s.detection.holidays for s in runtime.series} == calendars
     plain = compile_runtime_plan(check_plan(minimal_plan(), environ={}).plan)
     assert all("holidays" not in s["detection"] for s in plain["series"])
 
