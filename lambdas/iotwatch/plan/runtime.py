@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iotwatch.domain.audit.policy import AuditPolicy
 from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.incidents.model import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
+from iotwatch.domain.local_time import NO_HOLIDAYS, Holidays
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow
@@ -196,8 +198,32 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
 def compile_runtime_plan(plan: Plan) -> dict[str, Any]:
     compiled = runtime_plan(plan)
     data = asdict(compiled)
+    for entry in (*data["series"], *(data["discover"] or ())):
+        _write_holidays(entry["detection"])
     data["format"] = RUNTIME_FORMAT
     return data
+
+
+def _write_holidays(detection: dict[str, Any]) -> None:
+    """A series' holidays as JSON; none: no key, so a plan without them compiles as it did."""
+    holidays: Holidays = detection.pop("holidays", NO_HOLIDAYS)
+    if holidays.days:
+        detection["holidays"] = {
+            "dates": holidays.dates,
+            "treat_as": "exclude" if holidays.exclude else "sunday",
+        }
+
+
+def _read_detection(data: dict[str, Any]) -> DetectionSettings:
+    holidays = data.get("holidays")
+    if holidays is None:
+        return DetectionSettings(**data)
+    return DetectionSettings(
+        **{k: v for k, v in data.items() if k != "holidays"},
+        holidays=Holidays.of(
+            map(date.fromisoformat, holidays["dates"]), exclude=holidays["treat_as"] == "exclude"
+        ),
+    )
 
 
 def write_runtime_plan(plan: Plan, directory: str | Path) -> Path:
@@ -266,7 +292,7 @@ def _read_templates(data: list[dict[str, Any]] | None) -> tuple[SeriesTemplate, 
             wildcard=tuple(t["wildcard"]),
             statistic=t["statistic"],
             period=t["period"],
-            detection=DetectionSettings(**t["detection"]),
+            detection=_read_detection(t["detection"]),
             runbook=t["runbook"],
             description=t["description"],
         )
@@ -328,7 +354,7 @@ def read_runtime_plan(path: str | Path) -> RuntimePlan:
                     dimensions=tuple((k, v) for k, v in s["dimensions"]),
                     statistic=s["statistic"],
                     period=s["period"],
-                    detection=DetectionSettings(**s["detection"]),
+                    detection=_read_detection(s["detection"]),
                     runbook=s["runbook"],
                     description=s["description"],
                     ratio=_read_ratio(s.get("ratio")),  # compiled before ratios: none

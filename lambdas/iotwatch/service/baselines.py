@@ -273,6 +273,7 @@ def _build_chunk(
             excluded=excluded,
             share=s.ratio is not None,
             timezone=s.detection.timezone,
+            holidays=s.detection.holidays,
         )
         store.put_baseline(baseline)
         report.built += 1
