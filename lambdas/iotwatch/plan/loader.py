@@ -79,6 +79,7 @@ YAML_HINTS = (
         "with '- ' in the same column; check this line and the one above",
     ),
     ("unacceptable character", "the file holds a control character: save the plan as plain UTF-8 text"),
+    ("is not a real date", "write a date that exists, as YYYY-MM-DD"),
 )
 YAML_DEFAULT_HINT = (
     "check the indentation and quoting there (spaces, not tabs; quote values holding ': ', ' #', "
@@ -343,9 +344,40 @@ def _compose_and_construct(text: str, loader_class: Any) -> PlanSource:
             return PlanSource(None, {})
         positions: Positions = {}
         _index(node, "", positions, set())
-        return PlanSource(loader.construct_document(node), positions)
+        try:
+            data = loader.construct_document(node)
+        except ValueError as exc:  # PyYAML builds dates itself, and 2026-02-30 is not one
+            raise _impossible_date(node, loader) or exc from exc
+        return PlanSource(data, positions)
     finally:
         loader.dispose()
+
+
+def _impossible_date(node: Any, loader: Any) -> Exception | None:
+    """The first date or time in the document that does not exist, as a YAML error at its line."""
+    from yaml.constructor import ConstructorError, SafeConstructor
+    from yaml.nodes import CollectionNode
+
+    pending, seen = [node], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, CollectionNode):
+            for item in current.value:
+                pending.extend(item if isinstance(item, tuple) else (item,))
+        elif current.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                SafeConstructor.construct_yaml_timestamp(loader, current)
+            except ValueError as exc:
+                return ConstructorError(
+                    None,
+                    None,
+                    f"{current.value} is not a real date or time ({exc})",
+                    current.start_mark,
+                )
+    return None
 
 
 def _index(node: Any, path: str, positions: Positions, seen: set[int]) -> None:
