@@ -6,12 +6,14 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.fanout import may_fan_out
 from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.runtime import runtime_plan
 from iotwatch.telemetry import BASELINE_BUILDER_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics
-from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
+from infra.scheduling import DeadLetters, run_concurrency, schedule_rule, work_queue_if
 from infra.storage import BUILDER_TABLE_ACTIONS, BaselineStore
 
 BASELINE_BUILDER_HANDLER = "iotwatch.handlers.baseline_builder.handler"
@@ -43,7 +45,7 @@ class BaselineRefresh(Construct):
         # same datapoints per shard), so the shard, not the plan, sets the duration.
         timeout = Duration.seconds(300)
         shard_size = runtime_plan(plan).frequency.build_shard_size
-        fans_out = may_fan_out(plan, shard_size)
+        fans_out = may_fan_out(expand_series(plan), expand_templates(plan), shard_size)
         self.function = factory.create(
             "BaselineBuilder",
             handler=BASELINE_BUILDER_HANDLER,

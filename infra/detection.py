@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from constructs import Construct
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.fanout import may_fan_out
 from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.schedule import parse_schedule
 from iotwatch.telemetry import EVALUATOR_SERVICE
 
 from infra.functions import FunctionFactory, grant_read_metrics
 from infra.notifications import AlertTopics
-from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
+from infra.scheduling import DeadLetters, run_concurrency, schedule_rule, work_queue_if
 from infra.storage import EVALUATOR_TABLE_ACTIONS, BaselineStore
 
 EVALUATOR_HANDLER = "iotwatch.handlers.evaluator.handler"
@@ -41,7 +43,7 @@ class DeviationDetection(Construct):
         # room for throttling retries while staying no longer than the shortest evaluation
         # interval, so two ticks never overlap.
         timeout = Duration.seconds(60)
-        fans_out = may_fan_out(plan, plan.frequency.shard_size)
+        fans_out = may_fan_out(expand_series(plan), expand_templates(plan), plan.frequency.shard_size)
         self.function = factory.create(
             "Evaluator",
             handler=EVALUATOR_HANDLER,

@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from iotwatch.domain.audit.policy import AuditPolicy
 from iotwatch.domain.discovery import SeriesTemplate
+from iotwatch.domain.evaluation import DEFAULT_CATCH_UP
 from iotwatch.domain.incidents.model import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
 from iotwatch.domain.local_time import NO_HOLIDAYS, Holidays
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow
+from iotwatch.domain.slow_change import COMPARE_SECONDS, reads_extra_week
 from iotwatch.domain.where import ContributorRule, DeviceWatch, WatchedGroup
+from iotwatch.plan.fanout import DEFAULT_BUILD_SHARD_SIZE, DEFAULT_SHARD_SIZE, build_shard_size
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,9 +53,10 @@ class RuntimeFrequency:
     history_days: int
     evaluation: str
     baseline_refresh: str
-    shard_size: int = 2000  # series per evaluator invocation before the run fans out
-    build_shard_size: int = 1000  # series per baseline-builder invocation before a build fans out
-    catch_up: int = 6 * 3600  # seconds of missed ticks a run evaluates before its own
+    # a plan.json compiled before these existed: the model's defaults
+    shard_size: int = DEFAULT_SHARD_SIZE  # series per evaluator invocation before the run fans out
+    build_shard_size: int = DEFAULT_BUILD_SHARD_SIZE  # series per build invocation before it fans out
+    catch_up: int = DEFAULT_CATCH_UP  # seconds of missed ticks a run evaluates before its own
 
 
 @dataclass(frozen=True)
@@ -133,16 +137,12 @@ class RuntimePlan:
 
 def _read_days(plan: Plan, series: Sequence[Series]) -> int:
     """Days a build reads: the history, and the week before it for slow change."""
-    from iotwatch.domain.slow_change import COMPARE_SECONDS
-    from iotwatch.service.baselines import reads_extra_week
-
     extra = COMPARE_SECONDS // 86400 if reads_extra_week(series, plan.frequency.history_days) else 0
     return plan.frequency.history_days + extra
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
     from iotwatch.plan.expand import device_watch, expand_series, expand_templates
-    from iotwatch.service.baselines import build_shard_size
 
     series = tuple(expand_series(plan))
     templates = tuple(expand_templates(plan))
