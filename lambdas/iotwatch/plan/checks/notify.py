@@ -19,7 +19,7 @@ def topic_checks(
 ) -> tuple[list[PlanProblem], dict[str, int]]:
     """(problems, each topic name's first index): the names the rest of the plan may refer to."""
     problems: list[PlanProblem] = []
-    plan_name = data.get("name") if isinstance(data.get("name"), str) else ""
+    plan_name: str = data["name"] if isinstance(data.get("name"), str) else ""
     names: dict[str, int] = {}
     topics = sequence(notify, "topics")
     for i, topic in enumerate(topics):
