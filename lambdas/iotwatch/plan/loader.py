@@ -305,15 +305,23 @@ def _problem_from_pydantic(err: Any) -> PlanProblem:
 
 def _located(problem: PlanProblem, positions: Positions) -> PlanProblem:
     """The problem at its field's line, or at the nearest enclosing field the file has (a
-    missing key is reported where its section is)."""
-    path = problem.path
+    missing key is reported where its section is); the field it names as related, likewise."""
+    here = _position(problem.path, positions)
+    if here is not None:
+        problem = replace(problem, line=here[0], column=here[1])
+    there = _position(problem.related or "", positions)
+    if there is not None:
+        problem = replace(problem, related_line=there[0], related_column=there[1])
+    return problem
+
+
+def _position(path: str, positions: Positions) -> tuple[int, int] | None:
     while path:
         if path in positions:
-            line, column = positions[path]
-            return replace(problem, line=line, column=column)
+            return positions[path]
         cut = max(path.rfind("."), path.rfind("["))
         path = path[:cut] if cut > 0 else ""
-    return problem
+    return None
 
 
 def _parse_yaml(text: str, source: str) -> PlanSource:
