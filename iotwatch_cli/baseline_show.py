@@ -14,13 +14,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 
 from iotwatch_cli.baseline_report import render_json, render_text
-from iotwatch_cli.errors import CliError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
+from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError
 
 LISTED_SERIES = 20
 SCAN_PAGES = 5
@@ -211,3 +208,27 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         )
         print(text, file=out)
     return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Registers `baseline show` on the top-level subparsers."""
+    baseline = commands.add_parser("baseline", help="inspect the baselines a deployed stack learned")
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True, metavar="SUBCOMMAND")
+    show = baseline_commands.add_parser(
+        "show", help="print a series' expected band by hour of week, and where it came from"
+    )
+    show.add_argument("metric", help="metric name, e.g. PublishIn.Success")
+    show.add_argument(
+        "--dimension",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="dimension of the series, e.g. Protocol=MQTT (repeat for several)",
+    )
+    show.add_argument("--namespace", default="AWS/IoT", help="metric namespace (default AWS/IoT)")
+    where = show.add_mutually_exclusive_group()
+    where.add_argument("--table", help="DynamoDB table holding the baselines")
+    where.add_argument("--stack", help="iotwatch stack whose TableName output to use (default: the plan's)")
+    show.add_argument("--plan", default=DEFAULT_PLAN_FILE, help="plan for the stack name and sensitivity")
+    show.add_argument("--json", action="store_true", help="print every figure as JSON (168 hours)")
+    show.set_defaults(func=cmd_baseline_show)
