@@ -15,12 +15,11 @@ from typing import Any, TextIO
 
 from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member
 from iotwatch.domain.incidents.stats import incident_stats
-from iotwatch.domain.times import duration_text, iso_z, utc_minute
+from iotwatch.domain.times import duration_seconds, duration_text, iso_seconds, iso_z, utc_minute
 
 from iotwatch_cli.errors import EXIT_OK, CliError
 from iotwatch_cli.formatting import columns, day_clock
 from iotwatch_cli.incident_stats import render_stats, stats_document
-from iotwatch_cli.silence import parse_duration, parse_instant
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
 DEFAULT_SINCE = "7d"
@@ -48,12 +47,17 @@ def since_instant(text: str, *, now: int) -> int:
         return now - int(value[:-1]) * WEEK
     looks_like_time = any(c in value for c in "-:T")
     try:
-        return parse_instant(value, "--since") if looks_like_time else now - parse_duration(value)
-    except CliError:
-        raise IncidentsError(
-            f"--since {text!r}: write a duration back from now (12w, 7d, 24h, 90m) or an ISO 8601 time "
-            "such as 2026-11-16T13:00Z"
-        ) from None
+        if looks_like_time:
+            return int(iso_seconds(value))
+        back = duration_seconds(value)
+        if back > 0:
+            return now - back
+    except ValueError:
+        pass  # said below, with what to write
+    raise IncidentsError(
+        f"--since {text!r}: write a duration back from now (12w, 7d, 24h, 90m) or an ISO 8601 time "
+        "such as 2026-11-16T13:00Z"
+    )
 
 
 def select(incidents: Sequence[Incident], *, metric: str | None) -> list[Incident]:

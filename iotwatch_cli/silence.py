@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from iotwatch.domain.incidents.model import ID_PATTERN as INCIDENT_ID
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence, SilenceState, silence_state
-from iotwatch.domain.times import duration_text, iso_seconds, utc_minute
+from iotwatch.domain.times import duration_seconds, duration_text, iso_seconds, utc_minute
 from iotwatch.domain.times import iso_z as iso
 
 from iotwatch_cli.errors import EXIT_OK, CliError
@@ -34,7 +34,6 @@ ID_PREFIX = "s-"
 ID_PATTERN = re.compile(r"^s-[0-9a-f]{8}$")
 LONG_SILENCE_SECONDS = 7 * 86400
 REASON_WIDTH = 48
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?$")
 
 
 def clock() -> float:
@@ -56,11 +55,10 @@ def new_silence_id() -> str:
 
 def parse_duration(text: str) -> int:
     """'2h', '90m', '1h30m', '1d', '1d12h' -> seconds."""
-    match = _DURATION.match(text.strip().lower().replace(" ", ""))
-    if not text.strip() or match is None or not any(match.groups()):
-        raise SilenceError(f"--for {text!r}: write a duration such as 30m, 2h, 1h30m or 1d")
-    days, hours, minutes = (int(g or 0) for g in match.groups())
-    seconds = ((days * 24 + hours) * 60 + minutes) * 60
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        raise SilenceError(f"--for {text!r}: write a duration such as 30m, 2h, 1h30m or 1d") from None
     if seconds <= 0:
         raise SilenceError(f"--for {text!r}: the duration must be longer than 0")
     return seconds

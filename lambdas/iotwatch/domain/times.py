@@ -3,10 +3,12 @@ offset is UTC, never the host's zone), ISO 8601 in machine output, minutes for p
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
 def iso_z(ts: float) -> str:
@@ -56,3 +58,13 @@ def duration_text(seconds: float, *, to_days: bool = False) -> str:
         days, hours = divmod(hours, 24)
         return f"{days} d {hours} h" if hours else f"{days} d"
     return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def duration_seconds(text: str) -> int:
+    """A span as people write it: '4h', '90m', '1h30m', '1d', '1d 12h' (any case, blanks
+    between) -> seconds. ValueError for anything else; callers say what to write."""
+    match = _DURATION.match(text.lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration")
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60
