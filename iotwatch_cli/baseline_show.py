@@ -18,6 +18,7 @@ from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 
 from iotwatch_cli.baseline_report import render_json, render_text
 from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError
+from iotwatch_cli.parsing import command_group
 
 LISTED_SERIES = 20
 SCAN_PAGES = 5
@@ -212,8 +213,7 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 def register(commands: Any) -> None:
     """Registers `baseline show` on the top-level subparsers."""
-    baseline = commands.add_parser("baseline", help="inspect the baselines a deployed stack learned")
-    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True, metavar="SUBCOMMAND")
+    baseline_commands = command_group(commands, "baseline", "inspect the baselines a deployed stack learned")
     show = baseline_commands.add_parser(
         "show", help="print a series' expected band by hour of week, and where it came from"
     )

@@ -10,6 +10,7 @@ from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 
 from iotwatch_cli import cost
 from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from iotwatch_cli.parsing import command_group
 from iotwatch_cli.plan_file import read_checked_plan
 from iotwatch_cli.plan_summary import plan_summary, warning_lines
 
@@ -40,8 +41,7 @@ def cmd_plan_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def register(commands: Any) -> None:
     """Registers `plan validate|schema|cost` on the top-level subparsers."""
-    plan = commands.add_parser("plan", help="check a monitoring plan")
-    plan_commands = plan.add_subparsers(dest="plan_command", required=True, metavar="SUBCOMMAND")
+    plan_commands = command_group(commands, "plan", "check a monitoring plan")
     validate = plan_commands.add_parser(
         "validate", help="list every problem, or summarize what will be deployed"
     )

@@ -28,6 +28,7 @@ from iotwatch.domain.times import iso_z as iso
 
 from iotwatch_cli.errors import EXIT_OK, CliError
 from iotwatch_cli.formatting import columns, day_clock, from_now, shorten
+from iotwatch_cli.parsing import command_group
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
 ID_PREFIX = "s-"
@@ -333,10 +334,7 @@ def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
 
 def register(commands: Any) -> None:
     """Registers `silence add|list|remove` on the top-level subparsers."""
-    silence = commands.add_parser(
-        "silence", help="mute paging for some series for a while (deploy stays as is)"
-    )
-    sub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
+    sub = command_group(commands, "silence", "mute paging for some series for a while (deploy stays as is)")
 
     add = sub.add_parser(
         "add", help="silence series matching a metric glob (and dimensions), or one incident, until a time"
