@@ -21,6 +21,7 @@ from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.slow_change import MODEL as SLOW_CHANGE_MODEL
 from iotwatch.domain.slow_change import details as slow_change_details
 from iotwatch.domain.times import iso_z as iso
+from iotwatch.domain.times import utc_minute
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # 1970-01-05 00:00 UTC was a Monday: hour-of-week h starts at MONDAY + h hours (any week will do).
@@ -109,10 +110,6 @@ def compact(value: float) -> str:
     return f"{sign}{magnitude:.2g}"
 
 
-def _utc(ts: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime(fmt)
-
-
 def render_text(
     baseline: Baseline,
     series: Series,
@@ -170,8 +167,8 @@ def render_text(
         f"  series       {series.label}, {unit} ({plan_note})",
         f"  table        {where}",
         f"  method       {baseline.method}, version {baseline.version}",
-        f"  trained on   {_utc(baseline.trained_from)} to {_utc(baseline.trained_to)} UTC ({days:.1f} days)",
-        f"  built at     {_utc(baseline.built_at)} UTC",
+        f"  trained on   {utc_minute(baseline.trained_from)} to {utc_minute(baseline.trained_to)} UTC ({days:.1f} days)",
+        f"  built at     {utc_minute(baseline.built_at)} UTC",
         f"  datapoints   {baseline.datapoints:,} of {possible:,} periods ({baseline.datapoints / possible:.0%}); "
         + gaps,
         f"  fleet level  {level}",
@@ -190,7 +187,7 @@ def render_text(
     ]
     for start, end, reason in overlapping(baseline, exclusions):
         lines.append(
-            f"  excluded     {_utc(start)} to {_utc(end)} UTC: {reason} (the plan's exclude_from_training)"
+            f"  excluded     {utc_minute(start)} to {utc_minute(end)} UTC: {reason} (the plan's exclude_from_training)"
         )
     if baseline.holidays.days:
         lines.append(f"  holidays     {holiday_note(baseline)} (the plan's detection.holidays)")
@@ -229,7 +226,8 @@ def render_text(
         lines.append(("Source: " if i == 0 else "        ") + entry)
     if now_how is not None:
         today = ", a holiday: judged as a Sunday" if baseline.on_holiday(now or 0) else ""
-        lines.append(f"* now ({_utc(now or 0, '%a %H:%M')} UTC{today}). The lower edge is floored at 0.")
+        weekday_clock = datetime.fromtimestamp(now or 0, UTC).strftime("%a %H:%M")
+        lines.append(f"* now ({weekday_clock} UTC{today}). The lower edge is floored at 0.")
     else:
         lines.append("The lower edge is floored at 0.")
     lines.append("Between hour centres the evaluator interpolates; `--json` has every figure in full.")

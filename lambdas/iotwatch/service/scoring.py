@@ -15,7 +15,7 @@ from iotwatch.domain.incidents.news import SeriesNews, tick_news
 from iotwatch.domain.likelihood import WARMUP_PERIODS, WARMUP_READ_PERIODS, TrackerState
 from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
-from iotwatch.domain.silences import Silence, active_occurrences, silence_for
+from iotwatch.domain.silences import Silence, SilenceState, active_occurrences, silence_for, silence_state
 from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.ports import EvaluationStore, MetricReader, SilenceReader
 
@@ -106,7 +106,7 @@ def score_series(
         ]
         at = w.end
         active = [
-            *(x for x in stored_silences if x.active_at(at)),
+            *(x for x in stored_silences if silence_state(x, at) is SilenceState.ACTIVE),
             *active_occurrences(plan.notify.windows, at),
         ]
         outcomes = attach_silences(outcomes, silence_of=lambda s: silence_for(s, at, silences=active))  # noqa: B023
@@ -204,7 +204,7 @@ def active_silences(
     except Exception as exc:  # fail open; reported in the run's log line
         report.silences_error = f"{type(exc).__name__}: {exc}"
         return []
-    return [s for s in silences if ended_after or s.active_at(at)]
+    return [s for s in silences if ended_after or silence_state(s, at) is SilenceState.ACTIVE]
 
 
 def _day(ts: int) -> str:
