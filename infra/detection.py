@@ -28,7 +28,6 @@ class DeviationDetection(Capability):
         # 48 s duration alarm. Bigger plans add shards, not work per invocation. 60 s leaves
         # room for throttling retries while staying no longer than the shortest evaluation
         # interval, so two ticks never overlap.
-        timeout = Duration.seconds(60)
         fans_out = may_fan_out(plan, plan.frequency.shard_size)
         super().__init__(
             scope,
@@ -40,7 +39,7 @@ class DeviationDetection(Capability):
                 service_name=EVALUATOR_SERVICE,
                 purpose="compares AWS/IoT metrics with baselines and alerts",
                 memory_size=512,
-                timeout=timeout,
+                timeout=Duration.seconds(60),
                 table_actions=EVALUATOR_TABLE_ACTIONS,
                 reads_metrics=True,
                 publishes=True,
