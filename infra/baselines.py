@@ -6,11 +6,12 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.fanout import may_fan_out
 from iotwatch.plan.runtime import runtime_plan
 from iotwatch.telemetry import BASELINE_BUILDER_SERVICE
 
 from infra.capability import Capability, FunctionSpec, Shards, StackParts
-from infra.scheduling import may_fan_out
 from infra.storage import BUILDER_TABLE_ACTIONS
 
 BASELINE_BUILDER_HANDLER = "iotwatch.handlers.baseline_builder.handler"
@@ -32,7 +33,7 @@ class BaselineRefresh(Capability):
         # latency, against the 240 s duration alarm. Longer histories get smaller shards (the
         # same datapoints per shard), so the shard, not the plan, sets the duration.
         shard_size = runtime_plan(plan).frequency.build_shard_size
-        fans_out = may_fan_out(plan, shard_size)
+        fans_out = may_fan_out(expand_series(plan), expand_templates(plan), shard_size)
         super().__init__(
             scope,
             construct_id,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from constructs import Construct
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.fanout import may_fan_out
 from iotwatch.plan.schedule import parse_schedule
 from iotwatch.telemetry import EVALUATOR_SERVICE
 
 from infra.capability import Capability, FunctionSpec, Shards, StackParts
-from infra.scheduling import may_fan_out
 from infra.storage import EVALUATOR_TABLE_ACTIONS
 
 EVALUATOR_HANDLER = "iotwatch.handlers.evaluator.handler"
@@ -28,7 +29,7 @@ class DeviationDetection(Capability):
         # 48 s duration alarm. Bigger plans add shards, not work per invocation. 60 s leaves
         # room for throttling retries while staying no longer than the shortest evaluation
         # interval, so two ticks never overlap.
-        fans_out = may_fan_out(plan, plan.frequency.shard_size)
+        fans_out = may_fan_out(expand_series(plan), expand_templates(plan), plan.frequency.shard_size)
         super().__init__(
             scope,
             construct_id,

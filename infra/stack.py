@@ -24,6 +24,7 @@ from infra.detection import DeviationDetection
 from infra.devices import DeviceSignals
 from infra.event_bus import grant_put_events
 from infra.functions import FunctionFactory
+from infra.metrics import IotWatchMetrics
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters
 from infra.staging import stage_function_code
@@ -94,18 +95,15 @@ class IotWatchStack(Stack):
         # incidents and audit alerts as events, from the two functions that page
         grant_put_events(plan, self.detection.function, *([self.audit.function] if self.audit else []))
 
-        functions = {
-            health.EVALUATOR: self.detection.function,
-            health.BASELINE_BUILDER: self.baselines.function,
-            **({health.AUDIT: self.audit.function} if self.audit is not None else {}),
-        }
-        self.health = health.SelfMonitoring(
-            self,
-            "Health",
-            plan=plan,
-            functions=functions,
+        own_metrics = IotWatchMetrics(
+            plan,
+            evaluator=self.detection.function,
+            baseline_builder=self.baselines.function,
+            audit=self.audit.function if self.audit is not None else None,
             dead_letter_queue=self.dead_letters.queue,
-            topics=self.topics,
+        )
+        self.health = health.SelfMonitoring(
+            self, "Health", plan=plan, metrics=own_metrics, topics=self.topics
         )
 
         self.dashboard: FleetDashboard | None = None
@@ -116,10 +114,7 @@ class IotWatchStack(Stack):
                 self,
                 "Dashboard",
                 plan=plan,
-                # the band widget is drawn in the health rows but has no alarm: a draw that fails
-                # shows its reason in the widget, to the person looking at it
-                functions={**functions, health.BAND_WIDGET: self.band_widget.function},
-                dead_letter_queue=self.dead_letters.queue,
+                metrics=own_metrics,
                 band_widget=self.band_widget.function,
                 audit_log_group=self.audit.function.log_group if self.audit is not None else None,
                 alarms=self.health.alarms,

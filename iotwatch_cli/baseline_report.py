@@ -192,6 +192,8 @@ def render_text(
         lines.append(
             f"  excluded     {_utc(start)} to {_utc(end)} UTC: {reason} (the plan's exclude_from_training)"
         )
+    if baseline.holidays.days:
+        lines.append(f"  holidays     {holiday_note(baseline)} (the plan's detection.holidays)")
     if not baseline.usable:
         lines.append(
             "  NOTE         no datapoints in the training window: the series is learning, nothing pages"
@@ -201,7 +203,7 @@ def render_text(
     lines.append(
         f"Expected {unit} in the middle of each {clock} hour, ± half the warning band, source letter:"
     )
-    now_how = hour_of_week(now, baseline.timezone) if now is not None else None
+    now_how = hour_of_week(now, baseline.timezone, baseline.holidays) if now is not None else None
     cell = 13
     for first in range(0, 24, HOURS_PER_BLOCK):
         hours = range(first, first + HOURS_PER_BLOCK)
@@ -226,7 +228,8 @@ def render_text(
     for i, entry in enumerate(legend):
         lines.append(("Source: " if i == 0 else "        ") + entry)
     if now_how is not None:
-        lines.append(f"* now ({_utc(now or 0, '%a %H:%M')} UTC). The lower edge is floored at 0.")
+        today = ", a holiday: judged as a Sunday" if baseline.on_holiday(now or 0) else ""
+        lines.append(f"* now ({_utc(now or 0, '%a %H:%M')} UTC{today}). The lower edge is floored at 0.")
     else:
         lines.append("The lower edge is floored at 0.")
     lines.append("Between hour centres the evaluator interpolates; `--json` has every figure in full.")
@@ -271,6 +274,16 @@ def tracker_lines(tracker: TrackerState | None, baseline: Baseline) -> list[str]
     return lines
 
 
+def holiday_note(baseline: Baseline) -> str:
+    """'2026-12-25, 2026-12-26 (Europe/Berlin): learnt and judged as a Sunday'."""
+    how = (
+        "not learnt from, judged as a Sunday"
+        if baseline.holidays.exclude
+        else "learnt and judged as a Sunday"
+    )
+    return f"{', '.join(baseline.holidays.dates)} ({baseline.timezone}): {how}"
+
+
 def render_json(
     baseline: Baseline,
     series: Series,
@@ -304,6 +317,7 @@ def render_json(
         "level": baseline.level,
         "timezone": baseline.timezone,
         "slow_change": baseline.slow_change._asdict() if baseline.slow_change is not None else None,
+        **({"holidays": baseline.holidays_record()} if baseline.holidays.days else {}),
         "sensitivity": {"warning": detection.warning, "critical": detection.critical},
         "sources": {name: sources[name] for name in SOURCE_LETTERS if sources[name]},
         "tracker": tracker_facts(tracker, baseline) if tracker is not None else None,

@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
-from iotwatch.domain.ratios import query_weight
 from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch, run_shard_batch
 from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
+from iotwatch.plan.fanout import fans_out
 from iotwatch.service.baselines import (
     BuildMessageError,
     BuildTask,
@@ -114,7 +114,7 @@ def handler(
     series = _series(now)
     discovered = len(series) - len(settings.plan.series)
     shard_size = settings.plan.frequency.build_shard_size
-    if sum(query_weight(s) for s in series) > shard_size and deps.queue is not None:
+    if fans_out(series, shard_size) and deps.queue is not None:
         generation, shards = dispatch_build(
             now=now, series=series, shard_size=shard_size, store=deps.store, queue=deps.queue
         )

@@ -121,6 +121,8 @@ def score_series(
     methods = {
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
         + ("; judged against its own last week (likelihood)" if trackers[sid].seen > WARMUP_PERIODS else "")
+        # the fleet's calendar (detection.holidays): why a quiet day is no outage
+        + ("; a holiday, judged as a Sunday" if b.on_holiday(window.end - b.period) else "")
         for sid, b in baselines.items()
         if sid in trackers
     }
