@@ -17,6 +17,7 @@ from infra import health, naming
 from infra.audit import ControlPlaneAudit
 from infra.band_widget import BandWidget
 from infra.baselines import BaselineRefresh
+from infra.capability import StackParts
 from infra.dashboard import FleetDashboard
 from infra.delivery import OnCallDelivery
 from infra.detection import DeviationDetection
@@ -75,23 +76,11 @@ class IotWatchStack(Stack):
             self, "Functions", code_dir=self.code_dir, environment=environment, reserve=reserve_concurrency
         )
 
-        self.detection = DeviationDetection(
-            self,
-            "Detection",
-            plan=plan,
-            factory=factory,
-            store=self.store,
-            topics=self.topics,
-            dead_letters=self.dead_letters,
+        parts = StackParts(
+            plan=plan, factory=factory, store=self.store, topics=self.topics, dead_letters=self.dead_letters
         )
-        self.baselines = BaselineRefresh(
-            self,
-            "BaselineRefresh",
-            plan=plan,
-            factory=factory,
-            store=self.store,
-            dead_letters=self.dead_letters,
-        )
+        self.detection = DeviationDetection(self, "Detection", parts=parts)
+        self.baselines = BaselineRefresh(self, "BaselineRefresh", parts=parts)
         self.devices: DeviceSignals | None = None
         if plan.devices is not None:
             self.devices = DeviceSignals(
@@ -100,14 +89,7 @@ class IotWatchStack(Stack):
         self.audit: ControlPlaneAudit | None = None
         if plan.tools.audit:
             self.audit = ControlPlaneAudit(
-                self,
-                "Audit",
-                plan=plan,
-                factory=factory,
-                store=self.store,
-                topics=self.topics,
-                dead_letters=self.dead_letters,
-                trail_removal_policy=data_removal_policy,
+                self, "Audit", parts=parts, trail_removal_policy=data_removal_policy
             )
 
         # incidents and audit alerts as events, from the two functions that page
@@ -127,7 +109,7 @@ class IotWatchStack(Stack):
         self.dashboard: FleetDashboard | None = None
         self.band_widget: BandWidget | None = None
         if plan.tools.dashboard:
-            self.band_widget = BandWidget(self, "BandWidget", plan=plan, factory=factory, store=self.store)
+            self.band_widget = BandWidget(self, "BandWidget", parts=parts)
             self.dashboard = FleetDashboard(
                 self,
                 "Dashboard",

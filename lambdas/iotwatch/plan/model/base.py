@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -13,6 +15,14 @@ class StrictModel(BaseModel):
     """A plan section: unknown keys are errors (a misspelt key must not be ignored), values frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def require_names(names: Iterable[str], pattern: re.Pattern[str], *, write: str) -> None:
+    """Every name matches `pattern`; otherwise one error naming those that do not, then what
+    to write instead (`write`)."""
+    bad = [name for name in names if not pattern.match(name)]
+    if bad:
+        raise ValueError(f"{', '.join(repr(b) for b in bad)}: {write}")
 
 
 def parse_interval(value: Any) -> int:
