@@ -67,6 +67,11 @@ FULL_PLAN = textwrap.dedent(
     """
 )
 
+# The full plan with the audit function on: the audit, cost and dashboard tests read one synth of it.
+FULL_TOOLS = "tools:\n  dashboard: true\n"
+assert FULL_TOOLS in FULL_PLAN
+AUDIT_PLAN = FULL_PLAN.replace(FULL_TOOLS, "tools:\n  dashboard: true\n  audit: true\n")
+
 MINIMAL_PLAN = textwrap.dedent(
     """
     version: 1

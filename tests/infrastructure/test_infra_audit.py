@@ -15,6 +15,7 @@ from infra_support import (
     ENV_EMAIL,
     ENV_EMAIL_VAR,
     FULL_PLAN,
+    FULL_TOOLS,
     Synth,
     acknowledgements,
     assert_table_access_is_what_the_code_calls,
@@ -31,9 +32,6 @@ pytestmark = pytest.mark.infrastructure
 
 AUDIT = "iotwatch.handlers.audit.handler"
 TRAIL_RETENTION_DAYS = 400  # not the default (365), so the test sees the plan's value
-FULL_TOOLS = "tools:\n  dashboard: true\n"
-assert FULL_TOOLS in FULL_PLAN
-AUDIT_PLAN = FULL_PLAN.replace(FULL_TOOLS, "tools:\n  dashboard: true\n  audit: true\n")
 AUDIT_TRAIL_PLAN = FULL_PLAN.replace(
     FULL_TOOLS,
     "tools:\n  dashboard: true\n  audit: true\n"
@@ -45,11 +43,6 @@ def _synth(base: Path, plan: str) -> Synth:
     plan_path = base / "plan.yaml"
     plan_path.write_text(plan, encoding="utf-8")
     return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
-
-
-@pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return _synth(tmp_path_factory.mktemp("audited"), AUDIT_PLAN)
 
 
 @pytest.fixture(scope="module")

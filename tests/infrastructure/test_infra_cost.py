@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, FULL_PLAN, Synth, join_to_text, synthesize
+from infra_support import ENV_EMAIL, ENV_EMAIL_VAR, Synth, join_to_text
 from iotwatch.plan.cost.deployment import (
     AUDIT,
     BAND_WIDGET,
@@ -20,23 +20,12 @@ from iotwatch.plan.loader import load_plan
 
 pytestmark = pytest.mark.infrastructure
 
-_TOOLS = "tools:\n  dashboard: true\n"
-assert _TOOLS in FULL_PLAN
-AUDIT_PLAN = FULL_PLAN.replace(_TOOLS, "tools:\n  dashboard: true\n  audit: true\n")
 HANDLERS = {
     EVALUATOR.name: "iotwatch.handlers.evaluator.handler",
     BASELINE_BUILDER.name: "iotwatch.handlers.baseline_builder.handler",
     AUDIT.name: "iotwatch.handlers.audit.handler",
     BAND_WIDGET.name: "iotwatch.handlers.band_widget.handler",
 }
-
-
-@pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("cost")
-    plan_path = base / "plan.yaml"
-    plan_path.write_text(AUDIT_PLAN, encoding="utf-8")
-    return synthesize(plan_path, base / "cdk.out", environ={ENV_EMAIL_VAR: ENV_EMAIL})
 
 
 @pytest.mark.parametrize("size", [EVALUATOR, BASELINE_BUILDER, AUDIT, BAND_WIDGET], ids=lambda s: s.name)

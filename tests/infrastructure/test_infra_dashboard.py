@@ -41,10 +41,6 @@ BUILDER = "iotwatch.handlers.baseline_builder.handler"
 AUDIT = "iotwatch.handlers.audit.handler"
 BAND_WIDGET = "iotwatch.handlers.band_widget.handler"
 
-_TOOLS = "tools:\n  dashboard: true\n"
-assert _TOOLS in FULL_PLAN
-AUDIT_PLAN = FULL_PLAN.replace(_TOOLS, "tools:\n  dashboard: true\n  audit: true\n")
-
 
 _RULES = "    - metric: RulesExecuted\n"
 assert _RULES in FULL_PLAN
@@ -62,13 +58,6 @@ SHARES_PLAN = FULL_PLAN.replace(
 def shares(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize_plan(
         tmp_path_factory.mktemp("shares-dashboard"), SHARES_PLAN, environ={ENV_EMAIL_VAR: ENV_EMAIL}
-    )
-
-
-@pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize_plan(
-        tmp_path_factory.mktemp("audited-dashboard"), AUDIT_PLAN, environ={ENV_EMAIL_VAR: ENV_EMAIL}
     )
 
 

@@ -9,6 +9,9 @@ Fixtures:
   the default ``monitoring-plan.yaml`` (synth once per session, in a tmp dir).
 - ``inboxes`` (function): an SQS queue subscribed to every topic of the module's ``fleet``
   (the ``IotWatch`` a module's fixture of that name gives), unsubscribed after the test.
+- ``bus_inbox`` (function): the url of an SQS queue behind a rule on the default bus matching
+  every iotwatch event (``bus_events_received`` reads it), removed after the test; needs the
+  module's ``fleet`` deployed.
 - ``handler_caches`` (function): the handlers' cached settings, series and clients
   cleared before and after the test (a cold start), so each test's invocations use the
   current endpoint and the environment of the stack it deployed.
@@ -27,7 +30,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from iotwatch_harness import DEFAULT_PLAN_FILE, Inboxes, IotWatch, clear_handler_caches, synthesize
+from iotwatch_harness import (
+    DEFAULT_PLAN_FILE,
+    Inboxes,
+    IotWatch,
+    bus_inbox_queue,
+    clear_handler_caches,
+    synthesize,
+)
 
 from iotwatch_local.endpoint import MOTO_UNSUPPORTED_WARNING, LocalAws
 
@@ -78,3 +88,9 @@ def inboxes(fleet: IotWatch) -> Iterator[Inboxes]:
     boxes = Inboxes(fleet.topics)
     yield boxes
     boxes.close()
+
+
+@pytest.fixture
+def bus_inbox(fleet: IotWatch, local_aws: LocalAws) -> Iterator[str]:
+    with bus_inbox_queue(local_aws) as url:
+        yield url

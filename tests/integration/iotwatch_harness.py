@@ -435,6 +435,42 @@ def run_ticks(iotwatch: IotWatch, inboxes: Inboxes, times: Sequence[int]) -> lis
     return results
 
 
+# -- iotwatch's EventBridge events, read back from a rule on the default bus --
+INCIDENT_EVENT_SCHEMA: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[2] / "docs" / "incident-event.schema.json").read_text(encoding="utf-8")
+)
+BUS_INBOX_RULE = "iotwatch-events-to-inbox"
+
+
+@contextlib.contextmanager
+def bus_inbox_queue(local_aws: LocalAws) -> Iterator[str]:
+    """An SQS queue behind a rule on the default bus matching every iotwatch event (its url)."""
+    with local_aws.env():
+        sqs, events = boto3.client("sqs"), boto3.client("events")
+        url = sqs.create_queue(QueueName="iotwatch-events-inbox")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=BUS_INBOX_RULE, EventPattern=json.dumps({"source": ["iotwatch"]}))
+        events.put_targets(Rule=BUS_INBOX_RULE, Targets=[{"Id": "inbox", "Arn": arn}])
+        yield url
+        events.remove_targets(Rule=BUS_INBOX_RULE, Ids=["inbox"])
+        events.delete_rule(Name=BUS_INBOX_RULE)
+        sqs.delete_queue(QueueUrl=url)
+
+
+def bus_events_received(local_aws: LocalAws, url: str) -> list[dict[str, Any]]:
+    """Every event the bus inbox holds, deleted from it as read."""
+    with local_aws.env():
+        sqs = boto3.client("sqs")
+        found: list[dict[str, Any]] = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            found += [json.loads(m["Body"]) for m in batch]
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
+            )
+    return found
+
+
 # -- a bare iotwatch table (pk/sk strings), for tests that need the store but not the stack --
 STATE_TABLE_KEYS: dict[str, Any] = {
     "AttributeDefinitions": [

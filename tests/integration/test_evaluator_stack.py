@@ -7,6 +7,11 @@ Subscribe.Success, and the baseline builder runs on the stack's CREATE_COMPLETE.
 then starts from the state right after that bootstrap (alert state and run claims
 deleted, baselines kept) with an SQS inbox subscribed to every deployed topic, and
 replays evaluator ticks as the schedule would send them.
+
+The stack also puts its incidents on the default bus as EventBridge events: the last tests
+read them back from a rule on `source: iotwatch` (an SQS queue), check them against
+docs/incident-event.schema.json and against the pages of the same incident. (They lived in
+test_events_stack.py, which deployed and bootstrapped this same stack a second time.)
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.times import iso_z as iso
@@ -23,15 +29,18 @@ from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
     HOUR,
+    INCIDENT_EVENT_SCHEMA,
     Inboxes,
     IotWatch,
     Received,
+    bus_events_received,
     deployed,
     evaluate_concurrently,
     fresh,
     run_ticks,
     ticks_between,
 )
+from test_audit_stack import ATTACH_POLICY
 
 from iotwatch_local.endpoint import LocalAws
 from iotwatch_local.scenario import DEPLOYED_AT, INCIDENT_END, INCIDENT_METRICS, INCIDENT_START
@@ -362,3 +371,46 @@ def test_a_series_without_history_stays_learning_when_its_traffic_drops_to_zero(
     assert {r["learning"] for r in results} == {3}, "the one metric without history, two shares without"
     assert {r["series"] for r in results} == {len(fleet.series)}
     assert subscribe.id not in fleet.items("STATE")
+
+
+# -- incidents as EventBridge events on the bus --
+
+
+def test_an_outage_is_one_opened_and_one_resolved_event_on_the_bus(
+    fleet: IotWatch,
+    inboxes: Inboxes,
+    bus_inbox: str,
+    local_aws: LocalAws,
+) -> None:
+    results = run_ticks(fleet, inboxes, ticks_between(fleet, INCIDENT_START - HOUR, INCIDENT_END + HOUR))
+    assert all(r["failed_topics"] == [] for r in results)
+    assert sum(r["events"]["sent"] for r in results) == 2
+    events = bus_events_received(local_aws, bus_inbox)
+    for event in events:
+        jsonschema.validate(event, INCIDENT_EVENT_SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert [e["detail-type"] for e in events] == ["Incident Opened", "Incident Resolved"]
+    assert {e["source"] for e in events} == {"iotwatch"}
+    # the pages' incident, one dedup key for both
+    ids = {r.document["incident"]["id"] for r in inboxes.received}
+    assert len(ids) == 1
+    (incident_id,) = ids
+    assert {e["detail"]["dedup_key"] for e in events} == {f"{fleet.plan.name}/{incident_id}"}
+    opened, resolved = (e["detail"] for e in events)
+    assert opened["topics"] == sorted(fleet.topics) and opened["incident"]["severity"] == "critical"
+    assert resolved["incident"]["status"] == "resolved" and resolved["incident"]["until"] is not None
+    firing = next(r for r in inboxes.received if r.kind == "firing")
+    assert opened["summary"] == firing.document["subject"]
+
+
+def test_a_sensitive_call_is_an_audit_alert_event_on_the_bus(
+    fleet: IotWatch,
+    bus_inbox: str,
+    local_aws: LocalAws,
+) -> None:
+    result = fleet.audit(ATTACH_POLICY)
+    assert result["recorded"] == 1
+    [event] = bus_events_received(local_aws, bus_inbox)
+    jsonschema.validate(event, INCIDENT_EVENT_SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert event["detail-type"] == "Audit Alert"
+    assert event["detail"]["audit"]["action"] == "AttachPolicy"
+    assert event["detail"]["severity"] == "warning"

@@ -3,7 +3,9 @@ on the stack's work queue, each shard is delivered to the real handler as SQS wo
 order, some twice), and on-call receives exactly what one invocation would have sent. The
 fleet's problem spreads (issue 12's connectivity problem), so shards see members join an
 incident another shard's series opened. The baseline builder fans out the same way, through
-its own queue, and stores what one build would have."""
+its own queue, and stores what one build would have. The incident events such a tick puts on
+the bus are put once each, by the invocation that pages (the last test; it lived in
+test_events_fanout_stack.py, which deployed this same stack a second time)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 import yaml
 from iotwatch.adapters.store.state_store import DynamoStateStore
@@ -23,8 +26,10 @@ from iotwatch_harness import (
     DAY,
     DEFAULT_PLAN_FILE,
     HOUR,
+    INCIDENT_EVENT_SCHEMA,
     Inboxes,
     IotWatch,
+    bus_events_received,
     clear_handler_caches,
     deployed,
     spreading_problem,
@@ -323,3 +328,30 @@ def test_a_fanned_out_plan_catches_up_on_missed_ticks_as_one_invocation_would(fl
     single = _in_one_invocation(fleet, [*before, *back])
     assert _pages(sharded) == _pages(single)
     assert _incidents(fleet) == kept_sharded
+
+
+def test_a_sharded_tick_puts_each_transition_once(
+    fleet: IotWatch, bus_inbox: str, local_aws: LocalAws
+) -> None:
+    """The invocation that pages the tick (the last shard to finish) puts the incident events,
+    once each, exactly as one invocation would."""
+    fleet.forget_everything_but_baselines()
+    queue_url = fleet.evaluator_env[ENV_WORK_QUEUE]
+    for tick in _schedule(fleet):
+        fleet.evaluate(tick)
+        records = _drain(queue_url)
+        for record in [*records, records[0]]:  # SQS delivers at least once
+            assert fleet.evaluate({"Records": [record]}) == {"batchItemFailures": []}
+    sharded = bus_events_received(local_aws, bus_inbox)
+    for event in sharded:
+        jsonschema.validate(event, INCIDENT_EVENT_SCHEMA, cls=jsonschema.Draft202012Validator)
+    kinds = [e["detail-type"] for e in sharded]
+    assert kinds[0] == "Incident Opened" and kinds[-1] == "Incident Resolved", kinds
+    assert kinds.count("Incident Opened") == 1 and kinds.count("Incident Resolved") == 1
+    assert len({e["detail"]["dedup_key"] for e in sharded}) == 1
+
+    _in_one_invocation(fleet, _schedule(fleet)).close()
+    single = bus_events_received(local_aws, bus_inbox)
+    assert [(e["detail-type"], e["detail"]) for e in sharded] == [
+        (e["detail-type"], e["detail"]) for e in single
+    ]

@@ -22,6 +22,7 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,6 @@ from iotwatch_harness import (
     Inboxes,
     IotWatch,
     Phone,
-    clear_handler_caches,
     deployed,
     evaluate_concurrently,
     fresh,
@@ -172,12 +172,36 @@ def _assert_spreading_counts(inboxes: Inboxes, phone: Phone) -> None:
 # the spreading problem
 
 
-def test_a_spreading_problem_pages_once_per_topic_and_resolves_once(
-    fleet: IotWatch, inboxes: Inboxes
-) -> None:
-    phone = Phone(fleet)
-    results = _drive(fleet, inboxes, phone, ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR))
-    assert all(r["failed_topics"] == [] for r in results)
+@dataclass
+class CleanSpread:
+    """The spreading problem replayed once from a fresh state with nothing failing: what
+    arrived, and what the CLI printed of it right after (before another test forgets it)."""
+
+    results: list[dict[str, Any]]
+    inboxes: Inboxes
+    phone: Phone
+    listing: str
+    timelines: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def clean_spread(stack: IotWatch, local_aws: LocalAws) -> CleanSpread:
+    """Once per module: the spreading test asserts on this run and the failed-publish test
+    compares its own run with it (one replay of the schedule fewer)."""
+    with fresh(stack, local_aws) as fleet:
+        inboxes, phone = Inboxes(fleet.topics), Phone(fleet)
+        try:
+            results = _drive(fleet, inboxes, phone, ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR))
+        finally:
+            inboxes.close()
+        listing = _cli(fleet, "incidents", "--since", iso(SPREAD - HOUR))
+        timelines = {i: _cli(fleet, "incidents", "show", i) for i in _incident_ids(inboxes)}
+    return CleanSpread(results, inboxes, phone, listing, timelines)
+
+
+def test_a_spreading_problem_pages_once_per_topic_and_resolves_once(clean_spread: CleanSpread) -> None:
+    inboxes, phone = clean_spread.inboxes, clean_spread.phone
+    assert all(r["failed_topics"] == [] for r in clean_spread.results)
     _assert_spreading_counts(inboxes, phone)
 
     [firing] = inboxes.of("oncall-email", "firing")
@@ -204,10 +228,9 @@ def test_a_spreading_problem_pages_once_per_topic_and_resolves_once(
         assert incident in received.envelope["Subject"] and incident in received.document["sms"]
 
     # and the history: the list and the timeline, as on-call reads them from the CLI
-    listing = _cli(fleet, "incidents", "--since", iso(SPREAD - HOUR))
-    [row] = [line for line in listing.splitlines() if line.startswith(incident)]
+    [row] = [line for line in clean_spread.listing.splitlines() if line.startswith(incident)]
     assert "resolved" in row and "critical" in row and "Protocol=MQTT" in row
-    timeline = _cli(fleet, "incidents", "show", incident)
+    timeline = clean_spread.timelines[incident]
     assert f"Incident {incident} of plan 'fleet': resolved, critical, Protocol=MQTT" in timeline
     assert "firing (warning) to oncall-email" in timeline, timeline
     assert (
@@ -232,21 +255,13 @@ def test_retried_and_overlapping_ticks_change_none_of_the_counts(fleet: IotWatch
 
 
 def test_a_failed_publish_on_a_join_and_on_the_resolve_tick_loses_nothing_and_doubles_nothing(
-    fleet: IotWatch, inboxes: Inboxes
+    clean_spread: CleanSpread, fleet: IotWatch, inboxes: Inboxes
 ) -> None:
-    reference = Inboxes(fleet.topics)  # where the first, clean run is recorded
-    try:
-        _drive(fleet, reference, Phone(fleet), ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR))
-        [first_update] = reference.of("oncall-email", "update")[:1]
-        [resolve] = reference.of("oncall-email", "resolved")
-        expected = {topic: _kinds(reference, topic) for topic in fleet.topics}
-    finally:
-        reference.close()
-    inboxes.collect(0)  # the fixture's queues heard the clean run too
-    inboxes.received.clear()
+    reference = clean_spread.inboxes  # the same schedule, nothing failing
+    [first_update] = reference.of("oncall-email", "update")[:1]
+    [resolve] = reference.of("oncall-email", "resolved")
+    expected = {topic: _kinds(reference, topic) for topic in fleet.topics}
 
-    fleet.forget_everything_but_baselines()
-    clear_handler_caches()
     phone = Phone(fleet)
     sns = boto3.client("sns")
     for tick in ticks_between(fleet, SPREAD - HOUR, SPREAD_END + HOUR):
