@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,7 +25,7 @@ from iotwatch.plan.cost.deployment import (
     FunctionSize,
     cpu_share,
 )
-from iotwatch.plan.runtime import RUNTIME_FORMAT, RuntimePlan
+from iotwatch.plan.runtime import RuntimePlan, runtime_plan_record
 
 from bench.canned_aws import CannedAws
 from bench.measure import Measurement, mb, measured
@@ -43,9 +43,9 @@ HANDLERS = {
 
 
 def write_plan(plan: RuntimePlan, directory: Path) -> Path:
-    """plan.json as infra.staging stages it (plan.runtime.compile_runtime_plan's shape)."""
+    """plan.json as infra.staging stages it."""
     path = directory / "plan.json"
-    path.write_text(json.dumps({**asdict(plan), "format": RUNTIME_FORMAT}), encoding="utf-8")
+    path.write_text(json.dumps(runtime_plan_record(plan)), encoding="utf-8")
     return path
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from iotwatch.domain.iot_metrics import HTTP_ACTION_FAILURES
 from iotwatch.domain.ratios import percent
 from iotwatch.domain.where import (
     CONNECT_FAILURE_PREFIX,
@@ -74,15 +75,6 @@ CHANGE_KINDS: dict[str, FailureKindName] = {
     ),
 }
 
-# AWS/IoT's outcomes of an HTTP action, every one a failure (dimensions RuleName, ActionType)
-HTTP_ACTION_FAILURES = (
-    "HttpCode_Other",
-    "HttpCode_4XX",
-    "HttpCode_5XX",
-    "HttpInvalidUrl",
-    "HttpRequestTimeout",
-    "HttpUnknownHost",
-)
 # AWS/IoT rule and action outcomes that are failures (dimensions RuleName, ActionType)
 RULE_FAILURES = ("Failure", "ErrorActionFailure", "ParseError", "RuleNotFound", *HTTP_ACTION_FAILURES)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from iotwatch.domain.failure_kind import HTTP_ACTION_FAILURES
+from iotwatch.domain.iot_metrics import HTTP_ACTION_FAILURES
 
 AWS_IOT_NAMESPACE = "AWS/IoT"
 

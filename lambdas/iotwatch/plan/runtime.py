@@ -196,7 +196,11 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
 
 
 def compile_runtime_plan(plan: Plan) -> dict[str, Any]:
-    compiled = runtime_plan(plan)
+    return runtime_plan_record(runtime_plan(plan))
+
+
+def runtime_plan_record(compiled: RuntimePlan) -> dict[str, Any]:
+    """A runtime plan as plan.json holds it (JSON types only)."""
     data = asdict(compiled)
     for entry in (*data["series"], *(data["discover"] or ())):
         _write_holidays(entry["detection"])
