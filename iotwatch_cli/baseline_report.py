@@ -110,18 +110,23 @@ def compact(value: float) -> str:
     return f"{sign}{magnitude:.2g}"
 
 
-def render_text(
-    baseline: Baseline,
-    series: Series,
-    *,
-    in_plan: bool,
-    plan_name: str,
-    table: str,
-    stack: str | None = None,
-    now: float | None = None,
-    exclusions: Sequence[tuple[int, int, str]] = (),
-    tracker: TrackerState | None = None,
-) -> str:
+@dataclass(frozen=True)
+class BaselineView:
+    """A stored baseline and what `baseline show` says with it: its series, where it was read."""
+
+    baseline: Baseline
+    series: Series
+    in_plan: bool
+    plan_name: str
+    table: str
+    stack: str | None = None
+    exclusions: Sequence[tuple[int, int, str]] = ()
+    tracker: TrackerState | None = None
+
+
+def render_text(view: BaselineView, *, now: float | None = None) -> str:
+    baseline, series, in_plan, plan_name = view.baseline, view.series, view.in_plan, view.plan_name
+    table, stack, exclusions, tracker = view.table, view.stack, view.exclusions, view.tracker
     detection = series.detection
     bands = hour_bands(baseline, detection.warning)
     possible = max((baseline.trained_to - baseline.trained_from) // baseline.period, 1)
@@ -282,17 +287,9 @@ def holiday_note(baseline: Baseline) -> str:
     return f"{', '.join(baseline.holidays.dates)} ({baseline.timezone}): {how}"
 
 
-def render_json(
-    baseline: Baseline,
-    series: Series,
-    *,
-    in_plan: bool,
-    plan_name: str,
-    table: str,
-    stack: str | None = None,
-    exclusions: Sequence[tuple[int, int, str]] = (),
-    tracker: TrackerState | None = None,
-) -> dict[str, Any]:
+def render_json(view: BaselineView) -> dict[str, Any]:
+    baseline, series, in_plan, plan_name = view.baseline, view.series, view.in_plan, view.plan_name
+    table, stack, exclusions, tracker = view.table, view.stack, view.exclusions, view.tracker
     detection = series.detection
     bands = hour_bands(baseline, detection.warning)
     sources = Counter(b.source for b in baseline.buckets)

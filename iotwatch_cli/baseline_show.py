@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 
-from iotwatch_cli.baseline_report import render_json, render_text
+from iotwatch_cli.baseline_report import BaselineView, render_json, render_text
 from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError
 from iotwatch_cli.parsing import command_group
 
@@ -137,15 +137,13 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.store.state_store import DynamoStateStore
     from iotwatch.plan.expand import expand_series, unlisted_detection
-    from iotwatch.plan.loader import PlanError, load_plan
 
     from iotwatch_cli.errors import aws_failure
+    from iotwatch_cli.plan_file import plan_or_report
     from iotwatch_cli.stack_table import resolve_table
 
-    try:
-        plan = load_plan(args.plan)
-    except PlanError as exc:
-        print(exc, file=err)
+    plan = plan_or_report(args.plan, err)
+    if plan is None:
         return EXIT_BAD_INPUT
     try:
         dimensions = parse_dimensions(args.dimension)
@@ -183,30 +181,20 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         print(f"error: cannot read the baseline from AWS: {exc}", file=err)
         return EXIT_FAILURE
     exclusions = [(*e.window, e.reason) for e in plan.detection.exclude_from_training]
+    view = BaselineView(
+        baseline,
+        series,
+        in_plan=in_plan,
+        plan_name=plan.name,
+        table=table,
+        stack=stack,
+        exclusions=exclusions,
+        tracker=tracker,
+    )
     if args.json:
-        document = render_json(
-            baseline,
-            series,
-            in_plan=in_plan,
-            plan_name=plan.name,
-            table=table,
-            stack=stack,
-            exclusions=exclusions,
-            tracker=tracker,
-        )
-        print(json.dumps(document, indent=2), file=out)
+        print(json.dumps(render_json(view), indent=2), file=out)
     else:
-        text = render_text(
-            baseline,
-            series,
-            in_plan=in_plan,
-            plan_name=plan.name,
-            table=table,
-            stack=stack,
-            now=clock(),
-            exclusions=exclusions,
-            tracker=tracker,
-        )
+        text = render_text(view, now=clock())
         print(text, file=out)
     return EXIT_OK
 

@@ -30,6 +30,15 @@ def plan_or_builtin(path: str | None, err: TextIO, what: str) -> Plan | None:
     return load_plan(path or DEFAULT_PLAN_FILE)
 
 
+def plan_or_report(path: str, err: TextIO) -> Plan | None:
+    """The plan at `path`; None once its problems are on `err` (the caller exits 2)."""
+    try:
+        return load_plan(path)
+    except PlanError as exc:
+        print(exc, file=err)
+        return None
+
+
 def read_checked_plan(
     source: str, err: TextIO, *, resolve_env: bool = False
 ) -> tuple[Plan, PlanCheck] | None:

@@ -61,12 +61,11 @@ def run_with_plan(args: argparse.Namespace, out: TextIO, err: TextIO, action: Ca
     """Loads `--plan`, runs `action(plan)`, and turns what can go wrong into a message and an
     exit code: 2 for what the user can fix, 1 for AWS refusing or unreachable."""
     from botocore.exceptions import BotoCoreError, ClientError
-    from iotwatch.plan.loader import PlanError, load_plan
 
-    try:
-        plan = load_plan(args.plan)
-    except PlanError as exc:
-        print(exc, file=err)
+    from iotwatch_cli.plan_file import plan_or_report
+
+    plan = plan_or_report(args.plan, err)
+    if plan is None:
         return EXIT_BAD_INPUT
     try:
         return int(action(plan))

@@ -23,6 +23,7 @@ from iotwatch.service.baselines import rebuild_baselines
 from iotwatch_harness import STATE_TABLE_TEMPLATE, create_state_table
 
 from iotwatch_cli import baseline_show
+from iotwatch_cli.baseline_report import BaselineView, render_text
 from iotwatch_cli.baseline_show import LISTED_SERIES
 from iotwatch_cli.main import main
 from iotwatch_local.endpoint import LocalAws
@@ -80,8 +81,8 @@ def test_show_prints_what_the_store_wrote(table: str, plan_series):
     code, out, err = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table)
     assert (code, err) == (0, "")
     stored = store.get_baselines([series.id])[series.id]
-    expected = baseline_show.render_text(
-        stored, series, in_plan=True, plan_name="fleet", table=table, stack=None, now=NOW
+    expected = render_text(
+        BaselineView(stored, series, in_plan=True, plan_name="fleet", table=table, stack=None), now=NOW
     )
     assert out == expected + "\n"
     assert "seasonal-level-v2, version 4" in out

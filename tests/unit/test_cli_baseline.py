@@ -24,6 +24,7 @@ from iotwatch_cli.baseline_report import (
     DAY_NAMES,
     MONDAY,
     SOURCE_LETTERS,
+    BaselineView,
     compact,
     hour_bands,
     render_json,
@@ -242,7 +243,8 @@ def render(series: Any, baseline: Baseline, **kwargs: Any) -> str:
         "stack": "IotWatch-Fleet",
     }
     options.update(kwargs)
-    return render_text(baseline, series, **options)
+    now = options.pop("now", None)
+    return render_text(BaselineView(baseline, series, **options), now=now)
 
 
 def grid_rows(text: str) -> list[str]:
@@ -353,7 +355,7 @@ def test_a_baseline_without_datapoints_says_nothing_pages():
 def test_json_has_the_same_facts_and_168_hours(learned):
     series, baseline = learned
     document = render_json(
-        baseline, series, in_plan=True, plan_name="fleet", table=TABLE, stack="IotWatch-Fleet"
+        BaselineView(baseline, series, in_plan=True, plan_name="fleet", table=TABLE, stack="IotWatch-Fleet")
     )
     document = json.loads(json.dumps(document))  # serialisable as it is
     assert document["series_id"] == series.id
@@ -532,7 +534,7 @@ def test_show_finds_the_table_from_the_plans_stack_by_default(aws, learned):
     document = json.loads(out)
     stored = Baseline.from_record(baseline.to_record())  # what the table holds (rounded figures)
     expected = render_json(
-        stored, series, in_plan=True, plan_name="fleet", table=TABLE, stack="IotWatch-Fleet"
+        BaselineView(stored, series, in_plan=True, plan_name="fleet", table=TABLE, stack="IotWatch-Fleet")
     )
     assert document == json.loads(json.dumps(expected))
 
@@ -598,7 +600,9 @@ def test_training_exclusions_inside_the_window_are_shown(learned, tmp_path, aws)
     assert "excluded     2025-11-26 00:00 to 2025-11-26 02:00 UTC: firmware rollout" in text
     assert "last month" not in text
     document = render_json(
-        baseline, series, in_plan=True, plan_name="fleet", table=TABLE, exclusions=[inside, outside]
+        BaselineView(
+            baseline, series, in_plan=True, plan_name="fleet", table=TABLE, exclusions=[inside, outside]
+        )
     )
     assert document["excluded_from_training"] == [
         {"start": "2025-11-26T00:00:00Z", "end": "2025-11-26T02:00:00Z", "reason": "firmware rollout"}

@@ -285,7 +285,7 @@ def test_the_plan_takes_holidays_plan_wide_and_per_metric_and_refuses_bad_ones(t
 
 
 def test_baseline_show_says_which_days_are_holidays(holiday_fleet_runs):
-    from iotwatch_cli.baseline_report import render_json, render_text
+    from iotwatch_cli.baseline_report import BaselineView, render_json, render_text
 
     from .conftest import DEFAULT_PLAN_FILE
 
@@ -294,16 +294,16 @@ def test_baseline_show_says_which_days_are_holidays(holiday_fleet_runs):
         s for s in expand_series(load_plan(DEFAULT_PLAN_FILE, environ={})) if s.id == baseline.series_id
     )
     options = {"in_plan": True, "plan_name": "fleet", "table": "baselines"}
-    text = render_text(baseline, series, now=HOLIDAY + 12 * 3600, **options)
+    text = render_text(BaselineView(baseline, series, **options), now=HOLIDAY + 12 * 3600)
     assert "  holidays     2026-04-06 (Europe/Berlin): learnt and judged as a Sunday" in text
     assert "* now (Mon 10:00 UTC, a holiday: judged as a Sunday)" in text
-    assert render_json(baseline, series, **options)["holidays"] == {
+    assert render_json(BaselineView(baseline, series, **options))["holidays"] == {
         "dates": ["2026-04-06"],
         "treat_as": "sunday",
     }
     plain = next(r.baseline for r in holiday_fleet_runs["working day"] if on_holiday(r.ts))
-    assert "holidays" not in render_text(plain, series, now=HOLIDAY + 12 * 3600, **options)
-    assert "holidays" not in render_json(plain, series, **options)
+    assert "holidays" not in render_text(BaselineView(plain, series, **options), now=HOLIDAY + 12 * 3600)
+    assert "holidays" not in render_json(BaselineView(plain, series, **options))
 
 
 def test_an_alert_on_a_holiday_says_it_was_judged_as_a_sunday(holiday_fleet_runs):
