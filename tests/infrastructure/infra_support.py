@@ -308,7 +308,7 @@ def store_ports(handler_module: str) -> list[type]:
     ]
     assert len(dependencies) == 1, handler_module
     found: list[type] = [typing.get_type_hints(dependencies[0])["store"]]
-    if "series_discovery" in vars(module):
+    if module.setup.discovers is not None:
         found.append(typing.get_type_hints(SeriesDiscovery.__init__)["store"])
     if any(ports.EvaluationStore in port.__mro__ for port in found):
         found.append(ports.ControlPlaneReader)

@@ -70,12 +70,7 @@ BUILDER_MODULE = "iotwatch.handlers.baseline_builder"
 AUDIT_MODULE = "iotwatch.handlers.audit"
 BAND_WIDGET_MODULE = "iotwatch.handlers.band_widget"
 BAND_WIDGET_CONSTRUCT = "BandWidget"  # infra.band_widget.BandWidget, created with tools.dashboard
-_CACHES = {
-    EVALUATOR_MODULE: ("_settings", "_discovery", "_dependencies"),
-    BUILDER_MODULE: ("_settings", "_discovery", "_shard_discovery", "_dependencies"),
-    AUDIT_MODULE: ("_settings", "_dependencies"),
-    BAND_WIDGET_MODULE: ("_settings", "_series_by_id", "_dependencies"),
-}
+HANDLER_MODULES = (EVALUATOR_MODULE, BUILDER_MODULE, AUDIT_MODULE, BAND_WIDGET_MODULE)
 
 
 def handler_module(name: str, environ: dict[str, str]) -> Any:
@@ -90,14 +85,10 @@ def handler_module(name: str, environ: dict[str, str]) -> Any:
 
 def clear_handler_caches() -> None:
     """A cold start: the next invocation reads its environment and builds its clients again."""
-    for module_name, names in _CACHES.items():
+    for module_name in HANDLER_MODULES:
         module = sys.modules.get(module_name)
         if module is not None:
-            for name in names:
-                getattr(module, name).cache_clear()
-    widget = sys.modules.get(BAND_WIDGET_MODULE)
-    if widget is not None:
-        widget._drawn.clear()  # draws re-used by a warm container
+            module.setup.reset()  # the band widget's draws re-used by a warm container too
 
 
 def alert_document(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -378,13 +369,13 @@ def evaluate_concurrently(iotwatch: IotWatch, tick: int) -> list[dict[str, Any]]
     module = handler_module(EVALUATOR_MODULE, iotwatch.evaluator_env)
     barrier = threading.Barrier(2)
     with function_environment(iotwatch.evaluator_env):
-        warm = module._dependencies()  # what the function builds at cold start, from its environment
+        warm = module.setup.dependencies()  # what the function builds at cold start, from its environment
         # two containers: each its own clients, all on the deployed table and topics
         containers = [
             dataclasses.replace(
                 warm,
-                store=OverlappingStore(client("dynamodb"), module._settings().table_name, barrier),
-                notifier=SnsNotifier(client("sns"), module._settings().topic_arns),
+                store=OverlappingStore(client("dynamodb"), module.setup.settings().table_name, barrier),
+                notifier=SnsNotifier(client("sns"), module.setup.settings().topic_arns),
             )
             for _ in range(2)
         ]
@@ -533,7 +524,7 @@ def failing_metrics(iotwatch: IotWatch, message: str = "GetMetricData is unavail
 
     module = handler_module(EVALUATOR_MODULE, iotwatch.evaluator_env)
     with function_environment(iotwatch.evaluator_env):
-        warm = module._dependencies()
+        warm = module.setup.dependencies()
         cloudwatch = client("cloudwatch")
 
     def unavailable(**_: Any) -> None:

@@ -18,9 +18,7 @@ from iotwatch.domain.series import Series
 from iotwatch.handlers import baseline_builder, evaluator
 from iotwatch.handlers.events import BadEventError
 from iotwatch.handlers.log_queries import (
-    EVALUATION_COMPLETE,
     EVALUATOR_CALLS_QUERY,
-    INCIDENT_LINE,
     INCIDENTS_QUERY,
     OPEN_INCIDENTS_QUERY,
     SERIES_NOW_QUERY,
@@ -28,6 +26,7 @@ from iotwatch.handlers.log_queries import (
 from iotwatch.plan.expand import expand_series
 from iotwatch.plan.loader import check_plan, read_plan_document
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan, write_runtime_plan
+from iotwatch.service.evaluation_report import EVALUATION_COMPLETE, INCIDENT_LINE
 
 from iotwatch_local.lambda_runtime import logs_into
 
@@ -59,15 +58,8 @@ def epoch(iso):
 
 
 def _clear_caches():
-    for cached in (evaluator._settings, evaluator._discovery, evaluator._dependencies):
-        cached.cache_clear()
-    for cached in (
-        baseline_builder._settings,
-        baseline_builder._discovery,
-        baseline_builder._shard_discovery,
-        baseline_builder._dependencies,
-    ):
-        cached.cache_clear()
+    evaluator.setup.reset()
+    baseline_builder.setup.reset()
 
 
 @pytest.fixture
@@ -322,7 +314,7 @@ def test_compiled_plan_contains_no_subscriber_contacts(tmp_path):
 
 
 def test_handlers_read_the_plan_from_the_task_root(task_root, default_plan):
-    settings = evaluator._settings()
+    settings = evaluator.setup.settings()
     assert settings.plan == read_runtime_plan(task_root / RUNTIME_PLAN_FILE)
     assert settings.topic_arns == TOPIC_ARNS
     assert (settings.table_name, settings.region, settings.dashboard_name) == (
@@ -330,7 +322,7 @@ def test_handlers_read_the_plan_from_the_task_root(task_root, default_plan):
         "eu-west-1",
         "IotWatch-Fleet",
     )
-    assert tuple(evaluator._series()) == tuple(expand_series(default_plan))
+    assert tuple(evaluator.setup.series()) == tuple(expand_series(default_plan))
 
 
 def _fields_read(query: tuple[str, ...]) -> set[str]:

@@ -157,11 +157,9 @@ class AuditTable:
 
 @pytest.fixture
 def audit_caches():
-    for cached in (audit._settings, audit._dependencies):
-        cached.cache_clear()
+    audit.setup.reset()
     yield
-    for cached in (audit._settings, audit._dependencies):
-        cached.cache_clear()
+    audit.setup.reset()
 
 
 def _cloudtrail(name: str) -> dict[str, Any]:

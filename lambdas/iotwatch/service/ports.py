@@ -4,7 +4,7 @@ against AWS, the unit tests' fakes in memory; no use case names a concrete adapt
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from iotwatch.adapters.cloudwatch import Datapoints
 from iotwatch.domain.audit.recorded import RecordedCall
@@ -20,6 +20,15 @@ from iotwatch.domain.where import Breakdown
 
 if TYPE_CHECKING:  # the evaluator's cold start loads the event builder only when it has events
     from iotwatch.domain.messages.events import BusEvent, EventsOutcome
+
+
+class StructuredLogger(Protocol):
+    """Powertools' Logger, as a use case logs through it: keyword arguments become log fields."""
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+
 
 # --- CloudWatch, SNS, SQS -------------------------------------------------------------------------
 
