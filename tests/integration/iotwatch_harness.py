@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from iotwatch.adapters.store.runs import RunRepository
 from iotwatch.adapters.store.state_store import DynamoStateStore
+from iotwatch.adapters.store.table import DynamoTable
 from iotwatch.domain.series import Series
 from iotwatch.plan.expand import expand_series
 from iotwatch.plan.loader import load_plan
@@ -348,17 +350,24 @@ def ticks(first: int, last: int, *, period: int, settle: int) -> Iterator[int]:
     yield from range(start, last + 1, period)
 
 
-class OverlappingStore(DynamoStateStore):
-    """The real store; claiming the run waits until the other invocation reaches it too,
+class OverlappingRuns(RunRepository):
+    """The real runs; claiming the run waits until the other invocation reaches it too,
     the worst interleaving of two concurrent invocations of one event."""
 
-    def __init__(self, dynamodb: Any, table: str, barrier: threading.Barrier) -> None:
-        super().__init__(dynamodb, table)
+    def __init__(self, table: DynamoTable, barrier: threading.Barrier) -> None:
+        super().__init__(table)
         self._barrier = barrier
 
     def claim_run(self, window_end: int) -> bool:
         self._barrier.wait(timeout=30)
         return super().claim_run(window_end)
+
+
+def overlapping_store(dynamodb: Any, table: str, barrier: threading.Barrier) -> DynamoStateStore:
+    """The real store, its runs repository an `OverlappingRuns`."""
+    store = DynamoStateStore(dynamodb, table)
+    store.runs = OverlappingRuns(store.table, barrier)
+    return store
 
 
 def evaluate_concurrently(iotwatch: IotWatch, tick: int) -> list[dict[str, Any]]:
@@ -374,7 +383,7 @@ def evaluate_concurrently(iotwatch: IotWatch, tick: int) -> list[dict[str, Any]]
         containers = [
             dataclasses.replace(
                 warm,
-                store=OverlappingStore(client("dynamodb"), module.setup.settings().table_name, barrier),
+                store=overlapping_store(client("dynamodb"), module.setup.settings().table_name, barrier),
                 notifier=SnsNotifier(client("sns"), module.setup.settings().topic_arns),
             )
             for _ in range(2)

@@ -170,7 +170,7 @@ def test_evaluator_fails_the_invocation_when_a_topic_cannot_be_reached(
         evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     assert evaluator_deps.notifier.topics() == ["oncall-email"]
     # the SMS waits in the outbox for the retry of this event; nothing else will page again
-    assert [item.topic for item in evaluator_deps.store.outbox.values()] == ["oncall-sms"]
+    assert [item.topic for item in evaluator_deps.store.outbox_items.values()] == ["oncall-sms"]
     evaluator_deps.notifier.failing.clear()
     evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     assert evaluator_deps.notifier.topics() == ["oncall-email", "oncall-sms"]
@@ -212,11 +212,11 @@ def test_baseline_builder_trains_on_history_before_the_event_time(task_root, nam
     [(_, start, stop)] = reader.requests
     # 14 days to train on, and the week before them for slow change's two-week comparison
     assert (start, stop) == (end - 21 * DAY, end)
-    assert {b.trained_from for b in store.baselines.values()} == {end - 14 * DAY}
-    assert result["built"] == len(store.baselines) == len(default_series)
+    assert {b.trained_from for b in store.stored_baselines.values()} == {end - 14 * DAY}
+    assert result["built"] == len(store.stored_baselines) == len(default_series)
     assert sorted(result["without_history"]) == sorted(s.id for s in default_series if s is not rules)
-    assert store.baselines[rules.id].expectation_at(end + 3600).expected == 500.0
-    assert {b.trained_to for b in store.baselines.values()} == {end}
+    assert store.stored_baselines[rules.id].expectation_at(end + 3600).expected == 500.0
+    assert {b.trained_to for b in store.stored_baselines.values()} == {end}
     assert result["get_metric_data_calls"] == 1
 
 
@@ -235,7 +235,7 @@ def test_baseline_builder_leaves_the_periods_of_marked_incidents_out(task_root, 
             store.save_incident(_surge_incident(rules, surge, surge + 3600))
         deps = baseline_builder.BuilderDependencies(reader=reader, store=store)
         baseline_builder.handler(trigger, LambdaContext(), deps)
-        learnt[marked] = store.baselines[rules.id].expectation_at(surge + 7 * DAY).expected
+        learnt[marked] = store.stored_baselines[rules.id].expectation_at(surge + 7 * DAY).expected
     assert learnt[False] > 1000.0, "unmarked, the surge is half of what its hour learns"
     assert learnt[True] == 500.0
 
@@ -253,7 +253,7 @@ def test_baseline_builder_bumps_versions_on_refresh(task_root, default_series):
     store = FakeStore([flat_baseline(s.id, expected=1.0, scale=1.0) for s in default_series])
     deps = baseline_builder.BuilderDependencies(reader=FakeReader(), store=store)
     baseline_builder.handler(event("baseline-refresh-schedule"), LambdaContext(), deps)
-    assert {b.version for b in store.baselines.values()} == {2}
+    assert {b.version for b in store.stored_baselines.values()} == {2}
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")

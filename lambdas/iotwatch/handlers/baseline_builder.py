@@ -95,10 +95,10 @@ def handler(
         series=series,
         history_days=settings.plan.frequency.history_days,
         reader=deps.reader,
-        store=deps.store,
+        store=deps.store.baselines,
         excluded=training_exclusions(
             settings.plan.detection.excluded_windows,
-            deps.store,
+            deps.store.incidents,
             now=now,
             history_days=settings.plan.frequency.history_days,
         ),
@@ -139,7 +139,7 @@ def _build_shards(
             store=deps.store,
             excluded=training_exclusions(
                 settings.plan.detection.excluded_windows,
-                deps.store,
+                deps.store.incidents,
                 now=task.now,
                 history_days=settings.plan.frequency.history_days,
             ),

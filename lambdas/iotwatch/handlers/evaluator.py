@@ -70,7 +70,7 @@ def _wire(settings: FunctionSettings) -> EvaluatorDependencies:
         store=store,
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
         queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
-        where=DeferredWhereLookup(devices, store) if devices is not None else None,
+        where=DeferredWhereLookup(devices, store.baselines) if devices is not None else None,
         events=event_publisher(settings.plan),
     )
 

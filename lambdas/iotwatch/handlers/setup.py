@@ -122,6 +122,6 @@ def series_discovery(settings: FunctionSettings, *, refresh_after: int) -> Serie
         series=settings.plan.series,
         templates=settings.plan.discover,
         lister=CloudWatchMetricLister(client("cloudwatch", total_attempts=LIST_METRICS_ATTEMPTS)),
-        store=state_store(settings),
+        store=state_store(settings).discovered,
         refresh_after=refresh_after,
     )

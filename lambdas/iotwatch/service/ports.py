@@ -171,30 +171,66 @@ class DiscoveryStore(Protocol):
     def put_discovered(self, entry: DiscoveredValues) -> None: ...
 
 
-# --- what each use case reads and writes -----------------------------------------------------------
+# --- what each use case reads and writes: the repositories of one store, by kind -------------------
+# Read-only properties: a store holds its repositories as attributes (adapters.store.state_store).
 
 
-class EvaluationStore(
-    RunLog, Outbox, BaselineReader, SeriesStateStore, IncidentStore, SilenceReader, Protocol
-):
-    """An evaluator run (service.evaluation); audit records are quoted when it is also a
+class BaselineBuilder(BaselineWriter, GenerationMarker, Protocol):
+    """Baselines as a (fanned-out) build writes them, marking the generation when done."""
+
+
+class EvaluationStore(Protocol):
+    """An evaluator run (service.evaluation); audit records are quoted when its `audit` is a
     ControlPlaneReader."""
 
+    @property
+    def runs(self) -> RunLog: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def baselines(self) -> BaselineReader: ...
+    @property
+    def series_state(self) -> SeriesStateStore: ...
+    @property
+    def incidents(self) -> IncidentStore: ...
+    @property
+    def silences(self) -> SilenceReader: ...
 
-class FanoutStore(EvaluationStore, FanoutLog, Protocol):
+
+class FanoutStore(EvaluationStore, Protocol):
     """A fanned-out tick (service.fanout)."""
 
+    @property
+    def shards(self) -> FanoutLog: ...
 
-class BuildShardStore(BaselineWriter, BuildLog, GenerationMarker, Protocol):
-    """One shard of a fanned-out baseline build (service.baselines)."""
+
+class BuildShardStore(Protocol):
+    """A baseline build, whole or one shard of a fanned-out one (service.baselines)."""
+
+    @property
+    def baselines(self) -> BaselineBuilder: ...
+    @property
+    def shards(self) -> BuildLog: ...
+    @property
+    def incidents(self) -> MarkedIncidents: ...
 
 
-class AuditStore(AuditRecorder, OutboxWriter, Protocol):
+class AuditStore(Protocol):
     """One audit delivery (service.audit)."""
 
+    @property
+    def audit(self) -> AuditRecorder: ...
+    @property
+    def outbox(self) -> OutboxWriter: ...
 
-class BandWidgetStore(BaselineReader, StateReader, Protocol):
+
+class BandWidgetStore(Protocol):
     """One band-widget draw (service.band_widget)."""
+
+    @property
+    def baselines(self) -> BaselineReader: ...
+    @property
+    def series_state(self) -> StateReader: ...
 
 
 class EventPublisher(Protocol):
