@@ -41,11 +41,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL, CloudWatchMetricReader
+from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.notifier import SnsNotifier
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
 from iotwatch.domain.evaluation import evaluation_window, lookback_periods
+from iotwatch.domain.metric_calls import MAX_QUERIES_PER_CALL
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import shard_key
 from iotwatch.domain.slow_change import COMPARE_SECONDS

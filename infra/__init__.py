@@ -4,6 +4,7 @@
 - notifications.AlertTopics    KMS-encrypted SNS topics and their subscribers
 - delivery.OnCallDelivery      PagerDuty, Opsgenie and chat from the incident events
 - functions.FunctionFactory    the one place Lambda defaults live
+- capability.Capability        one capability's function, wired from a FunctionSpec
 - detection.DeviationDetection evaluator + its schedule
 - baselines.BaselineRefresh    baseline builder + its schedule + post-deploy bootstrap
 - dashboard.FleetDashboard     metrics against their baseline band, iotwatch health

@@ -13,14 +13,11 @@ from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from iotwatch.plan.model.plan import Plan
 from iotwatch.telemetry import AUDIT_SERVICE
 
-from infra.functions import FunctionFactory
+from infra.capability import Capability, FunctionSpec, StackParts
 from infra.nag import skip_checkov
-from infra.notifications import AlertTopics
-from infra.scheduling import DeadLetters
-from infra.storage import AUDIT_TABLE_ACTIONS, BaselineStore
+from infra.storage import AUDIT_TABLE_ACTIONS
 
 AUDIT_HANDLER = "iotwatch.handlers.audit.handler"
 IOT_EVENT_SOURCE = "aws.iot"
@@ -42,60 +39,56 @@ RULE_MAX_EVENT_AGE = Duration.hours(6)
 NONCURRENT_VERSION_DAYS = 30
 
 
-class ControlPlaneAudit(Construct):
+class ControlPlaneAudit(Capability):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        plan: Plan,
-        factory: FunctionFactory,
-        store: BaselineStore,
-        topics: AlertTopics,
-        dead_letters: DeadLetters,
+        parts: StackParts,
         trail_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
-        super().__init__(scope, construct_id)
+        plan = parts.plan
         # Sizing: one invocation is one CloudTrail record: parse and judge it in pure Python,
         # one conditional write (the record, deduplicated by event id) and at most a few SNS
         # publishes, so well under a second warm. 256 MB is enough memory by far; more would
         # only buy CPU for the cold start, and audit alerts are not latency-critical to the
         # second. 30 s leaves room for SDK retries when DynamoDB or SNS throttle.
-        self.function = factory.create(
-            "Audit",
-            handler=AUDIT_HANDLER,
-            service_name=AUDIT_SERVICE,
-            description=f"iotwatch {plan.name}: alerts on sensitive AWS IoT control-plane calls",
-            memory_size=256,
-            timeout=Duration.seconds(30),
-            # Once Lambda has accepted the event from EventBridge, a handler error is retried
-            # by Lambda and then dropped unless the function has a dead-letter queue.
-            dead_letter_queue=dead_letters.queue,
-            # A burst of IoT calls (a provisioning run makes thousands) queues in Lambda's
-            # asynchronous queue (kept up to 6 h) instead of taking the account's concurrency
-            # from the fleet's own functions: ~5 x 10 records a second drain 10,000 in minutes.
-            reserved_concurrency=AUDIT_CONCURRENCY,
+        super().__init__(
+            scope,
+            construct_id,
+            parts,
+            FunctionSpec(
+                "Audit",
+                handler=AUDIT_HANDLER,
+                service_name=AUDIT_SERVICE,
+                purpose="alerts on sensitive AWS IoT control-plane calls",
+                memory_size=256,
+                timeout=Duration.seconds(30),
+                table_actions=AUDIT_TABLE_ACTIONS,
+                publishes=True,
+                # Once Lambda has accepted the event from EventBridge, a handler error is
+                # retried by Lambda and then dropped unless the function has a dead-letter queue.
+                # A burst of IoT calls (a provisioning run makes thousands) queues in Lambda's
+                # asynchronous queue (kept up to 6 h) instead of taking the account's concurrency
+                # from the fleet's own functions: ~5 x 10 records a second drain 10,000 in minutes.
+                reserved_concurrency=AUDIT_CONCURRENCY,
+            ),
         )
-        store.grant(self.function, AUDIT_TABLE_ACTIONS)
-        topics.grant_publish(self.function)
 
         # The default rule state (ENABLED) matches every IoT call CloudTrail sends except the
         # read-only ones (Describe*, Get*, List*), which is what the audit judges: changes.
         self.rule = events.Rule(
             self,
             "IotApiCalls",
-            description=f"iotwatch {plan.name}: AWS IoT control-plane calls recorded by CloudTrail",
+            description=self.describe("AWS IoT control-plane calls recorded by CloudTrail"),
             event_pattern=events.EventPattern(
                 source=[IOT_EVENT_SOURCE],
                 detail_type=[CLOUDTRAIL_API_CALL],
                 detail={"eventSource": [IOT_API_SOURCE]},
             ),
         )
-        self.rule.add_target(
-            dead_letters.invoke(
-                self.function, retry_attempts=RULE_RETRY_ATTEMPTS, max_event_age=RULE_MAX_EVENT_AGE
-            )
-        )
+        self.invoke_from(self.rule, retry_attempts=RULE_RETRY_ATTEMPTS, max_event_age=RULE_MAX_EVENT_AGE)
 
         self.trail: AuditTrail | None = None
         if plan.audit.create_trail:
@@ -105,10 +98,6 @@ class ControlPlaneAudit(Construct):
                 retention_days=plan.audit.trail_retention_days,
                 removal_policy=trail_removal_policy,
             )
-
-    @property
-    def function_name(self) -> str:
-        return self.function.function_name
 
     @property
     def rule_name(self) -> str:
@@ -144,26 +133,10 @@ class AuditTrail(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         expiry = Duration.days(retention_days)
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            # S3 server access logging delivers only to SSE-S3 buckets.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            # the record of who read or deleted trail files: kept from being overwritten or
-            # deleted as the trail files are
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireWithTheTrail",
-                    expiration=expiry,
-                    noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            removal_policy=removal_policy,
+        # the record of who read or deleted trail files: kept from being overwritten or deleted
+        # as the trail files are (S3 server access logging delivers only to SSE-S3 buckets)
+        self.access_logs = _evidence_bucket(
+            self, "AccessLogs", rule_id="ExpireWithTheTrail", expiry=expiry, removal_policy=removal_policy
         )
         # No server access logs of its own (logging it into itself would loop, into a third
         # bucket only move the question). cdk-nag AwsSolutions-S1 agrees without an
@@ -176,27 +149,14 @@ class AuditTrail(Construct):
             "would loop, into a third bucket only move the question (cdk-nag S1 counts it as compliant).",
         )
 
-        self.bucket = s3.Bucket(
+        self.bucket = _evidence_bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            rule_id="ExpireTrailFiles",
+            expiry=expiry,
+            removal_policy=removal_policy,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="trail-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireTrailFiles",
-                    # With Days set, S3 also removes expired delete markers once they are old
-                    # enough (ExpiredObjectDeleteMarker cannot be combined with Days).
-                    expiration=expiry,
-                    noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            removal_policy=removal_policy,
         )
         # CloudTrail adds the bucket policy it needs (GetBucketAcl, and PutObject under
         # AWSLogs/<account>/ with the bucket-owner-full-control ACL condition).
@@ -224,6 +184,42 @@ class AuditTrail(Construct):
             "enforces SSL and is versioned: a KMS key would add a key policy for CloudTrail and a "
             "monthly cost without keeping out anyone who can already read this bucket.",
         )
+
+
+def _evidence_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    rule_id: str,
+    expiry: Duration,
+    removal_policy: RemovalPolicy,
+    server_access_logs_bucket: s3.IBucket | None = None,
+    server_access_logs_prefix: str | None = None,
+) -> s3.Bucket:
+    """A bucket of audit evidence, as both of the trail's are: SSE-S3, no public access, TLS
+    only, versioned, and expiring `expiry` after a file is written (an overwritten or deleted
+    version NONCURRENT_VERSION_DAYS later). With Days set, S3 also removes expired delete
+    markers once they are old enough (ExpiredObjectDeleteMarker cannot be combined with Days)."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        versioned=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        server_access_logs_bucket=server_access_logs_bucket,
+        server_access_logs_prefix=server_access_logs_prefix,
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                id=rule_id,
+                expiration=expiry,
+                noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            )
+        ],
+        removal_policy=removal_policy,
+    )
 
 
 __all__ = ["AUDIT_HANDLER", "AuditTrail", "ControlPlaneAudit"]

@@ -10,42 +10,38 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from constructs import Construct
-from iotwatch.plan.model.plan import Plan
 from iotwatch.telemetry import BAND_WIDGET_SERVICE
 
-from infra.functions import FunctionFactory, grant_read_metrics
+from infra.capability import Capability, FunctionSpec, StackParts
 from infra.nag import skip_checkov
-from infra.storage import BAND_WIDGET_TABLE_ACTIONS, BaselineStore
+from infra.storage import BAND_WIDGET_TABLE_ACTIONS
 
 BAND_WIDGET_HANDLER = "iotwatch.handlers.band_widget.handler"
 
 
-class BandWidget(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        plan: Plan,
-        factory: FunctionFactory,
-        store: BaselineStore,
-    ) -> None:
-        super().__init__(scope, construct_id)
+class BandWidget(Capability):
+    def __init__(self, scope: Construct, construct_id: str, *, parts: StackParts) -> None:
         # Sizing: one draw reads one series (a day of 5-minute periods is 288 datapoints, the
         # 63 days CloudWatch keeps are 18,144) and scores each period against the baseline:
         # tens of milliseconds and a few MB (tests/unit/test_band_widget.py draws 63 days).
         # 256 MB keeps the cold start (boto3, two clients) the larger part; 30 s leaves room
         # for a throttled GetMetricData, and the console gives up on a widget sooner anyway.
-        self.function = factory.create(
-            "BandWidget",
-            handler=BAND_WIDGET_HANDLER,
-            service_name=BAND_WIDGET_SERVICE,
-            description=f"iotwatch {plan.name}: draws a series against its baseline band on the dashboard",
-            memory_size=256,
-            timeout=Duration.seconds(30),
+        super().__init__(
+            scope,
+            construct_id,
+            parts,
+            FunctionSpec(
+                "BandWidget",
+                handler=BAND_WIDGET_HANDLER,
+                service_name=BAND_WIDGET_SERVICE,
+                purpose="draws a series against its baseline band on the dashboard",
+                memory_size=256,
+                timeout=Duration.seconds(30),
+                table_actions=BAND_WIDGET_TABLE_ACTIONS,
+                reads_metrics=True,
+                dead_letters=False,
+            ),
         )
-        grant_read_metrics(self.function)
-        store.grant(self.function, BAND_WIDGET_TABLE_ACTIONS)
         skip_checkov(
             self.function,
             "CKV_AWS_116",

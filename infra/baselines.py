@@ -6,13 +6,13 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
-from iotwatch.plan.model.plan import Plan
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.fanout import may_fan_out
 from iotwatch.plan.runtime import runtime_plan
 from iotwatch.telemetry import BASELINE_BUILDER_SERVICE
 
-from infra.functions import FunctionFactory, grant_read_metrics
-from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
-from infra.storage import BUILDER_TABLE_ACTIONS, BaselineStore
+from infra.capability import Capability, FunctionSpec, Shards, StackParts
+from infra.storage import BUILDER_TABLE_ACTIONS
 
 BASELINE_BUILDER_HANDLER = "iotwatch.handlers.baseline_builder.handler"
 CLOUDFORMATION_SOURCE = "aws.cloudformation"
@@ -21,18 +21,9 @@ BOOTSTRAP_STATUSES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 BUILD_SHARD_CONCURRENCY = 5
 
 
-class BaselineRefresh(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        plan: Plan,
-        factory: FunctionFactory,
-        store: BaselineStore,
-        dead_letters: DeadLetters,
-    ) -> None:
-        super().__init__(scope, construct_id)
+class BaselineRefresh(Capability):
+    def __init__(self, scope: Construct, construct_id: str, *, parts: StackParts) -> None:
+        plan = parts.plan
         # Sizing, from `make bench` (bench/fanout_scale.py: the real handler on canned AWS, one
         # core). One build shard of 1,000 series x 14 days of 5-minute history (4,032 points
         # each, 25 series per GetMetricData call; the default frequency.build_shard_size) takes
@@ -41,49 +32,41 @@ class BaselineRefresh(Construct):
         # and learnt 100 series at a time). 1024 MB (~0.58 vCPU): ~33 s with the calls'
         # latency, against the 240 s duration alarm. Longer histories get smaller shards (the
         # same datapoints per shard), so the shard, not the plan, sets the duration.
-        timeout = Duration.seconds(300)
         shard_size = runtime_plan(plan).frequency.build_shard_size
-        fans_out = may_fan_out(plan, shard_size)
-        self.function = factory.create(
-            "BaselineBuilder",
-            handler=BASELINE_BUILDER_HANDLER,
-            service_name=BASELINE_BUILDER_SERVICE,
-            description=f"iotwatch {plan.name}: learns baselines from CloudWatch history",
-            memory_size=1024,
-            timeout=timeout,
-            # A build that still fails after Lambda's 2 retries is parked with the dead letters
-            # (the dead-letters alarm); replaying it rebuilds the baselines (docs/runbook.md).
-            dead_letter_queue=dead_letters.queue,
-            # One build at a time (a deploy-time build and the daily one never race to write a
-            # generation); a plan that fans out runs its dispatch, a retry and its shards.
-            reserved_concurrency=run_concurrency(fans_out, BUILD_SHARD_CONCURRENCY),
+        fans_out = may_fan_out(expand_series(plan), expand_templates(plan), shard_size)
+        super().__init__(
+            scope,
+            construct_id,
+            parts,
+            FunctionSpec(
+                "BaselineBuilder",
+                handler=BASELINE_BUILDER_HANDLER,
+                service_name=BASELINE_BUILDER_SERVICE,
+                purpose="learns baselines from CloudWatch history",
+                memory_size=1024,
+                timeout=Duration.seconds(300),
+                table_actions=BUILDER_TABLE_ACTIONS,
+                reads_metrics=True,
+                # A build that still fails after Lambda's 2 retries is parked with the dead
+                # letters (the dead-letters alarm); replaying it rebuilds the baselines
+                # (docs/runbook.md). One build at a time (a deploy-time build and the daily one
+                # never race to write a generation); a plan that fans out runs its dispatch, a
+                # retry and its shards.
+                #
+                # More series than that (or "*" metrics, which may discover them) fan out: the
+                # scheduled or deploy-time run queues one message per shard and this same
+                # function builds each, at most 5 at once (each reads ~1 GetMetricData call a
+                # second: 5 leave the account's quota to the evaluator). 100,000 series: 100
+                # shards, 20 rounds of ~35 s: ~12 minutes, once a day. Messages are kept a day; a
+                # shard that fails 3 times is parked with the dead letters (the dead-letters
+                # alarm), and its build writes no new generation.
+                shards=Shards(fans_out, in_flight=BUILD_SHARD_CONCURRENCY, retention=Duration.days(1)),
+            ),
         )
-        # More series than that (or "*" metrics, which may discover them) fan out: the scheduled
-        # or deploy-time run queues one message per shard and this same function builds each,
-        # at most 5 at once (each reads ~1 GetMetricData call a second: 5 leave the account's
-        # quota to the evaluator). 100,000 series: 100 shards, 20 rounds of ~35 s: ~12 minutes,
-        # once a day. Messages are kept a day; a shard that fails 3 times is parked with the
-        # dead letters (the dead-letters alarm), and its build writes no new generation.
-        self.work_queue = work_queue_if(
-            fans_out,
-            self,
-            function=self.function,
-            function_timeout=timeout,
-            retention=Duration.days(1),
-            dead_letters=dead_letters,
-            max_concurrency=BUILD_SHARD_CONCURRENCY,
-        )
-        grant_read_metrics(self.function)
-        store.grant(self.function, BUILDER_TABLE_ACTIONS)
-
-        self.schedule = schedule_rule(
-            self,
-            "Schedule",
+        self.schedule = self.on_schedule(
             expression=plan.frequency.baseline_refresh,
-            description=f"iotwatch {plan.name}: rebuild baselines from CloudWatch history",
-        )
-        self.schedule.add_target(
-            dead_letters.invoke(self.function, retry_attempts=2, max_event_age=Duration.hours(6))
+            purpose="rebuild baselines from CloudWatch history",
+            max_event_age=Duration.hours(6),
         )
 
         # Bootstrap without a custom resource: when this stack finishes a create or an update
@@ -93,7 +76,7 @@ class BaselineRefresh(Construct):
         self.on_deploy = events.Rule(
             self,
             "OnDeploy",
-            description=f"iotwatch {plan.name}: build baselines after each successful deploy",
+            description=self.describe("build baselines after each successful deploy"),
             event_pattern=events.EventPattern(
                 source=[CLOUDFORMATION_SOURCE],
                 detail_type=[STACK_STATUS_CHANGE],
@@ -103,10 +86,4 @@ class BaselineRefresh(Construct):
                 },
             ),
         )
-        self.on_deploy.add_target(
-            dead_letters.invoke(self.function, retry_attempts=2, max_event_age=Duration.hours(6))
-        )
-
-    @property
-    def function_name(self) -> str:
-        return self.function.function_name
+        self.invoke_from(self.on_deploy, max_event_age=Duration.hours(6))

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.domain.discovery import SeriesTemplate
 from iotwatch.domain.series import Series
@@ -55,8 +54,8 @@ from iotwatch.telemetry import (
     OwnMetric,
 )
 
-from infra.health import EVALUATOR, natural_period, own_metric
-from infra.naming import dashboard_name, metrics_namespace
+from infra.metrics import DRAWN_PERIOD, HOUR, FunctionMetrics, IotWatchMetrics
+from infra.naming import dashboard_name
 
 # What the band widget is told: the series it draws (service.band_widget.SERIES_PARAM).
 BAND_SERIES_PARAM = "series"
@@ -69,8 +68,6 @@ MAX_METRICS_PER_WIDGET = 500
 WIDGETS_PER_ROW = 2
 GRAPH_WIDTH = 24 // WIDGETS_PER_ROW
 GRAPH_HEIGHT = 6
-HOUR = Duration.hours(1)
-FIVE_MINUTES = Duration.minutes(5)
 
 
 class FleetDashboard(Construct):
@@ -80,14 +77,13 @@ class FleetDashboard(Construct):
         construct_id: str,
         *,
         plan: Plan,
-        functions: Mapping[str, lambda_.IFunction],
-        dead_letter_queue: sqs.IQueue,
+        metrics: IotWatchMetrics,
         band_widget: lambda_.IFunction,
         audit_log_group: logs.ILogGroup | None = None,
         alarms: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
-        """`functions`: name -> function, drawn in the health rows; `band_widget`: the function
-        that draws each series against its band; `audit_log_group`: the audit function's log,
+        """`metrics`: iotwatch's own, drawn in the health rows; `band_widget`: the function
+        that draws each series against its band (and is drawn in the health rows); `audit_log_group`: the audit function's log,
         which the calls-by-action table queries (with `tools.audit`)."""
         super().__init__(scope, construct_id)
         self.dashboard_name = dashboard_name(plan)
@@ -98,11 +94,11 @@ class FleetDashboard(Construct):
             default_interval=Duration.days(1),
         )
         rows: list[list[cloudwatch.IWidget]] = [
-            now_widgets(plan, alarms) + incident_widgets(functions[EVALUATOR]),
-            audit_widgets(metrics_namespace(plan), audit_log_group)
+            now_widgets(metrics, alarms) + incident_widgets(metrics.evaluator.function),
+            audit_widgets(metrics, audit_log_group)
             if plan.tools.audit and audit_log_group is not None
             else [],
-            *health_widgets(functions, dead_letter_queue, metrics_namespace(plan)),
+            *health_widgets(metrics, metrics.functions(band_widget)),
         ]
         # A "*" metric's values are only known while running: one SEARCH graph each, drawn
         # before the per-series widgets share what is left.
@@ -253,16 +249,15 @@ def filled(metric: cloudwatch.Metric, label: str, color: str | None = None) -> c
     )
 
 
-def now_widgets(plan: Plan, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwatch.IWidget]:
+def now_widgets(metrics: IotWatchMetrics, alarms: Sequence[cloudwatch.IAlarm]) -> list[cloudwatch.IWidget]:
     """Active incidents, what was sent about them, and the state of the self-monitoring alarms."""
-    period = natural_period(EVALUATOR, plan)
+    # drawn at the period one evaluation falls into, as its alarms evaluate it
+    period = metrics.evaluator.run_period
 
     def evaluator(
         metric: OwnMetric, statistic: str, label: str, color: str | None = None
     ) -> cloudwatch.Metric:
-        return own_metric(
-            metric, metrics_namespace(plan), statistic=statistic, period=period, label=label, color=color
-        )
+        return metrics.own(metric, statistic=statistic, period=period, label=label, color=color)
 
     widgets: list[cloudwatch.IWidget] = [
         cloudwatch.GraphWidget(
@@ -327,13 +322,13 @@ def _log_group_name(function: lambda_.IFunction) -> str:
     return group.log_group_name if group is not None else f"/aws/lambda/{function.function_name}"
 
 
-def audit_widgets(namespace: str, audit_log_group: logs.ILogGroup) -> list[cloudwatch.IWidget]:
+def audit_widgets(metrics: IotWatchMetrics, audit_log_group: logs.ILogGroup) -> list[cloudwatch.IWidget]:
     """IoT control-plane calls by API action (a Logs Insights query of the audit function's
     log, run when the dashboard is viewed: no metric per action) and what the audit function
     made of them."""
 
     def audit(metric: OwnMetric, label: str, color: str | None = None) -> cloudwatch.Metric:
-        return own_metric(metric, namespace, statistic="Sum", period=HOUR, label=label, color=color)
+        return metrics.own(metric, statistic="Sum", period=HOUR, label=label, color=color)
 
     return [
         cloudwatch.LogQueryWidget(
@@ -361,18 +356,16 @@ def audit_widgets(namespace: str, audit_log_group: logs.ILogGroup) -> list[cloud
 
 
 def health_widgets(
-    functions: Mapping[str, lambda_.IFunction], queue: sqs.IQueue, namespace: str
+    metrics: IotWatchMetrics, functions: Sequence[FunctionMetrics]
 ) -> list[list[cloudwatch.IWidget]]:
-    """Is iotwatch itself working: two rows of graphs."""
+    """Is iotwatch itself working: two rows of graphs, every function at DRAWN_PERIOD."""
     return [
         [
             cloudwatch.GraphWidget(
                 title="iotwatch invocations",
                 width=8,
                 height=GRAPH_HEIGHT,
-                left=[
-                    fn.metric_invocations(period=FIVE_MINUTES, label=name) for name, fn in functions.items()
-                ],
+                left=[fn.invocations(period=DRAWN_PERIOD, label=fn.name) for fn in functions],
             ),
             cloudwatch.GraphWidget(
                 title="iotwatch errors and throttles",
@@ -380,10 +373,10 @@ def health_widgets(
                 height=GRAPH_HEIGHT,
                 left=[
                     metric
-                    for name, fn in functions.items()
+                    for fn in functions
                     for metric in (
-                        fn.metric_errors(period=FIVE_MINUTES, label=f"{name} errors"),
-                        fn.metric_throttles(period=FIVE_MINUTES, label=f"{name} throttles"),
+                        fn.errors(period=DRAWN_PERIOD, label=f"{fn.name} errors"),
+                        fn.throttles(period=DRAWN_PERIOD, label=f"{fn.name} throttles"),
                     )
                 ],
             ),
@@ -391,16 +384,13 @@ def health_widgets(
                 title="iotwatch duration (max)",
                 width=8,
                 height=GRAPH_HEIGHT,
-                left=[
-                    fn.metric_duration(period=FIVE_MINUTES, statistic="Maximum", label=name)
-                    for name, fn in functions.items()
-                ],
+                left=[fn.longest_run(period=DRAWN_PERIOD, label=fn.name) for fn in functions],
             ),
         ],
         [
             cloudwatch.LogQueryWidget(
                 title="GetMetricData calls of the evaluator (per hour)",
-                log_group_names=[_log_group_name(functions[EVALUATOR])],
+                log_group_names=[_log_group_name(metrics.evaluator.function)],
                 query_lines=list(EVALUATOR_CALLS_QUERY),
                 view=cloudwatch.LogQueryVisualizationType.LINE,
                 width=6,
@@ -412,12 +402,8 @@ def health_widgets(
                 width=6,
                 height=GRAPH_HEIGHT,
                 left=[
-                    own_metric(
-                        BUILDER_GET_METRIC_DATA_CALLS,
-                        namespace,
-                        statistic="Sum",
-                        period=HOUR,
-                        label="baseline builder",
+                    metrics.own(
+                        BUILDER_GET_METRIC_DATA_CALLS, statistic="Sum", period=HOUR, label="baseline builder"
                     ),
                 ],
             ),
@@ -425,11 +411,7 @@ def health_widgets(
                 title="Dead letters (events, audit records, shards)",
                 width=12,
                 height=GRAPH_HEIGHT,
-                left=[
-                    queue.metric_approximate_number_of_messages_visible(
-                        period=FIVE_MINUTES, statistic="Maximum", label="messages"
-                    )
-                ],
+                left=[metrics.dead_letters(period=DRAWN_PERIOD, label="messages")],
             ),
         ],
     ]

@@ -363,7 +363,7 @@ class OnCallDelivery(Construct):
     def _chat(self, topic: Topic, chat: Chat, severities: list[str]) -> None:
         del severities  # the chat topic's rule carries them
         chat_topic = self._chat_topic(topic)
-        name = f"iotwatch-{self.plan.name}-{topic.name}"[:128]
+        name = self.plan.topic_physical_name(topic.name)[:128]
         ident = f"ChatChannel{_digest(topic.name, json.dumps(chat.model_dump(), sort_keys=True))}"
         # Notifications only: the channel's role has no permissions and the guardrail denies all,
         # so nobody can run AWS commands from the channel through this configuration.

@@ -5,32 +5,21 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from constructs import Construct
-from iotwatch.plan.model.plan import Plan
+from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.fanout import may_fan_out
 from iotwatch.plan.schedule import parse_schedule
 from iotwatch.telemetry import EVALUATOR_SERVICE
 
-from infra.functions import FunctionFactory, grant_read_metrics
-from infra.notifications import AlertTopics
-from infra.scheduling import DeadLetters, may_fan_out, run_concurrency, schedule_rule, work_queue_if
-from infra.storage import EVALUATOR_TABLE_ACTIONS, BaselineStore
+from infra.capability import Capability, FunctionSpec, Shards, StackParts
+from infra.storage import EVALUATOR_TABLE_ACTIONS
 
 EVALUATOR_HANDLER = "iotwatch.handlers.evaluator.handler"
 EVALUATOR_SHARD_CONCURRENCY = 10
 
 
-class DeviationDetection(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        plan: Plan,
-        factory: FunctionFactory,
-        store: BaselineStore,
-        topics: AlertTopics,
-        dead_letters: DeadLetters,
-    ) -> None:
-        super().__init__(scope, construct_id)
+class DeviationDetection(Capability):
+    def __init__(self, scope: Construct, construct_id: str, *, parts: StackParts) -> None:
+        plan = parts.plan
         # Sizing, from `make bench` (bench/fanout_scale.py: the real handler on canned AWS, one
         # core). One shard of 2,000 series (the default frequency.shard_size) in a container of
         # its own: ~0.8-1.1 s of CPU (baselines, states and trackers read and decoded), 4
@@ -40,63 +29,45 @@ class DeviationDetection(Construct):
         # 48 s duration alarm. Bigger plans add shards, not work per invocation. 60 s leaves
         # room for throttling retries while staying no longer than the shortest evaluation
         # interval, so two ticks never overlap.
-        timeout = Duration.seconds(60)
-        fans_out = may_fan_out(plan, plan.frequency.shard_size)
-        self.function = factory.create(
-            "Evaluator",
-            handler=EVALUATOR_HANDLER,
-            service_name=EVALUATOR_SERVICE,
-            description=f"iotwatch {plan.name}: compares AWS/IoT metrics with baselines and alerts",
-            memory_size=512,
-            timeout=timeout,
-            # A tick that still fails after Lambda's 2 retries is parked with the dead letters
-            # (the dead-letters alarm); the next tick that completes catches up on its window.
-            dead_letter_queue=dead_letters.queue,
-            # One tick at a time: a run catching up after an outage must finish before the next
-            # tick reads where it left off (a tick that arrives meanwhile waits in Lambda's
-            # queue and is retried). A plan that fans out runs its dispatch, a retry and up to
-            # EVALUATOR_SHARD_CONCURRENCY shards at once.
-            reserved_concurrency=run_concurrency(fans_out, EVALUATOR_SHARD_CONCURRENCY),
+        fans_out = may_fan_out(expand_series(plan), expand_templates(plan), plan.frequency.shard_size)
+        super().__init__(
+            scope,
+            construct_id,
+            parts,
+            FunctionSpec(
+                "Evaluator",
+                handler=EVALUATOR_HANDLER,
+                service_name=EVALUATOR_SERVICE,
+                purpose="compares AWS/IoT metrics with baselines and alerts",
+                memory_size=512,
+                timeout=Duration.seconds(60),
+                table_actions=EVALUATOR_TABLE_ACTIONS,
+                reads_metrics=True,
+                publishes=True,
+                # A tick that still fails after Lambda's 2 retries is parked with the dead
+                # letters (the dead-letters alarm); the next tick that completes catches up on
+                # its window. One tick at a time: a run catching up after an outage must finish
+                # before the next tick reads where it left off (a tick that arrives meanwhile
+                # waits in Lambda's queue and is retried). A plan that fans out runs its
+                # dispatch, a retry and up to EVALUATOR_SHARD_CONCURRENCY shards at once.
+                #
+                # A plan above frequency.shard_size series (or one that may discover that many)
+                # is evaluated shard by shard: the scheduled run queues the shards, this same
+                # function evaluates each as an SQS batch of one, at most 10 at once (each
+                # shard's 4 GetMetricData calls come in its first second: 10 shards stay under
+                # the account's 50 calls a second). 100,000 series: 50 shards, 5 rounds of ~6-8 s
+                # each, well inside a 5-minute tick. A shard not evaluated within a few ticks is
+                # superseded (kept 4 h); after 3 tries it is parked with the dead letters.
+                shards=Shards(fans_out, in_flight=EVALUATOR_SHARD_CONCURRENCY, retention=Duration.hours(4)),
+            ),
         )
-        # A plan above frequency.shard_size series (or one that may discover that many) is
-        # evaluated shard by shard: the scheduled run queues the shards, this same function
-        # evaluates each as an SQS batch of one, at most 10 at once (each shard's 4
-        # GetMetricData calls come in its first second: 10 shards stay under the account's 50
-        # calls a second). 100,000 series: 50 shards, 5 rounds of ~6-8 s each, well inside a
-        # 5-minute tick. A shard not evaluated within a few ticks is superseded (kept 4 h);
-        # after 3 tries it is parked with the dead letters.
-        self.work_queue = work_queue_if(
-            fans_out,
-            self,
-            function=self.function,
-            function_timeout=timeout,
-            retention=Duration.hours(4),
-            dead_letters=dead_letters,
-            max_concurrency=EVALUATOR_SHARD_CONCURRENCY,
-        )
-        grant_read_metrics(self.function)
-        store.grant(self.function, EVALUATOR_TABLE_ACTIONS)
-        topics.grant_publish(self.function)
-
         interval = parse_schedule(plan.frequency.evaluation).interval_seconds or 900
-        self.schedule = schedule_rule(
-            self,
-            "Schedule",
-            expression=plan.frequency.evaluation,
-            description=f"iotwatch {plan.name}: evaluate the fleet metrics",
-        )
         # An evaluation older than one interval is caught up on by the next tick: stop retrying it.
-        self.schedule.add_target(
-            dead_letters.invoke(
-                self.function,
-                retry_attempts=2,
-                max_event_age=Duration.seconds(max(60, min(interval, 3600))),
-            )
+        self.schedule = self.on_schedule(
+            expression=plan.frequency.evaluation,
+            purpose="evaluate the fleet metrics",
+            max_event_age=Duration.seconds(max(60, min(interval, 3600))),
         )
-
-    @property
-    def function_name(self) -> str:
-        return self.function.function_name
 
 
 __all__ = ["EVALUATOR_HANDLER", "DeviationDetection"]

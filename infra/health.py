@@ -25,41 +25,22 @@ Missing data, alarm by alarm:
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
-from collections.abc import Mapping
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.plan.model.plan import Plan
-from iotwatch.plan.schedule import ScheduleError, cron_field_values, parse_schedule
-from iotwatch.telemetry import HEARTBEAT, OwnMetric
 
-from infra.naming import metrics_namespace
+from infra.metrics import FIVE_MINUTES, FunctionMetrics, IotWatchMetrics
 from infra.notifications import AlertTopics
-
-# Keys of the name -> function mapping shared by the stack, this construct and the dashboard.
-EVALUATOR = "evaluator"
-BASELINE_BUILDER = "baseline builder"
-AUDIT = "audit"
-BAND_WIDGET = "band widget"  # drawn on the dashboard, no alarm of its own
 
 DURATION_ALARM_FRACTION = 0.8
 MAX_DESCRIPTION = 1024  # AlarmDescription, in characters
 
-FIVE_MINUTES = Duration.minutes(5)
-# CloudWatch: Period x EvaluationPeriods at most 1 day for periods under an hour, 7 days else.
 _DAY = 86400
-_MAX_EVALUATION_SECONDS = 7 * _DAY
-# The evaluator's EMF metrics reach CloudWatch through its log stream, a minute or so after
-# the run: shorter heartbeat periods would count a late datapoint as a missed run.
-_MIN_HEARTBEAT_PERIOD = 300
 
 
 def alarm_name_prefix(plan: Plan) -> str:
@@ -72,77 +53,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def evaluation_cadence(expression: str) -> int | None:
-    """The longest gap, in seconds, between two runs of the evaluation schedule: the rate
-    itself, or for cron() the widest gap within a day when the expression runs every day
-    (minute and hour fields only). None when it cannot be told (weekday, month, year or
-    day-of-month restrictions, L/W/#)."""
-    try:
-        schedule = parse_schedule(expression)
-    except ScheduleError:
-        return None
-    if schedule.interval_seconds is not None:
-        return schedule.interval_seconds
-    assert schedule.cron_fields is not None
-    minutes_f, hours_f, day_of_month, month, day_of_week, year = schedule.cron_fields
-    if day_of_month not in ("*", "?") or day_of_week not in ("*", "?") or month != "*" or year != "*":
-        return None
-    minutes = cron_field_values(minutes_f, 0, 59)
-    hours = cron_field_values(hours_f, 0, 23)
-    if not minutes or not hours:
-        return None
-    fires = sorted(h * 60 + m for h in hours for m in minutes)
-    gaps = [b - a for a, b in itertools.pairwise(fires)] + [fires[0] + 1440 - fires[-1]]
-    return max(gaps) * 60
-
-
-def heartbeat_window(evaluation: str) -> tuple[Duration, int]:
-    """(period, evaluation periods) for "no completed evaluation in two cadences" of the
-    `evaluation` schedule expression: the period is one cadence (at least 5 minutes, at most
-    a day) and the alarm needs every period of the window empty. An evaluation schedule whose cadence cannot be told gets a week, the
-    longest window CloudWatch evaluates."""
-    cadence = evaluation_cadence(evaluation)
-    if cadence is None:
-        return Duration.days(1), _MAX_EVALUATION_SECONDS // _DAY
-    period = min(max(cadence, _MIN_HEARTBEAT_PERIOD), _DAY)
-    periods = 2 if cadence <= _DAY else min(math.ceil(2 * cadence / _DAY), _MAX_EVALUATION_SECONDS // _DAY)
-    return Duration.seconds(period), periods
-
-
-def natural_period(name: str, plan: Plan) -> Duration:
-    """The period one run of a function (and Lambda's and EventBridge's retries of it) falls
-    into: one evaluation cadence for the evaluator (at most an hour), an hour for the baseline
-    builder (a rebuild or two a day, nobody needs its errors within minutes), five minutes
-    for the audit function and anything else invoked by events."""
-    if name == EVALUATOR:
-        period, _ = heartbeat_window(plan.frequency.evaluation)
-        return Duration.seconds(min(period.to_seconds(), 3600))
-    if name == BASELINE_BUILDER:
-        return Duration.hours(1)
-    return FIVE_MINUTES
-
-
-def own_metric(
-    metric: OwnMetric,
-    namespace: str,
-    *,
-    statistic: str,
-    period: Duration,
-    label: str | None = None,
-    color: str | None = None,
-) -> cloudwatch.Metric:
-    """One of iotwatch's own metrics (iotwatch.telemetry) in the plan's `namespace`."""
-    return cloudwatch.Metric(
-        namespace=namespace,
-        metric_name=metric.name,
-        dimensions_map=metric.dimensions,
-        statistic=statistic,
-        period=period,
-        label=label,
-        color=color,
-    )
-
-
 class SelfMonitoring(Construct):
     """The alarms on iotwatch itself; `alarms` in the order the dashboard lists them."""
 
@@ -152,12 +62,12 @@ class SelfMonitoring(Construct):
         construct_id: str,
         *,
         plan: Plan,
-        functions: Mapping[str, lambda_.Function],
-        dead_letter_queue: sqs.IQueue,
+        metrics: IotWatchMetrics,
         topics: AlertTopics,
     ) -> None:
         super().__init__(scope, construct_id)
         self.plan = plan
+        self.metrics = metrics
         self.prefix = alarm_name_prefix(plan)
         self.topics: list[sns.Topic] = topics.alarm_topics(
             plan.notify.operations, alarm_name_prefix=self.prefix
@@ -166,14 +76,12 @@ class SelfMonitoring(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
 
         self.heartbeat = self._heartbeat()
-        for name, function in functions.items():
-            self._function_alarms(name, function)
+        for function in metrics.functions():
+            self._function_alarms(function)
         self.dead_letters = self._alarm(
             "DeadLetters",
             name="dead-letters",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=FIVE_MINUTES, statistic="Maximum"
-            ),
+            metric=metrics.dead_letters(period=FIVE_MINUTES),
             threshold=1,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -194,18 +102,12 @@ class SelfMonitoring(Construct):
     # --- the alarms ------------------------------------------------------------------------------
 
     def _heartbeat(self) -> cloudwatch.Alarm:
-        period, periods = heartbeat_window(self.plan.frequency.evaluation)
-        completed = own_metric(HEARTBEAT, metrics_namespace(self.plan), statistic="Sum", period=period)
+        period, periods = self.metrics.heartbeat_period, self.metrics.heartbeat_periods
         window = _describe_seconds(int(period.to_seconds()) * periods)
         return self._alarm(
             "Heartbeat",
             name="evaluator-heartbeat",
-            metric=cloudwatch.MathExpression(
-                expression="FILL(completed, 0)",
-                using_metrics={"completed": completed},
-                period=period,
-                label="completed evaluations",
-            ),
+            metric=self.metrics.completed_evaluations(),
             threshold=1,
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=periods,
@@ -219,16 +121,16 @@ class SelfMonitoring(Construct):
             ),
         )
 
-    def _function_alarms(self, name: str, function: lambda_.Function) -> None:
-        period = natural_period(name, self.plan)
+    def _function_alarms(self, metrics: FunctionMetrics) -> None:
+        name, period = metrics.name, metrics.run_period
         label = _describe_seconds(int(period.to_seconds()))
         construct = re.sub(r"[^A-Za-z0-9]", "", name.title())
         slug = _slug(name)
-        impact = _IMPACT.get(name, f"the {name} function is not doing its job")
+        impact = self._impact(metrics)
         self._alarm(
             f"{construct}Errors",
             name=f"{slug}-errors",
-            metric=function.metric_errors(period=period, statistic="Sum"),
+            metric=metrics.errors(period=period),
             threshold=1,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -242,7 +144,7 @@ class SelfMonitoring(Construct):
         self._alarm(
             f"{construct}Throttles",
             name=f"{slug}-throttles",
-            metric=function.metric_throttles(period=period, statistic="Sum"),
+            metric=metrics.throttles(period=period),
             threshold=1,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -255,15 +157,15 @@ class SelfMonitoring(Construct):
                 "ConcurrentExecutions against its quota, and which other functions spiked."
             ),
         )
-        timeout = function.timeout
+        timeout = metrics.timeout
         if timeout is None:  # the Lambda default, 3 s
             timeout = Duration.seconds(3)
         limit_ms = timeout.to_milliseconds() * DURATION_ALARM_FRACTION
-        slow_runs = 1 if name == BASELINE_BUILDER else 2
+        slow_runs = 1 if metrics is self.metrics.baseline_builder else 2
         self._alarm(
             f"{construct}Duration",
             name=f"{slug}-duration",
-            metric=function.metric_duration(period=period, statistic="Maximum"),
+            metric=metrics.longest_run(period=period),
             threshold=limit_ms,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1 if slow_runs == 1 else 3,
@@ -278,6 +180,15 @@ class SelfMonitoring(Construct):
                 "(more series). Raise memory or timeout in infra if the work itself grew."
             ),
         )
+
+    def _impact(self, function: FunctionMetrics) -> str:
+        if function is self.metrics.evaluator:
+            return "fleet deviations may go undetected and unnotified while it fails"
+        if function is self.metrics.baseline_builder:
+            return "baselines are not refreshed (new series stay in learning mode, old ones age)"
+        if function is self.metrics.audit:
+            return "IoT control-plane calls may not be judged, recorded or alerted on"
+        return f"the {function.name} function is not doing its job"
 
     def _alarm(
         self,
@@ -315,13 +226,6 @@ class SelfMonitoring(Construct):
                 alarm.add_ok_action(action)
         self.alarms.append(alarm)
         return alarm
-
-
-_IMPACT = {
-    EVALUATOR: "fleet deviations may go undetected and unnotified while it fails",
-    BASELINE_BUILDER: "baselines are not refreshed (new series stay in learning mode, old ones age)",
-    AUDIT: "IoT control-plane calls may not be judged, recorded or alerted on",
-}
 
 
 def _describe_seconds(seconds: int) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from iotwatch.plan.loader import PlanError
 from iotwatch.plan.model.plan import Plan
-from iotwatch.plan.problems import PlanProblem
-from iotwatch.stack_outputs import topic_output_name
+from iotwatch.plan.topic_names import topic_name_collisions
 from iotwatch.telemetry import NAMESPACE_ROOT
 
 
@@ -21,22 +20,8 @@ def dashboard_name(plan: Plan) -> str:
 
 
 def check_output_names(plan: Plan, source: str) -> None:
-    """Two topics such as 'on-call' and 'on_call' would share an output name; say so as a plan error."""
-    seen: dict[str, int] = {}
-    problems: list[PlanProblem] = []
-    for i, topic in enumerate(plan.notify.topics):
-        output = topic_output_name(topic.name)
-        if output in seen:
-            other = plan.notify.topics[seen[output]].name
-            problems.append(
-                PlanProblem(
-                    "error",
-                    f"notify.topics[{i}].name",
-                    f"'{topic.name}' and '{other}' (notify.topics[{seen[output]}]) both become stack output "
-                    f"{output}; rename one",
-                )
-            )
-        else:
-            seen[output] = i
+    """The plan-layer rule `plan validate` applies (topic names that become one stack output),
+    again on the plan about to be synthesized: synth must refuse it even if validate was skipped."""
+    problems = topic_name_collisions([topic.name for topic in plan.notify.topics])
     if problems:
         raise PlanError(source, problems)

@@ -14,8 +14,6 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from iotwatch.handlers.settings import ENV_WORK_QUEUE
-from iotwatch.plan.expand import expand_series, expand_templates
-from iotwatch.plan.model.plan import Plan
 
 from infra.nag import acknowledge, skip_checkov
 
@@ -83,12 +81,6 @@ def schedule_rule(scope: Construct, construct_id: str, *, expression: str, descr
         schedule=events.Schedule.expression(expression),
         description=description,
     )
-
-
-def may_fan_out(plan: Plan, shard_size: int) -> bool:
-    """Whether a run of this plan can hold more than `shard_size` series: more named series
-    than that, or any "*" metric (its values are only known while running)."""
-    return bool(expand_templates(plan)) or len(expand_series(plan)) > shard_size
 
 
 def run_concurrency(fans_out: bool, shards_in_flight: int) -> int:

@@ -17,12 +17,14 @@ from infra import health, naming
 from infra.audit import ControlPlaneAudit
 from infra.band_widget import BandWidget
 from infra.baselines import BaselineRefresh
+from infra.capability import StackParts
 from infra.dashboard import FleetDashboard
 from infra.delivery import OnCallDelivery
 from infra.detection import DeviationDetection
 from infra.devices import DeviceSignals
 from infra.event_bus import grant_put_events
 from infra.functions import FunctionFactory
+from infra.metrics import IotWatchMetrics
 from infra.notifications import AlertTopics
 from infra.scheduling import DeadLetters
 from infra.staging import stage_function_code
@@ -74,23 +76,11 @@ class IotWatchStack(Stack):
             self, "Functions", code_dir=self.code_dir, environment=environment, reserve=reserve_concurrency
         )
 
-        self.detection = DeviationDetection(
-            self,
-            "Detection",
-            plan=plan,
-            factory=factory,
-            store=self.store,
-            topics=self.topics,
-            dead_letters=self.dead_letters,
+        parts = StackParts(
+            plan=plan, factory=factory, store=self.store, topics=self.topics, dead_letters=self.dead_letters
         )
-        self.baselines = BaselineRefresh(
-            self,
-            "BaselineRefresh",
-            plan=plan,
-            factory=factory,
-            store=self.store,
-            dead_letters=self.dead_letters,
-        )
+        self.detection = DeviationDetection(self, "Detection", parts=parts)
+        self.baselines = BaselineRefresh(self, "BaselineRefresh", parts=parts)
         self.devices: DeviceSignals | None = None
         if plan.devices is not None:
             self.devices = DeviceSignals(
@@ -99,45 +89,32 @@ class IotWatchStack(Stack):
         self.audit: ControlPlaneAudit | None = None
         if plan.tools.audit:
             self.audit = ControlPlaneAudit(
-                self,
-                "Audit",
-                plan=plan,
-                factory=factory,
-                store=self.store,
-                topics=self.topics,
-                dead_letters=self.dead_letters,
-                trail_removal_policy=data_removal_policy,
+                self, "Audit", parts=parts, trail_removal_policy=data_removal_policy
             )
 
         # incidents and audit alerts as events, from the two functions that page
         grant_put_events(plan, self.detection.function, *([self.audit.function] if self.audit else []))
 
-        functions = {
-            health.EVALUATOR: self.detection.function,
-            health.BASELINE_BUILDER: self.baselines.function,
-            **({health.AUDIT: self.audit.function} if self.audit is not None else {}),
-        }
-        self.health = health.SelfMonitoring(
-            self,
-            "Health",
-            plan=plan,
-            functions=functions,
+        own_metrics = IotWatchMetrics(
+            plan,
+            evaluator=self.detection.function,
+            baseline_builder=self.baselines.function,
+            audit=self.audit.function if self.audit is not None else None,
             dead_letter_queue=self.dead_letters.queue,
-            topics=self.topics,
+        )
+        self.health = health.SelfMonitoring(
+            self, "Health", plan=plan, metrics=own_metrics, topics=self.topics
         )
 
         self.dashboard: FleetDashboard | None = None
         self.band_widget: BandWidget | None = None
         if plan.tools.dashboard:
-            self.band_widget = BandWidget(self, "BandWidget", plan=plan, factory=factory, store=self.store)
+            self.band_widget = BandWidget(self, "BandWidget", parts=parts)
             self.dashboard = FleetDashboard(
                 self,
                 "Dashboard",
                 plan=plan,
-                # the band widget is drawn in the health rows but has no alarm: a draw that fails
-                # shows its reason in the widget, to the person looking at it
-                functions={**functions, health.BAND_WIDGET: self.band_widget.function},
-                dead_letter_queue=self.dead_letters.queue,
+                metrics=own_metrics,
                 band_widget=self.band_widget.function,
                 audit_log_group=self.audit.function.log_group if self.audit is not None else None,
                 alarms=self.health.alarms,

@@ -28,9 +28,9 @@ from iotwatch.domain.audit.policy import AuditPolicy, judge
 from iotwatch.domain.audit.reading import normalize, records_from_document
 from iotwatch.domain.messages.audit import _target_phrase as touched  # one rule for "what was touched"
 
+from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_OK
+
 DEFAULT_POLICY = AuditPolicy()  # the built-in sensitive actions, root and denied calls
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 TABLE_WIDTH = 120
 
 
@@ -289,7 +289,7 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if paths_ok and records_ok else EXIT_BAD_INPUT
 
 
-def add_parsers(commands: Any) -> None:
+def register(commands: Any) -> None:
     """Registers `audit` on the top-level subparsers."""
     audit = commands.add_parser(
         "audit", help="read CloudTrail records (files, .gz, directories) and show who changed AWS IoT"

@@ -19,24 +19,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from iotwatch.domain.series import Series
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE, PlanError, load_plan
 from iotwatch.plan.model.plan import Plan
-from iotwatch.service.backtest import (
-    BacktestReport,
-    backtest_series,
-    cloudwatch_backtest,
-    iso,
-    refresh_interval,
-)
-from iotwatch.service.replay import ReplayPoint
 
-from iotwatch_cli.backtest_plot import plot_backtest, plot_name
+from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
+# the replay core (and its process pool) is imported by the functions that run it: every
+# command registers `backtest`, and none but it should pay for that import
+if TYPE_CHECKING:
+    from iotwatch.service.backtest import BacktestReport
+
 DAY = 86400
 DEFAULT_CLOUDWATCH_DAYS = 7.0
 
@@ -59,6 +54,8 @@ class WrittenBacktest:
 
 def write_backtest(report: BacktestReport, out_dir: Path) -> WrittenBacktest:
     """One PNG per series and summary.json (the report's summary, each series with its plot) in `out_dir`."""
+    from iotwatch_cli.backtest_plot import plot_backtest, plot_name
+
     out_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     plots = [plot_backtest(s, out_dir / plot_name(s.series, taken)) for s in report.series]
@@ -71,6 +68,8 @@ def write_backtest(report: BacktestReport, out_dir: Path) -> WrittenBacktest:
 
 
 def render_report(written: WrittenBacktest) -> str:
+    from iotwatch.service.backtest import iso
+
     report = written.report
     start, end = iso(report.window_start), iso(report.window_end)
     window = f"{start} to {end}" if start and end else "every row"
@@ -203,7 +202,8 @@ def csv_backtest(
     times) go to `err`."""
     from iotwatch.plan.model.detection import Detection
     from iotwatch.plan.model.frequency import Frequency
-    from iotwatch.service.replay import snap_to_grid
+    from iotwatch.service.backtest import BacktestReport, backtest_series
+    from iotwatch.service.replay import ReplayPoint, snap_to_grid
 
     from iotwatch_cli.series_csv import CsvInputError, period_of, read_series_csv
 
@@ -246,8 +246,8 @@ def csv_backtest(
 
 
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from iotwatch.plan.loader import DEFAULT_PLAN_FILE, PlanError, load_plan
     from iotwatch.plan.model.frequency import Frequency
+    from iotwatch.service.backtest import refresh_interval
 
     from iotwatch_cli.plan_file import plan_or_builtin
     from iotwatch_cli.series_csv import parse_timestamp
@@ -308,6 +308,7 @@ def _cloudwatch_from_args(
     from iotwatch.adapters.aws import client
     from iotwatch.adapters.cloudwatch import CloudWatchMetricReader, MetricReadError
     from iotwatch.plan.expand import expand_series
+    from iotwatch.service.backtest import cloudwatch_backtest
 
     from iotwatch_cli.errors import aws_failure
 
@@ -337,3 +338,37 @@ def _cloudwatch_from_args(
         raise _AwsFailure(str(aws_failure(exc)).removeprefix("error: ")) from exc
     except (ClientError, MetricReadError) as exc:
         raise _AwsFailure(str(exc)) from exc
+
+
+def register(commands: Any) -> None:
+    """Registers `backtest` on the top-level subparsers."""
+    backtest = commands.add_parser(
+        "backtest", help="replay a plan's metrics (CloudWatch history or CSV files), plot them, count alerts"
+    )
+    backtest.add_argument(
+        "--plan",
+        default=None,
+        help=f"plan whose series, detection and history_days to use (default: {DEFAULT_PLAN_FILE}; "
+        "for --csv without one, the built-in detection)",
+    )
+    backtest.add_argument(
+        "--csv",
+        action="append",
+        default=[],
+        metavar="SERIES=FILE",
+        help="replay FILE (timestamp,value CSV) as the plan's SERIES instead of reading CloudWatch "
+        "(repeatable); SERIES is a metric, METRIC:KEY=VALUE[,KEY=VALUE] for one of its dimension "
+        "values (Connect.Success:Protocol=MQTT), or a series id or label",
+    )
+    backtest.add_argument(
+        "--days",
+        type=float,
+        default=None,
+        help="days to score before --end (default 7 from CloudWatch, the whole file for CSV); "
+        "the plan's history_days before them are warm-up",
+    )
+    backtest.add_argument(
+        "--end", default=None, help="end of the scored window, ISO 8601 (default: now, or the CSV's last row)"
+    )
+    backtest.add_argument("--out", default="out/backtest", help="directory for the PNGs and summary.json")
+    backtest.set_defaults(func=cmd_backtest)

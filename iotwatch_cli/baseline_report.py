@@ -21,6 +21,7 @@ from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.slow_change import MODEL as SLOW_CHANGE_MODEL
 from iotwatch.domain.slow_change import details as slow_change_details
 from iotwatch.domain.times import iso_z as iso
+from iotwatch.domain.times import utc_minute
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # 1970-01-05 00:00 UTC was a Monday: hour-of-week h starts at MONDAY + h hours (any week will do).
@@ -109,10 +110,6 @@ def compact(value: float) -> str:
     return f"{sign}{magnitude:.2g}"
 
 
-def _utc(ts: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime(fmt)
-
-
 def render_text(
     baseline: Baseline,
     series: Series,
@@ -170,8 +167,8 @@ def render_text(
         f"  series       {series.label}, {unit} ({plan_note})",
         f"  table        {where}",
         f"  method       {baseline.method}, version {baseline.version}",
-        f"  trained on   {_utc(baseline.trained_from)} to {_utc(baseline.trained_to)} UTC ({days:.1f} days)",
-        f"  built at     {_utc(baseline.built_at)} UTC",
+        f"  trained on   {utc_minute(baseline.trained_from)} to {utc_minute(baseline.trained_to)} UTC ({days:.1f} days)",
+        f"  built at     {utc_minute(baseline.built_at)} UTC",
         f"  datapoints   {baseline.datapoints:,} of {possible:,} periods ({baseline.datapoints / possible:.0%}); "
         + gaps,
         f"  fleet level  {level}",
@@ -190,8 +187,10 @@ def render_text(
     ]
     for start, end, reason in overlapping(baseline, exclusions):
         lines.append(
-            f"  excluded     {_utc(start)} to {_utc(end)} UTC: {reason} (the plan's exclude_from_training)"
+            f"  excluded     {utc_minute(start)} to {utc_minute(end)} UTC: {reason} (the plan's exclude_from_training)"
         )
+    if baseline.holidays.days:
+        lines.append(f"  holidays     {holiday_note(baseline)} (the plan's detection.holidays)")
     if not baseline.usable:
         lines.append(
             "  NOTE         no datapoints in the training window: the series is learning, nothing pages"
@@ -201,7 +200,7 @@ def render_text(
     lines.append(
         f"Expected {unit} in the middle of each {clock} hour, ± half the warning band, source letter:"
     )
-    now_how = hour_of_week(now, baseline.timezone) if now is not None else None
+    now_how = hour_of_week(now, baseline.timezone, baseline.holidays) if now is not None else None
     cell = 13
     for first in range(0, 24, HOURS_PER_BLOCK):
         hours = range(first, first + HOURS_PER_BLOCK)
@@ -226,7 +225,9 @@ def render_text(
     for i, entry in enumerate(legend):
         lines.append(("Source: " if i == 0 else "        ") + entry)
     if now_how is not None:
-        lines.append(f"* now ({_utc(now or 0, '%a %H:%M')} UTC). The lower edge is floored at 0.")
+        today = ", a holiday: judged as a Sunday" if baseline.on_holiday(now or 0) else ""
+        weekday_clock = datetime.fromtimestamp(now or 0, UTC).strftime("%a %H:%M")
+        lines.append(f"* now ({weekday_clock} UTC{today}). The lower edge is floored at 0.")
     else:
         lines.append("The lower edge is floored at 0.")
     lines.append("Between hour centres the evaluator interpolates; `--json` has every figure in full.")
@@ -271,6 +272,16 @@ def tracker_lines(tracker: TrackerState | None, baseline: Baseline) -> list[str]
     return lines
 
 
+def holiday_note(baseline: Baseline) -> str:
+    """'2026-12-25, 2026-12-26 (Europe/Berlin): learnt and judged as a Sunday'."""
+    how = (
+        "not learnt from, judged as a Sunday"
+        if baseline.holidays.exclude
+        else "learnt and judged as a Sunday"
+    )
+    return f"{', '.join(baseline.holidays.dates)} ({baseline.timezone}): {how}"
+
+
 def render_json(
     baseline: Baseline,
     series: Series,
@@ -304,6 +315,7 @@ def render_json(
         "level": baseline.level,
         "timezone": baseline.timezone,
         "slow_change": baseline.slow_change._asdict() if baseline.slow_change is not None else None,
+        **({"holidays": baseline.holidays_record()} if baseline.holidays.days else {}),
         "sensitivity": {"warning": detection.warning, "critical": detection.critical},
         "sources": {name: sources[name] for name in SOURCE_LETTERS if sources[name]},
         "tracker": tracker_facts(tracker, baseline) if tracker is not None else None,

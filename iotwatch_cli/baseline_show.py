@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from iotwatch.domain.series import DetectionSettings, Series
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 
 from iotwatch_cli.baseline_report import render_json, render_text
-from iotwatch_cli.errors import CliError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
+from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError
+from iotwatch_cli.parsing import command_group
 
 LISTED_SERIES = 20
 SCAN_PAGES = 5
@@ -213,3 +211,26 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         )
         print(text, file=out)
     return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Registers `baseline show` on the top-level subparsers."""
+    baseline_commands = command_group(commands, "baseline", "inspect the baselines a deployed stack learned")
+    show = baseline_commands.add_parser(
+        "show", help="print a series' expected band by hour of week, and where it came from"
+    )
+    show.add_argument("metric", help="metric name, e.g. PublishIn.Success")
+    show.add_argument(
+        "--dimension",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="dimension of the series, e.g. Protocol=MQTT (repeat for several)",
+    )
+    show.add_argument("--namespace", default="AWS/IoT", help="metric namespace (default AWS/IoT)")
+    where = show.add_mutually_exclusive_group()
+    where.add_argument("--table", help="DynamoDB table holding the baselines")
+    where.add_argument("--stack", help="iotwatch stack whose TableName output to use (default: the plan's)")
+    show.add_argument("--plan", default=DEFAULT_PLAN_FILE, help="plan for the stack name and sensitivity")
+    show.add_argument("--json", action="store_true", help="print every figure as JSON (168 hours)")
+    show.set_defaults(func=cmd_baseline_show)

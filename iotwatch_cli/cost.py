@@ -22,13 +22,12 @@ from iotwatch.plan.cost.items import CostEstimate, LineItem, per_added_metric
 from iotwatch.plan.cost.prices import PRICING_REGION
 from iotwatch.plan.cost.workload import expected_discovered
 from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 from iotwatch.plan.model.plan import Plan
 
+from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from iotwatch_cli.plan_file import read_checked_plan
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
 SCALE_FACTOR = 10
 WIDTH = 110
 
@@ -329,7 +328,7 @@ def _rate(text: str) -> float:
     return value
 
 
-def add_parser(plan_commands: Any, default_plan_file: str) -> None:
+def register(plan_commands: Any) -> None:
     """Registers `plan cost` on the `plan` subcommands."""
     defaults = Assumptions()
     cost = plan_commands.add_parser(
@@ -340,7 +339,7 @@ def add_parser(plan_commands: Any, default_plan_file: str) -> None:
         "deployed stack discovered.",
     )
     cost.add_argument(
-        "file", nargs="?", default=default_plan_file, help=f"plan file (default {default_plan_file})"
+        "file", nargs="?", default=DEFAULT_PLAN_FILE, help=f"plan file (default {DEFAULT_PLAN_FILE})"
     )
     cost.add_argument("--json", action="store_true", help="print the estimate as JSON")
     cost.add_argument(

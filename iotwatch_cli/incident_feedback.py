@@ -83,13 +83,15 @@ def cmd_incident_mark(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return run_with_plan(args, out, err, action)
 
 
-def add_parsers(sub: Any, default_plan: str) -> None:
-    """Registers `incidents ack` and `incidents mark` on the `incidents` subparsers."""
+def register(commands: Any) -> None:
+    """Registers `incidents` on the top-level subparsers: its list and `show`
+    (iotwatch_cli.incidents, which this module builds on), then `ack` and `mark`."""
+    sub = listing.register(commands)
     ack = sub.add_parser("ack", help="say you are on it: on the timeline, and no more reminders")
     ack.add_argument("id", help="incident id, e.g. 261116-1305 (the SMS and e-mail give it)")
     ack.add_argument("--by", required=True, metavar="NAME", help="who is on it")
     ack.add_argument("--note", metavar="TEXT", default=None, help="what you are doing about it")
-    add_table_options(ack, default_plan, suppress=True)
+    add_table_options(ack, suppress=True)
     ack.set_defaults(func=cmd_incident_ack)
     mark_parser = sub.add_parser(
         "mark", help="what it was: a false alarm or expected; its periods stay out of training"
@@ -102,5 +104,5 @@ def add_parsers(sub: Any, default_plan: str) -> None:
     )
     mark_parser.add_argument("--by", metavar="NAME", default=None, help="who says so")
     mark_parser.add_argument("--note", metavar="TEXT", default=None, help="why")
-    add_table_options(mark_parser, default_plan, suppress=True)
+    add_table_options(mark_parser, suppress=True)
     mark_parser.set_defaults(func=cmd_incident_mark)

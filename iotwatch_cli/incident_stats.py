@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from iotwatch.domain.incidents.stats import WeekStats
+from iotwatch.domain.times import duration_text
 
-from iotwatch_cli.silence import relative
+from iotwatch_cli.formatting import columns
 
 
 def _minutes(seconds: float | None) -> str:
-    return "-" if seconds is None else relative(seconds)
+    return "-" if seconds is None else duration_text(seconds, to_days=True)
 
 
 def render_stats(rows: Sequence[WeekStats], *, scope: str) -> str:
@@ -37,8 +38,7 @@ def render_stats(rows: Sequence[WeekStats], *, scope: str) -> str:
                 _minutes(r.mean_to_resolve),
             )
         )
-    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
-    lines = ["  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines = columns(table)
     marked = sum(r.false_alarms + r.expected for r in rows)
     lines += [
         "",

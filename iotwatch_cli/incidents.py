@@ -11,19 +11,17 @@ import fnmatch
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from iotwatch.domain.incidents.model import ID_PATTERN, Incident, Member
 from iotwatch.domain.incidents.stats import incident_stats
-from iotwatch.domain.times import iso_z
+from iotwatch.domain.times import duration_seconds, duration_text, iso_seconds, iso_z, utc_minute
 
-from iotwatch_cli.errors import CliError
+from iotwatch_cli.errors import EXIT_OK, CliError
+from iotwatch_cli.formatting import columns, day_clock
 from iotwatch_cli.incident_stats import render_stats, stats_document
-from iotwatch_cli.silence import parse_duration, parse_instant, relative
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
-EXIT_OK = 0
 DEFAULT_SINCE = "7d"
 STATS_SINCE = "12w"
 WEEK = 7 * 86400
@@ -49,12 +47,17 @@ def since_instant(text: str, *, now: int) -> int:
         return now - int(value[:-1]) * WEEK
     looks_like_time = any(c in value for c in "-:T")
     try:
-        return parse_instant(value, "--since") if looks_like_time else now - parse_duration(value)
-    except CliError:
-        raise IncidentsError(
-            f"--since {text!r}: write a duration back from now (12w, 7d, 24h, 90m) or an ISO 8601 time "
-            "such as 2026-11-16T13:00Z"
-        ) from None
+        if looks_like_time:
+            return int(iso_seconds(value))
+        back = duration_seconds(value)
+        if back > 0:
+            return now - back
+    except ValueError:
+        pass  # said below, with what to write
+    raise IncidentsError(
+        f"--since {text!r}: write a duration back from now (12w, 7d, 24h, 90m) or an ISO 8601 time "
+        "such as 2026-11-16T13:00Z"
+    )
 
 
 def select(incidents: Sequence[Incident], *, metric: str | None) -> list[Incident]:
@@ -80,21 +83,11 @@ def normalise_id(text: str) -> str:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-def stamp(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _clock(ts: int, day_of: int) -> str:
-    """'13:05' on the incident's first day, else '11-17 02:05'."""
-    text = stamp(ts)
-    return text[11:] if text[:10] == stamp(day_of)[:10] else text[5:]
-
-
 def lasted(incident: Incident, *, now: int) -> str:
     ended = incident.ended
     if incident.status == "resolved" and ended is not None:
-        return relative(ended - incident.since)
-    return f"open {relative(now - incident.since)}"
+        return duration_text(ended - incident.since, to_days=True)
+    return f"open {duration_text(now - incident.since, to_days=True)}"
 
 
 def metrics_text(incident: Incident) -> str:
@@ -104,7 +97,7 @@ def metrics_text(incident: Incident) -> str:
 
 
 def scope_text(since: int, metric: str | None) -> str:
-    return f"since {stamp(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
+    return f"since {utc_minute(since)} UTC" + (f" with a metric matching '{metric}'" if metric else "")
 
 
 def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: str | None) -> str:
@@ -116,7 +109,7 @@ def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: 
         rows.append(
             (
                 i.id,
-                stamp(i.opened_at),
+                utc_minute(i.opened_at),
                 i.status,
                 i.severity,
                 lasted(i, now=now),
@@ -135,13 +128,13 @@ def render_list(incidents: Sequence[Incident], *, now: int, since: int, metric: 
 
 
 def _member_row(member: Member, day_of: int) -> tuple[str, ...]:
-    end = _clock(member.ended, day_of) if member.ended is not None else "now"
+    end = day_clock(member.ended, day_of) if member.ended is not None else "now"
     return (
         member.label,
         member.severity,
-        f"{_clock(member.since, day_of)}-{end}",
+        f"{day_clock(member.since, day_of)}-{end}",
         f"{member.peak_score:+.1f} sd",
-        _clock(member.joined_at, day_of),
+        day_clock(member.joined_at, day_of),
         member.status,
     )
 
@@ -152,15 +145,15 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     lines = [
         f"Incident {incident.id} of plan '{plan_name}': {incident.status}, {incident.severity}, "
         f"{incident.group_label}",
-        f"  began     {stamp(incident.since)} UTC (opened {_clock(incident.opened_at, day)})",
+        f"  began     {utc_minute(incident.since)} UTC (opened {day_clock(incident.opened_at, day)})",
     ]
     if incident.status == "resolved" and ended is not None and incident.resolved_at is not None:
         lines.append(
-            f"  ended     {stamp(ended)} UTC, resolved {_clock(incident.resolved_at, day)} "
-            f"({relative(ended - incident.since)})"
+            f"  ended     {utc_minute(ended)} UTC, resolved {day_clock(incident.resolved_at, day)} "
+            f"({duration_text(ended - incident.since, to_days=True)})"
         )
     else:
-        lines.append(f"  open      for {relative(now - incident.since)}")
+        lines.append(f"  open      for {duration_text(now - incident.since, to_days=True)}")
     lines.append(f"  told      {', '.join(incident.topics) or 'nobody (silenced)'}")
     lines += _feedback_lines(incident, day)
     if incident.failure is not None:
@@ -170,17 +163,14 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
     if incident.found_late is not None:
         gap = incident.found_late
         lines.append(
-            f"  found     late: iotwatch could not evaluate {stamp(gap.start)} to {_clock(gap.end, day)} UTC "
+            f"  found     late: iotwatch could not evaluate {utc_minute(gap.start)} to {day_clock(gap.end, day)} UTC "
             "and found it catching up"
-            + (f" (not evaluated before {_clock(gap.caught_up_from, day)})" if gap.not_evaluated else "")
+            + (f" (not evaluated before {day_clock(gap.caught_up_from, day)})" if gap.not_evaluated else "")
         )
     lines += ["", f"Members ({len(incident.members)}):"]
     rows: list[tuple[str, ...]] = [("metric", "severity", "deviated (UTC)", "worst", "joined", "now")]
     rows += [_member_row(m, day) for m in incident.members]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines += [
-        "  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    ]
+    lines += [f"  {line}" for line in columns(rows)]
     if incident.quoted:
         lines += ["", "Control-plane changes its pages quoted (CloudTrail):"]
         lines += [f"  {q.line}" for q in incident.quoted]
@@ -191,10 +181,10 @@ def render_timeline(incident: Incident, *, now: int, plan_name: str) -> str:
         lines += where_section(incident.breakdowns[-1])[:-1]
     lines += ["", "Timeline (UTC):"]
     kind_width = max((len(e.kind) for e in incident.events), default=0)
-    clock_width = max((len(_clock(e.at, day)) for e in incident.events), default=0)
+    clock_width = max((len(day_clock(e.at, day)) for e in incident.events), default=0)
     for event in incident.events:
         lines.append(
-            f"  {_clock(event.at, day):<{clock_width}}  {event.kind:<{kind_width}}  {event.text}".rstrip()
+            f"  {day_clock(event.at, day):<{clock_width}}  {event.kind:<{kind_width}}  {event.text}".rstrip()
         )
     return "\n".join(lines)
 
@@ -204,7 +194,7 @@ def _feedback_lines(incident: Incident, day: int) -> list[str]:
     ack = incident.acknowledged
     if ack is not None:
         note = f": {ack.note}" if ack.note else ""
-        lines.append(f"  acked     by {ack.by} at {_clock(ack.at, day)} UTC{note} (no reminders)")
+        lines.append(f"  acked     by {ack.by} at {day_clock(ack.at, day)} UTC{note} (no reminders)")
     verdict = incident.verdict
     if verdict is not None:
         who = f" by {verdict.by}" if verdict.by else ""
@@ -346,9 +336,9 @@ def missing(store: Any, incident_id: str, table: str) -> IncidentsError:
     return IncidentsError(f"no incident {incident_id} in table {table}{known}")
 
 
-def add_parsers(commands: Any, default_plan: str) -> Any:
+def register(commands: Any) -> Any:
     """Registers `incidents [show ID]` on the top-level subparsers; returns the `incidents`
-    subparsers (`ack` and `mark` join them: iotwatch_cli.incident_feedback)."""
+    subparsers (`ack` and `mark` join them: iotwatch_cli.incident_feedback.register)."""
     incidents = commands.add_parser(
         "incidents", help="the incidents iotwatch paged for: a list, or one incident's timeline"
     )
@@ -368,12 +358,12 @@ def add_parsers(commands: Any, default_plan: str) -> Any:
         help=f"per metric and ISO week: pages, false alarms, expected, mean time to ack and to resolve "
         f"(--since defaults to {STATS_SINCE})",
     )
-    add_table_options(incidents, default_plan)
+    add_table_options(incidents)
     incidents.set_defaults(func=cmd_incidents)
     sub = incidents.add_subparsers(dest="incidents_command", metavar="SUBCOMMAND")
     show = sub.add_parser("show", help="one incident: members, what was sent to whom, its timeline")
     show.add_argument("id", help="incident id, e.g. 261116-1305")
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON")
-    add_table_options(show, default_plan, suppress=True)
+    add_table_options(show, suppress=True)
     show.set_defaults(func=cmd_incident_show)
     return sub

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE
 from iotwatch.domain.ratios import formula
+from iotwatch.domain.times import duration_text
 from iotwatch.plan.expand import expand_series, expand_templates
 from iotwatch.plan.loader import PlanCheck
 from iotwatch.plan.model.plan import Plan
@@ -147,10 +148,7 @@ def _device_lines(plan: Plan) -> list[str]:
 
 
 def _interval(seconds: int) -> str:
-    if seconds <= 0:
-        return "never"
-    hours, rest = divmod(seconds // 60, 60)
-    return f"{hours} h {rest} min" if hours and rest else f"{hours} h" if hours else f"{rest} min"
+    return duration_text(seconds) if seconds > 0 else "never"
 
 
 def _hours_or_minutes(seconds: int) -> str:

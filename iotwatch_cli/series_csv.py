@@ -11,8 +11,9 @@ import csv
 import itertools
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import NamedTuple
+
+from iotwatch.domain.times import iso_seconds
 
 
 class CsvInputError(ValueError):
@@ -28,19 +29,9 @@ class CsvRow(NamedTuple):
     value: float | None
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-
-
 def parse_timestamp(text: str) -> int:
     """`YYYY-MM-DD HH:MM:SS` or ISO 8601 (with `T`, fractions, `Z` or an offset); naive = UTC."""
-    cleaned = text.strip()
-    if cleaned.endswith(("Z", "z")):
-        cleaned = cleaned[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(cleaned)
-    # What .timestamp() computes, minus its cost (and that of replace(tzinfo=UTC) for a naive
-    # time): the seconds since the epoch, taken as UTC when naive.
-    return int((parsed - (_NAIVE_EPOCH if parsed.tzinfo is None else _EPOCH)).total_seconds())
+    return int(iso_seconds(text))
 
 
 MAX_WARNINGS_PER_KIND = 5

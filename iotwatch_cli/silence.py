@@ -18,26 +18,23 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from iotwatch.domain.incidents.model import ID_PATTERN as INCIDENT_ID
 from iotwatch.domain.series import Series
-from iotwatch.domain.silences import Silence
+from iotwatch.domain.silences import Silence, SilenceState, silence_state
+from iotwatch.domain.times import duration_seconds, duration_text, iso_seconds, utc_minute
 from iotwatch.domain.times import iso_z as iso
 
-from iotwatch_cli.errors import CliError
+from iotwatch_cli.errors import EXIT_OK, CliError
+from iotwatch_cli.formatting import columns, day_clock, from_now, shorten
+from iotwatch_cli.parsing import command_group
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
 
 ID_PREFIX = "s-"
 ID_PATTERN = re.compile(r"^s-[0-9a-f]{8}$")
 LONG_SILENCE_SECONDS = 7 * 86400
 REASON_WIDTH = 48
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?$")
 
 
 def clock() -> float:
@@ -59,11 +56,10 @@ def new_silence_id() -> str:
 
 def parse_duration(text: str) -> int:
     """'2h', '90m', '1h30m', '1d', '1d12h' -> seconds."""
-    match = _DURATION.match(text.strip().lower().replace(" ", ""))
-    if not text.strip() or match is None or not any(match.groups()):
-        raise SilenceError(f"--for {text!r}: write a duration such as 30m, 2h, 1h30m or 1d")
-    days, hours, minutes = (int(g or 0) for g in match.groups())
-    seconds = ((days * 24 + hours) * 60 + minutes) * 60
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        raise SilenceError(f"--for {text!r}: write a duration such as 30m, 2h, 1h30m or 1d") from None
     if seconds <= 0:
         raise SilenceError(f"--for {text!r}: the duration must be longer than 0")
     return seconds
@@ -71,16 +67,12 @@ def parse_duration(text: str) -> int:
 
 def parse_instant(text: str, option: str) -> int:
     """ISO 8601 -> epoch seconds; a time without offset is UTC (as everything iotwatch prints)."""
-    value = text.strip()
     try:
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("z", "Z")) else value)
+        return int(iso_seconds(text))
     except ValueError:
         raise SilenceError(
             f"{option} {text!r}: not an ISO 8601 time; write e.g. 2026-11-16T18:00Z or 2026-11-16T19:00+01:00"
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
 
 
 def parse_dimensions(items: Sequence[str]) -> dict[str, str]:
@@ -188,7 +180,7 @@ def plan_warnings(silence: Silence, plan_series: Sequence[Series]) -> list[str]:
             )
     if silence.ends - silence.starts > LONG_SILENCE_SECONDS:
         warnings.append(
-            f"warning: the silence lasts {relative(silence.ends - silence.starts)}; "
+            f"warning: the silence lasts {duration_text(silence.ends - silence.starts, to_days=True)}; "
             "for a recurring quiet time use notify.maintenance_windows in the plan"
         )
     return warnings
@@ -201,47 +193,12 @@ def covered_series(silence: Silence, plan_series: Sequence[Series]) -> list[Seri
 # --- rendering -----------------------------------------------------------------------------
 
 
-def stamp(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def relative(seconds: float) -> str:
-    """A duration as people say it: '45 s', '20 min', '1 h 20 min', '3 d 4 h'."""
-    seconds = int(abs(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
-def clock_time(ts: float, now: float) -> str:
-    """'15:30' on the same UTC day as now, else '11-18 15:30'."""
-    text = stamp(ts)
-    return text[11:] if text[:10] == stamp(now)[:10] else text[5:]
-
-
-def when(ts: float, now: float) -> str:
-    return f"in {relative(ts - now)}" if ts > now else f"{relative(now - ts)} ago"
-
-
-def status(silence: Silence, now: float) -> str:
-    if silence.ends <= now:
-        return "expired"
-    return "active" if silence.starts <= now else "future"
+# what `silence list` calls each state (a pending silence is "future" to people)
+STATUS_TEXT = {SilenceState.PENDING: "future", SilenceState.ACTIVE: "active", SilenceState.EXPIRED: "expired"}
 
 
 def dimensions_text(silence: Silence) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(silence.dimensions.items())) or "(any)"
-
-
-def shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def render_table(silences: Sequence[Silence], *, now: float) -> str:
@@ -249,33 +206,33 @@ def render_table(silences: Sequence[Silence], *, now: float) -> str:
     rows = [
         (
             s.id,
-            status(s, now),
+            STATUS_TEXT[silence_state(s, now)],
             f"incident {s.incident}" if s.incident else ",".join(s.metrics),
             dimensions_text(s),
-            stamp(s.starts),
-            (f"ended {when(s.ends, now)}" if s.ends <= now else when(s.ends, now))
-            + f" ({clock_time(s.ends, now)})",
+            utc_minute(s.starts),
+            (f"ended {from_now(s.ends, now)}" if s.ends <= now else from_now(s.ends, now))
+            + f" ({day_clock(s.ends, now)})",
             shorten(s.reason, REASON_WIDTH),
             s.created_by,
         )
         for s in silences
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
+    return "\n".join(columns([header, *rows]))
 
 
 def render_added(silence: Silence, *, covered: Sequence[Series], table: str, now: float) -> str:
-    start = "now" if silence.starts <= now else f"{stamp(silence.starts)} UTC ({when(silence.starts, now)})"
+    start = (
+        "now"
+        if silence.starts <= now
+        else f"{utc_minute(silence.starts)} UTC ({from_now(silence.starts, now)})"
+    )
     if silence.incident is not None:
         return "\n".join(
             [
                 f"Added silence {silence.id} in {table}",
                 f"  incident    {silence.incident}",
                 f"  from        {start}",
-                f"  until       {stamp(silence.ends)} UTC ({when(silence.ends, now)})",
+                f"  until       {utc_minute(silence.ends)} UTC ({from_now(silence.ends, now)})",
                 f"  reason      {silence.reason}",
                 f"  by          {silence.created_by}",
                 "Its members are still recorded; its updates, escalations and reminders wait until then "
@@ -288,7 +245,7 @@ def render_added(silence: Silence, *, covered: Sequence[Series], table: str, now
         f"  metric      {', '.join(silence.metrics)}",
         f"  dimensions  {dimensions_text(silence)}",
         f"  from        {start}",
-        f"  until       {stamp(silence.ends)} UTC ({when(silence.ends, now)})",
+        f"  until       {utc_minute(silence.ends)} UTC ({from_now(silence.ends, now)})",
         f"  reason      {silence.reason}",
         f"  by          {silence.created_by}",
         f"  covers      {len(covered)} series of the plan"
@@ -375,15 +332,9 @@ def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     return run_with_plan(args, out, err, action)
 
 
-def add_parsers(commands: Any, default_plan: str) -> None:
+def register(commands: Any) -> None:
     """Registers `silence add|list|remove` on the top-level subparsers."""
-    silence = commands.add_parser(
-        "silence", help="mute paging for some series for a while (deploy stays as is)"
-    )
-    sub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
-
-    def common(parser: argparse.ArgumentParser) -> None:
-        add_table_options(parser, default_plan)
+    sub = command_group(commands, "silence", "mute paging for some series for a while (deploy stays as is)")
 
     add = sub.add_parser(
         "add", help="silence series matching a metric glob (and dimensions), or one incident, until a time"
@@ -408,15 +359,15 @@ def add_parsers(commands: Any, default_plan: str) -> None:
     add.add_argument("--reason", required=True, help="why (shown in `silence list` and to on-call)")
     add.add_argument("--starts", metavar="ISO", default=None, help="start, ISO 8601 (default: now)")
     add.add_argument("--by", default=None, help="who adds it (default: your login name)")
-    common(add)
+    add_table_options(add)
     add.set_defaults(func=cmd_silence_add)
 
     listing = sub.add_parser("list", help="active and future silences")
     listing.add_argument("--all", action="store_true", help="include ended ones (kept 30 days)")
-    common(listing)
+    add_table_options(listing)
     listing.set_defaults(func=cmd_silence_list)
 
     remove = sub.add_parser("remove", help="end a silence now (delete it)")
     remove.add_argument("id", help="silence id, e.g. s-1a2b3c4d")
-    common(remove)
+    add_table_options(remove)
     remove.set_defaults(func=cmd_silence_remove)

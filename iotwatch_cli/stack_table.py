@@ -7,12 +7,13 @@ import argparse
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 from iotwatch.stack_outputs import OUTPUT_TABLE_NAME
 
 from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, aws_failure
 
 
-def add_table_options(parser: argparse.ArgumentParser, default_plan: str, *, suppress: bool = False) -> None:
+def add_table_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     """--table / --stack / --plan. `suppress`: on a subcommand whose parent has them too, so a
     value given before the subcommand is not reset by the subcommand's default."""
     default = argparse.SUPPRESS if suppress else None
@@ -23,7 +24,7 @@ def add_table_options(parser: argparse.ArgumentParser, default_plan: str, *, sup
     )
     parser.add_argument(
         "--plan",
-        default=argparse.SUPPRESS if suppress else default_plan,
+        default=argparse.SUPPRESS if suppress else DEFAULT_PLAN_FILE,
         help="plan for the stack name and its series",
     )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from iotwatch.domain.incidents.model import id_floor
 from iotwatch.domain.series import Series
 from iotwatch.domain.times import iso_z as iso
 from iotwatch.plan.model.plan import Plan
@@ -224,7 +225,7 @@ def per_topic_verdict(topics: dict[str, str], notifications: list[dict[str, Any]
     def once(seen: list[str]) -> bool:
         return not seen or (seen[0] == "firing" and seen[-1] == "resolved" and seen.count("firing") == 1)
 
-    outage = [i for i in ids if i >= iso_id(INCIDENT_START)]
+    outage = [i for i in ids if i >= id_floor(INCIDENT_START)]
     one_each = (
         len(ids) == 2
         and all(once(seen) for by_topic in kinds.values() for seen in by_topic.values())
@@ -241,11 +242,6 @@ def per_topic_verdict(topics: dict[str, str], notifications: list[dict[str, Any]
         else f"NOT one page per topic per problem: incidents {ids or 'none'}; {said}."
     )
     return {"incidents": ids, "kinds": kinds, "one_each": one_each, "text": text}
-
-
-def iso_id(at: int) -> str:
-    """The smallest incident id a problem starting at `at` can have."""
-    return time.strftime("%y%m%d-%H%M", time.gmtime(at))
 
 
 def where_verdict(firing: list[dict[str, Any]]) -> dict[str, Any]:

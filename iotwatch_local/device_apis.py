@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.session import get_session
 from botocore.validate import ParamValidator
+from iotwatch.domain.times import iso_seconds
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
@@ -338,7 +339,7 @@ def _epoch(value: Any) -> float:
         return value.timestamp()
     if isinstance(value, int | float):
         return float(value)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    return iso_seconds(str(value))
 
 
 # --- install ----------------------------------------------------------------------------------------

@@ -12,27 +12,15 @@ from typing import Any
 
 from moto.events.models import Rule
 
-_original: Any = None
-_installs = 0
+from iotwatch_local.patching import CountedPatch
 
 
 def _send_unless_scheduled(self: Rule, original_event: Any, transform_input: bool = True) -> None:
     if self.scheduled_expression:
         return
-    _original(self, original_event, transform_input)
+    _PATCH.original(self, original_event, transform_input)
 
 
-def install() -> None:
-    global _original, _installs
-    _installs += 1
-    if _original is None:
-        _original = Rule.send_to_targets
-        Rule.send_to_targets = _send_unless_scheduled  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    global _original, _installs
-    _installs = max(_installs - 1, 0)
-    if _installs == 0 and _original is not None:
-        Rule.send_to_targets = _original  # type: ignore[method-assign]
-        _original = None
+_PATCH = CountedPatch(Rule, "send_to_targets", _send_unless_scheduled)
+install = _PATCH.install
+uninstall = _PATCH.uninstall

@@ -12,14 +12,12 @@ queries still go to moto's own code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from moto.cloudwatch.models import CloudWatchBackend, Dimension, Statistics
 
-_original: Callable[..., list[dict[str, Any]]] | None = None
-_installs = 0  # nested endpoints (a demo run inside a test's endpoint) share one install
+from iotwatch_local.patching import CountedPatch
 
 
 def _fast_get_metric_data(
@@ -29,13 +27,14 @@ def _fast_get_metric_data(
     end_time: datetime,
     scan_by: str = "TimestampAscending",
 ) -> list[dict[str, Any]]:
-    assert _original is not None
+    original = _PATCH.original
+    assert original is not None
     if any("MetricStat" not in q for q in queries):
-        return _original(self, queries, start_time, end_time, scan_by)
+        return original(self, queries, start_time, end_time, scan_by)
     start_time = start_time.replace(microsecond=0)
     end_time = end_time.replace(microsecond=0)
     if start_time >= end_time:  # moto's own validation messages
-        return _original(self, queries, start_time, end_time, scan_by)
+        return original(self, queries, start_time, end_time, scan_by)
 
     by_metric: dict[tuple[str, str], list[Any]] = {}
     for datum in self.get_all_metrics():
@@ -80,17 +79,6 @@ def _fast_get_metric_data(
     return results
 
 
-def install() -> None:
-    global _original, _installs
-    _installs += 1
-    if _original is None:
-        _original = CloudWatchBackend.get_metric_data
-        CloudWatchBackend.get_metric_data = _fast_get_metric_data  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    global _original, _installs
-    _installs = max(_installs - 1, 0)
-    if _installs == 0 and _original is not None:
-        CloudWatchBackend.get_metric_data = _original  # type: ignore[method-assign]
-        _original = None
+_PATCH = CountedPatch(CloudWatchBackend, "get_metric_data", _fast_get_metric_data)
+install = _PATCH.install
+uninstall = _PATCH.uninstall

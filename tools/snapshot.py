@@ -40,7 +40,9 @@ def _scores(out: Path) -> None:
     folder.mkdir(parents=True)
     iotwatch = REPO / ".venv" / "bin" / "iotwatch"
     for data in sorted((REPO / "bench" / "realdata" / "data").rglob("*.csv")):
-        result = subprocess.run([str(iotwatch), "score", str(data)], capture_output=True, check=False)
+        result = subprocess.run(
+            [str(iotwatch), "score", str(data.relative_to(REPO))], capture_output=True, check=False, cwd=REPO
+        )
         name = f"{data.parent.name}__{data.name}"
         (folder / name).write_bytes(
             result.stdout + f"\n# exit {result.returncode}\n".encode() + result.stderr

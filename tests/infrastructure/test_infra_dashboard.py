@@ -32,6 +32,7 @@ from infra.dashboard import (
     MAX_WIDGETS,
     FleetDashboard,
 )
+from infra.metrics import IotWatchMetrics
 
 pytestmark = pytest.mark.infrastructure
 
@@ -368,14 +369,14 @@ def test_a_fleet_too_big_for_one_dashboard_is_drawn_up_to_the_limits_and_says_so
         )
         for i, name in enumerate(("evaluator", "baseline builder", "audit", "band widget"))
     }
-    FleetDashboard(
-        stack,
-        "Dashboard",
-        plan=plan,
-        functions=functions,
+    metrics = IotWatchMetrics(
+        plan,
+        evaluator=functions["evaluator"],
+        baseline_builder=functions["baseline builder"],
+        audit=functions["audit"],
         dead_letter_queue=sqs.Queue(stack, "Dlq"),
-        band_widget=functions["band widget"],
     )
+    FleetDashboard(stack, "Dashboard", plan=plan, metrics=metrics, band_widget=functions["band widget"])
     template = app.synth().get_stack_by_name("DashboardLimits").template
     (dashboard,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
     body = json.loads(join_to_text(dashboard["Properties"]["DashboardBody"], placeholder="{}"))

@@ -21,7 +21,7 @@ from infra_support import (
     synthesize,
 )
 
-from infra.health import evaluation_cadence, heartbeat_window
+from infra.metrics import evaluation_cadence, heartbeat_window
 
 pytestmark = pytest.mark.infrastructure
 

@@ -13,6 +13,7 @@ from infra_support import (
     ENV_EMAIL_VAR,
     FULL_PLAN,
     LITERAL_EMAIL,
+    MINIMAL_PLAN,
     SMS_PARAMETER,
     Synth,
     assert_table_access_is_what_the_code_calls,
@@ -472,6 +473,37 @@ def test_more_named_series_than_a_shard_give_the_evaluator_its_work_queue(tmp_pa
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_ref["Ref"], "Arn"]}
     # 4 series are far below a build shard: the builder keeps building in one invocation
     assert "IOTWATCH_WORK_QUEUE" not in sharded.function(BUILDER)[1]["Properties"]["Environment"]["Variables"]
+
+
+def test_a_plan_heavy_in_shares_gets_its_evaluator_work_queue(tmp_path: Path) -> None:
+    """1,500 series of which 600 are shares of two metrics: 2,100 metric queries, over the
+    default shard_size of 2,000. The handler fans such a tick out (tests/unit/test_fanout_rule.py),
+    so the stack must give it the queue to fan out through: both ask `plan.fanout`."""
+    matches = ", ".join(f"match_{i:04d}" for i in range(900))
+    actions = ", ".join(f"deliver_{i:04d}" for i in range(600))
+    resources = (
+        "resources:\n  metrics:\n    - metric: TopicMatch\n"
+        f"      dimensions: {{RuleName: [{matches}]}}\n"
+        "  ratios:\n    - name: RuleAction.FailureRate\n      numerator: [Failure]\n"
+        f"      dimensions: {{RuleName: [{actions}], ActionType: Kinesis}}\n"
+    )
+    text = MINIMAL_PLAN.replace(
+        "resources:\n  metrics:\n    - metric: PublishIn.Success\n      dimensions: {Protocol: MQTT}\n",
+        resources,
+    )
+    assert text != MINIMAL_PLAN
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(text, encoding="utf-8")
+    heavy = synthesize(plan_path, tmp_path / "cdk.out", environ={})
+    for handler in (EVALUATOR, BUILDER):
+        function_id, function = heavy.function(handler)
+        queue_ref = function["Properties"]["Environment"]["Variables"]["IOTWATCH_WORK_QUEUE"]
+        [mapping] = [
+            m
+            for m in heavy.resources("AWS::Lambda::EventSourceMapping").values()
+            if m["Properties"]["FunctionName"] == {"Ref": function_id}
+        ]
+        assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_ref["Ref"], "Arn"]}
 
 
 def test_the_layer_version_is_the_pin_of_the_lambda_requirements(tmp_path: Path) -> None:

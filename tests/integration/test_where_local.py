@@ -15,8 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.where import (
-    READ_TIMEOUT,
     TURN_ON_INDEX,
+    aws_where_lookup,
     lookup_client,
 )
 from iotwatch.domain.baseline.build import build_baseline
@@ -31,7 +31,7 @@ from iotwatch.domain.where import (
     WatchedGroup,
     device_namespace,
 )
-from iotwatch.service.where import CALL_SECONDS, FleetWhereLookup, aws_where_lookup
+from iotwatch.service.where import CALL_SECONDS, READ_TIMEOUT, FleetWhereLookup
 
 from iotwatch_local.device_rules import emulate_device_rules
 from iotwatch_local.devices import SimulatedFleet

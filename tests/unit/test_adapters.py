@@ -12,17 +12,13 @@ import pytest
 import pytest_socket
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from iotwatch.adapters.cloudwatch import (
-    MAX_DATAPOINTS_PER_CALL,
-    MAX_QUERIES_PER_CALL,
-    CloudWatchMetricReader,
-    plan_batches,
-)
+from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.notifier import SnsNotifier, UnknownTopicError
 from iotwatch.adapters.store import table as store_table
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.deviation import AlertState
 from iotwatch.domain.messages.model import RenderedMessage
+from iotwatch.domain.metric_calls import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL, plan_batches
 
 from .fakes import DAY, MONDAY, PERIOD, flat_baseline, make_series
 

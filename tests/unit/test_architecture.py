@@ -5,6 +5,9 @@
 - the layers point one way: the Lambda package imports none of the parts built on it, the
   CDK app neither the CLI nor the harness, the CLI not the CDK app (it installs without it),
   and the harness only the app it synthesizes;
+- inside the Lambda package, lowest first: domain < plan < service (ports included) <
+  adapters < handlers; a module imports its own layer and the ones below, never one above
+  (`telemetry` and `stack_outputs` are contracts any layer may import);
 - no module outside the tests is longer than 450 lines.
 
 Known violations are listed below, each with its reason; the lists may only shrink: an entry
@@ -64,6 +67,21 @@ LAYER_RULES = [
         "the harness needs the CDK app only to synthesize it",
         except_under="infra.app",
     ),
+]
+
+
+# inside iotwatch, lowest first (docs/architecture.md, "Package layout")
+LAMBDA_LAYERS = ("domain", "plan", "service", "adapters", "handlers")
+LAMBDA_LAYER_WHY = {
+    "domain": "domain is pure: it knows no plan file, use case or AWS call",
+    "plan": "the plan is read by the use cases and the AWS edge, not built on them",
+    "service": "use cases reach AWS only through service/ports.py, never an adapter",
+    "adapters": "adapters implement the ports; handlers wire them, not the other way",
+}
+LAYER_RULES += [
+    LayerRule(f"iotwatch.{low}", f"iotwatch.{high}", LAMBDA_LAYER_WHY[low])
+    for i, low in enumerate(LAMBDA_LAYERS[:-1])
+    for high in LAMBDA_LAYERS[i + 1 :]
 ]
 
 
@@ -182,7 +200,7 @@ def test_the_import_graph_is_read_from_every_package() -> None:
     graph = _import_graph()
     assert {name.partition(".")[0] for name in graph} == set(PACKAGE_DIRS)
     # a function-level import and a module-level one are both edges
-    assert "iotwatch_local.demo" in graph["iotwatch_cli.main"]
+    assert "iotwatch_local.demo" in graph["iotwatch_cli.demo"]
     assert "iotwatch.plan.loader" in graph["infra.naming"]
 
 
@@ -194,15 +212,19 @@ def test_there_is_no_import_cycle() -> None:
     assert not _stale(ALLOWED_CYCLE_EDGES, graph), "remove from ALLOWED_CYCLE_EDGES: no longer imported"
 
 
-def test_the_layers_point_one_way() -> None:
-    graph = _import_graph()
-    crossings = [
+def _crossings(graph: dict[str, set[str]]) -> list[str]:
+    return [
         f"{source} -> {target}: {rule.why}"
         for source, targets in sorted(graph.items())
         for target in sorted(targets)
         for rule in LAYER_RULES
         if rule.forbids(source, target) and (source, target) not in ALLOWED_LAYER_EDGES
     ]
+
+
+def test_the_layers_point_one_way() -> None:
+    graph = _import_graph()
+    crossings = _crossings(graph)
     assert not crossings, "imports against the layers:\n  " + "\n  ".join(crossings)
     assert not _stale(ALLOWED_LAYER_EDGES, graph), "remove from ALLOWED_LAYER_EDGES: no longer imported"
 
@@ -258,3 +280,40 @@ def test_the_layer_rules_tell_a_crossing_from_an_allowed_import() -> None:
     assert not crossing("infra.stack", "iotwatch.plan.model")
     assert not crossing("iotwatch_cli.main", "iotwatch_local.demo")
     assert not crossing("iotwatch_clipboard", "infra")  # a prefix of a name is not the package
+    # inside iotwatch: one layer up is refused, any layer down (and the contracts) allowed
+    assert crossing("iotwatch.service.ports", "iotwatch.adapters.cloudwatch")
+    assert crossing("iotwatch.plan.runtime", "iotwatch.service.baselines")
+    assert crossing("iotwatch.domain.sharding", "iotwatch.plan.fanout")
+    assert crossing("iotwatch.adapters.where", "iotwatch.handlers.evaluator")
+    assert not crossing("iotwatch.adapters.where", "iotwatch.service.where")
+    assert not crossing("iotwatch.handlers.evaluator", "iotwatch.domain.series")
+    assert not crossing("iotwatch.domain.series", "iotwatch.telemetry")
+    assert not crossing("iotwatch.telemetry", "iotwatch.stack_outputs")
+    assert not crossing("iotwatch.service.fanout", "iotwatch.service.ports")
+
+
+def test_a_wrong_way_import_inside_the_lambda_package_is_caught(tmp_path: Path) -> None:
+    """A made-up iotwatch whose service imports an adapter, at function level: the check fails
+    on that edge alone (the adapter importing the service, and both importing the domain, pass)."""
+    package = tmp_path / "iotwatch"
+    for layer in ("domain", "service", "adapters"):
+        (package / layer).mkdir(parents=True)
+        (package / layer / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "domain" / "limits.py").write_text("MAX = 500\n")
+    (package / "service" / "fanout.py").write_text(
+        "from iotwatch.domain.limits import MAX\n\ndef size():\n    from iotwatch.adapters.reader import Reader\n"
+    )
+    (package / "adapters" / "reader.py").write_text(
+        "from iotwatch.domain import limits\nfrom iotwatch.service import fanout\n\nclass Reader: ...\n"
+    )
+    modules = {
+        ".".join(["iotwatch", *p.relative_to(package).with_suffix("").parts]): p
+        for p in package.rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    graph = {name: _imported(name, path, modules) for name, path in modules.items()}
+    assert graph["iotwatch.adapters.reader"] == {"iotwatch.domain.limits", "iotwatch.service.fanout"}
+    assert _crossings(graph) == [
+        "iotwatch.service.fanout -> iotwatch.adapters.reader: " + LAMBDA_LAYER_WHY["service"]
+    ]

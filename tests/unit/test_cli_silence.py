@@ -25,7 +25,6 @@ from iotwatch_cli.silence import (
     parse_duration,
     parse_instant,
     plan_warnings,
-    relative,
     render_table,
 )
 
@@ -273,14 +272,6 @@ def test_store_delete_says_whether_there_was_one() -> None:
 
 
 # --- rendering ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(45, "45 s"), (1200, "20 min"), (4800, "1 h 20 min"), (7200, "2 h"), (3 * 86400 + 4 * HOUR, "3 d 4 h")],
-)
-def test_relative_durations(seconds: int, text: str) -> None:
-    assert relative(seconds) == text
 
 
 def test_the_table_is_aligned_and_says_when_each_ends() -> None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from iotwatch.adapters.discovery import CloudWatchMetricLister, MetricListError
+from iotwatch.adapters.discovery import CloudWatchMetricLister
 from iotwatch.domain.discovery import (
     MAX_SERIES_PER_TEMPLATE,
     Dimensions,
     DiscoveredValues,
+    MetricListError,
     SeriesTemplate,
     discovered_series,
     matching_dimension_sets,

@@ -23,7 +23,7 @@ from iotwatch.domain.messages.deviation import render
 from iotwatch.domain.messages.gsm7 import gsm7_length
 from iotwatch.domain.messages.model import MessageContext
 from iotwatch.domain.routing import routed_topics
-from iotwatch.domain.silences import Silence
+from iotwatch.domain.silences import Silence, SilenceState, silence_state
 from iotwatch.plan.runtime import RuntimeRoute
 
 from .fakes import DETECTION, MONDAY, PERIOD, make_series
@@ -102,7 +102,11 @@ class Fleet:
             silence = (silenced or {}).get(series)
             news.append(SeriesNews(series, state, transition, latest, silence))
         open_now = [i for i in self.stored.values() if i.status == "open"]
-        incident_silences = {i.id: held for i in open_now if held is not None and held.active_at(at)}
+        incident_silences = {
+            i.id: held
+            for i in open_now
+            if held is not None and silence_state(held, at) is SilenceState.ACTIVE
+        }
         tick = advance(
             open_now,
             news,

@@ -638,3 +638,19 @@ def test_the_fast_yaml_parser_reads_every_plan_as_the_pure_python_one() -> None:
 
     for path in [DEFAULT_PLAN_FILE, *sorted(DEFAULT_PLAN_FILE.parent.glob("tests/plans/*.yaml"))]:
         assert read_plan_document(path) == yaml.safe_load(path.read_text(encoding="utf-8")), path
+
+
+@pytest.mark.parametrize("written", ["2026-02-30", "2026-13-01", "2026-12-25 25:00:00"])
+def test_a_date_that_does_not_exist_is_a_yaml_problem_at_its_line_not_a_crash(tmp_path, written):
+    # PyYAML builds dates itself: an impossible one raised a bare ValueError from the loader
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        f"version: 1\nname: fleet\ndetection:\n  holidays:\n    dates: [2026-12-24, {written}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PlanError) as raised:
+        read_plan_document(path)
+    [problem] = raised.value.problems
+    assert (problem.line, problem.column) == (5, 25)
+    assert f"{written} is not a real date or time" in problem.message
+    assert "write a date that exists" in problem.message

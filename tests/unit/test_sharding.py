@@ -9,7 +9,8 @@ import math
 
 import pytest
 from iotwatch.domain.sharding import ShardRange, shard_key, shard_ranges, size_at_floor
-from iotwatch.service.baselines import BuildMessageError, BuildTask, build_shard_size
+from iotwatch.plan.fanout import build_shard_size
+from iotwatch.service.baselines import BuildMessageError, BuildTask
 from iotwatch.service.fanout import ShardMessageError, ShardTask, series_per_shard, shard_count
 
 from .fakes import make_series

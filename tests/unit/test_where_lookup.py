@@ -14,7 +14,7 @@ from iotwatch.adapters.where import (
     TURN_ON_INDEX,
     FleetIndexReader,
     InsightReader,
-    LookupFailed,
+    aws_where_lookup,
     report_period,
 )
 from iotwatch.domain.breakdown import (
@@ -24,7 +24,7 @@ from iotwatch.domain.breakdown import (
     usual_reason_shares,
     wants_fleet_index,
 )
-from iotwatch.domain.where import ContributorRule, DeviceWatch, WatchedGroup
+from iotwatch.domain.where import ContributorRule, DeviceWatch, LookupFailed, WatchedGroup
 from iotwatch.service.where import ALL_THINGS, REASON_FIELD, FleetWhereLookup, disconnected_since
 
 from .fakes import MONDAY, flat_baseline
@@ -493,7 +493,6 @@ def test_a_groups_fleet_metric_name_calls_for_the_fleet_index():
 
 def test_the_deployed_lookup_makes_no_client_until_a_page_looks_up(monkeypatch):
     from iotwatch.adapters import where as adapters
-    from iotwatch.service.where import aws_where_lookup
 
     made = []
     monkeypatch.setattr(

@@ -14,14 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from iotwatch.domain.metric_calls import Datapoints, plan_batches
 from iotwatch.domain.ratios import combine, metric_queries, query_key
 from iotwatch.domain.series import Series
-from iotwatch.domain.sharding import packed
-
-MAX_QUERIES_PER_CALL = 500
-MAX_DATAPOINTS_PER_CALL = 100_800
-
-Datapoints = dict[str, list[tuple[int, float]]]
 
 
 class MetricReadError(RuntimeError):
@@ -94,11 +89,3 @@ class CloudWatchMetricReader:
             raise MetricReadError(f"GetMetricData failed for {len(failed)} metric query(ies): {listing}")
         for series_id, points in seen.items():
             result[series_id].extend((ts, v) for ts, v in points.items() if start <= ts < end)
-
-
-def plan_batches(series: Sequence[Series], *, start: int, end: int) -> list[list[Series]]:
-    """Packs metric queries into GetMetricData calls within both per-call limits."""
-    span = end - start
-    return packed(
-        series, MAX_DATAPOINTS_PER_CALL, lambda s: max(1, -(-span // s.period)), most=MAX_QUERIES_PER_CALL
-    )

@@ -19,15 +19,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iotwatch.domain.discovery import Dimensions, SeriesTemplate, matching_dimension_sets
+from iotwatch.domain.discovery import Dimensions, MetricListError, SeriesTemplate, matching_dimension_sets
 
 # A failed listing has a fallback (the last stored values): two attempts in all (one retry),
 # not the six a GetMetricData gets, so a throttled ListMetrics costs a run about a second.
 LIST_METRICS_ATTEMPTS = 2
-
-
-class MetricListError(RuntimeError):
-    """ListMetrics failed (throttled past the client's retries, timed out, denied)."""
 
 
 class CloudWatchMetricLister:

@@ -3,7 +3,7 @@ CloudWatch Contributor Insights (GetInsightRuleReport).
 
 They run inside the tick that pages, so they must never hold the page: clients made with
 `LOOKUP_CONFIG` try once (no retries) and give up on a silent endpoint after
-`CONNECT_TIMEOUT` + `READ_TIMEOUT` seconds; the service (service.where) also stops starting new
+`CONNECT_TIMEOUT` + `READ_TIMEOUT` seconds (service.where's budget); the service also stops starting new
 calls once its budget is spent. Every failure becomes a `LookupFailed` carrying the `LookupGap`
 the page prints: what could not be looked up, why, and how to turn it on.
 """
@@ -21,10 +21,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from iotwatch.domain.where import LookupGap
+from iotwatch.domain.where import DeviceWatch, LookupFailed, LookupGap
+from iotwatch.service.ports import BaselineReader
+from iotwatch.service.where import CONNECT_TIMEOUT, READ_TIMEOUT, FleetWhereLookup
 
-CONNECT_TIMEOUT = 1.0
-READ_TIMEOUT = 2.0
 # One attempt: a throttled look-up is a gap in this page, tried again by the next one.
 LOOKUP_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT,
@@ -47,14 +47,6 @@ TURN_ON_LOGS = (
 
 
 _CLIENT_LOCK = threading.Lock()
-
-
-class LookupFailed(Exception):
-    """A look-up that could not be made; `gap` says what, why and how to fix it."""
-
-    def __init__(self, gap: LookupGap) -> None:
-        super().__init__(f"{gap.what}: {gap.why}")
-        self.gap = gap
 
 
 def lookup_client(service: str) -> Any:
@@ -228,3 +220,10 @@ def report_period(start: int, end: int) -> int:
     """The smallest whole-minute period that keeps the report within its datapoint limit."""
     minutes = math.ceil(max(end - start, 60) / 60 / MAX_REPORT_DATAPOINTS)
     return 60 * max(minutes, 1)
+
+
+def aws_where_lookup(watch: DeviceWatch, baselines: BaselineReader | None) -> FleetWhereLookup:
+    """The look-up a deployed evaluator uses: the account's fleet index and Contributor Insights,
+    through clients that try once with short timeouts, made only when a page first looks up
+    (a quiet tick's cold start creates none)."""
+    return FleetWhereLookup(watch, index=FleetIndexReader(), insights=InsightReader(), baselines=baselines)

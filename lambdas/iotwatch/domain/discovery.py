@@ -101,6 +101,11 @@ class DiscoveredValues:
         return max(0, self.total - len(self.dimensions))
 
 
+class MetricListError(RuntimeError):
+    """Listing a metric's values failed (throttled past the client's retries, timed out,
+    denied): the run keeps the last list it has (service.discovery)."""
+
+
 def matching_dimension_sets(
     template: SeriesTemplate, listed: Iterable[Mapping[str, Any]]
 ) -> tuple[tuple[Dimensions, ...], int]:

@@ -30,6 +30,8 @@ from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.slow_change import overlay as slow_change_overlay
 
+DEFAULT_CATCH_UP = 6 * 3600  # `frequency.catch_up`: seconds of missed ticks a run evaluates first
+
 
 class Window(NamedTuple):
     """A run of whole periods (a tuple: replay makes one per row)."""

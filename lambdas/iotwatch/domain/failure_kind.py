@@ -74,12 +74,8 @@ CHANGE_KINDS: dict[str, FailureKindName] = {
     ),
 }
 
-# AWS/IoT rule and action outcomes that are failures (dimensions RuleName, ActionType)
-RULE_FAILURES = (
-    "Failure",
-    "ErrorActionFailure",
-    "ParseError",
-    "RuleNotFound",
+# AWS/IoT's outcomes of an HTTP action, every one a failure (dimensions RuleName, ActionType)
+HTTP_ACTION_FAILURES = (
     "HttpCode_Other",
     "HttpCode_4XX",
     "HttpCode_5XX",
@@ -87,6 +83,8 @@ RULE_FAILURES = (
     "HttpRequestTimeout",
     "HttpUnknownHost",
 )
+# AWS/IoT rule and action outcomes that are failures (dimensions RuleName, ActionType)
+RULE_FAILURES = ("Failure", "ErrorActionFailure", "ParseError", "RuleNotFound", *HTTP_ACTION_FAILURES)
 
 LABELS: dict[FailureKindName, str] = {
     "devices-or-network": "devices or their network",

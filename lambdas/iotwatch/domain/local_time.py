@@ -8,9 +8,10 @@ of paging or blurring the band. "UTC" is the default and costs nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -55,3 +56,59 @@ def utc_offset(ts: float, name: str) -> int:
 def local_seconds(ts: float, name: str) -> float:
     """`ts` shifted so that UTC arithmetic on it reads the wall clock in `name`."""
     return ts if name == UTC_NAME else ts + utc_offset(ts, name)
+
+
+DAY = 86400
+SUNDAY = 6  # days after Monday
+
+
+class Holidays(NamedTuple):
+    """A fleet's holiday calendar (the plan's `detection.holidays`): local dates that are
+    Sundays in the fleet's week. `days`: the dates as days since 1970-01-01 on the local
+    clock; `exclude`: not learnt from at all (else learnt as Sundays). Either way a holiday is
+    judged as a Sunday and gives slow change no day ratio (domain.baseline.levels)."""
+
+    days: frozenset[int] = frozenset()
+    exclude: bool = False
+
+    @classmethod
+    def of(cls, dates: Iterable[date], *, exclude: bool = False) -> Holidays:
+        return cls(frozenset(d.toordinal() - _EPOCH_ORDINAL for d in dates), exclude)
+
+    @property
+    def dates(self) -> list[str]:
+        """The ISO dates, in order (a baseline record, `baseline show`)."""
+        return [date.fromordinal(d + _EPOCH_ORDINAL).isoformat() for d in sorted(self.days)]
+
+    def covers(self, ts: float, timezone: str) -> bool:
+        return bool(self.days) and int(local_seconds(ts, timezone) // DAY) in self.days
+
+    def windows(self, timezone: str) -> list[tuple[int, int]]:
+        """Each holiday as [start, end) in epoch seconds: local midnight to local midnight."""
+        return [
+            (_utc_of_local(d * DAY, timezone), _utc_of_local((d + 1) * DAY, timezone))
+            for d in sorted(self.days)
+        ]
+
+
+NO_HOLIDAYS = Holidays()
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _utc_of_local(local: int, timezone: str) -> int:
+    """The instant the wall clock in `timezone` reads `local` (seconds as local_seconds gives
+    them); at a DST gap, the first instant after it."""
+    guess = local - utc_offset(local, timezone)
+    return local - utc_offset(guess, timezone)
+
+
+def holiday_position(ts: float, timezone: str, holidays: Holidays) -> float | None:
+    """Seconds since Monday 00:00 for a period on a holiday: the same local hour on Sunday
+    (None on any other day). The one place a holiday becomes a Sunday: learning, expectation
+    and the weekday/weekend split all read week positions (domain.baseline.model)."""
+    if not holidays.days:
+        return None
+    local = local_seconds(ts, timezone)
+    if int(local // DAY) not in holidays.days:
+        return None
+    return SUNDAY * DAY + local % DAY

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from iotwatch.domain.local_time import NO_HOLIDAYS, Holidays
+
 
 @dataclass(frozen=True, slots=True)
 class DetectionSettings:
@@ -28,6 +30,8 @@ class DetectionSettings:
     slow_change_days: int = 5
     # the fleet's clock its hours of week and weekends follow (an IANA name)
     timezone: str = "UTC"
+    # its holidays (the plan's `detection.holidays`): Sundays on that clock, or not learnt from
+    holidays: Holidays = NO_HOLIDAYS
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 
 from iotwatch.domain.series import Series
 
@@ -41,8 +42,20 @@ class Silence:
         dims = series.dimension_map
         return all(dims.get(key) == value for key, value in self.dimensions.items())
 
-    def active_at(self, ts: float) -> bool:
-        return self.starts <= ts < self.ends
+
+class SilenceState(Enum):
+    """Where a silence stands at an instant (Alertmanager's silence states)."""
+
+    PENDING = "pending"  # not begun yet
+    ACTIVE = "active"
+    EXPIRED = "expired"  # `ends` passed (exclusive)
+
+
+def silence_state(silence: Silence, now: float) -> SilenceState:
+    """The one rule for whether a silence holds pages at `now`."""
+    if silence.ends <= now:
+        return SilenceState.EXPIRED
+    return SilenceState.ACTIVE if silence.starts <= now else SilenceState.PENDING
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,7 @@ def silence_for(
 ) -> Silence | None:
     """The silence covering `series` at `ts` (ad-hoc first, then maintenance windows), or None."""
     for silence in silences:
-        if silence.active_at(ts) and silence.matches(series):
+        if silence_state(silence, ts) is SilenceState.ACTIVE and silence.matches(series):
             return silence
     for window in windows:
         occurrence = window.occurrence_at(ts)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from iotwatch.domain.baseline.levels import SameHours
     from iotwatch.domain.deviation import PeriodScore
-    from iotwatch.domain.series import DetectionSettings
+    from iotwatch.domain.series import DetectionSettings, Series
 
 RECENT_DAYS = 7  # the last week: every weekday once
 # The week before a build's training window, read with it only to compare the last week with
@@ -76,6 +76,15 @@ def wants_extra_week(detection: DetectionSettings, *, share: bool, period: int, 
         return False
     days = history_days + COMPARE_SECONDS // 86400
     return days <= 15 or (days <= 63 and period % 300 == 0) or period % 3600 == 0
+
+
+def reads_extra_week(series: Sequence[Series], history_days: int) -> bool:
+    """Whether a build of `series` reads the week before its training window (slow change):
+    sizes count it, so reads stay in whole GetMetricData calls."""
+    return any(
+        wants_extra_week(s.detection, share=s.ratio is not None, period=s.period, history_days=history_days)
+        for s in series
+    )
 
 
 def measure(same_hours: SameHours) -> SlowChange | None:

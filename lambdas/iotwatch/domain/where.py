@@ -151,6 +151,14 @@ class LookupGap:
     fix: str  # "turn on fleet indexing with connectivity: aws iot update-indexing-configuration ..."
 
 
+class LookupFailed(Exception):
+    """A look-up that could not be made; `gap` says what, why and how to fix it."""
+
+    def __init__(self, gap: LookupGap) -> None:
+        super().__init__(f"{gap.what}: {gap.why}")
+        self.gap = gap
+
+
 @dataclass(frozen=True, slots=True)
 class Breakdown:
     """Where a deviation is concentrated, as looked up in the tick that paged."""

@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
 from iotwatch.adapters.workqueue import SqsWorkQueue
-from iotwatch.domain.ratios import query_weight
 from iotwatch.handlers.events import event_epoch, run_shard_batch
 from iotwatch.handlers.settings import FunctionSettings
 from iotwatch.handlers.setup import FunctionSetup, state_store
+from iotwatch.plan.fanout import fans_out
 from iotwatch.service.baselines import (
     BuildMessageError,
     BuildTask,
@@ -75,7 +75,7 @@ def handler(
     series = setup.series(now)
     discovered = len(series) - len(settings.plan.series)
     shard_size = settings.plan.frequency.build_shard_size
-    if sum(query_weight(s) for s in series) > shard_size and deps.queue is not None:
+    if fans_out(series, shard_size) and deps.queue is not None:
         generation, shards = dispatch_build(
             now=now, series=series, shard_size=shard_size, store=deps.store, queue=deps.queue
         )

@@ -89,7 +89,7 @@ class DeferredWhereLookup:
 
     def look_up(self, *, metrics: Sequence[str], since: int, now: int) -> Breakdown:
         if self._lookup is None:
-            from iotwatch.service.where import aws_where_lookup
+            from iotwatch.adapters.where import aws_where_lookup
 
             self._lookup = aws_where_lookup(self._watch, self._baselines)
         return self._lookup.look_up(metrics=metrics, since=since, now=now)

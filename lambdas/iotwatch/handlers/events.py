@@ -8,8 +8,9 @@ event class Powertools has (~15 ms of each cold start), and these handlers read 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+
+from iotwatch.domain.times import iso_seconds
 
 
 class _Logger(Protocol):  # Powertools' Logger: keyword arguments become log fields
@@ -37,12 +38,9 @@ def event_epoch(event: Mapping[str, Any]) -> float:
         raise BadEventError("EventBridge event has no 'time' field; iotwatch needs it to pick the window")
     raw = event["time"]
     try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return iso_seconds(raw)  # EventBridge always sends UTC; never the host's zone
     except (AttributeError, TypeError, ValueError) as exc:
         raise BadEventError(f"EventBridge event 'time' is not ISO 8601: {raw!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # EventBridge always sends UTC; never the host's zone
-    return parsed.timestamp()
 
 
 def event_time_text(event: Mapping[str, Any]) -> str:

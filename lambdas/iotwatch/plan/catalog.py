@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from iotwatch.domain.failure_kind import HTTP_ACTION_FAILURES
+
 AWS_IOT_NAMESPACE = "AWS/IoT"
 
 _BROKER_OPS = {
@@ -32,18 +34,7 @@ for _op in _SHADOW_OPS:
 AWS_IOT_METRICS["RulesExecuted"] = ()
 for _name in ("TopicMatch", "ParseError", "RuleMessageThrottled", "RuleNotFound"):
     AWS_IOT_METRICS[_name] = ("RuleName",)
-for _name in (
-    "Success",
-    "Failure",
-    "ErrorActionSuccess",
-    "ErrorActionFailure",
-    "HttpCode_Other",
-    "HttpCode_4XX",
-    "HttpCode_5XX",
-    "HttpInvalidUrl",
-    "HttpRequestTimeout",
-    "HttpUnknownHost",
-):
+for _name in ("Success", "Failure", "ErrorActionSuccess", "ErrorActionFailure", *HTTP_ACTION_FAILURES):
     AWS_IOT_METRICS[_name] = ("RuleName", "ActionType")
 for _name in (
     "AddThingToDynamicThingGroupsFailed",

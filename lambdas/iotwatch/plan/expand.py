@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from iotwatch.domain.discovery import SeriesTemplate
+from iotwatch.domain.local_time import NO_HOLIDAYS, Holidays
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.where import (
     CONNECT_FAILURE_PREFIX,
@@ -178,7 +179,16 @@ def detection_settings(
         below=over.get("below", inherited_below),
         **_slow_change(override.slow_change if override is not None else None, base),
         timezone=over.get("timezone", base.timezone),
+        holidays=_holidays(override.holidays if override is not None else None, base),
     )
+
+
+def _holidays(override: Any, base: Detection) -> Holidays:
+    """The calendar as the domain takes it (domain.local_time.Holidays); a metric's replaces the plan's whole."""
+    setting = override if override is not None else base.holidays
+    if setting is None:
+        return NO_HOLIDAYS
+    return Holidays.of(setting.dates, exclude=setting.treat_as == "exclude")
 
 
 def _slow_change(override: Any, base: Detection) -> dict[str, Any]:

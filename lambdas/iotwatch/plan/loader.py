@@ -79,6 +79,7 @@ YAML_HINTS = (
         "with '- ' in the same column; check this line and the one above",
     ),
     ("unacceptable character", "the file holds a control character: save the plan as plain UTF-8 text"),
+    ("is not a real date", "write a date that exists, as YYYY-MM-DD"),
 )
 YAML_DEFAULT_HINT = (
     "check the indentation and quoting there (spaces, not tabs; quote values holding ': ', ' #', "
@@ -304,15 +305,23 @@ def _problem_from_pydantic(err: Any) -> PlanProblem:
 
 def _located(problem: PlanProblem, positions: Positions) -> PlanProblem:
     """The problem at its field's line, or at the nearest enclosing field the file has (a
-    missing key is reported where its section is)."""
-    path = problem.path
+    missing key is reported where its section is); the field it names as related, likewise."""
+    here = _position(problem.path, positions)
+    if here is not None:
+        problem = replace(problem, line=here[0], column=here[1])
+    there = _position(problem.related or "", positions)
+    if there is not None:
+        problem = replace(problem, related_line=there[0], related_column=there[1])
+    return problem
+
+
+def _position(path: str, positions: Positions) -> tuple[int, int] | None:
     while path:
         if path in positions:
-            line, column = positions[path]
-            return replace(problem, line=line, column=column)
+            return positions[path]
         cut = max(path.rfind("."), path.rfind("["))
         path = path[:cut] if cut > 0 else ""
-    return problem
+    return None
 
 
 def _parse_yaml(text: str, source: str) -> PlanSource:
@@ -343,9 +352,40 @@ def _compose_and_construct(text: str, loader_class: Any) -> PlanSource:
             return PlanSource(None, {})
         positions: Positions = {}
         _index(node, "", positions, set())
-        return PlanSource(loader.construct_document(node), positions)
+        try:
+            data = loader.construct_document(node)
+        except ValueError as exc:  # PyYAML builds dates itself, and 2026-02-30 is not one
+            raise _impossible_date(node, loader) or exc from exc
+        return PlanSource(data, positions)
     finally:
         loader.dispose()
+
+
+def _impossible_date(node: Any, loader: Any) -> Exception | None:
+    """The first date or time in the document that does not exist, as a YAML error at its line."""
+    from yaml.constructor import ConstructorError, SafeConstructor
+    from yaml.nodes import CollectionNode
+
+    pending, seen = [node], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, CollectionNode):
+            for item in current.value:
+                pending.extend(item if isinstance(item, tuple) else (item,))
+        elif current.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                SafeConstructor.construct_yaml_timestamp(loader, current)
+            except ValueError as exc:
+                return ConstructorError(
+                    None,
+                    None,
+                    f"{current.value} is not a real date or time ({exc})",
+                    current.start_mark,
+                )
+    return None
 
 
 def _index(node: Any, path: str, positions: Positions, seen: set[int]) -> None:

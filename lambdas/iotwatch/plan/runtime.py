@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iotwatch.domain.audit.policy import AuditPolicy
 from iotwatch.domain.discovery import SeriesTemplate
+from iotwatch.domain.evaluation import DEFAULT_CATCH_UP
 from iotwatch.domain.incidents.model import DEFAULT_GROUP_INTERVAL, DEFAULT_HISTORY_DAYS
+from iotwatch.domain.local_time import NO_HOLIDAYS, Holidays
 from iotwatch.domain.routing import route_matches, routed_audit_topics, routed_topics
 from iotwatch.domain.series import DetectionSettings, Ratio, Series
 from iotwatch.domain.silences import MaintenanceWindow
+from iotwatch.domain.slow_change import COMPARE_SECONDS, reads_extra_week
 from iotwatch.domain.where import ContributorRule, DeviceWatch, WatchedGroup
+from iotwatch.plan.fanout import DEFAULT_BUILD_SHARD_SIZE, DEFAULT_SHARD_SIZE, build_shard_size
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,9 +53,10 @@ class RuntimeFrequency:
     history_days: int
     evaluation: str
     baseline_refresh: str
-    shard_size: int = 2000  # series per evaluator invocation before the run fans out
-    build_shard_size: int = 1000  # series per baseline-builder invocation before a build fans out
-    catch_up: int = 6 * 3600  # seconds of missed ticks a run evaluates before its own
+    # a plan.json compiled before these existed: the model's defaults
+    shard_size: int = DEFAULT_SHARD_SIZE  # series per evaluator invocation before the run fans out
+    build_shard_size: int = DEFAULT_BUILD_SHARD_SIZE  # series per build invocation before it fans out
+    catch_up: int = DEFAULT_CATCH_UP  # seconds of missed ticks a run evaluates before its own
 
 
 @dataclass(frozen=True)
@@ -131,16 +137,12 @@ class RuntimePlan:
 
 def _read_days(plan: Plan, series: Sequence[Series]) -> int:
     """Days a build reads: the history, and the week before it for slow change."""
-    from iotwatch.domain.slow_change import COMPARE_SECONDS
-    from iotwatch.service.baselines import reads_extra_week
-
     extra = COMPARE_SECONDS // 86400 if reads_extra_week(series, plan.frequency.history_days) else 0
     return plan.frequency.history_days + extra
 
 
 def runtime_plan(plan: Plan) -> RuntimePlan:
     from iotwatch.plan.expand import device_watch, expand_series, expand_templates
-    from iotwatch.service.baselines import build_shard_size
 
     series = tuple(expand_series(plan))
     templates = tuple(expand_templates(plan))
@@ -196,8 +198,32 @@ def runtime_plan(plan: Plan) -> RuntimePlan:
 def compile_runtime_plan(plan: Plan) -> dict[str, Any]:
     compiled = runtime_plan(plan)
     data = asdict(compiled)
+    for entry in (*data["series"], *(data["discover"] or ())):
+        _write_holidays(entry["detection"])
     data["format"] = RUNTIME_FORMAT
     return data
+
+
+def _write_holidays(detection: dict[str, Any]) -> None:
+    """A series' holidays as JSON; none: no key, so a plan without them compiles as it did."""
+    holidays: Holidays = detection.pop("holidays", NO_HOLIDAYS)
+    if holidays.days:
+        detection["holidays"] = {
+            "dates": holidays.dates,
+            "treat_as": "exclude" if holidays.exclude else "sunday",
+        }
+
+
+def _read_detection(data: dict[str, Any]) -> DetectionSettings:
+    holidays = data.get("holidays")
+    if holidays is None:
+        return DetectionSettings(**data)
+    return DetectionSettings(
+        **{k: v for k, v in data.items() if k != "holidays"},
+        holidays=Holidays.of(
+            map(date.fromisoformat, holidays["dates"]), exclude=holidays["treat_as"] == "exclude"
+        ),
+    )
 
 
 def write_runtime_plan(plan: Plan, directory: str | Path) -> Path:
@@ -266,7 +292,7 @@ def _read_templates(data: list[dict[str, Any]] | None) -> tuple[SeriesTemplate, 
             wildcard=tuple(t["wildcard"]),
             statistic=t["statistic"],
             period=t["period"],
-            detection=DetectionSettings(**t["detection"]),
+            detection=_read_detection(t["detection"]),
             runbook=t["runbook"],
             description=t["description"],
         )
@@ -328,7 +354,7 @@ def read_runtime_plan(path: str | Path) -> RuntimePlan:
                     dimensions=tuple((k, v) for k, v in s["dimensions"]),
                     statistic=s["statistic"],
                     period=s["period"],
-                    detection=DetectionSettings(**s["detection"]),
+                    detection=_read_detection(s["detection"]),
                     runbook=s["runbook"],
                     description=s["description"],
                     ratio=_read_ratio(s.get("ratio")),  # compiled before ratios: none

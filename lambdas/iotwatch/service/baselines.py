@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL
 from iotwatch.domain.baseline.build import build_baseline
+from iotwatch.domain.metric_calls import queries_per_call
 from iotwatch.domain.series import Series
-from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor, weighted
-from iotwatch.domain.slow_change import COMPARE_SECONDS, wants_extra_week
+from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, weighted
+from iotwatch.domain.slow_change import COMPARE_SECONDS, reads_extra_week, wants_extra_week
 from iotwatch.service.ports import (
     BaselineWriter,
     BuildShardStore,
@@ -30,21 +30,9 @@ from iotwatch.service.ports import (
 )
 
 DAY = 86400
-# What one build shard learns from: 1,000 series x 14 days of 5-minute periods (4,032 each).
-# `make bench` (bench/fanout_scale.py) measures such a shard at ~6 s of CPU on one core:
-# ~10 s at the builder's 1024 MB plus 40 GetMetricData calls, ~35 s in all: inside 300 s.
-BUILD_DATAPOINTS_PER_SHARD = 1_000 * 14 * DAY // 300
 BUILD_MESSAGE_VERSION = 1
 BUILD_KIND = "build"
 BUILD_TTL_SECONDS = 2 * DAY
-
-
-def build_shard_size(*, history_days: int, period: int) -> int:
-    """Series per build shard: BUILD_DATAPOINTS_PER_SHARD of history, in whole GetMetricData
-    calls (so a fanned-out build reads at the API's floor), at most 2,000."""
-    points = max(1, history_days * DAY // period)
-    per_call = min(MAX_QUERIES_PER_CALL, max(1, MAX_DATAPOINTS_PER_CALL // points))
-    return size_at_floor(min(2_000, max(1, BUILD_DATAPOINTS_PER_SHARD // points)), per_call)
 
 
 @dataclass
@@ -219,19 +207,9 @@ def run_build_shard(
     return BuildShardOutcome(report, len(members), done, shards, marked)
 
 
-def reads_extra_week(series: Sequence[Series], history_days: int) -> bool:
-    """Whether a build of `series` reads the week before its training window (slow change):
-    sizes count it, so reads stay in whole GetMetricData calls."""
-    return any(
-        wants_extra_week(s.detection, share=s.ratio is not None, period=s.period, history_days=history_days)
-        for s in series
-    )
-
-
 def history_chunk(points_per_series: int) -> int:
     """Metric queries read and built together: four GetMetricData calls' worth (at least 1)."""
-    per_call = min(MAX_QUERIES_PER_CALL, max(1, MAX_DATAPOINTS_PER_CALL // max(points_per_series, 1)))
-    return 4 * per_call
+    return 4 * queries_per_call(points_per_series)
 
 
 def _build_chunk(
@@ -272,6 +250,7 @@ def _build_chunk(
             excluded=excluded,
             share=s.ratio is not None,
             timezone=s.detection.timezone,
+            holidays=s.detection.holidays,
         )
         store.put_baseline(baseline)
         report.built += 1

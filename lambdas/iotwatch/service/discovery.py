@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from iotwatch.adapters.discovery import MetricListError
 from iotwatch.domain.discovery import (
     MAX_SERIES_PER_TEMPLATE,
     DiscoveredValues,
+    MetricListError,
     SeriesTemplate,
     discovered_series,
     needs_refresh,

@@ -31,15 +31,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from iotwatch.adapters.cloudwatch import MAX_QUERIES_PER_CALL
 from iotwatch.domain.deviation import AlertState, PeriodScore, Transition
 from iotwatch.domain.evaluation import Gap, missed_windows
 from iotwatch.domain.incidents.news import SeriesNews, tick_news
 from iotwatch.domain.messages.model import MessageContext
-from iotwatch.domain.ratios import query_weight
+from iotwatch.domain.metric_calls import MAX_QUERIES_PER_CALL
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, size_at_floor
 from iotwatch.domain.silences import Silence
+from iotwatch.plan.fanout import fans_out
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation import deliver_outbox, tick_window, windows_to_evaluate
 from iotwatch.service.evaluation_report import EvaluationReport
@@ -127,8 +127,8 @@ def shard_count(series: int, shard_size: int) -> int:
 
 
 def needs_fanout(series: Sequence[Series], plan: RuntimePlan) -> bool:
-    """More metric queries than one invocation reads (a share of attempts counts its parts)."""
-    return sum(query_weight(s) for s in series) > plan.frequency.shard_size
+    """Whether this tick fans out: the plan's rule (`plan.fanout`) at `frequency.shard_size`."""
+    return fans_out(series, plan.frequency.shard_size)
 
 
 def dispatch(

@@ -20,7 +20,7 @@ from iotwatch.domain.incidents.news import SeriesNews
 from iotwatch.domain.incidents.tick import Tick, TickIncidents, advance_ticks
 from iotwatch.domain.messages.model import MessageContext, Notification, OutboxItem
 from iotwatch.domain.series import Series
-from iotwatch.domain.silences import Silence
+from iotwatch.domain.silences import Silence, SilenceState, silence_state
 from iotwatch.plan.runtime import RuntimePlan
 from iotwatch.service.evaluation_report import EvaluationReport, SentNotification
 from iotwatch.service.ports import ControlPlaneReader, EvaluationStore, Notifier, WhereLookup
@@ -67,7 +67,11 @@ def publish_incidents(
         silences = active_silences(store.silences, first, report, ended_after=True)
 
     def held(end: int) -> dict[str, Silence]:
-        return {s.incident: s for s in silences if s.incident is not None and s.active_at(end)}
+        return {
+            s.incident: s
+            for s in silences
+            if s.incident is not None and silence_state(s, end) is SilenceState.ACTIVE
+        }
 
     tick = advance_ticks(
         store.incidents.get_open_incidents(),

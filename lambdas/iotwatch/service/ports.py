@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from iotwatch.adapters.cloudwatch import Datapoints
 from iotwatch.domain.audit.recorded import RecordedCall
 from iotwatch.domain.baseline.model import Baseline
 from iotwatch.domain.deviation import AlertState
@@ -14,6 +13,7 @@ from iotwatch.domain.discovery import Dimensions, DiscoveredValues, SeriesTempla
 from iotwatch.domain.incidents.model import Incident
 from iotwatch.domain.likelihood import TrackerState
 from iotwatch.domain.messages.model import OutboxItem, RenderedMessage
+from iotwatch.domain.metric_calls import Datapoints
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
 from iotwatch.domain.where import Breakdown

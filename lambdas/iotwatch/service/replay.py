@@ -171,6 +171,7 @@ def training_baseline(
         excluded=excluded,
         share=series.ratio is not None,
         timezone=series.detection.timezone,
+        holidays=series.detection.holidays,
     )
 
 

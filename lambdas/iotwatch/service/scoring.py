@@ -15,7 +15,7 @@ from iotwatch.domain.incidents.news import SeriesNews, tick_news
 from iotwatch.domain.likelihood import WARMUP_PERIODS, WARMUP_READ_PERIODS, TrackerState
 from iotwatch.domain.ratios import attempts_of
 from iotwatch.domain.series import Series
-from iotwatch.domain.silences import Silence, active_occurrences, silence_for
+from iotwatch.domain.silences import Silence, SilenceState, active_occurrences, silence_for, silence_state
 from iotwatch.service.evaluation_report import EvaluationReport
 from iotwatch.service.ports import EvaluationStore, MetricReader, SilenceReader
 
@@ -106,7 +106,7 @@ def score_series(
         ]
         at = w.end
         active = [
-            *(x for x in stored_silences if x.active_at(at)),
+            *(x for x in stored_silences if silence_state(x, at) is SilenceState.ACTIVE),
             *active_occurrences(plan.notify.windows, at),
         ]
         outcomes = attach_silences(outcomes, silence_of=lambda s: silence_for(s, at, silences=active))  # noqa: B023
@@ -121,6 +121,8 @@ def score_series(
     methods = {
         sid: f"{b.method}, trained {_day(b.trained_from)} to {_day(b.trained_to)}"
         + ("; judged against its own last week (likelihood)" if trackers[sid].seen > WARMUP_PERIODS else "")
+        # the fleet's calendar (detection.holidays): why a quiet day is no outage
+        + ("; a holiday, judged as a Sunday" if b.on_holiday(window.end - b.period) else "")
         for sid, b in baselines.items()
         if sid in trackers
     }
@@ -202,7 +204,7 @@ def active_silences(
     except Exception as exc:  # fail open; reported in the run's log line
         report.silences_error = f"{type(exc).__name__}: {exc}"
         return []
-    return [s for s in silences if ended_after or s.active_at(at)]
+    return [s for s in silences if ended_after or silence_state(s, at) is SilenceState.ACTIVE]
 
 
 def _day(ts: int) -> str:

@@ -6,8 +6,8 @@ the answer.
 Calls for one incident, at most, all at once: fleet index 2 per index field (the disconnected
 devices' values, every device's values) + 1 for the reasons (when a connectivity or traffic
 metric deviates), 1 per Contributor Insights rule of its metrics. Each call tries once and
-waits at most CALL_SECONDS (adapters.where), and the look-up waits for them no longer than
-that and a second: the worst case, every call silent, is CALL_SECONDS + 1 s (then the reason
+waits at most CALL_SECONDS (adapters.where makes its clients so), and the look-up waits for
+them no longer than that and a second: the worst case, every call silent, is CALL_SECONDS + 1 s (then the reason
 baselines, read from the evaluator's own store, which has already cached them).
 """
 
@@ -19,13 +19,6 @@ from concurrent.futures import wait as wait_for
 from functools import partial
 from typing import Any, Protocol
 
-from iotwatch.adapters.where import (
-    CONNECT_TIMEOUT,
-    READ_TIMEOUT,
-    FleetIndexReader,
-    InsightReader,
-    LookupFailed,
-)
 from iotwatch.domain.breakdown import (
     FieldCounts,
     assemble_breakdown,
@@ -34,10 +27,13 @@ from iotwatch.domain.breakdown import (
     usual_reason_shares,
     wants_fleet_index,
 )
-from iotwatch.domain.where import Breakdown, DeviceWatch, LookupGap
+from iotwatch.domain.where import Breakdown, DeviceWatch, LookupFailed, LookupGap
 from iotwatch.service.ports import BaselineReader
 
 REASON_FIELD = "connectivity.disconnectReason"
+# the budget of one call (adapters.where makes its clients with these, and no retries)
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 2.0
 CALL_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT  # the most one call waits (no retries)
 
 
@@ -61,13 +57,6 @@ def disconnected_since(since: int) -> str:
 
 # every thing in the index: counted by a field's values, the size of each group
 ALL_THINGS = "thingName:*"
-
-
-def aws_where_lookup(watch: DeviceWatch, baselines: BaselineReader | None) -> FleetWhereLookup:
-    """The look-up a deployed evaluator uses: the account's fleet index and Contributor Insights,
-    through clients that try once with short timeouts, made only when a page first looks up
-    (a quiet tick's cold start creates none)."""
-    return FleetWhereLookup(watch, index=FleetIndexReader(), insights=InsightReader(), baselines=baselines)
 
 
 class FleetWhereLookup:

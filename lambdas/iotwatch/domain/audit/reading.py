@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iotwatch.domain.audit.event import AuditEvent, AuditRecordError
+from iotwatch.domain.times import iso_datetime
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 
@@ -72,10 +73,7 @@ def _parse_time(fields: Mapping[str, Any]) -> datetime:
     if _text(iso) is not None and isinstance(iso, str):
         text = iso.strip()
         try:
-            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)  # CloudTrail times are UTC
-            return parsed.astimezone(UTC)
+            return iso_datetime(text).astimezone(UTC)  # CloudTrail times are UTC
         except (ValueError, OverflowError):
             raise AuditRecordError(f"eventTime {text[:40]!r} is not an ISO 8601 time") from None
     stamp = fields.get("timestamp")

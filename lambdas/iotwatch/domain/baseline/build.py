@@ -35,7 +35,7 @@ from iotwatch.domain.baseline.layout import (
 from iotwatch.domain.baseline.levels import LEVEL_TREND_DAMPING, fleet_levels_with_ratios
 from iotwatch.domain.baseline.model import ABSOLUTE_SCALE_FLOOR, HOURS_PER_WEEK, METHOD, Baseline, Bucket
 from iotwatch.domain.baseline.stats import median, robust_scale, robust_scale_of_sorted
-from iotwatch.domain.local_time import UTC_NAME
+from iotwatch.domain.local_time import NO_HOLIDAYS, UTC_NAME, Holidays
 from iotwatch.domain.slow_change import measure as measure_slow_change
 
 MIN_SAMPLES_HOUR_OF_WEEK = 2  # distinct days seen for this hour of week
@@ -100,6 +100,19 @@ def _hourly_before(points: Sequence[tuple[int, float]], start: int, end: int) ->
     return hourly
 
 
+def _holiday_days(holidays: Holidays, timezone: str, *, end: int) -> frozenset[int]:
+    """The build's days (0 = the 24 hours before `end`, as fleet_levels keys them) that touch
+    a holiday."""
+    if not holidays.days:
+        return frozenset()
+    return frozenset(
+        day
+        for start, stop in holidays.windows(timezone)
+        if start < end
+        for day in range((end - stop) // 86400, (end - 1 - start) // 86400 + 1)
+    )
+
+
 def _gauge_min_scale(values: Sequence[float]) -> float:
     typical = median([abs(v) for v in values]) if values else 0.0
     return max(GAUGE_MIN_SCALE_FRACTION * typical, 1e-9)
@@ -117,6 +130,7 @@ def build_baseline(
     excluded: Sequence[tuple[int, int]] = (),
     share: bool = False,
     timezone: str = UTC_NAME,
+    holidays: Holidays = NO_HOLIDAYS,
 ) -> Baseline:
     """Learns a baseline from datapoints in [start, end). `excluded` windows are skipped. A
     counter's points before `start` (the week a build reads for it) only feed slow change.
@@ -128,7 +142,10 @@ def build_baseline(
     (`share_noise_floor`), which a baseline cannot know in advance.
 
     `timezone`: the fleet's clock (an IANA name) its hours of week and weekends follow. A
-    counter's baseline also carries how its level moved over the weeks (domain.slow_change)."""
+    counter's baseline also carries how its level moved over the weeks (domain.slow_change).
+    `holidays`: its calendar's holidays, learnt as Sundays or (`exclude`) not at all."""
+    if holidays.exclude:
+        excluded = [*excluded, *holidays.windows(timezone)]
     inside = [p for p in points if start <= p[0] < end]
     by_ts = dict(inside)
     if set(map(type, by_ts)) - {int}:  # slots are ints; int() each only when some are not
@@ -138,7 +155,7 @@ def build_baseline(
     if share:
         gaps = [i for i, ts in enumerate(range(first_slot, end, period)) if ts not in by_ts]
     layout = training_layout(
-        first_slot, end=end, period=period, excluded=excluded, gaps=gaps, timezone=timezone
+        first_slot, end=end, period=period, excluded=excluded, gaps=gaps, timezone=timezone, holidays=holidays
     )
     # one value per slot from the first datapoint on: a missing datapoint is zero traffic
     counts = not share and all(v >= 0 and float(v).is_integer() for v in by_ts.values())
@@ -155,6 +172,7 @@ def build_baseline(
             values,
             period=period,
             earlier=_hourly_before(points, start, end) if counts else None,
+            holidays=_holiday_days(holidays, timezone, end=end),
         )
     )
     if day_levels:
@@ -217,6 +235,7 @@ def build_baseline(
         counts=counts,
         min_scale=ABSOLUTE_SCALE_FLOOR if counts else _gauge_min_scale(values),
         timezone=timezone,
+        holidays=holidays,
         # a counter's level is its fleet's size; a gauge's (a CPU %) is no slow leak
         slow_change=measure_slow_change(same_hours) if counts and same_hours is not None else None,
     )

@@ -13,7 +13,7 @@ from iotwatch.domain.baseline.model import (
     SECONDS_PER_WEEK,
     week_position,
 )
-from iotwatch.domain.local_time import UTC_NAME, local_seconds
+from iotwatch.domain.local_time import NO_HOLIDAYS, UTC_NAME, Holidays, local_seconds
 
 
 def first_training_slot(by_ts: dict[int, float], *, start: int, end: int, period: int) -> int:
@@ -74,12 +74,14 @@ class Layout:
         end: int,
         period: int,
         timezone: str = UTC_NAME,
+        holidays: Holidays = NO_HOLIDAYS,
     ) -> Layout:
-        """`timezone`: the fleet's clock the hours of week and days follow (an IANA name)."""
+        """`timezone`: the fleet's clock the hours of week and days follow (an IANA name);
+        `holidays`: its days learnt as Sundays."""
         by_how: list[list[int]] = [[] for _ in range(HOURS_PER_WEEK)]
         day_sets_how: list[set[int]] = [set() for _ in range(HOURS_PER_WEEK)]
         for i, ts in enumerate(times):
-            how = int(week_position(ts, timezone) // SECONDS_PER_HOUR)
+            how = int(week_position(ts, timezone, holidays) // SECONDS_PER_HOUR)
             by_how[how].append(i)
             day_sets_how[how].add(int(local_seconds(ts, timezone) // 86400))
         by_hod = [[i for how in range(hod, HOURS_PER_WEEK, 24) for i in by_how[how]] for hod in range(24)]
@@ -91,10 +93,10 @@ class Layout:
         weights: list[tuple[int, int, float, float]] = []
         position: list[int] = []
         for ts in times:
-            at = week_position(ts, timezone)
+            at = week_position(ts, timezone, holidays)
             if at not in position_of:
                 position_of[at] = len(weights)
-                point = week_position(ts + period / 2.0, timezone) / SECONDS_PER_HOUR - 0.5
+                point = week_position(ts + period / 2.0, timezone, holidays) / SECONDS_PER_HOUR - 0.5
                 lower = math.floor(point)
                 weight = point - lower
                 weights.append((lower % HOURS_PER_WEEK, (lower + 1) % HOURS_PER_WEEK, 1.0 - weight, weight))
@@ -128,7 +130,7 @@ def _daytype_hours(group: int) -> range:
     return range(5 * 24 + hod, HOURS_PER_WEEK, 24) if group >= 24 else range(hod, 5 * 24, 24)
 
 
-_LAYOUTS: dict[tuple[int, int, int, tuple[int, ...], str], Layout] = {}
+_LAYOUTS: dict[tuple[int, int, int, tuple[int, ...], str, Holidays], Layout] = {}
 _LAYOUTS_KEPT = 32  # a replay cycles through 7 (one per weekday)
 
 
@@ -140,9 +142,10 @@ def training_layout(
     excluded: Sequence[tuple[int, int]],
     gaps: Sequence[int] = (),
     timezone: str = UTC_NAME,
+    holidays: Holidays = NO_HOLIDAYS,
 ) -> Layout:
     """`gaps`: indices of slots that are not measured (a share without enough attempts);
-    `timezone`: the fleet's clock (see Layout.of)."""
+    `timezone`, `holidays`: the fleet's clock and calendar (see Layout.of)."""
     slots = range(first_slot, end, period)
     dropped = tuple(i for i, ts in enumerate(slots) if is_excluded(ts, excluded)) if excluded else ()
     if gaps:
@@ -150,8 +153,9 @@ def training_layout(
     # The slots are first_slot + i * period for i < count, less `dropped`: shifting them by
     # whole weeks changes no hour of week, position or day offset from `end`.
     # On local time a week's shift can cross a DST change: only the same slots share a layout.
-    anchor = first_slot % SECONDS_PER_WEEK if timezone == UTC_NAME else first_slot
-    key = (anchor, end - first_slot, period, dropped, timezone)
+    # So can a holiday.
+    anchor = first_slot % SECONDS_PER_WEEK if timezone == UTC_NAME and not holidays.days else first_slot
+    key = (anchor, end - first_slot, period, dropped, timezone, holidays)
     found = _LAYOUTS.get(key)
     if found is None:
         kept: list[int] | None = None
@@ -162,7 +166,9 @@ def training_layout(
             times = [slots[i] for i in kept]
         if len(_LAYOUTS) >= _LAYOUTS_KEPT:
             del _LAYOUTS[next(iter(_LAYOUTS))]  # the oldest
-        found = _LAYOUTS[key] = Layout.of(times, kept, end=end, period=period, timezone=timezone)
+        found = _LAYOUTS[key] = Layout.of(
+            times, kept, end=end, period=period, timezone=timezone, holidays=holidays
+        )
     return found
 
 

@@ -56,30 +56,40 @@ def fleet_levels_with_ratios(
     *,
     period: int,
     earlier: Mapping[int, float] | None = None,
+    holidays: frozenset[int] = frozenset(),
 ) -> tuple[dict[int, float], SameHours]:
     """fleet_levels_by_hour, and the ratios it was solved from (empty ones without a level).
     `earlier`: hourly sums before the training window (keyed as `hours`), for the two-week
-    ratios only."""
+    ratios only. `holidays`: the days (as keyed here) that touch a holiday of the fleet's
+    calendar: neither they nor the days compared with them have a ratio, so a holiday is no
+    drop of the fleet's level and the week after it no recovery (their levels follow their
+    neighbours')."""
     # sum() adds in time order like the loop it replaces (3.12+ compensates rounding: no less exact)
     hourly = {key: sum(take(values)) for key, take in hours.items()}
     days = sorted({k // 24 for k in hourly})
     if not days or days[-1] < 7:
         return {}, SameHours({}, {})
     min_hourly = LEVEL_MIN_EXPECTED * 3600 / period
-    week_ratios = _same_hours(hourly, days, 7, min_hourly)
-    if 0 not in week_ratios:
+    week_ratios = _same_hours(hourly, days, 7, min_hourly, holidays)
+    if 0 not in week_ratios and not holidays.intersection((0, 7)):  # a holiday's day 0: levels still
         return {}, SameHours({}, {})
     recent = [d for d in days if d < RECENT_DAYS]
-    two_weeks = _same_hours({**earlier, **hourly} if earlier else hourly, recent, 14, min_hourly)
+    two_weeks = _same_hours({**earlier, **hourly} if earlier else hourly, recent, 14, min_hourly, holidays)
     return _solve_levels(days[-1] + 1, week_ratios), SameHours(week_ratios, two_weeks)
 
 
 def _same_hours(
-    hourly: dict[int, float], days: Sequence[int], lag: int, min_hourly: float
+    hourly: dict[int, float],
+    days: Sequence[int],
+    lag: int,
+    min_hourly: float,
+    holidays: frozenset[int] = frozenset(),
 ) -> dict[int, float]:
     get = hourly.get
     out: dict[int, float] = {}
     for day in days:
+        if holidays and (day in holidays or day + lag in holidays):
+            continue
         now, before = day * 24, (day + lag) * 24
         ratios = [
             math.log(hourly[now + h] / hourly[before + h])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import date
 from typing import NamedTuple
 
-from iotwatch.domain.local_time import UTC_NAME, local_seconds
+from iotwatch.domain.local_time import NO_HOLIDAYS, UTC_NAME, Holidays, holiday_position, local_seconds
 from iotwatch.domain.slow_change import SlowChange
 
 HOURS_PER_WEEK = 168
@@ -20,18 +21,22 @@ RELATIVE_SCALE_FLOOR = 0.05
 ABSOLUTE_SCALE_FLOOR = 1.0
 
 
-def week_position(ts: float, timezone: str = UTC_NAME) -> float:
+def week_position(ts: float, timezone: str = UTC_NAME, holidays: Holidays = NO_HOLIDAYS) -> float:
     """Seconds since Monday 00:00 on the fleet's clock (`timezone`, an IANA name): the one
-    place that says where in the week an instant falls (buckets, weekday/weekend, reports)."""
+    place that says where in the week an instant falls (buckets, weekday/weekend, reports). A
+    holiday of the fleet's calendar (`holidays`) falls on Sunday."""
+    on_holiday = holiday_position(ts, timezone, holidays)
+    if on_holiday is not None:
+        return on_holiday
     return (local_seconds(ts, timezone) + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
 
 
-def hour_of_week(ts: float, timezone: str = UTC_NAME) -> int:
-    return int(week_position(ts, timezone) // SECONDS_PER_HOUR)
+def hour_of_week(ts: float, timezone: str = UTC_NAME, holidays: Holidays = NO_HOLIDAYS) -> int:
+    return int(week_position(ts, timezone, holidays) // SECONDS_PER_HOUR)
 
 
-def fractional_hour_of_week(ts: float, timezone: str = UTC_NAME) -> float:
-    return week_position(ts, timezone) / SECONDS_PER_HOUR
+def fractional_hour_of_week(ts: float, timezone: str = UTC_NAME, holidays: Holidays = NO_HOLIDAYS) -> float:
+    return week_position(ts, timezone, holidays) / SECONDS_PER_HOUR
 
 
 class Expectation(NamedTuple):
@@ -98,22 +103,23 @@ class Baseline:
     min_scale: float = ABSOLUTE_SCALE_FLOOR
     timezone: str = UTC_NAME  # the fleet's clock the hours of week follow (domain.local_time)
     slow_change: SlowChange | None = None  # how the level moved over the weeks (domain.slow_change)
+    holidays: Holidays = NO_HOLIDAYS  # the fleet's holidays, judged as Sundays (domain.local_time)
     _memo: dict[float, Expectation] = field(default_factory=dict, compare=False, repr=False)
 
     def expectation_at(self, ts: float) -> Expectation:
         """Expected value at the middle of the period starting at `ts` (the same for every
         week, so it is computed once per position in the week)."""
-        if self.timezone == UTC_NAME:
+        if self.timezone == UTC_NAME and not self.holidays.days:
             key = (ts + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
         else:
-            key = week_position(ts, self.timezone)
+            key = week_position(ts, self.timezone, self.holidays)
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = self._expectation(ts)
         return found
 
     def _expectation(self, ts: float) -> Expectation:
-        position = fractional_hour_of_week(ts + self.period / 2.0, self.timezone) - 0.5
+        position = fractional_hour_of_week(ts + self.period / 2.0, self.timezone, self.holidays) - 0.5
         lower = math.floor(position)
         weight = position - lower
         a = self.buckets[lower % HOURS_PER_WEEK]
@@ -148,7 +154,15 @@ class Baseline:
             # only when set: a UTC counter's record stays as it was
             **({"timezone": self.timezone} if self.timezone != UTC_NAME else {}),
             **({"slow_change": json.dumps(self.slow_change.to_record())} if self.slow_change else {}),
+            **({"holidays": json.dumps(self.holidays_record())} if self.holidays.days else {}),
         }
+
+    def on_holiday(self, ts: float) -> bool:
+        """Whether the period starting at `ts` is on one of the fleet's holidays."""
+        return self.holidays.covers(ts, self.timezone)
+
+    def holidays_record(self) -> dict[str, object]:
+        return {"dates": self.holidays.dates, "treat_as": "exclude" if self.holidays.exclude else "sunday"}
 
     @classmethod
     def from_record(cls, record: dict[str, object]) -> Baseline:
@@ -170,6 +184,7 @@ class Baseline:
             min_scale=float(record.get("min_scale", ABSOLUTE_SCALE_FLOOR)),  # type: ignore[arg-type]
             timezone=str(record.get("timezone", UTC_NAME)),
             slow_change=_slow_change_of(record.get("slow_change")),
+            holidays=_holidays_of(record.get("holidays")),
         )
 
 
@@ -179,3 +194,14 @@ def _slow_change_of(raw: object) -> SlowChange | None:
     figures = json.loads(raw) if isinstance(raw, str) else raw
     assert isinstance(figures, list)
     return SlowChange.from_record(figures)
+
+
+def _holidays_of(raw: object) -> Holidays:
+    if raw is None:
+        return NO_HOLIDAYS
+    found = json.loads(raw) if isinstance(raw, str) else raw
+    assert isinstance(found, dict)
+    return Holidays.of(
+        (date.fromisoformat(str(d)) for d in found.get("dates", [])),
+        exclude=found.get("treat_as") == "exclude",
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from iotwatch.domain.deviation import SEVERITY_RANK, Severity
 from iotwatch.domain.evaluation import Gap
 from iotwatch.domain.incidents.model import ANY_PROTOCOL, GroupKey, Incident, Member, higher_severity
 from iotwatch.domain.incidents.news import SeriesNews
-from iotwatch.domain.messages.wording import change_text
+from iotwatch.domain.messages.wording import change_text, clock
 from iotwatch.domain.series import DetectionSettings, Series
 from iotwatch.domain.where import is_device_signal
 
@@ -132,5 +131,5 @@ def update_member(incident: Incident, n: SeriesNews, at: int) -> bool:
 def found_in(gap: Gap | None) -> str:
     if gap is None:
         return ""
-    start, end = (datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in (gap.start, gap.end))
+    start, end = clock(gap.start), clock(gap.end)
     return f", found catching up on ticks iotwatch could not evaluate ({start}-{end} UTC)"

@@ -36,7 +36,7 @@ def incident_id(at: int, taken: Iterable[str] = ()) -> str:
     with a letter for a second incident opened in the same tick ('261116-1305b'), and past the
     26th ('...z') the count ('261116-1305z27'): a downstream failure can open one incident per
     topic rule at once, and none of them may be lost to its name."""
-    base = datetime.fromtimestamp(at, UTC).strftime("%y%m%d-%H%M")
+    base = id_floor(at)
     used = set(taken)
     if base not in used:
         return base

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 
 from iotwatch.domain.deviation import SEVERITY_RANK, PeriodScore, Severity, Transition
 from iotwatch.domain.evaluation import Gap
@@ -19,6 +18,7 @@ from iotwatch.domain.incidents.model import (
 from iotwatch.domain.messages.model import Alert, Notification
 from iotwatch.domain.series import Series
 from iotwatch.domain.silences import Silence
+from iotwatch.domain.times import utc_minute
 
 
 def hold_for_silence(incident: Incident, silence: Silence | None, at: int) -> bool:
@@ -27,7 +27,7 @@ def hold_for_silence(incident: Incident, silence: Silence | None, at: int) -> bo
     if now == incident.held_by:
         return False
     if silence is not None:
-        until = datetime.fromtimestamp(silence.ends, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        until = f"{utc_minute(silence.ends)} UTC"
         incident.note(at, "silenced", f"pages held by silence {silence.id} ({silence.reason}) until {until}")
     else:
         incident.note(at, "silenced", f"silence {incident.held_by} over: pages resume")

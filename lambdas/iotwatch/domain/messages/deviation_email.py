@@ -13,7 +13,6 @@ from iotwatch.domain.messages.wording import (
     change_text,
     clock,
     count_text,
-    duration,
     range_text,
     relative_time,
     stamp,
@@ -21,6 +20,7 @@ from iotwatch.domain.messages.wording import (
 )
 from iotwatch.domain.ratios import formula, share_phrase
 from iotwatch.domain.slow_change import details as slow_change_details
+from iotwatch.domain.times import duration_text
 
 if TYPE_CHECKING:
     from iotwatch.domain.audit.recorded import RecordedCall
@@ -50,7 +50,7 @@ def deviation_email(
     if suspect is not None:
         label, what = headline
         lag = since - suspect.at  # the suspect is never after the start
-        after = f"{duration(lag)} after" if lag >= 60 else "right after"
+        after = f"{duration_text(lag)} after" if lag >= 60 else "right after"
         what_changed = f"{suspect.action} {suspect.target}".rstrip()
         lines.append(f"{label} {what} {after} {what_changed} by {suspect.who}.")
     lines.append("")
@@ -81,7 +81,9 @@ def _changes_section(changes: Sequence[RecordedCall], ctx: MessageContext, since
     """The control-plane calls before it began, the latest CHANGES_SHOWN of them."""
     if not changes:
         return []
-    lines = [f"Control-plane changes from {duration(ctx.correlation_window)} before it began (CloudTrail):"]
+    lines = [
+        f"Control-plane changes from {duration_text(ctx.correlation_window)} before it began (CloudTrail):"
+    ]
     for change in changes[-CHANGES_SHOWN:]:
         lines.append(f"  {change.line()} - {relative_time(since - change.at)}")
     if len(changes) > CHANGES_SHOWN:
@@ -174,7 +176,7 @@ def _opening_line(
         after = f" since {clock(incident.previous)} UTC" if incident.previous is not None else ""
         return (
             f"UPDATE on incident {incident.id} {of_plan} ({incident.severity.upper()} since {stamp(since)}, "
-            f"{duration(at - since)}): {joined} metric(s) joined{after}; {incident.deviating} of "
+            f"{duration_text(at - since)}): {joined} metric(s) joined{after}; {incident.deviating} of "
             f"{incident.members} deviating, {incident.recovered} recovered. No new page."
         )
     if kind == "late":
@@ -186,7 +188,7 @@ def _opening_line(
         gap = f"; {gap_sentence(incident.gap, found=False)}" if incident is not None and incident.gap else ""
         line = (
             f"LATE ({notification.severity.upper()}): {what} from {clock(since)} to {clock(ended)} UTC "
-            f"({duration(ended - since)}){gap}. It was over before iotwatch could page; nobody was "
+            f"({duration_text(ended - since)}){gap}. It was over before iotwatch could page; nobody was "
             "told while it happened."
         )
         return line + (f" Incident {incident.id}." if incident is not None else "")
@@ -195,13 +197,13 @@ def _opening_line(
         every = "all " if incident is not None else ""
         line = (
             f"RESOLVED: {every}{len(alerts)} metric(s) {of_plan} are back within their normal range after "
-            f"{duration(ended - since)} ({stamp(since)} to {clock(ended)} UTC)."
+            f"{duration_text(ended - since)} ({stamp(since)} to {clock(ended)} UTC)."
         )
         return line + (f" Incident {incident.id} is over." if incident is not None else "")
     if kind == "reminder":
         line = (
             f"REMINDER ({notification.severity.upper()}): {len(alerts)} metric(s) {of_plan} are still outside "
-            f"their normal range since {stamp(since)} ({duration(at - since)})."
+            f"their normal range since {stamp(since)} ({duration_text(at - since)})."
         )
     else:
         word = "escalated to CRITICAL" if kind == "escalated" else notification.severity.upper()
@@ -209,7 +211,7 @@ def _opening_line(
             word = f"{word} (escalated from {incident.escalated_from.upper()})"
         line = (
             f"{word}: {len(alerts)} metric(s) {of_plan} are outside their normal range "
-            f"since {stamp(since)} ({duration(at - since)})."
+            f"since {stamp(since)} ({duration_text(at - since)})."
         )
     return line + (f" Incident {incident.id}." if incident is not None else "")
 
@@ -238,14 +240,18 @@ def _details(alert: Alert, kind: str, ctx: MessageContext) -> list[str]:
     lines.append(f"  expected:  {value_text(s, p.expected)} (normal range {range_text(s, p.lower, p.upper)})")
     if kind == "late":
         lines[1] = lines[1].replace("  now:       ", "  worst:     ", 1) + f", {change_text(s, p)}"
-        lines.append(f"  deviated:  {stamp(t.since)} to {stamp(t.ended)} ({duration(t.ended - t.since)})")
+        lines.append(
+            f"  deviated:  {stamp(t.since)} to {stamp(t.ended)} ({duration_text(t.ended - t.since)})"
+        )
         lines.append(f"  peak:      deviation {t.peak_score:+.1f} (robust sd)")
     elif kind == "resolved" or alert.status == "recovered":
-        lines.append(f"  deviated:  {stamp(t.since)} to {stamp(t.ended)} ({duration(t.ended - t.since)})")
+        lines.append(
+            f"  deviated:  {stamp(t.since)} to {stamp(t.ended)} ({duration_text(t.ended - t.since)})"
+        )
         lines.append(f"  worst:     deviation {t.peak_score:+.1f} (robust sd)")
     else:
         lines.append(f"  change:    {change_text(s, p)}, deviation {p.score:+.1f} (robust sd)")
-        lines.append(f"  since:     {stamp(t.since)} ({duration(t.at - t.since)})")
+        lines.append(f"  since:     {stamp(t.since)} ({duration_text(t.at - t.since)})")
     if p.slow_change is not None:
         lines.append(f"  model:     {slow_change_details(p.slow_change)}")
     method = ctx.baseline_method.get(s.id)

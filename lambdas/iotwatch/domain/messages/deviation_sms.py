@@ -9,8 +9,9 @@ from iotwatch.domain.messages.console import short_dashboard_url
 from iotwatch.domain.messages.gsm7 import SMS_LIMIT, gsm7_length, to_gsm7, trim_to_sms
 from iotwatch.domain.messages.model import Alert, MessageContext, Notification
 from iotwatch.domain.messages.phrases import direction_verb, moved_phrase
-from iotwatch.domain.messages.wording import change_percent, clock, count_text, duration, shorten
+from iotwatch.domain.messages.wording import change_percent, clock, count_text, shorten
 from iotwatch.domain.ratios import percent
+from iotwatch.domain.times import duration_text
 
 if TYPE_CHECKING:
     from iotwatch.domain.audit.recorded import RecordedCall
@@ -55,7 +56,7 @@ def _render_sms_core(
     elif kind == "resolved":
         head = f"RESOLVED {named}: "
         ended = max(a.transition.ended for a in alerts)
-        tail = f" normal again after {duration(ended - since)}."
+        tail = f" normal again after {duration_text(ended - since)}."
         entries = [(a.series.label, "") for a in alerts]
     else:
         head = f"{sev} {named}: "
@@ -64,7 +65,7 @@ def _render_sms_core(
             tail = f" since {clock(since)}Z (found late).{hint} Details by email."
         if kind == "reminder":
             head = f"{sev} {named} still: "
-            tail = f" since {clock(since)}Z ({duration(notification.at - since)})."
+            tail = f" since {clock(since)}Z ({duration_text(notification.at - since)})."
         shown = alerts
         if kind == "update":
             head = f"UPDATE {named}: joined "

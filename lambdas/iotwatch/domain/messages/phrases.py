@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from iotwatch.domain.deviation import PeriodScore
 from iotwatch.domain.messages.model import Alert
-from iotwatch.domain.messages.wording import clock, duration, stamp
+from iotwatch.domain.messages.wording import clock, stamp
 from iotwatch.domain.ratios import percent
 from iotwatch.domain.slow_change import phrase as slow_change_phrase
+from iotwatch.domain.times import duration_text
 
 
 def headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
@@ -27,11 +28,11 @@ def headline_parts(alert: Alert, kind: str) -> tuple[str, str]:
         if kind == "reminder":
             return (
                 alert.series.label,
-                f"still {now} after {duration(alert.transition.at - alert.transition.since)}",
+                f"still {now} after {duration_text(alert.transition.at - alert.transition.since)}",
             )
         return alert.series.label, ("joined, " if kind == "update" else "") + now
     if kind == "reminder":
-        after = f" after {duration(alert.transition.at - alert.transition.since)}"
+        after = f" after {duration_text(alert.transition.at - alert.transition.since)}"
         if latest.slow_change is not None:
             return alert.series.label, f"still {slow_change_phrase(latest.slow_change, short=True)}{after}"
         if latest.relative_change == float("inf"):
@@ -66,7 +67,7 @@ def gap_sentence(gap: tuple[int, int, int], *, found: bool = True) -> str:
     if caught_up_from > start:
         text += (
             f"; it caught up from {clock(caught_up_from)} UTC (its catch-up span): the "
-            f"{duration(caught_up_from - start)} before were not evaluated"
+            f"{duration_text(caught_up_from - start)} before were not evaluated"
         )
     return text
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from iotwatch.domain.deviation import PeriodScore
 from iotwatch.domain.ratios import percent, percent_range
 from iotwatch.domain.series import Series
+from iotwatch.domain.times import duration_text, utc_minute
 
 SUBJECT_LIMIT = 99
 
@@ -16,15 +17,7 @@ def clock(ts: int) -> str:
 
 
 def stamp(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def duration(seconds: int) -> str:
-    minutes = max(seconds, 0) // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{utc_minute(ts)} UTC"
 
 
 def count_text(value: float) -> str:
@@ -74,4 +67,4 @@ def relative_time(seconds: int) -> str:
     when = "before" if seconds >= 0 else "after"
     if minutes == 0:
         return "as it began" if seconds >= 0 else "right after it began"
-    return f"{duration(abs(seconds))} {when}"
+    return f"{duration_text(abs(seconds))} {when}"

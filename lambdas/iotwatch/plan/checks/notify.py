@@ -11,6 +11,7 @@ from iotwatch.plan.checks.contacts import contact_checks
 from iotwatch.plan.checks.raw import sequence
 from iotwatch.plan.model.notify import SEVERITIES, TOPIC_NAME_PATTERN
 from iotwatch.plan.problems import PlanProblem
+from iotwatch.plan.topic_names import topic_name_collisions, topic_physical_name
 
 
 def topic_checks(
@@ -18,9 +19,10 @@ def topic_checks(
 ) -> tuple[list[PlanProblem], dict[str, int]]:
     """(problems, each topic name's first index): the names the rest of the plan may refer to."""
     problems: list[PlanProblem] = []
-    plan_name = data.get("name") if isinstance(data.get("name"), str) else ""
+    plan_name: str = data["name"] if isinstance(data.get("name"), str) else ""
     names: dict[str, int] = {}
-    for i, topic in enumerate(sequence(notify, "topics")):
+    topics = sequence(notify, "topics")
+    for i, topic in enumerate(topics):
         if not isinstance(topic, dict) or not isinstance(topic.get("name"), str):
             continue
         name = topic["name"]
@@ -34,8 +36,7 @@ def topic_checks(
             )
         else:
             names[name] = i
-        physical = f"iotwatch-{plan_name}-{name}"
-        if not re.match(TOPIC_NAME_PATTERN, name) or len(physical) > 256:
+        if not re.match(TOPIC_NAME_PATTERN, name) or len(topic_physical_name(plan_name, name)) > 256:
             problems.append(
                 PlanProblem(
                     "error",
@@ -53,6 +54,7 @@ def topic_checks(
         for j, sub in enumerate(subscribers):
             if isinstance(sub, dict):
                 problems += contact_checks(sub, f"notify.topics[{i}].subscribers[{j}]", environ, resolve_env)
+    problems += topic_name_collisions([t.get("name") if isinstance(t, dict) else None for t in topics])
     return problems, names
 
 

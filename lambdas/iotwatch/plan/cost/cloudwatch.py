@@ -17,7 +17,7 @@ from iotwatch.plan.cost.deployment import (
     STACK_ALARMS,
     FunctionSize,
 )
-from iotwatch.plan.cost.items import LineItem, count_text
+from iotwatch.plan.cost.items import LineItem, count_text, priced
 from iotwatch.plan.cost.prices import FreeTier, Prices
 from iotwatch.plan.cost.workload import Workload
 from iotwatch.telemetry import (
@@ -38,13 +38,12 @@ def get_metric_data(w: Workload, a: Assumptions, p: Prices) -> LineItem:
     frequency, q, draws = w.frequency, w.q, w.draws
     requested = q * w.evaluations + q * w.builds + w.draw_metrics
     read_as = f"{q} metric queries ({w.shares} shares read their parts)" if w.shares else f"{w.n} series"
-    return LineItem(
+    return priced(
         "CloudWatch GetMetricData",
         requested,
         "metrics",
         p.get_metric_data_per_1k_metrics,
         1000,
-        requested / 1000 * p.get_metric_data_per_1k_metrics,
         f"{read_as} x {count_text(w.evaluations)} evaluations ({frequency.evaluation}) + {read_as} x "
         f"{count_text(w.builds)} baseline builds ({count_text(w.refreshes)} on {frequency.baseline_refresh}, "
         f"{a.deploys_per_month} after deploys)"
@@ -139,16 +138,15 @@ def alarms(w: Workload, p: Prices, free: FreeTier) -> LineItem:
     """What infra/health.py creates."""
     watched = [EVALUATOR, BASELINE_BUILDER, *([AUDIT] if w.audit else [])]
     count = ALARMS_PER_FUNCTION * len(watched) + STACK_ALARMS
-    return LineItem(
+    return priced(
         "CloudWatch alarms",
         count,
         "alarms",
         p.alarm_standard,
         1,
-        count * p.alarm_standard,
         f"what infra/health.py creates: {ALARMS_PER_FUNCTION} per function (errors, throttles, duration) "
         f"x {len(watched)} + evaluator heartbeat + dead letters (shards included); standard resolution",
-        free_tier_usd=min(count, free.alarms) * p.alarm_standard,
+        free_allowance=free.alarms,
     )
 
 
@@ -199,13 +197,12 @@ def logs_ingestion(w: Workload, a: Assumptions, p: Prices, free: FreeTier) -> Li
         + draws * a.band_widget_log_bytes_per_draw
     )
     log_gb = log_bytes / GB
-    return LineItem(
+    return priced(
         "CloudWatch Logs ingestion",
         log_gb,
         "GB",
         p.logs_ingestion_per_gb,
         1,
-        log_gb * p.logs_ingestion_per_gb,
         f"evaluator {a.evaluator_log_bytes_per_run:,} B per invocation (summary and run metrics, whatever the "
         f"series) + {a.changed_series_log_bytes} B per series that changed or deviates in a tick "
         f"({a.series_per_incident} series x the ticks of {a.incidents_per_month} incidents); builder "
@@ -214,5 +211,5 @@ def logs_ingestion(w: Workload, a: Assumptions, p: Prices, free: FreeTier) -> Li
         + (f", band widget {a.band_widget_log_bytes_per_draw} B per draw" if draws else "")
         + "; START/END/REPORT lines are filtered out (system log level WARN); one month's retention: "
         "storage ~$0.03 per GB-month compressed, negligible",
-        free_tier_usd=min(log_gb, free.logs_gb) * p.logs_ingestion_per_gb,
+        free_allowance=free.logs_gb,
     )

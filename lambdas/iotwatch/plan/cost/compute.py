@@ -13,7 +13,7 @@ from iotwatch.plan.cost.deployment import (
     EVALUATOR,
     FunctionSize,
 )
-from iotwatch.plan.cost.items import LineItem, count_text
+from iotwatch.plan.cost.items import LineItem, count_text, priced
 from iotwatch.plan.cost.prices import FreeTier, Prices
 from iotwatch.plan.cost.workload import Workload
 
@@ -60,17 +60,16 @@ def lambda_items(w: Workload, a: Assumptions, p: Prices, free: FreeTier) -> list
     invocations = invocations_of(w)
     total = total_invocations(w)
     items = [
-        LineItem(
+        priced(
             "Lambda requests",
             total,
             "invocations",
             p.lambda_requests_per_million,
             1_000_000,
-            total / 1e6 * p.lambda_requests_per_million,
             " + ".join(f"{count_text(invocations[f.name])} {f.name}" for f in functions)
             + (f" (each tick: 1 + {w.shard_evals} shards)" if w.eval_fans_out else "")
             + (f" (each build: 1 + {w.shard_builds} shards)" if w.build_fans_out else ""),
-            free_tier_usd=min(total, free.lambda_requests) / 1e6 * p.lambda_requests_per_million,
+            free_allowance=free.lambda_requests,
         )
     ]
     seconds, how = _seconds_of(w, a), _how_of(w, a)
@@ -142,13 +141,12 @@ def duration_warnings(w: Workload, a: Assumptions) -> list[str]:
 
 def xray_traces(w: Workload, p: Prices, free: FreeTier) -> LineItem:
     invocations = total_invocations(w)
-    return LineItem(
+    return priced(
         "X-Ray traces",
         invocations,
         "traces",
         p.xray_traces_per_million,
         1_000_000,
-        invocations / 1e6 * p.xray_traces_per_million,
         "active tracing on every function, one trace per invocation",
-        free_tier_usd=min(invocations, free.xray_traces) / 1e6 * p.xray_traces_per_million,
+        free_allowance=free.xray_traces,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from iotwatch.domain.where import CONNECT_FAILURE_REASONS
 from iotwatch.plan.cost.assumptions import GB, Assumptions
-from iotwatch.plan.cost.items import LineItem, count_text
+from iotwatch.plan.cost.items import LineItem, count_text, priced
 from iotwatch.plan.cost.prices import FreeTier, Prices
 from iotwatch.plan.devices import fleet_period
 from iotwatch.plan.model.devices import Devices
@@ -51,35 +51,32 @@ def _lifecycle(devices: Devices, a: Assumptions, p: Prices, free: FreeTier) -> l
         len(CONNECT_FAILURE_REASONS) if devices.connect_failures else 0
     )
     return [
-        LineItem(
+        priced(
             "IoT rules (lifecycle events)",
             events,
             "events",
             p.iot_rules_triggered_per_million + p.iot_rule_actions_per_million,
             1_000_000,
-            events / 1e6 * (p.iot_rules_triggered_per_million + p.iot_rule_actions_per_million),
             f"{fleet} = {count_text(events)} events a month, each one rule triggered and one "
             "CloudWatch metric action (counted for every event: a reason the rule's WHERE drops "
             f"costs at most the trigger); all in, with the PutMetricData below, ${per_million:.2f} "
             "per million lifecycle events",
         ),
-        LineItem(
+        priced(
             "PutMetricData (lifecycle counts)",
             events,
             "requests",
             p.cloudwatch_requests_per_1k,
             1000,
-            events / 1000 * p.cloudwatch_requests_per_1k,
             "one PutMetricData per lifecycle event the rules count (the metric action puts one datum)",
-            free_tier_usd=min(events, free.cloudwatch_requests) / 1000 * p.cloudwatch_requests_per_1k,
+            free_allowance=free.cloudwatch_requests,
         ),
-        LineItem(
+        priced(
             "Custom metrics (lifecycle counts)",
             metrics,
             "metric-months",
             p.custom_metric_tiers[0][1],
             1,
-            metrics * p.custom_metric_tiers[0][1],
             f"{len(devices.disconnect_reasons)} watched disconnect reason(s)"
             + (" + refused connects" if devices.connect_failures else "")
             + ", each a metric billed by the hours it gets data (counted as every hour); first-tier "
@@ -113,26 +110,24 @@ def _fleet(plan: Plan, devices: Devices, a: Assumptions, p: Prices) -> list[Line
             )
         updates = 2 * a.devices * a.disconnects_per_device_per_day * a.month_days
         items.append(
-            LineItem(
+            priced(
                 "Fleet index updates (connectivity)",
                 updates,
                 "updates",
                 p.fleet_index_updates_per_million,
                 1_000_000,
-                updates / 1e6 * p.fleet_index_updates_per_million,
                 "connectivity indexing updates a thing's entry on every connect and disconnect "
                 f"({a.devices:,} devices x {a.disconnects_per_device_per_day:g} of each a day); an account "
                 "setting, billed whether or not iotwatch reads it",
             )
         )
     items.append(
-        LineItem(
+        priced(
             "Fleet index queries (page look-ups)",
             lookups,
             "queries",
             p.fleet_index_queries_per_10k,
             10_000,
-            lookups / 10_000 * p.fleet_index_queries_per_10k,
             f"only in a tick that pages: {a.incidents_per_month} incidents x {a.lookups_per_incident} paging "
             f"ticks x {len(devices.where) + 1 + len(devices.groups)} aggregation queries (one per where "
             "field, the disconnected count, each group's total); a quiet tick makes none",
@@ -146,33 +141,27 @@ def _top_clients(devices: Devices, a: Assumptions, p: Prices, free: FreeTier) ->
     if not rules:
         return []
     matched = rules * a.devices * a.failed_log_events_per_device_per_day * a.month_days
-    rule_cost = rules * p.contributor_insights_rule_month
-    event_cost = matched / 1e6 * p.contributor_insights_events_per_million
     return [
-        LineItem(
+        priced(
             "Contributor Insights rules",
             rules,
             "rule-months",
             p.contributor_insights_rule_month,
             1,
-            rule_cost,
             f"one rule per top_clients metric ({', '.join(devices.top_clients)}), keyed on the client id",
-            free_tier_usd=min(rules, free.contributor_insights_rules) * p.contributor_insights_rule_month,
+            free_allowance=free.contributor_insights_rules,
         ),
-        LineItem(
+        priced(
             "Contributor Insights matched log events",
             matched,
             "events",
             p.contributor_insights_events_per_million,
             1_000_000,
-            event_cost,
             f"each rule sees every failed attempt AWS IoT logs: {a.devices:,} devices x "
             f"{a.failed_log_events_per_device_per_day:g} a day (--log-events-per-device-per-day), counted "
             "once per rule (conservative: a rule matches only its own operation's); GetInsightRuleReport "
             "only when paging (cents a month)",
-            free_tier_usd=min(matched, free.contributor_insights_events)
-            / 1e6
-            * p.contributor_insights_events_per_million,
+            free_allowance=free.contributor_insights_events,
         ),
     ]
 
@@ -195,13 +184,12 @@ def _iot_log(devices: Devices, a: Assumptions, p: Prices) -> list[LineItem]:
     gb = events * a.iot_log_event_bytes / GB
     info_gb = iot_log_events("INFO", a) * a.iot_log_event_bytes / GB
     return [
-        LineItem(
+        priced(
             f"AWS IoT log ingestion ({level})",
             gb,
             "GB",
             p.logs_ingestion_per_gb,
             1,
-            gb * p.logs_ingestion_per_gb,
             (
                 f"devices.logging.level {level}"
                 if devices.logging is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from iotwatch.plan.cost.assumptions import GB, Assumptions
-from iotwatch.plan.cost.items import LineItem, usd
+from iotwatch.plan.cost.items import LineItem, priced, usd
 from iotwatch.plan.cost.prices import FreeTier, Prices
 from iotwatch.plan.cost.workload import Workload
 
@@ -46,13 +46,12 @@ def reads(w: Workload, a: Assumptions, p: Prices) -> LineItem:
         + open_incident_reads
         + draw_reads
     )
-    return LineItem(
+    return priced(
         "DynamoDB reads",
         total,
         "RRU",
         p.dynamodb_reads_per_million,
         1_000_000,
-        total / 1e6 * p.dynamodb_reads_per_million,
         f"per tick: {n} states x {state_rru} + {n} trackers x {tracker_rru} (~{a.tracker_item_kb:g} KB) + "
         f"outbox, silences, the baseline generation, the open incidents' ids and the completed mark, and "
         f"each open incident (~{a.incident_item_kb:g} KB) in the ticks it is open"
@@ -81,13 +80,12 @@ def writes(w: Workload, a: Assumptions, p: Prices) -> LineItem:
         + a.incidents_per_month * (a.incident_writes_per_incident * math.ceil(a.incident_item_kb) + 2)
         + events * math.ceil(a.audit_item_kb)
     )
-    return LineItem(
+    return priced(
         "DynamoDB writes",
         total,
         "WRU",
         p.dynamodb_writes_per_million,
         1_000_000,
-        total / 1e6 * p.dynamodb_writes_per_million,
         f"per tick: the run claim and the completed mark + {n} trackers x {tracker_wru} (written every tick)"
         + (
             f" + the tick, {shard_evals} shard results and their done marks, the publish claim"

@@ -27,6 +27,30 @@ class LineItem:
         return f"{usd(self.unit_price_usd)} per {per}{unit}" + (", tiered" if self.tiered else "")
 
 
+def priced(
+    item: str,
+    quantity: float,
+    unit: str,
+    price: float,
+    per: int,
+    assumption: str,
+    *,
+    free_allowance: float | None = None,
+) -> LineItem:
+    """A line billed `price` per `per` units: quantity / per x price a month; of it, the
+    always-free tier would take off `free_allowance` units' worth (None: no free tier)."""
+    return LineItem(
+        item,
+        quantity,
+        unit,
+        price,
+        per,
+        quantity / per * price,
+        assumption,
+        free_tier_usd=0.0 if free_allowance is None else min(quantity, free_allowance) / per * price,
+    )
+
+
 def usd(value: float) -> str:
     """A price without exponent or float noise, at least to the cent: $3.00, $0.125, $0.0000133334."""
     text = f"{value:.10f}".rstrip("0")

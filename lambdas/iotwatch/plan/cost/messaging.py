@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from iotwatch.plan.cost.assumptions import Assumptions
-from iotwatch.plan.cost.items import LineItem
+from iotwatch.plan.cost.items import LineItem, priced
 from iotwatch.plan.cost.prices import FreeTier, Prices
 from iotwatch.plan.cost.workload import Workload
 from iotwatch.plan.model.plan import Plan
@@ -22,13 +22,12 @@ def work_queues(w: Workload, a: Assumptions, p: Prices, free: FreeTier) -> list[
     per_build = (math.ceil(shard_builds / 10) + 2 * shard_builds) if w.build_fans_out else 0
     sqs_requests = idle + w.evaluations * per_tick + w.builds * per_build
     return [
-        LineItem(
+        priced(
             "SQS requests (work queues)",
             sqs_requests,
             "requests",
             p.sqs_requests_per_million,
             1_000_000,
-            sqs_requests / 1e6 * p.sqs_requests_per_million,
             f"{queues} work queue(s) (the plan can fan out: more series than a shard, or '*' metrics): "
             f"{a.idle_queue_pollers} idle long-pollers each, 3 ReceiveMessage a minute"
             + (
@@ -37,7 +36,7 @@ def work_queues(w: Workload, a: Assumptions, p: Prices, free: FreeTier) -> list[
                 else ""
             )
             + (f"; per build the same for {shard_builds} shards" if w.build_fans_out else ""),
-            free_tier_usd=min(sqs_requests, free.sqs_requests) / 1e6 * p.sqs_requests_per_million,
+            free_allowance=free.sqs_requests,
         )
     ]
 
@@ -50,28 +49,26 @@ def notifications(plan: Plan, a: Assumptions, p: Prices, free: FreeTier) -> list
     )
     sms = a.sms_per_month if a.sms_per_month is not None else a.sms_per_subscriber * sms_subscribers
     return [
-        LineItem(
+        priced(
             "SNS e-mail deliveries",
             emails,
             "e-mails",
             p.sns_email_per_100k,
             100_000,
-            emails / 100_000 * p.sns_email_per_100k,
             (
                 f"assumed {emails:,} per month"
                 if a.emails_per_month is not None
                 else f"{a.emails_per_subscriber} per month x {email_subscribers} e-mail subscriber(s)"
             )
             + "; publishes themselves: first 1M free, then $0.50 per million",
-            free_tier_usd=min(emails, free.sns_emails) / 100_000 * p.sns_email_per_100k,
+            free_allowance=free.sns_emails,
         ),
-        LineItem(
+        priced(
             "SNS SMS deliveries",
             sms,
             "SMS",
             a.sms_price_usd,
             1,
-            sms * a.sms_price_usd,
             (
                 f"assumed {sms:,} per month (--sms-per-month)"
                 if a.sms_per_month is not None

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iotwatch.adapters.cloudwatch import MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL, plan_batches
 from iotwatch.domain.discovery import MAX_SERIES_PER_TEMPLATE, SeriesTemplate
+from iotwatch.domain.metric_calls import MAX_QUERIES_PER_CALL, plan_batches, queries_per_call
 from iotwatch.domain.ratios import metric_queries, query_weight
 from iotwatch.domain.series import Series
 from iotwatch.domain.sharding import size_at_floor
 from iotwatch.plan.cost.assumptions import DAY, Assumptions
 from iotwatch.plan.cost.deployment import DASHBOARD_FIXED_WIDGETS, DASHBOARD_MAX_WIDGETS
 from iotwatch.plan.expand import expand_series, expand_templates
+from iotwatch.plan.fanout import may_fan_out
 from iotwatch.plan.model.frequency import Frequency
 from iotwatch.plan.model.plan import Plan
 from iotwatch.plan.schedule import cron_field_values, parse_schedule
@@ -117,8 +118,8 @@ def measure_workload(
         eval_shards=eval_shards,
         build_shards=_build_shards(series, q, build_size, history, frequency.period_seconds),
         templates=templates,
-        eval_queue=bool(templates) or len(named) > frequency.shard_size,
-        build_queue=bool(templates) or len(named) > build_size,
+        eval_queue=may_fan_out(named, templates, frequency.shard_size),
+        build_queue=may_fan_out(named, templates, build_size),
         drawn=drawn,
         draws=views * drawn if dashboard else 0,
         # a share's widget reads each of its parts
@@ -144,8 +145,7 @@ def _build_shards(
 ) -> list[int]:
     """A build above its build shard size fans out, in calls as full as its longest history allows."""
     most_points = max(1, history // min((s.period for s in series), default=period_seconds))
-    per_call = max(1, min(MAX_QUERIES_PER_CALL, MAX_DATAPOINTS_PER_CALL // most_points))
-    return shard_counts(q, build_size, per_call)
+    return shard_counts(q, build_size, queries_per_call(most_points))
 
 
 def _builder_calls(queries: Sequence[Series], history: int) -> int:

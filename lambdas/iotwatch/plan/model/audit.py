@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from iotwatch.plan.model.base import StrictModel, parse_interval
+from iotwatch.plan.model.base import StrictModel, parse_interval, require_names
 
 AuditSeverity = Literal["warning", "critical", "off"]
 AUDIT_ACTION_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]{1,127}$")
@@ -45,12 +45,12 @@ class Audit(StrictModel):
     @field_validator("actions")
     @classmethod
     def _action_names(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [name for name in value if not AUDIT_ACTION_PATTERN.match(name)]
-        if bad:
-            raise ValueError(
-                f"{', '.join(repr(b) for b in bad)}: write IoT API action names as CloudTrail logs them, "
-                "e.g. DeletePolicy, AttachPolicy, UpdateCertificate"
-            )
+        require_names(
+            value,
+            AUDIT_ACTION_PATTERN,
+            write="write IoT API action names as CloudTrail logs them, e.g. DeletePolicy, AttachPolicy, "
+            "UpdateCertificate",
+        )
         return value
 
     @field_validator("correlation_window", mode="before")

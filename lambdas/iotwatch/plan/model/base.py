@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
+from iotwatch.domain.times import duration_seconds
 
 
 class StrictModel(BaseModel):
     """A plan section: unknown keys are errors (a misspelt key must not be ignored), values frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def require_names(names: Iterable[str], pattern: re.Pattern[str], *, write: str) -> None:
+    """Every name matches `pattern`; otherwise one error naming those that do not, then what
+    to write instead (`write`)."""
+    bad = [name for name in names if not pattern.match(name)]
+    if bad:
+        raise ValueError(f"{', '.join(repr(b) for b in bad)}: {write}")
 
 
 def parse_interval(value: Any) -> int:
@@ -29,10 +38,10 @@ def parse_interval(value: Any) -> int:
             raise ValueError("give whole minutes, or a duration such as '90m'")
         return int(value) * 60
     if isinstance(value, str):
-        match = _DURATION.match(value.lower())
-        if value.strip() and match and any(match.groups()):
-            days, hours, minutes = (int(g or 0) for g in match.groups())
-            return ((days * 24 + hours) * 60 + minutes) * 60
         if value.strip() == "0":
             return 0
+        try:
+            return duration_seconds(value)
+        except ValueError:
+            pass  # said below, with what to write
     raise ValueError(f"{value!r} is not a duration: write e.g. '4h', '30m', '1h30m' or minutes as a number")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -78,6 +79,24 @@ def _check_timezone(value: str | None) -> str | None:
     return value
 
 
+class Holidays(StrictModel):
+    """The fleet's holidays: local dates (in `timezone`) that look like a Sunday, not an outage."""
+
+    treat_as: Literal["sunday", "exclude"] = Field(
+        default="sunday",
+        description="sunday: learnt and judged as a Sunday; exclude: not learnt from, judged as a Sunday",
+    )
+    dates: list[date] = Field(min_length=1, description="local dates, e.g. 2026-12-25")
+
+    @field_validator("dates")
+    @classmethod
+    def _each_once(cls, value: list[date]) -> list[date]:
+        twice = sorted(d.isoformat() for d, n in Counter(value).items() if n > 1)
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once: list each date once")
+        return value
+
+
 class Detection(StrictModel):
     """How a deviation becomes an alert. Every field but `exclude_from_training` can be
     overridden per metric."""
@@ -114,6 +133,10 @@ class Detection(StrictModel):
         default="UTC",
         description="IANA time zone whose hours of week and weekends the fleet follows",
     )
+    holidays: Holidays | None = Field(
+        default=None,
+        description="local dates judged as Sundays (or not learnt from): Christmas, national holidays",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -148,6 +171,7 @@ class DetectionOverride(StrictModel):
     below: float | None = None
     slow_change: SlowChange | None = None
     timezone: str | None = None
+    holidays: Holidays | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from iotwatch.domain.where import DISCONNECT_REASONS
-from iotwatch.plan.model.base import StrictModel
+from iotwatch.plan.model.base import StrictModel, require_names
 from iotwatch.plan.model.detection import DetectionOverride
 
 # The reasons worth paging on by default: each says something about devices, credentials, the
@@ -141,12 +141,11 @@ class Devices(StrictModel):
     @field_validator("where")
     @classmethod
     def _fields(cls, value: list[str]) -> list[str]:
-        bad = [f for f in value if not INDEX_FIELD.match(f)]
-        if bad:
-            raise ValueError(
-                f"{', '.join(repr(b) for b in bad)}: write fleet-index field names such as "
-                "thingGroupNames, thingTypeName or attributes.firmware"
-            )
+        require_names(
+            value,
+            INDEX_FIELD,
+            write="write fleet-index field names such as thingGroupNames, thingTypeName or attributes.firmware",
+        )
         return value
 
     @model_validator(mode="after")

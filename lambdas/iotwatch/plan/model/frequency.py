@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from iotwatch.domain.evaluation import DEFAULT_CATCH_UP
+from iotwatch.plan.fanout import DEFAULT_SHARD_SIZE
 from iotwatch.plan.model.base import StrictModel, parse_interval
 
 # What CloudWatch returns for a standard-resolution metric (every AWS namespace; AWS IoT
@@ -14,7 +16,6 @@ STANDARD_PERIODS_HINT = (
     "{period} s is not a period CloudWatch accepts for {namespace} metrics (standard resolution, "
     "one datapoint a minute): use 60 or a multiple of it, e.g. 60, 120, 300, 600, 900, 1800 or 3600"
 )
-DEFAULT_CATCH_UP = 6 * 3600
 MAX_CATCH_UP = 24 * 3600
 
 
@@ -27,7 +28,7 @@ class Frequency(StrictModel):
         default=60, ge=0, le=900, description="how long to wait for CloudWatch to finish a period"
     )
     shard_size: int = Field(
-        default=2000,
+        default=DEFAULT_SHARD_SIZE,
         ge=1,
         le=20000,
         description="series one evaluator invocation handles (a share of attempts counts each metric it "

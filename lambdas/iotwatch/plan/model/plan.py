@@ -14,6 +14,7 @@ from iotwatch.plan.model.devices import Devices
 from iotwatch.plan.model.frequency import Frequency
 from iotwatch.plan.model.notify import Notify
 from iotwatch.plan.model.resources import Resources
+from iotwatch.plan.topic_names import topic_physical_name
 
 PLAN_NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"  # words joined by single hyphens (max_length 30)
 
@@ -47,7 +48,7 @@ class Plan(StrictModel):
         return "IotWatch-" + "".join(part.capitalize() for part in self.name.split("-"))
 
     def topic_physical_name(self, topic: str) -> str:
-        return f"iotwatch-{self.name}-{topic}"
+        return topic_physical_name(self.name, topic)
 
     def topics_for(self, *, severity: str, metric: str) -> list[str]:
         """Topic names a deviation of `metric` at `severity` is routed to, in plan order, once each."""
