@@ -66,10 +66,18 @@ setup = FunctionSetup(_wire, logger=logger, discovers="builder")
 def handler(
     event: dict[str, Any], context: LambdaContext, dependencies: BuilderDependencies | None = None
 ) -> dict[str, Any]:
-    settings = setup.settings()
+    """The function's entry point: a batch from the build queue (SQS "Records") or a scheduled
+    or stack event; both triggers reach the one function the stack deploys."""
+    setup.settings()  # a wrong environment fails here, before any client is made
     deps = dependencies or setup.dependencies()
     if isinstance(event, dict) and "Records" in event:
-        return _build_shards(event["Records"], settings, deps)
+        return on_shard_batch(event["Records"], deps)
+    return on_schedule(event, deps)
+
+
+def on_schedule(event: dict[str, Any], deps: BuilderDependencies) -> dict[str, Any]:
+    """The refresh schedule or the stack's deploy: rebuild every baseline, or queue the shards."""
+    settings = setup.settings()
     now = event_epoch(event)
     calls_before = deps.reader.calls
     series = setup.series(now)
@@ -123,10 +131,10 @@ def handler(
     }
 
 
-def _build_shards(
-    records: list[dict[str, Any]], settings: FunctionSettings, deps: BuilderDependencies
-) -> dict[str, Any]:
-    """SQS batch of build shards (one, as the stack configures it)."""
+def on_shard_batch(records: list[dict[str, Any]], deps: BuilderDependencies) -> dict[str, Any]:
+    """An SQS batch of build shards (one, as the stack configures it): each failed one is
+    returned for redelivery."""
+    settings = setup.settings()
     totals = {"built": 0, "calls": 0}
 
     def build(task: BuildTask) -> None:
