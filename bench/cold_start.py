@@ -79,7 +79,7 @@ def measure(runs: int = 9, plan_path: str = "monitoring-plan.yaml") -> dict[str,
         for name, (module, services) in HANDLERS.items():
             clients = "; ".join(f"boto3.client({s!r})" for s in services)
             reference = f"import boto3; {clients}"
-            handler = f"import {module} as m; m._settings(); m._series() if hasattr(m, '_series') else None; m._dependencies()"
+            handler = f"import {module} as m; m.setup.settings(); m.setup.series() if m.setup.discovers else None; m.setup.dependencies()"
             _run(reference, env)  # warm the file cache for both sides
             _run(handler, env)
             ref_times, handler_times = [], []

@@ -5,7 +5,7 @@ canned AWS (bigger plans fan out: bench/fanout_scale.py measures them shard by s
 `DynamoStateStore` and `SnsNotifier` as in the Lambda, but their boto3 clients are the
 canned ones of `bench.canned_aws`: GetMetricData answers with the tick's datapoints, the
 table holds one stored baseline per series (built by `build_baseline` from 14 days of
-simulated history and written by `DynamoStateStore.put_baseline`), a few alert states and
+simulated history and written by `DynamoStateStore.baselines.put_baseline`), a few alert states and
 one ad-hoc silence, SNS answers with a MessageId. A few series drop to a tenth of their
 traffic, so the run pages.
 
@@ -128,13 +128,15 @@ def build_world(
     seed_baselines(aws.dynamodb, members)
     seed_trackers(aws.dynamodb, members)
     seed = DynamoStateStore(aws.dynamodb, aws.table_name)
-    seed.mark_baselines_built("bench")  # as the builder does after a rebuild
-    seed.complete_run(window.end - catch_up - PERIOD)  # the last tick a run completed
+    seed.baselines.mark_baselines_built("bench")  # as the builder does after a rebuild
+    seed.runs.complete_run(window.end - catch_up - PERIOD)  # the last tick a run completed
     for i, m in enumerate(members):
         if i % 100 == 50:
             # alerted once and resolved since (as `decide` leaves it): an item this tick reads, not writes
-            seed.save_state(AlertState(series_id=m.series.id, last_evaluated=window.end - PERIOD, revision=2))
-    seed.put_silence(
+            seed.series_state.save_state(
+                AlertState(series_id=m.series.id, last_evaluated=window.end - PERIOD, revision=2)
+            )
+    seed.silences.put_silence(
         Silence(
             id="bench-rollout",
             starts=window.end - DAY,

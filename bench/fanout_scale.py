@@ -200,8 +200,8 @@ def measure_evaluator(fleet: Fleet, *, deviating: int = DEVIATING, full: bool) -
     if not full:  # the shards not measured: done, their (quiet) results stored
         for k in range(1, shards - 1):
             quiet = {"version": SHARD_RESULT_VERSION, "news": [], "methods": {}, "states": []}
-            store.put_shard_result(window.end, k, json.dumps(quiet))
-            store.finish_shard(window.end, k)
+            store.shards.put_shard_result(window.end, k, json.dumps(quiet))
+            store.shards.finish_shard(window.end, k)
     runs: dict[int, Invocation] = {}
     for k in measured_shards:
         record, _ = tasks[k]
@@ -257,7 +257,7 @@ def _seed_tick(aws: CannedAws, members: Sequence[ScaleSeries], window: Any, devi
         aws.cloudwatch.put(metric_key(s.namespace, s.metric, s.dimensions, s.statistic, s.period), points)
     seed_baselines(aws.dynamodb, members)
     seed_trackers(aws.dynamodb, members)
-    DynamoStateStore(aws.dynamodb, aws.table_name).mark_baselines_built("bench")
+    DynamoStateStore(aws.dynamodb, aws.table_name).baselines.mark_baselines_built("bench")
 
 
 # --- builder --------------------------------------------------------------------------------------
@@ -296,10 +296,10 @@ def measure_builder(fleet: Fleet) -> dict[str, object]:
     seed_baselines(aws.dynamodb, members)  # yesterday's: the build bumps their versions
     store = DynamoStateStore(aws.dynamodb, aws.table_name)
     for k in range(shards - 1):
-        store.finish_build_shard(task.generation, k)
+        store.shards.finish_build_shard(task.generation, k)
     shard = invoke(module, environ, {"Records": [record]}, deps(), aws)
     assert shard.result == {"batchItemFailures": []}, shard.result
-    assert store.baseline_generation() == task.generation, "the completing shard marks the build"
+    assert store.baselines.baseline_generation() == task.generation, "the completing shard marks the build"
     rest = container_rss_mb(module_name, environ, ("cloudwatch", "dynamodb", "sqs"))
     # the history and the week before it, which a build reads for slow change
     points = (HISTORY_DAYS * 86400 + COMPARE_SECONDS) // PERIOD

@@ -128,7 +128,7 @@ def container_rss_mb(module: str, environ: Mapping[str, str], clients: Sequence[
     code = (
         f"import {module} as m, boto3\n"
         f"[boto3.client(s) for s in {list(clients)!r}]\n"
-        "m._settings().plan\n"
+        "m.setup.settings().plan\n"
         "status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
         "print(status['VmRSS'].split()[0], status['VmHWM'].split()[0])\n"
     )
@@ -142,7 +142,7 @@ def container_rss_mb(module: str, environ: Mapping[str, str], clients: Sequence[
 def load_plan_in(module: ModuleType, environ: Mapping[str, str]) -> Measurement:
     """The cold start's plan load (plan.json into Series), measured apart from the invocations."""
     with function_environment(environ):
-        _, measurement = measured(lambda: module._settings().plan)
+        _, measurement = measured(lambda: module.setup.settings().plan)
     return measurement
 
 

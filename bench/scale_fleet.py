@@ -206,7 +206,7 @@ def baseline_of(member: ScaleSeries) -> Baseline:
 
 def seed_baselines(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries], *, samples: int = 5) -> None:
     """Stores each series' profile baseline under the series' key, exactly as
-    `DynamoStateStore.put_baseline` writes it. The item is written by the real store once per
+    `DynamoStateStore.baselines.put_baseline` writes it. The item is written by the real store once per
     profile and copied with the series id put in (serializing 10,000 records would only
     measure the set-up); `samples` series spread over the list are checked against a real write."""
     capture = CannedDynamoDB(dynamodb.table_name)
@@ -214,7 +214,7 @@ def seed_baselines(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries], *, 
     templates: dict[object, dict[str, Any]] = {}
 
     def written(baseline: Baseline) -> dict[str, Any]:
-        writer.put_baseline(baseline)
+        writer.baselines.put_baseline(baseline)
         return capture.partitions[series_pk(baseline.series_id)][BASELINE_SK]
 
     for m in members:
@@ -279,7 +279,7 @@ def seed_trackers(dynamodb: CannedDynamoDB, members: Sequence[ScaleSeries]) -> N
             record = share_tracker(m.parts) if m.parts is not None else profile_tracker(m.profile)
             tracker = by_profile[key] = TrackerState.from_record(record)
         trackers[m.series.id] = tracker
-    writer.save_trackers(trackers)
+    writer.series_state.save_trackers(trackers)
 
 
 def _with_series_id(item: dict[str, Any], old: str, new: str) -> dict[str, Any]:

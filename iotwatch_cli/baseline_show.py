@@ -160,13 +160,15 @@ def cmd_baseline_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         dynamodb = client("dynamodb")
         store = DynamoStateStore(dynamodb, table)
         try:
-            found = store.get_baselines([series.id])
+            found = store.baselines.get_baselines([series.id])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 raise ShowError(f"error: table {table} does not exist (or is not in this region)") from None
             raise
         baseline = found.get(series.id)
-        tracker = store.get_trackers([series.id]).get(series.id) if baseline is not None else None
+        tracker = (
+            store.series_state.get_trackers([series.id]).get(series.id) if baseline is not None else None
+        )
         if baseline is None:
             existing, more = list_baseline_series(dynamodb, table)
             raise ShowError(missing_message(series.id, table, existing, more=more))

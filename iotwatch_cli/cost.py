@@ -284,7 +284,7 @@ def _read_discovered(
 
     try:
         name = table or resolve_table(client("cloudformation"), stack or "")
-        found = DynamoStateStore(client("dynamodb"), name).list_discovered()
+        found = DynamoStateStore(client("dynamodb"), name).discovered.list_discovered()
     except CliError as exc:
         raise DiscoveryReadError(str(exc), exc.code) from None
     except BotoCoreError as exc:

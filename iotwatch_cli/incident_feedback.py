@@ -26,14 +26,14 @@ def record_feedback(
     returns is what the command prints. `history_days`: the plan's, for a resolved incident's
     expiry (the same the evaluator gives it)."""
     for _ in range(FEEDBACK_ATTEMPTS):
-        incident = store.get_incident(incident_id)
+        incident = store.incidents.get_incident(incident_id)
         if incident is None:
             raise listing.missing(store, incident_id, table)
         try:
             said = change(incident)
         except FeedbackError as exc:
             raise listing.IncidentsError(f"error: {exc}") from None
-        if store.save_incident(incident, expires_at=expires_at(incident, history_days)):
+        if store.incidents.save_incident(incident, expires_at=expires_at(incident, history_days)):
             return said
     raise listing.IncidentsError(
         f"error: incident {incident_id} kept changing while it was written ({FEEDBACK_ATTEMPTS} tries); "

@@ -293,7 +293,7 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         now = int(clock())
         since = since_instant(args.since or (STATS_SINCE if args.stats else DEFAULT_SINCE), now=now)
         store, _ = open_store(args, plan)
-        incidents = select(store.list_incidents(since=since), metric=args.metric)
+        incidents = select(store.incidents.list_incidents(since=since), metric=args.metric)
         if args.stats:
             rows = incident_stats(i for i in incidents if i.opened_at >= since)
             if args.metric:  # an incident's other metrics are not what was asked for
@@ -316,7 +316,7 @@ def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     def action(plan: Any) -> int:
         incident_id = normalise_id(args.id)
         store, table = open_store(args, plan)
-        incident = store.get_incident(incident_id)
+        incident = store.incidents.get_incident(incident_id)
         if incident is None:
             raise missing(store, incident_id, table)
         if args.json:
@@ -329,7 +329,9 @@ def cmd_incident_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 def missing(store: Any, incident_id: str, table: str) -> IncidentsError:
-    recent = [i.id for i in select(store.list_incidents(since=int(clock()) - 30 * 86400), metric=None)]
+    recent = [
+        i.id for i in select(store.incidents.list_incidents(since=int(clock()) - 30 * 86400), metric=None)
+    ]
     known = f"; the last 30 days have {', '.join(recent[:5])}" if recent else "; none in the last 30 days"
     return IncidentsError(f"no incident {incident_id} in table {table}{known}")
 

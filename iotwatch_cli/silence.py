@@ -4,7 +4,7 @@ A silence mutes paging (deviations are still recorded and shown) for the series 
 matches a glob and whose dimensions include every `--dimension` given, or for one incident
 (`--incident ID`: its updates, escalations and reminders; its RESOLVED still goes out), from
 `--starts` (default now) until `--until` / for `--for`. The evaluator reads the active ones each run
-with `DynamoStateStore.list_silences`. Parsing, validation and rendering are pure functions;
+with `DynamoStateStore.silences.list_silences`. Parsing, validation and rendering are pure functions;
 only the `cmd_*` functions talk to AWS.
 """
 
@@ -282,7 +282,7 @@ def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         series = expand_series(plan)
         store, table = open_store(args, plan)
         if silence.incident is not None:
-            found = store.get_incident(silence.incident)
+            found = store.incidents.get_incident(silence.incident)
             if found is None or found.status != "open":
                 state = "is resolved" if found is not None else f"is not in {table}"
                 raise SilenceError(
@@ -292,7 +292,7 @@ def cmd_silence_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             for warning in plan_warnings(silence, series):
                 print(warning, file=err)
-        store.put_silence(silence)
+        store.silences.put_silence(silence)
         print(render_added(silence, covered=covered_series(silence, series), table=table, now=now), file=out)
         return EXIT_OK
 
@@ -303,7 +303,7 @@ def cmd_silence_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def action(plan: Any) -> int:
         now = int(clock())
         store, table = open_store(args, plan)
-        silences = store.list_silences(now=now, include_expired=args.all)
+        silences = store.silences.list_silences(now=now, include_expired=args.all)
         if not silences:
             which = "stored" if args.all else "active or future"
             print(f"No {which} silences in {table}.", file=out)
@@ -322,7 +322,7 @@ def cmd_silence_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
                 f"{args.id!r} is not a silence id; ids look like s-1a2b3c4d (see `iotwatch silence list`)"
             )
         store, table = open_store(args, plan)
-        if not store.delete_silence(silence_id):
+        if not store.silences.delete_silence(silence_id):
             raise SilenceError(
                 f"error: no silence {silence_id} in {table}; `iotwatch silence list --all` shows the stored ones"
             )

@@ -285,7 +285,7 @@ def run_scenario(
 
         # what `iotwatch incidents` would list against this stack, read as the CLI reads it
         table = DynamoStateStore(boto3.client("dynamodb"), stack.outputs[OUTPUT_TABLE_NAME])
-        incidents = table.list_incidents(since=DEPLOYED_AT)
+        incidents = table.incidents.list_incidents(since=DEPLOYED_AT)
         shares = shares_summary(series, table, CloudWatchMetricReader(cloudwatch))
 
         # `iotwatch backtest` over the simulated fortnight up to the end of the replay: one PNG per

@@ -308,7 +308,7 @@ def shares_summary(series: Sequence[Any], store: Any, reader: Any) -> list[dict[
     shares = [s for s in series if s.ratio is not None]
     if not shares:
         return []
-    baselines = store.get_baselines([s.id for s in shares])
+    baselines = store.baselines.get_baselines([s.id for s in shares])
     read = reader.read(shares, start=DEPLOYED_AT, end=REPLAY_END)
     out = []
     for s in shares:

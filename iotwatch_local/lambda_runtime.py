@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TextIO
 
-# What a handler module caches for the life of its container (settings, clients, the plan).
-HANDLER_CACHES = ("_settings", "_discovery", "_shard_discovery", "_series_by_id", "_dependencies")
-
 
 @dataclass(frozen=True)
 class LocalLambdaContext:
@@ -44,11 +41,7 @@ def function_environment(environ: Mapping[str, str]) -> Iterator[None]:
 def cold_start(module: ModuleType) -> None:
     """A new container for the handler module: its settings, clients and plan are read again and
     nothing it drew before is reused (clients must follow this run's endpoint and stack)."""
-    for cached in HANDLER_CACHES:
-        if hasattr(module, cached):
-            getattr(module, cached).cache_clear()
-    if hasattr(module, "_drawn"):
-        module._drawn.clear()
+    module.setup.reset()
 
 
 @contextlib.contextmanager

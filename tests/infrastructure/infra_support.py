@@ -270,14 +270,7 @@ def table_actions_of(ports: list[type]) -> set[str]:
     """Every DynamoDB action a store behind these ports (iotwatch.service.ports Protocols) can
     send: their methods, followed through the repositories to the table's requests."""
     callees, sent = _store_call_graph()
-    methods = {
-        name
-        for port in ports
-        for cls in port.__mro__
-        if cls.__module__ == "iotwatch.service.ports"
-        for name in vars(cls)
-        if not name.startswith("_")
-    }
+    methods = _port_methods(ports)
     assert methods <= set(callees), f"port methods no repository defines: {methods - set(callees)}"
     found: set[str] = set()
     seen: set[str] = set()
@@ -292,10 +285,30 @@ def table_actions_of(ports: list[type]) -> set[str]:
     return found
 
 
+def _port_methods(ports: list[type]) -> set[str]:
+    """The methods of these ports, through the repositories a composed store's ports name as
+    properties (EvaluationStore.runs is a RunLog: RunLog's methods)."""
+    import typing
+
+    methods: set[str] = set()
+    for port in ports:
+        for cls in port.__mro__:
+            if cls.__module__ != "iotwatch.service.ports":
+                continue
+            for name, member in vars(cls).items():
+                if name.startswith("_"):
+                    continue
+                if isinstance(member, property):
+                    methods |= _port_methods([typing.get_type_hints(member.fget)["return"]])
+                else:
+                    methods.add(name)
+    return methods
+
+
 def store_ports(handler_module: str) -> list[type]:
     """The store ports a handler is wired with: its dependencies' `store`, the discovery's store
     when it discovers "*" metrics, and the audit records the evaluator quotes (incident
-    publishing reads them when its store is also a ControlPlaneReader, as the Lambda's is)."""
+    publishing reads them when its store's `audit` is a ControlPlaneReader, as the Lambda's is)."""
     import dataclasses
     import importlib
     import typing
@@ -313,10 +326,10 @@ def store_ports(handler_module: str) -> list[type]:
     ]
     assert len(dependencies) == 1, handler_module
     found: list[type] = [typing.get_type_hints(dependencies[0])["store"]]
-    if "series_discovery" in vars(module):
+    if module.setup.discovers is not None:
         found.append(typing.get_type_hints(SeriesDiscovery.__init__)["store"])
     if any(ports.EvaluationStore in port.__mro__ for port in found):
-        found.append(ports.ControlPlaneReader)
+        found.append(ports.ControlPlaneReader)  # the `audit` repository, when the store has one
     return found
 
 

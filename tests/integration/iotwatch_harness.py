@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from iotwatch.adapters.store.runs import RunRepository
 from iotwatch.adapters.store.state_store import DynamoStateStore
+from iotwatch.adapters.store.table import DynamoTable
 from iotwatch.domain.series import Series
 from iotwatch.plan.expand import expand_series
 from iotwatch.plan.loader import load_plan
@@ -70,12 +72,7 @@ BUILDER_MODULE = "iotwatch.handlers.baseline_builder"
 AUDIT_MODULE = "iotwatch.handlers.audit"
 BAND_WIDGET_MODULE = "iotwatch.handlers.band_widget"
 BAND_WIDGET_CONSTRUCT = "BandWidget"  # infra.band_widget.BandWidget, created with tools.dashboard
-_CACHES = {
-    EVALUATOR_MODULE: ("_settings", "_discovery", "_dependencies"),
-    BUILDER_MODULE: ("_settings", "_discovery", "_shard_discovery", "_dependencies"),
-    AUDIT_MODULE: ("_settings", "_dependencies"),
-    BAND_WIDGET_MODULE: ("_settings", "_series_by_id", "_dependencies"),
-}
+HANDLER_MODULES = (EVALUATOR_MODULE, BUILDER_MODULE, AUDIT_MODULE, BAND_WIDGET_MODULE)
 
 
 def handler_module(name: str, environ: dict[str, str]) -> Any:
@@ -90,14 +87,10 @@ def handler_module(name: str, environ: dict[str, str]) -> Any:
 
 def clear_handler_caches() -> None:
     """A cold start: the next invocation reads its environment and builds its clients again."""
-    for module_name, names in _CACHES.items():
+    for module_name in HANDLER_MODULES:
         module = sys.modules.get(module_name)
         if module is not None:
-            for name in names:
-                getattr(module, name).cache_clear()
-    widget = sys.modules.get(BAND_WIDGET_MODULE)
-    if widget is not None:
-        widget._drawn.clear()  # draws re-used by a warm container
+            module.setup.reset()  # the band widget's draws re-used by a warm container too
 
 
 def alert_document(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -357,17 +350,24 @@ def ticks(first: int, last: int, *, period: int, settle: int) -> Iterator[int]:
     yield from range(start, last + 1, period)
 
 
-class OverlappingStore(DynamoStateStore):
-    """The real store; claiming the run waits until the other invocation reaches it too,
+class OverlappingRuns(RunRepository):
+    """The real runs; claiming the run waits until the other invocation reaches it too,
     the worst interleaving of two concurrent invocations of one event."""
 
-    def __init__(self, dynamodb: Any, table: str, barrier: threading.Barrier) -> None:
-        super().__init__(dynamodb, table)
+    def __init__(self, table: DynamoTable, barrier: threading.Barrier) -> None:
+        super().__init__(table)
         self._barrier = barrier
 
     def claim_run(self, window_end: int) -> bool:
         self._barrier.wait(timeout=30)
         return super().claim_run(window_end)
+
+
+def overlapping_store(dynamodb: Any, table: str, barrier: threading.Barrier) -> DynamoStateStore:
+    """The real store, its runs repository an `OverlappingRuns`."""
+    store = DynamoStateStore(dynamodb, table)
+    store.runs = OverlappingRuns(store.table, barrier)
+    return store
 
 
 def evaluate_concurrently(iotwatch: IotWatch, tick: int) -> list[dict[str, Any]]:
@@ -378,13 +378,13 @@ def evaluate_concurrently(iotwatch: IotWatch, tick: int) -> list[dict[str, Any]]
     module = handler_module(EVALUATOR_MODULE, iotwatch.evaluator_env)
     barrier = threading.Barrier(2)
     with function_environment(iotwatch.evaluator_env):
-        warm = module._dependencies()  # what the function builds at cold start, from its environment
+        warm = module.setup.dependencies()  # what the function builds at cold start, from its environment
         # two containers: each its own clients, all on the deployed table and topics
         containers = [
             dataclasses.replace(
                 warm,
-                store=OverlappingStore(client("dynamodb"), module._settings().table_name, barrier),
-                notifier=SnsNotifier(client("sns"), module._settings().topic_arns),
+                store=overlapping_store(client("dynamodb"), module.setup.settings().table_name, barrier),
+                notifier=SnsNotifier(client("sns"), module.setup.settings().topic_arns),
             )
             for _ in range(2)
         ]
@@ -569,7 +569,7 @@ def failing_metrics(iotwatch: IotWatch, message: str = "GetMetricData is unavail
 
     module = handler_module(EVALUATOR_MODULE, iotwatch.evaluator_env)
     with function_environment(iotwatch.evaluator_env):
-        warm = module._dependencies()
+        warm = module.setup.dependencies()
         cloudwatch = client("cloudwatch")
 
     def unavailable(**_: Any) -> None:

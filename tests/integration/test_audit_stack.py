@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from iotwatch.adapters.notifier import SnsNotifier
+from iotwatch.adapters.store.outbox import OutboxRepository
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch_harness import (
     AUDIT_MODULE,
@@ -193,8 +194,8 @@ def test_an_alert_that_cannot_be_published_waits_in_the_outbox_for_the_evaluator
     assert [(r.topic, r.kind) for r in inboxes.collect(AT + 660)] == [("oncall-email", "audit")]
 
 
-class _OutboxDown(DynamoStateStore):
-    """The real store, whose outbox writes fail (DynamoDB refusing them) while `down`."""
+class _OutboxDown(OutboxRepository):
+    """The real outbox, whose writes fail (DynamoDB refusing them) while `down`."""
 
     down = True
 
@@ -231,7 +232,8 @@ def test_an_outbox_write_that_fails_is_retried_then_dead_lettered_and_the_replay
     assert fleet.audit_name is not None and fleet.audit_env is not None
     module = handler_module(AUDIT_MODULE, fleet.audit_env)
     topics = json.loads(fleet.audit_env["IOTWATCH_TOPICS"])
-    store = _OutboxDown(boto3.client("dynamodb"), fleet.table)
+    store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
+    store.outbox = _OutboxDown(store.table)
     broken = module.AuditDependencies(store=store, notifier=SnsNotifier(_SmsDown(), topics))
     event = attach_policy(eventName="DeletePolicy", eventID="evt-owed")
     queue = dead_letter_queue_of(fleet.stack, fleet.audit_name)
@@ -270,11 +272,11 @@ def test_a_second_delivery_while_the_first_still_pages_pages_nobody(
     audit_event = normalize(record)
     call = recorded_call(audit_event, judge(audit_event, fleet_plan_policy(fleet)), fallback_id="x")
     now = time.time()
-    assert store.record_audit_call(call, expires_at=AT + 86400, owed=["oncall-sms"], now=now)
-    assert store.resume_audit_call(call, now=now + 5, stale_after=45) is None  # live: not taken over
-    assert store.resume_audit_call(call, now=now + 60, stale_after=45) == ["oncall-sms"]  # timed out
-    store.release_audit_call(call)
-    assert store.resume_audit_call(call, now=now + 61, stale_after=45) == ["oncall-sms"]  # released
+    assert store.audit.record_audit_call(call, expires_at=AT + 86400, owed=["oncall-sms"], now=now)
+    assert store.audit.resume_audit_call(call, now=now + 5, stale_after=45) is None  # live: not taken over
+    assert store.audit.resume_audit_call(call, now=now + 60, stale_after=45) == ["oncall-sms"]  # timed out
+    store.audit.release_audit_call(call)
+    assert store.audit.resume_audit_call(call, now=now + 61, stale_after=45) == ["oncall-sms"]  # released
 
 
 def fleet_plan_policy(fleet: IotWatch) -> Any:

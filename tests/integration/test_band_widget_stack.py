@@ -69,7 +69,7 @@ def test_every_series_of_the_plan_has_a_widget_that_draws_it_against_its_band(fl
         assert page.startswith("<svg"), page[:200]
         # the points outside the band, as the evaluator scores them
         outside = sum(page.count(f"fill='{colour}'/>") for colour in OUTSIDE)
-        state = store.get_states([series.id]).get(series.id)
+        state = store.series_state.get_states([series.id]).get(series.id)
         if series.metric in INCIDENT_METRICS:
             assert outside >= 3, series.id  # three finished 5-minute periods of the outage
             assert state is not None and state.status == "firing"
@@ -103,7 +103,9 @@ def test_the_status_line_is_the_last_finished_period_against_the_stored_baseline
         EndTime=end,
     )
     [actual] = response["MetricDataResults"][0]["Values"]
-    baseline = DynamoStateStore(boto3.client("dynamodb"), fleet.table).get_baselines([series.id])[series.id]
+    baseline = DynamoStateStore(boto3.client("dynamodb"), fleet.table).baselines.get_baselines([series.id])[
+        series.id
+    ]
     score = score_period(
         end - series.period, actual, baseline.expectation_at(end - series.period), series.detection
     )

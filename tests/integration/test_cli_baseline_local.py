@@ -77,10 +77,10 @@ def run(*argv: str) -> tuple[int, str, str]:
 def test_show_prints_what_the_store_wrote(table: str, plan_series):
     series = next(s for s in plan_series if s.metric == "PublishIn.Success")
     store = DynamoStateStore(boto3.client("dynamodb"), table)
-    store.put_baseline(learnt(series, version=4))
+    store.baselines.put_baseline(learnt(series, version=4))
     code, out, err = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table)
     assert (code, err) == (0, "")
-    stored = store.get_baselines([series.id])[series.id]
+    stored = store.baselines.get_baselines([series.id])[series.id]
     expected = render_text(
         BaselineView(stored, series, in_plan=True, plan_name="fleet", table=table, stack=None), now=NOW
     )
@@ -108,7 +108,7 @@ def test_show_prints_what_the_series_tracker_has_learnt(table: str, plan_series)
     series = next(s for s in plan_series if s.metric == "PublishIn.Success")
     store = DynamoStateStore(boto3.client("dynamodb"), table)
     baseline = learnt(series, version=4)
-    store.put_baseline(baseline)
+    store.baselines.put_baseline(baseline)
     code, out, _ = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table)
     assert code == 0 and "tracker      none stored yet" in out
     # as the evaluator leaves it: the day before now, judged period by period
@@ -117,7 +117,7 @@ def test_show_prints_what_the_series_tracker_has_learnt(table: str, plan_series)
     tracker = TrackerState()
     window = Window(start, MONDAY + 14 * 3600, PERIOD)
     evaluate_series(series, datapoints=points, baseline=baseline, state=None, window=window, tracker=tracker)
-    store.save_trackers({series.id: tracker})
+    store.series_state.save_trackers({series.id: tracker})
     code, out, err = run("PublishIn.Success", "--dimension", "Protocol=MQTT", "--table", table)
     assert (code, err) == (0, "")
     assert f"tracker      {len(points)} periods seen, the last at 2026-11-16T13:55:00Z" in out
@@ -139,7 +139,7 @@ def test_show_explains_a_baseline_the_builder_learnt_from_cloudwatch(table: str,
     reader = CloudWatchMetricReader(boto3.client("cloudwatch"))
     store = DynamoStateStore(boto3.client("dynamodb"), table)
     for now in (MONDAY - DAY + 8 * 3600, MONDAY + 8 * 3600):
-        rebuild_baselines(now=now, series=series, history_days=14, reader=reader, store=store)
+        rebuild_baselines(now=now, series=series, history_days=14, reader=reader, store=store.baselines)
     code, out, err = run("RulesExecuted", "--table", table)
     assert (code, err) == (0, "")
     assert "Baseline of AWS/IoT|RulesExecuted|" in out
@@ -161,7 +161,7 @@ def test_show_finds_the_table_through_the_plans_stack(aws_env: LocalAws, plan_se
     (output,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
     table = output["OutputValue"]
     series = next(s for s in plan_series if s.metric == "Ping.Success")
-    DynamoStateStore(boto3.client("dynamodb"), table).put_baseline(learnt(series))
+    DynamoStateStore(boto3.client("dynamodb"), table).baselines.put_baseline(learnt(series))
 
     code, out, err = run("Ping.Success", "--dimension", "Protocol=MQTT")  # the plan's stack, by default
     assert (code, err) == (0, "")
@@ -180,8 +180,8 @@ def test_a_missing_baseline_names_the_series_and_lists_what_exists(table: str, p
     dynamodb = boto3.client("dynamodb")
     store = DynamoStateStore(dynamodb, table)
     for series in plan_series:
-        store.put_baseline(learnt(series, days=2))
-        assert store.save_state(AlertState(series_id=series.id, last_evaluated=NOW))
+        store.baselines.put_baseline(learnt(series, days=2))
+        assert store.series_state.save_state(AlertState(series_id=series.id, last_evaluated=NOW))
     code, out, err = run("Connect.Success", "--table", table)  # the plan watches it with Protocol=MQTT
     assert (code, out) == (2, "")
     assert f"error: no baseline for series AWS/IoT|Connect.Success| in table {table}." in err

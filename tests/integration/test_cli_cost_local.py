@@ -36,7 +36,7 @@ def discovered(table: str, rules: int) -> None:
             tuple(sorted([*template.fixed, *((k, f"rule_{i:03d}") for k in template.wildcard)]))
             for i in range(rules)
         )
-        store.put_discovered(DiscoveredValues(template.key, values, 1_795_000_000, rules))
+        store.discovered.put_discovered(DiscoveredValues(template.key, values, 1_795_000_000, rules))
 
 
 def test_the_discovered_series_of_a_deployed_table_are_counted(aws_env: LocalAws) -> None:

@@ -306,7 +306,8 @@ def test_the_shares_are_judged_where_the_fleet_makes_enough_attempts_and_page_no
 def test_the_logs_list_what_changed_and_what_the_dashboard_queries(demo: dict[str, Any]) -> None:
     """A tick's log: a summary and the series that changed, never a line per series; the audit
     logs the line the dashboard's calls-by-action table counts."""
-    from iotwatch.handlers.log_queries import AUDIT_RECORDED, EVALUATION_COMPLETE
+    from iotwatch.handlers.log_queries import AUDIT_RECORDED
+    from iotwatch.service.evaluation_report import EVALUATION_COMPLETE
 
     documents = [
         json.loads(line)

@@ -176,7 +176,7 @@ def _in_one_invocation(fleet: IotWatch, schedule: list[int]) -> Inboxes:
 
 def _incidents(fleet: IotWatch) -> list[dict[str, Any]]:
     store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
-    return [incident_document(i) for i in store.list_incidents(since=INCIDENT_START - DAY)]
+    return [incident_document(i) for i in store.incidents.list_incidents(since=INCIDENT_START - DAY)]
 
 
 def test_a_message_that_is_not_a_shard_is_dropped_and_a_failing_shard_comes_back(fleet: IotWatch) -> None:
@@ -255,7 +255,7 @@ def test_a_fanned_out_build_stores_what_one_build_would_and_one_generation(fleet
         assert fleet.build({"Records": [record]}) == {"batchItemFailures": []}
         # the new generation is written once every shard is built, not before
         complete = {json.loads(r["body"])["shard"] for r in records[: i + 1]} == {0, 1, 2}
-        assert (store.baseline_generation() == started["generation"]) is complete
+        assert (store.baselines.baseline_generation() == started["generation"]) is complete
 
     # the same build in one invocation, into a table of its own
     scratch = DynamoStateStore(boto3.client("dynamodb"), create_state_table("iotwatch-one-build"))
@@ -264,10 +264,10 @@ def test_a_fanned_out_build_stores_what_one_build_would_and_one_generation(fleet
         series=fleet.series,
         history_days=fleet.plan.frequency.history_days,
         reader=CloudWatchMetricReader(boto3.client("cloudwatch")),
-        store=scratch,
+        store=scratch.baselines,
     )
     ids = [s.id for s in fleet.series]
-    fanned, single = store.get_baselines(ids), scratch.get_baselines(ids)
+    fanned, single = store.baselines.get_baselines(ids), scratch.baselines.get_baselines(ids)
     assert set(fanned) == set(ids)
     for sid in ids:
         assert {**fanned[sid].to_record(), "version": 0} == {**single[sid].to_record(), "version": 0}, sid

@@ -442,7 +442,7 @@ def test_on_call_acks_marks_and_reads_the_stats_from_the_cli(
     assert kept["verdict"] == {"kind": "false-alarm", "by": "", "time": iso(marked_at), "note": "load test"}
     store = DynamoStateStore(boto3.client("dynamodb"), fleet.table)
     # what the baseline builder reads: the member's first deviating period to its first normal one
-    [(start, end)] = store.marked_windows(since=WORSE - DAY, now=marked_at)
+    [(start, end)] = store.incidents.marked_windows(since=WORSE - DAY, now=marked_at)
     assert (iso(start), iso(end)) == (kept["since"], kept["ended"])
 
     stats = json.loads(_cli(fleet, "incidents", "--stats", "--since", iso(WORSE - HOUR), "--json"))

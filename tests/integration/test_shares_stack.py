@@ -85,7 +85,7 @@ def _queries_sent(fleet: IotWatch) -> list[list[str]]:
     """The metric names each GetMetricData call of the (cold) evaluator asks for, from now on."""
     module = handler_module(EVALUATOR_MODULE, fleet.evaluator_env)
     with function_environment(fleet.evaluator_env):
-        reader = module._dependencies().reader
+        reader = module.setup.dependencies().reader
     sent: list[list[str]] = []
     reader._cloudwatch.meta.events.register(
         "before-parameter-build.cloudwatch.GetMetricData",

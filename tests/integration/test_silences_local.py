@@ -67,18 +67,18 @@ def test_store_silences_on_dynamodb(aws_env: LocalAws) -> None:
     expired = Silence(id="s-0000000a", starts=NOW - 3 * HOUR, ends=NOW - HOUR, reason="old")
     future = Silence(id="s-0000000c", starts=NOW + HOUR, ends=NOW + 2 * HOUR, reason="later")
     for s in (future, active, expired):
-        store.put_silence(s)
+        store.silences.put_silence(s)
     # unrelated items in the same table are not read as silences
     dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "OUTBOX"}, "sk": {"S": "x"}})
 
-    assert store.list_silences(now=NOW) == [active, future]
-    assert store.list_silences(now=NOW, include_expired=True) == [expired, active, future]
+    assert store.silences.list_silences(now=NOW) == [active, future]
+    assert store.silences.list_silences(now=NOW, include_expired=True) == [expired, active, future]
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": SILENCE_PK}, "sk": {"S": active.id}})["Item"]
     assert int(item["expires_at"]["N"]) == active.ends + SILENCE_TTL_SECONDS
 
-    assert store.delete_silence(active.id) is True
-    assert store.delete_silence(active.id) is False
-    assert store.list_silences(now=NOW) == [future]
+    assert store.silences.delete_silence(active.id) is True
+    assert store.silences.delete_silence(active.id) is False
+    assert store.silences.list_silences(now=NOW) == [future]
 
 
 def test_list_silences_follows_pages(aws_env: LocalAws) -> None:
@@ -87,9 +87,9 @@ def test_list_silences_follows_pages(aws_env: LocalAws) -> None:
     reason = "r" * 4000  # about 4 KB per item: 300 items are more than one 1 MB page
     silences = [Silence(id=f"s-{i:08x}", starts=NOW, ends=NOW + HOUR + i, reason=reason) for i in range(300)]
     for s in silences:
-        store.put_silence(s)
-    store.requests = 0
-    assert store.list_silences(now=NOW) == silences
+        store.silences.put_silence(s)
+    store.table.requests = 0
+    assert store.silences.list_silences(now=NOW) == silences
     assert store.requests >= 2
 
 
@@ -129,7 +129,7 @@ def test_cli_add_list_remove_through_the_stack_output(aws_env: LocalAws, monkeyp
     assert "in 2 h (16:10)" in first and "future  RulesExecuted" in second
 
     # what the evaluator will read
-    stored = DynamoStateStore(boto3.client("dynamodb"), table).list_silences(now=NOW)
+    stored = DynamoStateStore(boto3.client("dynamodb"), table).silences.list_silences(now=NOW)
     assert [s.metrics for s in stored] == [("Connect.*",), ("RulesExecuted",)]
     assert stored[0].dimensions == {"Protocol": "MQTT"} and stored[0].created_by == "alice"
 

@@ -32,12 +32,12 @@ def test_every_alert_state_field_survives_a_save_and_a_read(aws_env) -> None:
     for f in dataclasses.fields(AlertState):
         if f.name not in ("series_id", "revision"):
             assert getattr(state, f.name) != getattr(defaults, f.name), f.name
-    assert store.save_state(state)
-    read = store.get_states([state.series_id])[state.series_id]
+    assert store.series_state.save_state(state)
+    read = store.series_state.get_states([state.series_id])[state.series_id]
     assert read == dataclasses.replace(state, revision=1)
     # a stale revision is refused: two overlapping runs cannot both advance a series
-    assert not store.save_state(state)
-    assert store.save_state(read)
+    assert not store.series_state.save_state(state)
+    assert store.series_state.save_state(read)
 
 
 def test_a_state_written_before_incidents_reads_without_its_paging_fields(aws_env) -> None:
@@ -54,7 +54,7 @@ def test_a_state_written_before_incidents_reads_without_its_paging_fields(aws_en
         "unpaged": False,
     }
     boto3.client("dynamodb").put_item(
-        TableName=store._table.name,
+        TableName=store.table.name,
         Item={
             "pk": {"S": f"SERIES#{series_id}"},
             "sk": {"S": "STATE"},
@@ -63,7 +63,7 @@ def test_a_state_written_before_incidents_reads_without_its_paging_fields(aws_en
             "state": {"S": json.dumps(old)},
         },
     )
-    read = store.get_states([series_id])[series_id]
+    read = store.series_state.get_states([series_id])[series_id]
     assert (read.status, read.since, read.revision) == ("firing", 1_795_000_000, 4)
 
 
@@ -96,37 +96,37 @@ def _incident(opened_at: int, *, members: int = 1) -> Incident:
 def test_incidents_are_listed_open_while_open_and_kept_with_their_ttl_once_resolved(aws_env) -> None:
     store = _table()
     first, second = _incident(1_795_000_200), _incident(1_795_003_800)
-    assert store.get_open_incidents() == []
-    assert store.save_incident(first) and store.save_incident(second)
-    assert [i.id for i in store.get_open_incidents()] == [first.id, second.id]
+    assert store.incidents.get_open_incidents() == []
+    assert store.incidents.save_incident(first) and store.incidents.save_incident(second)
+    assert [i.id for i in store.incidents.get_open_incidents()] == [first.id, second.id]
     # a stale copy is refused, as for alert state
-    assert not store.save_incident(first)
-    [read, _] = store.get_open_incidents()
+    assert not store.incidents.save_incident(first)
+    [read, _] = store.incidents.get_open_incidents()
     assert read.revision == 1 and read.members == first.members
     read.status, read.resolved_at = "resolved", 1_795_001_000
-    assert store.save_incident(read, expires_at=1_795_001_000 + 400 * 86400)
-    assert [i.id for i in store.get_open_incidents()] == [second.id]
+    assert store.incidents.save_incident(read, expires_at=1_795_001_000 + 400 * 86400)
+    assert [i.id for i in store.incidents.get_open_incidents()] == [second.id]
     item = boto3.client("dynamodb").get_item(
-        TableName=store._table.name, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": first.id}}
+        TableName=store.table.name, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": first.id}}
     )["Item"]
     assert int(item["expires_at"]["N"]) == 1_795_001_000 + 400 * 86400
     # listing: by opening time, from `since`, with what is still open
-    assert [i.id for i in store.list_incidents(since=1_795_000_000)] == [first.id, second.id]
-    assert [i.id for i in store.list_incidents(since=1_795_003_000)] == [second.id]
-    assert [i.id for i in store.list_incidents(since=1_795_010_000)] == [second.id], "still open"
-    assert store.get_incident(first.id).status == "resolved"
-    assert store.get_incident("261116-0000") is None
+    assert [i.id for i in store.incidents.list_incidents(since=1_795_000_000)] == [first.id, second.id]
+    assert [i.id for i in store.incidents.list_incidents(since=1_795_003_000)] == [second.id]
+    assert [i.id for i in store.incidents.list_incidents(since=1_795_010_000)] == [second.id], "still open"
+    assert store.incidents.get_incident(first.id).status == "resolved"
+    assert store.incidents.get_incident("261116-0000") is None
 
 
 def test_an_incident_too_big_for_one_item_as_text_is_stored_compressed(aws_env) -> None:
     store = _table()
     huge = _incident(1_795_000_200, members=2000)
-    assert store.save_incident(huge)
+    assert store.incidents.save_incident(huge)
     item = boto3.client("dynamodb").get_item(
-        TableName=store._table.name, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": huge.id}}
+        TableName=store.table.name, Key={"pk": {"S": "INCIDENT"}, "sk": {"S": huge.id}}
     )["Item"]
     assert "incident_z" in item and "incident" not in item
-    [read] = store.get_open_incidents()
+    [read] = store.incidents.get_open_incidents()
     assert len(read.members) == 2000
 
 
@@ -152,32 +152,34 @@ def test_a_warm_evaluator_reads_baselines_once_per_rebuild(aws_env) -> None:
     warm = DynamoStateStore(boto3.client("dynamodb"), table, cache_baselines=True)
     now = 1_795_000_000
 
-    rebuild_baselines(now=now, series=series, history_days=7, reader=_History(100.0), store=builder)
-    first = warm.get_baselines(ids)
+    rebuild_baselines(now=now, series=series, history_days=7, reader=_History(100.0), store=builder.baselines)
+    first = warm.baselines.get_baselines(ids)
     assert set(first) == set(ids)
     before = warm.requests
-    assert warm.get_baselines(ids) == first
+    assert warm.baselines.get_baselines(ids) == first
     assert warm.requests - before == 1  # the generation item only: nothing decoded again
 
-    rebuild_baselines(now=now + 86400, series=series, history_days=7, reader=_History(500.0), store=builder)
-    rebuilt = warm.get_baselines(ids)
+    rebuild_baselines(
+        now=now + 86400, series=series, history_days=7, reader=_History(500.0), store=builder.baselines
+    )
+    rebuilt = warm.baselines.get_baselines(ids)
     assert all(rebuilt[sid].version == first[sid].version + 1 for sid in ids)
     assert rebuilt != first
 
     # a series without a baseline (still learning) is asked for on every run, and picked up
     newcomer = Series("AWS/IoT", "New", (), "Sum", 300, detection)
-    assert newcomer.id not in warm.get_baselines([*ids, newcomer.id])
-    builder.put_baseline(
+    assert newcomer.id not in warm.baselines.get_baselines([*ids, newcomer.id])
+    builder.baselines.put_baseline(
         rebuilt[ids[0]].__class__.from_record({**rebuilt[ids[0]].to_record(), "series_id": newcomer.id})
     )
-    assert newcomer.id in warm.get_baselines([*ids, newcomer.id])
+    assert newcomer.id in warm.baselines.get_baselines([*ids, newcomer.id])
 
     # a container that takes another shard keeps only that shard's baselines, not both
     before = warm.requests
-    assert set(warm.get_baselines(ids[:1])) == {ids[0]}
+    assert set(warm.baselines.get_baselines(ids[:1])) == {ids[0]}
     assert warm.requests - before == 1  # still cached
     before = warm.requests
-    assert set(warm.get_baselines(ids[1:])) == set(ids[1:])
+    assert set(warm.baselines.get_baselines(ids[1:])) == set(ids[1:])
     assert warm.requests - before == 2  # dropped when the other shard came: read again
 
 
@@ -197,10 +199,10 @@ def test_trackers_of_more_series_than_one_batch_survive_a_save_and_a_read(aws_en
         tracker.next_ts = 150 * 300
         tracker.verdicts = {149 * 300: "drop", 148 * 300: ""}
         trackers[f"AWS/IoT|RuleMessageThrottled|RuleName=rule_{i}"] = tracker
-    store.save_trackers(trackers)
-    read = store.get_trackers(list(trackers))
+    store.series_state.save_trackers(trackers)
+    read = store.series_state.get_trackers(list(trackers))
     assert set(read) == set(trackers)
     for sid, tracker in trackers.items():
         # what the evaluator keeps: the record, which leaves out only what it can derive
         assert read[sid].to_record() == json.loads(json.dumps(tracker.to_record())), sid
-    assert store.get_trackers(["AWS/IoT|never-seen|"]) == {}
+    assert store.series_state.get_trackers(["AWS/IoT|never-seen|"]) == {}

@@ -138,24 +138,53 @@ class FakeStore:
     """Baselines and alert states in dicts, with the same optimistic locking as DynamoDB."""
 
     def __init__(self, baselines: Iterable[Baseline] = ()) -> None:
-        self.baselines: dict[str, Baseline] = {b.series_id: b for b in baselines}
+        self.stored_baselines: dict[str, Baseline] = {b.series_id: b for b in baselines}
         self.states: dict[str, AlertState] = {}
         self.trackers: dict[str, dict[str, object]] = {}  # as records, like the table holds them
         self.saved: list[AlertState] = []
         self.claimed_runs: set[int] = set()
         self.completed: int | None = None  # the newest window a run completed
 
-        self.outbox: dict[str, OutboxItem] = {}
-        self.silences: list[Silence] = []  # ad-hoc silences, as `iotwatch silence add` stores them
+        self.outbox_items: dict[str, OutboxItem] = {}
+        self.stored_silences: list[Silence] = []  # ad-hoc silences, as `iotwatch silence add` stores them
         # incidents as the table holds them: (encoded text, revision, expires_at), by id
-        self.incidents: dict[str, tuple[str, int, int | None]] = {}
+        self.stored_incidents: dict[str, tuple[str, int, int | None]] = {}
         self.incident_writes: list[str] = []  # ids, in the order they were written
+
+    # Each repository a use case is given (service.ports) is this one in-memory table.
+    @property
+    def runs(self) -> FakeStore:
+        return self
+
+    @property
+    def outbox(self) -> FakeStore:
+        return self
+
+    @property
+    def baselines(self) -> FakeStore:
+        return self
+
+    @property
+    def series_state(self) -> FakeStore:
+        return self
+
+    @property
+    def incidents(self) -> FakeStore:
+        return self
+
+    @property
+    def silences(self) -> FakeStore:
+        return self
+
+    @property
+    def shards(self) -> FakeStore:
+        return self
 
     def get_open_incidents(self) -> list[Incident]:
         return [i for i in self.all_incidents() if i.status == "open"]
 
     def get_incident(self, incident_id: str) -> Incident | None:
-        stored = self.incidents.get(incident_id)
+        stored = self.stored_incidents.get(incident_id)
         return decode_incident(stored[0], None, revision=stored[1]) if stored else None
 
     def marked_windows(self, *, since: int, now: int) -> list[tuple[int, int]]:
@@ -170,25 +199,25 @@ class FakeStore:
     def all_incidents(self) -> list[Incident]:
         return [
             decode_incident(text, None, revision=revision)
-            for _, (text, revision, _) in sorted(self.incidents.items())
+            for _, (text, revision, _) in sorted(self.stored_incidents.items())
         ]
 
     def save_incident(self, incident: Incident, *, expires_at: int | None = None) -> bool:
         """Like DynamoStateStore: refused when someone wrote the incident since it was read."""
-        current = self.incidents.get(incident.id)
+        current = self.stored_incidents.get(incident.id)
         if current is not None and current[1] != incident.revision:
             return False
         text, _ = encode_incident(incident)
         assert text is not None
-        self.incidents[incident.id] = (text, incident.revision + 1, expires_at)
+        self.stored_incidents[incident.id] = (text, incident.revision + 1, expires_at)
         self.incident_writes.append(incident.id)
         return True
 
     def list_silences(self, *, now: int | None = None, include_expired: bool = False) -> list[Silence]:
         """Like DynamoStateStore: silences not ended at `now` (every one without `now`)."""
         if include_expired or now is None:
-            return list(self.silences)
-        return [s for s in self.silences if s.ends > now]
+            return list(self.stored_silences)
+        return [s for s in self.stored_silences if s.ends > now]
 
     def claim_run(self, window_end: int) -> bool:
         if window_end in self.claimed_runs:
@@ -206,22 +235,22 @@ class FakeStore:
         self.completed = max(self.completed or 0, window_end)
 
     def put_outbox(self, item: OutboxItem) -> None:
-        self.outbox[item.key] = item
+        self.outbox_items[item.key] = item
 
     def list_outbox(self) -> list[OutboxItem]:
-        return [self.outbox[k] for k in sorted(self.outbox)]
+        return [self.outbox_items[k] for k in sorted(self.outbox_items)]
 
     def delete_outbox(self, key: str) -> None:
-        self.outbox.pop(key, None)
+        self.outbox_items.pop(key, None)
 
     def get_baselines(self, series_ids: Sequence[str]) -> dict[str, Baseline]:
-        return {sid: self.baselines[sid] for sid in series_ids if sid in self.baselines}
+        return {sid: self.stored_baselines[sid] for sid in series_ids if sid in self.stored_baselines}
 
     def put_baseline(self, baseline: Baseline) -> None:
-        self.baselines[baseline.series_id] = baseline
+        self.stored_baselines[baseline.series_id] = baseline
 
     def get_baseline_versions(self, series_ids: Sequence[str]) -> dict[str, int]:
-        return {sid: self.baselines[sid].version for sid in series_ids if sid in self.baselines}
+        return {sid: self.stored_baselines[sid].version for sid in series_ids if sid in self.stored_baselines}
 
     def get_states(self, series_ids: Sequence[str]) -> dict[str, AlertState]:
         return {sid: self.states[sid] for sid in series_ids if sid in self.states}

@@ -254,7 +254,7 @@ def test_save_state_is_a_conditional_write_on_the_revision_it_read():
                 "ExpressionAttributeValues": {":seen": {"N": "7"}},
             },
         )
-        assert DynamoStateStore(dynamodb, TABLE).save_state(state) is True
+        assert DynamoStateStore(dynamodb, TABLE).series_state.save_state(state) is True
         stub.assert_no_pending_responses()
 
 
@@ -264,7 +264,7 @@ def test_save_state_returns_false_when_another_run_wrote_first():
         stub.add_client_error(
             "put_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
         )
-        assert DynamoStateStore(dynamodb, TABLE).save_state(AlertState(series_id="s")) is False
+        assert DynamoStateStore(dynamodb, TABLE).series_state.save_state(AlertState(series_id="s")) is False
 
 
 def test_save_state_raises_other_errors():
@@ -272,7 +272,7 @@ def test_save_state_raises_other_errors():
     with Stubber(dynamodb) as stub:
         stub.add_client_error("put_item", service_error_code="AccessDeniedException", http_status_code=400)
         with pytest.raises(ClientError):
-            DynamoStateStore(dynamodb, TABLE).save_state(AlertState(series_id="s"))
+            DynamoStateStore(dynamodb, TABLE).series_state.save_state(AlertState(series_id="s"))
 
 
 def test_state_round_trips_through_the_item_it_writes():
@@ -290,10 +290,10 @@ def test_state_round_trips_through_the_item_it_writes():
     )
     with Stubber(dynamodb) as stub:
         stub.add_response("put_item", {})
-        store.save_state(state)
+        store.series_state.save_state(state)
         item = written[0]["Item"]
         stub.add_response("batch_get_item", {"Responses": {TABLE: [item]}, "UnprocessedKeys": {}})
-        states = store.get_states([PING.id])
+        states = store.series_state.get_states([PING.id])
     # the same state, at the revision the write stored (the next save must expect 4)
     assert states == {PING.id: replace(state, revision=4)}
 
@@ -303,7 +303,7 @@ def baseline_items(store, dynamodb, baselines):
     with Stubber(dynamodb) as stub:
         for baseline in baselines:
             stub.add_response("put_item", {})
-            store.put_baseline(baseline)
+            store.baselines.put_baseline(baseline)
     return [p["Item"] for p in written]
 
 
@@ -339,7 +339,7 @@ def test_get_baselines_retries_unprocessed_keys(monkeypatch):
             {"Responses": {TABLE: items[1:2]}, "UnprocessedKeys": {}},
             expected_params={"RequestItems": {TABLE: {"Keys": keys(PING), "ConsistentRead": True}}},
         )
-        loaded = store.get_baselines([CONNECT.id, PING.id, RULES.id])
+        loaded = store.baselines.get_baselines([CONNECT.id, PING.id, RULES.id])
         stub.assert_no_pending_responses()
     assert loaded == {b.series_id: b for b in baselines}
     assert len(pauses) == 2 and pauses[0] < pauses[1] <= 1.0  # backs off between retries
@@ -352,7 +352,7 @@ def test_get_baselines_asks_for_at_most_100_keys_per_request(monkeypatch):
     with Stubber(dynamodb) as stub:
         stub.add_response("batch_get_item", {"Responses": {TABLE: []}})
         stub.add_response("batch_get_item", {"Responses": {TABLE: []}})
-        assert DynamoStateStore(dynamodb, TABLE).get_baselines(ids) == {}
+        assert DynamoStateStore(dynamodb, TABLE).baselines.get_baselines(ids) == {}
         stub.assert_no_pending_responses()
     assert [len(p["RequestItems"][TABLE]["Keys"]) for p in sent] == [100, 50]
 

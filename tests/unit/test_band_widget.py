@@ -250,11 +250,9 @@ def widget_root(tmp_path, monkeypatch, default_plan):
     monkeypatch.setenv("IOTWATCH_TOPICS", "{}")
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
     monkeypatch.delenv("IOTWATCH_PLAN_FILE", raising=False)
-    for cached in (handler_module._settings, handler_module._series_by_id, handler_module._dependencies):
-        cached.cache_clear()
-    handler_module._drawn.clear()
+    handler_module.setup.reset()  # the draws re-used by a warm container too
     yield tmp_path
-    handler_module._drawn.clear()
+    handler_module.setup.reset()
 
 
 class Context:
@@ -287,7 +285,7 @@ def test_the_handler_draws_once_for_refreshes_of_the_same_range_and_shows_a_fail
         def read(self, series, *, start, end):
             raise RuntimeError("ThrottlingException")
 
-    handler_module._drawn.clear()
+    handler_module.setup.reset()
     broken = handler_module.WidgetDependencies(reader=Broken(), store=FakeStore())  # type: ignore[arg-type]
     page = handler_module.handler(widget_event, Context(), broken)
     assert "Connect.Success (MQTT): could not read the series or its baseline (RuntimeError)" in page

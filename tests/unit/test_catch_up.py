@@ -275,7 +275,7 @@ def test_the_incident_history_says_it_was_found_late(world):
 def test_a_silence_that_covered_the_drop_holds_its_late_page_too(world):
     from .test_lifecycle import silence
 
-    world.store.silences = [silence(DROP - 600, DROP_END + 600)]  # a broker upgrade, announced
+    world.store.stored_silences = [silence(DROP - 600, DROP_END + 600)]  # a broker upgrade, announced
     world.set_from("Connect.Success", DROP, 150.0, end=DROP_END)
     outage(world, DOWN_FROM, BACK - PERIOD)
     report = world.tick(BACK)

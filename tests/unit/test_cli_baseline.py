@@ -492,9 +492,9 @@ def aws(monkeypatch, learned):
     series, baseline = learned
     dynamodb = FakeDynamo(TABLE)
     store = DynamoStateStore(dynamodb, TABLE)
-    store.put_baseline(baseline)
-    store.put_baseline(mixed_baseline("AWS/IoT|Connect.Success|Protocol=MQTT"))
-    store.put_baseline(mixed_baseline("AWS/IoT|RulesExecuted|"))
+    store.baselines.put_baseline(baseline)
+    store.baselines.put_baseline(mixed_baseline("AWS/IoT|Connect.Success|Protocol=MQTT"))
+    store.baselines.put_baseline(mixed_baseline("AWS/IoT|RulesExecuted|"))
     dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": f"SERIES#{series.id}"}, "sk": {"S": "STATE"}})
     clients = {
         "dynamodb": dynamodb,

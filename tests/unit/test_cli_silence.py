@@ -216,10 +216,10 @@ def test_store_round_trips_silences_with_a_ttl_a_month_after_the_end() -> None:
     original = silence(
         "s-00000001", NOW, NOW + HOUR, metrics=("Connect.*", "Ping.*"), dimensions={"Protocol": "MQTT"}
     )
-    store.put_silence(original)
+    store.silences.put_silence(original)
     item = db.items[(SILENCE_PK, "s-00000001")]
     assert int(item["expires_at"]["N"]) == NOW + HOUR + SILENCE_TTL_SECONDS == NOW + HOUR + 30 * 86400
-    assert store.list_silences(now=NOW) == [original]
+    assert store.silences.list_silences(now=NOW) == [original]
 
 
 def test_an_incident_silence_names_the_incident_and_matches_no_series(default_series) -> None:
@@ -232,8 +232,8 @@ def test_an_incident_silence_names_the_incident_and_matches_no_series(default_se
         add(metric=None, incident="261116-1305", dimensions=["Protocol=MQTT"])
     db = FakeDynamo(TABLE)
     store = DynamoStateStore(db, TABLE)
-    store.put_silence(held)
-    assert store.list_silences(now=NOW) == [held]
+    store.silences.put_silence(held)
+    assert store.silences.list_silences(now=NOW) == [held]
     assert render_table([held], now=NOW).splitlines()[1].split()[:4] == [
         held.id,
         "active",
@@ -250,20 +250,25 @@ def test_store_lists_active_and_future_in_one_paginated_query_and_all_on_request
     future = silence("s-0000000c", NOW + HOUR, NOW + 2 * HOUR)
     just_ended = silence("s-0000000d", NOW - HOUR, NOW)
     for s in (future, expired, just_ended, active):
-        store.put_silence(s)
-    store.requests = 0
-    assert store.list_silences(now=NOW) == [active, future]
+        store.silences.put_silence(s)
+    store.table.requests = 0
+    assert store.silences.list_silences(now=NOW) == [active, future]
     assert store.requests == len(db.queries) == 2  # 4 items, 2 per page: one Query, two pages
     assert all(q["ConsistentRead"] for q in db.queries)
-    assert store.list_silences(now=NOW, include_expired=True) == [expired, just_ended, active, future]
+    assert store.silences.list_silences(now=NOW, include_expired=True) == [
+        expired,
+        just_ended,
+        active,
+        future,
+    ]
 
 
 def test_store_delete_says_whether_there_was_one() -> None:
     store = DynamoStateStore(FakeDynamo(TABLE), TABLE)
-    store.put_silence(silence("s-00000001", NOW, NOW + HOUR))
-    assert store.delete_silence("s-00000001") is True
-    assert store.delete_silence("s-00000001") is False
-    assert store.list_silences(now=NOW, include_expired=True) == []
+    store.silences.put_silence(silence("s-00000001", NOW, NOW + HOUR))
+    assert store.silences.delete_silence("s-00000001") is True
+    assert store.silences.delete_silence("s-00000001") is False
+    assert store.silences.list_silences(now=NOW, include_expired=True) == []
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -407,7 +412,7 @@ def test_add_needs_until_or_for(aws: FakeDynamo, capsys: pytest.CaptureFixture[s
 
 def test_list_all_includes_ended_ones(aws: FakeDynamo) -> None:
     store = DynamoStateStore(aws, TABLE)
-    store.put_silence(silence("s-0000000a", NOW - 3 * HOUR, NOW - HOUR))
+    store.silences.put_silence(silence("s-0000000a", NOW - 3 * HOUR, NOW - HOUR))
     assert run("silence", "list")[1] == f"No active or future silences in {TABLE}.\n"
     code, out, _ = run("silence", "list", "--all")
     assert code == 0 and "s-0000000a  expired" in out

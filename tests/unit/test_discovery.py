@@ -530,11 +530,10 @@ def wildcard_task_root(tmp_path, monkeypatch):
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
     monkeypatch.delenv("IOTWATCH_PLAN_FILE", raising=False)
     for module in (evaluator, baseline_builder):
-        module._settings.cache_clear()
-        module._discovery.cache_clear()
+        module.setup.reset()
     yield plan
     for module in (evaluator, baseline_builder):
-        module._settings.cache_clear()  # `_discovery` is the test's, restored by monkeypatch
+        module.setup.reset()  # `discovery` is the test's, restored by monkeypatch
 
 
 @pytest.mark.parametrize("module", [evaluator, baseline_builder], ids=["evaluator", "builder"])
@@ -544,7 +543,7 @@ def test_handlers_series_add_the_discovered_ones_as_of_the_given_time(
     lister, store = FakeLister(), FakeDiscoveryStore()
     [topic] = expand_templates(wildcard_task_root)
     lister.values[topic.key] = rules("rule_a")
-    settings = module._settings()
+    settings = module.setup.settings()
     refresh = EVALUATOR_REFRESH_SECONDS if module is evaluator else BUILDER_REFRESH_SECONDS
     shared = SeriesDiscovery(
         series=settings.plan.series,
@@ -553,20 +552,20 @@ def test_handlers_series_add_the_discovered_ones_as_of_the_given_time(
         store=store,
         refresh_after=refresh,
     )
-    monkeypatch.setattr(module, "_discovery", lambda: shared)
-    assert [s.id for s in module._series(T0)] == [
+    monkeypatch.setattr(module.setup, "discovery", lambda discoverer: shared)
+    assert [s.id for s in module.setup.series(T0)] == [
         "AWS/IoT|Connect.Success|Protocol=MQTT",
         "AWS/IoT|TopicMatch|RuleName=rule_a",
     ]
     lister.values[topic.key] = rules("rule_a", "rule_c")
     expected_soon = 2 if module is evaluator else 3  # the evaluator waits for the interval
-    assert len(module._series(T0 + 600)) == expected_soon
-    assert len(module._series(T0 + HOUR)) == 3
+    assert len(module.setup.series(T0 + 600)) == expected_soon
+    assert len(module.setup.series(T0 + HOUR)) == 3
 
 
 def test_handlers_series_is_the_plans_own_without_stars(task_root_default):
-    assert evaluator._series(T0) == evaluator._settings().plan.series
-    assert baseline_builder._series(T0) == baseline_builder._settings().plan.series
+    assert evaluator.setup.series(T0) == evaluator.setup.settings().plan.series
+    assert baseline_builder.setup.series(T0) == baseline_builder.setup.settings().plan.series
 
 
 @pytest.fixture
@@ -577,12 +576,12 @@ def task_root_default(tmp_path, monkeypatch, default_plan):
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
     monkeypatch.delenv("IOTWATCH_PLAN_FILE", raising=False)
 
-    def boom() -> Any:
+    def boom(discoverer: str) -> Any:
         raise AssertionError("a plan without '*' must not build the discovery (boto3 clients)")
 
     for module in (evaluator, baseline_builder):
-        module._settings.cache_clear()
-        monkeypatch.setattr(module, "_discovery", boom)
+        module.setup.reset()
+        monkeypatch.setattr(module.setup, "discovery", boom)
     yield
     for module in (evaluator, baseline_builder):
-        module._settings.cache_clear()
+        module.setup.reset()

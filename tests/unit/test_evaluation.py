@@ -231,7 +231,7 @@ def test_a_failing_topic_gets_its_message_from_the_outbox_and_nobody_is_paged_tw
     assert report.failed_topics == ["oncall-sms"]
     # the e-mail still went out, with both series; the SMS waits in the outbox, rendered
     assert alerts_by_topic(report) == {"oncall-email": ["Connect.Success", "Ping.Success"]}
-    [owed] = world.store.outbox.values()
+    [owed] = world.store.outbox_items.values()
     assert owed.topic == "oncall-sms" and "Connect.Success" in owed.subject
     # state advanced for both, so the e-mail topic will not hear about this firing again
     assert world.state("Connect.Success").status == "firing"
@@ -242,7 +242,7 @@ def test_a_failing_topic_gets_its_message_from_the_outbox_and_nobody_is_paged_tw
     notifier.failing.clear()
     report = world.tick(E)  # the retry
     assert report.redelivered == ["oncall-sms"] and report.sent == []
-    assert world.store.outbox == {}
+    assert world.store.outbox_items == {}
     assert [t for t, _ in notifier.sent] == ["oncall-email", "oncall-sms"]
     assert "Connect.Success" in notifier.sent[-1][1].sms
     world.tick(E + PERIOD)
@@ -288,7 +288,7 @@ def test_series_without_baseline_are_learning_and_never_page(default_plan, defau
 
 def test_one_learning_series_does_not_hold_back_the_others(world):
     learning_id = world.by_metric["Connect.Success"].id
-    del world.store.baselines[learning_id]
+    del world.store.stored_baselines[learning_id]
     for metric in BROKER:
         world.set_from(metric, E - 2 * PERIOD, 0.0)
     report = world.tick(E)

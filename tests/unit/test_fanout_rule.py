@@ -127,15 +127,8 @@ class FanoutFakeStore(FakeStore):
 
 
 def _clear_caches() -> None:
-    for cached in (evaluator._settings, evaluator._discovery, evaluator._dependencies):
-        cached.cache_clear()
-    for cached in (
-        baseline_builder._settings,
-        baseline_builder._discovery,
-        baseline_builder._shard_discovery,
-        baseline_builder._dependencies,
-    ):
-        cached.cache_clear()
+    evaluator.setup.reset()
+    baseline_builder.setup.reset()
 
 
 @pytest.fixture

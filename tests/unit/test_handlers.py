@@ -18,9 +18,7 @@ from iotwatch.domain.series import Series
 from iotwatch.handlers import baseline_builder, evaluator
 from iotwatch.handlers.events import BadEventError
 from iotwatch.handlers.log_queries import (
-    EVALUATION_COMPLETE,
     EVALUATOR_CALLS_QUERY,
-    INCIDENT_LINE,
     INCIDENTS_QUERY,
     OPEN_INCIDENTS_QUERY,
     SERIES_NOW_QUERY,
@@ -28,6 +26,7 @@ from iotwatch.handlers.log_queries import (
 from iotwatch.plan.expand import expand_series
 from iotwatch.plan.loader import check_plan, read_plan_document
 from iotwatch.plan.runtime import RUNTIME_PLAN_FILE, read_runtime_plan, write_runtime_plan
+from iotwatch.service.evaluation_report import EVALUATION_COMPLETE, INCIDENT_LINE
 
 from iotwatch_local.lambda_runtime import logs_into
 
@@ -59,15 +58,8 @@ def epoch(iso):
 
 
 def _clear_caches():
-    for cached in (evaluator._settings, evaluator._discovery, evaluator._dependencies):
-        cached.cache_clear()
-    for cached in (
-        baseline_builder._settings,
-        baseline_builder._discovery,
-        baseline_builder._shard_discovery,
-        baseline_builder._dependencies,
-    ):
-        cached.cache_clear()
+    evaluator.setup.reset()
+    baseline_builder.setup.reset()
 
 
 @pytest.fixture
@@ -178,7 +170,7 @@ def test_evaluator_fails_the_invocation_when_a_topic_cannot_be_reached(
         evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     assert evaluator_deps.notifier.topics() == ["oncall-email"]
     # the SMS waits in the outbox for the retry of this event; nothing else will page again
-    assert [item.topic for item in evaluator_deps.store.outbox.values()] == ["oncall-sms"]
+    assert [item.topic for item in evaluator_deps.store.outbox_items.values()] == ["oncall-sms"]
     evaluator_deps.notifier.failing.clear()
     evaluator.handler(event("evaluator-schedule"), LambdaContext(), evaluator_deps)
     assert evaluator_deps.notifier.topics() == ["oncall-email", "oncall-sms"]
@@ -220,11 +212,11 @@ def test_baseline_builder_trains_on_history_before_the_event_time(task_root, nam
     [(_, start, stop)] = reader.requests
     # 14 days to train on, and the week before them for slow change's two-week comparison
     assert (start, stop) == (end - 21 * DAY, end)
-    assert {b.trained_from for b in store.baselines.values()} == {end - 14 * DAY}
-    assert result["built"] == len(store.baselines) == len(default_series)
+    assert {b.trained_from for b in store.stored_baselines.values()} == {end - 14 * DAY}
+    assert result["built"] == len(store.stored_baselines) == len(default_series)
     assert sorted(result["without_history"]) == sorted(s.id for s in default_series if s is not rules)
-    assert store.baselines[rules.id].expectation_at(end + 3600).expected == 500.0
-    assert {b.trained_to for b in store.baselines.values()} == {end}
+    assert store.stored_baselines[rules.id].expectation_at(end + 3600).expected == 500.0
+    assert {b.trained_to for b in store.stored_baselines.values()} == {end}
     assert result["get_metric_data_calls"] == 1
 
 
@@ -243,7 +235,7 @@ def test_baseline_builder_leaves_the_periods_of_marked_incidents_out(task_root, 
             store.save_incident(_surge_incident(rules, surge, surge + 3600))
         deps = baseline_builder.BuilderDependencies(reader=reader, store=store)
         baseline_builder.handler(trigger, LambdaContext(), deps)
-        learnt[marked] = store.baselines[rules.id].expectation_at(surge + 7 * DAY).expected
+        learnt[marked] = store.stored_baselines[rules.id].expectation_at(surge + 7 * DAY).expected
     assert learnt[False] > 1000.0, "unmarked, the surge is half of what its hour learns"
     assert learnt[True] == 500.0
 
@@ -261,7 +253,7 @@ def test_baseline_builder_bumps_versions_on_refresh(task_root, default_series):
     store = FakeStore([flat_baseline(s.id, expected=1.0, scale=1.0) for s in default_series])
     deps = baseline_builder.BuilderDependencies(reader=FakeReader(), store=store)
     baseline_builder.handler(event("baseline-refresh-schedule"), LambdaContext(), deps)
-    assert {b.version for b in store.baselines.values()} == {2}
+    assert {b.version for b in store.stored_baselines.values()} == {2}
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -322,7 +314,7 @@ def test_compiled_plan_contains_no_subscriber_contacts(tmp_path):
 
 
 def test_handlers_read_the_plan_from_the_task_root(task_root, default_plan):
-    settings = evaluator._settings()
+    settings = evaluator.setup.settings()
     assert settings.plan == read_runtime_plan(task_root / RUNTIME_PLAN_FILE)
     assert settings.topic_arns == TOPIC_ARNS
     assert (settings.table_name, settings.region, settings.dashboard_name) == (
@@ -330,7 +322,7 @@ def test_handlers_read_the_plan_from_the_task_root(task_root, default_plan):
         "eu-west-1",
         "IotWatch-Fleet",
     )
-    assert tuple(evaluator._series()) == tuple(expand_series(default_plan))
+    assert tuple(evaluator.setup.series()) == tuple(expand_series(default_plan))
 
 
 def _fields_read(query: tuple[str, ...]) -> set[str]:

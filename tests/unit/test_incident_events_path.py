@@ -136,8 +136,16 @@ def event_publisher_of(events: RuntimeEvents) -> DeferredEventPublisher | None:
 class AuditTable:
     """A fresh audit table: every call is new; outbox writes are kept."""
 
-    outbox: list[OutboxItem] = field(default_factory=list)
+    outbox_items: list[OutboxItem] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
+
+    @property
+    def audit(self) -> AuditTable:  # both repositories the audit use case is given
+        return self
+
+    @property
+    def outbox(self) -> AuditTable:
+        return self
 
     def record_audit_call(self, call: RecordedCall, *, expires_at: int, owed=(), now: float = 0.0) -> bool:
         return True
@@ -152,16 +160,14 @@ class AuditTable:
         pass
 
     def put_outbox(self, item: OutboxItem) -> None:
-        self.outbox.append(item)
+        self.outbox_items.append(item)
 
 
 @pytest.fixture
 def audit_caches():
-    for cached in (audit._settings, audit._dependencies):
-        cached.cache_clear()
+    audit.setup.reset()
     yield
-    for cached in (audit._settings, audit._dependencies):
-        cached.cache_clear()
+    audit.setup.reset()
 
 
 def _cloudtrail(name: str) -> dict[str, Any]:

@@ -293,7 +293,7 @@ def test_ack_and_mark_through_the_cli(store: FakeStore) -> None:
     first, _ = sorted(store.all_incidents(), key=lambda i: i.opened_at)
     first.status = "open"
     first.revision = 0
-    store.incidents.clear()
+    store.stored_incidents.clear()
     store.save_incident(first)
     code, out, err = run("incidents", "ack", first.id, "--by", "bo", "--note", "rebooting the broker")
     assert (code, err) == (0, "")

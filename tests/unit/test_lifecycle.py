@@ -191,7 +191,7 @@ def silence(starts, ends, metrics=("Connect.Success",), dimensions=None):
 def test_an_incident_entirely_inside_a_silence_is_recorded_and_never_paged(default_plan):
     world = World(default_plan)
     incident_start, incident_end = E - 2 * PERIOD, E + HOUR
-    world.store.silences = [silence(E - HOUR, E + 2 * HOUR)]
+    world.store.stored_silences = [silence(E - HOUR, E + 2 * HOUR)]
     world.set_from("Connect.Success", incident_start, 0.0, end=incident_end)
     world.run(E, incident_end + 4 * PERIOD)
 
@@ -219,7 +219,7 @@ def test_an_incident_entirely_inside_a_silence_is_recorded_and_never_paged(defau
 
 def test_a_silence_holds_only_the_series_it_matches(default_plan):
     world = World(default_plan)
-    world.store.silences = [silence(E - HOUR, E + 2 * HOUR, dimensions={"Protocol": "MQTT"})]
+    world.store.stored_silences = [silence(E - HOUR, E + 2 * HOUR, dimensions={"Protocol": "MQTT"})]
     for metric in ("Connect.Success", "RulesExecuted"):
         world.set_from(metric, E - 2 * PERIOD, 0.0)
     report = world.tick(E)
@@ -231,7 +231,7 @@ def test_an_incident_still_firing_when_its_silence_ends_pages_then_once(default_
     world = World(default_plan)
     incident_start, incident_end = E - 2 * PERIOD, E + 2 * HOUR
     silence_end = E + HOUR + 120  # not on a tick: the first tick at or after it pages
-    world.store.silences = [silence(E - HOUR, silence_end)]
+    world.store.stored_silences = [silence(E - HOUR, silence_end)]
     world.set_from("Connect.Success", incident_start, 0.0, end=incident_end)
     first_tick_after = E + HOUR + PERIOD
     world.run(E, first_tick_after)
@@ -253,7 +253,7 @@ def test_an_incident_still_firing_when_its_silence_ends_pages_then_once(default_
 
 def test_a_paged_incident_stays_quiet_inside_a_silence_and_its_resolve_is_still_sent():
     world = World(make_plan(notify={"repeat_interval": "1h"}))
-    world.store.silences = [silence(E + 10 * 60, E + 3 * HOUR)]
+    world.store.stored_silences = [silence(E + 10 * 60, E + 3 * HOUR)]
     world.set_from("Connect.Success", E - 2 * PERIOD, 0.0, end=E + 2 * HOUR)
     world.run(E, E + 2 * HOUR + 4 * PERIOD)
     resolved_at = E + 2 * HOUR + DETECTION.recovery_periods * PERIOD

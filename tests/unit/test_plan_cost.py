@@ -399,7 +399,7 @@ def test_run_metrics_are_the_ones_the_handlers_emit(module, size):
 
 
 def test_a_stored_baseline_fits_the_assumed_item_size():
-    """A busy 5-minute counter's baseline item as DynamoStateStore.put_baseline writes it."""
+    """A busy 5-minute counter's baseline item as DynamoStateStore.baselines.put_baseline writes it."""
     end = 1_700_006_400
     start = end - 14 * 86400
     points = [
@@ -448,7 +448,7 @@ def test_a_stored_tracker_fits_the_assumed_item_size():
     week = Window(end - 7 * 86400, end, 300)
     evaluate_series(series, datapoints=points, baseline=baseline, state=None, window=week, tracker=tracker)
     db = CannedDynamoDB("t")
-    DynamoStateStore(db, "t").save_trackers({series.id: tracker})
+    DynamoStateStore(db, "t").series_state.save_trackers({series.id: tracker})
     [item] = db.items(TRACKER_SK)
     size = sum(len(k) + len(next(iter(v.values()))) for k, v in item.items())
     assert tracker.seen > 2_000

@@ -60,7 +60,7 @@ def test_several_normal_days_send_no_notification(default_plan, default_series):
     assert notifier.attempts == []
     # the 4,000-device fleet publishes enough for a share, but never makes the 100 connection
     # attempts a period that a connect share needs: those two learn nothing and are never judged
-    unjudged = {s.metric for s in default_series if not store.baselines[s.id].usable}
+    unjudged = {s.metric for s in default_series if not store.stored_baselines[s.id].usable}
     assert unjudged == {"Connect.AuthErrorRate", "Connect.ThrottleRate"}
     assert all(r.learning == 2 and r.skipped == 0 and r.firing == 0 for r in reports)
     assert store.states == {}  # nothing ever alerted, so nothing was written

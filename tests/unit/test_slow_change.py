@@ -235,7 +235,7 @@ def test_the_builder_reads_the_week_before_training_for_a_counter_only_where_clo
         now=now, series=[publish_in], history_days=HISTORY_DAYS, reader=reader, store=store
     )
     assert [start for _, start, _ in reader.requests] == [now - (HISTORY_DAYS + 7) * DAY]
-    built = store.baselines[publish_in.id]
+    built = store.stored_baselines[publish_in.id]
     assert built.trained_from == now - HISTORY_DAYS * DAY and report.empty == []
     assert built.slow_change is not None and built.slow_change.two_weeks is not None
     assert verdict(built.slow_change, publish_in.detection) is None  # a normal fleet

@@ -9,18 +9,16 @@ make it readable, and failing would only bury the next events behind retries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.notifier import SnsNotifier
-from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.handlers.log_queries import AUDIT_RECORDED
-from iotwatch.handlers.settings import FunctionSettings, event_publisher, load_settings, log_events_outcome
+from iotwatch.handlers.settings import FunctionSettings, event_publisher, log_events_outcome
+from iotwatch.handlers.setup import FunctionSetup, state_store
 from iotwatch.service.audit import handle_audit_event
-from iotwatch.service.context import message_context
 from iotwatch.service.ports import AuditStore, EventPublisher, Notifier
 from iotwatch.telemetry import AUDIT_ALERTS, AUDIT_EVENTS, AUDIT_EVENTS_REJECTED
 
@@ -35,21 +33,17 @@ class AuditDependencies:
     events: EventPublisher | None = None  # audit alerts as events, put after the pages; None: none
 
 
-@cache
-def _settings() -> FunctionSettings:
-    return load_settings()
-
-
-@cache
-def _dependencies() -> AuditDependencies:
+def _wire(settings: FunctionSettings) -> AuditDependencies:
     from iotwatch.adapters.aws import client
 
-    settings = _settings()
     return AuditDependencies(
-        store=DynamoStateStore(client("dynamodb"), settings.table_name),
+        store=state_store(settings),
         notifier=SnsNotifier(client("sns"), settings.topic_arns),
         events=event_publisher(settings.plan),
     )
+
+
+setup = FunctionSetup(_wire, logger=logger)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -57,10 +51,10 @@ def _dependencies() -> AuditDependencies:
 def handler(
     event: dict[str, Any], context: LambdaContext, dependencies: AuditDependencies | None = None
 ) -> dict[str, Any]:
-    settings = _settings()
-    deps = dependencies or _dependencies()
+    settings = setup.settings()
+    deps = dependencies or setup.dependencies()
     event_id = event.get("id") if isinstance(event, dict) else None
-    messages = message_context(settings.plan, region=settings.region, dashboard_name=settings.dashboard_name)
+    messages = setup.messages()
     report = handle_audit_event(
         event, plan=settings.plan, store=deps.store, notifier=deps.notifier, context=messages
     )

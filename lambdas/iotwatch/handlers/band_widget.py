@@ -11,16 +11,15 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.domain.series import Series
-from iotwatch.handlers.settings import FunctionSettings, load_settings
+from iotwatch.handlers.settings import FunctionSettings
+from iotwatch.handlers.setup import FunctionSetup, state_store
 from iotwatch.service.band_widget import (
     DESCRIPTION,
     WidgetRequestError,
@@ -43,27 +42,21 @@ class WidgetDependencies:
     store: BandWidgetStore
 
 
-@cache
-def _settings() -> FunctionSettings:
-    return load_settings()
-
-
-@cache
-def _series_by_id() -> dict[str, Series]:
-    return {s.id: s for s in _settings().plan.series}
-
-
-@cache
-def _dependencies() -> WidgetDependencies:
+def _wire(settings: FunctionSettings) -> WidgetDependencies:
     from iotwatch.adapters.aws import client
 
     return WidgetDependencies(
-        reader=CloudWatchMetricReader(client("cloudwatch")),
-        store=DynamoStateStore(client("dynamodb"), _settings().table_name),
+        reader=CloudWatchMetricReader(client("cloudwatch")), store=state_store(settings)
     )
 
 
+# Draws by (series, range, canvas): a dashboard left open on auto-refresh re-uses them.
 _drawn: OrderedDict[tuple[object, ...], tuple[float, str]] = OrderedDict()
+setup = FunctionSetup(_wire, logger=logger, on_reset=_drawn.clear)
+
+
+def _plan_series(series_id: str) -> Series | None:
+    return next((s for s in setup.settings().plan.series if s.id == series_id), None)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -77,20 +70,20 @@ def handler(
     except WidgetRequestError as exc:
         logger.warning("band widget called without what to draw", reason=str(exc))
         return message_html(str(exc))
-    series = _series_by_id().get(request.series_id)
+    series = _plan_series(request.series_id)
     if series is None:
         logger.warning("band widget asked for a series the plan does not watch", series=request.series_id)
         return message_html(
-            f"'{request.series_id}' is not a series of plan '{_settings().plan.name}': "
+            f"'{request.series_id}' is not a series of plan '{setup.settings().plan.name}': "
             "the dashboard is older than the plan; deploy again."
         )
     now = time.time()
-    settle = _settings().plan.frequency.settle_seconds
+    settle = setup.settings().plan.frequency.settle_seconds
     key = (request.series_id, drawn_range(request, series, now=now, settle_seconds=settle), request.canvas)
     cached = _drawn.get(key)
     if cached is not None and now - cached[0] < REUSE_SECONDS:
         return cached[1]
-    deps = dependencies or _dependencies()
+    deps = dependencies or setup.dependencies()
     started = time.perf_counter()
     try:
         page = render_band_widget(

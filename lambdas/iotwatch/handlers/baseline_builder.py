@@ -10,20 +10,17 @@ work queue, and the same function builds each shard it receives from it (SQS "Re
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iotwatch.adapters.cloudwatch import CloudWatchMetricReader
-from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.adapters.workqueue import SqsWorkQueue
-from iotwatch.domain.series import Series
 from iotwatch.handlers.events import event_epoch, run_shard_batch
-from iotwatch.handlers.settings import FunctionSettings, load_settings, series_discovery
+from iotwatch.handlers.settings import FunctionSettings
+from iotwatch.handlers.setup import FunctionSetup, state_store
 from iotwatch.plan.fanout import fans_out
 from iotwatch.service.baselines import (
     BuildMessageError,
@@ -35,9 +32,6 @@ from iotwatch.service.baselines import (
 )
 from iotwatch.service.ports import BuildShardStore, CountingMetricReader, WorkQueue
 from iotwatch.telemetry import BASELINES_BUILT, BUILDER_GET_METRIC_DATA_CALLS, BUILDER_SHARDS_QUEUED
-
-if TYPE_CHECKING:  # discovery is imported only by plans with "*" metrics (cold start)
-    from iotwatch.service.discovery import SeriesDiscovery
 
 logger = Logger()
 metrics = Metrics()
@@ -52,52 +46,19 @@ class BuilderDependencies:
     queue: WorkQueue | None = None  # None: every build in one invocation
 
 
-@cache
-def _settings() -> FunctionSettings:
-    return load_settings()
-
-
-@cache
-def _discovery() -> SeriesDiscovery:
-    """Discovered values of the plan's "*" metrics, kept in memory while the container is warm."""
-    from iotwatch.service.discovery import BUILDER_REFRESH_SECONDS
-
-    return series_discovery(_settings(), refresh_after=BUILDER_REFRESH_SECONDS)
-
-
-@cache
-def _shard_discovery() -> SeriesDiscovery:
-    """What a build shard resolves "*" metrics with: the list its build's first run just stored."""
-    from iotwatch.service.discovery import SHARD_WORKER_REFRESH_SECONDS
-
-    return series_discovery(_settings(), refresh_after=SHARD_WORKER_REFRESH_SECONDS)
-
-
-def _series(now: float | None = None, *, shard: bool = False) -> tuple[Series, ...]:
-    """The plan's series, then every value its "*" metrics have (listed again on every build
-    and stored for the evaluator; a failed listing keeps the last stored values; a shard reads
-    the stored list). `now`: the event time; the wall clock when not given."""
-    plan = _settings().plan
-    if not plan.discover:
-        return plan.series
-    discovery = _shard_discovery() if shard else _discovery()
-    report = discovery.resolve(now=time.time() if now is None else now)
-    from iotwatch.service.discovery import log_discovery
-
-    log_discovery(logger, report)
-    return report.series
-
-
-@cache
-def _dependencies() -> BuilderDependencies:
+def _wire(settings: FunctionSettings) -> BuilderDependencies:
     from iotwatch.adapters.aws import client
 
-    settings = _settings()
     return BuilderDependencies(
         reader=CloudWatchMetricReader(client("cloudwatch")),
-        store=DynamoStateStore(client("dynamodb"), settings.table_name),
+        store=state_store(settings),
         queue=SqsWorkQueue(client("sqs"), settings.work_queue_url) if settings.work_queue_url else None,
     )
+
+
+# Its "*" metrics are listed again on every build (and stored for the evaluator; a failed
+# listing keeps the last stored values); a build shard reads the list its build just stored.
+setup = FunctionSetup(_wire, logger=logger, discovers="builder")
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -105,13 +66,21 @@ def _dependencies() -> BuilderDependencies:
 def handler(
     event: dict[str, Any], context: LambdaContext, dependencies: BuilderDependencies | None = None
 ) -> dict[str, Any]:
-    settings = _settings()
-    deps = dependencies or _dependencies()
+    """The function's entry point: a batch from the build queue (SQS "Records") or a scheduled
+    or stack event; both triggers reach the one function the stack deploys."""
+    setup.settings()  # a wrong environment fails here, before any client is made
+    deps = dependencies or setup.dependencies()
     if isinstance(event, dict) and "Records" in event:
-        return _build_shards(event["Records"], settings, deps)
+        return on_shard_batch(event["Records"], deps)
+    return on_schedule(event, deps)
+
+
+def on_schedule(event: dict[str, Any], deps: BuilderDependencies) -> dict[str, Any]:
+    """The refresh schedule or the stack's deploy: rebuild every baseline, or queue the shards."""
+    settings = setup.settings()
     now = event_epoch(event)
     calls_before = deps.reader.calls
-    series = _series(now)
+    series = setup.series(now)
     discovered = len(series) - len(settings.plan.series)
     shard_size = settings.plan.frequency.build_shard_size
     if fans_out(series, shard_size) and deps.queue is not None:
@@ -134,10 +103,10 @@ def handler(
         series=series,
         history_days=settings.plan.frequency.history_days,
         reader=deps.reader,
-        store=deps.store,
+        store=deps.store.baselines,
         excluded=training_exclusions(
             settings.plan.detection.excluded_windows,
-            deps.store,
+            deps.store.incidents,
             now=now,
             history_days=settings.plan.frequency.history_days,
         ),
@@ -162,23 +131,23 @@ def handler(
     }
 
 
-def _build_shards(
-    records: list[dict[str, Any]], settings: FunctionSettings, deps: BuilderDependencies
-) -> dict[str, Any]:
-    """SQS batch of build shards (one, as the stack configures it)."""
+def on_shard_batch(records: list[dict[str, Any]], deps: BuilderDependencies) -> dict[str, Any]:
+    """An SQS batch of build shards (one, as the stack configures it): each failed one is
+    returned for redelivery."""
+    settings = setup.settings()
     totals = {"built": 0, "calls": 0}
 
     def build(task: BuildTask) -> None:
         calls_before = deps.reader.calls
         outcome = run_build_shard(
             task,
-            series=_series(task.now, shard=True),
+            series=setup.series(task.now, discoverer="build shard"),
             history_days=settings.plan.frequency.history_days,
             reader=deps.reader,
             store=deps.store,
             excluded=training_exclusions(
                 settings.plan.detection.excluded_windows,
-                deps.store,
+                deps.store.incidents,
                 now=task.now,
                 history_days=settings.plan.frequency.history_days,
             ),

@@ -1,14 +1,14 @@
 """The Logs Insights queries the dashboard runs over the functions' structured log lines.
 
-They live beside the handlers that write those lines (not in infra/) so the field names have
-one home: `tests/unit/test_handlers.py` checks that every field a query reads is in the line
+They live beside the handlers (not in infra/), and the evaluator's line names beside the
+lines (service/evaluation_report), so the field names have one home: `tests/unit/test_handlers.py` checks that every field a query reads is in the line
 the handler writes, and `infra/dashboard.py` draws them.
 """
 
 from __future__ import annotations
 
-EVALUATION_COMPLETE = "evaluation complete"  # one per evaluator invocation that evaluated
-INCIDENT_LINE = "incident"  # one per incident a tick changed
+from iotwatch.service.evaluation_report import EVALUATION_COMPLETE, INCIDENT_LINE
+
 AUDIT_RECORDED = "control-plane call recorded"  # one per IoT call the audit function keeps
 
 INCIDENTS_QUERY = (

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from iotwatch.domain.messages.events import BusEvent, EventsOutcome
-    from iotwatch.service.discovery import SeriesDiscovery
     from iotwatch.service.ports import EventPublisher
 
 DEFAULT_NAMESPACE = NAMESPACE_ROOT  # the stack sets IotWatch/<plan> (POWERTOOLS_METRICS_NAMESPACE)
@@ -90,23 +89,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> FunctionSettings:
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         task_root=env.get("LAMBDA_TASK_ROOT") or ".",
-    )
-
-
-def series_discovery(settings: FunctionSettings, *, refresh_after: int) -> SeriesDiscovery:
-    """The discovery of the plan's "*" metrics as a function wires it (its own clients: a
-    listing gets fewer retries than the rest, so a throttled run stays short)."""
-    from iotwatch.adapters.aws import client
-    from iotwatch.adapters.discovery import LIST_METRICS_ATTEMPTS, CloudWatchMetricLister
-    from iotwatch.adapters.store.state_store import DynamoStateStore
-    from iotwatch.service.discovery import SeriesDiscovery
-
-    return SeriesDiscovery(
-        series=settings.plan.series,
-        templates=settings.plan.discover,
-        lister=CloudWatchMetricLister(client("cloudwatch", total_attempts=LIST_METRICS_ATTEMPTS)),
-        store=DynamoStateStore(client("dynamodb"), settings.table_name),
-        refresh_after=refresh_after,
     )
 
 

@@ -127,12 +127,12 @@ def _handle_call(
     call = recorded_call(event, verdict, fallback_id=fallback_id)
     expires_at = call.at + plan.audit.retention_days * DAY
     topics = plan.audit_topics_for(verdict.severity) if verdict.severity is not None else []
-    if store.record_audit_call(call, expires_at=expires_at, owed=topics, now=now):
+    if store.audit.record_audit_call(call, expires_at=expires_at, owed=topics, now=now):
         report.recorded.append(call)
     else:
         # recorded before: paged already, being paged by a live invocation, or owed by one
         # that failed (this is Lambda's retry, or a replay of the dead letter)
-        owed = store.resume_audit_call(call, now=now, stale_after=CLAIM_STALE_SECONDS)
+        owed = store.audit.resume_audit_call(call, now=now, stale_after=CLAIM_STALE_SECONDS)
         if not owed:
             report.duplicates.append(call.event_id)
             return
@@ -148,7 +148,7 @@ def _handle_call(
                 message_id: str | None = notifier.publish(topic, message)
             except on_publish_error:
                 # the evaluator's next run delivers it; the other topics are not paged twice
-                store.put_outbox(
+                store.outbox.put_outbox(
                     OutboxItem(
                         key=f"{call.at}#audit#{call.event_id}#{topic}",
                         topic=topic,
@@ -159,11 +159,11 @@ def _handle_call(
                     )
                 )
                 message_id = None
-            store.audit_topic_done(call, topic)
+            store.audit.audit_topic_done(call, topic)
             report.alerts.append(AuditAlert(topic, verdict.severity, message.subject, message_id))
     except Exception:
         # retried by Lambda, then dead-lettered: whoever runs it next pages what is still owed
         with contextlib.suppress(Exception):
-            store.release_audit_call(call)
+            store.audit.release_audit_call(call)
         raise
     report.paged.append(PagedCall(event, verdict, call.event_id))

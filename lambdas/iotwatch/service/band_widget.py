@@ -108,8 +108,8 @@ def render_band_widget(
         return message_html(f"{series.label}: nothing finished in this time range yet.")
     read = reader.read([series], start=start, end=end)  # a share: its parts, in one call
     datapoints = read.get(series.id, [])
-    baseline = store.get_baselines([series.id]).get(series.id)
-    state = store.get_states([series.id]).get(series.id)
+    baseline = store.baselines.get_baselines([series.id]).get(series.id)
+    state = store.series_state.get_states([series.id]).get(series.id)
     if baseline is None:
         note = "learning: no baseline yet (the builder has not run since this series was added)"
     elif not baseline.usable:

@@ -22,7 +22,6 @@ from iotwatch.domain.sharding import ShardRange, query_weights, shard_ranges, we
 from iotwatch.domain.slow_change import COMPARE_SECONDS, reads_extra_week, wants_extra_week
 from iotwatch.service.ports import (
     BaselineWriter,
-    BuildLog,
     BuildShardStore,
     GenerationMarker,
     MarkedIncidents,
@@ -156,12 +155,12 @@ def training_exclusions(
 
 
 def dispatch_build(
-    *, now: float, series: Sequence[Series], shard_size: int, store: BuildLog, queue: WorkQueue
+    *, now: float, series: Sequence[Series], shard_size: int, store: BuildShardStore, queue: WorkQueue
 ) -> tuple[str, int]:
     """Starts a fanned-out build of `series`: (its generation, the shards queued)."""
     generation = new_generation(now)
     ranges = shard_ranges([s.id for s in series], shard_size, query_weights(series))
-    store.start_build(generation, len(ranges), expires_at=int(now) + BUILD_TTL_SECONDS)
+    store.shards.start_build(generation, len(ranges), expires_at=int(now) + BUILD_TTL_SECONDS)
     queue.send([BuildTask(generation, now, k, len(ranges), r).body() for k, r in enumerate(ranges)])
     return generation, len(ranges)
 
@@ -186,7 +185,7 @@ def run_build_shard(
 ) -> BuildShardOutcome:
     """Builds the baselines of one shard; the shard that completes the build marks its generation.
     A redelivered shard builds again (the same history gives the same baselines)."""
-    started = store.build_shards(task.generation)
+    started = store.shards.build_shards(task.generation)
     if started != task.shards:
         raise BuildMessageError(
             f"build {task.generation} was not fanned out into {task.shards} shards (found {started})"
@@ -197,14 +196,14 @@ def run_build_shard(
         series=members,
         history_days=history_days,
         reader=reader,
-        store=store,
+        store=store.baselines,
         excluded=excluded,
         generation="",
     )
-    done, shards = store.finish_build_shard(task.generation, task.shard)
+    done, shards = store.shards.finish_build_shard(task.generation, task.shard)
     marked = done >= shards
     if marked:
-        store.mark_baselines_built(task.generation)
+        store.baselines.mark_baselines_built(task.generation)
     return BuildShardOutcome(report, len(members), done, shards, marked)
 
 

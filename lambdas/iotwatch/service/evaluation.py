@@ -47,7 +47,7 @@ def run_evaluation(
     """
     window = tick_window(event_time, plan, series)
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(series))
-    if not store.claim_run(window.end):
+    if not store.runs.claim_run(window.end):
         report.skipped = len(series)
         report.duplicate_run = True
         return report
@@ -67,12 +67,12 @@ def run_evaluation(
                 on_publish_error=on_publish_error,
                 where=where,
             )
-            store.complete_run(window.end)
+            store.runs.complete_run(window.end)
     except Exception:
-        store.release_run(window.end)
+        store.runs.release_run(window.end)
         raise
     if report.failed_topics:
-        store.release_run(window.end)
+        store.runs.release_run(window.end)
     return report
 
 
@@ -110,7 +110,7 @@ def windows_to_evaluate(
     retried late: superseded). Notes the gap."""
     cadence = parse_schedule(plan.frequency.evaluation).interval_seconds or window.period
     windows, gap = catch_up_windows(
-        window, last_completed=store.last_completed(), span=catch_up_span(plan, series), cadence=cadence
+        window, last_completed=store.runs.last_completed(), span=catch_up_span(plan, series), cadence=cadence
     )
     report.gap, report.caught_up = gap, max(len(windows) - 1, 0)
     if not windows:
@@ -125,7 +125,7 @@ def deliver_outbox(
     report: EvaluationReport,
     on_publish_error: type[Exception] | tuple[type[Exception], ...],
 ) -> None:
-    for item in store.list_outbox():
+    for item in store.outbox.list_outbox():
         try:
             notifier.publish_raw(
                 item.topic, subject=item.subject, message=item.message, attributes=item.attributes
@@ -133,7 +133,7 @@ def deliver_outbox(
         except on_publish_error:
             report.failed_topics.append(item.topic)
             continue
-        store.delete_outbox(item.key)
+        store.outbox.delete_outbox(item.key)
         report.redelivered.append(item.topic)
 
 
@@ -172,5 +172,5 @@ def _evaluate_windows(
     )
     record_outcomes(scored, report=report)
     for state in scored.changed_states():
-        store.save_state(state)
-    store.save_trackers(scored.trackers)
+        store.series_state.save_state(state)
+    store.series_state.save_trackers(scored.trackers)

@@ -1,4 +1,5 @@
-"""What one evaluator run did: the report its log line and the handler's answer are made of."""
+"""What one evaluator run did: the report its log lines and the handler's answer are made of,
+and those log lines (the dashboard's Logs Insights queries read them: handlers/log_queries)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from datetime import UTC, datetime
 from iotwatch.domain.evaluation import Gap, SeriesOutcome
 from iotwatch.domain.incidents.tick import TickIncidents
 from iotwatch.domain.messages.model import Notification, RenderedMessage
+from iotwatch.domain.times import iso_z
+from iotwatch.service.ports import StructuredLogger
+
+EVALUATION_COMPLETE = "evaluation complete"  # one per evaluator invocation that evaluated
+INCIDENT_LINE = "incident"  # one per incident a tick changed
+
+# Series listed in one log line of a tick (about 150 bytes each): a line stays far below the
+# 256 KB CloudWatch Logs takes per event however many series move at once.
+SERIES_PER_LOG_LINE = 100
 
 
 @dataclass(frozen=True)
@@ -115,3 +125,85 @@ class EvaluationReport:
             "windows_caught_up": self.caught_up,
             "not_evaluated_seconds": self.gap.not_evaluated,
         }
+
+
+def log_evaluation_report(
+    logger: StructuredLogger, report: EvaluationReport, *, event_time: object, get_metric_data_calls: int
+) -> None:
+    """What a run (or a shard of one) logs: each page, each incident changed, each deviation a
+    silence held, what could not be read, then the `evaluation complete` summary."""
+    for sent in report.sent:
+        logger.info(
+            "notification sent",
+            topic=sent.notification.topic,
+            kind=sent.notification.kind,
+            severity=sent.notification.severity,
+            metrics=sent.notification.metrics,
+            incident=sent.notification.incident.id if sent.notification.incident else None,
+            message_id=sent.message_id,
+        )
+    if report.incidents is not None:
+        _log_incidents(logger, report.incidents)
+    for outcome in report.silenced:
+        held, silence = outcome.transition, outcome.silence
+        logger.info(
+            "deviation silenced: recorded, not paged",
+            series=outcome.series.id,
+            kind=held.kind if held else None,
+            severity=held.severity if held else None,
+            silence=silence.id if silence else None,
+            reason=silence.reason if silence else None,
+            silenced_until=silence.ends if silence else None,
+        )
+    if report.silences_error:
+        logger.warning(
+            "ad-hoc silences could not be read; this run paged as if there were none",
+            error=report.silences_error,
+        )
+    if report.where_errors:
+        logger.warning(
+            "where a deviation is concentrated could not be looked up; its pages went out without it",
+            errors=report.where_errors,
+        )
+    if report.failed_topics:
+        logger.error(
+            "notifications kept in the outbox; the retry or the next run sends them",
+            topics=report.failed_topics,
+        )
+    # a summary, plus the series that changed or deviate: the log grows with those, not the plan
+    changed = report.changed_series()
+    logger.info(
+        EVALUATION_COMPLETE,
+        extra={
+            "event_time": event_time,
+            **report.as_log_fields(),
+            "get_metric_data_calls": get_metric_data_calls,
+            "changed": len(changed),
+            "series_changed": changed[:SERIES_PER_LOG_LINE],
+        },
+    )
+    for first in range(SERIES_PER_LOG_LINE, len(changed), SERIES_PER_LOG_LINE):
+        logger.info(
+            "evaluation complete: more series changed",
+            event_time=event_time,
+            series_changed=changed[first : first + SERIES_PER_LOG_LINE],
+        )
+
+
+def _log_incidents(logger: StructuredLogger, tick: TickIncidents) -> None:
+    """One line per incident the tick changed (the dashboard's incident table reads them)."""
+    for incident in tick.changed:
+        at = max((e.at for e in incident.events), default=incident.opened_at)
+        logger.info(
+            INCIDENT_LINE,
+            incident=incident.id,
+            status=incident.status,
+            severity=incident.severity,
+            group=incident.group_label,
+            failure_kind=incident.failure.kind if incident.failure is not None else None,
+            members=len(incident.members),
+            deviating=len(incident.firing),
+            opened=iso_z(incident.opened_at),
+            since=iso_z(incident.since),
+            changes=[f"{e.kind}: {e.text}" for e in incident.events if e.at == at],
+        )

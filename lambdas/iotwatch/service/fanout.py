@@ -145,7 +145,7 @@ def dispatch(
     """The scheduled run of a big plan: claims the tick, delivers the outbox, and queues one
     task per shard. Returns the number of shards queued (0: the tick was already claimed)."""
     window = tick_window(event_time, plan, series)
-    if not store.claim_run(window.end):
+    if not store.runs.claim_run(window.end):
         report.duplicate_run = True
         report.skipped = len(series)
         return 0
@@ -156,14 +156,14 @@ def dispatch(
             return 0  # superseded: a newer tick was completed already
         ranges = shard_ranges([s.id for s in series], size, query_weights(series))
         shards = len(ranges)
-        store.start_fanout(window.end, shards)
+        store.shards.start_fanout(window.end, shards)
         tasks = [
             ShardTask(event_time, window.end, shard, shards, r, gap=report.gap)
             for shard, r in enumerate(ranges)
         ]
         queue.send([t.body() for t in tasks])
     except Exception:
-        store.release_run(window.end)
+        store.runs.release_run(window.end)
         raise
     return shards
 
@@ -189,7 +189,7 @@ def run_shard(
     on_publish_error: type[Exception] | tuple[type[Exception], ...] = Exception,
     where: WhereLookup | None = None,
 ) -> ShardOutcome:
-    started = store.fanout_shards(task.window_end)
+    started = store.shards.fanout_shards(task.window_end)
     if started != task.shards:
         # no scheduled run queued this (or it split the tick differently): nothing to finish
         raise ShardMessageError(
@@ -200,22 +200,22 @@ def run_shard(
     report = EvaluationReport(window_start=window.start, window_end=window.end, series=len(members))
     missed = missed_windows(window, task.gap) if task.gap is not None else []
     report.gap, report.caught_up = task.gap, len(missed)
-    stored = store.get_shard_result(task.window_end, task.shard)
+    stored = store.shards.get_shard_result(task.window_end, task.shard)
     evaluated = stored is None
     if stored is None:
         scored = score_series(
             window=window, missed=missed, plan=plan, series=members, reader=reader, store=store, report=report
         )
-        store.put_shard_result(task.window_end, task.shard, _shard_result(scored))
-        store.save_trackers(scored.trackers)  # what this shard's series learnt, paged or not
+        store.shards.put_shard_result(task.window_end, task.shard, _shard_result(scored))
+        store.series_state.save_trackers(scored.trackers)  # what this shard's series learnt, paged or not
         # states are saved by whoever pages the tick: a shard that never finishes leaves every
         # series where it was, so the next tick finds the same transitions and pages them
         record_outcomes(scored, report=report)
-    done, shards = store.finish_shard(task.window_end, task.shard)
+    done, shards = store.shards.finish_shard(task.window_end, task.shard)
     published = False
-    if done >= shards and store.claim_publish(task.window_end):
+    if done >= shards and store.shards.claim_publish(task.window_end):
         try:
-            results = store.list_shard_results(task.window_end)
+            results = store.shards.list_shard_results(task.window_end)
             news, methods, earlier = _gather(results, series)
             publish_incidents(
                 news,
@@ -234,10 +234,10 @@ def run_shard(
             )
             for result in results:  # refused (revision moved) if a retry already saved it
                 for state in _states_of(result):
-                    store.save_state(state)
-            store.complete_run(task.window_end)
+                    store.series_state.save_state(state)
+            store.runs.complete_run(task.window_end)
         except Exception:
-            store.release_publish(task.window_end)
+            store.shards.release_publish(task.window_end)
             raise
         published = True
     return ShardOutcome(report, evaluated, published, done, shards)

@@ -64,7 +64,7 @@ def publish_incidents(
     at = window.end
     if silences is None:
         first = missed[0][0].end if missed else at
-        silences = active_silences(store, first, report, ended_after=True)
+        silences = active_silences(store.silences, first, report, ended_after=True)
 
     def held(end: int) -> dict[str, Silence]:
         return {
@@ -74,7 +74,7 @@ def publish_incidents(
         }
 
     tick = advance_ticks(
-        store.get_open_incidents(),
+        store.incidents.get_open_incidents(),
         [
             *(Tick(w.end, step, held(w.end), late=gap) for w, step in missed),
             Tick(at, news, held(at)),
@@ -115,9 +115,9 @@ def _save(store: EvaluationStore, incident: Incident, history: int) -> bool:
     """Stores the tick's incident; when someone wrote it since it was read (an `incidents ack`
     or `mark`), takes what they wrote and tries again, so neither change is lost."""
     for _ in range(FEEDBACK_RETRIES):
-        if store.save_incident(incident, expires_at=expires_at(incident, history)):
+        if store.incidents.save_incident(incident, expires_at=expires_at(incident, history)):
             return True
-        stored = store.get_incident(incident.id)
+        stored = store.incidents.get_incident(incident.id)
         if stored is None or not adopt_feedback(incident, stored):
             return False
     return False
@@ -155,7 +155,7 @@ def _publish(
             message_id = notifier.publish(notification.topic, message)
         except on_publish_error:
             report.failed_topics.append(notification.topic)
-            store.put_outbox(
+            store.outbox.put_outbox(
                 OutboxItem(
                     key=f"{at}#{index:03d}#{notification.topic}#{notification.kind}",
                     topic=notification.topic,
@@ -183,12 +183,13 @@ def _with_control_plane(
     quote, never the page."""
     enabled = plan.audit.enabled if isinstance(plan, RuntimePlan) else plan.tools.audit
     window = plan.audit.correlation_window
-    if not enabled or window <= 0 or not isinstance(store, ControlPlaneReader):
+    audit = getattr(store, "audit", None)  # a store that keeps no audit records quotes none
+    if not enabled or window <= 0 or not isinstance(audit, ControlPlaneReader):
         return context
     since = min(min(a.transition.since for a in n.alerts) for n in notifications)
     end = max(n.at for n in notifications)
     try:
-        calls = tuple(store.list_audit_calls(start=since - window, end=end))
+        calls = tuple(audit.list_audit_calls(start=since - window, end=end))
     except Exception as exc:  # reported in the run's log line
         report.control_plane_error = f"{type(exc).__name__}: {exc}"
         return context

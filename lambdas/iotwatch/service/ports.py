@@ -4,7 +4,7 @@ against AWS, the unit tests' fakes in memory; no use case names a concrete adapt
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from iotwatch.domain.audit.recorded import RecordedCall
 from iotwatch.domain.baseline.model import Baseline
@@ -20,6 +20,15 @@ from iotwatch.domain.where import Breakdown
 
 if TYPE_CHECKING:  # the evaluator's cold start loads the event builder only when it has events
     from iotwatch.domain.messages.events import BusEvent, EventsOutcome
+
+
+class StructuredLogger(Protocol):
+    """Powertools' Logger, as a use case logs through it: keyword arguments become log fields."""
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+
 
 # --- CloudWatch, SNS, SQS -------------------------------------------------------------------------
 
@@ -162,30 +171,66 @@ class DiscoveryStore(Protocol):
     def put_discovered(self, entry: DiscoveredValues) -> None: ...
 
 
-# --- what each use case reads and writes -----------------------------------------------------------
+# --- what each use case reads and writes: the repositories of one store, by kind -------------------
+# Read-only properties: a store holds its repositories as attributes (adapters.store.state_store).
 
 
-class EvaluationStore(
-    RunLog, Outbox, BaselineReader, SeriesStateStore, IncidentStore, SilenceReader, Protocol
-):
-    """An evaluator run (service.evaluation); audit records are quoted when it is also a
+class BaselineBuilder(BaselineWriter, GenerationMarker, Protocol):
+    """Baselines as a (fanned-out) build writes them, marking the generation when done."""
+
+
+class EvaluationStore(Protocol):
+    """An evaluator run (service.evaluation); audit records are quoted when its `audit` is a
     ControlPlaneReader."""
 
+    @property
+    def runs(self) -> RunLog: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def baselines(self) -> BaselineReader: ...
+    @property
+    def series_state(self) -> SeriesStateStore: ...
+    @property
+    def incidents(self) -> IncidentStore: ...
+    @property
+    def silences(self) -> SilenceReader: ...
 
-class FanoutStore(EvaluationStore, FanoutLog, Protocol):
+
+class FanoutStore(EvaluationStore, Protocol):
     """A fanned-out tick (service.fanout)."""
 
+    @property
+    def shards(self) -> FanoutLog: ...
 
-class BuildShardStore(BaselineWriter, BuildLog, GenerationMarker, Protocol):
-    """One shard of a fanned-out baseline build (service.baselines)."""
+
+class BuildShardStore(Protocol):
+    """A baseline build, whole or one shard of a fanned-out one (service.baselines)."""
+
+    @property
+    def baselines(self) -> BaselineBuilder: ...
+    @property
+    def shards(self) -> BuildLog: ...
+    @property
+    def incidents(self) -> MarkedIncidents: ...
 
 
-class AuditStore(AuditRecorder, OutboxWriter, Protocol):
+class AuditStore(Protocol):
     """One audit delivery (service.audit)."""
 
+    @property
+    def audit(self) -> AuditRecorder: ...
+    @property
+    def outbox(self) -> OutboxWriter: ...
 
-class BandWidgetStore(BaselineReader, StateReader, Protocol):
+
+class BandWidgetStore(Protocol):
     """One band-widget draw (service.band_widget)."""
+
+    @property
+    def baselines(self) -> BaselineReader: ...
+    @property
+    def series_state(self) -> StateReader: ...
 
 
 class EventPublisher(Protocol):

@@ -72,15 +72,15 @@ def score_series(
     ids = [s.id for s in series]
     first = missed[0] if missed else window
     datapoints = reader.read(series, start=first.start, end=window.end)
-    baselines = store.get_baselines(ids)
-    states = store.get_states(ids)
-    trackers = store.get_trackers(ids)
+    baselines = store.baselines.get_baselines(ids)
+    states = store.series_state.get_states(ids)
+    trackers = store.series_state.get_trackers(ids)
     _warm_up(trackers, series=series, baselines=baselines, reader=reader, window=first)
     for s in series:
         trackers.setdefault(s.id, TrackerState())
     # ad-hoc silences not ended when the first window closes (one Query); each window then
     # takes those active at its end, with its instant's maintenance-window occurrences
-    stored_silences = active_silences(store, first.end, report, ended_after=True)
+    stored_silences = active_silences(store.silences, first.end, report, ended_after=True)
 
     current: dict[str, AlertState | None] = dict(states)
     earlier: list[tuple[Window, list[SeriesNews]]] = []

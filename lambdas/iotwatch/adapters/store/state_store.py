@@ -16,18 +16,24 @@ from iotwatch.adapters.store.silences import SilenceRepository
 from iotwatch.adapters.store.table import DynamoTable
 
 
-class DynamoStateStore(
-    BaselineRepository,
-    SeriesStateRepository,
-    RunRepository,
-    ShardRepository,
-    OutboxRepository,
-    IncidentRepository,
-    SilenceRepository,
-    AuditRepository,
-    DiscoveredRepository,
-):
-    """Everything iotwatch keeps, in one DynamoDB table (one request count for all of it)."""
+class DynamoStateStore:
+    """Everything iotwatch keeps, in one DynamoDB table: one repository per kind of record, all
+    through the same table client (one request count for all of it). A use case is given the
+    repositories it needs (service.ports)."""
 
     def __init__(self, dynamodb: Any, table_name: str, *, cache_baselines: bool = False) -> None:
-        super().__init__(DynamoTable(dynamodb, table_name), cache_baselines=cache_baselines)
+        self.table = DynamoTable(dynamodb, table_name)
+        self.baselines = BaselineRepository(self.table, cache_baselines=cache_baselines)
+        self.series_state = SeriesStateRepository(self.table)
+        self.runs = RunRepository(self.table)
+        self.shards = ShardRepository(self.table)
+        self.outbox = OutboxRepository(self.table)
+        self.incidents = IncidentRepository(self.table)
+        self.silences = SilenceRepository(self.table)
+        self.audit = AuditRepository(self.table)
+        self.discovered = DiscoveredRepository(self.table)
+
+    @property
+    def requests(self) -> int:
+        """Requests sent to the table so far, by every repository (a batch retry counts)."""
+        return self.table.requests

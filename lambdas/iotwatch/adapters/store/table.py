@@ -205,11 +205,3 @@ class Repository:
 
     def __init__(self, table: DynamoTable) -> None:
         self._table = table
-
-    @property
-    def requests(self) -> int:
-        return self._table.requests
-
-    @requests.setter
-    def requests(self, value: int) -> None:
-        self._table.requests = value
