@@ -102,11 +102,7 @@ def handler(
 ) -> dict[str, Any]:
     """The function's entry point: a batch from the shard queue (SQS "Records") or the
     schedule's tick; both triggers reach the one function the stack deploys."""
-    setup.settings()  # a wrong environment fails here, before any client is made
-    deps = dependencies or setup.dependencies()
-    if isinstance(event, dict) and "Records" in event:
-        return on_shard_batch(event["Records"], deps)
-    return on_schedule(event, deps)
+    return setup.route(event, dependencies, on_schedule=on_schedule, on_shard_batch=on_shard_batch)
 
 
 def on_schedule(event: dict[str, Any], deps: EvaluatorDependencies) -> dict[str, Any]:

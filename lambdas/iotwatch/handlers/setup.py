@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from iotwatch.adapters.store.state_store import DynamoStateStore
 from iotwatch.handlers.settings import FunctionSettings, load_settings
@@ -53,6 +53,22 @@ class FunctionSetup(Generic[DependenciesT]):
         self._settings, self._dependencies, self._discoveries = None, None, {}
         if self._on_reset is not None:
             self._on_reset()
+
+    def route(
+        self,
+        event: dict[str, Any],
+        dependencies: DependenciesT | None,
+        *,
+        on_schedule: Callable[[dict[str, Any], DependenciesT], dict[str, Any]],
+        on_shard_batch: Callable[[list[dict[str, Any]], DependenciesT], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A function with two triggers: a batch from its work queue (SQS "Records"), or a
+        scheduled or stack event. A wrong environment fails first, before any client is made."""
+        self.settings()
+        deps = dependencies or self.dependencies()
+        if isinstance(event, dict) and "Records" in event:
+            return on_shard_batch(event["Records"], deps)
+        return on_schedule(event, deps)
 
     def settings(self) -> FunctionSettings:
         if self._settings is None:
