@@ -131,7 +131,10 @@ def _demo(out: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         stream, errors = io.StringIO(), io.StringIO()
         code = main(["demo", "--out", folder], out=stream, err=errors)
-    (out / "demo.txt").write_text(f"{stream.getvalue()}\n# exit {code}\n", encoding="utf-8")
+    text = stream.getvalue().replace(folder, "<out>")
+    text = re.sub(r" \.\.\. \d+\.\ds$", " ... <time>", text, flags=re.MULTILINE)
+    text = re.sub(r"-[A-Z0-9]{12}\b", "-<physical id>", text)  # CloudFormation's random suffixes
+    (out / "demo.txt").write_text(f"{text}\n# exit {code}\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
