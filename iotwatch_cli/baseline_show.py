@@ -18,7 +18,7 @@ from iotwatch.plan.loader import DEFAULT_PLAN_FILE
 
 from iotwatch_cli.baseline_report import BaselineView, render_json, render_text
 from iotwatch_cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError
-from iotwatch_cli.parsing import command_group
+from iotwatch_cli.parsing import command_group, dimension_options
 
 LISTED_SERIES = 20
 SCAN_PAGES = 5
@@ -37,17 +37,7 @@ class ShowError(CliError):
 
 
 def parse_dimensions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """['Protocol=MQTT', ...] -> (('Protocol', 'MQTT'), ...) sorted by key, as `expand_series` orders them."""
-    found: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise ShowError(f"--dimension {item!r}: use NAME=VALUE, e.g. --dimension Protocol=MQTT")
-        if key in found:
-            raise ShowError(f"--dimension {key} is given twice; a series has one value per dimension")
-        found[key] = value
-    return tuple((key, found[key]) for key in sorted(found))
+    return dimension_options(items, error=ShowError, one_value_per="a series has one value per dimension")
 
 
 def series_for(

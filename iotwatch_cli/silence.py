@@ -28,7 +28,7 @@ from iotwatch.domain.times import iso_z as iso
 
 from iotwatch_cli.errors import EXIT_OK, CliError
 from iotwatch_cli.formatting import columns, day_clock, from_now, shorten
-from iotwatch_cli.parsing import command_group
+from iotwatch_cli.parsing import command_group, dimension_options
 from iotwatch_cli.stack_table import add_table_options, open_store, run_with_plan
 
 ID_PREFIX = "s-"
@@ -76,19 +76,13 @@ def parse_instant(text: str, option: str) -> int:
 
 
 def parse_dimensions(items: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise SilenceError(f"--dimension {item!r}: use NAME=VALUE, e.g. --dimension Protocol=MQTT")
-        if key in found and found[key] != value:
-            raise SilenceError(
-                f"--dimension {key} is given twice; a silence matches one value per dimension "
-                "(add a second silence for the other value)"
-            )
-        found[key] = value
-    return dict(sorted(found.items()))
+    return dict(
+        dimension_options(
+            items,
+            error=SilenceError,
+            one_value_per="a silence matches one value per dimension (add a second silence for the other value)",
+        )
+    )
 
 
 def build_silence(

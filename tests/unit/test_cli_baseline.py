@@ -114,9 +114,11 @@ def test_a_dimension_without_name_and_value_is_refused(bad: str):
         parse_dimensions([bad])
 
 
-def test_a_dimension_given_twice_is_refused():
-    with pytest.raises(ShowError, match="given twice"):
+def test_a_dimension_given_twice_with_two_values_is_refused_and_the_same_pair_twice_is_one():
+    with pytest.raises(ShowError, match="given twice; a series has one value per dimension"):
         parse_dimensions(["Protocol=MQTT", "Protocol=HTTP"])
+    # one rule with `silence add --dimension` (iotwatch_cli.parsing.dimension_options)
+    assert parse_dimensions(["Protocol=MQTT", " Protocol = MQTT"]) == (("Protocol", "MQTT"),)
 
 
 def test_every_plan_series_is_found_by_its_metric_and_dimensions(default_plan, default_series):
