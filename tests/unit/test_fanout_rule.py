@@ -23,6 +23,8 @@ from iotwatch.plan.runtime import write_runtime_plan
 from iotwatch.service.baselines import BuildTask
 from iotwatch.service.fanout import ShardTask
 
+from iotwatch_local.lambda_runtime import LocalLambdaContext
+
 from .conftest import EVENTS_DIR
 from .fakes import FakeNotifier, FakeReader, FakeStore
 
@@ -148,14 +150,6 @@ def deployed(share_heavy: Plan, tmp_path, monkeypatch):
     _clear_caches()
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "IotWatch-ShareHeavy-Evaluator"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:IotWatch-ShareHeavy-Evaluator"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
-
-
 def _event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
@@ -165,7 +159,9 @@ def test_the_evaluator_fans_the_tick_out_and_reads_nothing_itself(deployed) -> N
     deps = evaluator.EvaluatorDependencies(
         reader=reader, store=FanoutFakeStore(), notifier=FakeNotifier(), queue=queue
     )
-    result = evaluator.handler(_event("evaluator-schedule"), LambdaContext(), deps)
+    result = evaluator.handler(
+        _event("evaluator-schedule"), LocalLambdaContext(function_name="IotWatch-ShareHeavy-Evaluator"), deps
+    )
     assert result["series"] == 1_500 and result["shards"] == 2
     tasks = [ShardTask.from_body(b) for b in queue.bodies]
     assert [(t.shard, t.shards) for t in tasks] == [(0, 2), (1, 2)]
@@ -175,7 +171,11 @@ def test_the_evaluator_fans_the_tick_out_and_reads_nothing_itself(deployed) -> N
 def test_the_builder_fans_the_build_out(deployed) -> None:
     queue, reader = RecordingQueue([]), FakeReader()
     deps = baseline_builder.BuilderDependencies(reader=reader, store=FanoutFakeStore(), queue=queue)
-    result = baseline_builder.handler(_event("baseline-refresh-schedule"), LambdaContext(), deps)
+    result = baseline_builder.handler(
+        _event("baseline-refresh-schedule"),
+        LocalLambdaContext(function_name="IotWatch-ShareHeavy-Evaluator"),
+        deps,
+    )
     # its limit is smaller (656: 21 days read, slow change's extra week included): 2,100 / 656
     assert result["shards"] == 4
     assert [BuildTask.from_body(b).shards for b in queue.bodies] == [4] * 4

@@ -102,13 +102,11 @@ def _utc_of_local(local: int, timezone: str) -> int:
     return local - utc_offset(guess, timezone)
 
 
-def holiday_position(ts: float, timezone: str, holidays: Holidays) -> float | None:
-    """Seconds since Monday 00:00 for a period on a holiday: the same local hour on Sunday
-    (None on any other day). The one place a holiday becomes a Sunday: learning, expectation
-    and the weekday/weekend split all read week positions (domain.baseline.model)."""
-    if not holidays.days:
-        return None
-    local = local_seconds(ts, timezone)
-    if int(local // DAY) not in holidays.days:
+def holiday_position(local: float, holidays: Holidays) -> float | None:
+    """Seconds since Monday 00:00 for a period on a holiday (`local`: seconds on the fleet's
+    clock, as local_seconds gives them): the same local hour on Sunday (None on any other day).
+    The one place a holiday becomes a Sunday: learning, expectation and the weekday/weekend
+    split all read week positions (domain.baseline.model)."""
+    if not holidays.days or int(local // DAY) not in holidays.days:
         return None
     return SUNDAY * DAY + local % DAY

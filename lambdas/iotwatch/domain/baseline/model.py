@@ -25,10 +25,11 @@ def week_position(ts: float, timezone: str = UTC_NAME, holidays: Holidays = NO_H
     """Seconds since Monday 00:00 on the fleet's clock (`timezone`, an IANA name): the one
     place that says where in the week an instant falls (buckets, weekday/weekend, reports). A
     holiday of the fleet's calendar (`holidays`) falls on Sunday."""
-    on_holiday = holiday_position(ts, timezone, holidays)
+    local = local_seconds(ts, timezone)
+    on_holiday = holiday_position(local, holidays)
     if on_holiday is not None:
         return on_holiday
-    return (local_seconds(ts, timezone) + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
+    return (local + EPOCH_WEEKDAY_OFFSET) % SECONDS_PER_WEEK
 
 
 def hour_of_week(ts: float, timezone: str = UTC_NAME, holidays: Holidays = NO_HOLIDAYS) -> int:
